@@ -1,0 +1,54 @@
+"""overtrain: forecast what a large language-model training run will achieve before paying for it.
+
+    import overtrain as ot
+    runs = ot.load_testbed().family("rpj")
+    loss = ot.fit_loss(runs, "c4_val", fit_set="paper-loss")
+    err = ot.fit_error(runs, "c4_val", tasks="17", fit_set="paper-error")
+    f = ot.forecast(loss, err, params=6.9e9, multiplier=20)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from overtrain.errors import OvertrainError
+from overtrain.filters import parse_filter
+from overtrain.fitsets import PRESETS, FitSet
+from overtrain.fitting import Fit, fit_error, fit_loss, fit_profile
+from overtrain.forecast import Comparison, Forecast, compare, forecast
+from overtrain.laws import ExponentialError, SharedExponentLoss
+from overtrain.paper import Reproduction, reproduce
+from overtrain.readers import read_openlm_dir, read_runs, read_runs_table, write_runs_table
+from overtrain.runs import RunTable
+from overtrain.tasks import PAPER_17, PAPER_46, TaskSet
+from overtrain.testbed import load_testbed, testbed_metadata
+
+__all__ = [
+    "PAPER_17",
+    "PAPER_46",
+    "PRESETS",
+    "Comparison",
+    "ExponentialError",
+    "Fit",
+    "FitSet",
+    "Forecast",
+    "OvertrainError",
+    "Reproduction",
+    "RunTable",
+    "SharedExponentLoss",
+    "TaskSet",
+    "__version__",
+    "compare",
+    "fit_error",
+    "fit_loss",
+    "fit_profile",
+    "forecast",
+    "load_testbed",
+    "parse_filter",
+    "read_openlm_dir",
+    "read_runs",
+    "read_runs_table",
+    "reproduce",
+    "testbed_metadata",
+    "write_runs_table",
+]

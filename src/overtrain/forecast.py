@@ -1,0 +1,169 @@
+"""Two-stage forecasts: a loss law predicts the loss of a planned run, an error law maps that loss to error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from overtrain.errors import OvertrainError
+from overtrain.fitting import Fit
+from overtrain.runs import RunTable, flops_from
+
+
+def _error_fits(error_fits: Fit | Sequence[Fit] | None, loss_fit: Fit) -> tuple[Fit, ...]:
+    fits = () if error_fits is None else (error_fits,) if isinstance(error_fits, Fit) else tuple(error_fits)
+    for fit in fits:
+        if fit.kind != "error":
+            raise OvertrainError(f"expected an error-law fit, got a {fit.kind}-law fit")
+        if fit.loss_split != loss_fit.loss_split:
+            raise OvertrainError(
+                f"the error law maps loss on split {fit.loss_split!r} but the loss law predicts split "
+                f"{loss_fit.loss_split!r}"
+            )
+    return fits
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Predicted loss and average top-1 error (per task set) of one planned run."""
+
+    params: float
+    tokens: float
+    loss: float
+    errors: dict[str, float]
+    loss_fit: Fit = field(repr=False)
+    error_fits: tuple[Fit, ...] = field(repr=False, default=())
+
+    @property
+    def multiplier(self) -> float:
+        """M = D / N."""
+        return self.tokens / self.params
+
+    @property
+    def flops(self) -> float:
+        """C = 6 N D."""
+        return float(flops_from(self.params, self.tokens))
+
+    @property
+    def error(self) -> float | None:
+        """Average top-1 error for the first task set, or None without an error law."""
+        return next(iter(self.errors.values()), None)
+
+    @property
+    def flops_ratio(self) -> float:
+        """Target compute over the loss fit set's compute: how far the forecast extrapolates."""
+        return self.flops / self.loss_fit.fit_flops
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "params": self.params,
+            "tokens": self.tokens,
+            "multiplier": self.multiplier,
+            "flops": self.flops,
+            "loss": self.loss,
+            "loss_split": self.loss_fit.loss_split,
+            "error": self.error,
+            "errors": dict(self.errors),
+            "flops_ratio_vs_loss_fit": self.flops_ratio,
+            "flops_ratio_vs_error_fit": {f.response: self.flops / f.fit_flops for f in self.error_fits},
+        }
+
+
+def forecast(
+    loss_fit: Fit,
+    error_fits: Fit | Sequence[Fit] | None = None,
+    *,
+    params: float,
+    tokens: float | None = None,
+    multiplier: float | None = None,
+) -> Forecast:
+    """Forecast a run of `params` parameters trained on `tokens` tokens (or `multiplier` x params tokens)."""
+    if loss_fit.kind != "loss":
+        raise OvertrainError(f"expected a loss-law fit, got a {loss_fit.kind}-law fit")
+    fits = _error_fits(error_fits, loss_fit)
+    if (tokens is None) == (multiplier is None):
+        raise OvertrainError("a target needs exactly one of tokens or multiplier")
+    size = tokens if tokens is not None else multiplier
+    for name, value in (("params", params), ("tokens" if tokens is not None else "multiplier", size)):
+        if value is None or not np.isfinite(value) or value <= 0:
+            raise OvertrainError(f"target {name} must be a positive number, got {value!r}")
+    tokens = float(tokens) if tokens is not None else float(multiplier) * float(params)  # type: ignore[arg-type]
+    loss = float(loss_fit.predict(float(params), tokens))
+    errors = {fit.task_set.name: float(fit.predict(loss)) for fit in fits if fit.task_set is not None}
+    return Forecast(float(params), tokens, loss, errors, loss_fit, fits)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A forecast set against a run that was actually trained: true and predicted values, relative errors."""
+
+    run: str
+    family: str
+    multiplier: float
+    forecast: Forecast
+    loss_true: float
+    errors_true: dict[str, float]
+    in_loss_fit_set: bool
+    in_error_fit_set: bool
+
+    @property
+    def loss_rel_err(self) -> float:
+        """|predicted - true| / true for the loss."""
+        return abs(self.forecast.loss - self.loss_true) / self.loss_true
+
+    def error_rel_err(self, task_set: str) -> float:
+        """|predicted - true| / true for the average error over `task_set`."""
+        true = self.errors_true[task_set]
+        return abs(self.forecast.errors[task_set] - true) / true
+
+    def to_dict(self) -> dict[str, Any]:
+        f = self.forecast
+        row: dict[str, Any] = {
+            "dataset": self.family,
+            "run": self.run,
+            "params": f.params,
+            "tokens": f.tokens,
+            "M": self.multiplier,
+            "flops": f.flops,
+            "loss_true": self.loss_true,
+            "loss_pred": f.loss,
+            "loss_rel_err": self.loss_rel_err,
+            "flops_ratio_vs_loss_fit": f.flops_ratio,
+            "in_loss_fit_set": self.in_loss_fit_set,
+            "in_error_fit_set": self.in_error_fit_set,
+        }
+        for fit in f.error_fits:
+            name = fit.task_set.name if fit.task_set is not None else fit.response
+            row[f"err{name}_true"] = self.errors_true[name]
+            row[f"err{name}_pred"] = f.errors[name]
+            row[f"err{name}_rel_err"] = self.error_rel_err(name)
+        if f.error_fits:
+            row["flops_ratio_vs_error_fit"] = f.flops / f.error_fits[0].fit_flops
+        return row
+
+
+def compare(loss_fit: Fit, error_fits: Fit | Sequence[Fit] | None, runs: RunTable) -> list[Comparison]:
+    """Forecast each of `runs` from its size alone and set the forecast against what the run measured."""
+    fits = _error_fits(error_fits, loss_fit)
+    loss_true = runs.loss(loss_fit.loss_split)
+    errors_true = {f.task_set.name: runs.error(f.task_set) for f in fits if f.task_set is not None}
+    error_runs = set().union(*(f.runs for f in fits)) if fits else set()
+    comparisons = []
+    for run, row in runs.frame.iterrows():
+        prediction = forecast(loss_fit, fits, params=float(row["params"]), tokens=float(row["tokens"]))
+        comparisons.append(
+            Comparison(
+                run=str(run),
+                family=str(row["family"]),
+                multiplier=float(row["multiplier"]),
+                forecast=prediction,
+                loss_true=float(loss_true[run]),
+                errors_true={name: float(values[run]) for name, values in errors_true.items()},
+                in_loss_fit_set=run in loss_fit.runs,
+                in_error_fit_set=run in error_runs,
+            )
+        )
+    return comparisons

@@ -1,0 +1,23 @@
+"""Law families, by name: each a small frozen dataclass with its formula, coefficients and `predict`."""
+
+from __future__ import annotations
+
+from overtrain.errors import OvertrainError
+from overtrain.laws.base import Law
+from overtrain.laws.error import ExponentialError
+from overtrain.laws.loss import SharedExponentLoss
+
+LOSS_LAWS: dict[str, type] = {SharedExponentLoss.name: SharedExponentLoss}
+ERROR_LAWS: dict[str, type] = {ExponentialError.name: ExponentialError}
+
+__all__ = ["ERROR_LAWS", "LOSS_LAWS", "ExponentialError", "Law", "SharedExponentLoss", "law_family"]
+
+
+def law_family(name: str | type, kind: str) -> type:
+    """The law class called `name` among the loss or error laws."""
+    if isinstance(name, type):
+        return name
+    registry = LOSS_LAWS if kind == "loss" else ERROR_LAWS
+    if name not in registry:
+        raise OvertrainError(f"unknown {kind} law {name!r} (known: {', '.join(registry)})")
+    return registry[name]

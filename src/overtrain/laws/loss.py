@@ -1,0 +1,96 @@
+"""Loss laws: validation loss as a function of parameters N and tokens D (or multiplier M = D/N)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from overtrain.laws.base import coefficient_dict
+
+
+@dataclass(frozen=True)
+class SharedExponentLoss:
+    """Gadre et al. (2024) Eq. 4: one exponent shared by parameters and tokens.
+
+    L(N, D) = E + A N^-alpha + B D^-alpha, with D = M N; equivalently
+    L(C, M) = E + (a M^eta + b M^-eta) C^-eta with C = 6 N D, eta = alpha / 2, a = A 6^eta, b = B 6^eta,
+    and compute-optimal multiplier M* = (b / a)^(1 / (2 eta)).
+    """
+
+    E: float
+    A: float
+    B: float
+    alpha: float
+
+    name: ClassVar[str] = "shared-exponent"
+    formula: ClassVar[str] = "L(N, D) = E + A·N^-α + B·D^-α"
+    inputs: ClassVar[tuple[str, ...]] = ("params", "tokens")
+    theta_name: ClassVar[str] = "alpha"
+    theta_grid: ClassVar[np.ndarray] = np.geomspace(1e-3, 4.0, 257)
+    n_coefficients: ClassVar[int] = 4
+
+    def predict(self, params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray | float:
+        """Loss of a model with `params` parameters trained on `tokens` tokens."""
+        params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
+        value = self.E + self.A * params**-self.alpha + self.B * tokens**-self.alpha
+        return float(value) if value.ndim == 0 else value
+
+    def predict_compute(self, flops: np.ndarray | float, multiplier: np.ndarray | float) -> np.ndarray | float:
+        """Loss at compute C = 6ND and multiplier M: E + (a M^eta + b M^-eta) C^-eta."""
+        flops, multiplier = np.asarray(flops, dtype=float), np.asarray(multiplier, dtype=float)
+        value = self.E + (self.a * multiplier**self.eta + self.b * multiplier**-self.eta) * flops**-self.eta
+        return float(value) if value.ndim == 0 else value
+
+    @property
+    def eta(self) -> float:
+        """Compute exponent eta = alpha / 2."""
+        return self.alpha / 2.0
+
+    @property
+    def a(self) -> float:
+        """a = A 6^eta."""
+        return self.A * 6.0**self.eta
+
+    @property
+    def b(self) -> float:
+        """b = B 6^eta."""
+        return self.B * 6.0**self.eta
+
+    @property
+    def M_star(self) -> float:
+        """Compute-optimal multiplier M* = (b / a)^(1 / (2 eta)) = (B / A)^(1 / alpha)."""
+        return float((self.b / self.a) ** (1.0 / (2.0 * self.eta)))
+
+    @staticmethod
+    def basis(inputs: tuple[np.ndarray, ...], theta: np.ndarray) -> np.ndarray:
+        """Columns [1, N^-alpha, D^-alpha] for each alpha in `theta`: shape theta.shape + (n, 3)."""
+        params, tokens = inputs
+        alpha = np.asarray(theta, dtype=float)[..., None]
+        return np.stack(np.broadcast_arrays(np.ones_like(alpha * params), params**-alpha, tokens**-alpha), axis=-1)
+
+    @staticmethod
+    def design_problem(inputs: tuple[np.ndarray, ...]) -> str | None:
+        """Why these runs cannot identify A and B separately, or None: needs 2+ sizes and 2+ multipliers."""
+        params, tokens = inputs
+        if len(np.unique(params)) < 2:
+            return "needs runs of at least 2 model sizes"
+        if len(np.unique(np.round(np.log(tokens / params), 9))) < 2:
+            return "needs runs at at least 2 token multipliers (all runs share one M, so A and B are not separable)"
+        return None
+
+    @classmethod
+    def from_solution(cls, theta: float, linear: np.ndarray) -> SharedExponentLoss:
+        return cls(E=float(linear[0]), A=float(linear[1]), B=float(linear[2]), alpha=float(theta))
+
+    def coefficients(self) -> dict[str, float]:
+        """(E, A, B, alpha) of L(N, D)."""
+        return coefficient_dict(self)
+
+    def compute_form(self) -> dict[str, float]:
+        """(E, a, b, eta) of L(C, M), and M*."""
+        return {"E": self.E, "a": self.a, "b": self.b, "eta": self.eta, "M_star": self.M_star}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"law": self.name, "formula": self.formula, **self.coefficients(), **self.compute_form()}

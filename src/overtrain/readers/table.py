@@ -1,0 +1,104 @@
+"""Reader and writer for the runs-table format (CSV, or Parquet with the `parquet` extra).
+
+One row per run. Required: `run` (unique id), `params` (N, total parameters), `tokens` (D).
+Optional: `family`, `shape`, `multiplier` (default D/N), `flops` (default 6ND); `loss:<split>` columns (a plain
+`loss` column is split `default`) with optional `loss_lower95:<split>` / `loss_upper95:<split>`;
+`acc:<task>` accuracies in [0, 1] or `err:<task>` errors (accuracy = 1 - error).
+A task-metadata table has columns `task, chance` and optionally `category, shots, n_examples`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from overtrain.errors import OvertrainError
+from overtrain.files import write_atomic
+from overtrain.runs import ACC, LOSS, RunTable, flops_from
+from overtrain.tasks import TASK_COLUMNS
+
+ERR = "err:"
+# pandas 3 parses floats exactly by default and deprecates the option that older versions need for it.
+_EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise OvertrainError(f"{path}: no such file")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            try:
+                return pd.read_parquet(path)
+            except ImportError:
+                raise OvertrainError(
+                    f"{path}: reading Parquet needs the optional extra: pip install 'overtrain[parquet]'"
+                ) from None
+        return pd.read_csv(path, keep_default_na=False, na_values=[""], **_EXACT_FLOATS)
+    except OvertrainError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OvertrainError(f"{path}: cannot read as a table ({message})") from None
+
+
+def read_runs_table(path: str | Path, tasks: str | Path | None = None) -> RunTable:
+    """Read a runs table (CSV or Parquet) and an optional task-metadata table."""
+    path = Path(path)
+    frame = _read_frame(path)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if "run" not in frame.columns:
+        raise OvertrainError(f"{path}: missing required column 'run'")
+    if "loss" in frame.columns:
+        frame = frame.rename(columns={"loss": LOSS + "default"})
+    for column in [c for c in frame.columns if c.startswith(ERR)]:
+        task = column[len(ERR) :]
+        if ACC + task in frame.columns:
+            raise OvertrainError(f"{path}: task {task!r} given both as {ACC + task} and {column}")
+        errors = pd.to_numeric(frame[column], errors="coerce")
+        bad = errors.isna() & frame[column].notna()
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            raise OvertrainError(
+                f"{path}: run {frame['run'].iloc[row]!r}: {column} = {frame[column].iloc[row]!r} is not a number"
+            )
+        frame[ACC + task] = 1.0 - errors
+        frame = frame.drop(columns=column)
+    task_table = read_task_table(Path(tasks)) if tasks is not None else None
+    return RunTable.from_frame(frame, task_table, source=str(path))
+
+
+def read_task_table(path: Path) -> pd.DataFrame:
+    """Read task metadata: `task, chance` (accuracy of random guessing, in [0, 1]) and optional columns."""
+    frame = _read_frame(path)
+    for required in ("task", "chance"):
+        if required not in frame.columns:
+            raise OvertrainError(f"{path}: missing required column {required!r}")
+    for column in TASK_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = pd.NA
+    chance = pd.to_numeric(frame["chance"], errors="coerce")
+    bad = chance.isna() | (chance < 0) | (chance > 1)
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise OvertrainError(f"{path}: task {frame['task'].iloc[row]!r}: chance = {frame['chance'].iloc[row]!r} "
+                             "is not an accuracy in [0, 1]")
+    frame["chance"] = chance.astype(float)
+    return frame[list(TASK_COLUMNS)].set_index("task")
+
+
+def write_runs_table(runs: RunTable, path: str | Path) -> None:
+    """Write runs as a CSV (or Parquet by suffix) that `read_runs_table` reads back exactly."""
+    path = Path(path)
+    frame = runs.to_frame()
+    if (frame["flops"] == flops_from(frame["params"], frame["tokens"])).all():
+        frame = frame.drop(columns="flops")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    else:
+        write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
+
+
+def write_task_table(tasks: pd.DataFrame, path: str | Path) -> None:
+    """Write task metadata as CSV."""
+    write_atomic(Path(path), lambda tmp: tasks.reset_index().to_csv(tmp, index=False, lineterminator="\n"))

@@ -1,0 +1,99 @@
+"""Rich tables for the terminal: what a person reads after `overtrain reproduce`, `runs`, `forecast`."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from overtrain.forecast import Comparison
+from overtrain.paper import FAMILY_NAMES, Reproduction
+from overtrain.runs import RunTable
+
+
+FAMILY_SHORT = {"c4_original": "C4", "rpj": "RPJ", "rw_original": "RW"}
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def _size(value: float) -> str:
+    return f"{value / 1e9:.2f}B" if value >= 1e9 else f"{value / 1e6:.0f}M"
+
+
+def _target_name(t: Comparison) -> str:
+    return f"{_size(t.forecast.params)} M={t.multiplier:g}"
+
+
+def reproduction_tables(result: Reproduction) -> list[Table]:
+    """Loss forecasts, error forecasts, and the fitted laws: four tables that fit 80 columns."""
+    task_sets = [f.task_set.name for f in result.families[0].error_fits] if result.families else []  # type: ignore[union-attr]
+    held_out = [t for t in result.targets if not t.in_error_fit_set]
+
+    loss = Table(title=f"Loss forecasts ({result.loss_split})", title_justify="left")
+    for column in ("dataset", "target", "C / fit C", "true", "predicted", "rel err"):
+        loss.add_column(column, justify="left" if column in ("dataset", "target") else "right")
+    for t in result.targets:
+        loss.add_row(
+            FAMILY_NAMES.get(t.family, t.family), _target_name(t), f"{t.forecast.flops_ratio:.0f}x",
+            f"{t.loss_true:.4f}", f"{t.forecast.loss:.4f}", _pct(t.loss_rel_err),
+            style="dim" if t.in_error_fit_set else None,
+        )
+    if held_out:
+        loss.add_section()
+        loss.add_row("mean", f"{len(held_out)} held out", "", "", "",
+                     _pct(sum(t.loss_rel_err for t in held_out) / len(held_out)), style="bold")
+
+    error = Table(title="Average top-1 error forecasts", title_justify="left")
+    error.add_column("data")
+    error.add_column("target", no_wrap=True)
+    for name in task_sets:
+        label = f"{name}-task" if len(name) <= 4 else name[:8]
+        for column in (label, "pred", "rel err"):
+            error.add_column(column, justify="right")
+    for t in result.targets:
+        row = [FAMILY_SHORT.get(t.family, t.family), _target_name(t)]
+        for name in task_sets:
+            row += [f"{t.errors_true[name]:.4f}", f"{t.forecast.errors[name]:.4f}", _pct(t.error_rel_err(name))]
+        error.add_row(*row, style="dim" if t.in_error_fit_set else None)
+    if held_out:
+        error.add_section()
+        means = [_pct(sum(t.error_rel_err(n) for t in held_out) / len(held_out)) for n in task_sets]
+        error.add_row("mean", f"{len(held_out)} held out", *[x for m in means for x in ("", "", m)], style="bold")
+    error.caption = (
+        "true values, then predicted; dim: the 1.4B M=20 run is in the error fit set, so means exclude it"
+    )
+
+    laws = Table(title="Loss law L(N, D) = E + A·N^-α + B·D^-α", title_justify="left")
+    for column in ("dataset", "E", "A", "B", "α", "η = α/2", "M*", "fit C"):
+        laws.add_column(column, justify="left" if column == "dataset" else "right")
+    errors = Table(title="Error law Err(L) = ε - k·exp(-γ·L)", title_justify="left")
+    for column in ("dataset", "tasks", "k", "γ", "ε", "fit C"):
+        errors.add_column(column, justify="left" if column in ("dataset", "tasks") else "right")
+    for family in result.families:
+        law = family.loss_fit.law
+        name = FAMILY_NAMES.get(family.family, family.family)
+        laws.add_row(name, *[f"{v:.5g}" for v in (law.E, law.A, law.B, law.alpha, law.eta, law.M_star)],  # type: ignore[attr-defined]
+                     f"{family.loss_fit.fit_flops:.3g}")
+        for fit in family.error_fits:
+            errors.add_row(name, fit.task_set.name, *[f"{v:.5g}" for v in (fit.law.k, fit.law.gamma, fit.law.eps)],  # type: ignore[attr-defined,union-attr]
+                           f"{fit.fit_flops:.3g}")
+    return [loss, error, laws, errors]
+
+
+def runs_table(runs: RunTable) -> Table:
+    """What was read, per family: runs, sizes, multipliers, compute."""
+    table = Table(title=f"{len(runs)} runs from {runs.source}", title_justify="left")
+    for column in ("family", "runs", "N range", "D range", "M range", "C range"):
+        table.add_column(column, justify="left" if column == "family" else "right")
+    for family in runs.families:
+        part = runs.family(family)
+        table.add_row(
+            family,
+            str(len(part)),
+            f"{_size(part.params.min())} – {_size(part.params.max())}",
+            f"{part.tokens.min():.3g} – {part.tokens.max():.3g}",
+            f"{part.multiplier.min():.3g} – {part.multiplier.max():.3g}",
+            f"{part.flops.min():.3g} – {part.flops.max():.3g}",
+        )
+    table.caption = f"loss splits: {', '.join(runs.splits) or 'none'}; tasks: {len(runs.task_names)}"
+    return table
