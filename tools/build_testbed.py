@@ -36,7 +36,7 @@ def sidecar(source: Path, runs_csv: Path) -> dict:
         "licence": "MIT (see LICENSE-testbed.txt)",
         "converted_by": "tools/build_testbed.py via overtrain.readers.read_openlm_dir",
         "files": {
-            "testbed.csv": {"rows": int(len(pd.read_csv(runs_csv))),
+            "testbed.csv": {"rows": len(pd.read_csv(runs_csv)),
                             "sha256": hashlib.sha256(runs_csv.read_bytes()).hexdigest()},
             "tasks.csv": "task metadata from eval_metadata.csv; chance converted from percent to [0, 1]",
         },

@@ -21,7 +21,7 @@ from overtrain.paper import Reproduction, reproduce
 from overtrain.readers import read_openlm_dir, read_runs, read_runs_table, write_runs_table
 from overtrain.runs import RunTable
 from overtrain.tasks import PAPER_17, PAPER_46, TaskSet
-from overtrain.testbed import load_testbed, testbed_metadata
+from overtrain.testbed import load_testbed, load_testbed_metadata
 
 __all__ = [
     "PAPER_17",
@@ -44,11 +44,11 @@ __all__ = [
     "fit_profile",
     "forecast",
     "load_testbed",
+    "load_testbed_metadata",
     "parse_filter",
     "read_openlm_dir",
     "read_runs",
     "read_runs_table",
     "reproduce",
-    "testbed_metadata",
     "write_runs_table",
 ]

@@ -94,7 +94,9 @@ def reproduce_command(
 @app.command("runs")
 @reports_errors
 def runs_command(
-    path: Annotated[Path | None, typer.Argument(help="Runs table or open_lm directory (default: bundled testbed).")] = None,
+    path: Annotated[
+        Path | None, typer.Argument(help="Runs table or open_lm directory (default: bundled testbed).")
+    ] = None,
 ) -> None:
     """Show what was read: runs per family, ranges of N, D, M and C, splits and tasks."""
     console.print(runs_table(_runs(path)))

@@ -55,7 +55,9 @@ def resolve_fit_set(spec: str | FitSet) -> FitSet:
     if spec in PRESETS:
         return PRESETS[spec]
     if not any(op in spec for op in "=<>"):
-        raise OvertrainError(f"unknown fit-set preset {spec!r} (presets: {', '.join(PRESETS)}; or a filter like params<=4e8)")
+        raise OvertrainError(
+            f"unknown fit-set preset {spec!r} (presets: {', '.join(PRESETS)}; or a filter like params<=4e8)"
+        )
     fit_set = FitSet(spec, spec, f"runs matching {spec}")
     fit_set.filter  # noqa: B018 - parse now so a malformed expression fails at once
     return fit_set

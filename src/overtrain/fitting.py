@@ -3,8 +3,9 @@
 For a fixed exponent theta every law here is linear in its other coefficients, so the least-squares
 objective profiled over them, S(theta) = min_c sum_i w_i (y_i - basis_i(theta) c)^2, is a function of one
 variable. The engine evaluates S on the law's log-spaced theta grid (finding the global basin), then narrows
-the bracket around the best grid point by golden-section search to ~1e-12 of its width, and solves the
-linear coefficients exactly at the final theta. Many fits share the inputs and differ in responses `y` and
+the bracket around the best grid point by golden-section search, polishes theta with Gauss-Newton steps on
+the reduced problem (Kaufman's variable-projection step), and solves the linear coefficients exactly at the
+final theta. Many fits share the inputs and differ in responses `y` and
 weights `w` (bootstrap multiplicities, 0/1 subsets, robust re-weighting), so all run as array operations.
 """
 
@@ -25,7 +26,8 @@ from overtrain.runs import RunTable
 from overtrain.tasks import TaskSet
 
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
-_REFINE_STEPS = 64
+_REFINE_STEPS = 40
+_POLISH_STEPS = 3
 _CHUNK_ELEMENTS = 1 << 22
 
 
@@ -79,6 +81,34 @@ def solve_linear(basis: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.nd
     return np.where(ok[..., None], linear, np.nan), np.where(ok, sse, np.inf)
 
 
+def _polish(
+    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, w: np.ndarray, log_theta: np.ndarray
+) -> np.ndarray:
+    """Gauss-Newton on log(theta) with the linear coefficients projected out; a step is kept only if it helps.
+
+    With r the residual and J = d(basis @ c)/d log(theta) (central difference of the basis, which is exact
+    to O(h^2)), J_perp = J minus its weighted projection on the basis columns, the step is
+    (J_perp' W r) / (J_perp' W J_perp).
+    """
+    step_h = 1e-6
+    for _ in range(_POLISH_STEPS):
+        basis = law.basis(inputs, np.exp(log_theta))
+        linear, sse = solve_linear(basis, y, w)
+        residual = y - (basis @ linear[..., None])[..., 0]
+        slope = (
+            law.basis(inputs, np.exp(log_theta + step_h)) - law.basis(inputs, np.exp(log_theta - step_h))
+        ) @ linear[..., None]
+        slope = slope[..., 0] / (2 * step_h)
+        projection, _ = solve_linear(basis, slope, w)
+        perp = slope - (basis @ projection[..., None])[..., 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = (w * perp * residual).sum(axis=-1) / (w * perp * perp).sum(axis=-1)
+        candidate = log_theta + np.where(np.isfinite(step), step, 0.0)
+        _, candidate_sse = solve_linear(law.basis(inputs, np.exp(candidate)), y, w)
+        log_theta = np.where(candidate_sse <= sse, candidate, log_theta)
+    return log_theta
+
+
 def fit_profile(
     law: type,
     inputs: tuple[np.ndarray, ...],
@@ -92,14 +122,16 @@ def fit_profile(
     for 1-D `y`). Fits whose design cannot identify the law come back as NaN with inf objective.
     """
     y = np.asarray(y, dtype=float)
-    single = y.ndim == 1
-    y2 = np.atleast_2d(y)
-    w2 = np.broadcast_to(np.ones_like(y2) if weights is None else np.asarray(weights, dtype=float), y2.shape)
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
+    single = y.ndim == 1 and w.ndim == 1
+    shape = np.broadcast_shapes(np.atleast_2d(y).shape, np.atleast_2d(w).shape)
+    y2 = np.broadcast_to(y, shape)
+    w2 = np.broadcast_to(w, shape)
     inputs = tuple(np.asarray(v, dtype=float) for v in inputs)
     log_grid = np.log(np.asarray(law.theta_grid if grid is None else grid, dtype=float))
     grid_basis = law.basis(inputs, np.exp(log_grid))  # (G, n, p)
 
-    n_fits, n_runs = y2.shape
+    n_fits = y2.shape[0]
     chunk = max(1, _CHUNK_ELEMENTS // (grid_basis.size or 1))
     best = np.empty(n_fits, dtype=int)
     for start in range(0, n_fits, chunk):
@@ -125,7 +157,7 @@ def fit_profile(
         x1, x2 = np.where(left, hi - _GOLDEN * (hi - lo), x2), np.where(left, x1, lo + _GOLDEN * (hi - lo))
         probe = objective(np.where(left, x1, x2))
         f1, f2 = np.where(left, probe, f2), np.where(left, f1, probe)
-    log_theta = 0.5 * (lo + hi)
+    log_theta = _polish(law, inputs, y2, w2, 0.5 * (lo + hi))
     linear, sse = solve_linear(law.basis(inputs, np.exp(log_theta)), y2, w2)
     width = log_grid[1] - log_grid[0]
     at_bound = (log_theta - log_grid[0] < 1e-3 * width) | (log_grid[-1] - log_theta < 1e-3 * width)
@@ -205,7 +237,9 @@ class Fit:
             "family": self.family,
             "response": self.response,
             "loss_split": self.loss_split,
-            "task_set": None if self.task_set is None else {"name": self.task_set.name, "tasks": list(self.task_set.tasks)},
+            "task_set": None
+            if self.task_set is None
+            else {"name": self.task_set.name, "tasks": list(self.task_set.tasks)},
             "fit_set": self.fit_set,
             "runs": list(self.runs),
             "fit_flops": self.fit_flops,

@@ -88,7 +88,7 @@ class RunTable:
                 if bad.any():
                     run = bad.idxmax()
                     raise OvertrainError(
-                        f"{source}: run {run!r}: {column} = {values[run]!r} is outside [0, 1]"
+                        f"{source}: run {run!r}: {column} = {float(values[run])!r} is outside [0, 1]"
                     )
                 frame[column] = values
         ordered = [*ID_COLUMNS, *SIZE_COLUMNS]
@@ -145,7 +145,8 @@ class RunTable:
             )
         values = self.frame[column]
         if values.isna().any():
-            raise OvertrainError(f"{self.source}: run {values.index[values.isna()][0]!r} has no loss on split {split!r}")
+            run = values.index[values.isna()][0]
+            raise OvertrainError(f"{self.source}: run {run!r} has no loss on split {split!r}")
         return values.rename(split)
 
     def loss_bounds(self, split: str) -> pd.DataFrame | None:
@@ -234,5 +235,5 @@ def _numeric(series: pd.Series, column: str, source: str, *, positive: bool, opt
     if np.any(bad):
         run = finite.index[np.asarray(bad)][0]
         problem = "not finite" if not np.isfinite(finite[run]) else "not positive"
-        raise OvertrainError(f"{source}: run {run!r}: {column} = {finite[run]!r} is {problem}")
+        raise OvertrainError(f"{source}: run {run!r}: {column} = {float(finite[run])!r} is {problem}")
     return values

@@ -17,7 +17,8 @@ PAPER_17: tuple[str, ...] = (
 )
 
 #: The paper's 46 evaluation tasks: the 17 above plus 29 more.
-PAPER_46: tuple[str, ...] = PAPER_17 + (
+PAPER_46: tuple[str, ...] = (
+    *PAPER_17,
     "agi_eval_lsat_ar", "agi_eval_lsat_rc", "agi_eval_lsat_lr", "agi_eval_sat_en", "arc_challenge", "bbq",
     "bigbench_conceptual_combinations", "bigbench_conlang_translation", "bigbench_elementary_math_qa",
     "bigbench_misconceptions", "bigbench_language_identification", "bigbench_logical_deduction",

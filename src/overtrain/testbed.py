@@ -30,6 +30,6 @@ def load_testbed() -> RunTable:
     return _cache["testbed"]
 
 
-def testbed_metadata() -> dict[str, Any]:
+def load_testbed_metadata() -> dict[str, Any]:
     """Units, provenance and licence of the bundled testbed."""
     return json.loads(SIDECAR_FILE.read_text(encoding="utf-8"))

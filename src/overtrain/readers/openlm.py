@@ -113,7 +113,7 @@ def _read_model(file: Path, eval_dir: Path) -> dict[str, Any]:
         accuracies = _field(_load_json(eval_file), eval_file, "eval_metrics", "icl")
         if not isinstance(accuracies, dict):
             raise OvertrainError(f"{eval_file}: field 'eval_metrics.icl' is not an object")
-        for task, value in accuracies.items():
+        for task in accuracies:
             row[ACC + task] = _number(accuracies, eval_file, task)
     return row
 

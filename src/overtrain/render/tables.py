@@ -8,7 +8,6 @@ from overtrain.forecast import Comparison
 from overtrain.paper import FAMILY_NAMES, Reproduction
 from overtrain.runs import RunTable
 
-
 FAMILY_SHORT = {"c4_original": "C4", "rpj": "RPJ", "rw_original": "RW"}
 
 
