@@ -9,8 +9,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from overtrain._version import __version__
 from overtrain.errors import OvertrainError
 from overtrain.filters import parse_filter
 from overtrain.fitsets import PRESETS, FitSet

@@ -12,11 +12,14 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from overtrain import __version__
-from overtrain.errors import OvertrainError
+from overtrain._version import __version__
+from overtrain.checks import diagnose
+from overtrain.errors import InputProblems, OvertrainError
+from overtrain.forecast import FittedLaws, Forecast, fit_laws, parse_target
+from overtrain.lawfile import laws_document, load_laws, provenance, save_laws
 from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, reproduce
 from overtrain.readers import read_runs
-from overtrain.render.tables import reproduction_tables, runs_table
+from overtrain.render.tables import forecast_table, laws_table, reproduction_tables, runs_table
 from overtrain.runs import RunTable
 from overtrain.testbed import load_testbed
 
@@ -45,14 +48,24 @@ def reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _runs(path: Path | None) -> RunTable:
-    return load_testbed() if path is None else read_runs(path)
+def _runs(path: Path | None, sizes: Path | None = None, task_info: Path | None = None) -> RunTable:
+    if path is None:
+        if sizes is not None or task_info is not None:
+            raise OvertrainError("--sizes and --task-info need a RUNS path")
+        return load_testbed()
+    return read_runs(path, sizes=sizes, task_info=task_info)
 
 
 def _print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
 
 
+SizesOption = Annotated[Path | None, typer.Option(
+    "--sizes", help="For lm-evaluation-harness results: a table with run, params, tokens (and optional columns)."
+)]
+TaskInfoOption = Annotated[Path | None, typer.Option(
+    "--task-info", help="Task metadata table: task, chance[, category, shots, n_examples]."
+)]
 RunsArgument = Annotated[
     Path | None,
     typer.Option("--runs", help="Runs: a runs table (CSV/Parquet) or a directory of open_lm JSONs. "
@@ -92,14 +105,136 @@ def reproduce_command(
 
 
 @app.command("runs")
-@reports_errors
 def runs_command(
     path: Annotated[
-        Path | None, typer.Argument(help="Runs table or open_lm directory (default: bundled testbed).")
+        Path | None,
+        typer.Argument(help="Runs table, open_lm directory or harness directory (default: bundled testbed)."),
     ] = None,
+    sizes: SizesOption = None,
+    task_info: TaskInfoOption = None,
 ) -> None:
-    """Show what was read: runs per family, ranges of N, D, M and C, splits and tasks."""
-    console.print(runs_table(_runs(path)))
+    """Show what was read (runs per family, ranges of N, D, M, C, splits, tasks) and every problem found."""
+    try:
+        runs = _runs(path, sizes, task_info)
+    except InputProblems as problems:
+        for problem in problems.problems:
+            print(f"overtrain: error: {problem}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    except OvertrainError as error:
+        print(f"overtrain: error: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    console.print(runs_table(runs))
+    problems = diagnose(runs)
+    for problem in problems:
+        console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+    if not problems:
+        console.print("no problems found")
+
+
+def _fit_all(
+    runs: RunTable, family: list[str] | None, loss_split: str | None, tasks: str | None, fit_loss: str | None,
+    fit_error: str | None,
+) -> list[FittedLaws]:
+    return [
+        fit_laws(runs.family(name), loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss, fit_error_set=fit_error)
+        for name in family or runs.families
+    ]
+
+
+def _forecasts(laws: list[FittedLaws], targets: list[str]) -> list[Forecast]:
+    parsed = [parse_target(t) for t in targets]
+    return [law.forecast(t.params, t.tokens) for law in laws for t in parsed]
+
+
+def _show_forecasts(laws: list[FittedLaws], forecasts: list[Forecast], json_output: bool) -> None:
+    if json_output:
+        _print_json({
+            "predictions": [{"family": f.loss_fit.family, **f.to_dict()} for f in forecasts],
+            "laws": [law.to_dict() for law in laws],
+        })
+        return
+    console.print(forecast_table(forecasts))
+    console.print(laws_table(laws))
+
+
+RunsPath = Annotated[Path | None, typer.Argument(
+    help="Runs table (CSV/Parquet), open_lm directory, or harness directory with --sizes; default: bundled testbed."
+)]
+TargetOption = Annotated[list[str], typer.Option(
+    "--target", help="A planned run, e.g. params=7e9,tokens=2e12 or params=7e9,multiplier=20 (repeatable)."
+)]
+FitLossOption = Annotated[str | None, typer.Option(
+    "--fit-loss", help="Loss fit set: a preset or a filter. Default: every run with a loss on the split."
+)]
+FitErrorOption = Annotated[str | None, typer.Option(
+    "--fit-error", help="Error fit set: a preset or a filter. Default: every run with that loss and all the tasks."
+)]
+LossSplitOption = Annotated[str | None, typer.Option(
+    "--loss-split", help="Loss split to fit. Default: the only split, else 'default', else 'c4_val'."
+)]
+TasksOption = Annotated[str | None, typer.Option(
+    "--tasks", help="Task set for average error: 17, 46, all, none, or a,b,c. Default: every task the runs carry."
+)]
+FamilyOption = Annotated[list[str] | None, typer.Option(
+    "--family", help="Only these training distributions (repeatable). Default: each family, fitted separately."
+)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+
+
+@app.command("forecast")
+@reports_errors
+def forecast_command(
+    target: TargetOption,
+    runs: RunsPath = None,
+    fit_loss: FitLossOption = None,
+    fit_error: FitErrorOption = None,
+    loss_split: LossSplitOption = None,
+    tasks: TasksOption = None,
+    family: FamilyOption = None,
+    sizes: SizesOption = None,
+    task_info: TaskInfoOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Fit the loss and error laws to RUNS and forecast each target run's loss and average error."""
+    parsed = [parse_target(t) for t in target]  # validate targets before fitting
+    laws = _fit_all(_runs(runs, sizes, task_info), family, loss_split, tasks, fit_loss, fit_error)
+    _show_forecasts(laws, [law.forecast(t.params, t.tokens) for law in laws for t in parsed], json_output)
+
+
+@app.command("fit")
+@reports_errors
+def fit_command(
+    runs: RunsPath = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the law file here (JSON).")] = None,
+    fit_loss: FitLossOption = None,
+    fit_error: FitErrorOption = None,
+    loss_split: LossSplitOption = None,
+    tasks: TasksOption = None,
+    family: FamilyOption = None,
+    sizes: SizesOption = None,
+    task_info: TaskInfoOption = None,
+) -> None:
+    """Fit the laws to RUNS and save them as a readable JSON law file for `overtrain predict`."""
+    table = _runs(runs, sizes, task_info)
+    laws = _fit_all(table, family, loss_split, tasks, fit_loss, fit_error)
+    if output is None:
+        _print_json(laws_document(laws, provenance(table)))
+        return
+    save_laws(output, laws, provenance(table))
+    console.print(laws_table(laws))
+    console.print(f"wrote {output}")
+
+
+@app.command("predict")
+@reports_errors
+def predict_command(
+    laws: Annotated[Path, typer.Argument(help="A law file written by `overtrain fit -o`.")],
+    target: TargetOption,
+    json_output: JsonOption = False,
+) -> None:
+    """Forecast target runs from a saved law file, without the runs it was fitted to."""
+    fitted = load_laws(laws)
+    _show_forecasts(fitted, _forecasts(fitted, target), json_output)
 
 
 @app.command("version")

@@ -8,3 +8,13 @@ class OvertrainError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))
+
+
+class InputProblems(OvertrainError):
+    """Several problems found in one input; the message is the first, `problems` holds them all."""
+
+    def __init__(self, problems: list[str]) -> None:
+        more = len(problems) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''}; `overtrain runs` lists them all)" if more else ""
+        super().__init__(problems[0] + suffix)
+        self.problems = list(problems)

@@ -11,6 +11,7 @@ weights `w` (bootstrap multiplicities, 0/1 subsets, robust re-weighting), so all
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -246,7 +247,34 @@ class Fit:
             "sse": self.sse,
             "rmse": self.rmse,
             "at_bound": self.at_bound,
+            "data": {
+                "runs": list(self.runs),
+                **{name: values.tolist() for name, values in zip(self.law.inputs, self.inputs, strict=True)},
+                "observed": self.observed.tolist(),
+            },
         }
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> Fit:
+        """Rebuild a Fit from `to_dict` output (e.g. a saved law file); predictions are identical."""
+        try:
+            law_class = law_family(document["law"], document["kind"])
+            law = law_class(**{f.name: float(document[f.name]) for f in dataclasses.fields(law_class)})
+            data = document["data"]
+            inputs = tuple(np.array(data[name], dtype=float) for name in law_class.inputs)
+            observed = np.array(data["observed"], dtype=float)
+            task_set = document.get("task_set")
+            for array in (*inputs, observed):
+                array.flags.writeable = False
+            return cls(
+                kind=document["kind"], law=law, family=str(document["family"]), fit_set=str(document["fit_set"]),
+                runs=tuple(str(r) for r in data["runs"]), inputs=inputs, observed=observed,
+                response=str(document["response"]), loss_split=str(document["loss_split"]),
+                task_set=None if task_set is None else TaskSet(task_set["name"], tuple(task_set["tasks"])),
+                fit_flops=float(document["fit_flops"]), at_bound=bool(document["at_bound"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise OvertrainError(f"not a saved {document.get('kind', '')} fit: bad or missing field {exc}") from None
 
     def __repr__(self) -> str:
         return f"Fit({self.kind}, {self.law!r}, {self.n_runs} runs of {self.family!r})"

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from overtrain.errors import OvertrainError
-from overtrain.fitting import Fit
+from overtrain.fitsets import FitSet
+from overtrain.fitting import Fit, fit_error, fit_loss
 from overtrain.runs import RunTable, flops_from
 
 
@@ -167,3 +168,119 @@ def compare(loss_fit: Fit, error_fits: Fit | Sequence[Fit] | None, runs: RunTabl
             )
         )
     return comparisons
+
+
+TARGET_KEYS = {"params": "params", "N": "params", "tokens": "tokens", "D": "tokens", "multiplier": "multiplier",
+               "M": "multiplier"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A planned run: N parameters and D tokens (given directly or as multiplier M = D/N)."""
+
+    params: float
+    tokens: float
+
+    @property
+    def multiplier(self) -> float:
+        return self.tokens / self.params
+
+
+def parse_target(text: str) -> Target:
+    """Parse `params=7e9,tokens=2e12` (or `N=7e9,M=20`); sizes must be positive numbers."""
+    values: dict[str, float] = {}
+    for part in text.split(","):
+        key, sep, raw = part.partition("=")
+        key = key.strip()
+        if not sep or key not in TARGET_KEYS:
+            raise OvertrainError(f"target {text!r}: cannot read {part.strip()!r}; write params=7e9,tokens=2e12 "
+                                 "(or multiplier=20 instead of tokens)")
+        name = TARGET_KEYS[key]
+        if name in values:
+            raise OvertrainError(f"target {text!r}: {name} given twice")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise OvertrainError(f"target {text!r}: {name} = {raw.strip()!r} is not a number") from None
+        if not np.isfinite(value) or value <= 0:
+            raise OvertrainError(f"target {text!r}: {name} must be a positive number, got {raw.strip()}")
+        values[name] = value
+    if "params" not in values:
+        raise OvertrainError(f"target {text!r}: missing params (the model size N)")
+    if ("tokens" in values) == ("multiplier" in values):
+        raise OvertrainError(f"target {text!r}: give exactly one of tokens or multiplier")
+    tokens = values["tokens"] if "tokens" in values else values["multiplier"] * values["params"]
+    return Target(values["params"], tokens)
+
+
+@dataclass(frozen=True)
+class FittedLaws:
+    """The two fitted laws of one family: loss law and (when the runs carry tasks) error law."""
+
+    loss: Fit
+    error: Fit | None = None
+
+    @property
+    def family(self) -> str:
+        return self.loss.family
+
+    def forecast(self, params: float, tokens: float | None = None, multiplier: float | None = None) -> Forecast:
+        """Forecast loss and average error of a run of `params` parameters and `tokens` tokens."""
+        return forecast(self.loss, self.error, params=params, tokens=tokens, multiplier=multiplier)
+
+    def summary(self) -> str:
+        return "\n".join(fit.summary() for fit in (self.loss, self.error) if fit is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"family": self.family, "loss": self.loss.to_dict(),
+                "error": None if self.error is None else self.error.to_dict()}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> FittedLaws:
+        return cls(Fit.from_dict(document["loss"]),
+                   None if document.get("error") is None else Fit.from_dict(document["error"]))
+
+
+def default_loss_split(runs: RunTable) -> str:
+    """The split to fit when none is named: the only one, else `default`, else the paper's `c4_val`."""
+    splits = runs.splits
+    if not splits:
+        raise OvertrainError(f"{runs.source}: no loss columns (loss:<split>) to fit a loss law to")
+    if len(splits) == 1:
+        return splits[0]
+    for preferred in ("default", "c4_val"):
+        if preferred in splits:
+            return preferred
+    raise OvertrainError(f"{runs.source}: several loss splits ({', '.join(splits)}); choose one with --loss-split")
+
+
+def fit_laws(
+    runs: RunTable,
+    *,
+    loss_split: str | None = None,
+    tasks: str | Sequence[str] | None = None,
+    fit_loss_set: str | None = None,
+    fit_error_set: str | None = None,
+) -> FittedLaws:
+    """Fit both laws to one family with defaults made for a user's sweep.
+
+    Defaults: the loss split is `default_loss_split`; the loss fit set is every run with a loss on it; the task
+    set is every task the runs carry (no error law if they carry none, or if `tasks` is "none"); the error fit
+    set is every run with that loss and all those tasks. A named fit set must supply all of these.
+    """
+    split = loss_split or default_loss_split(runs)
+    if fit_loss_set is None:
+        chosen = runs.complete(split)
+        loss = fit_loss(chosen, split, fit_set=FitSet(f"runs with loss:{split}", "", "every run with the loss"))
+    else:
+        loss = fit_loss(runs, split, fit_set=fit_loss_set)
+    if tasks == "none" or (tasks is None and not runs.task_names):
+        return FittedLaws(loss)
+    task_set = runs.task_set("all" if tasks is None else tasks)
+    if fit_error_set is None:
+        chosen = runs.complete(split, task_set)
+        error = fit_error(chosen, split, task_set,
+                          fit_set=FitSet(f"runs with loss:{split} and {task_set.name} tasks", "", "complete runs"))
+    else:
+        error = fit_error(runs, split, task_set, fit_set=fit_error_set)
+    return FittedLaws(loss, error)

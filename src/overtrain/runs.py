@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from overtrain.errors import OvertrainError
+from overtrain.errors import InputProblems, OvertrainError
 from overtrain.fitsets import FitSet, resolve_fit_set
 from overtrain.tasks import TaskSet, average_error, empty_task_table, resolve_task_set
 
@@ -51,7 +51,10 @@ class RunTable:
     def from_frame(
         cls, frame: pd.DataFrame, tasks: pd.DataFrame | None = None, source: str = "<memory>"
     ) -> RunTable:
-        """Validate a frame with a `run` column (or run-id index) and derive M and C where absent."""
+        """Validate a frame with a `run` column (or run-id index) and derive M and C where absent.
+
+        Every problem is collected; if there are any, InputProblems is raised with all of them.
+        """
         frame = frame.copy()
         if "run" in frame.columns:
             frame = frame.set_index("run")
@@ -60,37 +63,22 @@ class RunTable:
         for required in ("params", "tokens"):
             if required not in frame.columns:
                 raise OvertrainError(f"{source}: missing required column {required!r}")
-        duplicated = frame.index[frame.index.duplicated()]
-        if len(duplicated):
-            raise OvertrainError(f"{source}: duplicate run id {duplicated[0]!r}")
-        if "family" not in frame.columns:
-            frame["family"] = DEFAULT_FAMILY
-        if "shape" not in frame.columns:
-            frame["shape"] = ""
-        frame["family"] = frame["family"].fillna(DEFAULT_FAMILY).astype(str)
-        frame["shape"] = frame["shape"].fillna("").astype(str)
-        for column in ("params", "tokens", "multiplier", "flops"):
-            if column in frame.columns:
-                frame[column] = _numeric(frame[column], column, source, positive=True, optional=column in (
-                    "multiplier", "flops"))
-        if "multiplier" not in frame.columns:
-            frame["multiplier"] = np.nan
-        if "flops" not in frame.columns:
-            frame["flops"] = np.nan
+        problems = [f"{source}: duplicate run id {run!r}" for run in frame.index[frame.index.duplicated()].unique()]
+        for column, default in (("family", DEFAULT_FAMILY), ("shape", "")):
+            frame[column] = frame[column].fillna(default).astype(str) if column in frame.columns else default
+        for column in frame.columns:
+            if column in SIZE_COLUMNS or column.startswith((LOSS, LOSS_LOWER, LOSS_UPPER)):
+                frame[column] = _numeric(frame[column], column, source, problems, positive=True,
+                                         required=column in ("params", "tokens"))
+            elif column.startswith(ACC):
+                frame[column] = _numeric(frame[column], column, source, problems, positive=False, unit=True)
+        if problems:
+            raise InputProblems(problems)
+        for column in ("multiplier", "flops"):
+            if column not in frame.columns:
+                frame[column] = np.nan
         frame["multiplier"] = frame["multiplier"].fillna(frame["tokens"] / frame["params"])
         frame["flops"] = frame["flops"].fillna(flops_from(frame["params"], frame["tokens"]))
-        for column in frame.columns:
-            if column.startswith((LOSS, LOSS_LOWER, LOSS_UPPER)):
-                frame[column] = _numeric(frame[column], column, source, positive=True, optional=True)
-            elif column.startswith(ACC):
-                values = _numeric(frame[column], column, source, positive=False, optional=True)
-                bad = values.notna() & ((values < 0) | (values > 1))
-                if bad.any():
-                    run = bad.idxmax()
-                    raise OvertrainError(
-                        f"{source}: run {run!r}: {column} = {float(values[run])!r} is outside [0, 1]"
-                    )
-                frame[column] = values
         ordered = [*ID_COLUMNS, *SIZE_COLUMNS]
         frame = frame[ordered + [c for c in frame.columns if c not in ordered]]
         return cls(frame, empty_task_table() if tasks is None else tasks, source)
@@ -202,6 +190,15 @@ class RunTable:
         """Runs selected by a fit-set preset name or a filter expression."""
         return self._subset(resolve_fit_set(spec).filter.mask(self.frame))
 
+    def complete(self, split: str, tasks: str | Sequence[str] | TaskSet | None = None) -> RunTable:
+        """The runs that have a loss on `split` (and, if given, an accuracy for every task of `tasks`)."""
+        columns = [LOSS + split] if LOSS + split in self.frame.columns else []
+        if not columns:
+            self.loss(split)  # raises: unknown split
+        if tasks is not None:
+            columns += [ACC + t for t in self.task_set(tasks).tasks]
+        return self._subset(self.frame[columns].notna().all(axis=1).to_numpy())
+
     def drop(self, runs: Iterable[str]) -> RunTable:
         """The table without the named runs."""
         return self._subset(~self.frame.index.isin(list(runs)))
@@ -221,19 +218,24 @@ class RunTable:
         )
 
 
-def _numeric(series: pd.Series, column: str, source: str, *, positive: bool, optional: bool) -> pd.Series:
-    """`series` as float, with a one-line error naming the first bad run."""
+def _numeric(
+    series: pd.Series, column: str, source: str, problems: list[str], *, positive: bool, required: bool = False,
+    unit: bool = False,
+) -> pd.Series:
+    """`series` as float; each bad value adds a problem naming the file, run, column and value."""
     values = pd.to_numeric(series, errors="coerce").astype(float)
-    text_bad = values.isna() & series.notna() & (series.astype(str).str.strip() != "")
-    if text_bad.any():
-        run = text_bad.idxmax()
-        raise OvertrainError(f"{source}: run {run!r}: {column} = {series[run]!r} is not a number")
-    if not optional and values.isna().any():
-        raise OvertrainError(f"{source}: run {values.isna().idxmax()!r}: {column} is missing")
-    finite = values.dropna()
-    bad = ~np.isfinite(finite) | ((finite <= 0) if positive else False)
-    if np.any(bad):
-        run = finite.index[np.asarray(bad)][0]
-        problem = "not finite" if not np.isfinite(finite[run]) else "not positive"
-        raise OvertrainError(f"{source}: run {run!r}: {column} = {float(finite[run])!r} is {problem}")
+    number = values.to_numpy()
+    blank = series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
+    with np.errstate(invalid="ignore"):
+        checks = [
+            (np.isnan(number) & blank & required, lambda raw, value: "is missing"),
+            (np.isnan(number) & ~blank, lambda raw, value: f"= {raw!r} is not a number"),
+            (np.isinf(number), lambda raw, value: f"= {value!r} is not finite"),
+            (np.isfinite(number) & positive & (number <= 0), lambda raw, value: f"= {value!r} is not positive"),
+            (np.isfinite(number) & unit & ((number < 0) | (number > 1)),
+             lambda raw, value: f"= {value!r} is outside [0, 1]"),
+        ]
+    for i in np.flatnonzero(np.any([mask for mask, _ in checks], axis=0)):
+        describe = next(say for mask, say in checks if mask[i])
+        problems.append(f"{source}: run {series.index[i]!r}: {column} {describe(series.iloc[i], float(number[i]))}")
     return values

@@ -5,18 +5,43 @@ from __future__ import annotations
 from pathlib import Path
 
 from overtrain.errors import OvertrainError
+from overtrain.readers.lmeval import is_lm_eval_dir, read_lm_eval_dir
 from overtrain.readers.openlm import read_openlm_dir
-from overtrain.readers.table import read_runs_table, write_runs_table
+from overtrain.readers.table import read_runs_table, read_task_table, write_runs_table
 from overtrain.runs import RunTable
 
-__all__ = ["read_openlm_dir", "read_runs", "read_runs_table", "write_runs_table"]
+__all__ = ["read_lm_eval_dir", "read_openlm_dir", "read_runs", "read_runs_table", "write_runs_table"]
 
 
-def read_runs(path: str | Path, tasks: str | Path | None = None) -> RunTable:
-    """Read runs from any supported source: a runs table (CSV/Parquet) or a directory of open_lm JSONs."""
+def read_runs(path: str | Path, *, sizes: str | Path | None = None, task_info: str | Path | None = None) -> RunTable:
+    """Read runs from any supported source.
+
+    - a runs table (CSV, or Parquet with the `parquet` extra);
+    - a directory of open_lm model JSONs and `evaluation_*_heavy.json` files (the paper's format);
+    - a directory of lm-evaluation-harness `results*.json` files, with `sizes`, a runs table giving each
+      run's `params` and `tokens`.
+
+    `task_info` is an optional task-metadata table (`task, chance[, category, shots, n_examples]`).
+    """
     path = Path(path)
-    if path.is_dir():
-        return read_openlm_dir(path)
     if not path.exists():
         raise OvertrainError(f"{path}: no such file or directory")
-    return read_runs_table(path, tasks)
+    if path.is_dir():
+        is_openlm = (path / "models").is_dir() or any(
+            not p.name.startswith(("evaluation_", "results")) for p in path.glob("*.json")
+        )
+        if is_openlm:
+            runs = read_openlm_dir(path)
+        elif is_lm_eval_dir(path):
+            if sizes is None:
+                raise OvertrainError(
+                    f"{path}: lm-evaluation-harness results need a sizes table with run, params, tokens (--sizes)"
+                )
+            runs = read_lm_eval_dir(path, sizes)
+        else:
+            raise OvertrainError(f"{path}: no open_lm model JSONs or lm-evaluation-harness results found")
+    else:
+        runs = read_runs_table(path)
+    if task_info is not None:
+        runs = RunTable(runs.frame, read_task_table(Path(task_info)), runs.source)
+    return runs

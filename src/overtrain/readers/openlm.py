@@ -55,7 +55,7 @@ def read_openlm_dir(path: str | Path) -> RunTable:
     return RunTable.from_frame(frame, tasks, source=str(root))
 
 
-def _load_json(file: Path) -> Any:
+def load_json(file: Path) -> Any:
     try:
         return json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -81,7 +81,7 @@ def _number(data: Any, file: Path, *keys: str) -> float:
 
 
 def _read_model(file: Path, eval_dir: Path) -> dict[str, Any]:
-    data = _load_json(file)
+    data = load_json(file)
     if not isinstance(data, dict):
         raise OvertrainError(f"{file}: expected a JSON object, found {type(data).__name__}")
     run = file.stem
@@ -110,7 +110,7 @@ def _read_model(file: Path, eval_dir: Path) -> dict[str, Any]:
                 row[prefix + split] = _number(result, file, key)
     eval_file = eval_dir / f"{EVAL_PREFIX}{run}{EVAL_SUFFIX}"
     if eval_file.is_file():
-        accuracies = _field(_load_json(eval_file), eval_file, "eval_metrics", "icl")
+        accuracies = _field(load_json(eval_file), eval_file, "eval_metrics", "icl")
         if not isinstance(accuracies, dict):
             raise OvertrainError(f"{eval_file}: field 'eval_metrics.icl' is not an object")
         for task in accuracies:

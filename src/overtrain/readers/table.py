@@ -23,7 +23,7 @@ ERR = "err:"
 _EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
 
 
-def _read_frame(path: Path) -> pd.DataFrame:
+def read_frame(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise OvertrainError(f"{path}: no such file")
     try:
@@ -45,7 +45,7 @@ def _read_frame(path: Path) -> pd.DataFrame:
 def read_runs_table(path: str | Path, tasks: str | Path | None = None) -> RunTable:
     """Read a runs table (CSV or Parquet) and an optional task-metadata table."""
     path = Path(path)
-    frame = _read_frame(path)
+    frame = read_frame(path)
     frame.columns = [str(c).strip() for c in frame.columns]
     if "run" not in frame.columns:
         raise OvertrainError(f"{path}: missing required column 'run'")
@@ -70,7 +70,7 @@ def read_runs_table(path: str | Path, tasks: str | Path | None = None) -> RunTab
 
 def read_task_table(path: Path) -> pd.DataFrame:
     """Read task metadata: `task, chance` (accuracy of random guessing, in [0, 1]) and optional columns."""
-    frame = _read_frame(path)
+    frame = read_frame(path)
     for required in ("task", "chance"):
         if required not in frame.columns:
             raise OvertrainError(f"{path}: missing required column {required!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from overtrain.forecast import Comparison
+from overtrain.forecast import Comparison, FittedLaws, Forecast
 from overtrain.paper import FAMILY_NAMES, Reproduction
 from overtrain.runs import RunTable
 
@@ -95,4 +95,39 @@ def runs_table(runs: RunTable) -> Table:
             f"{part.flops.min():.3g} – {part.flops.max():.3g}",
         )
     table.caption = f"loss splits: {', '.join(runs.splits) or 'none'}; tasks: {len(runs.task_names)}"
+    return table
+
+
+def forecast_table(forecasts: list[Forecast]) -> Table:
+    """One row per (family, target): N, D, M, C, predicted loss and error, compute ratio to the fit set."""
+    table = Table(title="Forecasts", title_justify="left")
+    for column in ("family", "N", "D", "M", "C", "loss", "error", "C / fit C"):
+        table.add_column(column, justify="left" if column == "family" else "right")
+    for f in forecasts:
+        error = "—" if f.error is None else f"{f.error:.4f}"
+        table.add_row(f.loss_fit.family, _size(f.params), f"{f.tokens:.3g}", f"{f.multiplier:.3g}", f"{f.flops:.3g}",
+                      f"{f.loss:.4f}", error, f"{f.flops_ratio:.0f}x")
+    if forecasts:
+        first = forecasts[0]
+        tasks = "" if not first.errors else f"; error: average top-1 over task set {next(iter(first.errors))!r}"
+        table.caption = f"loss: split {first.loss_fit.loss_split!r}{tasks}"
+    return table
+
+
+def laws_table(laws: list[FittedLaws]) -> Table:
+    """The fitted laws of each family: coefficients, fit set, number of runs, residual size."""
+    table = Table(title="Fitted laws", title_justify="left")
+    for column in ("family", "law", "coefficients", "fit set", "runs", "rmse"):
+        table.add_column(column, justify="right" if column in ("runs", "rmse") else "left")
+    for law in laws:
+        for fit in (law.loss, law.error):
+            if fit is None:
+                continue
+            values = fit.law.coefficients()
+            if hasattr(fit.law, "M_star"):
+                values["M*"] = fit.law.M_star
+            text = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+            flag = " (exponent at search bound)" if fit.at_bound else ""
+            table.add_row(law.family, f"{fit.kind}: {fit.law.name}{flag}", text, fit.fit_set, str(fit.n_runs),
+                          f"{fit.rmse:.3g}")
     return table

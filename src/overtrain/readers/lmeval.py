@@ -1,0 +1,109 @@
+"""Reader for lm-evaluation-harness output: `results*.json` files plus a sizes table keyed by run.
+
+The harness records accuracies but not N or D, so a sizes table (runs-table format: `run, params, tokens`
+and optionally `family`, `loss:<split>` ...) supplies them. A results file belongs to the run whose id equals
+its directory name (the harness writes `<output_path>/<model name with / as __>/results_<time>.json`), its
+`model_name`, or the `pretrained=` value of its `config.model_args` (with `/` or as `__`). Several files of
+one run are merged task by task, later file names (timestamps) winning.
+
+Metric per task, documented choice: `acc_norm` when present, else `acc`, else `exact_match`; read from v0.4
+keys (`"acc_norm,none"`; any filter after the comma, `none` preferred) or older bare keys (`"acc_norm"`).
+Tasks with none of these (perplexity-only, for example) are skipped. Harness v0.4 `n-samples` become the
+task metadata's `n_examples`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from overtrain.errors import OvertrainError
+from overtrain.readers.openlm import load_json
+from overtrain.readers.table import read_frame
+from overtrain.runs import ACC, RunTable
+from overtrain.tasks import TASK_COLUMNS
+
+METRICS = ("acc_norm", "acc", "exact_match")
+
+
+def is_lm_eval_dir(path: Path) -> bool:
+    """Whether a directory holds lm-evaluation-harness results files."""
+    return next(path.rglob("results*.json"), None) is not None
+
+
+def task_metric(values: dict[str, Any]) -> tuple[str, float] | None:
+    """The chosen metric of one task's results, as (name, value), or None when it has none of METRICS."""
+    for metric in METRICS:
+        candidates = [metric, f"{metric},none", *sorted(k for k in values if k.startswith(f"{metric},"))]
+        for key in candidates:
+            value = values.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return metric, float(value)
+    return None
+
+
+def _run_keys(file: Path, data: dict[str, Any]) -> list[str]:
+    keys = [file.parent.name]
+    names = [data.get("model_name")]
+    config = data.get("config")
+    if isinstance(config, dict) and isinstance(config.get("model_args"), str):
+        for part in config["model_args"].split(","):
+            name, _, value = part.partition("=")
+            if name.strip() == "pretrained":
+                names.append(value.strip())
+    for name in names:
+        if isinstance(name, str) and name:
+            keys += [name, name.replace("/", "__")]
+    return keys
+
+
+def read_lm_eval_dir(path: str | Path, sizes: str | Path) -> RunTable:
+    """Read harness results under `path`, with N and D (and anything else) from the `sizes` table."""
+    root, sizes = Path(path), Path(sizes)
+    frame = read_frame(sizes)
+    if "run" not in frame.columns:
+        raise OvertrainError(f"{sizes}: missing required column 'run'")
+    runs = [str(r) for r in frame["run"]]
+    files = sorted(root.rglob("results*.json"), key=lambda p: (p.name, str(p)))
+    if not files:
+        raise OvertrainError(f"{root}: no lm-evaluation-harness results*.json files found")
+    accuracies: dict[str, dict[str, float]] = {run: {} for run in runs}
+    n_examples: dict[str, int] = {}
+    for file in files:
+        data = load_json(file)
+        results = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(results, dict):
+            raise OvertrainError(f"{file}: no 'results' object; not an lm-evaluation-harness results file")
+        keys = _run_keys(file, data)
+        run = next((k for k in keys if k in accuracies), None)
+        if run is None:
+            raise OvertrainError(
+                f"{file}: matches no run of {sizes} (tried {', '.join(dict.fromkeys(keys))}); "
+                "add a row whose run is the results directory name or the model name"
+            )
+        for task, values in results.items():
+            chosen = task_metric(values) if isinstance(values, dict) else None
+            if chosen is None:
+                continue
+            if not math.isfinite(chosen[1]):
+                raise OvertrainError(f"{file}: task {task!r}: {chosen[0]} = {chosen[1]!r} is not finite")
+            accuracies[run][task] = chosen[1]
+        samples = data.get("n-samples")
+        if isinstance(samples, dict):
+            for task, counts in samples.items():
+                if isinstance(counts, dict) and isinstance(counts.get("effective"), int):
+                    n_examples[task] = counts["effective"]
+    table = pd.DataFrame.from_dict(accuracies, orient="index")
+    table.columns = [ACC + str(c) for c in table.columns]
+    clashing = [c for c in table.columns if c in frame.columns]
+    if clashing:
+        raise OvertrainError(f"{sizes}: column {clashing[0]!r} is also read from the harness results")
+    merged = frame.set_index(frame["run"].astype(str)).drop(columns="run").join(table)
+    tasks = pd.DataFrame(
+        {"task": sorted(n_examples), "category": None, "shots": None,
+         "n_examples": [n_examples[t] for t in sorted(n_examples)], "chance": float("nan")}
+    )[list(TASK_COLUMNS)].set_index("task")
+    return RunTable.from_frame(merged.rename_axis("run").reset_index(), tasks, source=str(root))
