@@ -13,7 +13,7 @@ from overtrain._version import __version__
 from overtrain.errors import OvertrainError
 from overtrain.filters import parse_filter
 from overtrain.fitsets import PRESETS, FitSet
-from overtrain.fitting import Fit, fit_error, fit_loss, fit_profile
+from overtrain.fitting import Fit, fit_error, fit_loss
 from overtrain.forecast import Comparison, Forecast, compare, forecast
 from overtrain.laws import ExponentialError, SharedExponentLoss
 from overtrain.paper import Reproduction, reproduce
@@ -21,6 +21,7 @@ from overtrain.readers import read_openlm_dir, read_runs, read_runs_table, write
 from overtrain.runs import RunTable
 from overtrain.tasks import PAPER_17, PAPER_46, TaskSet
 from overtrain.testbed import load_testbed, load_testbed_metadata
+from overtrain.varpro import fit_profile
 
 __all__ = [
     "PAPER_17",

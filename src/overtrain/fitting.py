@@ -1,18 +1,11 @@
-"""Least-squares fitting by variable projection, batched: one law, many fits at once.
+"""Fitting a law to runs: the user-facing `fit_loss` and `fit_error`, and the immutable `Fit` they return.
 
-For a fixed exponent theta every law here is linear in its other coefficients, so the least-squares
-objective profiled over them, S(theta) = min_c sum_i w_i (y_i - basis_i(theta) c)^2, is a function of one
-variable. The engine evaluates S on the law's log-spaced theta grid (finding the global basin), then narrows
-the bracket around the best grid point by golden-section search, polishes theta with Gauss-Newton steps on
-the reduced problem (Kaufman's variable-projection step), and solves the linear coefficients exactly at the
-final theta. Many fits share the inputs and differ in responses `y` and
-weights `w` (bootstrap multiplicities, 0/1 subsets, robust re-weighting), so all run as array operations.
+The numerical work is `overtrain.varpro.fit_profile` (batched variable projection).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,148 +18,7 @@ from overtrain.fitsets import FitSet, resolve_fit_set
 from overtrain.laws import Law, law_family
 from overtrain.runs import RunTable
 from overtrain.tasks import TaskSet
-
-_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
-_REFINE_STEPS = 40
-_POLISH_STEPS = 3
-_CHUNK_ELEMENTS = 1 << 22
-
-
-@dataclass(frozen=True)
-class ProfileSolution:
-    """Solutions of a batch of fits: exponent, linear coefficients, objective, and whether at a grid edge."""
-
-    theta: np.ndarray
-    linear: np.ndarray
-    sse: np.ndarray
-    at_bound: np.ndarray
-
-
-def solve_linear(basis: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted least squares for the linear coefficients, batched over leading axes.
-
-    basis (..., n, p) with column 0 constant; y, w (..., n). The constant is eliminated by weighted centring
-    and the other columns scaled to unit weighted norm, which keeps the normal equations well conditioned.
-    Returns (coefficients (..., p), objective (...)); a design that cannot identify them gives inf objective.
-    """
-    total = w.sum(axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        y_mean = (w * y).sum(axis=-1) / total
-        x = basis[..., 1:]
-        x_mean = (w[..., None] * x).sum(axis=-2) / total[..., None]
-        xc = x - x_mean[..., None, :]
-        yc = y - y_mean[..., None]
-        scale = np.sqrt((w[..., None] * xc * xc).sum(axis=-2))
-        z = xc / scale[..., None, :]
-        rhs = (w[..., None] * z * yc[..., None]).sum(axis=-2)
-        q = z.shape[-1]
-        if q == 1:
-            beta = rhs
-            ok = scale[..., 0] > 0
-        elif q == 2:
-            rho = (w * z[..., 0] * z[..., 1]).sum(axis=-1)
-            det = 1.0 - rho * rho
-            beta = np.stack(((rhs[..., 0] - rho * rhs[..., 1]) / det, (rhs[..., 1] - rho * rhs[..., 0]) / det), -1)
-            ok = (det > 1e-13) & np.all(scale > 0, axis=-1)
-        else:
-            gram = np.einsum("...ni,...n,...nj->...ij", z, w, z)
-            ok = np.all(scale > 0, axis=-1) & (np.linalg.cond(gram) < 1e13)
-            gram = np.where(ok[..., None, None], gram, np.eye(q))
-            beta = np.linalg.solve(gram, rhs[..., None])[..., 0]
-        residual = yc - (z * beta[..., None, :]).sum(axis=-1)
-        sse = (w * residual * residual).sum(axis=-1)
-        slopes = beta / scale
-        intercept = y_mean - (x_mean * slopes).sum(axis=-1)
-    ok &= np.isfinite(sse) & (total > 0)
-    linear = np.concatenate((intercept[..., None], slopes), axis=-1)
-    return np.where(ok[..., None], linear, np.nan), np.where(ok, sse, np.inf)
-
-
-def _polish(
-    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, w: np.ndarray, log_theta: np.ndarray
-) -> np.ndarray:
-    """Gauss-Newton on log(theta) with the linear coefficients projected out; a step is kept only if it helps.
-
-    With r the residual and J = d(basis @ c)/d log(theta) (central difference of the basis, which is exact
-    to O(h^2)), J_perp = J minus its weighted projection on the basis columns, the step is
-    (J_perp' W r) / (J_perp' W J_perp).
-    """
-    step_h = 1e-6
-    for _ in range(_POLISH_STEPS):
-        basis = law.basis(inputs, np.exp(log_theta))
-        linear, sse = solve_linear(basis, y, w)
-        residual = y - (basis @ linear[..., None])[..., 0]
-        slope = (
-            law.basis(inputs, np.exp(log_theta + step_h)) - law.basis(inputs, np.exp(log_theta - step_h))
-        ) @ linear[..., None]
-        slope = slope[..., 0] / (2 * step_h)
-        projection, _ = solve_linear(basis, slope, w)
-        perp = slope - (basis @ projection[..., None])[..., 0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = (w * perp * residual).sum(axis=-1) / (w * perp * perp).sum(axis=-1)
-        candidate = log_theta + np.where(np.isfinite(step), step, 0.0)
-        _, candidate_sse = solve_linear(law.basis(inputs, np.exp(candidate)), y, w)
-        log_theta = np.where(candidate_sse <= sse, candidate, log_theta)
-    return log_theta
-
-
-def fit_profile(
-    law: type,
-    inputs: tuple[np.ndarray, ...],
-    y: np.ndarray,
-    weights: np.ndarray | None = None,
-    grid: np.ndarray | None = None,
-) -> ProfileSolution:
-    """Fit `law` by weighted least squares to each row of `y` (shape (n,) or (B, n)), sharing `inputs`.
-
-    `weights` broadcast against `y` (default 1). Returns a ProfileSolution with leading shape (B,) (or ()
-    for 1-D `y`). Fits whose design cannot identify the law come back as NaN with inf objective.
-    """
-    y = np.asarray(y, dtype=float)
-    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
-    single = y.ndim == 1 and w.ndim == 1
-    shape = np.broadcast_shapes(np.atleast_2d(y).shape, np.atleast_2d(w).shape)
-    y2 = np.broadcast_to(y, shape)
-    w2 = np.broadcast_to(w, shape)
-    inputs = tuple(np.asarray(v, dtype=float) for v in inputs)
-    log_grid = np.log(np.asarray(law.theta_grid if grid is None else grid, dtype=float))
-    grid_basis = law.basis(inputs, np.exp(log_grid))  # (G, n, p)
-
-    n_fits = y2.shape[0]
-    chunk = max(1, _CHUNK_ELEMENTS // (grid_basis.size or 1))
-    best = np.empty(n_fits, dtype=int)
-    for start in range(0, n_fits, chunk):
-        stop = min(start + chunk, n_fits)
-        _, grid_sse = solve_linear(grid_basis[None], y2[start:stop, None, :], w2[start:stop, None, :])
-        best[start:stop] = np.argmin(grid_sse, axis=1)
-
-    last = len(log_grid) - 1
-    lo = log_grid[np.maximum(best - 1, 0)]
-    hi = log_grid[np.minimum(best + 1, last)]
-
-    def objective(log_theta: np.ndarray) -> np.ndarray:
-        return solve_linear(law.basis(inputs, np.exp(log_theta)), y2, w2)[1]
-
-    # Golden-section search on each fit's bracket, all fits in step.
-    x1 = hi - _GOLDEN * (hi - lo)
-    x2 = lo + _GOLDEN * (hi - lo)
-    f1, f2 = objective(x1), objective(x2)
-    for _ in range(_REFINE_STEPS):
-        left = f1 <= f2
-        lo = np.where(left, lo, x1)
-        hi = np.where(left, x2, hi)
-        x1, x2 = np.where(left, hi - _GOLDEN * (hi - lo), x2), np.where(left, x1, lo + _GOLDEN * (hi - lo))
-        probe = objective(np.where(left, x1, x2))
-        f1, f2 = np.where(left, probe, f2), np.where(left, f1, probe)
-    log_theta = _polish(law, inputs, y2, w2, 0.5 * (lo + hi))
-    linear, sse = solve_linear(law.basis(inputs, np.exp(log_theta)), y2, w2)
-    width = log_grid[1] - log_grid[0]
-    at_bound = (log_theta - log_grid[0] < 1e-3 * width) | (log_grid[-1] - log_theta < 1e-3 * width)
-    theta = np.where(np.isfinite(sse), np.exp(log_theta), np.nan)
-    solution = ProfileSolution(theta, linear, sse, at_bound & np.isfinite(sse))
-    if single:
-        return ProfileSolution(theta[0], linear[0], sse[0], solution.at_bound[0])
-    return solution
+from overtrain.varpro import fit_profile
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,10 @@ class ExponentialError:
         """Columns [1, -exp(-gamma L)] for each gamma in `theta`: shape theta.shape + (n, 2)."""
         (loss,) = inputs
         gamma = np.asarray(theta, dtype=float)[..., None]
-        decay = -np.exp(-gamma * loss)
-        return np.stack((np.ones_like(decay), decay), axis=-1)
+        out = np.empty((*gamma.shape[:-1], len(loss), 2))
+        out[..., 0] = 1.0
+        out[..., 1] = -np.exp(-gamma * loss)
+        return out
 
     @staticmethod
     def design_problem(inputs: tuple[np.ndarray, ...]) -> str | None:

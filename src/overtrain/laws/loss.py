@@ -68,7 +68,11 @@ class SharedExponentLoss:
         """Columns [1, N^-alpha, D^-alpha] for each alpha in `theta`: shape theta.shape + (n, 3)."""
         params, tokens = inputs
         alpha = np.asarray(theta, dtype=float)[..., None]
-        return np.stack(np.broadcast_arrays(np.ones_like(alpha * params), params**-alpha, tokens**-alpha), axis=-1)
+        out = np.empty((*alpha.shape[:-1], len(params), 3))
+        out[..., 0] = 1.0
+        out[..., 1] = np.exp(-alpha * np.log(params))
+        out[..., 2] = np.exp(-alpha * np.log(tokens))
+        return out
 
     @staticmethod
     def design_problem(inputs: tuple[np.ndarray, ...]) -> str | None:
