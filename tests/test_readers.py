@@ -77,6 +77,12 @@ def test_round_trip_through_csv_is_exact(tmp_path: Path, testbed) -> None:
     pd.testing.assert_frame_equal(back.frame, testbed.frame, check_exact=True)
 
 
+def test_round_trip_through_parquet_is_exact(tmp_path: Path, testbed) -> None:
+    out = tmp_path / "runs.parquet"
+    write_runs_table(testbed, out)
+    pd.testing.assert_frame_equal(read_runs(out).frame, testbed.frame, check_exact=True)
+
+
 def _corrupt(openlm_dir: Path, name: str, edit) -> Path:
     file = openlm_dir / "models" / name
     data = json.loads(file.read_text())
