@@ -12,7 +12,8 @@ is a function of one variable. For each fit the engine
    best point, then on ever closer triples around the vertex of the parabola through the best three, each
    stage squaring the error; and solves c exactly at the final theta.
 Fits share the inputs and differ in responses y and weights w: bootstrap multiplicities, 0/1 subsets, robust
-re-weighting, per-task responses. Work is chunked so memory stays bounded however many fits are asked for.
+re-weighting, per-task responses. Work is chunked over fits and over grid points, so memory stays bounded
+however many fits or runs there are.
 """
 
 from __future__ import annotations
@@ -186,20 +187,24 @@ def fit_profile(
     w2 = np.ascontiguousarray(np.broadcast_to(w, shape))
     inputs = tuple(np.asarray(v, dtype=float) for v in inputs)
     log_grid = np.log(np.asarray(law.theta_grid if grid is None else grid, dtype=float))
-    grid_basis = law.basis(inputs, np.exp(log_grid))
-    n_fits = shape[0]
+    n_fits, n_runs = shape
+    p = law.basis(inputs, np.exp(log_grid[:1])).shape[-1]
+    grid_step = max(1, _CHUNK_ELEMENTS // (n_runs * p))
+    grid_bases = [law.basis(inputs, np.exp(log_grid[g : g + grid_step])) for g in range(0, len(log_grid), grid_step)]
     last = len(log_grid) - 1
-    per_fit = max(grid_basis.size, len(_FINE) * grid_basis[0].size)
-    step = max(1, _CHUNK_ELEMENTS // per_fit)
-    log_theta, linear, sse = np.empty(n_fits), np.empty((n_fits, grid_basis.shape[-1])), np.empty(n_fits)
-    for start in range(0, n_fits, step):
-        part = slice(start, start + step)
+    fit_step = max(1, _CHUNK_ELEMENTS // (min(len(log_grid), grid_step) * n_runs * p))
+    log_theta, linear, sse = np.empty(n_fits), np.empty((n_fits, p)), np.empty(n_fits)
+    for start in range(0, n_fits, fit_step):
+        part = slice(start, start + fit_step)
         yp, wp = y2[part], w2[part]
-        best = np.argmin(screen_profile(grid_basis, yp, wp), axis=1)
+        best = np.argmin(np.concatenate([screen_profile(basis, yp, wp) for basis in grid_bases], axis=1), axis=1)
         lo, hi = log_grid[np.maximum(best - 1, 0)], log_grid[np.minimum(best + 1, last)]
         log_theta[part] = _refine(law, inputs, yp, wp, lo, hi)
         linear[part], sse[part] = solve_linear(law.basis(inputs, np.exp(log_theta[part])), yp, wp)
 
+    # With fewer weighted runs than coefficients (the exponent included) the optimum is not unique.
+    sse = np.where((w2 > 0).sum(axis=1) > p, sse, np.inf)
+    linear = np.where(np.isfinite(sse)[:, None], linear, np.nan)
     width = log_grid[1] - log_grid[0]
     at_bound = ((log_theta - log_grid[0] < 1e-3 * width) | (log_grid[-1] - log_theta < 1e-3 * width)) & np.isfinite(sse)
     theta = np.where(np.isfinite(sse), np.exp(log_theta), np.nan)

@@ -1,0 +1,194 @@
+"""Speed and accuracy benchmarks of overtrain's fitting engine, run by hand (not by the test suite):
+
+    python benchmarks/run.py [--quick] [--json FILE]
+
+Sections: (1) the engine against the paper's multi-start Levenberg-Marquardt on the same fits (time per fit,
+ratio, objective each reaches); (2) end-to-end timings (commands include interpreter start-up) and peak memory;
+(3) how cost grows with runs per fit and with simultaneous fits. Times are medians of repeated runs; the
+machine is shared and noisy, so read ratios, not single numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import overtrain as ot
+from baseline import fit_error_multistart, fit_loss_multistart
+from overtrain.laws import ExponentialError, SharedExponentLoss
+from overtrain.uncertainty import bootstrap, resample_weights
+from overtrain.varpro import fit_profile
+
+
+def median_time(action: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# Both objectives are sums of squared residuals computed the same way; residuals carry about 1e-16 of the losses'
+# size in rounding, which for a near-perfect fit (objective 1e-7 on losses near 3) is ~1e-11 of the objective.
+SSE_TOLERANCE = 1e-9
+
+
+def objective(law: object, inputs: tuple[np.ndarray, ...], y: np.ndarray) -> float:
+    """Sum of squared residuals of a law, computed as the baseline computes its own."""
+    residual = law.predict(*inputs) - y  # type: ignore[attr-defined]
+    return float(residual @ residual)
+
+
+def benchmark_fits(repeats: int) -> list[dict]:
+    """Every fit of the comparison: (name, law, inputs, response)."""
+    testbed = ot.load_testbed()
+    cases = []
+    for family in testbed.families:
+        runs = testbed.family(family)
+        loss_set, error_set = runs.select("paper-loss"), runs.select("paper-error")
+        cases.append((f"{family} loss, paper fit set", SharedExponentLoss, (loss_set.params, loss_set.tokens),
+                      loss_set.loss("c4_val").to_numpy()))
+        cases.append((f"{family} loss, all {len(runs)} runs", SharedExponentLoss, (runs.params, runs.tokens),
+                      runs.loss("c4_val").to_numpy()))
+        for tasks in ("17", "46"):
+            cases.append((f"{family} error {tasks}, paper fit set", ExponentialError,
+                          (error_set.loss("c4_val").to_numpy(),), error_set.error(tasks).to_numpy()))
+            cases.append((f"{family} error {tasks}, all runs", ExponentialError, (runs.loss("c4_val").to_numpy(),),
+                          runs.error(tasks).to_numpy()))
+    rpj = testbed.family("rpj").select("paper-loss")
+    for split in rpj.splits:
+        if split != "c4_val":
+            cases.append((f"rpj loss on {split}, paper fit set", SharedExponentLoss, (rpj.params, rpj.tokens),
+                          rpj.loss(split).to_numpy()))
+    rows = []
+    for name, law, inputs, y in cases:
+        multistart = fit_loss_multistart if law is SharedExponentLoss else fit_error_multistart
+        baseline_time = median_time(lambda m=multistart, i=inputs, y=y: m(*i, y), max(1, repeats // 5))
+        _, baseline_sse = multistart(*inputs, y)
+        engine_time = median_time(lambda law=law, i=inputs, y=y: fit_profile(law, i, y), repeats * 20)
+        solution = fit_profile(law, inputs, y)
+        engine_sse = objective(law.from_solution(float(solution.theta), solution.linear), inputs, y)
+        rows.append({"fit": name, "runs": len(y), "baseline_s": baseline_time, "engine_s": engine_time,
+                     "ratio": baseline_time / engine_time, "baseline_sse": baseline_sse, "engine_sse": engine_sse,
+                     "relative_difference": engine_sse / baseline_sse - 1,
+                     "engine_not_worse": bool(engine_sse <= baseline_sse * (1 + SSE_TOLERANCE))})
+    return rows
+
+
+def command_time(args: list[str], repeats: int) -> tuple[float, float]:
+    """Median wall time of a command, and its peak resident memory in MiB."""
+    times, peaks = [], []
+    for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        start = time.perf_counter()
+        subprocess.run(args, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+        peaks.append(max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+    return statistics.median(times), max(peaks) / 1024
+
+
+def traced(action: Callable[[], object]) -> float:
+    """Peak memory allocated (MiB, via tracemalloc, which sees NumPy's buffers) while `action` runs."""
+    tracemalloc.start()
+    action()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def end_to_end(repeats: int) -> list[dict]:
+    executable = [sys.executable, "-m", "overtrain"]
+    rows = []
+    seconds, peak = command_time([*executable, "reproduce"], repeats)
+    rows.append({"what": "overtrain reproduce (with interpreter start-up)", "seconds": seconds, "peak_mib": peak})
+    seconds, peak = command_time([*executable, "reproduce", "--json"], repeats)
+    rows.append({"what": "overtrain reproduce --json", "seconds": seconds, "peak_mib": peak})
+    fit = ot.fit_loss(ot.load_testbed().family("rpj"), "c4_val", fit_set="paper-loss")
+    seconds = median_time(lambda: bootstrap(fit, 10_000, seed=0), repeats)
+    peak = traced(lambda: bootstrap(fit, 10_000, seed=0))
+    rows.append({"what": "10,000 bootstrap fits, RedPajama loss fit set", "seconds": seconds, "peak_mib": peak})
+    return rows
+
+
+def growth(repeats: int) -> tuple[list[dict], list[dict]]:
+    rng = np.random.default_rng(0)
+    truth = SharedExponentLoss(E=1.8, A=170.0, B=290.0, alpha=0.27)
+    by_runs = []
+    for n in (10, 100, 1_000, 10_000):
+        params = np.exp(rng.uniform(np.log(1e7), np.log(1e9), n))
+        tokens = params * np.exp(rng.uniform(np.log(5), np.log(640), n))
+        y = truth.predict(params, tokens) + 0.01 * rng.standard_normal(n)
+        seconds = median_time(lambda p=params, t=tokens, y=y: fit_profile(SharedExponentLoss, (p, t), y), repeats * 5)
+        peak = traced(lambda p=params, t=tokens, y=y: fit_profile(SharedExponentLoss, (p, t), y))
+        by_runs.append({"runs_per_fit": n, "seconds_per_fit": seconds, "fits_per_second": 1 / seconds,
+                        "peak_mib": peak})
+    runs = ot.load_testbed().family("rpj").select("paper-loss")
+    inputs, y = (runs.params, runs.tokens), runs.loss("c4_val").to_numpy()
+    by_fits = []
+    for batch in (1, 10, 100, 1_000, 10_000, 100_000):
+        weights = resample_weights(len(y), batch, seed=1)
+        seconds = median_time(lambda w=weights: fit_profile(SharedExponentLoss, inputs, y, w),
+                              repeats if batch < 100_000 else 1)
+        peak = traced(lambda w=weights: fit_profile(SharedExponentLoss, inputs, y, w))
+        by_fits.append({"simultaneous_fits": batch, "seconds": seconds, "fits_per_second": batch / seconds,
+                        "peak_mib": peak})
+    return by_runs, by_fits
+
+
+def markdown(rows: list[dict], columns: list[str], formats: dict[str, str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(format(row[c], formats.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 7
+
+    fits = benchmark_fits(repeats)
+    print("## Engine vs the paper's multi-start Levenberg-Marquardt (128 starts)\n")
+    print(markdown(fits, ["fit", "runs", "baseline_s", "engine_s", "ratio", "baseline_sse", "engine_sse",
+                          "relative_difference"],
+                   {"baseline_s": ".4f", "engine_s": ".6f", "ratio": ".0f", "baseline_sse": ".10g",
+                    "engine_sse": ".10g", "relative_difference": ".1e"}))
+    ratios = [r["ratio"] for r in fits]
+    loss_ratios = [r["ratio"] for r in fits if " loss" in r["fit"]]
+    print(f"\nratio: median {statistics.median(ratios):.0f}x, minimum {min(ratios):.0f}x (loss-law fits: minimum "
+          f"{min(loss_ratios):.0f}x); engine objective <= baseline (within {SSE_TOLERANCE:g} relative) on "
+          f"{sum(r['engine_not_worse'] for r in fits)} of {len(fits)} fits")
+
+    ends = end_to_end(repeats)
+    print("\n## End to end\n")
+    print(markdown(ends, ["what", "seconds", "peak_mib"], {"seconds": ".3f", "peak_mib": ".0f"}))
+
+    by_runs, by_fits = growth(repeats)
+    print("\n## Cost growth: runs in one fit\n")
+    print(markdown(by_runs, ["runs_per_fit", "seconds_per_fit", "fits_per_second", "peak_mib"],
+                   {"seconds_per_fit": ".5f", "fits_per_second": ".0f", "peak_mib": ".1f"}))
+    print("\n## Cost growth: simultaneous fits (RedPajama loss fit set, bootstrap weights)\n")
+    print(markdown(by_fits, ["simultaneous_fits", "seconds", "fits_per_second", "peak_mib"],
+                   {"seconds": ".4f", "fits_per_second": ".0f", "peak_mib": ".1f"}))
+    if args.json:
+        args.json.write_text(json.dumps({"fits": fits, "end_to_end": ends, "runs_per_fit": by_runs,
+                                         "simultaneous_fits": by_fits}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
