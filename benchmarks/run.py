@@ -80,7 +80,7 @@ def benchmark_fits(repeats: int) -> list[dict]:
         _, baseline_sse = multistart(*inputs, y)
         engine_time = median_time(lambda law=law, i=inputs, y=y: fit_profile(law, i, y), repeats * 20)
         solution = fit_profile(law, inputs, y)
-        engine_sse = objective(law.from_solution(float(solution.theta), solution.linear), inputs, y)
+        engine_sse = objective(law.from_solution(solution.theta, solution.linear), inputs, y)
         rows.append({"fit": name, "runs": len(y), "baseline_s": baseline_time, "engine_s": engine_time,
                      "ratio": baseline_time / engine_time, "baseline_sse": baseline_sse, "engine_sse": engine_sse,
                      "relative_difference": engine_sse / baseline_sse - 1,

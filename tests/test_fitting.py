@@ -48,7 +48,7 @@ def test_loss_law_recovers_known_coefficients(truth: SharedExponentLoss) -> None
 def test_error_law_recovers_known_coefficients(truth: ExponentialError) -> None:
     loss = np.linspace(2.3, 5.5, 9)
     solution = fit_profile(ExponentialError, (loss,), truth.predict(loss))
-    law = ExponentialError.from_solution(float(solution.theta), solution.linear)
+    law = ExponentialError.from_solution(solution.theta, solution.linear)
     assert (law.eps, law.k, law.gamma) == pytest.approx((truth.eps, truth.k, truth.gamma), rel=1e-6)
 
 
@@ -83,7 +83,7 @@ def test_loss_fit_on_every_run_matches_a_dense_profile_scan(testbed, family: str
     y = runs.loss("c4_val").to_numpy()
     fit = fit_loss(runs, "c4_val")
     alphas = np.geomspace(1e-3, 4.0, 20001)
-    _, scan = solve_linear(SharedExponentLoss.basis((runs.params, runs.tokens), alphas), y, np.ones_like(y))
+    _, scan = solve_linear(SharedExponentLoss.basis((runs.params, runs.tokens), alphas[:, None]), y, np.ones_like(y))
     assert fit.sse <= scan.min() * (1 + 1e-12)
     assert fit.law.alpha == pytest.approx(alphas[np.argmin(scan)], rel=1e-3)
 

@@ -79,7 +79,7 @@ class Fit:
             lines.append(f"  compute form L(C, M) = E + (a·M^η + b·M^-η)·C^-η: {form}")
         lines.append(f"  residuals: rmse {self.rmse:.3g}, max |r| {np.max(np.abs(self.residuals)):.3g}")
         if self.at_bound:
-            lines.append(f"  warning: {self.law.theta_name} is at the edge of its search range")
+            lines.append(f"  warning: {', '.join(self.law.theta_names)} at the edge of the search range")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,7 +163,7 @@ def _fit(
     for array in (*inputs, y):
         array.flags.writeable = False
     return Fit(
-        kind=kind, law=law.from_solution(float(solution.theta), solution.linear), family=chosen.families[0],
+        kind=kind, law=law.from_solution(solution.theta, solution.linear), family=chosen.families[0],
         fit_set=name, runs=tuple(chosen.runs), inputs=inputs, observed=y, response=response,
         loss_split=loss_split, task_set=task_set, fit_flops=chosen.total_flops, at_bound=bool(solution.at_bound),
     )

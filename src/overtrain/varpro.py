@@ -18,14 +18,27 @@ however many fits or runs there are.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-_FINE = np.linspace(0.0, 1.0, 9)
-_TRIPLE = np.array([-1.0, 0.0, 1.0])
-_SPACINGS = (1e-4, 1e-6)
+_SPACINGS = (1e-3, 1e-5)
 _CHUNK_ELEMENTS = 1 << 20
+
+
+def _quadratic_design(d: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """The 3^d neighbourhood offsets, the least-squares map from its values to quadratic coefficients
+    (constant, gradient, then the second-order terms of `pairs`), and those pairs."""
+    offsets = np.array(np.meshgrid(*[np.arange(-1, 2)] * d, indexing="ij")).reshape(d, -1).T
+    pairs = [(i, j) for i in range(d) for j in range(i, d)]
+    design = np.column_stack([np.ones(len(offsets)), offsets, *[offsets[:, i] * offsets[:, j] for i, j in pairs]])
+    return offsets, np.linalg.pinv(design), pairs
+
+
+_NEIGHBOURS, _QUADRATIC_FIT, _PAIRS = {}, {}, {}
+for _d in (1, 2, 3):
+    _NEIGHBOURS[_d], _QUADRATIC_FIT[_d], _PAIRS[_d] = _quadratic_design(_d)
 
 
 @dataclass(frozen=True)
@@ -38,19 +51,22 @@ class ProfileSolution:
     at_bound: np.ndarray
 
 
-def solve_linear(basis: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def solve_linear(
+    basis: np.ndarray, y: np.ndarray, w: np.ndarray, intercept: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least squares for the linear coefficients, batched over leading axes.
 
-    basis (..., n, p) with column 0 constant; y, w (..., n). The constant is eliminated by weighted centring
-    and the normal equations of the other columns are scaled to unit diagonal, which keeps them well
-    conditioned. Returns (coefficients (..., p), objective (...)); an unidentifiable design gives NaN and inf.
+    basis (..., n, p), with column 0 constant when `intercept`; y, w (..., n). The constant is eliminated by
+    weighted centring and the normal equations of the other columns are scaled to unit diagonal, which keeps
+    them well conditioned. Returns (coefficients (..., p), objective (...)); an unidentifiable design gives
+    NaN and inf.
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         total = w.sum(axis=-1)
         share = w / total[..., None]
-        x = basis[..., 1:]
-        y_mean = (share * y).sum(axis=-1)
-        x_mean = (share[..., None, :] @ x)[..., 0, :]
+        x = basis[..., 1:] if intercept else basis
+        y_mean = (share * y).sum(axis=-1) if intercept else np.zeros(y.shape[:-1])
+        x_mean = (share[..., None, :] @ x)[..., 0, :] if intercept else np.zeros((*x.shape[:-2], x.shape[-1]))
         xc = x - x_mean[..., None, :]
         yc = y - y_mean[..., None]
         wxc_t = np.swapaxes(xc * w[..., None], -1, -2)
@@ -76,27 +92,29 @@ def solve_linear(basis: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.nd
         slopes = beta / scale
         residual = yc - (xc @ slopes[..., None])[..., 0]
         sse = (w * residual * residual).sum(axis=-1)
-        intercept = y_mean - (x_mean * slopes).sum(axis=-1)
+        constant = y_mean - (x_mean * slopes).sum(axis=-1)
     ok &= np.isfinite(sse) & (total > 0)
-    linear = np.concatenate((intercept[..., None], slopes), axis=-1)
+    linear = np.concatenate((constant[..., None], slopes), axis=-1) if intercept else slopes
     return np.where(ok[..., None], linear, np.nan), np.where(ok, sse, np.inf)
 
 
-def screen_profile(basis: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+def screen_profile(basis: np.ndarray, y: np.ndarray, w: np.ndarray, intercept: bool = True) -> np.ndarray:
     """The profiled objective for every fit (rows of y, w: (B, n)) at every grid point (basis: (G, n, p)).
 
     Computed from weighted moments by matrix products, (B, n) @ (n, G), so it costs little even for
     thousands of fits; columns are centred and scaled per grid point first to limit cancellation. Precise
     enough to rank grid points, which is all it is used for. Returns (B, G); unidentifiable points are inf.
     """
-    x = np.ascontiguousarray(basis[..., 1:].transpose(2, 0, 1))  # (q, G, n)
-    x -= x.mean(axis=2, keepdims=True)
+    x = np.ascontiguousarray((basis[..., 1:] if intercept else basis).transpose(2, 0, 1))  # (q, G, n)
+    if intercept:
+        x -= x.mean(axis=2, keepdims=True)
     spread = np.sqrt((x * x).mean(axis=2, keepdims=True))
     x = np.divide(x, spread, out=np.zeros_like(x), where=spread > 0)
     q, n_grid, n_runs = x.shape
-    yc = y - y.mean(axis=1, keepdims=True)
+    yc = y - y.mean(axis=1, keepdims=True) if intercept else y
     wy = w * yc
-    s0 = w.sum(axis=1)[:, None]
+    # Without an intercept nothing is centred: an infinite weight total zeroes every mean-correction term.
+    s0 = w.sum(axis=1)[:, None] if intercept else np.full((len(w), 1), np.inf)
     sy = wy.sum(axis=1)[:, None]
     syy = (wy * yc).sum(axis=1)[:, None]
     pairs = [(i, j) for i in range(q) for j in range(i, q)]
@@ -129,42 +147,79 @@ def screen_profile(basis: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarra
     return np.where(ok & np.isfinite(sse), sse, np.inf)
 
 
-def _parabola_step(
-    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, w: np.ndarray, points: np.ndarray
-) -> np.ndarray:
-    """Exact objective at `points` (B, K) of log(theta); the vertex of the parabola through the best three.
-
-    Falls back to the best point where the parabola is not convex or its vertex lies more than four spacings
-    from the middle point.
-    """
-    _, sse = solve_linear(law.basis(inputs, np.exp(points)), y[:, None, :], w[:, None, :])
-    rows = np.arange(len(points))
-    best = np.argmin(sse, axis=1)
-    k = np.clip(best, 1, points.shape[1] - 2)
-    x0, x1, x2 = points[rows, k - 1], points[rows, k], points[rows, k + 1]
-    f0, f1, f2 = sse[rows, k - 1], sse[rows, k], sse[rows, k + 1]
+def _quadratic_vertex(sse: np.ndarray, m: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """From objective values on an m^d stencil (B, m^d), the best point's multi-index and the vertex of the
+    quadratic fitted to the 3^d neighbourhood around it, both in stencil units; the vertex is NaN where the
+    quadratic is not convex or the vertex lies more than four units from the neighbourhood's centre."""
+    rows = np.arange(len(sse))
+    if d == 1:
+        best = np.argmin(sse, axis=1)[:, None]
+        centre = np.clip(best, 1, m - 2)
+        f0, f1, f2 = (sse[rows, centre[:, 0] + k] for k in (-1, 0, 1))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            curvature = f0 - 2 * f1 + f2
+            vertex = 0.5 * (f0 - f2) / curvature
+        usable = (curvature > 0) & np.isfinite(vertex) & (np.abs(vertex) <= 4)
+        return best, np.where(usable, centre[:, 0] + vertex, np.nan)[:, None]
+    best = np.array(np.unravel_index(np.argmin(sse, axis=1), (m,) * d)).T  # (B, d)
+    centre = np.clip(best, 1, m - 2)
+    offsets = _NEIGHBOURS[d]
+    index = np.ravel_multi_index(tuple((centre[:, None, :] + offsets[None]).transpose(2, 0, 1)), (m,) * d)
+    values = sse[rows[:, None], index]  # (B, 3^d)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        d0, d2 = x0 - x1, x2 - x1
-        numerator = d0 * d0 * (f1 - f2) - d2 * d2 * (f1 - f0)
-        denominator = d0 * (f1 - f2) - d2 * (f1 - f0)
-        vertex = x1 + 0.5 * numerator / denominator
-        convex = (f0 - f1) * d2 - (f2 - f1) * d0 > 0
-    usable = np.isfinite(vertex) & convex & (vertex >= x1 + 4 * d0) & (vertex <= x1 + 4 * d2)
-    return np.where(usable, vertex, points[rows, best])
+        values = values - values.min(axis=1, keepdims=True)
+        coefficients = values @ _QUADRATIC_FIT[d].T  # (B, 1 + d + d(d+1)/2)
+        gradient = coefficients[:, 1 : 1 + d]
+        hessian = np.zeros((len(sse), d, d))
+        for k, (i, j) in enumerate(_PAIRS[d]):
+            value = coefficients[:, 1 + d + k]
+            hessian[:, i, j] = hessian[:, j, i] = 2 * value if i == j else value
+        convex = np.all(np.linalg.eigvalsh(np.where(np.isfinite(hessian), hessian, 0.0)) > 0, axis=1)
+        safe = np.where(convex[:, None, None], hessian, np.eye(d))
+        vertex = -np.linalg.solve(safe, np.nan_to_num(gradient)[..., None])[..., 0]
+    usable = convex & np.all(np.isfinite(vertex), axis=1) & np.all(np.abs(vertex) <= 4, axis=1)
+    return best, np.where(usable[:, None], centre + vertex, np.nan)
+
+
+def _stage(
+    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, w: np.ndarray, start: np.ndarray,
+    spacing: np.ndarray, m: int,
+) -> np.ndarray:
+    """Exact objective on an m^d stencil from `start` (B, d) with `spacing` (d,) in log(theta); the vertex of
+    the local quadratic (the best stencil point where there is none)."""
+    d = start.shape[1]
+    points = start[:, None, :] + spacing * _stencil(m, d)[None]
+    _, sse = solve_linear(law.basis(inputs, np.exp(points)), y[:, None, :], w[:, None, :], law.intercept)
+    best, vertex = _quadratic_vertex(sse, m, d)
+    chosen = np.where(np.isnan(vertex), best, vertex)
+    return start + spacing * chosen
 
 
 def _refine(
-    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, w: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, w: np.ndarray, centre: np.ndarray, step: np.ndarray
 ) -> np.ndarray:
-    """Narrow each fit's bracket [lo, hi] of log(theta) to the minimum of the exact objective.
+    """From the best grid point `centre` (B, d), the minimum of the exact objective in log(theta).
 
-    A fine grid across the bracket, then parabolas through ever closer triples around the running estimate;
-    each stage squares the relative error, so three reach the precision the objective itself allows.
+    A fine stencil across one grid step either side, then quadratics through ever closer 3^d stencils around
+    the running estimate; each stage squares the relative error.
     """
-    estimate = _parabola_step(law, inputs, y, w, lo[:, None] + (hi - lo)[:, None] * _FINE)
+    estimate = _stage(law, inputs, y, w, centre - step, step / 4, 9)
     for spacing in _SPACINGS:
-        estimate = _parabola_step(law, inputs, y, w, estimate[:, None] + spacing * _TRIPLE)
+        estimate = _stage(law, inputs, y, w, estimate - spacing, np.full_like(step, spacing), 3)
     return estimate
+
+
+@functools.cache
+def _stencil(m: int, d: int) -> np.ndarray:
+    """The points of an m^d stencil in stencil units: (m^d, d), C order."""
+    return np.array(np.meshgrid(*[np.arange(m)] * d, indexing="ij"), dtype=float).reshape(d, -1).T
+
+
+@functools.cache
+def _theta_grid(law: type) -> np.ndarray:
+    """The product of the law's per-exponent grids, in log(theta): (G, d)."""
+    axes = [np.log(np.asarray(g, dtype=float)) for g in law.theta_grids]
+    return np.array(np.meshgrid(*axes, indexing="ij")).reshape(len(axes), -1).T
 
 
 def fit_profile(
@@ -172,12 +227,12 @@ def fit_profile(
     inputs: tuple[np.ndarray, ...],
     y: np.ndarray,
     weights: np.ndarray | None = None,
-    grid: np.ndarray | None = None,
 ) -> ProfileSolution:
     """Fit `law` by weighted least squares to each row of `y`, sharing `inputs`.
 
-    `y` is (n,) or (B, n); `weights` broadcast against it (default 1). Returns a ProfileSolution with leading
-    shape (B,), or scalars when both are 1-D. Fits the design cannot identify come back NaN with inf objective.
+    `y` is (n,) or (B, n); `weights` broadcast against it (default 1). Returns a ProfileSolution whose theta
+    has shape (B, d) (or (d,) when both are 1-D) for the law's d exponents. Fits the design cannot identify
+    (including fewer weighted runs than coefficients) come back NaN with inf objective.
     """
     y = np.asarray(y, dtype=float)
     w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
@@ -186,28 +241,30 @@ def fit_profile(
     y2 = np.ascontiguousarray(np.broadcast_to(y, shape))
     w2 = np.ascontiguousarray(np.broadcast_to(w, shape))
     inputs = tuple(np.asarray(v, dtype=float) for v in inputs)
-    log_grid = np.log(np.asarray(law.theta_grid if grid is None else grid, dtype=float))
+    grid = _theta_grid(law)
+    n_grid, d = grid.shape
+    steps = np.array([np.log(g[1] / g[0]) for g in law.theta_grids])
     n_fits, n_runs = shape
-    p = law.basis(inputs, np.exp(log_grid[:1])).shape[-1]
+    p = law.basis(inputs, np.exp(grid[:1])).shape[-1]
     grid_step = max(1, _CHUNK_ELEMENTS // (n_runs * p))
-    grid_bases = [law.basis(inputs, np.exp(log_grid[g : g + grid_step])) for g in range(0, len(log_grid), grid_step)]
-    last = len(log_grid) - 1
-    fit_step = max(1, _CHUNK_ELEMENTS // (min(len(log_grid), grid_step) * n_runs * p))
-    log_theta, linear, sse = np.empty(n_fits), np.empty((n_fits, p)), np.empty(n_fits)
+    grid_bases = [law.basis(inputs, np.exp(grid[g : g + grid_step])) for g in range(0, n_grid, grid_step)]
+    fit_step = max(1, _CHUNK_ELEMENTS // (max(min(n_grid, grid_step), 9**d) * n_runs * p))
+    log_theta, linear, sse = np.empty((n_fits, d)), np.empty((n_fits, p)), np.empty(n_fits)
     for start in range(0, n_fits, fit_step):
         part = slice(start, start + fit_step)
         yp, wp = y2[part], w2[part]
-        best = np.argmin(np.concatenate([screen_profile(basis, yp, wp) for basis in grid_bases], axis=1), axis=1)
-        lo, hi = log_grid[np.maximum(best - 1, 0)], log_grid[np.minimum(best + 1, last)]
-        log_theta[part] = _refine(law, inputs, yp, wp, lo, hi)
-        linear[part], sse[part] = solve_linear(law.basis(inputs, np.exp(log_theta[part])), yp, wp)
+        screened = [screen_profile(basis, yp, wp, law.intercept) for basis in grid_bases]
+        best = np.argmin(np.concatenate(screened, axis=1), axis=1)
+        log_theta[part] = _refine(law, inputs, yp, wp, grid[best], steps)
+        linear[part], sse[part] = solve_linear(law.basis(inputs, np.exp(log_theta[part])), yp, wp, law.intercept)
 
-    # With fewer weighted runs than coefficients (the exponent included) the optimum is not unique.
-    sse = np.where((w2 > 0).sum(axis=1) > p, sse, np.inf)
+    # With fewer weighted runs than coefficients (the exponents included) the optimum is not unique.
+    sse = np.where((w2 > 0).sum(axis=1) >= p + d, sse, np.inf)
     linear = np.where(np.isfinite(sse)[:, None], linear, np.nan)
-    width = log_grid[1] - log_grid[0]
-    at_bound = ((log_theta - log_grid[0] < 1e-3 * width) | (log_grid[-1] - log_theta < 1e-3 * width)) & np.isfinite(sse)
-    theta = np.where(np.isfinite(sse), np.exp(log_theta), np.nan)
+    lowest, highest = grid.min(axis=0), grid.max(axis=0)
+    at_bound = np.any((log_theta - lowest < 1e-3 * steps) | (highest - log_theta < 1e-3 * steps), axis=1)
+    at_bound &= np.isfinite(sse)
+    theta = np.where(np.isfinite(sse)[:, None], np.exp(log_theta), np.nan)
     if single:
         return ProfileSolution(theta[0], linear[0], sse[0], at_bound[0])
     return ProfileSolution(theta, linear, sse, at_bound)

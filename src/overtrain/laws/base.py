@@ -1,9 +1,9 @@
 """What every law is: a named formula with coefficients, split for variable projection.
 
 A law family is a frozen dataclass whose fields are its coefficients. Its prediction is linear in all
-coefficients but one, the exponent `theta`: prediction = basis(inputs, theta) @ linear, where column 0 of
-the basis is the constant term. The fitting engine searches `theta` in one dimension and solves `linear`
-exactly (variable projection).
+coefficients but a few exponents `theta` (one or two): prediction = basis(inputs, theta) @ linear, where
+column 0 of the basis is the constant term when `intercept`. The fitting engine searches `theta` on the
+product of `theta_grids` and solves `linear` exactly (variable projection).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ class Law(Protocol):
     name: ClassVar[str]
     formula: ClassVar[str]
     inputs: ClassVar[tuple[str, ...]]
-    theta_name: ClassVar[str]
-    theta_grid: ClassVar[np.ndarray]
+    theta_names: ClassVar[tuple[str, ...]]
+    theta_grids: ClassVar[tuple[np.ndarray, ...]]
+    intercept: ClassVar[bool]
     n_coefficients: ClassVar[int]
 
     def predict(self, *inputs: np.ndarray | float) -> np.ndarray | float: ...
@@ -33,7 +34,7 @@ class Law(Protocol):
     def design_problem(inputs: tuple[np.ndarray, ...]) -> str | None: ...
 
     @classmethod
-    def from_solution(cls, theta: float, linear: np.ndarray) -> Self: ...
+    def from_solution(cls, theta: np.ndarray, linear: np.ndarray) -> Self: ...
 
     def coefficients(self) -> dict[str, float]: ...
 

@@ -25,8 +25,9 @@ class ExponentialError:
     name: ClassVar[str] = "exponential"
     formula: ClassVar[str] = "Err(L) = ε - k·exp(-γ·L)"
     inputs: ClassVar[tuple[str, ...]] = ("loss",)
-    theta_name: ClassVar[str] = "gamma"
-    theta_grid: ClassVar[np.ndarray] = np.geomspace(1e-3, 50.0, 257)
+    theta_names: ClassVar[tuple[str, ...]] = ("gamma",)
+    theta_grids: ClassVar[tuple[np.ndarray, ...]] = (np.geomspace(1e-3, 50.0, 257),)
+    intercept: ClassVar[bool] = True
     n_coefficients: ClassVar[int] = 3
 
     def predict(self, loss: np.ndarray | float) -> np.ndarray | float:
@@ -36,9 +37,9 @@ class ExponentialError:
 
     @staticmethod
     def basis(inputs: tuple[np.ndarray, ...], theta: np.ndarray) -> np.ndarray:
-        """Columns [1, -exp(-gamma L)] for each gamma in `theta`: shape theta.shape + (n, 2)."""
+        """Columns [1, -exp(-gamma L)] for each gamma in `theta` (..., 1): shape (..., n, 2)."""
         (loss,) = inputs
-        gamma = np.asarray(theta, dtype=float)[..., None]
+        gamma = np.asarray(theta, dtype=float)[..., :1]
         out = np.empty((*gamma.shape[:-1], len(loss), 2))
         out[..., 0] = 1.0
         out[..., 1] = -np.exp(-gamma * loss)
@@ -52,8 +53,8 @@ class ExponentialError:
         return None
 
     @classmethod
-    def from_solution(cls, theta: float, linear: np.ndarray) -> ExponentialError:
-        return cls(eps=float(linear[0]), k=float(linear[1]), gamma=float(theta))
+    def from_solution(cls, theta: np.ndarray, linear: np.ndarray) -> ExponentialError:
+        return cls(eps=float(linear[0]), k=float(linear[1]), gamma=float(np.ravel(theta)[0]))
 
     def coefficients(self) -> dict[str, float]:
         """(eps, k, gamma)."""

@@ -27,8 +27,9 @@ class SharedExponentLoss:
     name: ClassVar[str] = "shared-exponent"
     formula: ClassVar[str] = "L(N, D) = E + A·N^-α + B·D^-α"
     inputs: ClassVar[tuple[str, ...]] = ("params", "tokens")
-    theta_name: ClassVar[str] = "alpha"
-    theta_grid: ClassVar[np.ndarray] = np.geomspace(1e-3, 4.0, 257)
+    theta_names: ClassVar[tuple[str, ...]] = ("alpha",)
+    theta_grids: ClassVar[tuple[np.ndarray, ...]] = (np.geomspace(1e-3, 4.0, 257),)
+    intercept: ClassVar[bool] = True
     n_coefficients: ClassVar[int] = 4
 
     def predict(self, params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray | float:
@@ -65,9 +66,9 @@ class SharedExponentLoss:
 
     @staticmethod
     def basis(inputs: tuple[np.ndarray, ...], theta: np.ndarray) -> np.ndarray:
-        """Columns [1, N^-alpha, D^-alpha] for each alpha in `theta`: shape theta.shape + (n, 3)."""
+        """Columns [1, N^-alpha, D^-alpha] for each alpha in `theta` (..., 1): shape (..., n, 3)."""
         params, tokens = inputs
-        alpha = np.asarray(theta, dtype=float)[..., None]
+        alpha = np.asarray(theta, dtype=float)[..., :1]
         out = np.empty((*alpha.shape[:-1], len(params), 3))
         out[..., 0] = 1.0
         out[..., 1] = np.exp(-alpha * np.log(params))
@@ -85,8 +86,8 @@ class SharedExponentLoss:
         return None
 
     @classmethod
-    def from_solution(cls, theta: float, linear: np.ndarray) -> SharedExponentLoss:
-        return cls(E=float(linear[0]), A=float(linear[1]), B=float(linear[2]), alpha=float(theta))
+    def from_solution(cls, theta: np.ndarray, linear: np.ndarray) -> SharedExponentLoss:
+        return cls(E=float(linear[0]), A=float(linear[1]), B=float(linear[2]), alpha=float(np.ravel(theta)[0]))
 
     def coefficients(self) -> dict[str, float]:
         """(E, A, B, alpha) of L(N, D)."""
