@@ -37,6 +37,7 @@ class Fit:
     task_set: TaskSet | None
     fit_flops: float
     at_bound: bool
+    objective: str = "least-squares"
 
     @property
     def n_runs(self) -> int:
@@ -68,10 +69,11 @@ class Fit:
     def summary(self) -> str:
         """A few lines a person can read: law, coefficients in both forms, fit set, residuals."""
         coefficients = "  ".join(f"{k}={v:.6g}" for k, v in self.law.coefficients().items())
+        objective = "" if self.objective == "least-squares" else f", objective {self.objective}"
         lines = [
             f"{self.kind} law '{self.law.name}': {self.law.formula}",
             f"  response {self.response} ({self.family}), fit set {self.fit_set!r}: {self.n_runs} runs,"
-            f" {self.fit_flops:.3g} FLOPs",
+            f" {self.fit_flops:.3g} FLOPs{objective}",
             f"  coefficients: {coefficients}",
         ]
         if hasattr(self.law, "compute_form"):
@@ -93,6 +95,7 @@ class Fit:
             "task_set": None
             if self.task_set is None
             else {"name": self.task_set.name, "tasks": list(self.task_set.tasks)},
+            "objective": self.objective,
             "fit_set": self.fit_set,
             "runs": list(self.runs),
             "fit_flops": self.fit_flops,
@@ -111,7 +114,7 @@ class Fit:
         """Rebuild a Fit from `to_dict` output (e.g. a saved law file); predictions are identical."""
         try:
             law_class = law_family(document["law"], document["kind"])
-            law = law_class(**{f.name: float(document[f.name]) for f in dataclasses.fields(law_class)})
+            law = law_class(**{f.name: _field_value(document[f.name]) for f in dataclasses.fields(law_class)})
             data = document["data"]
             inputs = tuple(np.array(data[name], dtype=float) for name in law_class.inputs)
             observed = np.array(data["observed"], dtype=float)
@@ -124,12 +127,20 @@ class Fit:
                 response=str(document["response"]), loss_split=str(document["loss_split"]),
                 task_set=None if task_set is None else TaskSet(task_set["name"], tuple(task_set["tasks"])),
                 fit_flops=float(document["fit_flops"]), at_bound=bool(document["at_bound"]),
+                objective=str(document.get("objective", "least-squares")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise OvertrainError(f"not a saved {document.get('kind', '')} fit: bad or missing field {exc}") from None
 
     def __repr__(self) -> str:
         return f"Fit({self.kind}, {self.law!r}, {self.n_runs} runs of {self.family!r})"
+
+
+def _field_value(value: Any) -> Any:
+    """A law coefficient from JSON: a number, or a list (per-task laws) kept as a tuple."""
+    if isinstance(value, list):
+        return tuple(v if isinstance(v, str) else float(v) for v in value)
+    return float(value)
 
 
 def _fit_set_table(runs: RunTable, fit_set: str | FitSet | None, kind: str) -> tuple[RunTable, str]:
@@ -144,10 +155,56 @@ def _fit_set_table(runs: RunTable, fit_set: str | FitSet | None, kind: str) -> t
     return chosen, name
 
 
+OBJECTIVES = ("least-squares", "huber-log")
+HUBER_DELTA = 1e-3
+HUBER_ITERATIONS = 12
+
+
+def _solve(
+    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, objective: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exponents and linear coefficients of `law` fitted to y (n,) or per row of y (T, n) under `objective`.
+
+    `huber-log` (Hoffmann et al. 2022) minimises the Huber loss (delta 1e-3) of log residuals by iteratively
+    re-weighted least squares: weights huber'(r)/r for log residual r, divided by the squared prediction so
+    that a linear residual stands for a log one.
+    """
+    solution = fit_profile(law, inputs, y)
+    if objective == "least-squares":
+        return solution.theta, solution.linear, solution.at_bound
+    theta, linear = np.atleast_2d(solution.theta), np.atleast_2d(solution.linear)
+    y2 = np.atleast_2d(y)
+    for _ in range(HUBER_ITERATIONS):
+        predicted = np.einsum("bnp,bp->bn", law.basis(inputs, theta[:, None, :])[:, 0], linear)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            residual = np.log(y2) - np.log(predicted)
+            weights = np.minimum(1.0, HUBER_DELTA / np.abs(residual)) / predicted**2
+        if not np.all(np.isfinite(weights)):
+            break
+        solution = fit_profile(law, inputs, y2, weights / weights.mean(axis=1, keepdims=True))
+        theta, linear = solution.theta, solution.linear
+    at_bound = np.atleast_1d(solution.at_bound)
+    return (theta, linear, at_bound) if np.ndim(y) == 2 else (theta[0], linear[0], at_bound[0])
+
+
+def chance_error(runs: RunTable, task_set: TaskSet) -> float:
+    """Average top-1 error of random guessing over a task set: mean over tasks of (1 - chance accuracy)."""
+    known = runs.tasks["chance"].reindex(list(task_set.tasks))
+    if known.isna().any():
+        raise OvertrainError(
+            f"task {known.index[known.isna()][0]!r} has no chance accuracy; the sigmoid error law needs it "
+            "(--task-info)"
+        )
+    return float(np.mean(1.0 - known.to_numpy(dtype=float)))
+
+
 def _fit(
     kind: str, law: type, chosen: RunTable, inputs: tuple[np.ndarray, ...], observed: pd.Series, name: str,
-    response: str, loss_split: str, task_set: TaskSet | None,
+    response: str, loss_split: str, task_set: TaskSet | None, objective: str = "least-squares",
+    per_task: np.ndarray | None = None,
 ) -> Fit:
+    if objective not in OBJECTIVES:
+        raise OvertrainError(f"unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
     if len(chosen) < law.n_coefficients:
         raise OvertrainError(
             f"{kind} fit set {name!r} has {len(chosen)} runs but the {law.name} law has {law.n_coefficients}"
@@ -157,27 +214,51 @@ def _fit(
     if problem is not None:
         raise OvertrainError(f"{kind} fit set {name!r} cannot identify the {law.name} law: it {problem}")
     y = observed.to_numpy(dtype=float)
-    solution = fit_profile(law, inputs, y)
-    if not np.isfinite(solution.sse):
+    constants = {}
+    if getattr(law, "offset", None) == "chance_error" and task_set is not None:
+        constants["chance_error"] = chance_error(chosen, task_set)
+    engine_law = getattr(law, "per_task", law)
+    target = per_task if per_task is not None else y - constants.get("chance_error", 0.0)
+    theta, linear, at_bound = _solve(engine_law, inputs, target, objective)
+    if not np.all(np.isfinite(theta)):
         raise OvertrainError(f"{kind} fit set {name!r}: the {law.name} law could not be fitted (degenerate data)")
+    if per_task is not None:
+        fitted = law(tasks=task_set.tasks, eps=tuple(map(float, linear[:, 0])), k=tuple(map(float, linear[:, 1])),
+                     gamma=tuple(map(float, theta[:, 0])))
+    else:
+        fitted = dataclasses.replace(law.from_solution(theta, linear), **constants)
     for array in (*inputs, y):
         array.flags.writeable = False
     return Fit(
-        kind=kind, law=law.from_solution(solution.theta, solution.linear), family=chosen.families[0],
-        fit_set=name, runs=tuple(chosen.runs), inputs=inputs, observed=y, response=response,
-        loss_split=loss_split, task_set=task_set, fit_flops=chosen.total_flops, at_bound=bool(solution.at_bound),
+        kind=kind, law=fitted, family=chosen.families[0], fit_set=name, runs=tuple(chosen.runs), inputs=inputs,
+        observed=y, response=response, loss_split=loss_split, task_set=task_set, fit_flops=chosen.total_flops,
+        at_bound=bool(np.any(at_bound)), objective=objective,
     )
 
 
 def fit_loss(
-    runs: RunTable, split: str = "c4_val", *, fit_set: str | FitSet | None = None, law: str | type = "shared-exponent"
+    runs: RunTable,
+    split: str = "c4_val",
+    *,
+    fit_set: str | FitSet | None = None,
+    law: str | type = "shared-exponent",
+    objective: str = "least-squares",
 ) -> Fit:
     """Fit a loss law L(N, D) to the runs' loss on `split` (all given runs, or those `fit_set` selects)."""
     family = law_family(law, "loss")
     chosen, name = _fit_set_table(runs, fit_set, "loss")
     observed = chosen.loss(split)
     inputs = (chosen.params.copy(), chosen.tokens.copy())
-    return _fit("loss", family, chosen, inputs, observed, name, f"loss:{split}", split, None)
+    return _fit("loss", family, chosen, inputs, observed, name, f"loss:{split}", split, None, objective)
+
+
+def error_inputs(law: type, runs: RunTable, loss_split: str) -> tuple[np.ndarray, ...]:
+    """The inputs an error law takes, read from the runs (measured loss, N, D, M)."""
+    columns = {"params": runs.params, "tokens": runs.tokens, "multiplier": runs.multiplier}
+    return tuple(
+        (runs.loss(loss_split).to_numpy(dtype=float) if name == "loss" else columns[name]).copy()
+        for name in law.inputs
+    )
 
 
 def fit_error(
@@ -187,11 +268,16 @@ def fit_error(
     *,
     fit_set: str | FitSet | None = None,
     law: str | type = "exponential",
+    objective: str = "least-squares",
 ) -> Fit:
-    """Fit an error law Err(L) from measured loss on `loss_split` to average top-1 error over `tasks`."""
+    """Fit an error law from measured loss on `loss_split` (and N, D or M where the law uses them) to average
+    top-1 error over `tasks`."""
     family = law_family(law, "error")
     chosen, name = _fit_set_table(runs, fit_set, "error")
     task_set = chosen.task_set(tasks)
     observed = chosen.error(task_set)
-    inputs = (chosen.loss(loss_split).to_numpy(dtype=float).copy(),)
-    return _fit("error", family, chosen, inputs, observed, name, f"error:{task_set.name}", loss_split, task_set)
+    chosen.loss(loss_split)  # every error law needs the runs to carry the loss split
+    inputs = error_inputs(family, chosen, loss_split)
+    per_task = (1.0 - chosen.accuracy(task_set).to_numpy(dtype=float).T) if hasattr(family, "per_task") else None
+    return _fit("error", family, chosen, inputs, observed, name, f"error:{task_set.name}", loss_split, task_set,
+                objective, per_task)

@@ -93,7 +93,12 @@ def forecast(
             raise OvertrainError(f"target {name} must be a positive number, got {value!r}")
     tokens = float(tokens) if tokens is not None else float(multiplier) * float(params)  # type: ignore[arg-type]
     loss = float(loss_fit.predict(float(params), tokens))
-    errors = {fit.task_set.name: float(fit.predict(loss)) for fit in fits if fit.task_set is not None}
+    known = {"loss": loss, "params": float(params), "tokens": tokens, "multiplier": tokens / float(params)}
+    errors = {
+        fit.task_set.name: float(fit.predict(*(known[name] for name in fit.law.inputs)))
+        for fit in fits
+        if fit.task_set is not None
+    }
     return Forecast(float(params), tokens, loss, errors, loss_fit, fits)
 
 

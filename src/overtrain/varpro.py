@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_SPACINGS = (1e-3, 1e-5)
+_FIRST_SPACING = 1e-3
+_LAST_SPACING = 1e-6
+_MAX_STAGES = 24
 _CHUNK_ELEMENTS = 1 << 20
 
 
@@ -131,7 +133,7 @@ def screen_profile(basis: np.ndarray, y: np.ndarray, w: np.ndarray, intercept: b
         }
         if q == 1:
             sse = cyy - cxy[0] * cxy[0] / c[0, 0]
-            ok = c[0, 0] > 1e-12 * s0
+            ok = c[0, 0] > 1e-12 * w.sum(axis=1)[:, None]
         elif q == 2:
             det = c[0, 0] * c[1, 1] - c[0, 1] * c[0, 1]
             explained = c[1, 1] * cxy[0] * cxy[0] - 2 * c[0, 1] * cxy[0] * cxy[1] + c[0, 0] * cxy[1] * cxy[1]
@@ -147,52 +149,59 @@ def screen_profile(basis: np.ndarray, y: np.ndarray, w: np.ndarray, intercept: b
     return np.where(ok & np.isfinite(sse), sse, np.inf)
 
 
-def _quadratic_vertex(sse: np.ndarray, m: int, d: int) -> tuple[np.ndarray, np.ndarray]:
-    """From objective values on an m^d stencil (B, m^d), the best point's multi-index and the vertex of the
-    quadratic fitted to the 3^d neighbourhood around it, both in stencil units; the vertex is NaN where the
-    quadratic is not convex or the vertex lies more than four units from the neighbourhood's centre."""
+def _quadratic_step(sse: np.ndarray, m: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """From objective values on an m^d stencil (B, m^d), where to go next and whether the stencil may shrink.
+
+    A quadratic is fitted to the 3^d neighbourhood of the best point. Where it is convex the step goes to its
+    vertex; where not (a flat or curved valley), to a Levenberg-Marquardt damped descent step; steps are capped
+    at four stencil units. The stencil may shrink when a convex vertex lies inside the neighbourhood. Returns
+    (next point in stencil units (B, d), may shrink (B,)); where nothing usable is found, the best point.
+    """
     rows = np.arange(len(sse))
-    if d == 1:
-        best = np.argmin(sse, axis=1)[:, None]
-        centre = np.clip(best, 1, m - 2)
-        f0, f1, f2 = (sse[rows, centre[:, 0] + k] for k in (-1, 0, 1))
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            curvature = f0 - 2 * f1 + f2
-            vertex = 0.5 * (f0 - f2) / curvature
-        usable = (curvature > 0) & np.isfinite(vertex) & (np.abs(vertex) <= 4)
-        return best, np.where(usable, centre[:, 0] + vertex, np.nan)[:, None]
-    best = np.array(np.unravel_index(np.argmin(sse, axis=1), (m,) * d)).T  # (B, d)
+    best = np.array(np.unravel_index(np.argmin(sse, axis=1), (m,) * d)).T.astype(float)  # (B, d)
     centre = np.clip(best, 1, m - 2)
-    offsets = _NEIGHBOURS[d]
-    index = np.ravel_multi_index(tuple((centre[:, None, :] + offsets[None]).transpose(2, 0, 1)), (m,) * d)
-    values = sse[rows[:, None], index]  # (B, 3^d)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        values = values - values.min(axis=1, keepdims=True)
-        coefficients = values @ _QUADRATIC_FIT[d].T  # (B, 1 + d + d(d+1)/2)
-        gradient = coefficients[:, 1 : 1 + d]
-        hessian = np.zeros((len(sse), d, d))
-        for k, (i, j) in enumerate(_PAIRS[d]):
-            value = coefficients[:, 1 + d + k]
-            hessian[:, i, j] = hessian[:, j, i] = 2 * value if i == j else value
-        convex = np.all(np.linalg.eigvalsh(np.where(np.isfinite(hessian), hessian, 0.0)) > 0, axis=1)
-        safe = np.where(convex[:, None, None], hessian, np.eye(d))
-        vertex = -np.linalg.solve(safe, np.nan_to_num(gradient)[..., None])[..., 0]
-    usable = convex & np.all(np.isfinite(vertex), axis=1) & np.all(np.abs(vertex) <= 4, axis=1)
-    return best, np.where(usable[:, None], centre + vertex, np.nan)
+        if d == 1:
+            f0, f1, f2 = (sse[rows, centre[:, 0].astype(int) + k] for k in (-1, 0, 1))
+            curvature = f0 - 2 * f1 + f2
+            step = (0.5 * (f0 - f2) / curvature)[:, None]
+            convex = curvature > 0
+            usable = convex & np.isfinite(step[:, 0])
+        else:
+            index = np.ravel_multi_index(
+                tuple((centre[:, None, :].astype(int) + _NEIGHBOURS[d][None]).transpose(2, 0, 1)), (m,) * d
+            )
+            values = sse[rows[:, None], index]
+            coefficients = (values - values.min(axis=1, keepdims=True)) @ _QUADRATIC_FIT[d].T
+            gradient = coefficients[:, 1 : 1 + d]
+            hessian = np.zeros((len(sse), d, d))
+            for k, (i, j) in enumerate(_PAIRS[d]):
+                value = coefficients[:, 1 + d + k]
+                hessian[:, i, j] = hessian[:, j, i] = 2 * value if i == j else value
+            finite = np.all(np.isfinite(hessian), axis=(1, 2)) & np.all(np.isfinite(gradient), axis=1)
+            hessian = np.where(finite[:, None, None], hessian, np.eye(d))
+            eigenvalues = np.linalg.eigvalsh(hessian)
+            convex = finite & (eigenvalues[:, 0] > 1e-9 * np.abs(eigenvalues[:, -1]))
+            shift = np.where(convex, 0.0, np.abs(eigenvalues[:, 0]) + 1e-3 * np.abs(eigenvalues[:, -1]) + 1e-300)
+            damped = hessian + shift[:, None, None] * np.eye(d)
+            step = -np.linalg.solve(damped, np.where(finite[:, None], gradient, 0.0)[..., None])[..., 0]
+            usable = finite & np.all(np.isfinite(step), axis=1)
+        longest = np.max(np.abs(step), axis=1)
+        step = np.where((longest > 4)[:, None], step * (4 / longest)[:, None], step)
+    target = np.where(usable[:, None], centre + step, best)
+    return target, usable & convex & (longest <= 1)
 
 
-def _stage(
+def _evaluate(
     law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, w: np.ndarray, start: np.ndarray,
     spacing: np.ndarray, m: int,
-) -> np.ndarray:
-    """Exact objective on an m^d stencil from `start` (B, d) with `spacing` (d,) in log(theta); the vertex of
-    the local quadratic (the best stencil point where there is none)."""
-    d = start.shape[1]
-    points = start[:, None, :] + spacing * _stencil(m, d)[None]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact objective on an m^d stencil from `start` (B, d) with `spacing` (B, d) in log(theta): the next
+    estimate and whether the stencil may shrink (see `_quadratic_step`)."""
+    points = start[:, None, :] + spacing[:, None, :] * _stencil(m, start.shape[1])[None]
     _, sse = solve_linear(law.basis(inputs, np.exp(points)), y[:, None, :], w[:, None, :], law.intercept)
-    best, vertex = _quadratic_vertex(sse, m, d)
-    chosen = np.where(np.isnan(vertex), best, vertex)
-    return start + spacing * chosen
+    target, shrink = _quadratic_step(sse, m, start.shape[1])
+    return start + spacing * target, shrink
 
 
 def _refine(
@@ -200,12 +209,22 @@ def _refine(
 ) -> np.ndarray:
     """From the best grid point `centre` (B, d), the minimum of the exact objective in log(theta).
 
-    A fine stencil across one grid step either side, then quadratics through ever closer 3^d stencils around
-    the running estimate; each stage squares the relative error.
+    A fine 9^d stencil across one grid step either side, then 3^d stencils around the running estimate, in
+    the manner of a trust region: the stencil shrinks a hundredfold when the local quadratic's vertex lies
+    inside it, and otherwise keeps its size while the estimate moves. Stops when every fit's spacing is below
+    1e-6 (or after a bounded number of stages).
     """
-    estimate = _stage(law, inputs, y, w, centre - step, step / 4, 9)
-    for spacing in _SPACINGS:
-        estimate = _stage(law, inputs, y, w, estimate - spacing, np.full_like(step, spacing), 3)
+    spacing = np.broadcast_to(step / 4, centre.shape).copy()
+    estimate, _ = _evaluate(law, inputs, y, w, centre - 4 * spacing, spacing, 9)
+    spacing = np.minimum(spacing, _FIRST_SPACING)
+    for _ in range(_MAX_STAGES):
+        active = np.any(spacing > _LAST_SPACING, axis=1)
+        if not active.any():
+            break
+        moved, shrink = _evaluate(law, inputs, y[active], w[active], estimate[active] - spacing[active],
+                                  spacing[active], 3)
+        estimate[active] = moved
+        spacing[active] *= np.where(shrink, 0.01, 1.0)[:, None]
     return estimate
 
 

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from overtrain.errors import OvertrainError
 from overtrain.laws.base import Law
-from overtrain.laws.error import ExponentialError
-from overtrain.laws.loss import SharedExponentLoss
+from overtrain.laws.error import ExponentialError, ExponentialErrorLogM, SigmoidError, TaskAveragedExponential
+from overtrain.laws.loss import ChinchillaLoss, DirectError, SharedExponentLoss
 
-LOSS_LAWS: dict[str, type] = {SharedExponentLoss.name: SharedExponentLoss}
-ERROR_LAWS: dict[str, type] = {ExponentialError.name: ExponentialError}
+LOSS_LAWS: dict[str, type] = {law.name: law for law in (SharedExponentLoss, ChinchillaLoss)}
+ERROR_LAWS: dict[str, type] = {
+    law.name: law
+    for law in (ExponentialError, ExponentialErrorLogM, SigmoidError, TaskAveragedExponential, DirectError)
+}
 
-__all__ = ["ERROR_LAWS", "LOSS_LAWS", "ExponentialError", "Law", "SharedExponentLoss", "law_family"]
+__all__ = [
+    "ERROR_LAWS",
+    "LOSS_LAWS",
+    "ChinchillaLoss",
+    "DirectError",
+    "ExponentialError",
+    "ExponentialErrorLogM",
+    "Law",
+    "SharedExponentLoss",
+    "SigmoidError",
+    "TaskAveragedExponential",
+    "law_family",
+]
 
 
 def law_family(name: str | type, kind: str) -> type:

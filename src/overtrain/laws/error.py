@@ -62,3 +62,146 @@ class ExponentialError:
 
     def to_dict(self) -> dict[str, Any]:
         return {"law": self.name, "formula": self.formula, **self.coefficients()}
+
+
+@dataclass(frozen=True)
+class ExponentialErrorLogM:
+    """The paper's exponential plus a term in log M: Err(L, M) = eps - k exp(-gamma L) + delta ln M.
+
+    At equal loss, over-trained small models score differently from compute-optimal ones in the testbed; the
+    extra term lets the law say by how much.
+    """
+
+    eps: float
+    k: float
+    delta: float
+    gamma: float
+
+    name: ClassVar[str] = "exponential+logM"
+    formula: ClassVar[str] = "Err(L, M) = ε - k·exp(-γ·L) + δ·ln M"
+    inputs: ClassVar[tuple[str, ...]] = ("loss", "multiplier")
+    theta_names: ClassVar[tuple[str, ...]] = ("gamma",)
+    theta_grids: ClassVar[tuple[np.ndarray, ...]] = (np.geomspace(1e-3, 50.0, 257),)
+    intercept: ClassVar[bool] = True
+    n_coefficients: ClassVar[int] = 4
+
+    def predict(self, loss: np.ndarray | float, multiplier: np.ndarray | float) -> np.ndarray | float:
+        value = self.eps - self.k * np.exp(-self.gamma * np.asarray(loss, dtype=float)) + self.delta * np.log(
+            np.asarray(multiplier, dtype=float)
+        )
+        return float(value) if value.ndim == 0 else value
+
+    @staticmethod
+    def basis(inputs: tuple[np.ndarray, ...], theta: np.ndarray) -> np.ndarray:
+        """Columns [1, -exp(-gamma L), ln M]: shape (..., n, 3)."""
+        loss, multiplier = inputs
+        gamma = np.asarray(theta, dtype=float)[..., :1]
+        out = np.empty((*gamma.shape[:-1], len(loss), 3))
+        out[..., 0] = 1.0
+        out[..., 1] = -np.exp(-gamma * loss)
+        out[..., 2] = np.log(multiplier)
+        return out
+
+    @staticmethod
+    def design_problem(inputs: tuple[np.ndarray, ...]) -> str | None:
+        if len(np.unique(inputs[0])) < 3:
+            return "needs runs with at least 3 distinct losses"
+        if len(np.unique(np.round(np.log(inputs[1]), 9))) < 2:
+            return "needs runs at at least 2 token multipliers"
+        return None
+
+    @classmethod
+    def from_solution(cls, theta: np.ndarray, linear: np.ndarray) -> ExponentialErrorLogM:
+        return cls(eps=float(linear[0]), k=float(linear[1]), delta=float(linear[2]), gamma=float(np.ravel(theta)[0]))
+
+    def coefficients(self) -> dict[str, float]:
+        return coefficient_dict(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"law": self.name, "formula": self.formula, **self.coefficients()}
+
+
+@dataclass(frozen=True)
+class SigmoidError:
+    """A sigmoid in loss whose ceiling is the task set's chance-level error eps_c (held fixed, not fitted):
+
+    Err(L) = eps_c - k / (1 + exp(-gamma (L0 - L))).
+
+    Poor models sit at chance; better ones approach the floor eps_c - k. The exponential law has no ceiling and
+    can predict error above chance when extrapolating to weak models.
+    """
+
+    k: float
+    gamma: float
+    L0: float
+    chance_error: float = float("nan")
+
+    name: ClassVar[str] = "sigmoid"
+    formula: ClassVar[str] = "Err(L) = ε_chance - k / (1 + exp(-γ·(L0 - L)))"
+    inputs: ClassVar[tuple[str, ...]] = ("loss",)
+    theta_names: ClassVar[tuple[str, ...]] = ("gamma", "L0")
+    theta_grids: ClassVar[tuple[np.ndarray, ...]] = (np.geomspace(0.05, 30.0, 41), np.geomspace(0.5, 12.0, 41))
+    intercept: ClassVar[bool] = False
+    n_coefficients: ClassVar[int] = 3
+    offset: ClassVar[str] = "chance_error"
+
+    def predict(self, loss: np.ndarray | float) -> np.ndarray | float:
+        loss = np.asarray(loss, dtype=float)
+        value = self.chance_error - self.k / (1.0 + np.exp(-self.gamma * (self.L0 - loss)))
+        return float(value) if value.ndim == 0 else value
+
+    @staticmethod
+    def basis(inputs: tuple[np.ndarray, ...], theta: np.ndarray) -> np.ndarray:
+        """The single column -1 / (1 + exp(-gamma (L0 - L))) for each (gamma, L0): shape (..., n, 1)."""
+        (loss,) = inputs
+        theta = np.asarray(theta, dtype=float)
+        return (-1.0 / (1.0 + np.exp(-theta[..., :1] * (theta[..., 1:2] - loss))))[..., None]
+
+    design_problem = ExponentialError.design_problem
+
+    @classmethod
+    def from_solution(cls, theta: np.ndarray, linear: np.ndarray) -> SigmoidError:
+        gamma, location = np.ravel(theta)[:2]
+        return cls(k=float(linear[0]), gamma=float(gamma), L0=float(location))
+
+    def coefficients(self) -> dict[str, float]:
+        return coefficient_dict(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"law": self.name, "formula": self.formula, **self.coefficients()}
+
+
+@dataclass(frozen=True)
+class TaskAveragedExponential:
+    """Each task's error fitted with its own exponential law; the forecast is the average of their predictions:
+
+    Err(L) = mean over tasks t of (eps_t - k_t exp(-gamma_t L)).
+    """
+
+    tasks: tuple[str, ...]
+    eps: tuple[float, ...]
+    k: tuple[float, ...]
+    gamma: tuple[float, ...]
+
+    name: ClassVar[str] = "per-task"
+    formula: ClassVar[str] = "Err(L) = mean_t [ε_t - k_t·exp(-γ_t·L)]"
+    inputs: ClassVar[tuple[str, ...]] = ("loss",)
+    theta_names: ClassVar[tuple[str, ...]] = ("gamma",)
+    n_coefficients: ClassVar[int] = 3
+    per_task: ClassVar[type] = ExponentialError
+
+    def predict(self, loss: np.ndarray | float) -> np.ndarray | float:
+        loss = np.asarray(loss, dtype=float)
+        eps, k, gamma = (np.asarray(v)[(slice(None),) + (None,) * loss.ndim] for v in (self.eps, self.k, self.gamma))
+        value = np.mean(eps - k * np.exp(-gamma * loss), axis=0)
+        return float(value) if np.ndim(value) == 0 else value
+
+    design_problem = ExponentialError.design_problem
+
+    def coefficients(self) -> dict[str, float]:
+        """Medians over tasks (the full per-task coefficients are in `to_dict`)."""
+        return {f"median {name}": float(np.median(getattr(self, name))) for name in ("eps", "k", "gamma")}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"law": self.name, "formula": self.formula, "tasks": list(self.tasks), "eps": list(self.eps),
+                "k": list(self.k), "gamma": list(self.gamma)}

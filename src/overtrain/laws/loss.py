@@ -99,3 +99,64 @@ class SharedExponentLoss:
 
     def to_dict(self) -> dict[str, Any]:
         return {"law": self.name, "formula": self.formula, **self.coefficients(), **self.compute_form()}
+
+
+@dataclass(frozen=True)
+class ChinchillaLoss:
+    """Hoffmann et al. (2022) form with separate exponents: L(N, D) = E + A N^-alpha + B D^-beta."""
+
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+
+    name: ClassVar[str] = "chinchilla"
+    formula: ClassVar[str] = "L(N, D) = E + A·N^-α + B·D^-β"
+    inputs: ClassVar[tuple[str, ...]] = ("params", "tokens")
+    theta_names: ClassVar[tuple[str, ...]] = ("alpha", "beta")
+    theta_grids: ClassVar[tuple[np.ndarray, ...]] = (np.geomspace(0.02, 2.0, 49), np.geomspace(0.02, 2.0, 49))
+    intercept: ClassVar[bool] = True
+    n_coefficients: ClassVar[int] = 5
+
+    def predict(self, params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray | float:
+        """Loss of a model with `params` parameters trained on `tokens` tokens."""
+        params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
+        value = self.E + self.A * params**-self.alpha + self.B * tokens**-self.beta
+        return float(value) if value.ndim == 0 else value
+
+    @staticmethod
+    def basis(inputs: tuple[np.ndarray, ...], theta: np.ndarray) -> np.ndarray:
+        """Columns [1, N^-alpha, D^-beta] for each (alpha, beta) in `theta` (..., 2): shape (..., n, 3)."""
+        params, tokens = inputs
+        theta = np.asarray(theta, dtype=float)
+        out = np.empty((*theta.shape[:-1], len(params), 3))
+        out[..., 0] = 1.0
+        out[..., 1] = np.exp(-theta[..., :1] * np.log(params))
+        out[..., 2] = np.exp(-theta[..., 1:2] * np.log(tokens))
+        return out
+
+    design_problem = SharedExponentLoss.design_problem
+
+    @classmethod
+    def from_solution(cls, theta: np.ndarray, linear: np.ndarray) -> ChinchillaLoss:
+        alpha, beta = np.ravel(theta)[:2]
+        return cls(E=float(linear[0]), A=float(linear[1]), B=float(linear[2]), alpha=float(alpha), beta=float(beta))
+
+    def coefficients(self) -> dict[str, float]:
+        """(E, A, B, alpha, beta)."""
+        return coefficient_dict(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"law": self.name, "formula": self.formula, **self.coefficients()}
+
+
+@dataclass(frozen=True)
+class DirectError(SharedExponentLoss):
+    """Average error straight from size and data, skipping the loss: Err(N, D) = E + A N^-alpha + B D^-alpha."""
+
+    name: ClassVar[str] = "direct"
+    formula: ClassVar[str] = "Err(N, D) = E + A·N^-α + B·D^-α"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"law": self.name, "formula": self.formula, **self.coefficients()}
