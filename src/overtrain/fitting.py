@@ -38,6 +38,7 @@ class Fit:
     fit_flops: float
     at_bound: bool
     objective: str = "least-squares"
+    noise: np.ndarray | None = None
 
     @property
     def n_runs(self) -> int:
@@ -106,6 +107,7 @@ class Fit:
                 "runs": list(self.runs),
                 **{name: values.tolist() for name, values in zip(self.law.inputs, self.inputs, strict=True)},
                 "observed": self.observed.tolist(),
+                "noise": None if self.noise is None else self.noise.tolist(),
             },
         }
 
@@ -128,6 +130,7 @@ class Fit:
                 task_set=None if task_set is None else TaskSet(task_set["name"], tuple(task_set["tasks"])),
                 fit_flops=float(document["fit_flops"]), at_bound=bool(document["at_bound"]),
                 objective=str(document.get("objective", "least-squares")),
+                noise=None if data.get("noise") is None else np.array(data["noise"], dtype=float),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise OvertrainError(f"not a saved {document.get('kind', '')} fit: bad or missing field {exc}") from None
@@ -160,31 +163,48 @@ HUBER_DELTA = 1e-3
 HUBER_ITERATIONS = 12
 
 
-def _solve(
-    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, objective: str
+def solve_law(
+    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, objective: str = "least-squares",
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exponents and linear coefficients of `law` fitted to y (n,) or per row of y (T, n) under `objective`.
+    """Exponents, linear coefficients and at-bound flags of `law` fitted to y (n,) or each row of y (B, n),
+    under `objective`, with optional weights (B, n) (0/1 masks select fit sets).
 
     `huber-log` (Hoffmann et al. 2022) minimises the Huber loss (delta 1e-3) of log residuals by iteratively
     re-weighted least squares: weights huber'(r)/r for log residual r, divided by the squared prediction so
     that a linear residual stands for a log one.
     """
-    solution = fit_profile(law, inputs, y)
+    if objective not in OBJECTIVES:
+        raise OvertrainError(f"unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
+    solution = fit_profile(law, inputs, y, weights)
     if objective == "least-squares":
         return solution.theta, solution.linear, solution.at_bound
     theta, linear = np.atleast_2d(solution.theta), np.atleast_2d(solution.linear)
-    y2 = np.atleast_2d(y)
+    base = np.ones_like(np.atleast_2d(y)) if weights is None else np.atleast_2d(weights)
+    y2 = np.broadcast_to(np.atleast_2d(y), np.broadcast_shapes(base.shape, np.atleast_2d(y).shape))
+    base = np.broadcast_to(base, y2.shape)
     for _ in range(HUBER_ITERATIONS):
-        predicted = np.einsum("bnp,bp->bn", law.basis(inputs, theta[:, None, :])[:, 0], linear)
+        ok = np.all(np.isfinite(theta), axis=1)
+        safe_theta = np.where(ok[:, None], theta, np.exp(_grid_middle(law)))
+        safe_linear = np.where(ok[:, None], linear, 0.0)
+        predicted = np.einsum("bnp,bp->bn", law.basis(inputs, safe_theta[:, None, :])[:, 0], safe_linear)
         with np.errstate(divide="ignore", invalid="ignore"):
             residual = np.log(y2) - np.log(predicted)
-            weights = np.minimum(1.0, HUBER_DELTA / np.abs(residual)) / predicted**2
-        if not np.all(np.isfinite(weights)):
-            break
-        solution = fit_profile(law, inputs, y2, weights / weights.mean(axis=1, keepdims=True))
-        theta, linear = solution.theta, solution.linear
+            robust = np.minimum(1.0, HUBER_DELTA / np.abs(residual)) / predicted**2
+        robust = np.where(np.isfinite(robust) & ok[:, None], robust, 0.0) * base
+        scale = robust.sum(axis=1, keepdims=True)
+        robust = np.where(scale > 0, robust / np.where(scale > 0, scale, 1.0) * base.sum(axis=1, keepdims=True), base)
+        solution = fit_profile(law, inputs, y2, robust)
+        theta = np.where(ok[:, None], solution.theta, theta)
+        linear = np.where(ok[:, None], solution.linear, linear)
     at_bound = np.atleast_1d(solution.at_bound)
-    return (theta, linear, at_bound) if np.ndim(y) == 2 else (theta[0], linear[0], at_bound[0])
+    single = np.ndim(y) == 1 and (weights is None or np.ndim(weights) == 1)
+    return (theta[0], linear[0], at_bound[0]) if single else (theta, linear, at_bound)
+
+
+def _grid_middle(law: type) -> np.ndarray:
+    """The middle of each exponent grid, in log(theta): a harmless stand-in for a failed fit."""
+    return np.array([np.log(g[len(g) // 2]) for g in law.theta_grids])
 
 
 def chance_error(runs: RunTable, task_set: TaskSet) -> float:
@@ -201,10 +221,8 @@ def chance_error(runs: RunTable, task_set: TaskSet) -> float:
 def _fit(
     kind: str, law: type, chosen: RunTable, inputs: tuple[np.ndarray, ...], observed: pd.Series, name: str,
     response: str, loss_split: str, task_set: TaskSet | None, objective: str = "least-squares",
-    per_task: np.ndarray | None = None,
+    per_task: np.ndarray | None = None, noise: np.ndarray | None = None,
 ) -> Fit:
-    if objective not in OBJECTIVES:
-        raise OvertrainError(f"unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
     if len(chosen) < law.n_coefficients:
         raise OvertrainError(
             f"{kind} fit set {name!r} has {len(chosen)} runs but the {law.name} law has {law.n_coefficients}"
@@ -219,7 +237,7 @@ def _fit(
         constants["chance_error"] = chance_error(chosen, task_set)
     engine_law = getattr(law, "per_task", law)
     target = per_task if per_task is not None else y - constants.get("chance_error", 0.0)
-    theta, linear, at_bound = _solve(engine_law, inputs, target, objective)
+    theta, linear, at_bound = solve_law(engine_law, inputs, target, objective)
     if not np.all(np.isfinite(theta)):
         raise OvertrainError(f"{kind} fit set {name!r}: the {law.name} law could not be fitted (degenerate data)")
     if per_task is not None:
@@ -232,7 +250,7 @@ def _fit(
     return Fit(
         kind=kind, law=fitted, family=chosen.families[0], fit_set=name, runs=tuple(chosen.runs), inputs=inputs,
         observed=y, response=response, loss_split=loss_split, task_set=task_set, fit_flops=chosen.total_flops,
-        at_bound=bool(np.any(at_bound)), objective=objective,
+        at_bound=bool(np.any(at_bound)), objective=objective, noise=noise,
     )
 
 
@@ -249,7 +267,8 @@ def fit_loss(
     chosen, name = _fit_set_table(runs, fit_set, "loss")
     observed = chosen.loss(split)
     inputs = (chosen.params.copy(), chosen.tokens.copy())
-    return _fit("loss", family, chosen, inputs, observed, name, f"loss:{split}", split, None, objective)
+    return _fit("loss", family, chosen, inputs, observed, name, f"loss:{split}", split, None, objective,
+                noise=chosen.loss_noise(split))
 
 
 def error_inputs(law: type, runs: RunTable, loss_split: str) -> tuple[np.ndarray, ...]:
@@ -280,4 +299,4 @@ def fit_error(
     inputs = error_inputs(family, chosen, loss_split)
     per_task = (1.0 - chosen.accuracy(task_set).to_numpy(dtype=float).T) if hasattr(family, "per_task") else None
     return _fit("error", family, chosen, inputs, observed, name, f"error:{task_set.name}", loss_split, task_set,
-                objective, per_task)
+                objective, per_task, noise=chosen.error_noise(task_set))

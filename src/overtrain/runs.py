@@ -144,6 +144,23 @@ class RunTable:
             return None
         return self.frame[[lower, upper]].set_axis(["lower95", "upper95"], axis=1)
 
+    def loss_noise(self, split: str) -> np.ndarray:
+        """Measurement standard deviation of each run's loss on `split`, from its 95% bounds:
+        (upper - lower) / (2 x 1.96); 0 where the source gives no bounds."""
+        bounds = self.loss_bounds(split)
+        if bounds is None:
+            return np.zeros(len(self))
+        sigma = (bounds["upper95"] - bounds["lower95"]).to_numpy(dtype=float) / (2 * 1.959964)
+        return np.where(np.isfinite(sigma) & (sigma > 0), sigma, 0.0)
+
+    def error_noise(self, tasks: str | Sequence[str] | TaskSet) -> np.ndarray:
+        """Binomial standard deviation of each run's average error over a task set:
+        sqrt(sum_t a_t (1 - a_t) / n_t) / T, with n_t the task's number of examples (tasks without it add 0)."""
+        accuracy = self.accuracy(tasks)
+        examples = pd.to_numeric(self.tasks["n_examples"].reindex(accuracy.columns), errors="coerce").to_numpy()
+        variance = accuracy.to_numpy() * (1 - accuracy.to_numpy()) / examples
+        return np.sqrt(np.nansum(variance, axis=1)) / accuracy.shape[1]
+
     def task_set(self, spec: str | Sequence[str] | TaskSet) -> TaskSet:
         """Resolve a task-set spec against the tasks these runs carry."""
         return resolve_task_set(spec, self.task_names)
