@@ -16,15 +16,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.fitting import chance_error, error_inputs, solve_law
+from overtrain.fitting import chance_error, error_inputs, fit_error, fit_loss, solve_law
 from overtrain.laws import law_family
 from overtrain.runs import RunTable
 from overtrain.tasks import TaskSet
+from overtrain.uncertainty import (
+    Calibration,
+    calibrate_scale,
+    coverage,
+    error_target_noise,
+    loss_target_noise,
+    resample_predictions,
+    sample_bounds,
+)
 
 DEFAULT_RATIOS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 
@@ -86,9 +96,11 @@ def _predict(law_class: type, theta: np.ndarray, linear: np.ndarray, constants: 
 
 def backtest_family(
     runs: RunTable, method: Method, *, loss_split: str, task_set: TaskSet | None,
-    ratios: Sequence[float] = DEFAULT_RATIOS,
+    ratios: Sequence[float] = DEFAULT_RATIOS, level: float = 0.9, n_resamples: int = 0, seed: int = 0,
 ) -> pd.DataFrame:
-    """Backtest one family under `method`: one row per (target, fit set)."""
+    """Backtest one family under `method`: one row per (target, fit set). With `n_resamples`, also the fit
+    part of each forecast's interval (`*_fit_low`, `*_fit_high`) and the target's measurement noise
+    (`*_sigma`), from which `overtrain.uncertainty` builds and calibrates intervals."""
     loss_law, error_law = law_family(method.loss_law, "loss"), law_family(method.error_law, "error")
     targets, masks, distances = fit_set_masks(runs.params, runs.flops, ratios)
     keep = _identifiable(runs, masks, max(loss_law.n_coefficients, error_law.n_coefficients))
@@ -108,6 +120,15 @@ def backtest_family(
         "loss_true": loss[targets], "loss_pred": loss_pred,
     })
     frame["loss_rel_err"] = (frame["loss_pred"] - frame["loss_true"]) / frame["loss_true"]
+    loss_samples = None
+    if n_resamples:
+        whole = fit_loss(runs, loss_split, law=loss_law, objective=method.loss_objective)
+        loss_samples = resample_predictions(
+            whole, masks, [(np.full(n_resamples, runs.params[t]), np.full(n_resamples, runs.tokens[t]))
+                           for t in targets], n_resamples, seed)
+        bounds = np.array([sample_bounds(row, level) for row in loss_samples])
+        frame["loss_fit_low"], frame["loss_fit_high"] = bounds[:, 0], bounds[:, 1]
+        frame["loss_sigma"] = [loss_target_noise(whole, p) if np.isfinite(p) else np.nan for p in loss_pred]
     if task_set is None:
         return frame
     error = runs.error(task_set).to_numpy(dtype=float)
@@ -137,20 +158,37 @@ def backtest_family(
         ])
     frame["error_true"] = error[targets]
     frame["error_pred"] = error_pred
+    if n_resamples and not hasattr(error_law, "per_task") and loss_samples is not None:
+        whole = fit_error(runs, loss_split, task_set, law=error_law)
+        inputs_per_mask = []
+        for b, t in enumerate(targets):
+            losses = np.where(np.isfinite(loss_samples[b]), loss_samples[b], loss_pred[b])
+            known = {"loss": losses, "params": np.full(n_resamples, runs.params[t]),
+                     "tokens": np.full(n_resamples, runs.tokens[t]),
+                     "multiplier": np.full(n_resamples, runs.multiplier[t])}
+            inputs_per_mask.append(tuple(known[name] for name in error_law.inputs))
+        samples = resample_predictions(whole, masks, inputs_per_mask, n_resamples, seed + 1)
+        bounds = np.array([sample_bounds(row, level) for row in samples])
+        frame["error_fit_low"], frame["error_fit_high"] = bounds[:, 0], bounds[:, 1]
+        examples = pd.to_numeric(runs.tasks["n_examples"].reindex(list(task_set.tasks)), errors="coerce")
+        frame["error_sigma"] = [error_target_noise(whole, p, examples.to_numpy(dtype=float))
+                                if np.isfinite(p) else np.nan for p in error_pred]
     frame["error_rel_err"] = (frame["error_pred"] - frame["error_true"]) / frame["error_true"]
     return frame
 
 
 def backtest(
     runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
-    tasks: str | Sequence[str] | None = "17", ratios: Sequence[float] = DEFAULT_RATIOS,
+    tasks: str | Sequence[str] | None = "17", ratios: Sequence[float] = DEFAULT_RATIOS, level: float = 0.9,
+    n_resamples: int = 0, seed: int = 0,
 ) -> pd.DataFrame:
     """Backtest every family of `runs` under `method`; one row per (target, fit set), all families."""
     frames = []
     for family in runs.families:
         table = runs.family(family).complete(loss_split, tasks)
         task_set = None if tasks is None else table.task_set(tasks)
-        frames.append(backtest_family(table, method, loss_split=loss_split, task_set=task_set, ratios=ratios))
+        frames.append(backtest_family(table, method, loss_split=loss_split, task_set=task_set, ratios=ratios,
+                                      level=level, n_resamples=n_resamples, seed=seed))
     frames = [f for f in frames if len(f)]
     if not frames:
         raise OvertrainError(f"{runs.source}: no fit set of cheaper runs can identify the laws; nothing to backtest")
@@ -211,3 +249,85 @@ def select_method(
     best_error = min(error_scores, key=lambda k: (error_scores[k], k != "exponential")) if error_scores else (
         "exponential")
     return Selection(Method(law, objective, best_error), loss_scores, error_scores, min_distance)
+
+
+def calibrate(
+    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
+    tasks: str | Sequence[str] | None = "17", level: float = 0.9, n_resamples: int = 64, seed: int = 0,
+    ratios: Sequence[float] = DEFAULT_RATIOS,
+) -> tuple[Calibration, pd.DataFrame]:
+    """Calibrate the extrapolation part of the intervals on a backtest of `runs`: the scale for which `level`
+    of backtest forecasts fall inside their intervals. Returns the calibration and the backtest."""
+    frame = backtest(runs, method, loss_split=loss_split, tasks=tasks, ratios=ratios, level=level,
+                     n_resamples=n_resamples, seed=seed)
+    loss_scale = calibrate_scale(frame, "loss", level)
+    error_scale = calibrate_scale(frame, "error", level) if "error_fit_low" in frame else float("nan")
+    source = f"backtest of {runs.source} ({len(frame)} forecasts, {method.label})"
+    return Calibration(loss_scale, error_scale, level, source), frame
+
+
+@dataclass(frozen=True)
+class BacktestSummary:
+    """A backtest with calibrated intervals: errors by distance, and how often intervals held the truth."""
+
+    method: Method
+    level: float
+    frame: pd.DataFrame
+    calibration: Calibration
+    held_out_coverage: dict[str, float]
+
+    def by_distance(self) -> pd.DataFrame:
+        """Per decade of extrapolation distance: forecasts, mean |relative error|, interval coverage."""
+        decade = np.floor(np.log10(self.frame["distance"])).astype(int)
+        columns = {"forecasts": ("run", "size"),
+                   "loss_mean_abs_rel_err": ("loss_rel_err", lambda x: float(np.nanmean(np.abs(x))))}
+        if "loss_inside" in self.frame:
+            columns["loss_coverage"] = ("loss_inside", "mean")
+        if "error_rel_err" in self.frame:
+            columns["error_mean_abs_rel_err"] = ("error_rel_err", lambda x: float(np.nanmean(np.abs(x))))
+        if "error_inside" in self.frame:
+            columns["error_coverage"] = ("error_inside", "mean")
+        table = self.frame.groupby(decade).agg(**columns)
+        table.index = [f"{10.0**d:g}-{10.0 ** (d + 1):g}x" for d in table.index]
+        return table
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method.label,
+            "protocol": __doc__.split("\n\n")[1].replace("\n", " "),
+            "level": self.level,
+            "calibration": self.calibration.to_dict(),
+            "coverage": {q: float(self.frame[f"{q}_inside"].mean()) for q in ("loss", "error")
+                         if f"{q}_inside" in self.frame},
+            "held_out_coverage": self.held_out_coverage,
+            "by_distance": self.by_distance().reset_index(names="distance").to_dict(orient="records"),
+            "forecasts": self.frame.replace({np.nan: None}).to_dict(orient="records"),
+        }
+
+
+def summarize_backtest(
+    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
+    tasks: str | Sequence[str] | None = "17", level: float = 0.9, n_resamples: int = 64, seed: int = 0,
+) -> BacktestSummary:
+    """Backtest, calibrate intervals on it, and mark which forecasts fall inside. With several families,
+    `held_out_coverage` also calibrates on all families but one and checks coverage on the one left out."""
+    calibration, frame = calibrate(runs, method, loss_split=loss_split, tasks=tasks, level=level,
+                                   n_resamples=n_resamples, seed=seed)
+    frame = frame.copy()
+    held_out: dict[str, float] = {}
+    for quantity, scale in (("loss", calibration.loss_scale), ("error", calibration.error_scale)):
+        if f"{quantity}_fit_low" not in frame:
+            continue
+        finite = np.isfinite(frame[f"{quantity}_pred"]).to_numpy()
+        inside = np.zeros(len(frame), dtype=bool)
+        inside[finite] = coverage(frame[finite], quantity, scale, level)
+        frame[f"{quantity}_inside"] = inside
+        families = frame["family"].unique()
+        if len(families) > 1:
+            hits = []
+            for family in families:
+                train = frame[finite & (frame["family"] != family).to_numpy()]
+                test = frame[finite & (frame["family"] == family).to_numpy()]
+                hits.extend(coverage(test, quantity, calibrate_scale(train, quantity, level), level))
+            held_out[quantity] = float(np.mean(hits))
+    return BacktestSummary(method, level, frame, calibration, held_out)

@@ -13,15 +13,19 @@ import typer
 from rich.console import Console
 
 from overtrain._version import __version__
+from overtrain.backtest import Method, select_method, summarize_backtest
 from overtrain.checks import diagnose
 from overtrain.errors import InputProblems, OvertrainError
-from overtrain.forecast import FittedLaws, Forecast, fit_laws, parse_target
+from overtrain.forecast import FittedLaws, default_loss_split, fit_laws, parse_target
 from overtrain.lawfile import laws_document, load_laws, provenance, save_laws
+from overtrain.laws import ERROR_LAWS, LOSS_LAWS
 from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, reproduce
 from overtrain.readers import read_runs
-from overtrain.render.tables import forecast_table, laws_table, reproduction_tables, runs_table
+from overtrain.render.figures import backtest_figure, save
+from overtrain.render.tables import backtest_table, forecast_table, laws_table, reproduction_tables, runs_table
 from overtrain.runs import RunTable
 from overtrain.testbed import load_testbed
+from overtrain.trust import TrustedForecast, forecast_family
 
 app = typer.Typer(
     name="overtrain",
@@ -133,28 +137,30 @@ def runs_command(
 
 def _fit_all(
     runs: RunTable, family: list[str] | None, loss_split: str | None, tasks: str | None, fit_loss: str | None,
-    fit_error: str | None,
+    fit_error: str | None, law: str, objective: str, error_law: str,
 ) -> list[FittedLaws]:
     return [
-        fit_laws(runs.family(name), loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss, fit_error_set=fit_error)
+        fit_laws(runs.family(name), loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss, fit_error_set=fit_error,
+                 loss_law=law, objective=objective, error_law=error_law)
         for name in family or runs.families
     ]
 
 
-def _forecasts(laws: list[FittedLaws], targets: list[str]) -> list[Forecast]:
-    parsed = [parse_target(t) for t in targets]
-    return [law.forecast(t.params, t.tokens) for law in laws for t in parsed]
-
-
-def _show_forecasts(laws: list[FittedLaws], forecasts: list[Forecast], json_output: bool) -> None:
+def _show_forecasts(laws: list[FittedLaws], forecasts: list[TrustedForecast], json_output: bool,
+                    notes: list[str]) -> None:
     if json_output:
         _print_json({
-            "predictions": [{"family": f.loss_fit.family, **f.to_dict()} for f in forecasts],
+            "predictions": [f.to_dict() for f in forecasts],
             "laws": [law.to_dict() for law in laws],
+            "notes": notes,
         })
         return
     console.print(forecast_table(forecasts))
     console.print(laws_table(laws))
+    for note in notes:
+        console.print(note, highlight=False)
+    for warning in dict.fromkeys(w for f in forecasts for w in f.forecast.warnings()):
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 RunsPath = Annotated[Path | None, typer.Argument(
@@ -179,6 +185,11 @@ FamilyOption = Annotated[list[str] | None, typer.Option(
     "--family", help="Only these training distributions (repeatable). Default: each family, fitted separately."
 )]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+LawOption = Annotated[str, typer.Option(
+    "--law", help=f"Loss law: {', '.join(LOSS_LAWS)}, or auto (the method that backtests best on these runs)."
+)]
+ObjectiveOption = Annotated[str, typer.Option("--objective", help="least-squares or huber-log (on log residuals).")]
+ErrorLawOption = Annotated[str, typer.Option("--error-law", help=f"Error law: {', '.join(ERROR_LAWS)}.")]
 
 
 @app.command("forecast")
@@ -191,14 +202,72 @@ def forecast_command(
     loss_split: LossSplitOption = None,
     tasks: TasksOption = None,
     family: FamilyOption = None,
+    law: LawOption = "shared-exponent",
+    objective: ObjectiveOption = "least-squares",
+    error_law: ErrorLawOption = "exponential",
+    interval: Annotated[float, typer.Option(
+        "--interval", help="Interval level, calibrated by a backtest of the runs; 0 for none.")] = 0.9,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Fit the loss and error laws to RUNS and forecast each target run's loss and average error."""
     parsed = [parse_target(t) for t in target]  # validate targets before fitting
-    laws = _fit_all(_runs(runs, sizes, task_info), family, loss_split, tasks, fit_loss, fit_error)
-    _show_forecasts(laws, [law.forecast(t.params, t.tokens) for law in laws for t in parsed], json_output)
+    if not 0 <= interval < 1:
+        raise OvertrainError(f"--interval must be a level in [0, 1), got {interval}")
+    table = _runs(runs, sizes, task_info)
+    results = [
+        forecast_family(table.family(name), parsed, loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss,
+                        fit_error_set=fit_error, loss_law=law, objective=objective, error_law=error_law,
+                        level=interval or None)
+        for name in family or table.families
+    ]
+    notes = [f"{r.laws.family}: {r.selection.reason()}" for r in results if r.selection is not None]
+    notes += [f"{r.laws.family}: intervals calibrated on a {r.calibration.source}; extrapolation half-width "
+              f"{100 * r.calibration.loss_scale:.1f}% (loss) and {100 * r.calibration.error_scale:.1f}% (error) of the "
+              "forecast per decade of compute distance" for r in results if r.calibration is not None]
+    _show_forecasts([r.laws for r in results], [f for r in results for f in r.forecasts], json_output, notes)
+
+
+@app.command("backtest")
+@reports_errors
+def backtest_command(
+    runs: RunsPath = None,
+    loss_split: LossSplitOption = None,
+    tasks: TasksOption = None,
+    law: LawOption = "shared-exponent",
+    objective: ObjectiveOption = "least-squares",
+    error_law: ErrorLawOption = "exponential",
+    level: Annotated[float, typer.Option("--level", help="Interval level to calibrate and check.")] = 0.9,
+    where: Annotated[str | None, typer.Option(
+        "--where", help="Backtest only these runs (a filter), e.g. params<=4.2e8 to keep the large runs unseen.")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write the error-vs-distance figure (PNG/SVG).")] = None,
+    sizes: SizesOption = None,
+    task_info: TaskInfoOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Rolling-origin backtest: forecast larger runs from smaller, cheaper ones; errors, coverage, figure."""
+    table = _runs(runs, sizes, task_info)
+    if where:
+        table = table.select(where)
+    split = loss_split or default_loss_split(table)
+    task_spec = None if tasks == "none" or (tasks is None and not table.task_names) else (tasks or "all")
+    if law == "auto":
+        selection = select_method(table.complete(split), loss_split=split, tasks=task_spec)
+        method = selection.method
+        console.print(selection.reason(), highlight=False)
+    else:
+        method = Method(law, objective, error_law)
+    summary = summarize_backtest(table, method, loss_split=split, tasks=task_spec, level=level)
+    if plot is not None:
+        save(backtest_figure(summary.frame, f"backtest of {table.source}: {method.label}"), plot)
+    if json_output:
+        _print_json(summary.to_dict())
+        return
+    console.print(backtest_table(summary))
+    if plot is not None:
+        console.print(f"wrote {plot}")
 
 
 @app.command("fit")
@@ -211,12 +280,15 @@ def fit_command(
     loss_split: LossSplitOption = None,
     tasks: TasksOption = None,
     family: FamilyOption = None,
+    law: Annotated[str, typer.Option("--law", help=f"Loss law: {', '.join(LOSS_LAWS)}.")] = "shared-exponent",
+    objective: ObjectiveOption = "least-squares",
+    error_law: ErrorLawOption = "exponential",
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
 ) -> None:
     """Fit the laws to RUNS and save them as a readable JSON law file for `overtrain predict`."""
     table = _runs(runs, sizes, task_info)
-    laws = _fit_all(table, family, loss_split, tasks, fit_loss, fit_error)
+    laws = _fit_all(table, family, loss_split, tasks, fit_loss, fit_error, law, objective, error_law)
     if output is None:
         _print_json(laws_document(laws, provenance(table)))
         return
@@ -234,7 +306,9 @@ def predict_command(
 ) -> None:
     """Forecast target runs from a saved law file, without the runs it was fitted to."""
     fitted = load_laws(laws)
-    _show_forecasts(fitted, _forecasts(fitted, target), json_output)
+    parsed = [parse_target(t) for t in target]
+    forecasts = [TrustedForecast(law.forecast(t.params, t.tokens), {}) for law in fitted for t in parsed]
+    _show_forecasts(fitted, forecasts, json_output, [])
 
 
 @app.command("version")

@@ -58,6 +58,30 @@ class Forecast:
         """Target compute over the loss fit set's compute: how far the forecast extrapolates."""
         return self.flops / self.loss_fit.fit_flops
 
+    def warnings(self) -> list[str]:
+        """Why this forecast may be unsafe: thin fit sets, far extrapolation, exponents at a search bound,
+        poor fits."""
+        notes = []
+        for fit in (self.loss_fit, *self.error_fits):
+            label = f"{fit.kind} law ({fit.family})"
+            if fit.kind == "loss":
+                sizes = len(np.unique(fit.inputs[0]))
+                if sizes < 3:
+                    notes.append(f"{label}: fitted on {sizes} model sizes; at least 3 are needed to trust it")
+                multipliers = fit.inputs[1] / fit.inputs[0]
+                if not multipliers.min() / 4 <= self.multiplier <= multipliers.max() * 4:
+                    notes.append(f"{label}: target M = {self.multiplier:.3g} is far outside the fit runs' M "
+                                 f"({multipliers.min():.3g} to {multipliers.max():.3g})")
+            if fit.at_bound:
+                notes.append(f"{label}: an exponent sits at the edge of its search range; the fit is unreliable")
+            relative = fit.rmse / float(np.mean(np.abs(fit.observed)))
+            if relative > 0.02:
+                notes.append(f"{label}: poor fit, residuals {100 * relative:.1f}% of the data on average")
+        if self.flops_ratio > 100:
+            notes.append(f"the target needs {self.flops_ratio:.0f}x the loss fit set's compute; backtests show how "
+                         "far that can be trusted (`overtrain backtest`)")
+        return notes
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "params": self.params,
@@ -70,6 +94,7 @@ class Forecast:
             "errors": dict(self.errors),
             "flops_ratio_vs_loss_fit": self.flops_ratio,
             "flops_ratio_vs_error_fit": {f.response: self.flops / f.fit_flops for f in self.error_fits},
+            "warnings": self.warnings(),
         }
 
 
@@ -266,6 +291,9 @@ def fit_laws(
     tasks: str | Sequence[str] | None = None,
     fit_loss_set: str | None = None,
     fit_error_set: str | None = None,
+    loss_law: str = "shared-exponent",
+    objective: str = "least-squares",
+    error_law: str = "exponential",
 ) -> FittedLaws:
     """Fit both laws to one family with defaults made for a user's sweep.
 
@@ -276,16 +304,17 @@ def fit_laws(
     split = loss_split or default_loss_split(runs)
     if fit_loss_set is None:
         chosen = runs.complete(split)
-        loss = fit_loss(chosen, split, fit_set=FitSet(f"runs with loss:{split}", "", "every run with the loss"))
+        loss = fit_loss(chosen, split, fit_set=FitSet(f"runs with loss:{split}", "", "every run with the loss"),
+                        law=loss_law, objective=objective)
     else:
-        loss = fit_loss(runs, split, fit_set=fit_loss_set)
+        loss = fit_loss(runs, split, fit_set=fit_loss_set, law=loss_law, objective=objective)
     if tasks == "none" or (tasks is None and not runs.task_names):
         return FittedLaws(loss)
     task_set = runs.task_set("all" if tasks is None else tasks)
     if fit_error_set is None:
         chosen = runs.complete(split, task_set)
-        error = fit_error(chosen, split, task_set,
+        error = fit_error(chosen, split, task_set, law=error_law,
                           fit_set=FitSet(f"runs with loss:{split} and {task_set.name} tasks", "", "complete runs"))
     else:
-        error = fit_error(runs, split, task_set, fit_set=fit_error_set)
+        error = fit_error(runs, split, task_set, fit_set=fit_error_set, law=error_law)
     return FittedLaws(loss, error)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
-from overtrain.forecast import Comparison, FittedLaws, Forecast
+from overtrain.backtest import BacktestSummary
+from overtrain.forecast import Comparison, FittedLaws
 from overtrain.paper import FAMILY_NAMES, Reproduction
 from overtrain.runs import RunTable
+from overtrain.trust import TrustedForecast
 
 FAMILY_SHORT = {"c4_original": "C4", "rpj": "RPJ", "rw_original": "RW"}
 
@@ -98,19 +101,48 @@ def runs_table(runs: RunTable) -> Table:
     return table
 
 
-def forecast_table(forecasts: list[Forecast]) -> Table:
-    """One row per (family, target): N, D, M, C, predicted loss and error, compute ratio to the fit set."""
+def forecast_table(forecasts: list[TrustedForecast]) -> Table:
+    """One row per (family, target): N, D, M, C, predicted loss and error with intervals, compute ratio."""
     table = Table(title="Forecasts", title_justify="left")
-    for column in ("family", "N", "D", "M", "C", "loss", "error", "C / fit C"):
+    for column in ("family", "N", "D", "M", "loss", "error", "C / fit C"):
         table.add_column(column, justify="left" if column == "family" else "right")
-    for f in forecasts:
+    for trusted in forecasts:
+        f, intervals = trusted.forecast, trusted.intervals
+        loss = f"{f.loss:.4f}"
+        if "loss" in intervals:
+            loss += escape(f"\n[{intervals['loss'].low:.3f}, {intervals['loss'].high:.3f}]")
         error = "—" if f.error is None else f"{f.error:.4f}"
-        table.add_row(f.loss_fit.family, _size(f.params), f"{f.tokens:.3g}", f"{f.multiplier:.3g}", f"{f.flops:.3g}",
-                      f"{f.loss:.4f}", error, f"{f.flops_ratio:.0f}x")
+        name = next(iter(f.errors), None)
+        if name in intervals:
+            error += escape(f"\n[{intervals[name].low:.3f}, {intervals[name].high:.3f}]")
+        table.add_row(f.loss_fit.family, _size(f.params), f"{f.tokens:.3g}", f"{f.multiplier:.3g}", loss, error,
+                      f"{f.flops_ratio:.0f}x")
     if forecasts:
-        first = forecasts[0]
+        first = forecasts[0].forecast
         tasks = "" if not first.errors else f"; error: average top-1 over task set {next(iter(first.errors))!r}"
-        table.caption = f"loss: split {first.loss_fit.loss_split!r}{tasks}"
+        level = next(iter(forecasts[0].intervals.values()), None)
+        bracket = f"; below each forecast its {100 * level.level:g}% interval" if level is not None else ""
+        table.caption = f"loss: split {first.loss_fit.loss_split!r}{tasks}{bracket}"
+    return table
+
+
+def backtest_table(summary: BacktestSummary) -> Table:
+    """Backtest errors and interval coverage per decade of extrapolation distance."""
+    by_distance = summary.by_distance()
+    table = Table(title=f"Backtest: {summary.method.label}", title_justify="left")
+    table.add_column("distance")
+    for column in by_distance.columns:
+        table.add_column(column.replace("_mean_abs_rel_err", " |rel err|").replace("_", " "), justify="right")
+    for label, row in by_distance.iterrows():
+        cells = [str(int(v)) if k == "forecasts" else f"{100 * v:.1f}%" for k, v in row.items()]
+        table.add_row(str(label), *cells)
+    held = ", ".join(f"{q} {100 * v:.0f}%" for q, v in summary.held_out_coverage.items())
+    scales = summary.calibration
+    table.caption = (
+        f"{100 * summary.level:g}% intervals; extrapolation half-width {100 * scales.loss_scale:.1f}% (loss), "
+        f"{100 * scales.error_scale:.1f}% (error) per decade of distance"
+        + (f"; coverage with each family held out of the calibration: {held}" if held else "")
+    )
     return table
 
 

@@ -1,0 +1,103 @@
+"""Backtests, method choice, intervals and their calibration, warnings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from overtrain import fit_error, fit_loss, forecast
+from overtrain.backtest import Method, backtest, fit_set_masks, select_method, summarize_backtest
+from overtrain.cli import app
+from overtrain.uncertainty import Calibration, calibrate_scale, coverage, forecast_intervals
+
+
+@pytest.fixture(scope="module")
+def small(testbed):
+    """The runs the issue allows method choice on: models up to 0.411B."""
+    return testbed.select("params<=4.2e8")
+
+
+def test_fit_sets_hold_only_smaller_cheaper_runs(small) -> None:
+    runs = small.family("rpj")
+    targets, masks, distances = fit_set_masks(runs.params, runs.flops, (1, 10, 100))
+    assert len(targets) > 0
+    for target, mask, distance in zip(targets, masks, distances, strict=True):
+        assert not mask[target]
+        assert np.all(runs.params[mask] < runs.params[target])
+        assert np.all(runs.flops[mask] <= runs.flops[target])
+        assert distance == pytest.approx(runs.flops[target] / runs.flops[mask].sum())
+
+
+def test_batched_backtest_equals_fitting_each_fit_set_alone(small) -> None:
+    runs = small.family("rw_original")
+    frame = backtest(runs, tasks="17")
+    targets, masks, _ = fit_set_masks(runs.params, runs.flops, (1, 3, 10, 30, 100, 300))
+    for row in frame.sample(6, random_state=0).itertuples():
+        index = next(i for i, t in enumerate(targets) if runs.runs[t] == row.run and masks[i].sum() == row.fit_runs)
+        chosen = runs.where().drop([r for r, keep in zip(runs.runs, masks[index], strict=True) if not keep])
+        loss = fit_loss(chosen, "c4_val")
+        error = fit_error(chosen, "c4_val", "17")
+        alone = forecast(loss, error, params=row.params, tokens=row.tokens)
+        assert row.loss_pred == pytest.approx(alone.loss, rel=1e-7)
+        assert row.error_pred == pytest.approx(alone.errors["17"], rel=1e-6)
+
+
+def test_calibrated_scale_is_the_smallest_that_reaches_the_level(small) -> None:
+    frame = backtest(small.family("c4_original"), tasks="17", n_resamples=32)
+    frame = frame[np.isfinite(frame["loss_pred"])]
+    scale = calibrate_scale(frame, "loss", 0.9)
+    assert coverage(frame, "loss", scale, 0.9).mean() >= 0.9
+    assert scale == 0 or coverage(frame, "loss", scale * 0.98, 0.9).mean() < 0.9
+
+
+def test_held_out_coverage_on_the_small_testbed_is_near_the_level(small) -> None:
+    summary = summarize_backtest(small, tasks="17", n_resamples=32)
+    for quantity in ("loss", "error"):
+        assert 0.8 <= summary.held_out_coverage[quantity] <= 0.95, summary.held_out_coverage
+    assert set(summary.by_distance().columns) >= {"forecasts", "loss_coverage", "error_coverage"}
+
+
+def test_intervals_widen_with_level_and_hold_the_forecast(testbed) -> None:
+    runs = testbed.family("rpj")
+    loss = fit_loss(runs, fit_set="paper-loss")
+    error = fit_error(runs, "c4_val", "17", fit_set="paper-error")
+    f = forecast(loss, error, params=6.9e9, multiplier=20)
+    calibration = Calibration(0.01, 0.02, 0.9, "test")
+    narrow = forecast_intervals(f, calibration, level=0.8)
+    wide = forecast_intervals(f, calibration, level=0.95)
+    for name, value in (("loss", f.loss), ("17", f.errors["17"])):
+        assert narrow[name].low < value < narrow[name].high
+        assert wide[name].low < narrow[name].low and wide[name].high > narrow[name].high
+    extrapolation = 0.01 * np.log10(f.flops_ratio) * f.loss
+    assert wide["loss"].high - f.loss >= extrapolation * 1.96 / 1.96  # at least the model-error part
+
+
+def test_method_selection_reports_every_candidate(small) -> None:
+    selection = select_method(small.family("rpj"), tasks="17")
+    assert len(selection.loss_scores) == 3 and len(selection.error_scores) >= 3
+    assert selection.method.label in selection.reason()
+    best = min(selection.loss_scores.values())
+    assert selection.loss_scores[f"{selection.method.loss_law}/{selection.method.loss_objective}"] == best
+
+
+def test_warnings_for_unsafe_forecasts(testbed) -> None:
+    runs = testbed.family("rpj")
+    thin = fit_loss(runs, fit_set="shape=d=96_l=8_h=4 | shape=d=512_l=8_h=4,M=20")
+    f = forecast(thin, params=6.9e9, multiplier=20)
+    text = " ".join(f.warnings())
+    assert "2 model sizes" in text and "x the loss fit set's compute" in text
+    assert forecast(fit_loss(runs, fit_set="paper-loss"), params=2e8, multiplier=20).warnings() == []
+
+
+def test_backtest_command_writes_figure_and_json(tmp_path: Path) -> None:
+    figure = tmp_path / "backtest.png"
+    result = CliRunner().invoke(app, ["backtest", "--where", "params<=4.2e8,family=rpj", "--tasks", "17",
+                                      "--plot", str(figure), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["method"] == Method().label and document["forecasts"] and document["by_distance"]
+    assert figure.stat().st_size > 10_000
