@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
 
 from overtrain._version import __version__
 from overtrain.backtest import Method, select_method, summarize_backtest
@@ -19,9 +20,10 @@ from overtrain.errors import InputProblems, OvertrainError
 from overtrain.forecast import FittedLaws, default_loss_split, fit_laws, parse_target
 from overtrain.lawfile import laws_document, load_laws, provenance, save_laws
 from overtrain.laws import ERROR_LAWS, LOSS_LAWS
-from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, reproduce
+from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, reproduce, reproduce_all
 from overtrain.readers import read_runs
 from overtrain.render.figures import backtest_figure, save
+from overtrain.render.report import write_report
 from overtrain.render.tables import backtest_table, forecast_table, laws_table, reproduction_tables, runs_table
 from overtrain.runs import RunTable
 from overtrain.testbed import load_testbed
@@ -90,8 +92,15 @@ def reproduce_command(
     fit_error: Annotated[str, typer.Option(help="Error fit set: a preset or a filter.")] = "paper-error",
     targets: Annotated[str, typer.Option(help="Runs to forecast: a preset or a filter.")] = "paper-targets",
     family: Annotated[list[str] | None, typer.Option(help="Only these training distributions (repeatable).")] = None,
+    everything: Annotated[bool, typer.Option(
+        "--all", help="Every table and figure of the paper, as a report written into --out.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Directory for --all (created; must be empty).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --all: write into a non-empty --out.")] = False,
 ) -> None:
     """Reproduce Gadre et al. (2024): fit on small runs, forecast the 1.4B and 6.9B runs."""
+    if everything:
+        _reproduce_all(_runs(runs), out, force)
+        return
     result = reproduce(
         _runs(runs),
         loss_split=loss_split,
@@ -106,6 +115,26 @@ def reproduce_command(
         return
     for table in reproduction_tables(result):
         console.print(table)
+
+
+def _reproduce_all(runs: RunTable, out: Path | None, force: bool) -> None:
+    if out is None:
+        raise OvertrainError("--all needs --out DIR, the directory to write the report into")
+    if out.exists() and not out.is_dir():
+        raise OvertrainError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise OvertrainError(f"{out}: directory is not empty; use --force to write into it")
+    out.mkdir(parents=True, exist_ok=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("reproducing the paper", total=16)
+
+        def step(name: str) -> None:
+            progress.update(task, description=name, advance=1)
+
+        evidence = reproduce_all(runs, progress=step)
+        written = write_report(evidence, runs, out, progress=step)
+    console.print(f"wrote {len(written)} files into {out}: report.html, report.md, results.json and figures")
 
 
 @app.command("runs")

@@ -7,9 +7,12 @@ error; then forecast every 1.4B and 6.9B run (`paper-targets`) from its N and D 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+from scipy.stats import spearmanr
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit, fit_error, fit_loss
@@ -89,3 +92,176 @@ def reproduce(
             raise OvertrainError(f"targets {targets!r} select no runs of family {family!r} in {runs.source}")
         results.append(FamilyReproduction(family, loss, errors, tuple(compare(loss, errors, chosen))))
     return Reproduction(loss_split, tuple(results))
+
+
+# --- the rest of the paper's evidence (`overtrain reproduce --all`) --------------------------------------------
+
+TABLE2_TASKS = ("arc_easy", "lambada_openai", "openbook_qa", "hellaswag_zeroshot", "hellaswag")
+ABLATION_THRESHOLDS = tuple(range(-5, 45, 5))
+SMALL_SHAPE_PARAMS = 1.6e8  # the 0.154B shape: tasks are chosen by how far above chance it scores
+
+
+def _held_out_targets(runs: RunTable) -> RunTable:
+    """The family's 1.4B run at its largest M and its 6.9B run: the paper's held-out targets."""
+    large = runs.select("paper-targets")
+    keep = [r for r in large.runs if not (large.frame.loc[r, "shape"] == "open_lm_1b"
+                                          and large.frame.loc[r, "multiplier"] == 20)]
+    return large.where().drop([r for r in large.runs if r not in keep])
+
+
+def per_task_errors(
+    runs: RunTable, *, error_fit_set: str = "paper-error", tasks: Sequence[str] = TABLE2_TASKS,
+    loss_split: str = PAPER_LOSS_SPLIT,
+) -> dict[str, dict[str, float]]:
+    """Paper Tables 2 and 7: relative error at 6.9B of each task's own error law, and of the 17- and 46-task
+    averages, per family (two-stage: predicted loss -> error)."""
+    result = {}
+    for family in runs.families:
+        table = runs.family(family)
+        loss = fit_loss(table, loss_split, fit_set="paper-loss")
+        target = table.where(shape="open_lm_7b")
+        row = {}
+        for name, spec in [*((t, [t]) for t in tasks), ("avg_subset", "17"), ("avg", "46")]:
+            error = fit_error(table, loss_split, spec, fit_set=error_fit_set)
+            (comparison,) = compare(loss, error, target)
+            row[name] = comparison.error_rel_err(error.task_set.name)
+        result[family] = row
+    return result
+
+
+def heatmap_errors(runs: RunTable, task_sets: Sequence[str] = PAPER_TASK_SETS) -> dict[str, list[dict]]:
+    """Paper Figs. 5, 11, 12: relative error of every run's two-stage forecast from the default fit sets."""
+    result = {}
+    for family in runs.families:
+        table = runs.family(family)
+        loss = fit_loss(table, PAPER_LOSS_SPLIT, fit_set="paper-loss")
+        errors = [fit_error(table, PAPER_LOSS_SPLIT, t, fit_set="paper-error") for t in task_sets]
+        result[family] = [
+            {"run": c.run, "params": c.forecast.params, "M": c.multiplier, "loss": c.loss_rel_err,
+             **{f"err{t}": c.error_rel_err(t) for t in task_sets}}
+            for c in compare(loss, errors, table)
+        ]
+    return result
+
+
+def other_splits(runs: RunTable) -> dict[str, dict[str, dict[str, float]]]:
+    """The loss law refitted on each evaluation split: relative error at the held-out 1.4B and 6.9B targets."""
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    for family in runs.families:
+        table = runs.family(family)
+        targets = _held_out_targets(table)
+        result[family] = {}
+        for split in table.splits:
+            loss = fit_loss(table, split, fit_set="paper-loss")
+            result[family][split] = {c.run: c.loss_rel_err for c in compare(loss, None, targets)}
+    return result
+
+
+def tasks_above_chance(runs: RunTable, points: float) -> tuple[str, ...]:
+    """Tasks on which some 0.154B run scores at least `points` percentage points above chance."""
+    small = runs.select(f"params<{SMALL_SHAPE_PARAMS},params>1e8")
+    chosen = []
+    for task in runs.task_names:
+        chance = runs.tasks["chance"].get(task, np.nan)
+        if np.isfinite(chance) and (small.accuracy([task])[task] - chance).max() >= points / 100:
+            chosen.append(task)
+    return tuple(chosen)
+
+
+def task_threshold_ablation(runs: RunTable, thresholds: Sequence[int] = ABLATION_THRESHOLDS) -> list[dict]:
+    """Task sets chosen by threshold t (t = 10 gives the 17 tasks): size and relative error at 6.9B."""
+    rows = []
+    for threshold in thresholds:
+        tasks = tasks_above_chance(runs, threshold)
+        row: dict[str, Any] = {"threshold": threshold, "n_tasks": len(tasks)}
+        if tasks:
+            for family in runs.families:
+                table = runs.family(family)
+                loss = fit_loss(table, PAPER_LOSS_SPLIT, fit_set="paper-loss")
+                error = fit_error(table, PAPER_LOSS_SPLIT, list(tasks), fit_set="paper-error")
+                (comparison,) = compare(loss, error, table.where(shape="open_lm_7b"))
+                row[family] = comparison.error_rel_err(error.task_set.name)
+        rows.append(row)
+    return rows
+
+
+SWEEP_POOL = "params<=4.2e8,M>=10 | shape=open_lm_1b,M=20"
+
+
+def fit_compute_sweep(runs: RunTable, family: str = "rpj", smallest: int = 5) -> list[dict]:
+    """Grow the fit set through the pool of cheap runs (models up to 0.411B at M >= 10, where the paper finds
+    the law holds, plus the 1.4B run at M = 20), cheapest first; forecast the held-out targets from the first n.
+    Sets that cannot identify a law (one model size, one multiplier) are reported as such."""
+    table = runs.family(family)
+    pool = table.select(SWEEP_POOL).sorted_by("flops")
+    targets = _held_out_targets(table)
+    rows = []
+    for n in range(smallest, len(pool) + 1):
+        chosen = pool.where().drop(pool.runs[n:])
+        row: dict[str, Any] = {"n_runs": n, "fit_flops": chosen.total_flops, "last_run": pool.runs[n - 1]}
+        try:
+            loss = fit_loss(chosen, PAPER_LOSS_SPLIT)
+            error = fit_error(chosen, PAPER_LOSS_SPLIT, "17")
+        except OvertrainError as problem:
+            row["unidentifiable"] = str(problem)
+            rows.append(row)
+            continue
+        for c in compare(loss, error, targets):
+            row[f"{c.run} loss"] = c.loss_rel_err
+            row[f"{c.run} err17"] = c.error_rel_err("17")
+        rows.append(row)
+    return rows
+
+
+def spearman_large_runs(result: Reproduction) -> dict[str, Any]:
+    """Rank correlation between predicted and true 17-task error over the runs with N >= 1.4B."""
+    pairs = [(t.forecast.errors["17"], t.errors_true["17"], t.run) for t in result.targets]
+    predicted, true, names = zip(*pairs, strict=True)
+    return {"runs": list(names), "spearman": float(spearmanr(predicted, true).statistic)}
+
+
+@dataclass(frozen=True)
+class PaperEvidence:
+    """Everything `overtrain reproduce --all` shows, as numbers (figures and report are drawn from these)."""
+
+    headline: Reproduction
+    table2: dict[str, dict[str, float]]
+    table7: dict[str, dict[str, float]]
+    heatmaps: dict[str, list[dict]]
+    other_splits: dict[str, dict[str, dict[str, float]]]
+    ablation: list[dict]
+    sweep: list[dict]
+    spearman: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "headline": self.headline.to_dict(),
+            "table2_per_task_6.9B": self.table2,
+            "table7_without_1.4B": self.table7,
+            "heatmaps": self.heatmaps,
+            "other_loss_splits": self.other_splits,
+            "task_threshold_ablation": self.ablation,
+            "fit_compute_sweep": {"family": "rpj", "pool": SWEEP_POOL, "rows": self.sweep},
+            "compute_optimal_multiplier": {f.family: f.loss_fit.law.M_star for f in self.headline.families},  # type: ignore[attr-defined]
+            "rank_correlation_17_task_error": self.spearman,
+        }
+
+
+def reproduce_all(runs: RunTable | None = None, progress: Callable[[str], None] | None = None) -> PaperEvidence:
+    """Every experiment of the paper that the testbed supports; `progress` hears the name of each step."""
+    runs = load_testbed() if runs is None else runs
+    say = progress or (lambda step: None)
+    say("headline forecasts")
+    headline = reproduce(runs)
+    say("per-task error laws (Tables 2 and 7)")
+    table2 = per_task_errors(runs)
+    table7 = per_task_errors(runs, error_fit_set="paper-error-no-1b")
+    say("relative-error heat maps")
+    heatmaps = heatmap_errors(runs)
+    say("other loss splits")
+    splits = other_splits(runs)
+    say("task-set ablation")
+    ablation = task_threshold_ablation(runs)
+    say("fit-compute sweep")
+    sweep = fit_compute_sweep(runs)
+    return PaperEvidence(headline, table2, table7, heatmaps, splits, ablation, sweep, spearman_large_runs(headline))

@@ -5,20 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from overtrain.files import write_atomic
 
+matplotlib.use("Agg")
+matplotlib.rcParams["svg.hashsalt"] = "overtrain"  # stable element ids: the same input draws the same file
+
+# No dates or tool stamps in the files, so the same input gives the same bytes.
+FIXED_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None, "Format": None, "Type": None}}
+
 
 def save(figure: plt.Figure, path: str | Path) -> None:
     """Write a figure whole or not at all; the suffix picks the format."""
     path = Path(path)
-    write_atomic(path, lambda temporary: figure.savefig(temporary, format=path.suffix.lstrip(".") or "png",
-                                                        dpi=150, bbox_inches="tight"))
+    suffix = path.suffix.lstrip(".") or "png"
+    write_atomic(path, lambda temporary: figure.savefig(temporary, format=suffix, dpi=150, bbox_inches="tight",
+                                                        metadata=FIXED_METADATA.get(suffix)))
     plt.close(figure)
 
 
@@ -42,5 +47,271 @@ def backtest_figure(frame: pd.DataFrame, title: str) -> plt.Figure:
         axis.set_title(f"{quantity}")
         axis.legend(fontsize=8)
     figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+# --- the paper's figures (`overtrain reproduce --all`) ----------------------------------------------------------
+
+FAMILY_LABELS = {"c4_original": "C4", "rpj": "RedPajama", "rw_original": "RefinedWeb"}
+SIZE_MARKERS = ["o", "s", "^", "D", "P", "*", "X", "v"]
+
+
+def _m_colour(multiplier: float) -> tuple:
+    """A colour per token multiplier, on a log scale from 5 to 640."""
+    position = (np.log(multiplier) - np.log(5)) / (np.log(640) - np.log(5))
+    return plt.get_cmap("viridis")(float(np.clip(position, 0, 1)))
+
+
+def _size_marker(params: float, sizes: list[float]) -> str:
+    return SIZE_MARKERS[sizes.index(params) % len(SIZE_MARKERS)]
+
+
+def _legends(axis: plt.Axes, sizes: list[float], multipliers: list[float]) -> None:
+    size_handles = [plt.Line2D([], [], marker=_size_marker(s, sizes), linestyle="", color="grey",
+                               label=f"N={s / 1e9:.2f}B" if s >= 1e9 else f"N={s / 1e6:.0f}M") for s in sizes]
+    m_handles = [plt.Line2D([], [], marker="o", linestyle="", color=_m_colour(m), label=f"M={m:g}")
+                 for m in multipliers]
+    first = axis.legend(handles=size_handles, fontsize=7, loc="upper right", title="size", title_fontsize=7)
+    axis.add_artist(first)
+    axis.legend(handles=m_handles, fontsize=7, loc="lower left", title="multiplier", title_fontsize=7, ncol=2)
+
+
+def _family_runs(testbed: pd.DataFrame, family: str) -> pd.DataFrame:
+    return testbed[testbed["family"] == family]
+
+
+def figure_overview(evidence, testbed) -> plt.Figure:
+    """Paper Fig. 1 per family: reducible loss vs compute (fit runs, targets, law lines per M); 17-task error
+    vs loss (fit runs, targets, the fitted exponential)."""
+    families = evidence.headline.families
+    figure, axes = plt.subplots(2, len(families), figsize=(5.2 * len(families), 8.4), squeeze=False)
+    frame = testbed.frame
+    for column, fam in enumerate(families):
+        law, error_fit = fam.loss_fit.law, fam.error_fits[0]
+        runs = _family_runs(frame, fam.family)
+        fit_runs, targets = runs.loc[list(fam.loss_fit.runs)], runs.loc[[t.run for t in fam.targets]]
+        sizes = sorted(set(fit_runs["params"]) | set(targets["params"]))
+        axis = axes[0, column]
+        compute = np.geomspace(runs["flops"].min() / 2, runs["flops"].max() * 3, 200)
+        multipliers = sorted(set(fit_runs["multiplier"]) | set(targets["multiplier"]))
+        for m in multipliers:
+            axis.plot(compute, law.predict_compute(compute, m) - law.E, color=_m_colour(m), lw=1.2)
+        for group, filled in ((fit_runs, True), (targets, False)):
+            for _, run in group.iterrows():
+                axis.scatter(run["flops"], run["loss:c4_val"] - law.E, color=_m_colour(run["multiplier"]),
+                             marker=_size_marker(run["params"], sizes), s=45 if filled else 90,
+                             facecolors=None if filled else "none", linewidths=1.5, zorder=3)
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("compute C = 6ND (FLOPs)")
+        axis.set_ylabel("reducible C4-eval loss  L - E")
+        axis.set_title(f"{FAMILY_LABELS.get(fam.family, fam.family)}: loss law (filled: fit, open: targets)",
+                       fontsize=9)
+        _legends(axis, sizes, multipliers)
+        axis = axes[1, column]
+        error_runs = runs.loc[list(error_fit.runs)]
+        grid = np.linspace(min(runs["loss:c4_val"].min(), 2.2), error_runs["loss:c4_val"].max() + 0.2, 200)
+        axis.plot(grid, error_fit.law.predict(grid), color="black", lw=1.2, label="fitted Err(L)")
+        for group, filled in ((error_runs, True), (targets, False)):
+            for _, run in group.iterrows():
+                axis.scatter(run["loss:c4_val"], testbed.error("17")[run.name],
+                             color=_m_colour(run["multiplier"]), marker=_size_marker(run["params"], sizes),
+                             s=45 if filled else 90, facecolors=None if filled else "none", linewidths=1.5, zorder=3)
+        axis.set_xlabel("C4-eval loss")
+        axis.set_ylabel("average top-1 error, 17 tasks")
+        axis.set_title("error law (filled: fit, open: targets)", fontsize=9)
+        axis.legend(fontsize=7, loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+def figure_constant_slope(evidence, testbed) -> plt.Figure:
+    """Loss vs compute for every run, with the law's parallel lines for each M."""
+    families = evidence.headline.families
+    figure, axes = plt.subplots(1, len(families), figsize=(5.2 * len(families), 4.6), squeeze=False)
+    for axis, fam in zip(axes[0], families, strict=True):
+        runs = _family_runs(testbed.frame, fam.family)
+        sizes = sorted(set(runs["params"]))
+        compute = np.geomspace(runs["flops"].min() / 2, runs["flops"].max() * 2, 200)
+        for m in sorted(set(runs["multiplier"])):
+            axis.plot(compute, fam.loss_fit.law.predict_compute(compute, m), color=_m_colour(m), lw=1)
+        for _, run in runs.iterrows():
+            axis.scatter(run["flops"], run["loss:c4_val"], color=_m_colour(run["multiplier"]),
+                         marker=_size_marker(run["params"], sizes), s=30, zorder=3)
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("compute C (FLOPs)")
+        axis.set_ylabel("C4-eval loss")
+        axis.set_title(f"{FAMILY_LABELS.get(fam.family, fam.family)}: every run, law lines per M", fontsize=9)
+        _legends(axis, sizes, sorted(set(runs["multiplier"])))
+    figure.tight_layout()
+    return figure
+
+
+def figure_error_vs_loss(evidence, testbed) -> plt.Figure:
+    """Average error vs loss for every run, 17 and 46 tasks, with the fitted exponential."""
+    families = evidence.headline.families
+    figure, axes = plt.subplots(2, len(families), figsize=(5.2 * len(families), 8.2), squeeze=False)
+    for column, fam in enumerate(families):
+        runs = _family_runs(testbed.frame, fam.family)
+        sizes = sorted(set(runs["params"]))
+        for row, fit in enumerate(fam.error_fits):
+            axis = axes[row, column]
+            grid = np.linspace(runs["loss:c4_val"].min() - 0.1, runs["loss:c4_val"].max() + 0.1, 200)
+            axis.plot(grid, fit.law.predict(grid), color="black", lw=1.2)
+            errors = testbed.error(fit.task_set.name)
+            for _, run in runs.iterrows():
+                axis.scatter(run["loss:c4_val"], errors[run.name], color=_m_colour(run["multiplier"]),
+                             marker=_size_marker(run["params"], sizes), s=30, zorder=3)
+            axis.set_xlabel("C4-eval loss")
+            axis.set_ylabel(f"average top-1 error, {fit.task_set.name} tasks")
+            axis.set_title(f"{FAMILY_LABELS.get(fam.family, fam.family)}, {fit.task_set.name} tasks", fontsize=9)
+            if row == 0:
+                _legends(axis, sizes, sorted(set(runs["multiplier"])))
+    figure.tight_layout()
+    return figure
+
+
+def figure_heatmaps(evidence) -> plt.Figure:
+    """Relative error of every run's forecast, model size x multiplier, per family and quantity."""
+    quantities = ["loss", *[f"err{f.task_set.name}" for f in evidence.headline.families[0].error_fits]]
+    families = list(evidence.heatmaps)
+    figure, axes = plt.subplots(len(quantities), len(families), figsize=(5.4 * len(families), 3.6 * len(quantities)),
+                                squeeze=False)
+    for column, family in enumerate(families):
+        cells = pd.DataFrame(evidence.heatmaps[family])
+        sizes, multipliers = sorted(cells["params"].unique()), sorted(cells["M"].unique())
+        for row, quantity in enumerate(quantities):
+            grid = np.full((len(sizes), len(multipliers)), np.nan)
+            for _, cell in cells.iterrows():
+                grid[sizes.index(cell["params"]), multipliers.index(cell["M"])] = 100 * abs(cell[quantity])
+            axis = axes[row, column]
+            image = axis.imshow(grid, cmap="Reds", vmin=0, vmax=max(10, np.nanpercentile(grid, 95)), aspect="auto")
+            for i in range(len(sizes)):
+                for j in range(len(multipliers)):
+                    if np.isfinite(grid[i, j]):
+                        dark = grid[i, j] > 0.6 * image.get_clim()[1]
+                        axis.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", fontsize=7,
+                                  color="white" if dark else "black")
+            axis.set_xticks(range(len(multipliers)), [f"{m:g}" for m in multipliers], fontsize=7)
+            axis.set_yticks(range(len(sizes)), [f"{s / 1e9:.2f}B" if s >= 1e9 else f"{s / 1e6:.0f}M" for s in sizes],
+                            fontsize=7)
+            axis.set_xlabel("token multiplier M")
+            axis.set_title(f"{FAMILY_LABELS.get(family, family)}: |relative error| of {quantity} (%)", fontsize=9)
+            figure.colorbar(image, ax=axis, fraction=0.04)
+    figure.tight_layout()
+    return figure
+
+
+def _grouped_bars(axis: plt.Axes, groups: list[str], series: dict[str, list[float]], ylabel: str) -> None:
+    width = 0.8 / max(len(series), 1)
+    for k, (name, values) in enumerate(series.items()):
+        positions = np.arange(len(groups)) + (k - (len(series) - 1) / 2) * width
+        axis.bar(positions, 100 * np.abs(np.asarray(values, dtype=float)), width, label=name)
+    axis.set_xticks(range(len(groups)), groups, rotation=30, ha="right", fontsize=7)
+    axis.set_ylabel(ylabel)
+    axis.legend(fontsize=7)
+    axis.grid(True, axis="y", alpha=0.3)
+
+
+def figure_per_task(evidence) -> plt.Figure:
+    """Paper Tables 2 and 7 as bars: per-task relative error at 6.9B, with and without the 1.4B run."""
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for axis, (table, title) in zip(axes, ((evidence.table2, "Table 2: error laws fitted with the 1.4B run"),
+                                           (evidence.table7, "Table 7: without the 1.4B run")), strict=True):
+        groups = list(next(iter(table.values())))
+        _grouped_bars(axis, groups, {FAMILY_LABELS.get(f, f): [table[f][g] for g in groups] for f in table},
+                      "|relative error| at 6.9B (%)")
+        names = {"avg_subset": "17-task average", "avg": "46-task average"}
+        axis.set_xticks(range(len(groups)), [names.get(g, g) for g in groups], rotation=30, ha="right", fontsize=7)
+        axis.set_yscale("log")
+        axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def figure_other_splits(evidence) -> plt.Figure:
+    """The loss law refitted on each evaluation split: relative error at the held-out targets."""
+    families = list(evidence.other_splits)
+    figure, axes = plt.subplots(1, len(families), figsize=(5.4 * len(families), 4.4), squeeze=False)
+    for axis, family in zip(axes[0], families, strict=True):
+        splits = evidence.other_splits[family]
+        groups = list(splits)
+        targets = list(next(iter(splits.values())))
+        _grouped_bars(axis, groups, {t.split("-", 1)[1]: [splits[g][t] for g in groups] for t in targets},
+                      "|relative error| of loss (%)")
+        axis.set_title(FAMILY_LABELS.get(family, family), fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def figure_ablation(evidence) -> plt.Figure:
+    """Task sets chosen by how far above chance the 0.154B model scores: size and error at 6.9B."""
+    rows = pd.DataFrame(evidence.ablation)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot(rows["threshold"], rows["n_tasks"], marker="o", color="black")
+    left.set_xlabel("threshold t (points above chance, some 0.154B run)")
+    left.set_ylabel("tasks in the set")
+    left.axvline(10, color="grey", ls="--", lw=0.8)
+    for family in [c for c in rows.columns if c not in ("threshold", "n_tasks")]:
+        right.plot(rows["threshold"], 100 * rows[family].abs(), marker="o", label=FAMILY_LABELS.get(family, family))
+    right.axvline(10, color="grey", ls="--", lw=0.8, label="t = 10: the 17 tasks")
+    right.set_xlabel("threshold t")
+    right.set_ylabel("|relative error| of average error at 6.9B (%)")
+    right.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def figure_sweep(evidence) -> plt.Figure:
+    """Relative error of the held-out RedPajama targets as the fit set grows, against fit compute and runs."""
+    rows = pd.DataFrame(evidence.sweep)
+    columns = [c for c in rows.columns if c.endswith((" loss", " err17"))]
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    paper = {t.run: t for t in evidence.headline.targets if t.family == "rpj"}
+    paper_compute = next(f for f in evidence.headline.families if f.family == "rpj").loss_fit.fit_flops
+    for axis, x, label in ((axes[0], rows["fit_flops"], "fit-set compute (FLOPs)"),
+                           (axes[1], rows["n_runs"], "runs in the fit set")):
+        for column in columns:
+            axis.plot(x, 100 * rows[column].abs(), marker=".", label=column.replace("rpj-open_lm_", ""))
+        held = [t for t in paper.values() if not t.in_error_fit_set]
+        position = [paper_compute if axis is axes[0] else 5] * len(held)
+        axis.scatter(position, [100 * t.loss_rel_err for t in held], marker="*", s=160, color="black", zorder=4,
+                     label="paper's fit sets: loss")
+        axis.scatter(position, [100 * t.error_rel_err("17") for t in held], marker="*", s=160, color="red",
+                     zorder=4, label="paper's fit sets: 17-task error")
+        axis.set_xscale("log" if axis is axes[0] else "linear")
+        axis.set_yscale("log")
+        axis.set_xlabel(label)
+        axis.set_ylabel("|relative error| (%)")
+        axis.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=7)
+    figure.suptitle("RedPajama: held-out targets as the fit set grows, cheapest run first", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def figure_mstar_rank(evidence) -> plt.Figure:
+    """Compute-optimal multipliers M* per family, and predicted vs true 17-task error for the large runs."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    families = evidence.headline.families
+    left.bar([FAMILY_LABELS.get(f.family, f.family) for f in families], [f.loss_fit.law.M_star for f in families],
+             color="steelblue")
+    left.set_ylabel("compute-optimal multiplier M*")
+    for k, f in enumerate(families):
+        left.text(k, f.loss_fit.law.M_star, f"{f.loss_fit.law.M_star:.2f}", ha="center", va="bottom")
+    for t in evidence.headline.targets:
+        right.scatter(t.errors_true["17"], t.forecast.errors["17"], color=_m_colour(t.multiplier), s=60,
+                      marker="*" if t.forecast.params > 5e9 else "o")
+    span = [min(t.errors_true["17"] for t in evidence.headline.targets) - 0.01,
+            max(t.errors_true["17"] for t in evidence.headline.targets) + 0.01]
+    right.plot(span, span, color="grey", ls="--", lw=0.8)
+    multipliers = sorted({t.multiplier for t in evidence.headline.targets})
+    right.legend(handles=[plt.Line2D([], [], marker="o", linestyle="", color=_m_colour(m), label=f"M={m:g}")
+                          for m in multipliers], fontsize=7, loc="upper left")
+    right.set_xlabel("true 17-task error")
+    right.set_ylabel("predicted 17-task error")
+    right.set_title(f"runs with N >= 1.4B: Spearman {evidence.spearman['spearman']:.3f} (star: 6.9B)", fontsize=9)
     figure.tight_layout()
     return figure
