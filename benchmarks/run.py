@@ -16,6 +16,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -116,6 +117,14 @@ def end_to_end(repeats: int) -> list[dict]:
     rows.append({"what": "overtrain reproduce (with interpreter start-up)", "seconds": seconds, "peak_mib": peak})
     seconds, peak = command_time([*executable, "reproduce", "--json"], repeats)
     rows.append({"what": "overtrain reproduce --json", "seconds": seconds, "peak_mib": peak})
+    with tempfile.TemporaryDirectory() as scratch:
+        seconds, peak = command_time([*executable, "reproduce", "--all", "--out", f"{scratch}/paper", "--force"],
+                                     max(1, repeats // 3))
+    rows.append({"what": "overtrain reproduce --all (every figure, report, results.json)", "seconds": seconds,
+                 "peak_mib": peak})
+    seconds, peak = command_time([*executable, "backtest", "--tasks", "17", "--json"], max(1, repeats // 3))
+    rows.append({"what": "overtrain backtest of the whole testbed (3 families, 64 resamples each forecast)",
+                 "seconds": seconds, "peak_mib": peak})
     fit = ot.fit_loss(ot.load_testbed().family("rpj"), "c4_val", fit_set="paper-loss")
     seconds = median_time(lambda: bootstrap(fit, 10_000, seed=0), repeats)
     peak = traced(lambda: bootstrap(fit, 10_000, seed=0))

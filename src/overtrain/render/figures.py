@@ -286,7 +286,7 @@ def figure_sweep(evidence) -> plt.Figure:
         axis.set_xlabel(label)
         axis.set_ylabel("|relative error| (%)")
         axis.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7, loc="upper right", framealpha=0.9)
     figure.suptitle("RedPajama: held-out targets as the fit set grows, cheapest run first", fontsize=9)
     figure.tight_layout()
     return figure
