@@ -20,14 +20,24 @@ from overtrain.errors import InputProblems, OvertrainError
 from overtrain.forecast import FittedLaws, default_loss_split, fit_laws, parse_target
 from overtrain.lawfile import laws_document, load_laws, provenance, save_laws
 from overtrain.laws import ERROR_LAWS, LOSS_LAWS
-from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, reproduce, reproduce_all
+from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, design_evidence, reproduce, reproduce_all
+from overtrain.plan import design, plan, under_budget
 from overtrain.readers import read_runs
-from overtrain.render.figures import backtest_figure, save
+from overtrain.render.figures import backtest_figure, plan_figure, save
 from overtrain.render.report import write_report
-from overtrain.render.tables import backtest_table, forecast_table, laws_table, reproduction_tables, runs_table
+from overtrain.render.tables import (
+    backtest_table,
+    budget_table,
+    design_table,
+    forecast_table,
+    laws_table,
+    plan_table,
+    reproduction_tables,
+    runs_table,
+)
 from overtrain.runs import RunTable
 from overtrain.testbed import load_testbed
-from overtrain.trust import TrustedForecast, forecast_family
+from overtrain.trust import TrustedForecast, calibrated_intervals, forecast_family
 
 app = typer.Typer(
     name="overtrain",
@@ -338,6 +348,84 @@ def predict_command(
     parsed = [parse_target(t) for t in target]
     forecasts = [TrustedForecast(law.forecast(t.params, t.tokens), {}) for law in fitted for t in parsed]
     _show_forecasts(fitted, forecasts, json_output, [])
+
+
+@app.command("plan")
+@reports_errors
+def plan_command(
+    source: Annotated[Path | None, typer.Argument(
+        help="A law file (`overtrain fit -o`) or runs to fit; default: the bundled testbed.")] = None,
+    target_loss: Annotated[float | None, typer.Option("--target-loss", help="Loss to reach.")] = None,
+    target_error: Annotated[float | None, typer.Option("--target-error", help="Average error to reach.")] = None,
+    inference_tokens: Annotated[list[float] | None, typer.Option(
+        "--inference-tokens", help="Tokens served over the model's life (repeatable); default 0.")] = None,
+    budget: Annotated[float | None, typer.Option(
+        "--budget", help="Training FLOPs available: with a target, a ceiling; alone, what it buys at each M.")] = None,
+    fit_loss: FitLossOption = None,
+    fit_error: FitErrorOption = None,
+    loss_split: LossSplitOption = None,
+    tasks: TasksOption = None,
+    family: FamilyOption = None,
+    interval: Annotated[float, typer.Option(
+        "--interval", help="Interval level for the forecast at the plan (runs only); 0 for none.")] = 0.9,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write the frontier figure (PNG/SVG).")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Which N and D reach a target loss or error at least total compute (training + inference)."""
+    law_file = source is not None and source.suffix == ".json" and source.is_file()
+    runs = None if law_file else _runs(source)
+    fitted = load_laws(source) if law_file else _fit_all(
+        runs, family, loss_split, tasks, fit_loss, fit_error, "shared-exponent", "least-squares", "exponential")
+    if target_loss is None and target_error is None:
+        if budget is None:
+            raise OvertrainError("give --target-loss, --target-error, or --budget")
+        tables = {law.family: under_budget(law, budget) for law in fitted}
+        if json_output:
+            _print_json({"budget": budget, "by_multiplier": tables})
+            return
+        for family_name, rows in tables.items():
+            console.print(budget_table(family_name, rows))
+        return
+    volumes = inference_tokens or [0.0]
+    results = []
+    for law in fitted:
+        plans = [plan(law, target_loss=target_loss, target_error=target_error, inference_tokens=t, budget=budget)
+                 for t in volumes]
+        intervals: list[dict] = [{} for _ in plans]
+        if runs is not None and interval:
+            split = law.loss.loss_split
+            task_spec = law.error.task_set.name if law.error is not None and law.error.task_set else None
+            _, intervals = calibrated_intervals(runs.family(law.family), law, Method(), [p.forecast for p in plans],
+                                                split, task_spec, interval)
+        results += [(law, p, i) for p, i in zip(plans, intervals, strict=True)]
+        if plot is not None:
+            drawn = plans if 0.0 in volumes else [plan(law, target_loss=plans[0].target_loss), *plans]
+            save(plan_figure(law, drawn), plot if len(fitted) == 1 else plot.with_stem(f"{plot.stem}-{law.family}"))
+    if json_output:
+        _print_json({"plans": [{"family": law.family, **p.to_dict(),
+                                "intervals": {k: v.to_dict() for k, v in i.items()}} for law, p, i in results]})
+        return
+    for table in plan_table([(law.family, p, i) for law, p, i in results]):
+        console.print(table)
+    if plot is not None:
+        console.print(f"wrote {plot}")
+
+
+@app.command("design")
+@reports_errors
+def design_command(
+    target: Annotated[str, typer.Option("--target", help="The big run, e.g. params=7e9,tokens=1.4e11.")],
+    budget: Annotated[float, typer.Option("--budget", help="FLOPs to spend on the small runs.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Propose the small runs to train first (sizes, multipliers, cost) and the accuracy to expect."""
+    parsed = parse_target(target)
+    proposal = design(parsed.params, parsed.tokens, budget, design_evidence())
+    if json_output:
+        _print_json(proposal.to_dict())
+        return
+    console.print(design_table(proposal))
+    console.print(proposal.expectation(), highlight=False)
 
 
 @app.command("version")

@@ -265,3 +265,11 @@ def reproduce_all(runs: RunTable | None = None, progress: Callable[[str], None] 
     say("fit-compute sweep")
     sweep = fit_compute_sweep(runs)
     return PaperEvidence(headline, table2, table7, heatmaps, splits, ablation, sweep, spearman_large_runs(headline))
+
+
+def design_evidence(runs: RunTable | None = None) -> list[dict]:
+    """How the paper's recipe of small runs fared: each held-out 1.4B/6.9B target, its distance (compute over
+    the loss fit set's) and relative errors, from the headline reproduction."""
+    result = reproduce(runs)
+    return [{"run": t.run, "distance": t.forecast.flops_ratio, "loss_rel_err": t.loss_rel_err,
+             "err17_rel_err": t.error_rel_err("17")} for t in result.targets if not t.in_error_fit_set]

@@ -72,18 +72,26 @@ def forecast_family(
                     fit_error_set=fit_error_set, loss_law=method.loss_law, objective=method.loss_objective,
                     error_law=method.error_law)
     forecasts = [laws.forecast(t.params, t.tokens) for t in targets]
-    calibration = None
-    intervals: list[dict[str, Interval]] = [{} for _ in forecasts]
+    calibration, intervals = None, [{} for _ in forecasts]
     if level:
-        try:
-            calibration, _ = calibrate(runs.complete(split), method, loss_split=split, tasks=task_spec, level=level,
-                                       seed=seed)
-        except OvertrainError:
-            calibration = Calibration(0.0, 0.0, level, "none: no backtest possible on these runs")
-        usable = Calibration(*(0.0 if not np.isfinite(v) else v for v in (calibration.loss_scale,
-                                                                          calibration.error_scale)),
-                             level, calibration.source)
-        examples = _task_examples(runs, laws)
-        intervals = [forecast_intervals(f, usable, level=level, seed=seed, examples=examples) for f in forecasts]
+        calibration, intervals = calibrated_intervals(runs, laws, method, forecasts, split, task_spec, level, seed)
     trusted = tuple(TrustedForecast(f, i) for f, i in zip(forecasts, intervals, strict=True))
     return FamilyForecasts(laws, method, selection, calibration, trusted)
+
+
+def calibrated_intervals(
+    runs: RunTable, laws: FittedLaws, method: Method, forecasts: Sequence[Forecast], split: str,
+    tasks: str | None, level: float, seed: int = 0,
+) -> tuple[Calibration, list[dict[str, Interval]]]:
+    """Intervals for `forecasts`, their extrapolation part calibrated on a backtest of `runs` with `method`
+    (none where no backtest is possible)."""
+    try:
+        calibration, _ = calibrate(runs.complete(split), method, loss_split=split, tasks=tasks, level=level,
+                                   seed=seed)
+    except OvertrainError:
+        calibration = Calibration(0.0, 0.0, level, "none: no backtest possible on these runs")
+    usable = Calibration(*(0.0 if not np.isfinite(v) else v for v in (calibration.loss_scale,
+                                                                      calibration.error_scale)),
+                         level, calibration.source)
+    examples = _task_examples(runs, laws)
+    return calibration, [forecast_intervals(f, usable, level=level, seed=seed, examples=examples) for f in forecasts]

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from overtrain.files import write_atomic
+from overtrain.plan import params_for_loss
 
 matplotlib.use("Agg")
 matplotlib.rcParams["svg.hashsalt"] = "overtrain"  # stable element ids: the same input draws the same file
@@ -313,5 +314,54 @@ def figure_mstar_rank(evidence) -> plt.Figure:
     right.set_xlabel("true 17-task error")
     right.set_ylabel("predicted 17-task error")
     right.set_title(f"runs with N >= 1.4B: Spearman {evidence.spearman['spearman']:.3f} (star: 6.9B)", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def plan_figure(laws, plans: list, multipliers: np.ndarray | None = None) -> plt.Figure:
+    """Left: total compute against M for each inference volume, cheapest points marked. Right: iso-loss
+    curves in (N, D) with the target's curve bold, the plans, and the compute-optimal line D = M* N."""
+    target = plans[0].target_loss
+    grid = np.geomspace(1, 3000, 300) if multipliers is None else multipliers
+    params = params_for_loss(laws.loss, grid, target)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    colours = plt.get_cmap("plasma")
+    for k, p in enumerate(plans):
+        total = 6 * params * grid * params + 2 * params * p.inference_tokens
+        colour = colours(k / max(len(plans), 2))
+        served = f"{p.inference_tokens:.0e}" if p.inference_tokens else "0"
+        left.plot(grid, total, color=colour, label=f"T = {served} tokens served")
+        left.scatter([p.multiplier], [p.total_flops], color=colour, marker="*", s=150, zorder=3)
+    m_star = getattr(laws.loss.law, "M_star", None)
+    if m_star is not None:
+        left.axvline(m_star, color="grey", ls="--", lw=0.8, label=f"M* = {m_star:.2f}")
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("token multiplier M = D / N")
+    left.set_ylabel("total compute 6ND + 2NT (FLOPs)")
+    left.set_title(f"reaching loss {target:.4f}: cheapest M marked", fontsize=9)
+    left.legend(fontsize=7)
+    n_axis = np.geomspace(min(p.params for p in plans) / 30, max(p.params for p in plans) * 30, 200)
+    d_axis = np.geomspace(min(p.tokens for p in plans) / 30, max(p.tokens for p in plans) * 30, 200)
+    n_mesh, d_mesh = np.meshgrid(n_axis, d_axis)
+    loss = laws.loss.predict(n_mesh, d_mesh)
+    levels = np.sort(np.unique(np.round(target + np.array([-0.3, -0.2, -0.1, 0.1, 0.2, 0.4]), 3)))
+    contours = right.contour(n_mesh, d_mesh, loss, levels=levels, colors="grey", linewidths=0.7)
+    right.clabel(contours, fontsize=6, fmt="%.2f")
+    right.contour(n_mesh, d_mesh, loss, levels=[target], colors="black", linewidths=2)
+    if m_star is not None:
+        right.plot(n_axis, m_star * n_axis, color="grey", ls="--", lw=0.8, label="D = M* N (compute-optimal)")
+    for k, p in enumerate(plans):
+        right.scatter([p.params], [p.tokens], color=colours(k / max(len(plans), 2)), marker="*", s=150, zorder=3,
+                      label=f"plan, T = {p.inference_tokens:.0e}: M = {p.multiplier:.0f}" if p.inference_tokens
+                      else f"plan, T = 0: M = {p.multiplier:.1f}")
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlim(n_axis[0], n_axis[-1])
+    right.set_ylim(d_axis[0], d_axis[-1])
+    right.set_xlabel("parameters N")
+    right.set_ylabel("training tokens D")
+    right.set_title("iso-loss curves; bold: the target", fontsize=9)
+    right.legend(fontsize=7, loc="upper right")
     figure.tight_layout()
     return figure

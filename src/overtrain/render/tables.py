@@ -8,6 +8,7 @@ from rich.table import Table
 from overtrain.backtest import BacktestSummary
 from overtrain.forecast import Comparison, FittedLaws
 from overtrain.paper import FAMILY_NAMES, Reproduction
+from overtrain.plan import Design, Plan
 from overtrain.runs import RunTable
 from overtrain.trust import TrustedForecast
 
@@ -162,4 +163,53 @@ def laws_table(laws: list[FittedLaws]) -> Table:
             flag = " (exponent at search bound)" if fit.at_bound else ""
             table.add_row(law.family, f"{fit.kind}: {fit.law.name}{flag}", text, fit.fit_set, str(fit.n_runs),
                           f"{fit.rmse:.3g}")
+    return table
+
+
+def plan_table(plans: list[tuple[str, Plan, dict]]) -> list[Table]:
+    """The cheapest run reaching the target per (family, inference volume), then its forecast with intervals."""
+    runs = Table(title="Plans: least total compute reaching the target", title_justify="left")
+    for column in ("family", "served T", "N", "D", "M", "train C", "infer C", "total C"):
+        runs.add_column(column, justify="left" if column == "family" else "right")
+    checks = Table(title="Forecast at each plan", title_justify="left")
+    for column in ("family", "served T", "target", "loss", "loss interval", "error", "error interval"):
+        checks.add_column(column, justify="left" if column == "family" else "right")
+    for family, p, intervals in plans:
+        runs.add_row(family, f"{p.inference_tokens:.2g}", _size(p.params), f"{p.tokens:.3g}", f"{p.multiplier:.3g}",
+                     f"{p.training_flops:.3g}", f"{p.inference_flops:.3g}", f"{p.total_flops:.3g}")
+        name = next(iter(p.forecast.errors), None)
+        target = f"loss {p.target_loss:.4f}" if p.target_error is None else f"error {p.target_error:.4f}"
+        loss_interval = intervals.get("loss")
+        error_interval = intervals.get(name) if name is not None else None
+        checks.add_row(
+            family, f"{p.inference_tokens:.2g}", target, f"{p.forecast.loss:.4f}",
+            "—" if loss_interval is None else f"{loss_interval.low:.3f} – {loss_interval.high:.3f}",
+            "—" if name is None else f"{p.forecast.errors[name]:.4f}",
+            "—" if error_interval is None else f"{error_interval.low:.3f} – {error_interval.high:.3f}",
+        )
+    runs.caption = "C: FLOPs (training 6ND, inference 2NT, over T tokens served)"
+    return [runs, checks]
+
+
+def budget_table(family: str, rows: list[dict]) -> Table:
+    """Best reachable loss and error at each M for a fixed training budget; the best M in bold."""
+    table = Table(title=f"{family}: what the budget buys at each M", title_justify="left")
+    for column in ("M", "N", "D", "loss", "error"):
+        table.add_column(column, justify="right")
+    best = min(range(len(rows)), key=lambda i: rows[i]["loss"])
+    for i, row in enumerate(rows):
+        error = "—" if row["error"] is None else f"{row['error']:.4f}"
+        table.add_row(f"{row['multiplier']:.3g}", _size(row["params"]), f"{row['tokens']:.3g}", f"{row['loss']:.4f}",
+                      error, style="bold" if i == best else None)
+    return table
+
+
+def design_table(design: Design) -> Table:
+    """The proposed small runs, their cost, and the evidence on what accuracy to expect."""
+    table = Table(title="Small runs to train first", title_justify="left")
+    for column in ("N", "M", "D", "C"):
+        table.add_column(column, justify="right")
+    for run in design.runs:
+        table.add_row(_size(run.params), f"{run.multiplier:g}", f"{run.tokens:.3g}", f"{run.flops:.3g}")
+    table.caption = (f"total {design.flops:.3g} FLOPs; the target needs {design.distance:.0f}x that")
     return table

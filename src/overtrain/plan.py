@@ -1,0 +1,259 @@
+"""Plan the big run (which N and D reach a target at least total compute) and design the small runs.
+
+Total compute over a model's life: training 6 N D plus inference 2 N T for T tokens served. For a target loss
+X, each N needs the D that solves L(N, D) = X (found by bisection in log D, so any loss law works); the plan
+is the N that minimises 6 N D(N) + 2 N T. A target error is first turned into a target loss through the
+error law, which rises with loss. With T = 0 the plan's M = D/N is the law's compute-optimal M*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from overtrain.errors import OvertrainError
+from overtrain.fitting import Fit
+from overtrain.forecast import FittedLaws, Forecast
+from overtrain.runs import flops_from
+
+PARAMS_RANGE = (1e5, 1e15)
+TOKENS_RANGE = (1e5, 1e20)
+_BISECTION_STEPS = 80
+
+
+def tokens_for_loss(loss_fit: Fit, params: np.ndarray, target: float) -> np.ndarray:
+    """D such that L(N, D) = target, per N (NaN where even unlimited data cannot reach the target)."""
+    params = np.asarray(params, dtype=float)
+    low = np.full(params.shape, np.log(TOKENS_RANGE[0]))
+    high = np.full(params.shape, np.log(TOKENS_RANGE[1]))
+    reachable = np.asarray(loss_fit.predict(params, np.exp(high))) < target
+    for _ in range(_BISECTION_STEPS):
+        middle = (low + high) / 2
+        above = np.asarray(loss_fit.predict(params, np.exp(middle))) > target
+        low, high = np.where(above, middle, low), np.where(above, high, middle)
+    return np.where(reachable, np.exp(high), np.nan)
+
+
+def loss_for_error(error_fit: Fit, target: float, floor_loss: float) -> float:
+    """The loss at which the error law reaches `target` (it rises with loss); bisection above `floor_loss`."""
+    if len(error_fit.law.inputs) != 1 or error_fit.law.inputs[0] != "loss":
+        raise OvertrainError(f"planning for an error target needs an error law of loss alone, not {error_fit.law.name}")
+    floor = float(error_fit.predict(floor_loss))
+    if target <= floor:
+        raise OvertrainError(
+            f"target error {target:g} is at or below the error floor {floor:.4g} of the fitted law (its error at the "
+            f"irreducible loss {floor_loss:.4g}); no model reaches it"
+        )
+    low, high = floor_loss, floor_loss + 50.0
+    if float(error_fit.predict(high)) < target:
+        raise OvertrainError(f"target error {target:g} is above what the fitted error law predicts for any loss")
+    for _ in range(_BISECTION_STEPS):
+        middle = (low + high) / 2
+        low, high = (middle, high) if float(error_fit.predict(middle)) < target else (low, middle)
+    return (low + high) / 2
+
+
+def irreducible_loss(loss_fit: Fit) -> float:
+    """The loss approached with unlimited N and D: E for the laws here."""
+    return float(loss_fit.predict(PARAMS_RANGE[1] * 1e10, TOKENS_RANGE[1] * 1e10))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cheapest run (N, D) that reaches a target, counting `inference_tokens` served over its life."""
+
+    params: float
+    tokens: float
+    inference_tokens: float
+    target_loss: float
+    target_error: float | None
+    forecast: Forecast
+
+    @property
+    def multiplier(self) -> float:
+        return self.tokens / self.params
+
+    @property
+    def training_flops(self) -> float:
+        return float(flops_from(self.params, self.tokens))
+
+    @property
+    def inference_flops(self) -> float:
+        """2 N T: a forward pass per token served."""
+        return 2.0 * self.params * self.inference_tokens
+
+    @property
+    def total_flops(self) -> float:
+        return self.training_flops + self.inference_flops
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "params": self.params, "tokens": self.tokens, "multiplier": self.multiplier,
+            "inference_tokens": self.inference_tokens, "target_loss": self.target_loss,
+            "target_error": self.target_error, "training_flops": self.training_flops,
+            "inference_flops": self.inference_flops, "total_flops": self.total_flops,
+            "forecast": self.forecast.to_dict(),
+        }
+
+
+def total_compute(loss_fit: Fit, params: np.ndarray, target_loss: float, inference_tokens: float) -> np.ndarray:
+    """6 N D(N) + 2 N T for each N (NaN where N cannot reach the target)."""
+    params = np.asarray(params, dtype=float)
+    return 6.0 * params * tokens_for_loss(loss_fit, params, target_loss) + 2.0 * params * inference_tokens
+
+
+def plan(
+    laws: FittedLaws, *, target_loss: float | None = None, target_error: float | None = None,
+    inference_tokens: float = 0.0, budget: float | None = None,
+) -> Plan:
+    """The (N, D) of least total compute that reaches `target_loss` or `target_error`."""
+    if (target_loss is None) == (target_error is None):
+        raise OvertrainError("give exactly one of a target loss or a target error")
+    if inference_tokens < 0 or not np.isfinite(inference_tokens):
+        raise OvertrainError(f"inference tokens must be a non-negative number, got {inference_tokens!r}")
+    floor = irreducible_loss(laws.loss)
+    if target_error is not None:
+        if laws.error is None:
+            raise OvertrainError("a target error needs an error law: fit runs that carry task accuracies")
+        target_loss = loss_for_error(laws.error, target_error, floor)
+    assert target_loss is not None
+    if target_loss <= floor:
+        raise OvertrainError(
+            f"target loss {target_loss:.4g} is at or below the irreducible loss E = {floor:.4g} of the fitted law; "
+            "no model reaches it"
+        )
+    log_params = np.linspace(*np.log(PARAMS_RANGE), 4001)
+    totals = total_compute(laws.loss, np.exp(log_params), target_loss, inference_tokens)
+    if not np.any(np.isfinite(totals)):
+        raise OvertrainError(f"no model of 1e5 to 1e15 parameters reaches loss {target_loss:.4g}")
+    best = int(np.nanargmin(totals))
+    low, high = log_params[max(best - 1, 0)], log_params[min(best + 1, len(log_params) - 1)]
+    for _ in range(_BISECTION_STEPS):  # golden-section search on the unimodal bracket
+        a, b = high - 0.618 * (high - low), low + 0.618 * (high - low)
+        fa, fb = total_compute(laws.loss, np.exp([a, b]), target_loss, inference_tokens)
+        low, high = (low, b) if fa <= fb else (a, high)
+    params = float(np.exp((low + high) / 2))
+    tokens = float(tokens_for_loss(laws.loss, np.array([params]), target_loss)[0])
+    result = Plan(params, tokens, inference_tokens, target_loss, target_error, laws.forecast(params, tokens))
+    if budget is not None and result.training_flops > budget:
+        raise OvertrainError(
+            f"reaching loss {target_loss:.4g} needs {result.training_flops:.3g} training FLOPs at best "
+            f"(N = {params:.3g}, D = {tokens:.3g}), beyond the budget of {budget:.3g}"
+        )
+    return result
+
+
+def under_budget(laws: FittedLaws, budget: float, multipliers: Sequence[float] | None = None) -> list[dict]:
+    """For a training budget C: at each M, N = sqrt(C / 6M), D = M N, and the forecast loss and error."""
+    if budget <= 0 or not np.isfinite(budget):
+        raise OvertrainError(f"the budget must be a positive number of FLOPs, got {budget!r}")
+    grid = np.geomspace(1, 2000, 45) if multipliers is None else np.asarray(multipliers, dtype=float)
+    rows = []
+    for m in grid:
+        params = float(np.sqrt(budget / (6.0 * m)))
+        f = laws.forecast(params, m * params)
+        rows.append({"multiplier": float(m), "params": params, "tokens": m * params, "loss": f.loss, "error": f.error})
+    return rows
+
+
+# --- designing the small runs --------------------------------------------------------------------------------
+
+DESIGN_MULTIPLIER = 20.0
+OVERTRAINED_MULTIPLIER = 320.0
+SIZE_RATIO = 3.0
+N_SIZES = 4
+
+
+@dataclass(frozen=True)
+class DesignRun:
+    params: float
+    multiplier: float
+
+    @property
+    def tokens(self) -> float:
+        return self.params * self.multiplier
+
+    @property
+    def flops(self) -> float:
+        return float(flops_from(self.params, self.tokens))
+
+
+@dataclass(frozen=True)
+class Design:
+    """Small runs to train before the target: the paper's recipe, scaled to the budget."""
+
+    target_params: float
+    target_tokens: float
+    runs: tuple[DesignRun, ...]
+    evidence: list[dict]
+
+    @property
+    def flops(self) -> float:
+        return sum(r.flops for r in self.runs)
+
+    @property
+    def distance(self) -> float:
+        """Target compute over the design's compute: how far the forecast will extrapolate."""
+        return float(flops_from(self.target_params, self.target_tokens)) / self.flops
+
+    def expectation(self) -> str:
+        """What accuracy to expect, from the evidence at comparable distance (within a factor of 3)."""
+        near = [e for e in self.evidence if self.distance / 3 <= e["distance"] <= self.distance * 3]
+        if not near:
+            span = ", ".join(f"{e['distance']:.0f}x" for e in self.evidence)
+            return (f"no evidence at {self.distance:.0f}x; the paper's recipe was checked at {span}: "
+                    "forecast at your own risk and backtest your runs (`overtrain backtest`)")
+        loss = [abs(e["loss_rel_err"]) for e in near]
+        error = [abs(e["err17_rel_err"]) for e in near]
+        return (f"at {self.distance:.0f}x, the paper's recipe forecast {len(near)} held-out runs of the bundled "
+                f"testbed ({min(e['distance'] for e in near):.0f}x to {max(e['distance'] for e in near):.0f}x) "
+                f"with loss errors {100 * min(loss):.2f}% to {100 * max(loss):.2f}% (mean {100 * np.mean(loss):.2f}%) "
+                f"and 17-task error errors {100 * min(error):.2f}% to {100 * max(error):.2f}% "
+                f"(mean {100 * np.mean(error):.2f}%)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "expectation": self.expectation(),
+            "target": {"params": self.target_params, "tokens": self.target_tokens},
+            "runs": [{"params": r.params, "multiplier": r.multiplier, "tokens": r.tokens, "flops": r.flops}
+                     for r in self.runs],
+            "flops": self.flops, "distance": self.distance, "evidence": self.evidence,
+        }
+
+
+def design(target_params: float, target_tokens: float, budget: float, evidence: list[dict]) -> Design:
+    """Four sizes a factor 3 apart at M = 20 plus the smallest at M = 320 (the paper's recipe; M = 5 is
+    avoided, the law holds poorly there), scaled so the runs spend `budget` FLOPs and the largest stays below
+    the target. `evidence` holds past forecasts (distance, relative errors) to say what accuracy to expect."""
+    for name, value in (("target params", target_params), ("target tokens", target_tokens), ("budget", budget)):
+        if not np.isfinite(value) or value <= 0:
+            raise OvertrainError(f"{name} must be a positive number, got {value!r}")
+    shares = SIZE_RATIO ** (-2.0 * np.arange(N_SIZES))
+    per_top = 6.0 * (DESIGN_MULTIPLIER * shares.sum() + OVERTRAINED_MULTIPLIER * shares[-1])
+    top = float(np.sqrt(budget / per_top))
+    if top >= target_params:
+        raise OvertrainError(
+            f"the budget {budget:.3g} FLOPs would train small runs as large as the target ({target_params:.3g} "
+            "parameters); spend less, or train the target itself"
+        )
+    sizes = top / SIZE_RATIO ** np.arange(N_SIZES)
+    runs = [DesignRun(float(s), DESIGN_MULTIPLIER) for s in sizes]
+    runs.append(DesignRun(float(sizes[-1]), OVERTRAINED_MULTIPLIER))
+    return Design(target_params, target_tokens, tuple(sorted(runs, key=lambda r: r.flops)), evidence)
+
+
+def params_for_loss(loss_fit: Fit, multipliers: np.ndarray, target: float) -> np.ndarray:
+    """N such that L(N, M N) = target, per M (NaN where unreachable): for the frontier over M."""
+    multipliers = np.asarray(multipliers, dtype=float)
+    low = np.full(multipliers.shape, np.log(PARAMS_RANGE[0]))
+    high = np.full(multipliers.shape, np.log(PARAMS_RANGE[1]))
+    reachable = np.asarray(loss_fit.predict(np.exp(high), multipliers * np.exp(high))) < target
+    for _ in range(_BISECTION_STEPS):
+        middle = (low + high) / 2
+        params = np.exp(middle)
+        above = np.asarray(loss_fit.predict(params, multipliers * params)) > target
+        low, high = np.where(above, middle, low), np.where(above, high, middle)
+    return np.where(reachable, np.exp(high), np.nan)
