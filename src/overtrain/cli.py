@@ -17,7 +17,7 @@ from overtrain._version import __version__
 from overtrain.backtest import Method, select_method, summarize_backtest
 from overtrain.checks import diagnose
 from overtrain.errors import InputProblems, OvertrainError
-from overtrain.forecast import FittedLaws, default_loss_split, fit_laws, parse_target
+from overtrain.forecast import FittedLaws, default_loss_split, default_task_spec, fit_laws, parse_target
 from overtrain.lawfile import laws_document, load_laws, provenance, save_laws
 from overtrain.laws import ERROR_LAWS, LOSS_LAWS
 from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, design_evidence, reproduce, reproduce_all
@@ -291,7 +291,7 @@ def backtest_command(
     if where:
         table = table.select(where)
     split = loss_split or default_loss_split(table)
-    task_spec = None if tasks == "none" or (tasks is None and not table.task_names) else (tasks or "all")
+    task_spec = default_task_spec(table, tasks)
     if law == "auto":
         selection = select_method(table.complete(split), loss_split=split, tasks=task_spec)
         method = selection.method

@@ -284,6 +284,14 @@ def default_loss_split(runs: RunTable) -> str:
     raise OvertrainError(f"{runs.source}: several loss splits ({', '.join(splits)}); choose one with --loss-split")
 
 
+def default_task_spec(runs: RunTable, tasks: str | Sequence[str] | None) -> str | Sequence[str] | None:
+    """The task set to fit when none is named: every task the runs carry, or none when they carry none (or
+    `tasks` is "none")."""
+    if tasks == "none" or (tasks is None and not runs.task_names):
+        return None
+    return "all" if tasks is None else tasks
+
+
 def fit_laws(
     runs: RunTable,
     *,
@@ -308,9 +316,10 @@ def fit_laws(
                         law=loss_law, objective=objective)
     else:
         loss = fit_loss(runs, split, fit_set=fit_loss_set, law=loss_law, objective=objective)
-    if tasks == "none" or (tasks is None and not runs.task_names):
+    spec = default_task_spec(runs, tasks)
+    if spec is None:
         return FittedLaws(loss)
-    task_set = runs.task_set("all" if tasks is None else tasks)
+    task_set = runs.task_set(spec)
     if fit_error_set is None:
         chosen = runs.complete(split, task_set)
         error = fit_error(chosen, split, task_set, law=error_law,

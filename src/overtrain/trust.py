@@ -16,7 +16,7 @@ import pandas as pd
 
 from overtrain.backtest import Method, Selection, calibrate, select_method
 from overtrain.errors import OvertrainError
-from overtrain.forecast import FittedLaws, Forecast, Target, default_loss_split, fit_laws
+from overtrain.forecast import FittedLaws, Forecast, Target, default_loss_split, default_task_spec, fit_laws
 from overtrain.runs import RunTable
 from overtrain.uncertainty import Calibration, Interval, forecast_intervals
 
@@ -61,7 +61,7 @@ def forecast_family(
 ) -> FamilyForecasts:
     """Fit, forecast and (with `level`) attach calibrated intervals, for one family's runs."""
     split = loss_split or default_loss_split(runs)
-    task_spec = None if tasks == "none" or (tasks is None and not runs.task_names) else (tasks or "all")
+    task_spec = default_task_spec(runs, tasks)
     selection = None
     if loss_law == "auto":
         selection = select_method(runs.complete(split), loss_split=split, tasks=task_spec)
