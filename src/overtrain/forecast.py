@@ -215,6 +215,11 @@ class Target:
     def multiplier(self) -> float:
         return self.tokens / self.params
 
+    @property
+    def flops(self) -> float:
+        """C = 6 N D."""
+        return float(flops_from(self.params, self.tokens))
+
 
 def parse_target(text: str) -> Target:
     """Parse `params=7e9,tokens=2e12` (or `N=7e9,M=20`); sizes must be positive numbers."""

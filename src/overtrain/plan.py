@@ -16,7 +16,7 @@ import numpy as np
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit
-from overtrain.forecast import FittedLaws, Forecast
+from overtrain.forecast import FittedLaws, Forecast, Target
 from overtrain.runs import flops_from
 
 PARAMS_RANGE = (1e5, 1e15)
@@ -168,26 +168,12 @@ N_SIZES = 4
 
 
 @dataclass(frozen=True)
-class DesignRun:
-    params: float
-    multiplier: float
-
-    @property
-    def tokens(self) -> float:
-        return self.params * self.multiplier
-
-    @property
-    def flops(self) -> float:
-        return float(flops_from(self.params, self.tokens))
-
-
-@dataclass(frozen=True)
 class Design:
     """Small runs to train before the target: the paper's recipe, scaled to the budget."""
 
     target_params: float
     target_tokens: float
-    runs: tuple[DesignRun, ...]
+    runs: tuple[Target, ...]
     evidence: list[dict]
 
     @property
@@ -240,8 +226,8 @@ def design(target_params: float, target_tokens: float, budget: float, evidence: 
             "parameters); spend less, or train the target itself"
         )
     sizes = top / SIZE_RATIO ** np.arange(N_SIZES)
-    runs = [DesignRun(float(s), DESIGN_MULTIPLIER) for s in sizes]
-    runs.append(DesignRun(float(sizes[-1]), OVERTRAINED_MULTIPLIER))
+    runs = [Target(float(s), float(s) * DESIGN_MULTIPLIER) for s in sizes]
+    runs.append(Target(float(sizes[-1]), float(sizes[-1]) * OVERTRAINED_MULTIPLIER))
     return Design(target_params, target_tokens, tuple(sorted(runs, key=lambda r: r.flops)), evidence)
 
 
