@@ -23,8 +23,6 @@ from overtrain.laws import ERROR_LAWS, LOSS_LAWS
 from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, design_evidence, reproduce, reproduce_all
 from overtrain.plan import design, plan, under_budget
 from overtrain.readers import read_runs
-from overtrain.render.figures import backtest_figure, plan_figure, save
-from overtrain.render.report import write_report
 from overtrain.render.tables import (
     backtest_table,
     budget_table,
@@ -141,6 +139,8 @@ def _reproduce_all(runs: RunTable, out: Path | None, force: bool) -> None:
 
         def step(name: str) -> None:
             progress.update(task, description=name, advance=1)
+
+        from overtrain.render.report import write_report  # matplotlib loads only for commands that draw
 
         evidence = reproduce_all(runs, progress=step)
         written = write_report(evidence, runs, out, progress=step)
@@ -300,6 +300,8 @@ def backtest_command(
         method = Method(law, objective, error_law)
     summary = summarize_backtest(table, method, loss_split=split, tasks=task_spec, level=level)
     if plot is not None:
+        from overtrain.render.figures import backtest_figure, save
+
         save(backtest_figure(summary.frame, f"backtest of {table.source}: {method.label}"), plot)
     if json_output:
         _print_json(summary.to_dict())
@@ -399,6 +401,8 @@ def plan_command(
                                                 split, task_spec, interval)
         results += [(law, p, i) for p, i in zip(plans, intervals, strict=True)]
         if plot is not None:
+            from overtrain.render.figures import plan_figure, save
+
             drawn = plans if 0.0 in volumes else [plan(law, target_loss=plans[0].target_loss), *plans]
             save(plan_figure(law, drawn), plot if len(fitted) == 1 else plot.with_stem(f"{plot.stem}-{law.family}"))
     if json_output:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import spearmanr
+import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit, fit_error, fit_loss
@@ -217,7 +217,8 @@ def spearman_large_runs(result: Reproduction) -> dict[str, Any]:
     """Rank correlation between predicted and true 17-task error over the runs with N >= 1.4B."""
     pairs = [(t.forecast.errors["17"], t.errors_true["17"], t.run) for t in result.targets]
     predicted, true, names = zip(*pairs, strict=True)
-    return {"runs": list(names), "spearman": float(spearmanr(predicted, true).statistic)}
+    ranks = pd.DataFrame({"predicted": predicted, "true": true}).rank(method="average")
+    return {"runs": list(names), "spearman": float(np.corrcoef(ranks["predicted"], ranks["true"])[0, 1])}
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ Resamples whose design cannot identify the law (e.g. every draw from one model s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit, solve_law
@@ -192,7 +192,7 @@ def combine(prediction: float, low: float, high: float, target_sigma: float, ext
             level: float) -> Interval:
     """Half-widths of the three parts added in quadrature (see the module notes); `low`, `high` are the
     resampled forecasts' range (NaN: no fit part)."""
-    z = float(norm.ppf(0.5 + level / 2))
+    z = NormalDist().inv_cdf(0.5 + level / 2)
     fit_below = max(prediction - low, 0.0) if np.isfinite(low) else 0.0
     fit_above = max(high - prediction, 0.0) if np.isfinite(high) else 0.0
     below = np.sqrt(fit_below**2 + (z * target_sigma) ** 2 + extrapolation**2)

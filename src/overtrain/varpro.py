@@ -197,11 +197,12 @@ def _evaluate(
     spacing: np.ndarray, m: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact objective on an m^d stencil from `start` (B, d) with `spacing` (B, d) in log(theta): the next
-    estimate and whether the stencil may shrink (see `_quadratic_step`)."""
+    estimate and whether the stencil may shrink (see `_quadratic_step`): 1 yes, 0 no, -1 the fit cannot be
+    identified anywhere on the stencil (nothing left to refine)."""
     points = start[:, None, :] + spacing[:, None, :] * _stencil(m, start.shape[1])[None]
     _, sse = solve_linear(law.basis(inputs, np.exp(points)), y[:, None, :], w[:, None, :], law.intercept)
     target, shrink = _quadratic_step(sse, m, start.shape[1])
-    return start + spacing * target, shrink
+    return start + spacing * target, np.where(np.isfinite(sse).any(axis=1), shrink, -1)
 
 
 def _refine(
@@ -215,8 +216,8 @@ def _refine(
     1e-6 (or after a bounded number of stages).
     """
     spacing = np.broadcast_to(step / 4, centre.shape).copy()
-    estimate, _ = _evaluate(law, inputs, y, w, centre - 4 * spacing, spacing, 9)
-    spacing = np.minimum(spacing, _FIRST_SPACING)
+    estimate, identified = _evaluate(law, inputs, y, w, centre - 4 * spacing, spacing, 9)
+    spacing = np.where((identified >= 0)[:, None], np.minimum(spacing, _FIRST_SPACING), 0.0)
     for _ in range(_MAX_STAGES):
         active = np.any(spacing > _LAST_SPACING, axis=1)
         if not active.any():
@@ -224,7 +225,7 @@ def _refine(
         moved, shrink = _evaluate(law, inputs, y[active], w[active], estimate[active] - spacing[active],
                                   spacing[active], 3)
         estimate[active] = moved
-        spacing[active] *= np.where(shrink, 0.01, 1.0)[:, None]
+        spacing[active] *= np.where(shrink > 0, 0.01, np.where(shrink < 0, 0.0, 1.0))[:, None]
     return estimate
 
 

@@ -68,14 +68,16 @@ def _size_marker(params: float, sizes: list[float]) -> str:
     return SIZE_MARKERS[sizes.index(params) % len(SIZE_MARKERS)]
 
 
-def _legends(axis: plt.Axes, sizes: list[float], multipliers: list[float]) -> None:
+def _legends(axis: plt.Axes, sizes: list[float], multipliers: list[float],
+             places: tuple[str, str] = ("upper right", "lower left")) -> None:
+    """A legend of sizes (markers) and one of multipliers (colours), in the two corners the data leave free."""
     size_handles = [plt.Line2D([], [], marker=_size_marker(s, sizes), linestyle="", color="grey",
                                label=f"N={s / 1e9:.2f}B" if s >= 1e9 else f"N={s / 1e6:.0f}M") for s in sizes]
     m_handles = [plt.Line2D([], [], marker="o", linestyle="", color=_m_colour(m), label=f"M={m:g}")
                  for m in multipliers]
-    first = axis.legend(handles=size_handles, fontsize=7, loc="upper right", title="size", title_fontsize=7)
+    first = axis.legend(handles=size_handles, fontsize=7, loc=places[0], title="size", title_fontsize=7)
     axis.add_artist(first)
-    axis.legend(handles=m_handles, fontsize=7, loc="lower left", title="multiplier", title_fontsize=7, ncol=2)
+    axis.legend(handles=m_handles, fontsize=7, loc=places[1], title="multiplier", title_fontsize=7, ncol=2)
 
 
 def _family_runs(testbed: pd.DataFrame, family: str) -> pd.DataFrame:
@@ -169,7 +171,7 @@ def figure_error_vs_loss(evidence, testbed) -> plt.Figure:
             axis.set_ylabel(f"average top-1 error, {fit.task_set.name} tasks")
             axis.set_title(f"{FAMILY_LABELS.get(fam.family, fam.family)}, {fit.task_set.name} tasks", fontsize=9)
             if row == 0:
-                _legends(axis, sizes, sorted(set(runs["multiplier"])))
+                _legends(axis, sizes, sorted(set(runs["multiplier"])), places=("lower right", "upper left"))
     figure.tight_layout()
     return figure
 
