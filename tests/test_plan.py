@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from overtrain import OvertrainError, fit_error, fit_loss
 from overtrain.cli import app
 from overtrain.forecast import FittedLaws
-from overtrain.plan import design, plan, under_budget
+from overtrain.plan import design, open_lm_params, plan, shape_for, under_budget
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +104,19 @@ def test_plan_and_design_commands(tmp_path: Path, target_error: float) -> None:
     assert impossible.exit_code == 2 and "irreducible loss" in impossible.stderr
     designed = runner.invoke(app, ["design", "--target", "params=6.9e9,tokens=1.38e11", "--budget", "2.4e19"])
     assert designed.exit_code == 0 and "the paper's recipe forecast" in designed.stdout
+
+
+def test_parameter_count_is_exact_for_the_testbed_shapes(testbed) -> None:
+    """Widths and depths from the open_lm configurations (the four small ones ship in the sidecar)."""
+    shapes = {"d=96_l=8_h=4": (96, 8), "d=512_l=8_h=4": (512, 8), "d=576_l=24_h=8": (576, 24),
+              "d=1024_l=24_h=8": (1024, 24), "open_lm_1b": (2048, 24), "open_lm_7b": (4096, 32)}
+    for name, (width, depth) in shapes.items():
+        assert open_lm_params(width, depth) == testbed.where(shape=name).params[0], name
+
+
+@pytest.mark.parametrize("params", [1.05e7, 7.9e7, 4.1e8, 1.44e9, 6.9e9, 3e10])
+def test_shape_for_a_parameter_count(params: float) -> None:
+    shape = shape_for(params)
+    assert abs(shape.params / params - 1) <= 0.02
+    assert shape.params == open_lm_params(shape.width, shape.depth)
+    assert shape.width % shape.heads == 0 and shape.width // shape.heads in (32, 64, 128)

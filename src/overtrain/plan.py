@@ -95,7 +95,7 @@ class Plan:
             "inference_tokens": self.inference_tokens, "target_loss": self.target_loss,
             "target_error": self.target_error, "training_flops": self.training_flops,
             "inference_flops": self.inference_flops, "total_flops": self.total_flops,
-            "forecast": self.forecast.to_dict(),
+            "shape": str(shape_for(self.params)), "forecast": self.forecast.to_dict(),
         }
 
 
@@ -204,8 +204,9 @@ class Design:
         return {
             "expectation": self.expectation(),
             "target": {"params": self.target_params, "tokens": self.target_tokens},
-            "runs": [{"params": r.params, "multiplier": r.multiplier, "tokens": r.tokens, "flops": r.flops}
-                     for r in self.runs],
+            "runs": [{"params": r.params, "multiplier": r.multiplier, "tokens": r.tokens, "flops": r.flops,
+                      "shape": str(shape_for(r.params))} for r in self.runs],
+            "target_shape": str(shape_for(self.target_params)),
             "flops": self.flops, "distance": self.distance, "evidence": self.evidence,
         }
 
@@ -243,3 +244,50 @@ def params_for_loss(loss_fit: Fit, multipliers: np.ndarray, target: float) -> np
         above = np.asarray(loss_fit.predict(params, multipliers * params)) > target
         low, high = np.where(above, middle, low), np.where(above, high, middle)
     return np.where(reachable, np.exp(high), np.nan)
+
+
+# --- model shapes ---------------------------------------------------------------------------------------------
+
+OPEN_LM_VOCAB = 50432
+
+
+def open_lm_params(width: int, depth: int, vocab: int = OPEN_LM_VOCAB) -> int:
+    """Total parameters of an open_lm transformer (the testbed's architecture, exact for its six shapes):
+    per layer 4 d^2 attention, 3 d h SwiGLU with h = 256 ceil(8d / 3 / 256), 2 d norm gains; untied input and
+    output embeddings 2 V d; a final norm d."""
+    hidden = 256 * int(np.ceil(8 * width / 3 / 256))
+    return depth * (4 * width * width + 3 * width * hidden + 2 * width) + 2 * vocab * width + width
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A transformer shape: width (d_model), depth (layers), heads, and its exact parameter count."""
+
+    width: int
+    depth: int
+    heads: int
+    params: int
+
+    def __str__(self) -> str:
+        return f"d={self.width}_l={self.depth}_h={self.heads}"
+
+
+def shape_for(params: float, vocab: int = OPEN_LM_VOCAB) -> Shape:
+    """A shape near `params` parameters (widths in steps of 32): among shapes within 2% of the count, the one
+    whose width-to-depth ratio is nearest 64 (N / 1e9)^0.25, which passes near the testbed's 0.411B, 1.4B and
+    6.9B shapes (ratios 43, 85, 128); the nearest count when none is within 2%."""
+    aspect = 64 * (params / 1e9) ** 0.25
+    best: tuple[float, float, int, int] | None = None
+    for depth in range(2, 129):
+        for width in range(32, 16385, 32):
+            count = open_lm_params(width, depth, vocab)
+            miss = abs(count / params - 1)
+            key = (0.0 if miss <= 0.02 else miss, abs(np.log(width / depth / aspect)), width, depth)
+            if best is None or key < best:
+                best = key
+            if count > params * 1.02:
+                break
+    assert best is not None
+    width, depth = best[2], best[3]
+    head_dim = next(h for h in (128, 64, 32) if width % h == 0)
+    return Shape(width, depth, width // head_dim, open_lm_params(width, depth, vocab))

@@ -8,7 +8,7 @@ from rich.table import Table
 from overtrain.backtest import BacktestSummary
 from overtrain.forecast import Comparison, FittedLaws
 from overtrain.paper import FAMILY_NAMES, Reproduction
-from overtrain.plan import Design, Plan
+from overtrain.plan import Design, Plan, shape_for
 from overtrain.runs import RunTable
 from overtrain.trust import TrustedForecast
 
@@ -207,9 +207,10 @@ def budget_table(family: str, rows: list[dict]) -> Table:
 def design_table(design: Design) -> Table:
     """The proposed small runs, their cost, and the evidence on what accuracy to expect."""
     table = Table(title="Small runs to train first", title_justify="left")
-    for column in ("N", "M", "D", "C"):
+    for column in ("N", "M", "D", "C", "shape (open_lm)"):
         table.add_column(column, justify="right")
     for run in design.runs:
-        table.add_row(_size(run.params), f"{run.multiplier:g}", f"{run.tokens:.3g}", f"{run.flops:.3g}")
+        table.add_row(_size(run.params), f"{run.multiplier:.3g}", f"{run.tokens:.3g}", f"{run.flops:.3g}",
+                      str(shape_for(run.params)))
     table.caption = (f"total {design.flops:.3g} FLOPs; the target needs {design.distance:.0f}x that")
     return table
