@@ -101,3 +101,18 @@ def test_backtest_command_writes_figure_and_json(tmp_path: Path) -> None:
     document = json.loads(result.stdout)
     assert document["method"] == Method().label and document["forecasts"] and document["by_distance"]
     assert figure.stat().st_size > 10_000
+
+
+def test_forecast_command_gives_calibrated_intervals_and_can_choose_the_law() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["forecast", "--family", "rpj", "--tasks", "17", "--fit-loss", "paper-loss",
+                                 "--fit-error", "paper-error", "--target", "params=6.9e9,multiplier=20", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    (entry,) = document["predictions"]
+    assert entry["intervals"]["loss"]["low"] < entry["loss"] < entry["intervals"]["loss"]["high"]
+    assert entry["intervals"]["17"]["level"] == 0.9 and any("calibrated" in n for n in document["notes"])
+    chosen = runner.invoke(app, ["forecast", "--family", "rpj", "--tasks", "17", "--law", "auto", "--interval", "0",
+                                 "--target", "params=6.9e9,multiplier=20", "--json"])
+    assert chosen.exit_code == 0, chosen.output
+    assert any(n.startswith("rpj: chose ") for n in json.loads(chosen.stdout)["notes"])

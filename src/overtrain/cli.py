@@ -383,7 +383,8 @@ def plan_command(
             raise OvertrainError("give --target-loss, --target-error, or --budget")
         tables = {law.family: under_budget(law, budget) for law in fitted}
         if json_output:
-            _print_json({"budget": budget, "by_multiplier": tables})
+            best = {name: min(rows, key=lambda r: r["loss"]) for name, rows in tables.items()}
+            _print_json({"budget": budget, "best": best, "by_multiplier": tables})
             return
         for family_name, rows in tables.items():
             console.print(budget_table(family_name, rows))
