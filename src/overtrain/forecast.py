@@ -28,15 +28,11 @@ def _error_fits(error_fits: Fit | Sequence[Fit] | None, loss_fit: Fit) -> tuple[
 
 
 @dataclass(frozen=True)
-class Forecast:
-    """Predicted loss and average top-1 error (per task set) of one planned run."""
+class Target:
+    """A planned run: N parameters and D tokens (given directly or as multiplier M = D/N)."""
 
     params: float
     tokens: float
-    loss: float
-    errors: dict[str, float]
-    loss_fit: Fit = field(repr=False)
-    error_fits: tuple[Fit, ...] = field(repr=False, default=())
 
     @property
     def multiplier(self) -> float:
@@ -47,6 +43,16 @@ class Forecast:
     def flops(self) -> float:
         """C = 6 N D."""
         return float(flops_from(self.params, self.tokens))
+
+
+@dataclass(frozen=True)
+class Forecast(Target):
+    """Predicted loss and average top-1 error (per task set) of one planned run."""
+
+    loss: float
+    errors: dict[str, float]
+    loss_fit: Fit = field(repr=False)
+    error_fits: tuple[Fit, ...] = field(repr=False, default=())
 
     @property
     def error(self) -> float | None:
@@ -202,23 +208,6 @@ def compare(loss_fit: Fit, error_fits: Fit | Sequence[Fit] | None, runs: RunTabl
 
 TARGET_KEYS = {"params": "params", "N": "params", "tokens": "tokens", "D": "tokens", "multiplier": "multiplier",
                "M": "multiplier"}
-
-
-@dataclass(frozen=True)
-class Target:
-    """A planned run: N parameters and D tokens (given directly or as multiplier M = D/N)."""
-
-    params: float
-    tokens: float
-
-    @property
-    def multiplier(self) -> float:
-        return self.tokens / self.params
-
-    @property
-    def flops(self) -> float:
-        """C = 6 N D."""
-        return float(flops_from(self.params, self.tokens))
 
 
 def parse_target(text: str) -> Target:

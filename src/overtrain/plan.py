@@ -62,23 +62,18 @@ def irreducible_loss(loss_fit: Fit) -> float:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(Target):
     """The cheapest run (N, D) that reaches a target, counting `inference_tokens` served over its life."""
 
-    params: float
-    tokens: float
     inference_tokens: float
     target_loss: float
     target_error: float | None
     forecast: Forecast
 
     @property
-    def multiplier(self) -> float:
-        return self.tokens / self.params
-
-    @property
     def training_flops(self) -> float:
-        return float(flops_from(self.params, self.tokens))
+        """6 N D."""
+        return self.flops
 
     @property
     def inference_flops(self) -> float:
