@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -31,8 +32,10 @@ def six_targets(method: Method, calibration: ot.uncertainty.Calibration, task_se
     rows = []
     for family in testbed.families:
         runs = testbed.family(family)
-        loss = ot.fit_loss(runs, "c4_val", fit_set="paper-loss", law=method.loss_law, objective=method.loss_objective)
-        errors = [ot.fit_error(runs, "c4_val", t, fit_set="paper-error", law=method.error_law) for t in task_sets]
+        loss = ot.fit_loss(runs, "c4_val", fit_set=method.loss_fit_set or "paper-loss", law=method.loss_law,
+                           objective=method.loss_objective)
+        errors = [ot.fit_error(runs, "c4_val", t, fit_set=method.error_fit_set or "paper-error", law=method.error_law)
+                  for t in task_sets]
         targets = runs.select("paper-targets").drop([f"{family}-open_lm_1b-1.0"])
         for comparison in ot.compare(loss, errors, targets):
             examples = {t: testbed.tasks["n_examples"].reindex(list(runs.task_set(t).tasks)).to_numpy(dtype=float)
@@ -70,13 +73,15 @@ def main() -> None:
                           "calibration": summary.calibration.to_dict()}
 
     start = time.perf_counter()
-    selection = select_method(small, tasks="17")
+    selection = select_method(small, tasks="17", loss_fit_set="paper-loss", error_fit_set="paper-error",
+                              forecast_runs=ot.load_testbed().select("paper-error+cheap"))
     print(f"## Method chosen by backtest ({time.perf_counter() - start:.1f} s)\n\n{selection.reason()}\n")
     report["selection"] = {"method": selection.method.label, "reason": selection.reason()}
 
     for name, method in (("paper", PAPER_METHOD), ("chosen", selection.method)):
-        calibration = summary.calibration if method == PAPER_METHOD else summarize_backtest(
-            small, method, tasks="17", n_resamples=args.resamples).calibration
+        laws_only = dataclasses.replace(method, loss_fit_set=None, error_fit_set=None)
+        calibration = summary.calibration if laws_only == PAPER_METHOD else summarize_backtest(
+            small, laws_only, tasks="17", n_resamples=args.resamples).calibration
         rows = six_targets(method, calibration)
         print(f"## Six held-out targets, {name} method: {method.label}\n")
         print("| target | C / fit C | loss rel err | in 90% | err17 rel err | in 90% | err46 rel err | in 90% |")

@@ -1,14 +1,19 @@
-"""Rolling-origin backtests: how far can a forecast be trusted at a given extrapolation distance?
+"""Backtests: how far can a forecast be trusted at a given extrapolation distance, and which method forecasts best?
 
-Protocol (per family, every run a target in turn): larger models are forecast from smaller ones. For each
-ratio r in `ratios`, the fit set is every run of a smaller model (fewer parameters) whose compute is at most
-C_target / r; each distinct fit set is used if it identifies the laws (at least 2 sizes and 2 multipliers).
-Both laws are fitted to it and the target is forecast from its N and D alone (two-stage: predicted loss ->
-error). The extrapolation distance is C_target / C_fit, the paper's compute ratio, with C_fit the total
-compute of the fit set. Every fit run is strictly cheaper than the target.
+Two protocols, both forecasting every target from strictly cheaper runs of smaller models, from N and D alone
+(two-stage: predicted loss -> error):
 
-Each fit set is a 0/1 weight mask over the family's runs, so all of a family's backtest fits of one law are
-one batched call of the engine.
+- rolling (per family, every run a target in turn): for each ratio r in `ratios`, the fit set is every run of a
+  smaller model whose compute is at most C_target / r; each distinct fit set is used if it identifies the laws
+  (at least 2 sizes and 2 multipliers). Many fit sets at many distances: this calibrates the intervals.
+- size-ahead (the paper's recipe, scaled down): each model size with at least 3 smaller sizes is a target size.
+  The loss law is fitted to the method's loss fit set as chosen from the smaller sizes only; the error law to
+  its error fit set as chosen from runs no larger than the target and cheaper than it (as the paper's error fit
+  uses the 1.4B M = 20 run to forecast over-trained 1.4B runs). This scores methods, fit sets included.
+
+The extrapolation distance is C_target / C_fit, the paper's compute ratio, with C_fit the loss fit set's total
+compute. Each fit set is a 0/1 weight mask over the family's runs, so all of a family's backtest fits of one law
+are one batched call of the engine.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
+from overtrain.fitsets import resolve_fit_set
 from overtrain.fitting import chance_error, error_inputs, fit_error, fit_loss, solve_law
 from overtrain.laws import law_family
 from overtrain.runs import RunTable
@@ -41,19 +47,26 @@ DEFAULT_RATIOS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 
 @dataclass(frozen=True)
 class Method:
-    """A forecasting method: a loss law and objective, and an error law."""
+    """A forecasting method: a loss law and objective, an error law, and the fit set of each (None: every
+    run the protocol allows)."""
 
     loss_law: str = "shared-exponent"
     loss_objective: str = "least-squares"
     error_law: str = "exponential"
+    loss_fit_set: str | None = None
+    error_fit_set: str | None = None
 
     @property
     def label(self) -> str:
         objective = "" if self.loss_objective == "least-squares" else f" ({self.loss_objective})"
-        return f"{self.loss_law}{objective} + {self.error_law}"
+        loss_set = f" on {self.loss_fit_set}" if self.loss_fit_set else ""
+        error_set = f" on {self.error_fit_set}" if self.error_fit_set else ""
+        return f"{self.loss_law}{objective}{loss_set} + {self.error_law}{error_set}"
 
 
 PAPER_METHOD = Method()
+PROTOCOLS = ("rolling", "size-ahead")
+MIN_SMALLER_SIZES = 3
 # Chinchilla with the Huber objective is left out: twelve re-weighted two-exponent fits per fit set make it
 # the one candidate that costs seconds rather than fractions of one.
 CANDIDATE_LOSS = (("shared-exponent", "least-squares"), ("shared-exponent", "huber-log"),
@@ -80,6 +93,32 @@ def fit_set_masks(
     return np.array(targets, dtype=int), np.array(masks).reshape(-1, len(flops)), np.array(distances)
 
 
+def size_ahead_masks(
+    runs: RunTable, loss_fit_set: str, error_fit_set: str, min_smaller_sizes: int = MIN_SMALLER_SIZES
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The size-ahead protocol's fit sets: (target index (B,), loss mask (B, n), error mask (B, n), distance (B,))."""
+    sizes = np.unique(runs.params)
+    loss_spec, error_spec = resolve_fit_set(loss_fit_set), resolve_fit_set(error_fit_set)
+    targets, loss_masks, error_masks, distances = [], [], [], []
+    for size in sizes[min_smaller_sizes:]:
+        smaller = runs.params < size
+        loss_mask = np.zeros(len(runs), dtype=bool)
+        loss_mask[smaller] = loss_spec.mask(runs.frame[smaller])
+        if not loss_mask.any():
+            continue
+        for target in np.flatnonzero(runs.params == size):
+            available = (runs.params <= size) & (runs.flops < runs.flops[target])
+            error_mask = np.zeros(len(runs), dtype=bool)
+            error_mask[available] = error_spec.mask(runs.frame[available])
+            targets.append(target)
+            loss_masks.append(loss_mask)
+            error_masks.append(error_mask)
+            distances.append(runs.flops[target] / runs.flops[loss_mask].sum())
+    shape = (-1, len(runs))
+    return (np.array(targets, dtype=int), np.array(loss_masks).reshape(shape), np.array(error_masks).reshape(shape),
+            np.array(distances))
+
+
 def _identifiable(runs: RunTable, masks: np.ndarray, n_coefficients: int) -> np.ndarray:
     """Fit sets with enough runs, at least 2 model sizes and at least 2 token multipliers."""
     sizes = np.array([len(np.unique(runs.params[m])) for m in masks])
@@ -94,17 +133,42 @@ def _predict(law_class: type, theta: np.ndarray, linear: np.ndarray, constants: 
     return float(law.predict(*inputs))
 
 
+def _protocol_masks(
+    runs: RunTable, method: Method, protocol: str, ratios: Sequence[float], loss_law: type, error_law: type,
+    with_error: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Targets, loss masks, error masks and distances under `protocol`, unidentifiable fit sets dropped."""
+    if protocol == "rolling":
+        targets, masks, distances = fit_set_masks(runs.params, runs.flops, ratios)
+        if method.loss_fit_set or method.error_fit_set:
+            raise OvertrainError("the rolling protocol chooses its own fit sets; use size-ahead for a method's")
+        error_masks = masks
+        n_coefficients = max(loss_law.n_coefficients, error_law.n_coefficients if with_error else 0)
+        keep = _identifiable(runs, masks, n_coefficients)
+    elif protocol == "size-ahead":
+        if not (method.loss_fit_set and (method.error_fit_set or not with_error)):
+            raise OvertrainError("the size-ahead protocol needs the method's loss and error fit sets")
+        targets, masks, error_masks, distances = size_ahead_masks(
+            runs, method.loss_fit_set, method.error_fit_set or method.loss_fit_set)
+        keep = _identifiable(runs, masks, loss_law.n_coefficients)
+        if with_error and len(targets):
+            keep &= error_masks.sum(axis=1) >= error_law.n_coefficients
+    else:
+        raise OvertrainError(f"unknown backtest protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
+    return targets[keep], masks[keep], error_masks[keep], distances[keep]
+
+
 def backtest_family(
     runs: RunTable, method: Method, *, loss_split: str, task_set: TaskSet | None,
     ratios: Sequence[float] = DEFAULT_RATIOS, level: float = 0.9, n_resamples: int = 0, seed: int = 0,
+    protocol: str = "rolling",
 ) -> pd.DataFrame:
     """Backtest one family under `method`: one row per (target, fit set). With `n_resamples`, also the fit
     part of each forecast's interval (`*_fit_low`, `*_fit_high`) and the target's measurement noise
     (`*_sigma`), from which `overtrain.uncertainty` builds and calibrates intervals."""
     loss_law, error_law = law_family(method.loss_law, "loss"), law_family(method.error_law, "error")
-    targets, masks, distances = fit_set_masks(runs.params, runs.flops, ratios)
-    keep = _identifiable(runs, masks, max(loss_law.n_coefficients, error_law.n_coefficients))
-    targets, masks, distances = targets[keep], masks[keep], distances[keep]
+    targets, masks, error_masks, distances = _protocol_masks(
+        runs, method, protocol, ratios, loss_law, error_law, task_set is not None)
     if len(targets) == 0:
         return pd.DataFrame()
     loss = runs.loss(loss_split).to_numpy(dtype=float)
@@ -116,7 +180,8 @@ def backtest_family(
     frame = pd.DataFrame({
         "family": runs.families[0], "run": [runs.runs[t] for t in targets], "params": runs.params[targets],
         "tokens": runs.tokens[targets], "multiplier": runs.multiplier[targets], "flops": runs.flops[targets],
-        "fit_runs": masks.sum(axis=1), "fit_flops": weights @ runs.flops, "distance": distances,
+        "fit_runs": masks.sum(axis=1), "error_fit_runs": error_masks.sum(axis=1), "fit_flops": weights @ runs.flops,
+        "distance": distances,
         "loss_true": loss[targets], "loss_pred": loss_pred,
     })
     frame["loss_rel_err"] = (frame["loss_pred"] - frame["loss_true"]) / frame["loss_true"]
@@ -133,6 +198,7 @@ def backtest_family(
         return frame
     error = runs.error(task_set).to_numpy(dtype=float)
     inputs = error_inputs(error_law, runs, loss_split)
+    weights = error_masks.astype(float)
     if hasattr(error_law, "per_task"):
         per_task = 1.0 - runs.accuracy(task_set).to_numpy(dtype=float).T  # (T, n)
         n_tasks = len(per_task)
@@ -167,7 +233,7 @@ def backtest_family(
                      "tokens": np.full(n_resamples, runs.tokens[t]),
                      "multiplier": np.full(n_resamples, runs.multiplier[t])}
             inputs_per_mask.append(tuple(known[name] for name in error_law.inputs))
-        samples = resample_predictions(whole, masks, inputs_per_mask, n_resamples, seed + 1)
+        samples = resample_predictions(whole, error_masks, inputs_per_mask, n_resamples, seed + 1)
         bounds = np.array([sample_bounds(row, level) for row in samples])
         frame["error_fit_low"], frame["error_fit_high"] = bounds[:, 0], bounds[:, 1]
         examples = pd.to_numeric(runs.tasks["n_examples"].reindex(list(task_set.tasks)), errors="coerce")
@@ -180,15 +246,15 @@ def backtest_family(
 def backtest(
     runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
     tasks: str | Sequence[str] | None = "17", ratios: Sequence[float] = DEFAULT_RATIOS, level: float = 0.9,
-    n_resamples: int = 0, seed: int = 0,
+    n_resamples: int = 0, seed: int = 0, protocol: str = "rolling",
 ) -> pd.DataFrame:
-    """Backtest every family of `runs` under `method`; one row per (target, fit set), all families."""
+    """Backtest every family of `runs` under `method` and `protocol`; one row per (target, fit set)."""
     frames = []
     for family in runs.families:
         table = runs.family(family).complete(loss_split, tasks)
         task_set = None if tasks is None else table.task_set(tasks)
         frames.append(backtest_family(table, method, loss_split=loss_split, task_set=task_set, ratios=ratios,
-                                      level=level, n_resamples=n_resamples, seed=seed))
+                                      level=level, n_resamples=n_resamples, seed=seed, protocol=protocol))
     frames = [f for f in frames if len(f)]
     if not frames:
         raise OvertrainError(f"{runs.source}: no fit set of cheaper runs can identify the laws; nothing to backtest")
@@ -209,57 +275,142 @@ class Selection:
     """The method chosen by backtest, and the evidence: every candidate's score."""
 
     method: Method
+    protocol: str
     loss_scores: dict[str, float]
     error_scores: dict[str, float]
     min_distance: float
+    forecasts: dict[str, int]
 
     def reason(self) -> str:
-        loss_key = f"{self.method.loss_law}/{self.method.loss_objective}"
+        where = f"at distance >= {self.min_distance:g} " if self.min_distance > 0 else ""
         return (
-            f"chose {self.method.label}: backtest mean |relative error| at distance >= {self.min_distance:g} "
-            f"is {100 * self.loss_scores[loss_key]:.2f}% for loss (candidates: "
+            f"chose {self.method.label}: {self.protocol} backtest mean |relative error| {where}"
+            f"over {self.forecasts['loss']} loss forecasts (candidates: "
             + ", ".join(f"{k} {100 * v:.2f}%" for k, v in self.loss_scores.items())
-            + f") and {100 * self.error_scores[self.method.error_law]:.2f}% for error (candidates: "
+            + f"); over {self.forecasts.get('error', 0)} error forecasts (candidates: "
             + ", ".join(f"{k} {100 * v:.2f}%" for k, v in self.error_scores.items())
             + ")"
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method.label, "protocol": self.protocol, "min_distance": self.min_distance,
+                "forecasts": self.forecasts, "loss_scores": self.loss_scores, "error_scores": self.error_scores,
+                "reason": self.reason()}
+
+
+TIE = 1e-4
+
+
+def _best(scores: dict[str, float]) -> str:
+    """The candidate with the lowest score; scores within `TIE` (0.01 percentage points) of the lowest tie, and
+    ties go to the earliest candidate (the paper's choices come first). Five runs for four coefficients fit
+    exactly under any objective, and their scores then differ only by rounding."""
+    finite = {k: v for k, v in scores.items() if np.isfinite(v)}
+    if not finite:
+        return next(iter(scores))
+    lowest = min(finite.values())
+    return next(k for k, v in finite.items() if v <= lowest + TIE)
+
+
+def _sound(method: Method, runs: RunTable, loss_split: str, tasks: str | Sequence[str] | None) -> bool:
+    """Whether `method`'s laws fit its own fit sets of every family of `runs` with no exponent at a bound: a
+    law that only fits by running off its search range says nothing about the targets."""
+    for family in runs.families:
+        table = runs.family(family)
+        try:
+            fits = [fit_loss(table, loss_split, fit_set=method.loss_fit_set, law=method.loss_law,
+                             objective=method.loss_objective)]
+            if tasks is not None:
+                fits.append(fit_error(table, loss_split, tasks, fit_set=method.error_fit_set, law=method.error_law))
+        except OvertrainError:
+            return False
+        if any(fit.at_bound for fit in fits):
+            return False
+    return True
+
+
+def _size_ahead_possible(runs: RunTable) -> bool:
+    return any(len(np.unique(runs.family(f).params)) > MIN_SMALLER_SIZES for f in runs.families)
+
 
 def select_method(
     runs: RunTable, *, loss_split: str = "c4_val", tasks: str | Sequence[str] | None = "17",
-    ratios: Sequence[float] = DEFAULT_RATIOS, min_distance: float = 10.0,
+    ratios: Sequence[float] = DEFAULT_RATIOS, min_distance: float | None = None,
+    loss_fit_set: str | None = None, error_fit_set: str | None = None, forecast_runs: RunTable | None = None,
 ) -> Selection:
-    """Pick the loss law and objective with the lowest backtest loss error, then (with that loss law) the
-    error law with the lowest backtest error error. Ties keep the paper's choice."""
-    loss_scores = {}
+    """Pick the loss law, objective (and fit set) with the lowest backtest loss error, then, with that loss
+    method, the error law (and fit set) with the lowest backtest error error. Ties keep the paper's choice.
+
+    Given the fit sets a forecast will use, and enough model sizes, the size-ahead protocol scores each
+    candidate on the paper's recipe scaled down, the fit sets and their `+cheap` extensions included; otherwise
+    the rolling protocol scores the laws at distances of at least 10x. With fit sets, a candidate whose laws
+    hit a search bound on the fit sets of `forecast_runs` (default `runs`), the runs the forecast will be fitted
+    to, is not eligible.
+    """
+    forecast_runs = runs if forecast_runs is None else forecast_runs
+    protocol = "size-ahead" if loss_fit_set and _size_ahead_possible(runs) else "rolling"
+    if min_distance is None:
+        min_distance = 0.0 if protocol == "size-ahead" else 10.0
+    if protocol == "size-ahead":
+        error_base = error_fit_set or loss_fit_set
+        loss_sets: tuple[str | None, ...] = (loss_fit_set, f"{loss_fit_set}+cheap")
+        error_sets: tuple[str | None, ...] = (error_base, f"{error_base}+cheap")
+    else:
+        loss_sets, error_sets = (None,), (None,)
+    counts: dict[str, int] = {}
+    loss_scores: dict[str, float] = {}
+    loss_methods: dict[str, Method] = {}
     for law, objective in CANDIDATE_LOSS:
-        frame = backtest(runs, Method(law, objective), loss_split=loss_split, tasks=None, ratios=ratios)
-        loss_scores[f"{law}/{objective}"] = score(frame, "loss_rel_err", min_distance)
-    best_loss = min(loss_scores, key=lambda k: (loss_scores[k], k != "shared-exponent/least-squares"))
-    law, objective = best_loss.split("/")
-    error_scores = {}
-    if tasks is not None:
-        for error_law in CANDIDATE_ERROR:
+        for fit_set in loss_sets:
+            method = Method(law, objective, loss_fit_set=fit_set, error_fit_set=error_sets[0])
+            if fit_set is not None and not _sound(method, forecast_runs, loss_split, None):
+                continue
             try:
-                frame = backtest(runs, Method(law, objective, error_law), loss_split=loss_split, tasks=tasks,
-                                 ratios=ratios)
+                frame = backtest(runs, method, loss_split=loss_split, tasks=None, ratios=ratios, protocol=protocol)
             except OvertrainError:
                 continue
-            error_scores[error_law] = score(frame, "error_rel_err", min_distance)
-    best_error = min(error_scores, key=lambda k: (error_scores[k], k != "exponential")) if error_scores else (
-        "exponential")
-    return Selection(Method(law, objective, best_error), loss_scores, error_scores, min_distance)
+            key = f"{law}/{objective}" + (f" on {fit_set}" if fit_set else "")
+            loss_scores[key] = score(frame, "loss_rel_err", min_distance)
+            loss_methods[key] = method
+            counts["loss"] = int((frame["distance"] >= min_distance).sum())
+    if not loss_scores:
+        raise OvertrainError(f"{runs.source}: no candidate method can be backtested on these runs")
+    best_loss = _best(loss_scores)
+    chosen = loss_methods[best_loss]
+    error_scores: dict[str, float] = {}
+    error_methods: dict[str, Method] = {}
+    if tasks is not None:
+        for error_law in CANDIDATE_ERROR:
+            for fit_set in error_sets:
+                method = dataclasses.replace(chosen, error_law=error_law, error_fit_set=fit_set)
+                if fit_set is not None and not _sound(method, forecast_runs, loss_split, tasks):
+                    continue
+                try:
+                    frame = backtest(runs, method, loss_split=loss_split, tasks=tasks, ratios=ratios,
+                                     protocol=protocol)
+                except OvertrainError:
+                    continue
+                key = error_law + (f" on {fit_set}" if fit_set else "")
+                error_scores[key] = score(frame, "error_rel_err", min_distance)
+                error_methods[key] = method
+                counts["error"] = int((frame["distance"] >= min_distance).sum())
+    if error_scores:
+        chosen = error_methods[_best(error_scores)]
+    return Selection(chosen, protocol, loss_scores, error_scores, min_distance, counts)
 
 
 def calibrate(
     runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
     tasks: str | Sequence[str] | None = "17", level: float = 0.9, n_resamples: int = 64, seed: int = 0,
-    ratios: Sequence[float] = DEFAULT_RATIOS,
+    ratios: Sequence[float] = DEFAULT_RATIOS, protocol: str = "rolling",
 ) -> tuple[Calibration, pd.DataFrame]:
     """Calibrate the extrapolation part of the intervals on a backtest of `runs`: the scale for which `level`
-    of backtest forecasts fall inside their intervals. Returns the calibration and the backtest."""
+    of backtest forecasts fall inside their intervals. Returns the calibration and the backtest. The rolling
+    protocol (the default: many fit sets, every distance) uses the method's laws and its own fit sets."""
+    if protocol == "rolling":
+        method = dataclasses.replace(method, loss_fit_set=None, error_fit_set=None)
     frame = backtest(runs, method, loss_split=loss_split, tasks=tasks, ratios=ratios, level=level,
-                     n_resamples=n_resamples, seed=seed)
+                     n_resamples=n_resamples, seed=seed, protocol=protocol)
     loss_scale = calibrate_scale(frame, "loss", level)
     error_scale = calibrate_scale(frame, "error", level) if "error_fit_low" in frame else float("nan")
     source = f"backtest of {runs.source} ({len(frame)} forecasts, {method.label})"
@@ -275,6 +426,7 @@ class BacktestSummary:
     frame: pd.DataFrame
     calibration: Calibration
     held_out_coverage: dict[str, float]
+    protocol: str = "rolling"
 
     def by_distance(self) -> pd.DataFrame:
         """Per decade of extrapolation distance: forecasts, mean |relative error|, interval coverage."""
@@ -294,7 +446,7 @@ class BacktestSummary:
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method.label,
-            "protocol": __doc__.split("\n\n")[1].replace("\n", " "),
+            "protocol": self.protocol,
             "level": self.level,
             "calibration": self.calibration.to_dict(),
             "coverage": {q: float(self.frame[f"{q}_inside"].mean()) for q in ("loss", "error")
@@ -308,11 +460,12 @@ class BacktestSummary:
 def summarize_backtest(
     runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
     tasks: str | Sequence[str] | None = "17", level: float = 0.9, n_resamples: int = 64, seed: int = 0,
+    protocol: str = "rolling",
 ) -> BacktestSummary:
     """Backtest, calibrate intervals on it, and mark which forecasts fall inside. With several families,
     `held_out_coverage` also calibrates on all families but one and checks coverage on the one left out."""
     calibration, frame = calibrate(runs, method, loss_split=loss_split, tasks=tasks, level=level,
-                                   n_resamples=n_resamples, seed=seed)
+                                   n_resamples=n_resamples, seed=seed, protocol=protocol)
     frame = frame.copy()
     held_out: dict[str, float] = {}
     for quantity, scale in (("loss", calibration.loss_scale), ("error", calibration.error_scale)):
@@ -330,4 +483,4 @@ def summarize_backtest(
                 test = frame[finite & (frame["family"] == family).to_numpy()]
                 hits.extend(coverage(test, quantity, calibrate_scale(train, quantity, level), level))
             held_out[quantity] = float(np.mean(hits))
-    return BacktestSummary(method, level, frame, calibration, held_out)
+    return BacktestSummary(method, level, frame, calibration, held_out, protocol)

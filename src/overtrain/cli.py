@@ -282,23 +282,33 @@ def backtest_command(
         "--where", help="Backtest only these runs (a filter), e.g. params<=4.2e8 to keep the large runs unseen.")
     ] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the error-vs-distance figure (PNG/SVG).")] = None,
+    protocol: Annotated[str, typer.Option(
+        "--protocol", help="rolling (every fit set of cheaper runs) or size-ahead (each size with 3+ smaller sizes "
+        "forecast from the --fit-loss and --fit-error sets chosen among smaller runs).")] = "rolling",
+    fit_loss: FitLossOption = None,
+    fit_error: FitErrorOption = None,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Rolling-origin backtest: forecast larger runs from smaller, cheaper ones; errors, coverage, figure."""
+    """Backtest: forecast larger runs from smaller, cheaper ones; errors, coverage, figure."""
     table = _runs(runs, sizes, task_info)
     if where:
         table = table.select(where)
     split = loss_split or default_loss_split(table)
     task_spec = default_task_spec(table, tasks)
+    if protocol == "size-ahead" and not fit_loss:
+        raise OvertrainError("--protocol size-ahead needs --fit-loss (and --fit-error for error forecasts)")
     if law == "auto":
-        selection = select_method(table.complete(split), loss_split=split, tasks=task_spec)
-        method = selection.method
+        selection = select_method(table.complete(split), loss_split=split, tasks=task_spec,
+                                  loss_fit_set=fit_loss if protocol == "size-ahead" else None,
+                                  error_fit_set=fit_error)
+        method, protocol = selection.method, selection.protocol
         console.print(selection.reason(), highlight=False)
     else:
-        method = Method(law, objective, error_law)
-    summary = summarize_backtest(table, method, loss_split=split, tasks=task_spec, level=level)
+        fit_sets = (fit_loss, fit_error or fit_loss) if protocol == "size-ahead" else (None, None)
+        method = Method(law, objective, error_law, *fit_sets)
+    summary = summarize_backtest(table, method, loss_split=split, tasks=task_spec, level=level, protocol=protocol)
     if plot is not None:
         from overtrain.render.figures import backtest_figure, save
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
 from overtrain.errors import OvertrainError
 from overtrain.filters import Filter, parse_filter
 
@@ -18,10 +21,32 @@ class FitSet:
     name: str
     expression: str
     description: str
+    cheap: bool = False
 
     @property
     def filter(self) -> Filter:
         return parse_filter(self.expression)
+
+    def mask(self, frame: pd.DataFrame) -> np.ndarray:
+        """Which rows of a run table's frame the set selects. With `cheap`, each family's selection also takes
+        every run of a smaller model than its largest, within its range of token multipliers, that costs no more
+        than its second most expensive run: runs that are nearly free next to the set's compute. The multiplier
+        range keeps out what the set avoided (the paper's sets avoid M = 5, where small runs follow no law)."""
+        chosen = np.asarray(self.filter.mask(frame), dtype=bool)
+        if not self.cheap:
+            return chosen
+        params, flops = frame["params"].to_numpy(dtype=float), frame["flops"].to_numpy(dtype=float)
+        multiplier = frame["multiplier"].to_numpy(dtype=float)
+        families = frame["family"].to_numpy()
+        extra = np.zeros_like(chosen)
+        for family in np.unique(families[chosen]):
+            base = chosen & (families == family)
+            costs = np.sort(flops[base])
+            if len(costs) < 2:
+                continue
+            in_range = (multiplier >= multiplier[base].min()) & (multiplier <= multiplier[base].max())
+            extra |= (families == family) & (params < params[base].max()) & (flops <= costs[-2]) & in_range
+        return chosen | extra
 
 
 PRESETS: dict[str, FitSet] = {
@@ -48,10 +73,18 @@ PRESETS: dict[str, FitSet] = {
 }
 
 
+CHEAP_SUFFIX = "+cheap"
+
+
 def resolve_fit_set(spec: str | FitSet) -> FitSet:
-    """A preset by name, or any filter expression (validated when parsed)."""
+    """A preset by name, or any filter expression (validated when parsed); either may end in `+cheap` (see
+    `FitSet.mask`)."""
     if isinstance(spec, FitSet):
         return spec
+    if spec.endswith(CHEAP_SUFFIX) and len(spec) > len(CHEAP_SUFFIX):
+        base = resolve_fit_set(spec[: -len(CHEAP_SUFFIX)])
+        return FitSet(spec, base.expression, base.description + ", plus every cheaper run of a smaller model "
+                      "than its largest (cost at most its second most expensive run)", cheap=True)
     if spec in PRESETS:
         return PRESETS[spec]
     if not any(op in spec for op in "=<>"):

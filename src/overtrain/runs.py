@@ -205,7 +205,7 @@ class RunTable:
 
     def select(self, spec: str | FitSet) -> RunTable:
         """Runs selected by a fit-set preset name or a filter expression."""
-        return self._subset(resolve_fit_set(spec).filter.mask(self.frame))
+        return self._subset(resolve_fit_set(spec).mask(self.frame))
 
     def complete(self, split: str, tasks: str | Sequence[str] | TaskSet | None = None) -> RunTable:
         """The runs that have a loss on `split` (and, if given, an accuracy for every task of `tasks`)."""

@@ -1,7 +1,8 @@
 """Forecasts to trust: the method chosen by evidence, intervals calibrated by backtests, warnings attached.
 
 This is what `overtrain forecast` runs for each family: fit the laws (the named method, or with `auto` the one
-that backtests best on these runs), forecast each target, calibrate the extrapolation part of the intervals on
+that backtests best on these runs; given fit sets, the size-ahead protocol also weighs their `+cheap` extensions),
+forecast each target, calibrate the extrapolation part of the intervals on
 a backtest of the same runs with the same method, and attach the forecast's warnings.
 """
 
@@ -64,13 +65,14 @@ def forecast_family(
     task_spec = default_task_spec(runs, tasks)
     selection = None
     if loss_law == "auto":
-        selection = select_method(runs.complete(split), loss_split=split, tasks=task_spec)
+        selection = select_method(runs.complete(split), loss_split=split, tasks=task_spec,
+                                  loss_fit_set=fit_loss_set, error_fit_set=fit_error_set)
         method = selection.method
     else:
         method = Method(loss_law, objective, error_law)
-    laws = fit_laws(runs, loss_split=split, tasks=task_spec or "none", fit_loss_set=fit_loss_set,
-                    fit_error_set=fit_error_set, loss_law=method.loss_law, objective=method.loss_objective,
-                    error_law=method.error_law)
+    laws = fit_laws(runs, loss_split=split, tasks=task_spec or "none", fit_loss_set=method.loss_fit_set or fit_loss_set,
+                    fit_error_set=method.error_fit_set or fit_error_set, loss_law=method.loss_law,
+                    objective=method.loss_objective, error_law=method.error_law)
     forecasts = [laws.forecast(t.params, t.tokens) for t in targets]
     calibration, intervals = None, [{} for _ in forecasts]
     if level:
