@@ -10,8 +10,18 @@ import pytest
 from typer.testing import CliRunner
 
 from overtrain import fit_error, fit_loss, forecast
-from overtrain.backtest import Method, backtest, fit_set_masks, select_method, summarize_backtest
+from overtrain.backtest import (
+    Method,
+    _best,
+    _sound,
+    backtest,
+    fit_set_masks,
+    select_method,
+    size_ahead_masks,
+    summarize_backtest,
+)
 from overtrain.cli import app
+from overtrain.fitsets import PRESETS
 from overtrain.uncertainty import Calibration, calibrate_scale, coverage, forecast_intervals
 
 
@@ -116,3 +126,89 @@ def test_forecast_command_gives_calibrated_intervals_and_can_choose_the_law() ->
                                  "--target", "params=6.9e9,multiplier=20", "--json"])
     assert chosen.exit_code == 0, chosen.output
     assert any(n.startswith("rpj: chose ") for n in json.loads(chosen.stdout)["notes"])
+
+
+def test_cheap_extension_matches_its_definition(testbed) -> None:
+    """`+cheap` adds exactly the runs of smaller models, inside the set's multiplier range, that cost no more than
+    the set's second most expensive run; checked run by run against that definition."""
+    for family in testbed.families:
+        runs = testbed.family(family)
+        base = set(runs.select("paper-loss").runs)
+        base_rows = [i for i, r in enumerate(runs.runs) if r in base]
+        second = sorted(runs.flops[i] for i in base_rows)[-2]
+        largest = max(runs.params[i] for i in base_rows)
+        low, high = min(runs.multiplier[i] for i in base_rows), max(runs.multiplier[i] for i in base_rows)
+        expected = base | {r for i, r in enumerate(runs.runs) if runs.params[i] < largest and runs.flops[i] <= second
+                           and low <= runs.multiplier[i] <= high}
+        extended = runs.select("paper-loss+cheap")
+        assert set(extended.runs) == expected and len(expected) > len(base)
+        assert extended.multiplier.min() == 20 and extended.flops.sum() < 1.1 * runs.select("paper-loss").flops.sum()
+
+
+def test_size_ahead_fit_sets_follow_the_papers_recipe(small) -> None:
+    runs = small.family("rpj")
+    targets, loss_masks, error_masks, distances = size_ahead_masks(runs, "paper-loss", "paper-error")
+    largest = runs.params.max()
+    assert sorted(targets) == sorted(np.flatnonzero(runs.params == largest))  # only sizes with 3 smaller sizes
+    smaller_recipe = runs.select("params<4e8").select("paper-loss").runs
+    for target, loss_mask, error_mask, distance in zip(targets, loss_masks, error_masks, distances, strict=True):
+        assert [r for r, keep in zip(runs.runs, loss_mask, strict=True) if keep] == list(smaller_recipe)
+        assert np.all(runs.params[error_mask] <= runs.params[target])
+        assert np.all(runs.flops[error_mask] < runs.flops[target])
+        compute_optimal = (runs.params == largest) & (runs.multiplier == 20)
+        assert bool(error_mask[compute_optimal][0]) == (runs.multiplier[target] > 20)
+        assert distance == pytest.approx(runs.flops[target] / runs.flops[loss_mask].sum())
+
+
+def test_size_ahead_backtest_equals_fitting_each_fit_set_alone(small) -> None:
+    runs = small.family("c4_original")
+    method = Method(loss_fit_set="paper-loss", error_fit_set="paper-error")
+    frame = backtest(runs, method, protocol="size-ahead")
+    targets, loss_masks, error_masks, _ = size_ahead_masks(runs, "paper-loss", "paper-error")
+    assert list(frame["run"]) == [runs.runs[t] for t in targets]
+    for row, loss_mask, error_mask in list(zip(frame.itertuples(), loss_masks, error_masks, strict=True))[::3]:
+        keep = {"loss": loss_mask, "error": error_mask}
+        chosen = {k: runs.drop([r for r, m in zip(runs.runs, mask, strict=True) if not m]) for k, mask in keep.items()}
+        alone = forecast(fit_loss(chosen["loss"], "c4_val"), fit_error(chosen["error"], "c4_val", "17"),
+                         params=row.params, tokens=row.tokens)
+        assert row.loss_pred == pytest.approx(alone.loss, rel=1e-7)
+        assert row.error_pred == pytest.approx(alone.errors["17"], rel=1e-6)
+
+
+def test_unsound_candidates_are_not_eligible(testbed) -> None:
+    """Chinchilla fitted with the M <= 10 runs of small models runs its exponent off the search range: such a
+    candidate must not be chosen, however it backtests."""
+    runs = testbed.family("rpj")
+    with_short_runs = PRESETS["paper-loss"].expression + " | params<2e7 | params<1e8,M<=40 | params<2e8,M<=10"
+    assert fit_loss(runs, fit_set=with_short_runs, law="chinchilla").at_bound
+    assert not _sound(Method("chinchilla", loss_fit_set=with_short_runs), runs, "c4_val", None)
+    assert _sound(Method(loss_fit_set="paper-loss", error_fit_set="paper-error"), runs, "c4_val", "17")
+
+
+def test_ties_go_to_the_earliest_candidate() -> None:
+    assert _best({"paper": 0.033500, "other": 0.033499}) == "paper"
+    assert _best({"paper": 0.0335, "other": 0.0300}) == "other"
+    assert _best({"paper": float("nan"), "other": 0.05}) == "other"
+
+
+def test_selection_with_fit_sets_uses_the_size_ahead_protocol(small, testbed) -> None:
+    selection = select_method(small, tasks="17", loss_fit_set="paper-loss", error_fit_set="paper-error",
+                              forecast_runs=testbed)
+    assert selection.protocol == "size-ahead" and selection.forecasts == {"loss": 23, "error": 23}
+    assert "shared-exponent/least-squares on paper-loss+cheap" in selection.loss_scores
+    assert "exponential on paper-error+cheap" in selection.error_scores
+    chosen = f"{selection.method.loss_law}/{selection.method.loss_objective} on {selection.method.loss_fit_set}"
+    assert selection.loss_scores[chosen] <= min(selection.loss_scores.values()) + 1e-4
+    assert "size-ahead" in selection.reason() and json.dumps(selection.to_dict())
+
+
+def test_size_ahead_backtest_command() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["backtest", "--where", "params<=4.2e8,family=rw_original", "--tasks", "17",
+                                 "--protocol", "size-ahead", "--fit-loss", "paper-loss", "--fit-error", "paper-error",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["protocol"] == "size-ahead" and len(document["forecasts"]) == 8
+    missing = runner.invoke(app, ["backtest", "--protocol", "size-ahead"])
+    assert missing.exit_code == 2 and "needs --fit-loss" in missing.output and "Traceback" not in missing.output
