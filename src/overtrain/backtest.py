@@ -280,25 +280,50 @@ class Selection:
     error_scores: dict[str, float]
     min_distance: float
     forecasts: dict[str, int]
+    ineligible: tuple[str, ...] = ()
 
     def reason(self) -> str:
         where = f"at distance >= {self.min_distance:g} " if self.min_distance > 0 else ""
+        skipped = (f"; not eligible (a law at a search bound unless said): {', '.join(self.ineligible)}"
+                   if self.ineligible else "")
         return (
             f"chose {self.method.label}: {self.protocol} backtest mean |relative error| {where}"
             f"over {self.forecasts['loss']} loss forecasts (candidates: "
             + ", ".join(f"{k} {100 * v:.2f}%" for k, v in self.loss_scores.items())
             + f"); over {self.forecasts.get('error', 0)} error forecasts (candidates: "
             + ", ".join(f"{k} {100 * v:.2f}%" for k, v in self.error_scores.items())
-            + ")"
+            + ")" + skipped
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method.label, "protocol": self.protocol, "min_distance": self.min_distance,
                 "forecasts": self.forecasts, "loss_scores": self.loss_scores, "error_scores": self.error_scores,
-                "reason": self.reason()}
+                "ineligible": list(self.ineligible), "reason": self.reason()}
 
 
 TIE = 1e-4
+
+
+def _common_scores(
+    frames: dict[str, pd.DataFrame], column: str, min_distance: float, protocol: str
+) -> tuple[dict[str, float], int, list[str]]:
+    """Each candidate's score over the forecasts of the first (the paper's) candidate: a target, and under the
+    rolling protocol its fit set. A candidate that cannot make all of them is not scored (a law identifiable on
+    fewer fit sets must not be judged on easier ones). Returns the scores, the count, the unscored."""
+    def keys(frame: pd.DataFrame) -> pd.Series:
+        far = frame[frame["distance"] >= min_distance]
+        return far["run"] if protocol == "size-ahead" else far["run"] + "@" + far["fit_flops"].map(repr)
+
+    reference = set(keys(next(iter(frames.values()))))
+    scores, partial = {}, []
+    for key, frame in frames.items():
+        mine = keys(frame)
+        if not reference <= set(mine):
+            partial.append(f"{key} (cannot forecast every target)")
+            continue
+        far = frame[frame["distance"] >= min_distance]
+        scores[key] = score(far[mine.isin(reference).to_numpy()], column, 0.0) if reference else float("nan")
+    return scores, len(reference), partial
 
 
 def _best(scores: dict[str, float]) -> str:
@@ -358,45 +383,50 @@ def select_method(
     else:
         loss_sets, error_sets = (None,), (None,)
     counts: dict[str, int] = {}
-    loss_scores: dict[str, float] = {}
+    ineligible: list[str] = []
+    loss_frames: dict[str, pd.DataFrame] = {}
     loss_methods: dict[str, Method] = {}
     for law, objective in CANDIDATE_LOSS:
         for fit_set in loss_sets:
             method = Method(law, objective, loss_fit_set=fit_set, error_fit_set=error_sets[0])
+            key = f"{law}/{objective}" + (f" on {fit_set}" if fit_set else "")
             if fit_set is not None and not _sound(method, forecast_runs, loss_split, None):
+                ineligible.append(key)
                 continue
             try:
-                frame = backtest(runs, method, loss_split=loss_split, tasks=None, ratios=ratios, protocol=protocol)
+                loss_frames[key] = backtest(runs, method, loss_split=loss_split, tasks=None, ratios=ratios,
+                                            protocol=protocol)
             except OvertrainError:
                 continue
-            key = f"{law}/{objective}" + (f" on {fit_set}" if fit_set else "")
-            loss_scores[key] = score(frame, "loss_rel_err", min_distance)
             loss_methods[key] = method
-            counts["loss"] = int((frame["distance"] >= min_distance).sum())
-    if not loss_scores:
+    if not loss_frames:
         raise OvertrainError(f"{runs.source}: no candidate method can be backtested on these runs")
+    loss_scores, counts["loss"], partial = _common_scores(loss_frames, "loss_rel_err", min_distance, protocol)
+    ineligible += partial
     best_loss = _best(loss_scores)
     chosen = loss_methods[best_loss]
     error_scores: dict[str, float] = {}
+    error_frames: dict[str, pd.DataFrame] = {}
     error_methods: dict[str, Method] = {}
     if tasks is not None:
         for error_law in CANDIDATE_ERROR:
             for fit_set in error_sets:
                 method = dataclasses.replace(chosen, error_law=error_law, error_fit_set=fit_set)
+                key = error_law + (f" on {fit_set}" if fit_set else "")
                 if fit_set is not None and not _sound(method, forecast_runs, loss_split, tasks):
+                    ineligible.append(key)
                     continue
                 try:
-                    frame = backtest(runs, method, loss_split=loss_split, tasks=tasks, ratios=ratios,
-                                     protocol=protocol)
+                    error_frames[key] = backtest(runs, method, loss_split=loss_split, tasks=tasks, ratios=ratios,
+                                                 protocol=protocol)
                 except OvertrainError:
                     continue
-                key = error_law + (f" on {fit_set}" if fit_set else "")
-                error_scores[key] = score(frame, "error_rel_err", min_distance)
                 error_methods[key] = method
-                counts["error"] = int((frame["distance"] >= min_distance).sum())
-    if error_scores:
+    if error_frames:
+        error_scores, counts["error"], partial = _common_scores(error_frames, "error_rel_err", min_distance, protocol)
+        ineligible += partial
         chosen = error_methods[_best(error_scores)]
-    return Selection(chosen, protocol, loss_scores, error_scores, min_distance, counts)
+    return Selection(chosen, protocol, loss_scores, error_scores, min_distance, counts, tuple(ineligible))
 
 
 def calibrate(
