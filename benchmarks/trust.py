@@ -4,7 +4,8 @@
 
 1. Backtest the paper's method on runs up to 0.411B only (the 1.4B and 6.9B runs stay unseen): errors by
    extrapolation distance; coverage of 90% intervals, in-sample and with each family held out of calibration.
-2. Choose a method by backtest on those runs (`--law auto`).
+2. Choose a method by the size-ahead backtest on those runs (`--law auto` with the paper's fit sets): laws,
+   objectives and the `+cheap` fit sets; eligibility checked on the fit sets the final forecast uses.
 3. Final check on the paper's six held-out targets (1.4B at the largest M, 6.9B at M = 20), paper fit sets:
    the paper's method and the chosen one side by side, each with 90% intervals calibrated on its own
    small-run backtest, and whether the truth falls inside.
