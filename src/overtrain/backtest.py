@@ -354,6 +354,10 @@ def _sound(method: Method, runs: RunTable, loss_split: str, tasks: str | Sequenc
     return True
 
 
+def _candidate(name: str, fit_set: str | None) -> str:
+    return f"{name} on {fit_set}" if fit_set else name
+
+
 def _size_ahead_possible(runs: RunTable) -> bool:
     return any(len(np.unique(runs.family(f).params)) > MIN_SMALLER_SIZES for f in runs.families)
 
@@ -382,50 +386,43 @@ def select_method(
         error_sets: tuple[str | None, ...] = (error_base, f"{error_base}+cheap")
     else:
         loss_sets, error_sets = (None,), (None,)
-    counts: dict[str, int] = {}
-    ineligible: list[str] = []
-    loss_frames: dict[str, pd.DataFrame] = {}
-    loss_methods: dict[str, Method] = {}
-    for law, objective in CANDIDATE_LOSS:
-        for fit_set in loss_sets:
-            method = Method(law, objective, loss_fit_set=fit_set, error_fit_set=error_sets[0])
-            key = f"{law}/{objective}" + (f" on {fit_set}" if fit_set else "")
-            if fit_set is not None and not _sound(method, forecast_runs, loss_split, None):
+    def run(candidates: dict[str, Method], quantity: str, stage_tasks: str | Sequence[str] | None) -> tuple[
+        dict[str, float], dict[str, Method], int, list[str]
+    ]:
+        """Backtest each eligible candidate; scores on the common forecasts, the methods, their count, the
+        ineligible."""
+        frames, methods, ineligible = {}, {}, []
+        for key, method in candidates.items():
+            if protocol == "size-ahead" and not _sound(method, forecast_runs, loss_split, stage_tasks):
                 ineligible.append(key)
                 continue
             try:
-                loss_frames[key] = backtest(runs, method, loss_split=loss_split, tasks=None, ratios=ratios,
-                                            protocol=protocol)
+                frames[key] = backtest(runs, method, loss_split=loss_split, tasks=stage_tasks, ratios=ratios,
+                                       protocol=protocol)
             except OvertrainError:
                 continue
-            loss_methods[key] = method
-    if not loss_frames:
+            methods[key] = method
+        if not frames:
+            return {}, {}, 0, ineligible
+        scores, count, partial = _common_scores(frames, f"{quantity}_rel_err", min_distance, protocol)
+        return scores, methods, count, ineligible + partial
+
+    loss_scores, loss_methods, loss_count, ineligible = run(
+        {_candidate(f"{law}/{objective}", fit_set):
+         Method(law, objective, loss_fit_set=fit_set, error_fit_set=error_sets[0])
+         for law, objective in CANDIDATE_LOSS for fit_set in loss_sets}, "loss", None)
+    if not loss_scores:
         raise OvertrainError(f"{runs.source}: no candidate method can be backtested on these runs")
-    loss_scores, counts["loss"], partial = _common_scores(loss_frames, "loss_rel_err", min_distance, protocol)
-    ineligible += partial
-    best_loss = _best(loss_scores)
-    chosen = loss_methods[best_loss]
+    counts = {"loss": loss_count}
+    chosen = loss_methods[_best(loss_scores)]
     error_scores: dict[str, float] = {}
-    error_frames: dict[str, pd.DataFrame] = {}
-    error_methods: dict[str, Method] = {}
     if tasks is not None:
-        for error_law in CANDIDATE_ERROR:
-            for fit_set in error_sets:
-                method = dataclasses.replace(chosen, error_law=error_law, error_fit_set=fit_set)
-                key = error_law + (f" on {fit_set}" if fit_set else "")
-                if fit_set is not None and not _sound(method, forecast_runs, loss_split, tasks):
-                    ineligible.append(key)
-                    continue
-                try:
-                    error_frames[key] = backtest(runs, method, loss_split=loss_split, tasks=tasks, ratios=ratios,
-                                                 protocol=protocol)
-                except OvertrainError:
-                    continue
-                error_methods[key] = method
-    if error_frames:
-        error_scores, counts["error"], partial = _common_scores(error_frames, "error_rel_err", min_distance, protocol)
-        ineligible += partial
-        chosen = error_methods[_best(error_scores)]
+        error_scores, error_methods, counts["error"], skipped = run(
+            {_candidate(error_law, fit_set): dataclasses.replace(chosen, error_law=error_law, error_fit_set=fit_set)
+             for error_law in CANDIDATE_ERROR for fit_set in error_sets}, "error", tasks)
+        ineligible += skipped
+        if error_scores:
+            chosen = error_methods[_best(error_scores)]
     return Selection(chosen, protocol, loss_scores, error_scores, min_distance, counts, tuple(ineligible))
 
 
