@@ -12,7 +12,9 @@ candidate alone, their mean and their median:
 - rolling (every run from every cheaper fit set, distances of 10x and more): the candidates differ in law and
   objective only.
 
-overtrain does not offer combined forecasts yet; this measures whether it should.
+overtrain does not offer combined forecasts: given to `--law auto`, the mean of the size-ahead candidates won the
+small-run choice (2.44% against 3.35%) and then did worse than the paper's method on the six held-out targets
+(1.87% / 4.33% / 2.88% against 1.48% / 3.66% / 2.62% mean relative error of loss / 17-task / 46-task error).
 """
 
 from __future__ import annotations
