@@ -16,6 +16,13 @@ Decided before the first run of this script (and not changed after): the candida
 (mean |relative error|, the size-ahead protocol on runs up to 0.411B; the six targets with the paper's fit sets
 on the whole testbed), and that the table is reported whatever it shows. The targets were looked at before for
 single methods (see the README); this is the first look for the pooled probe and the correlation.
+
+Added after that first run, to follow its outcome through (the pooled loss law won the small-run loss scores):
+the whole `--law auto` choice had the pooled candidates been offered. Loss: the candidates above but the mean.
+Error, scored with the chosen loss method's forecasts: the exponential and exponential+logM laws, each per family
+and pooled, on both error fit sets (the sigmoid, per-task and direct laws, which need a second exponent or are
+not eligible on the paper's fit sets, are left out). Then the chosen pair on the six targets. Last, the floor of
+the error stage: each error law on the six targets given their *true* loss, i.e. with a perfect loss forecast.
 """
 
 from __future__ import annotations
@@ -102,7 +109,7 @@ def small_runs_scores(small: ot.RunTable) -> tuple[dict[str, pd.Series], dict[st
     paper_loss = loss["shared-exponent/least-squares on paper-loss"]
     for fit_set in ERROR_SETS:
         spec, predictions = resolve_fit_set(fit_set), {}
-        for table in tables:
+        for position, table in enumerate(tables):
             size = np.unique(table.params)[3]
             for t in np.flatnonzero(table.params == size):
                 blocks = []
@@ -112,10 +119,77 @@ def small_runs_scores(small: ot.RunTable) -> tuple[dict[str, pd.Series], dict[st
                     mask[available] = spec.mask(other.frame[available])
                     blocks.append(((other.loss("c4_val").to_numpy(dtype=float)[mask],),
                                    other.error(other.task_set("17")).to_numpy(dtype=float)[mask]))
-                fitted = pooled_solve(error_law, blocks)[tables.index(table)]
+                fitted = pooled_solve(error_law, blocks)[position]
                 predictions[table.runs[t]] = float(fitted.predict(paper_loss[table.runs[t]]))
         error[f"pooled exponential on {fit_set}"] = pd.Series(predictions)
     return loss, error, loss_truth, error_truth
+
+
+def _error_inputs(table: ot.RunTable, law: type, mask: np.ndarray, losses: np.ndarray | None = None) -> tuple:
+    known = {"loss": table.loss("c4_val").to_numpy(dtype=float) if losses is None else losses,
+             "multiplier": table.multiplier}
+    return tuple(known[name][mask] for name in law.inputs)
+
+
+def chained_small_error(tables: list[ot.RunTable], loss_forecasts: pd.Series) -> dict[str, pd.Series]:
+    """Size-ahead error forecasts (17 tasks) from `loss_forecasts`, per chained error candidate."""
+    out = {}
+    for name in ("exponential", "exponential+logM"):
+        law = law_family(name, "error")
+        for pooled in (False, True):
+            for fit_set in ERROR_SETS:
+                spec, predictions = resolve_fit_set(fit_set), {}
+                for position, table in enumerate(tables):
+                    size = np.unique(table.params)[3]
+                    for t in np.flatnonzero(table.params == size):
+                        blocks = []
+                        for other in tables if pooled else [table]:
+                            available = (other.params <= size) & (other.flops < table.flops[t])
+                            mask = np.zeros(len(other), dtype=bool)
+                            mask[available] = spec.mask(other.frame[available])
+                            blocks.append((_error_inputs(other, law, mask),
+                                           other.error(other.task_set("17")).to_numpy(dtype=float)[mask]))
+                        if any(len(y) < law.n_coefficients for _, y in blocks):
+                            continue
+                        fitted = pooled_solve(law, blocks)[position if pooled else 0]
+                        at = np.zeros(len(table), dtype=bool)
+                        at[t] = True
+                        losses = np.full(len(table), loss_forecasts[table.runs[t]])
+                        predictions[table.runs[t]] = float(fitted.predict(*_error_inputs(table, law, at, losses))[0])
+                out[f"{'pooled ' if pooled else ''}{name} on {fit_set}"] = pd.Series(predictions)
+    return out
+
+
+def chained_target_error(loss_law_key: str, error_key: str) -> tuple[pd.Series, dict[str, pd.Series], dict]:
+    """The six targets under a chained choice: (loss forecasts, error forecasts per task set, truths)."""
+    testbed = ot.load_testbed()
+    families = [testbed.family(f) for f in testbed.families]
+    targets = [f.select("paper-targets").drop([f"{f.families[0]}-open_lm_1b-1.0"]) for f in families]
+    loss_fit_set = loss_law_key.rsplit(" on ", 1)[1]
+    chosen = [f.select(loss_fit_set) for f in families]
+    loss_law = law_family("shared-exponent", "loss")
+    blocks = [((c.params, c.tokens), c.loss("c4_val").to_numpy(dtype=float)) for c in chosen]
+    laws = pooled_solve(loss_law, blocks) if loss_law_key.startswith("pooled") else [
+        pooled_solve(loss_law, [b])[0] for b in blocks]
+    loss = pd.Series({run: float(law.predict(p, d)) for law, target in zip(laws, targets, strict=True)
+                      for run, p, d in zip(target.runs, target.params, target.tokens, strict=True)})
+    pooled, rest = error_key.startswith("pooled "), error_key.removeprefix("pooled ")
+    error_name, error_fit_set = rest.rsplit(" on ", 1)
+    error_law = law_family(error_name, "error")
+    errors, truths = {}, {}
+    for task_set in TASK_SETS:
+        chosen = [f.select(error_fit_set) for f in families]
+        blocks = [(_error_inputs(c, error_law, np.ones(len(c), dtype=bool)),
+                   c.error(c.task_set(task_set)).to_numpy(dtype=float)) for c in chosen]
+        laws = pooled_solve(error_law, blocks) if pooled else [pooled_solve(error_law, [b])[0] for b in blocks]
+        values = {}
+        for law, target in zip(laws, targets, strict=True):
+            losses = loss.reindex(target.runs).to_numpy(dtype=float)
+            values.update(zip(target.runs, np.atleast_1d(law.predict(
+                *_error_inputs(target, error_law, np.ones(len(target), dtype=bool), losses))), strict=True))
+        errors[task_set] = pd.Series(values)
+        truths[task_set] = pd.concat([t.error(t.task_set(task_set)) for t in targets])
+    return loss, errors, truths
 
 
 def six_target_forecasts() -> tuple[dict[str, pd.Series], dict[str, dict[str, pd.Series]], pd.Series, dict]:
@@ -176,10 +250,11 @@ def mean_abs_rel(prediction: pd.Series, truth: pd.Series) -> float:
     return float(np.mean(np.minimum(np.where(np.isfinite(relative), relative, 1.0), 1.0)))
 
 
-def with_mean(candidates: dict[str, pd.Series]) -> dict[str, pd.Series]:
-    """The candidates and the mean of the non-pooled ones' forecasts."""
-    single = [v for k, v in candidates.items() if not k.startswith("pooled")]
-    return {**candidates, f"mean of the {len(single)} non-pooled": pd.concat(single, axis=1).mean(axis=1)}
+def with_mean(candidates: dict[str, pd.Series], names: list[str]) -> dict[str, pd.Series]:
+    """The candidates `names` and the mean of the non-pooled ones' forecasts."""
+    single = [candidates[k] for k in names if not k.startswith("pooled")]
+    mean = pd.concat(single, axis=1).mean(axis=1)
+    return {**{k: candidates[k] for k in names}, f"mean of the {len(single)} non-pooled": mean}
 
 
 def report(title: str, small: dict[str, float], targets: dict[str, dict[str, float]]) -> None:
@@ -201,15 +276,56 @@ def main() -> None:
     small_loss, small_error, small_loss_truth, small_error_truth = small_runs_scores(
         ot.load_testbed().select("params<=4.2e8"))
     target_loss, target_error, loss_truth, error_truth = six_target_forecasts()
-    small_loss, target_loss = with_mean(small_loss), with_mean(target_loss)
+    names = list(small_loss)  # the candidates the small-run backtest can score
+    small_loss, target_loss = with_mean(small_loss, names), with_mean(target_loss, names)
     report(f"Loss: size-ahead backtest on runs <= 0.411B ({len(small_loss_truth)} forecasts) against the six targets",
            {k: mean_abs_rel(v, small_loss_truth) for k, v in small_loss.items()},
            {"loss": {k: mean_abs_rel(v, loss_truth) for k, v in target_loss.items()}})
+    chosen_loss = min((k for k in names if not k.startswith("mean")),
+                      key=lambda k: mean_abs_rel(small_loss[k], small_loss_truth))
     error_small = {k: mean_abs_rel(v, small_error_truth) for k, v in small_error.items()}
     report(f"Error, with the paper's loss method ({PAPER_METHOD.loss_law} on paper-loss): size-ahead backtest "
            "(17 tasks) against the six targets",
            error_small, {f"err{s}": {k: mean_abs_rel(v, error_truth[s]) for k, v in target_error[s].items()}
                          for s in TASK_SETS})
+
+
+    tables = [ot.load_testbed().select("params<=4.2e8").family(f).complete("c4_val", "17")
+              for f in ("c4_original", "rpj", "rw_original")]
+    chained = chained_small_error(tables, small_loss[chosen_loss])
+    scores = {k: mean_abs_rel(v, small_error_truth) for k, v in chained.items()}
+    chosen_error = min(scores, key=scores.get)
+    print(f"## Chained: the choice had pooled candidates been offered\n\nloss: {chosen_loss}\nerror candidates, "
+          "size-ahead from its loss forecasts (17 tasks): "
+          + ", ".join(f"{k} {100 * v:.2f}%" for k, v in scores.items()) + f"\nerror: {chosen_error}\n")
+    loss, errors, truths = chained_target_error(chosen_loss, chosen_error)
+    for run in loss.index:
+        print(f"| {run} | loss {100 * mean_abs_rel(loss[[run]], loss_truth[[run]]):.2f}% | "
+              + " | ".join(f"err{s} {100 * mean_abs_rel(errors[s][[run]], truths[s][[run]]):.2f}%" for s in TASK_SETS)
+              + " |")
+    print(f"\nsix targets, mean |relative error|: loss {100 * mean_abs_rel(loss, loss_truth):.2f}%, "
+          + ", ".join(f"err{s} {100 * mean_abs_rel(errors[s], truths[s]):.2f}%" for s in TASK_SETS))
+
+    print("\n## Error laws given the six targets' true loss (a perfect loss forecast)\n")
+    testbed = ot.load_testbed()
+    families = [testbed.family(f) for f in testbed.families]
+    targets = [f.select("paper-targets").drop([f"{f.families[0]}-open_lm_1b-1.0"]) for f in families]
+    for fit_set in ERROR_SETS:
+        for name in ("exponential", "exponential+logM", "sigmoid", "pooled exponential"):
+            law = law_family(name.removeprefix("pooled "), "error")
+            cells = []
+            for task_set in TASK_SETS:
+                if name.startswith("pooled"):
+                    chosen = [f.select(fit_set) for f in families]
+                    laws = pooled_solve(law, [((c.loss("c4_val").to_numpy(dtype=float),),
+                                               c.error(c.task_set(task_set)).to_numpy(dtype=float)) for c in chosen])
+                else:
+                    laws = [ot.fit_error(f, "c4_val", task_set, fit_set=fit_set, law=name).law for f in families]
+                predicted = pd.concat([
+                    pd.Series(np.atleast_1d(law.predict(*_error_inputs(t, law, np.ones(len(t), dtype=bool)))),
+                              index=t.runs) for law, t in zip(laws, targets, strict=True)])
+                cells.append(f"err{task_set} {100 * mean_abs_rel(predicted, truths[task_set]):.2f}%")
+            print(f"- {name} on {fit_set}: " + ", ".join(cells))
 
 
 if __name__ == "__main__":
