@@ -90,7 +90,7 @@ def small_runs_scores(small: ot.RunTable) -> tuple[dict[str, pd.Series], dict[st
                 continue
             error[f"{error_law} on {fit_set}"] = frame.set_index("run")["error_pred"]
             error_truth = frame.set_index("run")["error_true"] if error_truth is None else error_truth
-    loss_law, error_law = law_family("shared-exponent", "loss"), law_family("exponential", "error")
+    loss_law = law_family("shared-exponent", "loss")
     tables = [small.family(f).complete("c4_val", "17") for f in small.families]
     for fit_set in LOSS_SETS:
         predictions = {}
@@ -106,22 +106,9 @@ def small_runs_scores(small: ot.RunTable) -> tuple[dict[str, pd.Series], dict[st
             for t in run_index:
                 predictions[table.runs[t]] = float(fitted.predict(table.params[t], table.tokens[t]))
         loss[f"pooled shared-exponent on {fit_set}"] = pd.Series(predictions)
-    paper_loss = loss["shared-exponent/least-squares on paper-loss"]
-    for fit_set in ERROR_SETS:
-        spec, predictions = resolve_fit_set(fit_set), {}
-        for position, table in enumerate(tables):
-            size = np.unique(table.params)[3]
-            for t in np.flatnonzero(table.params == size):
-                blocks = []
-                for other in tables:  # every family's runs no larger than the target and cheaper than it
-                    available = (other.params <= size) & (other.flops < table.flops[t])
-                    mask = np.zeros(len(other), dtype=bool)
-                    mask[available] = spec.mask(other.frame[available])
-                    blocks.append(((other.loss("c4_val").to_numpy(dtype=float)[mask],),
-                                   other.error(other.task_set("17")).to_numpy(dtype=float)[mask]))
-                fitted = pooled_solve(error_law, blocks)[position]
-                predictions[table.runs[t]] = float(fitted.predict(paper_loss[table.runs[t]]))
-        error[f"pooled exponential on {fit_set}"] = pd.Series(predictions)
+    pooled = small_error_forecasts(tables, loss["shared-exponent/least-squares on paper-loss"], ("exponential",),
+                                   pooled=(True,))
+    error.update(pooled)
     return loss, error, loss_truth, error_truth
 
 
@@ -131,19 +118,23 @@ def _error_inputs(table: ot.RunTable, law: type, mask: np.ndarray, losses: np.nd
     return tuple(known[name][mask] for name in law.inputs)
 
 
-def chained_small_error(tables: list[ot.RunTable], loss_forecasts: pd.Series) -> dict[str, pd.Series]:
-    """Size-ahead error forecasts (17 tasks) from `loss_forecasts`, per chained error candidate."""
+def small_error_forecasts(
+    tables: list[ot.RunTable], loss_forecasts: pd.Series, laws: tuple[str, ...] = ("exponential", "exponential+logM"),
+    pooled: tuple[bool, ...] = (False, True),
+) -> dict[str, pd.Series]:
+    """Size-ahead error forecasts (17 tasks) from `loss_forecasts`, per error law, per family or pooled, on each
+    error fit set. A pooled fit takes every family's runs no larger than the target and cheaper than it."""
     out = {}
-    for name in ("exponential", "exponential+logM"):
+    for name in laws:
         law = law_family(name, "error")
-        for pooled in (False, True):
+        for pool in pooled:
             for fit_set in ERROR_SETS:
                 spec, predictions = resolve_fit_set(fit_set), {}
                 for position, table in enumerate(tables):
                     size = np.unique(table.params)[3]
                     for t in np.flatnonzero(table.params == size):
                         blocks = []
-                        for other in tables if pooled else [table]:
+                        for other in tables if pool else [table]:
                             available = (other.params <= size) & (other.flops < table.flops[t])
                             mask = np.zeros(len(other), dtype=bool)
                             mask[available] = spec.mask(other.frame[available])
@@ -151,12 +142,12 @@ def chained_small_error(tables: list[ot.RunTable], loss_forecasts: pd.Series) ->
                                            other.error(other.task_set("17")).to_numpy(dtype=float)[mask]))
                         if any(len(y) < law.n_coefficients for _, y in blocks):
                             continue
-                        fitted = pooled_solve(law, blocks)[position if pooled else 0]
+                        fitted = pooled_solve(law, blocks)[position if pool else 0]
                         at = np.zeros(len(table), dtype=bool)
                         at[t] = True
                         losses = np.full(len(table), loss_forecasts[table.runs[t]])
                         predictions[table.runs[t]] = float(fitted.predict(*_error_inputs(table, law, at, losses))[0])
-                out[f"{'pooled ' if pooled else ''}{name} on {fit_set}"] = pd.Series(predictions)
+                out[f"{'pooled ' if pool else ''}{name} on {fit_set}"] = pd.Series(predictions)
     return out
 
 
@@ -290,9 +281,9 @@ def main() -> None:
                          for s in TASK_SETS})
 
 
-    tables = [ot.load_testbed().select("params<=4.2e8").family(f).complete("c4_val", "17")
-              for f in ("c4_original", "rpj", "rw_original")]
-    chained = chained_small_error(tables, small_loss[chosen_loss])
+    small = ot.load_testbed().select("params<=4.2e8")
+    tables = [small.family(f).complete("c4_val", "17") for f in small.families]
+    chained = small_error_forecasts(tables, small_loss[chosen_loss])
     scores = {k: mean_abs_rel(v, small_error_truth) for k, v in chained.items()}
     chosen_error = min(scores, key=scores.get)
     print(f"## Chained: the choice had pooled candidates been offered\n\nloss: {chosen_loss}\nerror candidates, "
