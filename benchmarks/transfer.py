@@ -68,8 +68,34 @@ def pooled_solve(law: type, blocks: list[tuple[tuple[np.ndarray, ...], np.ndarra
     return laws
 
 
-def small_runs_scores(small: ot.RunTable) -> tuple[dict[str, pd.Series], dict[str, pd.Series], pd.Series, pd.Series]:
-    """Size-ahead forecasts per candidate (indexed by target run): loss, error (17 tasks), and the truths."""
+def fit_blocks(law: type, blocks: list[tuple[tuple[np.ndarray, ...], np.ndarray]], pooled: bool) -> list:
+    """The law fitted to each block: one exponent for all (`pooled`) or each block on its own."""
+    return pooled_solve(law, blocks) if pooled else [pooled_solve(law, [block])[0] for block in blocks]
+
+
+def error_block(table: ot.RunTable, law: type, task_set: str) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """An error law's inputs and average error over `task_set` for every run of `table`."""
+    observed = table.error(table.task_set(task_set)).to_numpy(dtype=float)
+    return _error_inputs(table, law, np.ones(len(table), dtype=bool)), observed
+
+
+def six_targets(testbed: ot.RunTable) -> tuple[list[ot.RunTable], list[ot.RunTable]]:
+    """Each family's runs and its targets: the 1.4B and 6.9B runs but the 1.4B M = 20 one (in the error fit)."""
+    families = [testbed.family(f) for f in testbed.families]
+    return families, [f.select("paper-targets").drop([f"{f.families[0]}-open_lm_1b-1.0"]) for f in families]
+
+
+def predict_targets(laws: list, targets: list[ot.RunTable]) -> pd.Series:
+    """Each family's loss law at its targets' N and D."""
+    return pd.Series({run: float(law.predict(p, d)) for law, target in zip(laws, targets, strict=True)
+                      for run, p, d in zip(target.runs, target.params, target.tokens, strict=True)})
+
+
+def small_runs_scores(
+    small: ot.RunTable, tables: list[ot.RunTable]
+) -> tuple[dict[str, pd.Series], dict[str, pd.Series], pd.Series, pd.Series]:
+    """Size-ahead forecasts per candidate (indexed by target run): loss, error (17 tasks), and the truths;
+    `tables` are the families of `small` with loss and 17-task error."""
     loss, error = {}, {}
     loss_truth = error_truth = None
     for law, objective in CANDIDATE_LOSS:
@@ -91,24 +117,22 @@ def small_runs_scores(small: ot.RunTable) -> tuple[dict[str, pd.Series], dict[st
             error[f"{error_law} on {fit_set}"] = frame.set_index("run")["error_pred"]
             error_truth = frame.set_index("run")["error_true"] if error_truth is None else error_truth
     loss_law = law_family("shared-exponent", "loss")
-    tables = [small.family(f).complete("c4_val", "17") for f in small.families]
+    loss_tables = [small.family(f).complete("c4_val") for f in small.families]
     for fit_set in LOSS_SETS:
         predictions = {}
         blocks, targets = [], []
-        for table in [small.family(f).complete("c4_val") for f in small.families]:
+        for table in loss_tables:
             run_index, masks, _, _ = size_ahead_masks(table, fit_set, ERROR_SETS[0])
             mask = masks[0]  # one target size per family (0.411B): every target shares the loss fit set
             y = table.loss("c4_val").to_numpy(dtype=float)
             blocks.append(((table.params[mask], table.tokens[mask]), y[mask]))
             targets.append(run_index)
-        loss_tables = [small.family(f).complete("c4_val") for f in small.families]
         for table, run_index, fitted in zip(loss_tables, targets, pooled_solve(loss_law, blocks), strict=True):
             for t in run_index:
                 predictions[table.runs[t]] = float(fitted.predict(table.params[t], table.tokens[t]))
         loss[f"pooled shared-exponent on {fit_set}"] = pd.Series(predictions)
-    pooled = small_error_forecasts(tables, loss["shared-exponent/least-squares on paper-loss"], ("exponential",),
-                                   pooled=(True,))
-    error.update(pooled)
+    error.update(small_error_forecasts(tables, loss["shared-exponent/least-squares on paper-loss"], ("exponential",),
+                                       pooled=(True,)))
     return loss, error, loss_truth, error_truth
 
 
@@ -151,58 +175,42 @@ def small_error_forecasts(
     return out
 
 
-def chained_target_error(loss_law_key: str, error_key: str) -> tuple[pd.Series, dict[str, pd.Series], dict]:
-    """The six targets under a chained choice: (loss forecasts, error forecasts per task set, truths)."""
-    testbed = ot.load_testbed()
-    families = [testbed.family(f) for f in testbed.families]
-    targets = [f.select("paper-targets").drop([f"{f.families[0]}-open_lm_1b-1.0"]) for f in families]
+def chained_target_error(
+    families: list[ot.RunTable], targets: list[ot.RunTable], loss_law_key: str, error_key: str
+) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """The six targets under a chained choice: (loss forecasts, error forecasts per task set)."""
     loss_fit_set = loss_law_key.rsplit(" on ", 1)[1]
     chosen = [f.select(loss_fit_set) for f in families]
     loss_law = law_family("shared-exponent", "loss")
     blocks = [((c.params, c.tokens), c.loss("c4_val").to_numpy(dtype=float)) for c in chosen]
-    laws = pooled_solve(loss_law, blocks) if loss_law_key.startswith("pooled") else [
-        pooled_solve(loss_law, [b])[0] for b in blocks]
-    loss = pd.Series({run: float(law.predict(p, d)) for law, target in zip(laws, targets, strict=True)
-                      for run, p, d in zip(target.runs, target.params, target.tokens, strict=True)})
+    loss = predict_targets(fit_blocks(loss_law, blocks, loss_law_key.startswith("pooled")), targets)
     pooled, rest = error_key.startswith("pooled "), error_key.removeprefix("pooled ")
     error_name, error_fit_set = rest.rsplit(" on ", 1)
     error_law = law_family(error_name, "error")
-    errors, truths = {}, {}
+    errors = {}
     for task_set in TASK_SETS:
-        chosen = [f.select(error_fit_set) for f in families]
-        blocks = [(_error_inputs(c, error_law, np.ones(len(c), dtype=bool)),
-                   c.error(c.task_set(task_set)).to_numpy(dtype=float)) for c in chosen]
-        laws = pooled_solve(error_law, blocks) if pooled else [pooled_solve(error_law, [b])[0] for b in blocks]
+        blocks = [error_block(f.select(error_fit_set), error_law, task_set) for f in families]
         values = {}
-        for law, target in zip(laws, targets, strict=True):
+        for law, target in zip(fit_blocks(error_law, blocks, pooled), targets, strict=True):
             losses = loss.reindex(target.runs).to_numpy(dtype=float)
             values.update(zip(target.runs, np.atleast_1d(law.predict(
                 *_error_inputs(target, error_law, np.ones(len(target), dtype=bool), losses))), strict=True))
         errors[task_set] = pd.Series(values)
-        truths[task_set] = pd.concat([t.error(t.task_set(task_set)) for t in targets])
-    return loss, errors, truths
+    return loss, errors
 
 
-def six_target_forecasts() -> tuple[dict[str, pd.Series], dict[str, dict[str, pd.Series]], pd.Series, dict]:
+def six_target_forecasts(
+    families: list[ot.RunTable], targets: list[ot.RunTable]
+) -> tuple[dict[str, pd.Series], dict[str, dict[str, pd.Series]], pd.Series, dict]:
     """Forecasts of the six targets per candidate, fitted with the paper's fit sets on the whole testbed."""
-    testbed = ot.load_testbed()
-    families = [testbed.family(f) for f in testbed.families]
-    targets = [f.select("paper-targets").drop([f"{f.families[0]}-open_lm_1b-1.0"]) for f in families]
     loss: dict[str, pd.Series] = {}
     error: dict[str, dict[str, pd.Series]] = {t: {} for t in TASK_SETS}
-
-    def record(store: dict, key: str, values: dict[str, float]) -> None:
-        store[key] = pd.Series(values)
 
     for law, objective in CANDIDATE_LOSS:
         for fit_set in LOSS_SETS:
             fits = [ot.fit_loss(f, "c4_val", fit_set=fit_set, law=law, objective=objective) for f in families]
-            record(loss, f"{law}/{objective} on {fit_set}",
-                   {run: float(fit.predict(p, d)) for fit, target in zip(fits, targets, strict=True)
-                    for run, p, d in zip(target.runs, target.params, target.tokens, strict=True)})
-    paper_fits = [ot.fit_loss(f, "c4_val", fit_set="paper-loss") for f in families]
-    paper_loss = {run: float(fit.predict(p, d)) for fit, target in zip(paper_fits, targets, strict=True)
-                  for run, p, d in zip(target.runs, target.params, target.tokens, strict=True)}
+            loss[f"{law}/{objective} on {fit_set}"] = predict_targets(fits, targets)
+    paper_loss = loss["shared-exponent/least-squares on paper-loss"]
     for task_set in TASK_SETS:
         for error_law in CANDIDATE_ERROR:
             for fit_set in ERROR_SETS:
@@ -212,23 +220,19 @@ def six_target_forecasts() -> tuple[dict[str, pd.Series], dict[str, dict[str, pd
                     for run, p, d in zip(target.runs, target.params, target.tokens, strict=True):
                         known = {"loss": paper_loss[run], "params": p, "tokens": d, "multiplier": d / p}
                         values[run] = float(fit.predict(*(known[n] for n in fit.law.inputs)))
-                record(error[task_set], f"{error_law} on {fit_set}", values)
+                error[task_set][f"{error_law} on {fit_set}"] = pd.Series(values)
     loss_law, error_law = law_family("shared-exponent", "loss"), law_family("exponential", "error")
     for fit_set in LOSS_SETS:
         chosen = [f.select(fit_set) for f in families]
         fitted = pooled_solve(loss_law, [((c.params, c.tokens), c.loss("c4_val").to_numpy(dtype=float))
                                          for c in chosen])
-        record(loss, f"pooled shared-exponent on {fit_set}",
-               {run: float(law.predict(p, d)) for law, target in zip(fitted, targets, strict=True)
-                for run, p, d in zip(target.runs, target.params, target.tokens, strict=True)})
+        loss[f"pooled shared-exponent on {fit_set}"] = predict_targets(fitted, targets)
     for task_set in TASK_SETS:
         for fit_set in ERROR_SETS:
-            chosen = [f.select(fit_set) for f in families]
-            fitted = pooled_solve(error_law, [((c.loss("c4_val").to_numpy(dtype=float),),
-                                               c.error(c.task_set(task_set)).to_numpy(dtype=float)) for c in chosen])
-            record(error[task_set], f"pooled exponential on {fit_set}",
-                   {run: float(law.predict(paper_loss[run])) for law, target in zip(fitted, targets, strict=True)
-                    for run in target.runs})
+            fitted = pooled_solve(error_law, [error_block(f.select(fit_set), error_law, task_set) for f in families])
+            error[task_set][f"pooled exponential on {fit_set}"] = pd.Series(
+                {run: float(law.predict(paper_loss[run])) for law, target in zip(fitted, targets, strict=True)
+                 for run in target.runs})
     loss_truth = pd.concat([t.loss("c4_val") for t in targets])
     error_truth = {s: pd.concat([t.error(t.task_set(s)) for t in targets]) for s in TASK_SETS}
     return loss, error, loss_truth, error_truth
@@ -264,9 +268,12 @@ def report(title: str, small: dict[str, float], targets: dict[str, dict[str, flo
 
 
 def main() -> None:
-    small_loss, small_error, small_loss_truth, small_error_truth = small_runs_scores(
-        ot.load_testbed().select("params<=4.2e8"))
-    target_loss, target_error, loss_truth, error_truth = six_target_forecasts()
+    testbed = ot.load_testbed()
+    small = testbed.select("params<=4.2e8")
+    tables = [small.family(f).complete("c4_val", "17") for f in small.families]
+    families, targets = six_targets(testbed)
+    small_loss, small_error, small_loss_truth, small_error_truth = small_runs_scores(small, tables)
+    target_loss, target_error, loss_truth, error_truth = six_target_forecasts(families, targets)
     names = list(small_loss)  # the candidates the small-run backtest can score
     small_loss, target_loss = with_mean(small_loss, names), with_mean(target_loss, names)
     report(f"Loss: size-ahead backtest on runs <= 0.411B ({len(small_loss_truth)} forecasts) against the six targets",
@@ -280,42 +287,34 @@ def main() -> None:
            error_small, {f"err{s}": {k: mean_abs_rel(v, error_truth[s]) for k, v in target_error[s].items()}
                          for s in TASK_SETS})
 
-
-    small = ot.load_testbed().select("params<=4.2e8")
-    tables = [small.family(f).complete("c4_val", "17") for f in small.families]
     chained = small_error_forecasts(tables, small_loss[chosen_loss])
     scores = {k: mean_abs_rel(v, small_error_truth) for k, v in chained.items()}
     chosen_error = min(scores, key=scores.get)
     print(f"## Chained: the choice had pooled candidates been offered\n\nloss: {chosen_loss}\nerror candidates, "
           "size-ahead from its loss forecasts (17 tasks): "
           + ", ".join(f"{k} {100 * v:.2f}%" for k, v in scores.items()) + f"\nerror: {chosen_error}\n")
-    loss, errors, truths = chained_target_error(chosen_loss, chosen_error)
+    loss, errors = chained_target_error(families, targets, chosen_loss, chosen_error)
     for run in loss.index:
         print(f"| {run} | loss {100 * mean_abs_rel(loss[[run]], loss_truth[[run]]):.2f}% | "
-              + " | ".join(f"err{s} {100 * mean_abs_rel(errors[s][[run]], truths[s][[run]]):.2f}%" for s in TASK_SETS)
-              + " |")
+              + " | ".join(f"err{s} {100 * mean_abs_rel(errors[s][[run]], error_truth[s][[run]]):.2f}%"
+                           for s in TASK_SETS) + " |")
     print(f"\nsix targets, mean |relative error|: loss {100 * mean_abs_rel(loss, loss_truth):.2f}%, "
-          + ", ".join(f"err{s} {100 * mean_abs_rel(errors[s], truths[s]):.2f}%" for s in TASK_SETS))
+          + ", ".join(f"err{s} {100 * mean_abs_rel(errors[s], error_truth[s]):.2f}%" for s in TASK_SETS))
 
     print("\n## Error laws given the six targets' true loss (a perfect loss forecast)\n")
-    testbed = ot.load_testbed()
-    families = [testbed.family(f) for f in testbed.families]
-    targets = [f.select("paper-targets").drop([f"{f.families[0]}-open_lm_1b-1.0"]) for f in families]
     for fit_set in ERROR_SETS:
         for name in ("exponential", "exponential+logM", "sigmoid", "pooled exponential"):
             law = law_family(name.removeprefix("pooled "), "error")
             cells = []
             for task_set in TASK_SETS:
                 if name.startswith("pooled"):
-                    chosen = [f.select(fit_set) for f in families]
-                    laws = pooled_solve(law, [((c.loss("c4_val").to_numpy(dtype=float),),
-                                               c.error(c.task_set(task_set)).to_numpy(dtype=float)) for c in chosen])
+                    laws = pooled_solve(law, [error_block(f.select(fit_set), law, task_set) for f in families])
                 else:
                     laws = [ot.fit_error(f, "c4_val", task_set, fit_set=fit_set, law=name).law for f in families]
                 predicted = pd.concat([
                     pd.Series(np.atleast_1d(law.predict(*_error_inputs(t, law, np.ones(len(t), dtype=bool)))),
                               index=t.runs) for law, t in zip(laws, targets, strict=True)])
-                cells.append(f"err{task_set} {100 * mean_abs_rel(predicted, truths[task_set]):.2f}%")
+                cells.append(f"err{task_set} {100 * mean_abs_rel(predicted, error_truth[task_set]):.2f}%")
             print(f"- {name} on {fit_set}: " + ", ".join(cells))
 
 
