@@ -16,6 +16,7 @@ import numpy as np
 from overtrain.files import write_text_atomic
 from overtrain.paper import PaperEvidence
 from overtrain.render import figures
+from overtrain.render.tables import percent
 from overtrain.runs import RunTable
 
 
@@ -27,10 +28,6 @@ class Section:
     title: str
     caption: str
     draw: Callable[[], object]
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.2f}%"
 
 
 def sections(evidence: PaperEvidence, testbed: RunTable) -> list[Section]:
@@ -59,8 +56,8 @@ def sections(evidence: PaperEvidence, testbed: RunTable) -> list[Section]:
     return [
         Section("fig1_overview", "Figure 1: the two laws and their targets",
                 f"Fitted on five small runs (loss) and six (error), the laws forecast the 1.4B and 6.9B runs: mean "
-                f"relative error over the six held-out targets {_pct(loss_mean)} (loss), {_pct(err17_mean)} "
-                f"(17-task error), {_pct(err46_mean)} (46-task); the paper reports 1.48%, 3.66% and 2.63%.",
+                f"relative error over the six held-out targets {percent(loss_mean)} (loss), {percent(err17_mean)} "
+                f"(17-task error), {percent(err46_mean)} (46-task); the paper reports 1.48%, 3.66% and 2.63%.",
                 lambda: figures.figure_overview(evidence, testbed)),
         Section("fig2_constant_slope", "Over-training follows constant-slope trends",
                 "Every run's loss against compute, with the law's line for each multiplier: lines of equal slope, "
@@ -75,32 +72,35 @@ def sections(evidence: PaperEvidence, testbed: RunTable) -> list[Section]:
                 "paper's Figures 5, 11 and 12; the 1.4B and 6.9B cells equal the headline numbers.",
                 lambda: figures.figure_heatmaps(evidence)),
         Section("fig5_per_task", "Tables 2 and 7: per-task error laws at 6.9B",
-                f"Per-task laws miss by far more than the averages (RedPajama: ARC-Easy {_pct(table2_rpj['arc_easy'])}"
-                f", HellaSwag zero-shot {_pct(table2_rpj['hellaswag_zeroshot'])}, 17-task average "
-                f"{_pct(table2_rpj['avg_subset'])}); values match the paper's Tables 2 and 7 (tests check 0.01 "
+                "Per-task laws miss by far more than the averages (RedPajama: ARC-Easy "
+                f"{percent(table2_rpj['arc_easy'])}"
+                f", HellaSwag zero-shot {percent(table2_rpj['hellaswag_zeroshot'])}, 17-task average "
+                f"{percent(table2_rpj['avg_subset'])}); values match the paper's Tables 2 and 7 (tests check 0.01 "
                 "points).",
                 lambda: figures.figure_per_task(evidence)),
         Section("fig6_other_splits", "Other loss splits",
                 f"The loss law refitted on each of the 8 evaluation splits: median relative error at the held-out "
-                f"targets {_pct(c4_split)} on C4 eval against {_pct(other_split)} on the other splits; the worst is "
-                f"{_pct(worst[0])} ({worst[1]}, {figures.FAMILY_LABELS.get(worst[2], worst[2])}). Compare the "
+                f"targets {percent(c4_split)} on C4 eval against {percent(other_split)} on the other splits; the worst "
+                "is "
+                f"{percent(worst[0])} ({worst[1]}, {figures.FAMILY_LABELS.get(worst[2], worst[2])}). Compare the "
                 "paper's appendix figure on other validation sets.",
                 lambda: figures.figure_other_splits(evidence)),
         Section("fig7_task_ablation", "Which tasks to average",
                 f"Tasks kept when some 0.154B run is at least t points above chance; t = 10 keeps "
-                f"{ablation_17['n_tasks']} tasks, the paper's 17, with mean relative error {_pct(low_error)} at 6.9B "
+                f"{ablation_17['n_tasks']} tasks, the paper's 17, with mean relative error {percent(low_error)} at "
+                "6.9B "
                 f"over the three families; t >= 30 keeps {high_threshold[-1]['n_tasks']} to "
-                f"{high_threshold[0]['n_tasks']} tasks and misses by {_pct(high_error)} on average.",
+                f"{high_threshold[0]['n_tasks']} tasks and misses by {percent(high_error)} on average.",
                 lambda: figures.figure_ablation(evidence)),
         Section("fig8_fit_compute", "Fit compute and forecast error",
                 "RedPajama: the fit set grows through the runs up to 0.411B at M >= 10 plus the 1.4B run at M = 20 "
                 "(M = 5 is left out: the paper finds the law does not hold there), cheapest first; the first "
                 f"sets hold one model size and cannot identify the law. At the paper's fit compute "
                 f"({paper_rpj.loss_fit.fit_flops:.2g} FLOPs) the cheapest-first set of {nearest['n_runs']} runs "
-                f"misses the held-out loss by {_pct(float(np.mean([abs(nearest[k]) for k in loss_keys])))} on "
-                f"average, the paper's five chosen runs (stars) by {_pct(paper_loss)}; all {largest['n_runs']} runs "
+                f"misses the held-out loss by {percent(float(np.mean([abs(nearest[k]) for k in loss_keys])))} on "
+                f"average, the paper's five chosen runs (stars) by {percent(paper_loss)}; all {largest['n_runs']} runs "
                 f"({largest['fit_flops']:.2g} FLOPs) get "
-                f"{_pct(float(np.mean([abs(largest[k]) for k in loss_keys])))}. Which runs matter as much as how "
+                f"{percent(float(np.mean([abs(largest[k]) for k in loss_keys])))}. Which runs matter as much as how "
                 "much compute.",
                 lambda: figures.figure_sweep(evidence)),
         Section("fig9_mstar_rank", "Compute-optimal multipliers and rank agreement",

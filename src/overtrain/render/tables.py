@@ -15,7 +15,8 @@ from overtrain.trust import TrustedForecast
 FAMILY_SHORT = {"c4_original": "C4", "rpj": "RPJ", "rw_original": "RW"}
 
 
-def _pct(value: float) -> str:
+def percent(value: float) -> str:
+    """A fraction as a percentage with two decimals: 0.0148 -> '1.48%'."""
     return f"{100 * value:.2f}%"
 
 
@@ -38,13 +39,13 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
     for t in result.targets:
         loss.add_row(
             FAMILY_NAMES.get(t.family, t.family), _target_name(t), f"{t.forecast.flops_ratio:.0f}x",
-            f"{t.loss_true:.4f}", f"{t.forecast.loss:.4f}", _pct(t.loss_rel_err),
+            f"{t.loss_true:.4f}", f"{t.forecast.loss:.4f}", percent(t.loss_rel_err),
             style="dim" if t.in_error_fit_set else None,
         )
     if held_out:
         loss.add_section()
         loss.add_row("mean", f"{len(held_out)} held out", "", "", "",
-                     _pct(sum(t.loss_rel_err for t in held_out) / len(held_out)), style="bold")
+                     percent(sum(t.loss_rel_err for t in held_out) / len(held_out)), style="bold")
 
     error = Table(title="Average top-1 error forecasts", title_justify="left")
     error.add_column("data")
@@ -56,11 +57,11 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
     for t in result.targets:
         row = [FAMILY_SHORT.get(t.family, t.family), _target_name(t)]
         for name in task_sets:
-            row += [f"{t.errors_true[name]:.4f}", f"{t.forecast.errors[name]:.4f}", _pct(t.error_rel_err(name))]
+            row += [f"{t.errors_true[name]:.4f}", f"{t.forecast.errors[name]:.4f}", percent(t.error_rel_err(name))]
         error.add_row(*row, style="dim" if t.in_error_fit_set else None)
     if held_out:
         error.add_section()
-        means = [_pct(sum(t.error_rel_err(n) for t in held_out) / len(held_out)) for n in task_sets]
+        means = [percent(sum(t.error_rel_err(n) for t in held_out) / len(held_out)) for n in task_sets]
         error.add_row("mean", f"{len(held_out)} held out", *[x for m in means for x in ("", "", m)], style="bold")
     error.caption = (
         "true values, then predicted; dim: the 1.4B M=20 run is in the error fit set, so means exclude it"
