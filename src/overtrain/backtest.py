@@ -28,9 +28,10 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.fitsets import resolve_fit_set
-from overtrain.fitting import chance_error, error_inputs, fit_error, fit_loss, solve_law
+from overtrain.fitting import chance_error, error_inputs, fit_error, fit_loss, solve_law, task_bounds, task_chance
 from overtrain.laws import law_family
 from overtrain.runs import RunTable
+from overtrain.scales import physical
 from overtrain.tasks import TaskSet
 from overtrain.uncertainty import (
     Calibration,
@@ -173,16 +174,17 @@ def backtest_family(
         return pd.DataFrame()
     loss = runs.loss(loss_split).to_numpy(dtype=float)
     weights = masks.astype(float)
-    theta, linear, _ = solve_law(loss_law, (runs.params, runs.tokens), loss, method.loss_objective, weights)
+    theta, linear, loss_bound = solve_law(loss_law, (runs.params, runs.tokens), loss, method.loss_objective, weights)
     loss_pred = np.array([
         _predict(loss_law, theta[b], linear[b], {}, runs.params[t], runs.tokens[t]) for b, t in enumerate(targets)
     ])
+    loss_pred = np.array([physical("loss", p) for p in loss_pred])
     frame = pd.DataFrame({
         "family": runs.families[0], "run": [runs.runs[t] for t in targets], "params": runs.params[targets],
         "tokens": runs.tokens[targets], "multiplier": runs.multiplier[targets], "flops": runs.flops[targets],
-        "fit_runs": masks.sum(axis=1), "error_fit_runs": error_masks.sum(axis=1), "fit_flops": weights @ runs.flops,
-        "distance": distances,
-        "loss_true": loss[targets], "loss_pred": loss_pred,
+        "fit_runs": masks.sum(axis=1), "fit_sizes": [len(np.unique(runs.params[m])) for m in masks],
+        "error_fit_runs": error_masks.sum(axis=1), "fit_flops": weights @ runs.flops, "distance": distances,
+        "loss_true": loss[targets], "loss_pred": loss_pred, "loss_at_bound": np.asarray(loss_bound, dtype=bool),
     })
     frame["loss_rel_err"] = (frame["loss_pred"] - frame["loss_true"]) / frame["loss_true"]
     loss_samples = None
@@ -202,26 +204,34 @@ def backtest_family(
     if hasattr(error_law, "per_task"):
         per_task = 1.0 - runs.accuracy(task_set).to_numpy(dtype=float).T  # (T, n)
         n_tasks = len(per_task)
-        theta_t, linear_t, _ = solve_law(error_law.per_task, inputs, np.repeat(per_task[None], len(masks), 0)
-                                         .reshape(-1, len(runs)), "least-squares", np.repeat(weights, n_tasks, 0))
+        theta_t, linear_t, bound_t = solve_law(error_law.per_task, inputs, np.repeat(per_task[None], len(masks), 0)
+                                               .reshape(-1, len(runs)), "least-squares", np.repeat(weights, n_tasks, 0))
         theta_t, linear_t = theta_t.reshape(len(masks), n_tasks, -1), linear_t.reshape(len(masks), n_tasks, -1)
-        error_pred = np.array([
-            np.mean(linear_t[b, :, 0] - linear_t[b, :, 1] * np.exp(-theta_t[b, :, 0] * loss_pred[b]))
-            for b in range(len(masks))
-        ])
+        bound_t = np.asarray(bound_t, dtype=bool).reshape(len(masks), n_tasks)
+        chance = task_chance(runs, task_set)
+        error_pred, error_bound = np.empty(len(masks)), np.zeros(len(masks), dtype=bool)
+        for b in range(len(masks)):
+            ceiling, flat, flat_error = task_bounds(per_task[:, error_masks[b]], chance)
+            law = error_law(tasks=task_set.tasks, eps=tuple(linear_t[b, :, 0]), k=tuple(linear_t[b, :, 1]),
+                            gamma=tuple(theta_t[b, :, 0]), ceiling=tuple(ceiling), flat=tuple(map(float, flat)),
+                            flat_error=tuple(flat_error))
+            error_pred[b] = law.predict(loss_pred[b])
+            error_bound[b] = bool(np.any(bound_t[b][~flat]))
     else:
         constants = {}
         offset = 0.0
         if getattr(error_law, "offset", None) == "chance_error":
             offset = chance_error(runs, task_set)
             constants["chance_error"] = offset
-        theta_e, linear_e, _ = solve_law(error_law, inputs, error - offset, "least-squares", weights)
+        theta_e, linear_e, error_bound = solve_law(error_law, inputs, error - offset, "least-squares", weights)
         known = {"params": runs.params[targets], "tokens": runs.tokens[targets],
                  "multiplier": runs.multiplier[targets], "loss": loss_pred}
         error_pred = np.array([
             _predict(error_law, theta_e[b], linear_e[b], constants, *(known[n][b] for n in error_law.inputs))
             for b in range(len(masks))
         ])
+    error_pred = np.array([physical("error", p) for p in error_pred])
+    frame["error_at_bound"] = np.asarray(error_bound, dtype=bool)
     frame["error_true"] = error[targets]
     frame["error_pred"] = error_pred
     if n_resamples and not hasattr(error_law, "per_task") and loss_samples is not None:

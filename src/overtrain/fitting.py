@@ -116,7 +116,8 @@ class Fit:
         """Rebuild a Fit from `to_dict` output (e.g. a saved law file); predictions are identical."""
         try:
             law_class = law_family(document["law"], document["kind"])
-            law = law_class(**{f.name: _field_value(document[f.name]) for f in dataclasses.fields(law_class)})
+            law = law_class(**{f.name: _field_value(document[f.name]) for f in dataclasses.fields(law_class)
+                               if f.name in document or f.default is dataclasses.MISSING})
             data = document["data"]
             inputs = tuple(np.array(data[name], dtype=float) for name in law_class.inputs)
             observed = np.array(data["observed"], dtype=float)
@@ -207,6 +208,25 @@ def _grid_middle(law: type) -> np.ndarray:
     return np.array([np.log(g[len(g) // 2]) for g in law.theta_grids])
 
 
+#: A task whose best fit run is less than this far above chance accuracy is at chance: it shows no trend.
+AT_CHANCE = 0.02
+
+
+def task_chance(runs: RunTable, task_set: TaskSet) -> np.ndarray:
+    """Chance accuracy of each task of the set (NaN where the task table does not know it)."""
+    chance = pd.to_numeric(runs.tasks["chance"].reindex(list(task_set.tasks)), errors="coerce")
+    return chance.to_numpy(dtype=float)
+
+
+def task_bounds(task_errors: np.ndarray, chance: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For per-task laws fitted to `task_errors` (tasks, runs): each task's ceiling 1 - chance (1 where chance is
+    unknown), whether it is at chance on every run (flat), and its mean measured error."""
+    ceiling = np.where(np.isfinite(chance), 1.0 - np.nan_to_num(chance), 1.0)
+    best_accuracy = 1.0 - np.min(task_errors, axis=1)
+    flat = np.isfinite(chance) & (best_accuracy - np.nan_to_num(chance) < AT_CHANCE)
+    return ceiling, flat, np.mean(task_errors, axis=1)
+
+
 def chance_error(runs: RunTable, task_set: TaskSet) -> float:
     """Average top-1 error of random guessing over a task set: mean over tasks of (1 - chance accuracy)."""
     known = runs.tasks["chance"].reindex(list(task_set.tasks))
@@ -241,8 +261,11 @@ def _fit(
     if not np.all(np.isfinite(theta)):
         raise OvertrainError(f"{kind} fit set {name!r}: the {law.name} law could not be fitted (degenerate data)")
     if per_task is not None:
+        ceiling, flat, flat_error = task_bounds(per_task, task_chance(chosen, task_set))
         fitted = law(tasks=task_set.tasks, eps=tuple(map(float, linear[:, 0])), k=tuple(map(float, linear[:, 1])),
-                     gamma=tuple(map(float, theta[:, 0])))
+                     gamma=tuple(map(float, theta[:, 0])), ceiling=tuple(map(float, ceiling)),
+                     flat=tuple(map(float, flat)), flat_error=tuple(map(float, flat_error)))
+        at_bound = np.asarray(at_bound)[~flat]
     else:
         fitted = dataclasses.replace(law.from_solution(theta, linear), **constants)
     for array in (*inputs, y):

@@ -12,6 +12,7 @@ from overtrain.errors import OvertrainError
 from overtrain.fitsets import FitSet
 from overtrain.fitting import Fit, fit_error, fit_loss
 from overtrain.runs import RunTable, flops_from
+from overtrain.scales import physical
 
 
 def _error_fits(error_fits: Fit | Sequence[Fit] | None, loss_fit: Fit) -> tuple[Fit, ...]:
@@ -53,6 +54,7 @@ class Forecast(Target):
     errors: dict[str, float]
     loss_fit: Fit = field(repr=False)
     error_fits: tuple[Fit, ...] = field(repr=False, default=())
+    unphysical: tuple[str, ...] = field(repr=False, default=())
 
     @property
     def error(self) -> float | None:
@@ -67,7 +69,7 @@ class Forecast(Target):
     def warnings(self) -> list[str]:
         """Why this forecast may be unsafe: thin fit sets, far extrapolation, exponents at a search bound,
         poor fits."""
-        notes = []
+        notes = list(self.unphysical)
         for fit in (self.loss_fit, *self.error_fits):
             label = f"{fit.kind} law ({fit.family})"
             if fit.kind == "loss":
@@ -123,14 +125,28 @@ def forecast(
         if value is None or not np.isfinite(value) or value <= 0:
             raise OvertrainError(f"target {name} must be a positive number, got {value!r}")
     tokens = float(tokens) if tokens is not None else float(multiplier) * float(params)  # type: ignore[arg-type]
-    loss = float(loss_fit.predict(float(params), tokens))
+    unphysical = []
+    raw_loss = float(loss_fit.predict(float(params), tokens))
+    loss = physical("loss", raw_loss)
+    if loss != raw_loss:
+        unphysical.append(f"loss law ({loss_fit.family}): predicts an impossible loss {raw_loss:.4g}; shown as "
+                          f"{loss:.3g}, the law does not hold this far out")
     known = {"loss": loss, "params": float(params), "tokens": tokens, "multiplier": tokens / float(params)}
-    errors = {
-        fit.task_set.name: float(fit.predict(*(known[name] for name in fit.law.inputs)))
-        for fit in fits
-        if fit.task_set is not None
-    }
-    return Forecast(float(params), tokens, loss, errors, loss_fit, fits)
+    errors = {}
+    for fit in fits:
+        if fit.task_set is None:
+            continue
+        raw = float(fit.predict(*(known[name] for name in fit.law.inputs)))
+        errors[fit.task_set.name] = physical("error", raw)
+        if errors[fit.task_set.name] != raw:
+            unphysical.append(f"error law ({fit.family}, {fit.task_set.name} tasks): predicts an impossible error "
+                              f"{raw:.4g}; shown as {errors[fit.task_set.name]:g}, the law does not hold this far out")
+        flat = getattr(fit.law, "flat_tasks", ())
+        if flat:
+            unphysical.append(f"error law ({fit.family}, {fit.task_set.name} tasks): {len(flat)} of "
+                              f"{len(fit.task_set)} tasks are at chance on every fit run and are forecast at their "
+                              f"measured error ({', '.join(flat[:4])}{', ...' if len(flat) > 4 else ''})")
+    return Forecast(float(params), tokens, loss, errors, loss_fit, fits, tuple(unphysical))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ Resamples whose design cannot identify the law (e.g. every draw from one model s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -17,6 +18,7 @@ import pandas as pd
 from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit, solve_law
 from overtrain.forecast import Forecast
+from overtrain.scales import from_scale, physical, scale_slope, to_scale
 from overtrain.varpro import fit_profile
 
 
@@ -67,13 +69,24 @@ def bootstrap(fit: Fit, n_resamples: int = 1000, seed: int = 0) -> Bootstrap:
 
 # --- forecast intervals -------------------------------------------------------------------------------------
 #
-# A forecast's interval at level q combines three parts, as half-widths added in quadrature:
-# 1. fit and measurement noise: refit both laws to resamples of their fit sets (runs drawn with replacement
-#    when there are at least twice as many as coefficients, each draw's response perturbed by that run's
+# A forecast's interval at level q combines four parts, as half-widths added in quadrature on a scale where
+# every value is physical: log loss (loss stays above 0) and logit error (error stays inside (0, 1)):
+# 1. fit and measurement noise: refit the law to resamples of its fit set (runs drawn with replacement when
+#    there are at least twice as many as coefficients, each draw's response perturbed by that run's
 #    measurement noise) and take the central q percentile range of the two-stage forecast;
 # 2. the target's own measurement noise (its loss evaluation, or the binomial noise of its task accuracies);
-# 3. model (extrapolation) error, which sampling noise cannot cover: s x log10(1 + distance) x prediction,
-#    with s calibrated on backtests so that q of backtest forecasts fall inside their intervals.
+# 3. structural uncertainty: the spread (standard deviation) of the forecasts of the eligible laws, which
+#    disagree most where the data cannot tell them apart;
+# 4. model (extrapolation) error, which sampling noise cannot cover: s x log10(1 + distance) on that scale,
+#    with s calibrated on backtests that resemble the forecast, so that q of them fall inside their intervals.
+# The bounds are mapped back to loss and error, so no bound leaves what a run could measure.
+
+def structural_spread(quantity: str, predictions: Sequence[float]) -> float:
+    """Standard deviation, on the interval scale, of the forecasts of several eligible laws (0 for fewer than 2)."""
+    values = np.array([p for p in predictions if np.isfinite(p)], dtype=float)
+    if len(values) < 2:
+        return 0.0
+    return float(np.std(to_scale(quantity, np.array([physical(quantity, v) for v in values])), ddof=1))
 
 
 @dataclass(frozen=True)
@@ -189,54 +202,71 @@ def sample_bounds(samples: np.ndarray, level: float) -> tuple[float, float]:
 
 
 def combine(prediction: float, low: float, high: float, target_sigma: float, extrapolation: float,
-            level: float) -> Interval:
-    """Half-widths of the three parts added in quadrature (see the module notes); `low`, `high` are the
-    resampled forecasts' range (NaN: no fit part)."""
+            level: float, quantity: str = "loss", structural: float = 0.0) -> Interval:
+    """The interval of `prediction` (see the module notes): `low`, `high` are the resampled forecasts' range (NaN:
+    no fit part), `target_sigma` the target's measurement noise in loss or error units, `extrapolation` a
+    half-width and `structural` a standard deviation, both on the interval scale of `quantity`."""
     z = NormalDist().inv_cdf(0.5 + level / 2)
-    fit_below = max(prediction - low, 0.0) if np.isfinite(low) else 0.0
-    fit_above = max(high - prediction, 0.0) if np.isfinite(high) else 0.0
-    below = np.sqrt(fit_below**2 + (z * target_sigma) ** 2 + extrapolation**2)
-    above = np.sqrt(fit_above**2 + (z * target_sigma) ** 2 + extrapolation**2)
-    return Interval(float(prediction - below), float(prediction + above), level)
+    prediction = physical(quantity, prediction)
+    centre = to_scale(quantity, prediction)
+    fit_below = max(centre - to_scale(quantity, physical(quantity, low)), 0.0) if np.isfinite(low) else 0.0
+    fit_above = max(to_scale(quantity, physical(quantity, high)) - centre, 0.0) if np.isfinite(high) else 0.0
+    shared = (z * target_sigma * scale_slope(quantity, prediction)) ** 2 + extrapolation**2 + (z * structural) ** 2
+    below, above = np.sqrt(fit_below**2 + shared), np.sqrt(fit_above**2 + shared)
+    return Interval(float(from_scale(quantity, centre - below)), float(from_scale(quantity, centre + above)), level)
 
 
 def forecast_intervals(
     forecast: Forecast, calibration: Calibration, *, level: float = 0.9, n_resamples: int = 400, seed: int = 0,
-    examples: dict[str, np.ndarray] | None = None,
+    examples: dict[str, np.ndarray] | None = None, structural: dict[str, float] | None = None,
 ) -> dict[str, Interval]:
-    """Intervals for a forecast's loss and each task set's error (key `loss` and the task-set names)."""
+    """Intervals for a forecast's loss and each task set's error (key `loss` and the task-set names);
+    `structural` holds the spread of the eligible laws' forecasts per key (see `structural_spread`)."""
     decades = np.log10(1.0 + forecast.flops_ratio)
+    spread = structural or {}
     one = np.ones((1, forecast.loss_fit.n_runs), dtype=bool)
     loss_samples = resample_predictions(
         forecast.loss_fit, one, [_target_inputs(forecast.loss_fit, forecast.params, forecast.tokens,
                                                 np.zeros(n_resamples))], n_resamples, seed)[0]
     intervals = {"loss": combine(forecast.loss, *sample_bounds(loss_samples, level),
                                  loss_target_noise(forecast.loss_fit, forecast.loss),
-                                 calibration.loss_scale * decades * forecast.loss, level)}
+                                 calibration.loss_scale * decades, level, "loss", spread.get("loss", 0.0))}
     for fit in forecast.error_fits:
-        if fit.task_set is None or _law_class(fit) is not type(fit.law):
+        if fit.task_set is None:
             continue
         name = fit.task_set.name
         prediction = forecast.errors[name]
-        losses = np.where(np.isfinite(loss_samples), loss_samples, forecast.loss)
-        inputs = _target_inputs(fit, forecast.params, forecast.tokens, losses)
-        samples = resample_predictions(fit, np.ones((1, fit.n_runs), dtype=bool), [inputs], n_resamples, seed + 1)
+        bounds = (float("nan"), float("nan"))
+        if _law_class(fit) is type(fit.law):
+            losses = np.where(np.isfinite(loss_samples), loss_samples, forecast.loss)
+            inputs = _target_inputs(fit, forecast.params, forecast.tokens, losses)
+            samples = resample_predictions(fit, np.ones((1, fit.n_runs), dtype=bool), [inputs], n_resamples,
+                                           seed + 1)
+            bounds = sample_bounds(samples[0], level)
         counts = (examples or {}).get(name, np.array([]))
-        intervals[name] = combine(prediction, *sample_bounds(samples[0], level),
-                                  error_target_noise(fit, prediction, counts),
-                                  calibration.error_scale * decades * prediction, level)
+        intervals[name] = combine(prediction, *bounds, error_target_noise(fit, prediction, counts),
+                                  calibration.error_scale * decades, level, "error", spread.get(name, 0.0))
     return intervals
 
 
 def coverage(frame: pd.DataFrame, quantity: str, scale: float, level: float) -> np.ndarray:
     """Which backtest forecasts of `quantity` (loss or error) fall inside their intervals at `scale`."""
     decades = np.log10(1.0 + frame["distance"].to_numpy())
+    structural = frame[f"{quantity}_struct"] if f"{quantity}_struct" in frame else np.zeros(len(frame))
     return np.array([
-        combine(p, lo, hi, sigma, scale * d * p, level).contains(x)
-        for p, x, lo, hi, sigma, d in zip(frame[f"{quantity}_pred"], frame[f"{quantity}_true"],
-                                          frame[f"{quantity}_fit_low"], frame[f"{quantity}_fit_high"],
-                                          frame[f"{quantity}_sigma"], decades, strict=True)
+        combine(p, lo, hi, sigma, scale * d, level, quantity, st).contains(x)
+        for p, x, lo, hi, sigma, d, st in zip(frame[f"{quantity}_pred"], frame[f"{quantity}_true"],
+                                              frame[f"{quantity}_fit_low"], frame[f"{quantity}_fit_high"],
+                                              frame[f"{quantity}_sigma"], decades, structural, strict=True)
     ])
+
+
+def interval_score(low: np.ndarray, high: np.ndarray, truth: np.ndarray, level: float) -> np.ndarray:
+    """The interval (Winkler) score of central `level` intervals: width, plus 2 / (1 - level) times the distance
+    by which the truth falls outside. Lower is better; it rewards sharpness and punishes misses."""
+    alpha = 1.0 - level
+    low, high, truth = (np.asarray(v, dtype=float) for v in (low, high, truth))
+    return (high - low) + 2.0 / alpha * (np.maximum(low - truth, 0.0) + np.maximum(truth - high, 0.0))
 
 
 def calibrate_scale(frame: pd.DataFrame, quantity: str, level: float) -> float:

@@ -173,35 +173,59 @@ class SigmoidError:
 
 @dataclass(frozen=True)
 class TaskAveragedExponential:
-    """Each task's error fitted with its own exponential law; the forecast is the average of their predictions:
+    """Each task's error fitted with its own exponential law, kept within what the task can score, then averaged:
 
-    Err(L) = mean over tasks t of (eps_t - k_t exp(-gamma_t L)).
+    Err(L) = mean over tasks t of clip(eps_t - k_t exp(-gamma_t L), 0, ceiling_t),
+
+    with ceiling_t = 1 - chance_t (an error above chance is guessing badly, not a trend). A task still at chance on
+    every fit run has no trend to extrapolate: it is forecast at its measured error (`flat_t`, `flat_error_t`)
+    rather than by a law fitted to noise.
     """
 
     tasks: tuple[str, ...]
     eps: tuple[float, ...]
     k: tuple[float, ...]
     gamma: tuple[float, ...]
+    ceiling: tuple[float, ...] = ()
+    flat: tuple[float, ...] = ()
+    flat_error: tuple[float, ...] = ()
 
     name: ClassVar[str] = "per-task"
-    formula: ClassVar[str] = "Err(L) = mean_t [ε_t - k_t·exp(-γ_t·L)]"
+    formula: ClassVar[str] = "Err(L) = mean_t clip(ε_t - k_t·exp(-γ_t·L), 0, 1 - chance_t)"
     inputs: ClassVar[tuple[str, ...]] = ("loss",)
     theta_names: ClassVar[tuple[str, ...]] = ("gamma",)
     n_coefficients: ClassVar[int] = 3
     per_task: ClassVar[type] = ExponentialError
 
-    def predict(self, loss: np.ndarray | float) -> np.ndarray | float:
+    def task_errors(self, loss: np.ndarray | float) -> np.ndarray:
+        """Each task's forecast error: shape (tasks, *loss.shape)."""
         loss = np.asarray(loss, dtype=float)
-        eps, k, gamma = (np.asarray(v)[(slice(None),) + (None,) * loss.ndim] for v in (self.eps, self.k, self.gamma))
-        value = np.mean(eps - k * np.exp(-gamma * loss), axis=0)
+        expand = (slice(None),) + (None,) * loss.ndim
+        eps, k, gamma = (np.asarray(v, dtype=float)[expand] for v in (self.eps, self.k, self.gamma))
+        ceiling = np.asarray(self.ceiling or (1.0,) * len(self.tasks), dtype=float)[expand]
+        value = np.clip(eps - k * np.exp(-gamma * loss), 0.0, ceiling)
+        if self.flat:
+            flat = np.asarray(self.flat, dtype=bool)[expand]
+            value = np.where(flat, np.asarray(self.flat_error, dtype=float)[expand], value)
+        return value
+
+    def predict(self, loss: np.ndarray | float) -> np.ndarray | float:
+        value = np.mean(self.task_errors(loss), axis=0)
         return float(value) if np.ndim(value) == 0 else value
+
+    @property
+    def flat_tasks(self) -> tuple[str, ...]:
+        """The tasks at chance on every fit run, forecast at their measured error."""
+        return tuple(t for t, f in zip(self.tasks, self.flat or (0.0,) * len(self.tasks), strict=True) if f)
 
     design_problem = ExponentialError.design_problem
 
     def coefficients(self) -> dict[str, float]:
         """Medians over tasks (the full per-task coefficients are in `to_dict`)."""
-        return {f"median {name}": float(np.median(getattr(self, name))) for name in ("eps", "k", "gamma")}
+        medians = {f"median {name}": float(np.median(getattr(self, name))) for name in ("eps", "k", "gamma")}
+        return {**medians, "tasks at chance": float(len(self.flat_tasks))}
 
     def to_dict(self) -> dict[str, Any]:
         return {"law": self.name, "formula": self.formula, "tasks": list(self.tasks), "eps": list(self.eps),
-                "k": list(self.k), "gamma": list(self.gamma)}
+                "k": list(self.k), "gamma": list(self.gamma), "ceiling": list(self.ceiling),
+                "flat": list(self.flat), "flat_error": list(self.flat_error)}

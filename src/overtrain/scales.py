@@ -1,0 +1,45 @@
+"""What a run can measure, and the scales intervals are built on so they never leave it.
+
+A loss is above 0 and an average top-1 error lies in [0, 1]. Intervals are built on log(loss) and logit(error),
+where any half-width maps back to a physical bound.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Errors are kept this far inside (0, 1) before their logit is taken.
+ERROR_EDGE = 1e-4
+
+
+def to_scale(quantity: str, value: np.ndarray | float) -> np.ndarray | float:
+    """The scale intervals are built on: log(loss) for loss, logit(error) for error."""
+    value = np.asarray(value, dtype=float)
+    if quantity == "loss":
+        out = np.log(np.maximum(value, 1e-12))
+    else:
+        clipped = np.clip(value, ERROR_EDGE, 1 - ERROR_EDGE)
+        out = np.log(clipped / (1 - clipped))
+    return float(out) if out.ndim == 0 else out
+
+
+def from_scale(quantity: str, value: np.ndarray | float) -> np.ndarray | float:
+    """The inverse of `to_scale`: exp for loss, the logistic function for error."""
+    value = np.asarray(value, dtype=float)
+    out = np.exp(value) if quantity == "loss" else 1.0 / (1.0 + np.exp(-value))
+    return float(out) if out.ndim == 0 else out
+
+
+def scale_slope(quantity: str, value: float) -> float:
+    """d to_scale / d value at `value`: turns a standard deviation of loss or error into one on the scale."""
+    if quantity == "loss":
+        return 1.0 / max(value, 1e-12)
+    clipped = min(max(value, ERROR_EDGE), 1 - ERROR_EDGE)
+    return 1.0 / (clipped * (1 - clipped))
+
+
+def physical(quantity: str, value: float) -> float:
+    """`value` moved into what a run can measure: a loss above 0, an error in [0, 1]."""
+    if not np.isfinite(value):
+        return value
+    return max(value, 1e-12) if quantity == "loss" else min(max(value, 0.0), 1.0)
