@@ -41,6 +41,7 @@ from overtrain.uncertainty import (
     loss_target_noise,
     resample_predictions,
     sample_bounds,
+    structural_spread,
 )
 
 DEFAULT_RATIOS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
@@ -120,6 +121,11 @@ def size_ahead_masks(
             np.array(distances))
 
 
+def multiplier_excursion(target: float, fit: np.ndarray) -> float:
+    """How many decades the target's multiplier M lies outside the fit runs' range of M (0 inside it)."""
+    return float(max(0.0, np.log10(target / np.max(fit)), np.log10(np.min(fit) / target)))
+
+
 def _identifiable(runs: RunTable, masks: np.ndarray, n_coefficients: int) -> np.ndarray:
     """Fit sets with enough runs, at least 2 model sizes and at least 2 token multipliers."""
     sizes = np.array([len(np.unique(runs.params[m])) for m in masks])
@@ -147,8 +153,8 @@ def _protocol_masks(
         n_coefficients = max(loss_law.n_coefficients, error_law.n_coefficients if with_error else 0)
         keep = _identifiable(runs, masks, n_coefficients)
     elif protocol == "size-ahead":
-        if not (method.loss_fit_set and (method.error_fit_set or not with_error)):
-            raise OvertrainError("the size-ahead protocol needs the method's loss and error fit sets")
+        if not method.loss_fit_set:
+            raise OvertrainError("the size-ahead protocol needs the method's loss fit set")
         targets, masks, error_masks, distances = size_ahead_masks(
             runs, method.loss_fit_set, method.error_fit_set or method.loss_fit_set)
         keep = _identifiable(runs, masks, loss_law.n_coefficients)
@@ -183,6 +189,8 @@ def backtest_family(
         "family": runs.families[0], "run": [runs.runs[t] for t in targets], "params": runs.params[targets],
         "tokens": runs.tokens[targets], "multiplier": runs.multiplier[targets], "flops": runs.flops[targets],
         "fit_runs": masks.sum(axis=1), "fit_sizes": [len(np.unique(runs.params[m])) for m in masks],
+        "m_excursion": [multiplier_excursion(runs.multiplier[t], runs.multiplier[m])
+                        for t, m in zip(targets, masks, strict=True)],
         "error_fit_runs": error_masks.sum(axis=1), "fit_flops": weights @ runs.flops, "distance": distances,
         "loss_true": loss[targets], "loss_pred": loss_pred, "loss_at_bound": np.asarray(loss_bound, dtype=bool),
     })
@@ -368,7 +376,7 @@ def _candidate(name: str, fit_set: str | None) -> str:
     return f"{name} on {fit_set}" if fit_set else name
 
 
-def _size_ahead_possible(runs: RunTable) -> bool:
+def size_ahead_possible(runs: RunTable) -> bool:
     return any(len(np.unique(runs.family(f).params)) > MIN_SMALLER_SIZES for f in runs.families)
 
 
@@ -387,7 +395,7 @@ def select_method(
     to, is not eligible.
     """
     forecast_runs = runs if forecast_runs is None else forecast_runs
-    protocol = "size-ahead" if loss_fit_set and _size_ahead_possible(runs) else "rolling"
+    protocol = "size-ahead" if loss_fit_set and size_ahead_possible(runs) else "rolling"
     if min_distance is None:
         min_distance = 0.0 if protocol == "size-ahead" else 10.0
     if protocol == "size-ahead":
@@ -436,22 +444,111 @@ def select_method(
     return Selection(chosen, protocol, loss_scores, error_scores, min_distance, counts, tuple(ineligible))
 
 
-def calibrate(
+#: The laws whose disagreement is the structural part of an interval: each fitted to the same fit sets as the
+#: method's own law; a member whose exponent sits at a search bound there is not eligible.
+LOSS_MEMBERS = (("shared-exponent", "least-squares"), ("chinchilla", "least-squares"))
+ERROR_MEMBERS = ("exponential", "sigmoid", "per-task", "direct")
+#: Fewer resembling backtest forecasts than this and the calibration falls back to every backtest forecast.
+MIN_CALIBRATION_FORECASTS = 10
+_KEY = ["family", "run", "fit_flops"]
+
+
+def member_methods(method: Method, quantity: str) -> dict[str, Method]:
+    """The method with each member law of `quantity` in place of its own (same fit sets, same loss law for error)."""
+    if quantity == "loss":
+        return {f"{law}/{objective}": dataclasses.replace(method, loss_law=law, loss_objective=objective)
+                for law, objective in LOSS_MEMBERS}
+    return {law: dataclasses.replace(method, error_law=law) for law in ERROR_MEMBERS}
+
+
+def with_structure(
+    frame: pd.DataFrame, runs: RunTable, method: Method, *, loss_split: str, tasks: str | Sequence[str] | None,
+    ratios: Sequence[float] = DEFAULT_RATIOS, protocol: str = "rolling",
+) -> pd.DataFrame:
+    """`frame` (a backtest of `method`) with each member law's forecast (`loss_pred:<law>`, `error_pred:<law>`;
+    NaN where the member is not eligible) and the spread of the plausible ones on the interval scale
+    (`loss_struct`, `error_struct`; see `plausible_members`)."""
+    frame = frame.copy()
+    for quantity in ("loss", "error") if "error_pred" in frame else ("loss",):
+        for name, member in member_methods(method, quantity).items():
+            try:
+                other = backtest(runs, member, loss_split=loss_split, tasks=tasks if quantity == "error" else None,
+                                 ratios=ratios, protocol=protocol)
+            except OvertrainError:
+                continue
+            values = other[f"{quantity}_pred"].where(~other[f"{quantity}_at_bound"].astype(bool))
+            frame = frame.merge(other[_KEY].assign(**{f"{quantity}_pred:{name}": values}), on=_KEY, how="left")
+        columns = [f"{quantity}_pred:{name}" for name in plausible_members(frame, quantity)]
+        frame[f"{quantity}_struct"] = [structural_spread(quantity, row) for row in frame[columns].to_numpy()]
+    return frame
+
+
+#: A member law is plausible when its backtest error is at most this many times the best member's (or within
+#: one percentage point of it): a law the runs' own backtests reject should not widen the interval.
+PLAUSIBLE_RATIO = 1.5
+
+
+def plausible_members(frame: pd.DataFrame, quantity: str) -> list[str]:
+    """The member laws whose backtest forecasts (`<quantity>_pred:<law>` columns of `frame`) are nearly as good
+    as the best member's: mean |relative error| over the forecasts all of them made, a failed one counting 100%."""
+    prefix = f"{quantity}_pred:"
+    columns = [c for c in frame.columns if c.startswith(prefix)]
+    truth = frame[f"{quantity}_true"].to_numpy(dtype=float)
+    errors = {c[len(prefix):]: np.abs(frame[c].to_numpy(dtype=float) / truth - 1.0) for c in columns}
+    scores = {name: float(np.mean(np.minimum(np.nan_to_num(e, nan=1.0), 1.0))) if len(e) else np.nan
+              for name, e in errors.items()}
+    finite = [v for v in scores.values() if np.isfinite(v)]
+    if not finite:
+        return []
+    best = min(finite)
+    return [name for name, v in scores.items() if v <= max(PLAUSIBLE_RATIO * best, best + 0.01)]
+
+
+def resembling(frame: pd.DataFrame, fit_sizes: int, m_excursion: float) -> pd.DataFrame:
+    """The backtest forecasts that resemble a forecast from `fit_sizes` model sizes at a target `m_excursion`
+    decades outside the fit runs' M range: at least as many sizes (up to 3), and M no further out than the
+    forecast's or 2x, whichever is further. All forecasts when fewer than `MIN_CALIBRATION_FORECASTS` qualify."""
+    limit = max(m_excursion, np.log10(2.0)) + 1e-9
+    chosen = frame[(frame["fit_sizes"] >= min(fit_sizes, MIN_SMALLER_SIZES)) & (frame["m_excursion"] <= limit)]
+    return chosen if len(chosen) >= MIN_CALIBRATION_FORECASTS else frame
+
+
+def calibration_backtest(
     runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
     tasks: str | Sequence[str] | None = "17", level: float = 0.9, n_resamples: int = 64, seed: int = 0,
-    ratios: Sequence[float] = DEFAULT_RATIOS, protocol: str = "rolling",
-) -> tuple[Calibration, pd.DataFrame]:
-    """Calibrate the extrapolation part of the intervals on a backtest of `runs`: the scale for which `level`
-    of backtest forecasts fall inside their intervals. Returns the calibration and the backtest. The rolling
-    protocol (the default: many fit sets, every distance) uses the method's laws and its own fit sets."""
+    ratios: Sequence[float] = DEFAULT_RATIOS, protocol: str = "rolling", structural: bool = True,
+) -> pd.DataFrame:
+    """The backtest intervals are calibrated on: `method` under `protocol` (the rolling protocol uses the method's
+    laws on its own fit sets) with each forecast's fit part and, with `structural`, its member spread."""
     if protocol == "rolling":
         method = dataclasses.replace(method, loss_fit_set=None, error_fit_set=None)
     frame = backtest(runs, method, loss_split=loss_split, tasks=tasks, ratios=ratios, level=level,
                      n_resamples=n_resamples, seed=seed, protocol=protocol)
-    loss_scale = calibrate_scale(frame, "loss", level)
-    error_scale = calibrate_scale(frame, "error", level) if "error_fit_low" in frame else float("nan")
-    source = f"backtest of {runs.source} ({len(frame)} forecasts, {method.label})"
-    return Calibration(loss_scale, error_scale, level, source), frame
+    if structural:
+        frame = with_structure(frame, runs, method, loss_split=loss_split, tasks=tasks, ratios=ratios,
+                               protocol=protocol)
+    frame.attrs["source"] = f"{protocol} backtest of {runs.source} ({method.label})"
+    return frame
+
+
+def calibration_from(frame: pd.DataFrame, level: float, source: str, form: str = "log-distance") -> Calibration:
+    """The extrapolation scales for which `level` of the backtest forecasts in `frame` hold the truth."""
+    loss_scale = calibrate_scale(frame, "loss", level, form)
+    error_scale = calibrate_scale(frame, "error", level, form) if "error_fit_low" in frame else float("nan")
+    return Calibration(loss_scale, error_scale, level, f"{source}: {len(frame)} forecasts", form)
+
+
+def calibrate(
+    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
+    tasks: str | Sequence[str] | None = "17", level: float = 0.9, n_resamples: int = 64, seed: int = 0,
+    ratios: Sequence[float] = DEFAULT_RATIOS, protocol: str = "rolling", structural: bool = True,
+) -> tuple[Calibration, pd.DataFrame]:
+    """Calibrate the extrapolation part of the intervals on every forecast of a backtest of `runs` (see
+    `calibration_backtest`). Returns the calibration and the backtest."""
+    frame = calibration_backtest(runs, method, loss_split=loss_split, tasks=tasks, level=level,
+                                 n_resamples=n_resamples, seed=seed, ratios=ratios, protocol=protocol,
+                                 structural=structural)
+    return calibration_from(frame, level, frame.attrs["source"]), frame
 
 
 @dataclass(frozen=True)

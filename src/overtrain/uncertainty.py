@@ -106,37 +106,62 @@ class Interval:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Extrapolation half-width per decade of compute distance (log10(1 + distance)), relative to the
-    forecast, at `level`."""
+    """The extrapolation half-width at `level`, on the interval scale (log loss, logit error): `loss_scale` and
+    `error_scale` times the `form`'s growth with compute distance d (see `distance_growth`)."""
 
     loss_scale: float
     error_scale: float
     level: float
     source: str
+    form: str = "log-distance"
+
+    def half_width(self, quantity: str, distance: float | np.ndarray) -> float | np.ndarray:
+        """Extrapolation half-width of `quantity` at compute distance `distance`, on the interval scale."""
+        scale = self.loss_scale if quantity == "loss" else self.error_scale
+        return scale * distance_growth(self.form, distance)
 
     def to_dict(self) -> dict[str, Any]:
         return {"loss_scale": self.loss_scale, "error_scale": self.error_scale, "level": self.level,
-                "source": self.source}
+                "source": self.source, "form": self.form}
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> Calibration:
         return cls(float(document["loss_scale"]), float(document["error_scale"]), float(document["level"]),
-                   str(document["source"]))
+                   str(document["source"]), str(document.get("form", "log-distance")))
+
+
+#: How the extrapolation half-width grows with compute distance d: log10(1 + d), or not at all.
+FORMS = ("log-distance", "constant")
+
+
+def distance_growth(form: str, distance: float | np.ndarray) -> float | np.ndarray:
+    """The factor the extrapolation scale is multiplied by at compute distance d: log10(1 + d) or 1."""
+    if form == "log-distance":
+        return np.log10(1.0 + np.asarray(distance, dtype=float))
+    if form == "constant":
+        return np.ones_like(np.asarray(distance, dtype=float))
+    raise OvertrainError(f"unknown extrapolation form {form!r} (known: {', '.join(FORMS)})")
 
 
 def _law_class(fit: Fit) -> type:
     return getattr(type(fit.law), "per_task", type(fit.law))
 
 
+#: Fit sets with at least this many runs per coefficient are resampled run by run; smaller ones by residuals.
+CASE_RESAMPLING_RUNS_PER_COEFFICIENT = 4
+
+
 def resample_predictions(
     fit: Fit, masks: np.ndarray, target_inputs: list[tuple[np.ndarray, ...]], n_resamples: int, seed: int,
 ) -> np.ndarray:
-    """For each fit set (0/1 mask over `fit`'s runs) refit the law to `n_resamples` resamples, each draw's
-    response perturbed by its run's measurement noise; predict at that mask's target inputs.
+    """For each fit set (0/1 mask over `fit`'s runs) refit the law to `n_resamples` resamples and predict at that
+    mask's target inputs.
 
-    Runs are drawn with replacement only when the fit set has at least twice as many runs as the law has
-    coefficients: resampling five runs for four coefficients leaves exact, arbitrary fits. Smaller fit sets keep
-    every run and vary only the measurement noise.
+    A fit set with at least `CASE_RESAMPLING_RUNS_PER_COEFFICIENT` runs per coefficient is resampled run by run
+    (with replacement), each draw's response perturbed by its run's measurement noise. Smaller ones would leave
+    degenerate draws (six runs drawn for three coefficients often hold three distinct runs), so they are
+    resampled by residuals: each run's response is the fit's prediction plus normal noise of the fit's residual
+    variance SSE / (n - p) and the run's own measurement variance.
 
     `target_inputs[b]` holds arrays of length n_resamples (one input value per resample). Returns
     (masks, n_resamples) predictions, NaN where a resample could not identify the law.
@@ -146,16 +171,32 @@ def resample_predictions(
         raise OvertrainError(f"intervals are not available for the {fit.law.name} law")
     rng = np.random.default_rng(seed)
     n_masks, n_runs = masks.shape
+    n_coefficients = type(fit.law).n_coefficients
+    offset = getattr(fit.law, "chance_error", 0.0) if getattr(law, "offset", None) else 0.0
+    noise = np.zeros(n_runs) if fit.noise is None else fit.noise
     weights = np.zeros((n_masks, n_resamples, n_runs))
+    centre = np.broadcast_to(fit.observed, (n_masks, n_runs)).copy()
+    spread = np.broadcast_to(noise, (n_masks, n_runs)).copy()
+    small = masks.sum(axis=1) < CASE_RESAMPLING_RUNS_PER_COEFFICIENT * n_coefficients
+    if small.any():
+        theta0, linear0, _ = solve_law(law, fit.inputs, np.broadcast_to(fit.observed - offset, (int(small.sum()),
+                                       n_runs)), fit.objective, masks[small].astype(float))
+        theta0, linear0 = np.atleast_2d(theta0), np.atleast_2d(linear0)
+        ok = np.all(np.isfinite(theta0), axis=1)
+        basis = law.basis(fit.inputs, np.where(ok[:, None], theta0, 1.0)[:, None, :])[:, 0]
+        fitted = np.einsum("bnp,bp->bn", basis, np.where(ok[:, None], linear0, 0.0)) + offset
+        residual = np.where(masks[small], fit.observed - fitted, 0.0)
+        dof = np.maximum(masks[small].sum(axis=1) - n_coefficients, 1)
+        variance = (residual**2).sum(axis=1) / dof
+        centre[small] = np.where(ok[:, None], fitted, fit.observed)
+        spread[small] = np.sqrt(variance[:, None] + noise**2)
     for b, mask in enumerate(masks):
         chosen = np.flatnonzero(mask)
-        if len(chosen) >= 2 * type(fit.law).n_coefficients:
-            weights[b][:, chosen] = rng.multinomial(len(chosen), np.full(len(chosen), 1 / len(chosen)), n_resamples)
-        else:
+        if small[b]:
             weights[b][:, chosen] = 1.0
-    noise = np.zeros(n_runs) if fit.noise is None else fit.noise
-    y = fit.observed + noise * rng.standard_normal((n_masks, n_resamples, n_runs))
-    offset = getattr(fit.law, "chance_error", 0.0) if getattr(law, "offset", None) else 0.0
+        else:
+            weights[b][:, chosen] = rng.multinomial(len(chosen), np.full(len(chosen), 1 / len(chosen)), n_resamples)
+    y = centre[:, None, :] + spread[:, None, :] * rng.standard_normal((n_masks, n_resamples, n_runs))
     theta, linear, _ = solve_law(law, fit.inputs, (y - offset).reshape(-1, n_runs), fit.objective,
                                  weights.reshape(-1, n_runs))
     theta, linear = theta.reshape(n_masks, n_resamples, -1), linear.reshape(n_masks, n_resamples, -1)
@@ -222,7 +263,6 @@ def forecast_intervals(
 ) -> dict[str, Interval]:
     """Intervals for a forecast's loss and each task set's error (key `loss` and the task-set names);
     `structural` holds the spread of the eligible laws' forecasts per key (see `structural_spread`)."""
-    decades = np.log10(1.0 + forecast.flops_ratio)
     spread = structural or {}
     one = np.ones((1, forecast.loss_fit.n_runs), dtype=bool)
     loss_samples = resample_predictions(
@@ -230,7 +270,7 @@ def forecast_intervals(
                                                 np.zeros(n_resamples))], n_resamples, seed)[0]
     intervals = {"loss": combine(forecast.loss, *sample_bounds(loss_samples, level),
                                  loss_target_noise(forecast.loss_fit, forecast.loss),
-                                 calibration.loss_scale * decades, level, "loss", spread.get("loss", 0.0))}
+                                 float(calibration.half_width("loss", forecast.flops_ratio)), level, "loss", spread.get("loss", 0.0))}
     for fit in forecast.error_fits:
         if fit.task_set is None:
             continue
@@ -245,13 +285,14 @@ def forecast_intervals(
             bounds = sample_bounds(samples[0], level)
         counts = (examples or {}).get(name, np.array([]))
         intervals[name] = combine(prediction, *bounds, error_target_noise(fit, prediction, counts),
-                                  calibration.error_scale * decades, level, "error", spread.get(name, 0.0))
+                                  float(calibration.half_width("error", forecast.flops_ratio)), level, "error", spread.get(name, 0.0))
     return intervals
 
 
-def coverage(frame: pd.DataFrame, quantity: str, scale: float, level: float) -> np.ndarray:
+def coverage(frame: pd.DataFrame, quantity: str, scale: float, level: float, form: str = "log-distance"
+             ) -> np.ndarray:
     """Which backtest forecasts of `quantity` (loss or error) fall inside their intervals at `scale`."""
-    decades = np.log10(1.0 + frame["distance"].to_numpy())
+    decades = distance_growth(form, frame["distance"].to_numpy())
     structural = frame[f"{quantity}_struct"] if f"{quantity}_struct" in frame else np.zeros(len(frame))
     return np.array([
         combine(p, lo, hi, sigma, scale * d, level, quantity, st).contains(x)
@@ -269,18 +310,18 @@ def interval_score(low: np.ndarray, high: np.ndarray, truth: np.ndarray, level: 
     return (high - low) + 2.0 / alpha * (np.maximum(low - truth, 0.0) + np.maximum(truth - high, 0.0))
 
 
-def calibrate_scale(frame: pd.DataFrame, quantity: str, level: float) -> float:
+def calibrate_scale(frame: pd.DataFrame, quantity: str, level: float, form: str = "log-distance") -> float:
     """The smallest extrapolation scale for which `level` of the backtest intervals contain the truth
     (bisection: coverage only grows with the scale). Failed forecasts (NaN) are left out."""
     frame = frame[np.isfinite(frame[f"{quantity}_pred"])]
     if len(frame) == 0:
         return float("nan")
-    if coverage(frame, quantity, 0.0, level).mean() >= level:
+    if coverage(frame, quantity, 0.0, level, form).mean() >= level:
         return 0.0
     low, high = 0.0, 0.05
-    while coverage(frame, quantity, high, level).mean() < level and high < 64:
+    while coverage(frame, quantity, high, level, form).mean() < level and high < 64:
         low, high = high, high * 2
     for _ in range(30):
         middle = (low + high) / 2
-        low, high = (low, middle) if coverage(frame, quantity, middle, level).mean() >= level else (middle, high)
+        low, high = (low, middle) if coverage(frame, quantity, middle, level, form).mean() >= level else (middle, high)
     return high
