@@ -270,7 +270,8 @@ def forecast_intervals(
                                                 np.zeros(n_resamples))], n_resamples, seed)[0]
     intervals = {"loss": combine(forecast.loss, *sample_bounds(loss_samples, level),
                                  loss_target_noise(forecast.loss_fit, forecast.loss),
-                                 float(calibration.half_width("loss", forecast.flops_ratio)), level, "loss", spread.get("loss", 0.0))}
+                                 float(calibration.half_width("loss", forecast.flops_ratio)), level, "loss",
+                                 spread.get("loss", 0.0))}
     for fit in forecast.error_fits:
         if fit.task_set is None:
             continue
@@ -285,7 +286,8 @@ def forecast_intervals(
             bounds = sample_bounds(samples[0], level)
         counts = (examples or {}).get(name, np.array([]))
         intervals[name] = combine(prediction, *bounds, error_target_noise(fit, prediction, counts),
-                                  float(calibration.half_width("error", forecast.flops_ratio)), level, "error", spread.get(name, 0.0))
+                                  float(calibration.half_width("error", forecast.flops_ratio)), level, "error",
+                                  spread.get(name, 0.0))
     return intervals
 
 
