@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, data in files.items():
         with tempfile.NamedTemporaryFile(dir=args.out, delete=False) as handle:
             handle.write(data)
+        Path(handle.name).chmod(0o644)
         Path(handle.name).replace(args.out / name)
         print(f"wrote {args.out / name}")
     return 0

@@ -31,7 +31,7 @@ from overtrain.fitsets import resolve_fit_set
 from overtrain.fitting import chance_error, error_inputs, fit_error, fit_loss, solve_law, task_bounds, task_chance
 from overtrain.laws import law_family
 from overtrain.runs import RunTable
-from overtrain.scales import physical
+from overtrain.scales import from_scale, physical, to_scale
 from overtrain.tasks import TaskSet
 from overtrain.uncertainty import (
     Calibration,
@@ -453,6 +453,26 @@ MIN_CALIBRATION_FORECASTS = 10
 _KEY = ["family", "run", "fit_flops"]
 
 
+#: The error "law" whose forecast is the mean, on the logit scale, of the plausible member laws' forecasts. Its
+#: fit part (resampling) is the exponential law's, moved to the mean.
+ENSEMBLE = "ensemble"
+
+
+def base_method(method: Method) -> Method:
+    """The method whose laws are fitted and resampled: an ensemble's base error law is the exponential."""
+    return dataclasses.replace(method, error_law="exponential") if method.error_law == ENSEMBLE else method
+
+
+def ensemble_mean(quantity: str, predictions: np.ndarray) -> np.ndarray:
+    """The mean of several laws' forecasts (last axis; NaN: not eligible) on the interval scale, mapped back."""
+    values = np.asarray(predictions, dtype=float)
+    finite = np.isfinite(values)
+    scaled = np.where(finite, to_scale(quantity, np.where(finite, values, 0.5)), 0.0)
+    count = finite.sum(axis=-1)
+    mean = np.where(count > 0, scaled.sum(axis=-1) / np.maximum(count, 1), np.nan)
+    return np.where(count > 0, from_scale(quantity, np.nan_to_num(mean)), np.nan)
+
+
 def member_methods(method: Method, quantity: str) -> dict[str, Method]:
     """The method with each member law of `quantity` in place of its own (same fit sets, same loss law for error)."""
     if quantity == "loss":
@@ -472,8 +492,8 @@ def with_structure(
     for quantity in ("loss", "error") if "error_pred" in frame else ("loss",):
         for name, member in member_methods(method, quantity).items():
             try:
-                other = backtest(runs, member, loss_split=loss_split, tasks=tasks if quantity == "error" else None,
-                                 ratios=ratios, protocol=protocol)
+                other = backtest(runs, base_method(member), loss_split=loss_split,
+                                 tasks=tasks if quantity == "error" else None, ratios=ratios, protocol=protocol)
             except OvertrainError:
                 continue
             values = other[f"{quantity}_pred"].where(~other[f"{quantity}_at_bound"].astype(bool))
@@ -493,6 +513,8 @@ def plausible_members(frame: pd.DataFrame, quantity: str) -> list[str]:
     as the best member's: mean |relative error| over the forecasts all of them made, a failed one counting 100%."""
     prefix = f"{quantity}_pred:"
     columns = [c for c in frame.columns if c.startswith(prefix)]
+    if not columns:
+        return []
     truth = frame[f"{quantity}_true"].to_numpy(dtype=float)
     errors = {c[len(prefix):]: np.abs(frame[c].to_numpy(dtype=float) / truth - 1.0) for c in columns}
     scores = {name: float(np.mean(np.minimum(np.nan_to_num(e, nan=1.0), 1.0))) if len(e) else np.nan
@@ -504,12 +526,19 @@ def plausible_members(frame: pd.DataFrame, quantity: str) -> list[str]:
     return [name for name, v in scores.items() if v <= max(PLAUSIBLE_RATIO * best, best + 0.01)]
 
 
-def resembling(frame: pd.DataFrame, fit_sizes: int, m_excursion: float) -> pd.DataFrame:
+def resembling(frame: pd.DataFrame, fit_sizes: int, m_excursion: float, at_bound: bool = False) -> pd.DataFrame:
     """The backtest forecasts that resemble a forecast from `fit_sizes` model sizes at a target `m_excursion`
-    decades outside the fit runs' M range: at least as many sizes (up to 3), and M no further out than the
-    forecast's or 2x, whichever is further. All forecasts when fewer than `MIN_CALIBRATION_FORECASTS` qualify."""
+    decades outside the fit runs' M range: at least as many sizes (up to 3), M no further out than the forecast's
+    or 2x, whichever is further, and, unless the forecast's own fit is `at_bound`, laws that fitted without an
+    exponent at a search bound (such a forecast carries a warning and is not the one being made). All forecasts
+    when fewer than `MIN_CALIBRATION_FORECASTS` qualify."""
     limit = max(m_excursion, np.log10(2.0)) + 1e-9
-    chosen = frame[(frame["fit_sizes"] >= min(fit_sizes, MIN_SMALLER_SIZES)) & (frame["m_excursion"] <= limit)]
+    keep = (frame["fit_sizes"] >= min(fit_sizes, MIN_SMALLER_SIZES)) & (frame["m_excursion"] <= limit)
+    if not at_bound:
+        for column in ("loss_at_bound", "error_at_bound"):
+            if column in frame:
+                keep &= ~frame[column].astype(bool)
+    chosen = frame[keep]
     return chosen if len(chosen) >= MIN_CALIBRATION_FORECASTS else frame
 
 
@@ -522,11 +551,24 @@ def calibration_backtest(
     laws on its own fit sets) with each forecast's fit part and, with `structural`, its member spread."""
     if protocol == "rolling":
         method = dataclasses.replace(method, loss_fit_set=None, error_fit_set=None)
-    frame = backtest(runs, method, loss_split=loss_split, tasks=tasks, ratios=ratios, level=level,
+    frame = backtest(runs, base_method(method), loss_split=loss_split, tasks=tasks, ratios=ratios, level=level,
                      n_resamples=n_resamples, seed=seed, protocol=protocol)
-    if structural:
+    if structural or method.error_law == ENSEMBLE:
         frame = with_structure(frame, runs, method, loss_split=loss_split, tasks=tasks, ratios=ratios,
                                protocol=protocol)
+    if method.error_law == ENSEMBLE and "error_pred" in frame:
+        columns = [f"error_pred:{name}" for name in plausible_members(frame, "error")]
+        mean = ensemble_mean("error", frame[columns].to_numpy(dtype=float)) if columns else frame["error_pred"]
+        mean = np.where(np.isfinite(mean), mean, frame["error_pred"])
+        if "error_fit_low" in frame:
+            shift = to_scale("error", mean) - to_scale("error", frame["error_pred"].to_numpy(dtype=float))
+            for bound in ("error_fit_low", "error_fit_high"):
+                moved = from_scale("error", to_scale("error", frame[bound].clip(0, 1).to_numpy(dtype=float)) + shift)
+                frame[bound] = np.where(np.isfinite(frame[bound]), moved, np.nan)
+        frame["error_pred"] = mean
+        frame["error_rel_err"] = frame["error_pred"] / frame["error_true"] - 1
+        if not structural:
+            frame["error_struct"] = 0.0
     frame.attrs["source"] = f"{protocol} backtest of {runs.source} ({method.label})"
     return frame
 

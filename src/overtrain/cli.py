@@ -258,7 +258,7 @@ def forecast_command(
     results = [
         forecast_family(table.family(name), parsed, loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss,
                         fit_error_set=fit_error, loss_law=law, objective=objective, error_law=error_law,
-                        level=interval or None)
+                        level=interval or None, calibration_runs=table)
         for name in family or table.families
     ]
     notes = [f"{r.laws.family}: {r.selection.reason()}" for r in results if r.selection is not None]
@@ -408,8 +408,9 @@ def plan_command(
         if runs is not None and interval:
             split = law.loss.loss_split
             task_spec = law.error.task_set.name if law.error is not None and law.error.task_set else None
-            _, intervals = calibrated_intervals(runs.family(law.family), law, Method(), [p.forecast for p in plans],
-                                                split, task_spec, interval)
+            _, _, intervals, _ = calibrated_intervals(runs.family(law.family), law, Method(),
+                                                   [p.forecast for p in plans], split, task_spec, interval,
+                                                   calibration_runs=runs)
         results += [(law, p, i) for p, i in zip(plans, intervals, strict=True)]
         if plot is not None:
             from overtrain.render.figures import plan_figure, save

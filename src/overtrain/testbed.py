@@ -7,10 +7,14 @@ Shipped as `data/testbed.csv` (runs-table format) with `data/tasks.csv` (task me
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from overtrain.errors import OvertrainError
 from overtrain.readers.table import read_runs_table, read_task_table
 from overtrain.runs import RunTable
 
@@ -33,3 +37,97 @@ def load_testbed() -> RunTable:
 def load_testbed_metadata() -> dict[str, Any]:
     """Units, provenance and licence of the bundled testbed."""
     return json.loads(SIDECAR_FILE.read_text(encoding="utf-8"))
+
+
+# --- the development suite ----------------------------------------------------------------------------------
+#
+# Released training runs of other labs, converted into runs tables by `tools/convert_<name>.py` and shipped in
+# `data/testbeds/<name>/` with their licence and provenance (README.md). Each `suite.json` says what a team would
+# have trained first (`fit`, a filter) and what it would then forecast (`targets`), the loss split and task set,
+# and the families to use (null: every run, or every run of `pooled_families`, is one family). Methods and
+# interval calibrations are chosen on this suite leaving one testbed out; the paper's six targets are reported,
+# never used to choose.
+
+SUITE_DIR = DATA / "testbeds"
+SUITE_EVIDENCE_FILE = DATA / "suite_evidence.csv"
+
+
+@dataclass(frozen=True)
+class SuiteTestbed:
+    """One testbed of the development suite: its runs, and which of them are fitted and which forecast."""
+
+    name: str
+    runs: RunTable
+    loss_split: str | None
+    tasks: tuple[str, ...] | str | None
+    fit: str
+    targets: str
+    families: tuple[str, ...]
+    fit_loss_set: str | None = None
+    fit_error_set: str | None = None
+    chooses: bool = True
+
+    def fit_runs(self, family: str) -> RunTable:
+        """The runs of `family` a team would have trained first."""
+        return self.runs.family(family).select(self.fit)
+
+    def target_runs(self, family: str) -> RunTable:
+        """The runs of `family` to forecast."""
+        return self.runs.family(family).select(self.targets)
+
+
+def _pooled(runs: RunTable, name: str) -> RunTable:
+    """Every run as one family called `name` (for testbeds whose families are not training distributions)."""
+    return RunTable(runs.frame.assign(family=name), runs.tasks, runs.source)
+
+
+def suite_names() -> list[str]:
+    """The testbeds of the development suite: the paper's (small runs only; its six targets) and the shipped ones."""
+    shipped = sorted(p.name for p in SUITE_DIR.iterdir() if (p / "suite.json").is_file())
+    return ["gadre2024-small", "gadre2024", *shipped]
+
+
+def load_suite_testbed(name: str) -> SuiteTestbed:
+    """A testbed of the development suite by name (see `suite_names`)."""
+    if name in ("gadre2024", "gadre2024-small"):
+        runs = load_testbed()
+        families = tuple(runs.families)
+        if name == "gadre2024":
+            fit = "params<1e9 | shape=open_lm_1b,multiplier=20"
+            return SuiteTestbed(name, runs, "c4_val", "17", fit, "params>=1e9,multiplier!=20 | params>=5e9", families,
+                                "paper-loss", "paper-error", chooses=False)
+        return SuiteTestbed(name, runs, "c4_val", "17", "params<3e8", "params>3e8,params<1e9,multiplier>=20",
+                            families, "paper-loss", "paper-error")
+    folder = SUITE_DIR / name
+    if not (folder / "suite.json").is_file():
+        raise OvertrainError(f"no development testbed {name!r} (testbeds: {', '.join(suite_names())})")
+    spec = json.loads((folder / "suite.json").read_text(encoding="utf-8"))
+    runs = read_runs_table(folder / "runs.csv")
+    if (folder / "tasks.csv").is_file():
+        runs = RunTable(runs.frame, read_task_table(folder / "tasks.csv"), f"{name} testbed")
+    else:
+        runs = RunTable(runs.frame, runs.tasks, f"{name} testbed")
+    families = spec.get("families")
+    if families is None:
+        if spec.get("pooled_families"):
+            runs = runs.select(" | ".join(f"family={family}" for family in spec["pooled_families"]))
+        runs, families = _pooled(runs, name), [name]
+    tasks = spec.get("tasks")
+    return SuiteTestbed(name, runs, spec.get("loss_split"), tuple(tasks) if isinstance(tasks, list) else tasks,
+                        spec["fit"], spec["targets"], tuple(families), chooses=bool(spec.get("chooses", True)))
+
+
+def load_suite_evidence(exclude: str | None = None) -> pd.DataFrame:
+    """The development suite's held-out forecasts by the default method, with what their intervals are built from
+    (`uncertainty.IntervalParts`) and the truth: the evidence intervals are calibrated on beside a user's own
+    backtests. Written by `benchmarks/generalisation.py --write-evidence`; `exclude` leaves one testbed out.
+    Empty where the file is absent."""
+    if not SUITE_EVIDENCE_FILE.is_file():
+        return pd.DataFrame(columns=["testbed", "family", "run", "quantity", "prediction", "true"])
+    if "evidence" not in _evidence_cache:
+        _evidence_cache["evidence"] = pd.read_csv(SUITE_EVIDENCE_FILE)
+    frame = _evidence_cache["evidence"]
+    return frame[frame["testbed"] != exclude] if exclude else frame
+
+
+_evidence_cache: dict[str, pd.DataFrame] = {}

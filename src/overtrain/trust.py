@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 
 from overtrain.backtest import (
+    ENSEMBLE,
     Method,
     Selection,
+    base_method,
     calibration_backtest,
-    calibration_from,
+    ensemble_mean,
     member_methods,
     multiplier_excursion,
     plausible_members,
@@ -31,7 +33,34 @@ from overtrain.backtest import (
 from overtrain.errors import OvertrainError
 from overtrain.forecast import FittedLaws, Forecast, Target, default_loss_split, default_task_spec, fit_laws
 from overtrain.runs import RunTable
-from overtrain.uncertainty import Calibration, Interval, forecast_intervals, structural_spread
+from overtrain.testbed import load_suite_evidence
+from overtrain.uncertainty import (
+    Calibration,
+    Interval,
+    IntervalParts,
+    calibrate_scale,
+    forecast_parts,
+    structural_spread,
+)
+
+
+@dataclass(frozen=True)
+class IntervalOptions:
+    """How intervals are calibrated: on backtests that resemble the forecast (`resembling`) or on all of them;
+    with the plausible laws' disagreement (`structural`); the extrapolation `form` (see
+    `uncertainty.distance_growth`); and the backtest `protocol` (`auto`: size-ahead when the method names its fit
+    sets and the runs allow it, else rolling); and whether the development suite's held-out forecasts count as
+    evidence beside the runs' own backtests (`suite`), and whether those do (`own`)."""
+
+    resembling: bool = True
+    structural: bool = True
+    form: str = "log-distance"
+    protocol: str = "auto"
+    suite: bool = True
+    own: bool = True
+
+
+DEFAULT_INTERVALS = IntervalOptions()
 
 
 @dataclass(frozen=True)
@@ -40,6 +69,7 @@ class TrustedForecast:
 
     forecast: Forecast
     intervals: dict[str, Interval]
+    parts: dict[str, IntervalParts] = dataclasses.field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,7 +101,8 @@ def forecast_family(
     runs: RunTable, targets: Sequence[Target], *, loss_split: str | None = None, tasks: str | None = None,
     fit_loss_set: str | None = None, fit_error_set: str | None = None, loss_law: str = "shared-exponent",
     objective: str = "least-squares", error_law: str = "exponential", level: float | None = 0.9, seed: int = 0,
-    calibration_runs: RunTable | None = None,
+    calibration_runs: RunTable | None = None, options: IntervalOptions = DEFAULT_INTERVALS,
+    evidence: pd.DataFrame | None = None,
 ) -> FamilyForecasts:
     """Fit, forecast and (with `level`) attach calibrated intervals, for one family's runs (calibrated on
     backtests of `calibration_runs`, default the family's runs; see `calibrated_intervals`)."""
@@ -88,31 +119,32 @@ def forecast_family(
                                  error_fit_set=method.error_fit_set or fit_error_set)
     laws = _fit_method(runs, method, split, task_spec)
     forecasts = [laws.forecast(t.params, t.tokens) for t in targets]
-    calibration, intervals = None, [{} for _ in forecasts]
-    if level:
-        calibration, intervals = calibrated_intervals(runs, laws, method, forecasts, split, task_spec, level, seed,
-                                                      calibration_runs)
-    trusted = tuple(TrustedForecast(f, i) for f, i in zip(forecasts, intervals, strict=True))
+    calibration, intervals, parts = None, [{} for _ in forecasts], [{} for _ in forecasts]
+    if level or method.error_law == ENSEMBLE:
+        calibration, forecasts, intervals, parts = calibrated_intervals(
+            runs, laws, method, forecasts, split, task_spec, level or 0.9, seed, calibration_runs, options, evidence)
+        if not level:
+            calibration, intervals, parts = None, [{} for _ in forecasts], [{} for _ in forecasts]
+    trusted = tuple(TrustedForecast(f, i, p) for f, i, p in zip(forecasts, intervals, parts, strict=True))
     return FamilyForecasts(laws, method, selection, calibration, trusted)
 
 
 def _fit_method(runs: RunTable, method: Method, split: str, tasks: str | Sequence[str] | None) -> FittedLaws:
-    return fit_laws(runs, loss_split=split, tasks=tasks or "none", fit_loss_set=method.loss_fit_set,
-                    fit_error_set=method.error_fit_set, loss_law=method.loss_law, objective=method.loss_objective,
-                    error_law=method.error_law)
+    base = base_method(method)
+    return fit_laws(runs, loss_split=split, tasks=tasks or "none", fit_loss_set=base.loss_fit_set,
+                    fit_error_set=base.error_fit_set, loss_law=base.loss_law, objective=base.loss_objective,
+                    error_law=base.error_law)
 
 
-def member_spreads(
+def member_forecasts(
     runs: RunTable, method: Method, forecasts: Sequence[Forecast], split: str, tasks: str | Sequence[str] | None,
     members: dict[str, list[str]] | None = None,
-) -> list[dict[str, float]]:
-    """For each forecast, the spread of the eligible member laws' forecasts (see `backtest.LOSS_MEMBERS`,
-    `ERROR_MEMBERS`; only those named in `members[quantity]` when given), per quantity: key `loss` and the
-    error's task-set name."""
-    spreads: list[dict[str, float]] = [{} for _ in forecasts]
+) -> list[dict[str, list[float]]]:
+    """For each forecast, the forecasts of the eligible member laws (see `backtest.LOSS_MEMBERS`, `ERROR_MEMBERS`;
+    only those named in `members[quantity]` when given; a law whose exponent sits at a search bound is not
+    eligible), per key: `loss` and the error's task-set name."""
+    found: list[dict[str, list[float]]] = [{} for _ in forecasts]
     for quantity in ("loss", "error") if tasks is not None else ("loss",):
-        values: list[list[float]] = [[] for _ in forecasts]
-        name = "loss"
         for key, member in member_methods(method, quantity).items():
             if members is not None and key not in members.get(quantity, []):
                 continue
@@ -123,50 +155,106 @@ def member_spreads(
             fit = laws.loss if quantity == "loss" else laws.error
             if fit is None or fit.at_bound:
                 continue
-            for i, f in enumerate(forecasts):
+            for values, f in zip(found, forecasts, strict=True):
                 member_forecast = laws.forecast(f.params, f.tokens)
                 if quantity == "loss":
-                    values[i].append(member_forecast.loss)
+                    values.setdefault("loss", []).append(member_forecast.loss)
                 else:
-                    name = next(iter(member_forecast.errors))
-                    values[i].append(member_forecast.errors[name])
-        for spread, found in zip(spreads, values, strict=True):
-            spread[name] = structural_spread(quantity, found)
-    return spreads
+                    for name, error in member_forecast.errors.items():
+                        values.setdefault(name, []).append(error)
+    return found
+
+
+def _with_ensemble(forecast: Forecast, members: dict[str, list[float]]) -> Forecast:
+    """`forecast` with each error replaced by the mean of its member laws' forecasts on the logit scale."""
+    errors = {name: float(ensemble_mean("error", np.array(members[name]))) if members.get(name) else value
+              for name, value in forecast.errors.items()}
+    return dataclasses.replace(forecast, errors=errors)
+
+
+def pooled_calibration(
+    own: pd.DataFrame | None, evidence: pd.DataFrame | None, level: float, form: str, source: str,
+) -> Calibration:
+    """The extrapolation scales for which `level` of the forecasts hold the truth, counting the runs' own
+    resembling backtests (`own`) and the suite's held-out forecasts (`evidence`, rows of
+    `overtrain.testbed.load_suite_evidence`) as two sources of equal weight (either may be missing)."""
+    scales, counts = {}, []
+    for quantity in ("loss", "error"):
+        sources = []
+        if own is not None and f"{quantity}_fit_low" in own and len(own):
+            sources.append(own)
+        if evidence is not None:
+            rows = evidence[evidence["quantity"] == quantity]
+            if len(rows):
+                sources.append(pd.DataFrame({
+                    f"{quantity}_pred": rows["prediction"], f"{quantity}_true": rows["true"],
+                    f"{quantity}_fit_low": rows["fit_low"], f"{quantity}_fit_high": rows["fit_high"],
+                    f"{quantity}_sigma": rows["sigma"], f"{quantity}_struct": rows["structural"],
+                    "distance": rows["distance"]}))
+        counts.append(f"{quantity} " + " + ".join(str(len(f)) for f in sources))
+        if not sources:
+            scales[quantity] = float("nan")
+            continue
+        pooled = pd.concat([f.assign(weight=1.0 / len(f)) for f in sources], ignore_index=True)
+        scales[quantity] = calibrate_scale(pooled, quantity, level, form)
+    suite = " and held-out forecasts of the development suite" if evidence is not None and len(evidence) else ""
+    return Calibration(scales["loss"], scales["error"], level, f"{source}{suite}: {', '.join(counts)} forecasts",
+                       form)
 
 
 def calibrated_intervals(
     runs: RunTable, laws: FittedLaws, method: Method, forecasts: Sequence[Forecast], split: str,
     tasks: str | Sequence[str] | None, level: float, seed: int = 0, calibration_runs: RunTable | None = None,
-) -> tuple[Calibration, list[dict[str, Interval]]]:
-    """Intervals for `forecasts` of one family, fitted to `runs`.
+    options: IntervalOptions = DEFAULT_INTERVALS, evidence: pd.DataFrame | None = None,
+) -> tuple[Calibration, list[Forecast], list[dict[str, Interval]], list[dict[str, IntervalParts]]]:
+    """Intervals for `forecasts` of one family, fitted to `runs`, and their parts; with the `ensemble` error law
+    the forecasts' errors become the mean of the plausible member laws' (the forecasts are returned).
 
     The extrapolation part is calibrated on backtests of `calibration_runs` (default `runs`; every family of the
     user's table is more evidence than one) that resemble each forecast (`backtest.resembling`): the size-ahead
-    protocol when the method names its fit sets and the runs allow it, else the rolling one. The structural part
-    is the spread of the member laws the backtest found plausible."""
+    protocol when the method names its fit sets and the runs allow it, else the rolling one; with `options.suite`,
+    the development suite's held-out forecasts (`evidence`, default the shipped ones) count equally beside them.
+    The structural part is the spread of the member laws the backtest found plausible."""
     table = (calibration_runs or runs).complete(split)
-    protocol = "size-ahead" if method.loss_fit_set and size_ahead_possible(table) else "rolling"
+    if options.suite and evidence is None:
+        evidence = load_suite_evidence()
+    evidence = evidence if options.suite else None
+    protocol = options.protocol
+    if protocol == "auto":
+        protocol = "size-ahead" if method.loss_fit_set and size_ahead_possible(table) else "rolling"
     examples = _task_examples(runs, laws)
     try:
         frame = calibration_backtest(table, method, loss_split=split, tasks=tasks, level=level, seed=seed,
-                                     protocol=protocol)
+                                     protocol=protocol, structural=options.structural)
+        members: dict[str, list[str]] | None = {q: plausible_members(frame, q) for q in ("loss", "error")}
+        source = frame.attrs["source"]
     except OvertrainError:
-        none = Calibration(0.0, 0.0, level, "none: no backtest possible on these runs")
-        spreads = member_spreads(runs, method, forecasts, split, tasks)
-        return none, [forecast_intervals(f, none, level=level, seed=seed, examples=examples, structural=st)
-                      for f, st in zip(forecasts, spreads, strict=True)]
-    members = {q: plausible_members(frame, q) for q in ("loss", "error")}
-    spreads = member_spreads(runs, method, forecasts, split, tasks, members)
+        frame, members, source = None, None, "no backtest possible on these runs"
+    ensemble = method.error_law == ENSEMBLE
+    found = (member_forecasts(runs, method, forecasts, split, tasks, members) if options.structural or ensemble
+             else [{} for _ in forecasts])
+    spreads = [{key: structural_spread("loss" if key == "loss" else "error", values) if options.structural else 0.0
+                for key, values in f.items()} for f in found]
     fit_params, fit_tokens = laws.loss.inputs[0], laws.loss.inputs[1]
     sizes = len(np.unique(fit_params))
-    calibrations, intervals = [], []
-    for f, spread in zip(forecasts, spreads, strict=True):
-        rows = resembling(frame, sizes, multiplier_excursion(f.multiplier, fit_tokens / fit_params))
-        calibration = calibration_from(rows, level, frame.attrs["source"])
+    at_bound = laws.loss.at_bound or (laws.error is not None and laws.error.at_bound)
+    calibrations, combined, intervals, parts = [], [], [], []
+    for f, spread, members_of in zip(forecasts, spreads, found, strict=True):
+        own = frame
+        if frame is not None and options.resembling:
+            own = resembling(frame, sizes, multiplier_excursion(f.multiplier, fit_tokens / fit_params), at_bound)
+        calibration = pooled_calibration(own if options.own else None, evidence, level, options.form, source)
         usable = Calibration(*(0.0 if not np.isfinite(v) else v for v in (calibration.loss_scale,
                                                                           calibration.error_scale)),
-                             level, calibration.source)
+                             level, calibration.source, options.form)
         calibrations.append(calibration)
-        intervals.append(forecast_intervals(f, usable, level=level, seed=seed, examples=examples, structural=spread))
-    return (calibrations[0] if calibrations else calibration_from(frame, level, frame.attrs["source"])), intervals
+        part = forecast_parts(f, level=level, seed=seed, examples=examples, structural=spread)
+        if ensemble:
+            f = _with_ensemble(f, members_of)
+            part = {name: p if name == "loss" else p.moved_to(f.errors[name]) for name, p in part.items()}
+        combined.append(f)
+        parts.append(part)
+        intervals.append({name: p.interval(usable, level) for name, p in part.items()})
+    if not calibrations:
+        calibrations.append(pooled_calibration(frame, evidence, level, options.form, source))
+    return calibrations[0], combined, intervals, parts

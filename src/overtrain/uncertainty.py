@@ -7,6 +7,7 @@ Resamples whose design cannot identify the law (e.g. every draw from one model s
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -254,24 +255,61 @@ def combine(prediction: float, low: float, high: float, target_sigma: float, ext
     fit_above = max(to_scale(quantity, physical(quantity, high)) - centre, 0.0) if np.isfinite(high) else 0.0
     shared = (z * target_sigma * scale_slope(quantity, prediction)) ** 2 + extrapolation**2 + (z * structural) ** 2
     below, above = np.sqrt(fit_below**2 + shared), np.sqrt(fit_above**2 + shared)
-    return Interval(float(from_scale(quantity, centre - below)), float(from_scale(quantity, centre + above)), level)
+    low, high = float(from_scale(quantity, centre - below)), float(from_scale(quantity, centre + above))
+    return Interval(min(low, prediction), max(high, prediction), level)
 
 
-def forecast_intervals(
-    forecast: Forecast, calibration: Calibration, *, level: float = 0.9, n_resamples: int = 400, seed: int = 0,
+@dataclass(frozen=True)
+class IntervalParts:
+    """What a forecast's interval is built from, all but the calibrated extrapolation part: the prediction, the
+    fit part's range of resampled forecasts (NaN: none), the target's measurement noise (loss or error units), the
+    structural spread (on the interval scale) and the compute distance the extrapolation part grows with."""
+
+    quantity: str
+    prediction: float
+    fit_low: float
+    fit_high: float
+    sigma: float
+    structural: float
+    distance: float
+
+    def interval(self, calibration: Calibration, level: float) -> Interval:
+        """The interval at `level`, with the extrapolation half-width of `calibration`."""
+        return combine(self.prediction, self.fit_low, self.fit_high, self.sigma,
+                       float(calibration.half_width(self.quantity, self.distance)), level, self.quantity,
+                       self.structural)
+
+    def moved_to(self, prediction: float) -> IntervalParts:
+        """The same parts around another prediction: the fit part's range moves with it on the interval scale."""
+        shift = to_scale(self.quantity, physical(self.quantity, prediction)) - to_scale(
+            self.quantity, physical(self.quantity, self.prediction))
+
+        def move(bound: float) -> float:
+            if not np.isfinite(bound):
+                return bound
+            return float(from_scale(self.quantity, to_scale(self.quantity, physical(self.quantity, bound)) + shift))
+
+        return dataclasses.replace(self, prediction=prediction, fit_low=move(self.fit_low),
+                                   fit_high=move(self.fit_high))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def forecast_parts(
+    forecast: Forecast, *, level: float = 0.9, n_resamples: int = 400, seed: int = 0,
     examples: dict[str, np.ndarray] | None = None, structural: dict[str, float] | None = None,
-) -> dict[str, Interval]:
-    """Intervals for a forecast's loss and each task set's error (key `loss` and the task-set names);
-    `structural` holds the spread of the eligible laws' forecasts per key (see `structural_spread`)."""
+) -> dict[str, IntervalParts]:
+    """The parts of the intervals of a forecast's loss and each task set's error (key `loss` and the task-set
+    names); `structural` holds the spread of the eligible laws' forecasts per key (see `structural_spread`)."""
     spread = structural or {}
     one = np.ones((1, forecast.loss_fit.n_runs), dtype=bool)
     loss_samples = resample_predictions(
         forecast.loss_fit, one, [_target_inputs(forecast.loss_fit, forecast.params, forecast.tokens,
                                                 np.zeros(n_resamples))], n_resamples, seed)[0]
-    intervals = {"loss": combine(forecast.loss, *sample_bounds(loss_samples, level),
-                                 loss_target_noise(forecast.loss_fit, forecast.loss),
-                                 float(calibration.half_width("loss", forecast.flops_ratio)), level, "loss",
-                                 spread.get("loss", 0.0))}
+    parts = {"loss": IntervalParts("loss", forecast.loss, *sample_bounds(loss_samples, level),
+                                   loss_target_noise(forecast.loss_fit, forecast.loss), spread.get("loss", 0.0),
+                                   forecast.flops_ratio)}
     for fit in forecast.error_fits:
         if fit.task_set is None:
             continue
@@ -285,17 +323,38 @@ def forecast_intervals(
                                            seed + 1)
             bounds = sample_bounds(samples[0], level)
         counts = (examples or {}).get(name, np.array([]))
-        intervals[name] = combine(prediction, *bounds, error_target_noise(fit, prediction, counts),
-                                  float(calibration.half_width("error", forecast.flops_ratio)), level, "error",
-                                  spread.get(name, 0.0))
-    return intervals
+        parts[name] = IntervalParts("error", prediction, *bounds, error_target_noise(fit, prediction, counts),
+                                    spread.get(name, 0.0), forecast.flops_ratio)
+    return parts
+
+
+def forecast_intervals(
+    forecast: Forecast, calibration: Calibration, *, level: float = 0.9, n_resamples: int = 400, seed: int = 0,
+    examples: dict[str, np.ndarray] | None = None, structural: dict[str, float] | None = None,
+) -> dict[str, Interval]:
+    """Intervals for a forecast's loss and each task set's error (see `forecast_parts`)."""
+    parts = forecast_parts(forecast, level=level, n_resamples=n_resamples, seed=seed, examples=examples,
+                           structural=structural)
+    return {name: part.interval(calibration, level) for name, part in parts.items()}
+
+
+def parts_frame(parts: Sequence[IntervalParts], truths: Sequence[float], quantity: str) -> pd.DataFrame:
+    """Forecasts whose truth is known, as the columns `coverage` and `calibrate_scale` read."""
+    chosen = [(p, t) for p, t in zip(parts, truths, strict=True) if p.quantity == quantity]
+    return pd.DataFrame({
+        f"{quantity}_pred": [p.prediction for p, _ in chosen], f"{quantity}_true": [t for _, t in chosen],
+        f"{quantity}_fit_low": [p.fit_low for p, _ in chosen], f"{quantity}_fit_high": [p.fit_high for p, _ in chosen],
+        f"{quantity}_sigma": [p.sigma for p, _ in chosen], f"{quantity}_struct": [p.structural for p, _ in chosen],
+        "distance": [p.distance for p, _ in chosen],
+    })
 
 
 def coverage(frame: pd.DataFrame, quantity: str, scale: float, level: float, form: str = "log-distance"
              ) -> np.ndarray:
     """Which backtest forecasts of `quantity` (loss or error) fall inside their intervals at `scale`."""
     decades = distance_growth(form, frame["distance"].to_numpy())
-    structural = frame[f"{quantity}_struct"] if f"{quantity}_struct" in frame else np.zeros(len(frame))
+    structural = (np.nan_to_num(frame[f"{quantity}_struct"].to_numpy(dtype=float)) if f"{quantity}_struct" in frame
+                  else np.zeros(len(frame)))
     return np.array([
         combine(p, lo, hi, sigma, scale * d, level, quantity, st).contains(x)
         for p, x, lo, hi, sigma, d, st in zip(frame[f"{quantity}_pred"], frame[f"{quantity}_true"],
@@ -314,16 +373,22 @@ def interval_score(low: np.ndarray, high: np.ndarray, truth: np.ndarray, level: 
 
 def calibrate_scale(frame: pd.DataFrame, quantity: str, level: float, form: str = "log-distance") -> float:
     """The smallest extrapolation scale for which `level` of the backtest intervals contain the truth
-    (bisection: coverage only grows with the scale). Failed forecasts (NaN) are left out."""
+    (bisection: coverage only grows with the scale). Failed forecasts (NaN) are left out. With a `weight`
+    column, coverage is the weighted share (e.g. two sources of evidence weighted equally)."""
     frame = frame[np.isfinite(frame[f"{quantity}_pred"])]
     if len(frame) == 0:
         return float("nan")
-    if coverage(frame, quantity, 0.0, level, form).mean() >= level:
+    weights = frame["weight"].to_numpy(dtype=float) if "weight" in frame else np.ones(len(frame))
+
+    def covered(scale: float) -> bool:
+        return float(np.average(coverage(frame, quantity, scale, level, form), weights=weights)) >= level
+
+    if covered(0.0):
         return 0.0
     low, high = 0.0, 0.05
-    while coverage(frame, quantity, high, level, form).mean() < level and high < 64:
+    while not covered(high) and high < 64:
         low, high = high, high * 2
     for _ in range(30):
         middle = (low + high) / 2
-        low, high = (low, middle) if coverage(frame, quantity, middle, level, form).mean() >= level else (middle, high)
+        low, high = (low, middle) if covered(middle) else (middle, high)
     return high

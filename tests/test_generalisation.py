@@ -1,0 +1,185 @@
+"""Forecasts that hold elsewhere: physical scales, interval parts and scores, ensembles, per-task laws at chance,
+calibration on resembling backtests and on the suite's evidence, and no impossible number on any testbed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import overtrain as ot
+from overtrain.backtest import ENSEMBLE, ensemble_mean, plausible_members, resembling
+from overtrain.cli import app
+from overtrain.fitting import task_bounds
+from overtrain.forecast import Target
+from overtrain.laws import TaskAveragedExponential
+from overtrain.scales import from_scale, physical, to_scale
+from overtrain.testbed import load_suite_evidence, load_suite_testbed, suite_names
+from overtrain.trust import forecast_family, pooled_calibration
+from overtrain.uncertainty import IntervalParts, combine, coverage, interval_score, resample_predictions
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("quantity", ["loss", "error"])
+def test_scales_invert_and_bounds_stay_physical(quantity: str) -> None:
+    values = np.array([0.01, 0.3, 0.5, 0.9]) if quantity == "error" else np.array([0.5, 2.0, 3.7])
+    assert np.allclose(from_scale(quantity, to_scale(quantity, values)), values)
+    for half_width in (0.0, 0.5, 5.0, 50.0):
+        interval = combine(values[1], float("nan"), float("nan"), 0.0, half_width, 0.9, quantity)
+        assert interval.low <= values[1] <= interval.high
+        assert interval.low >= 0.0
+        if quantity == "error":
+            assert interval.high <= 1.0
+
+
+def test_physical_moves_impossible_values_inside() -> None:
+    assert physical("error", -0.024) == 0.0
+    assert physical("error", 1.3) == 1.0
+    assert physical("loss", -2.0) > 0.0
+    assert physical("loss", 2.5) == 2.5
+
+
+def test_interval_score_matches_its_definition() -> None:
+    # width 2; inside: 2; 0.5 below: 2 + 2/0.1 * 0.5 = 12; 1 above: 2 + 20 = 22
+    scores = interval_score(np.array([1.0, 1.0, 1.0]), np.array([3.0, 3.0, 3.0]), np.array([2.0, 0.5, 4.0]), 0.9)
+    assert np.allclose(scores, [2.0, 12.0, 22.0])
+
+
+def test_ensemble_mean_is_the_logit_mean() -> None:
+    values = np.array([[0.2, 0.4, np.nan], [np.nan, np.nan, np.nan]])
+    mean = ensemble_mean("error", values)
+    expected = 1 / (1 + np.exp(-(np.log(0.2 / 0.8) + np.log(0.4 / 0.6)) / 2))
+    assert mean[0] == pytest.approx(expected)
+    assert np.isnan(mean[1])
+
+
+def test_parts_move_with_the_prediction() -> None:
+    part = IntervalParts("error", 0.4, 0.3, 0.5, 0.0, 0.0, 10.0)
+    moved = part.moved_to(0.45)
+    shift = to_scale("error", 0.45) - to_scale("error", 0.4)
+    assert moved.fit_low == pytest.approx(from_scale("error", to_scale("error", 0.3) + shift))
+    assert moved.fit_low < 0.45 < moved.fit_high
+
+
+def test_per_task_law_keeps_each_task_in_its_range_and_flat_tasks_at_their_error() -> None:
+    chance = np.array([0.25, 0.0, 0.5])
+    task_errors = np.array([[0.70, 0.60, 0.50], [0.995, 0.99, 0.999], [0.55, 0.45, 0.40]])
+    ceiling, flat, flat_error = task_bounds(task_errors, chance)
+    assert np.allclose(ceiling, [0.75, 1.0, 0.5])
+    assert flat.tolist() == [False, True, False]
+    law = TaskAveragedExponential(("a", "b", "c"), eps=(0.75, 5.0, 0.5), k=(40.0, 1.0, 90.0), gamma=(1.0, 1.0, 1.0),
+                                  ceiling=tuple(ceiling), flat=tuple(map(float, flat)), flat_error=tuple(flat_error))
+    per_task = law.task_errors(np.array([0.1, 3.0, 30.0]))
+    assert np.all(per_task >= 0) and np.all(per_task <= ceiling[:, None] + 1e-12)
+    assert np.allclose(per_task[1], flat_error[1])
+    assert law.flat_tasks == ("b",)
+    # far out (loss 0.1) the unclipped laws would be negative for task a and c
+    assert per_task[0, 0] == 0.0 and per_task[2, 0] == 0.0
+
+
+def test_small_fit_sets_are_resampled_by_residuals(testbed) -> None:
+    """Six runs for three coefficients: every resample keeps every run (no degenerate draws), and the spread
+    reflects the residual variance: about the law's own prediction, not pinned to it."""
+    runs = testbed.family("rpj")
+    fit = ot.fit_error(runs, "c4_val", "17", fit_set="paper-error")
+    target = (np.full(400, 2.5),)
+    samples = resample_predictions(fit, np.ones((1, fit.n_runs), dtype=bool), [target], 400, 0)[0]
+    assert np.all(np.isfinite(samples))
+    centre = fit.law.predict(2.5)
+    assert np.median(samples) == pytest.approx(centre, abs=0.01)
+    assert 0 < np.std(samples) < 0.1
+
+
+def test_resembling_keeps_like_fit_sets_and_falls_back() -> None:
+    frame = pd.DataFrame({"fit_sizes": [2] * 12 + [3] * 12, "m_excursion": [0.0] * 6 + [0.6] * 6 + [0.0] * 12,
+                          "loss_at_bound": [False] * 23 + [True]})
+    chosen = resembling(frame, 4, 0.0)
+    assert len(chosen) == 11  # 3+ sizes, inside the M range, not at a bound
+    assert len(resembling(frame, 4, 0.0, at_bound=True)) == 12
+    assert len(resembling(frame.iloc[:12], 4, 0.0)) == 12  # no 3-size fit set: every forecast
+
+
+def test_plausible_members_drop_a_law_the_backtest_rejects() -> None:
+    frame = pd.DataFrame({"error_true": [0.5, 0.5, 0.5], "error_pred:a": [0.51, 0.49, 0.5],
+                          "error_pred:b": [0.52, 0.5, 0.49], "error_pred:c": [0.7, 0.3, 0.6]})
+    assert plausible_members(frame, "error") == ["a", "b"]
+
+
+def test_pooled_calibration_weights_two_sources_equally() -> None:
+    """Own backtests that miss by 10% and suite forecasts that are exact: with equal weights, 90% coverage needs
+    4 of 5 own forecasts covered, so the scale is the 4th smallest own miss, found by brute force."""
+    misses = np.array([0.02, 0.04, 0.06, 0.08, 0.10])
+    own = pd.DataFrame({"loss_pred": 1 + misses, "loss_true": 1.0, "loss_fit_low": np.nan, "loss_fit_high": np.nan,
+                        "loss_sigma": 0.0, "loss_struct": 0.0, "distance": 9.0})
+    suite = pd.DataFrame({"quantity": "loss", "prediction": [1.0] * 20, "true": 1.0, "fit_low": np.nan,
+                          "fit_high": np.nan, "sigma": 0.0, "structural": 0.0, "distance": 9.0})
+    calibration = pooled_calibration(own, suite, 0.9, "log-distance", "test")
+    needed = np.log(1 + misses[3])  # on the log scale, at log10(1 + 9) = 1 decade
+    assert calibration.loss_scale == pytest.approx(needed, rel=1e-6)
+    both = pd.concat([own.assign(weight=1 / 5), pd.DataFrame({
+        "loss_pred": 1.0, "loss_true": [1.0] * 20, "loss_fit_low": np.nan, "loss_fit_high": np.nan, "loss_sigma": 0.0,
+        "loss_struct": 0.0, "distance": 9.0, "weight": 1 / 20})])
+    inside = coverage(both, "loss", calibration.loss_scale, 0.9)
+    assert np.average(inside, weights=both["weight"]) >= 0.9
+
+
+def test_suite_testbeds_load_with_their_licences() -> None:
+    names = suite_names()
+    assert {"gadre2024", "gadre2024-small", "datablations", "dclm", "obsscaling", "porian"} <= set(names)
+    for name in names:
+        testbed = load_suite_testbed(name)
+        for family in testbed.families:
+            assert len(testbed.fit_runs(family)) > 0
+            fit, targets = set(testbed.fit_runs(family).runs), set(testbed.target_runs(family).runs)
+            assert not fit & targets, f"{name}/{family}: a run is both fitted and forecast"
+
+
+def test_shipped_evidence_leaves_out_the_paper_targets() -> None:
+    evidence = load_suite_evidence()
+    assert len(evidence) > 0
+    assert "gadre2024" not in set(evidence["testbed"])
+    assert set(evidence["quantity"]) <= {"loss", "error"}
+
+
+FAR = Target(1e12, 1e14)
+
+
+@pytest.mark.parametrize("name", ["gadre2024", "datablations", "porian", "dclm"])
+@pytest.mark.parametrize("error_law", ["exponential", "per-task", ENSEMBLE])
+def test_no_forecast_or_bound_outside_what_a_run_can_measure(name: str, error_law: str) -> None:
+    """Every testbed's targets and a far target (1e12 parameters on 1e14 tokens): loss above 0, errors in [0, 1],
+    for the point forecast and both bounds."""
+    testbed = load_suite_testbed(name)
+    family = testbed.families[0]
+    targets = testbed.target_runs(family)
+    tasks = None if testbed.tasks is None else (testbed.tasks if isinstance(testbed.tasks, str)
+                                                 else ",".join(testbed.tasks))
+    if tasks is None and error_law != "exponential":
+        pytest.skip("no tasks on this testbed")
+    result = forecast_family(testbed.fit_runs(family), [*map(Target, targets.params, targets.tokens), FAR],
+                             loss_split=testbed.loss_split, tasks=tasks or "none", fit_loss_set=testbed.fit_loss_set,
+                             fit_error_set=testbed.fit_error_set, error_law=error_law)
+    for trusted in result.forecasts:
+        f = trusted.forecast
+        assert f.loss > 0
+        assert trusted.intervals["loss"].low > 0
+        for name_, error in f.errors.items():
+            assert 0.0 <= error <= 1.0
+            interval = trusted.intervals[name_]
+            assert 0.0 <= interval.low <= error <= interval.high <= 1.0
+
+
+def test_the_issues_impossible_forecast_is_now_physical_and_says_so() -> None:
+    result = runner.invoke(app, ["forecast", "--family", "rpj", "--error-law", "per-task", "--target",
+                                 "params=1e12,tokens=1e14", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    prediction = document["predictions"][0]
+    assert 0.0 <= prediction["error"] <= 1.0
+    interval = next(v for k, v in prediction["intervals"].items() if k != "loss")
+    assert 0.0 <= interval["low"] <= interval["high"] <= 1.0
+    assert prediction["intervals"]["loss"]["low"] > 0
