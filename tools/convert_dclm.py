@@ -554,12 +554,13 @@ Regenerate (offline once the clone exists; needs numpy and pandas):
 
 ```bash
 git clone {REPOSITORY}.git dclm && git -C dclm checkout {commit}
-python tools/convert_dclm.py dclm testbeds/dclm
+python tools/convert_dclm.py dclm src/overtrain/data/testbeds/dclm
 ```
 
-The converter also reads a bare clone directly (with git): `python tools/convert_dclm.py DCLM.git testbeds/dclm
---rev {short}`. Its output is deterministic: rows sorted by run id, floats as the shortest text that reads
-back to the same double.
+The converter also reads a bare clone directly (with git):
+`python tools/convert_dclm.py DCLM.git src/overtrain/data/testbeds/dclm --rev {short}`.
+Its output is deterministic: rows sorted by run id, floats as the shortest text that reads back to the same
+double.
 
 ## Contents
 

@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="git directory or checked-out copy of ryoungj/ObsScaling")
-    parser.add_argument("out", type=Path, help="output directory (e.g. testbeds/obsscaling)")
+    parser.add_argument("out", type=Path, help="output directory (e.g. src/overtrain/data/testbeds/obsscaling)")
     parser.add_argument("--rev", default="HEAD", help="revision to read from a git directory (default HEAD)")
     parser.add_argument("--check", action="store_true", help="compare with the files in OUT instead of writing")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """Convert the released results of Porian et al. (2024) into an overtrain testbed (validation loss only).
 
-    python tools/convert_porian.py SOURCE OUT        # e.g. OUT = testbeds/porian
+    python tools/convert_porian.py SOURCE OUT        # e.g. OUT = src/overtrain/data/testbeds/porian
 
 SOURCE is the repository formll/resolving-scaling-law-discrepancies: a bare git directory (its HEAD is read with
 `git show`) or a checkout / extracted archive of it. OUT receives runs.csv, README.md, LICENSE and suite.json.
@@ -353,10 +353,10 @@ A budget where fewer than three sizes reached C has no isoFLOP curve in the summ
 
 ```
 git clone https://github.com/{REPOSITORY} /tmp/porian-src   # or a bare mirror of it
-.venv/bin/python tools/convert_porian.py /tmp/porian-src testbeds/porian
+.venv/bin/python tools/convert_porian.py /tmp/porian-src src/overtrain/data/testbeds/porian
 ```
 
-Built here with `.venv/bin/python tools/convert_porian.py {BUILT_FROM} testbeds/porian`.
+Built here with `.venv/bin/python tools/convert_porian.py {BUILT_FROM} src/overtrain/data/testbeds/porian`.
 """
 
 
@@ -390,7 +390,7 @@ def main() -> int:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="git directory or checkout of " + REPOSITORY)
-    parser.add_argument("out", type=Path, help="output directory, e.g. testbeds/porian")
+    parser.add_argument("out", type=Path, help="output directory, e.g. src/overtrain/data/testbeds/porian")
     args = parser.parse_args()
     license_text = read_file(args.source, "LICENSE")
     runs, drops, facts = convert(args.source)
