@@ -38,7 +38,7 @@ from overtrain.backtest import ENSEMBLE, PAPER_METHOD, Method
 from overtrain.errors import OvertrainError
 from overtrain.forecast import Target
 from overtrain.testbed import SUITE_EVIDENCE_FILE, SuiteTestbed, load_suite_testbed, suite_names
-from overtrain.trust import IntervalOptions, forecast_family
+from overtrain.trust import DEFAULT_INTERVALS, IntervalOptions, forecast_family
 from overtrain.uncertainty import interval_score
 
 LEVEL = 0.9
@@ -54,20 +54,18 @@ class Candidate:
 
 
 ENSEMBLE_METHOD = replace(PAPER_METHOD, error_law=ENSEMBLE)
-NEW = IntervalOptions(form="constant")
 CANDIDATES = (
     Candidate("paper", PAPER_METHOD, IntervalOptions(resembling=False, structural=False, protocol="rolling",
                                                      suite=False, form="log-distance")),
-    Candidate("exponential, log-distance", PAPER_METHOD, replace(NEW, form="log-distance")),
-    Candidate("exponential, constant", PAPER_METHOD, NEW),
-    Candidate("ensemble, log-distance", ENSEMBLE_METHOD, replace(NEW, form="log-distance")),
-    Candidate("ensemble, constant", ENSEMBLE_METHOD, NEW),
-    Candidate("ensemble, constant, own backtests only", ENSEMBLE_METHOD, replace(NEW, suite=False)),
-    Candidate("ensemble, constant, suite evidence only", ENSEMBLE_METHOD, replace(NEW, own=False)),
-    Candidate("ensemble, constant, no structural term", ENSEMBLE_METHOD, replace(NEW, structural=False)),
-    Candidate("ensemble, constant, every backtest", ENSEMBLE_METHOD, replace(NEW, resembling=False)),
+    Candidate("default", ENSEMBLE_METHOD, DEFAULT_INTERVALS),
+    Candidate("exponential error law", PAPER_METHOD, DEFAULT_INTERVALS),
+    Candidate("with structural term", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, structural=True)),
+    Candidate("log-distance width", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, form="log-distance")),
+    Candidate("own backtests only", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, suite=False)),
+    Candidate("suite evidence only", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, own=False)),
+    Candidate("every backtest", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, resembling=False)),
 )
-DEFAULT_NAME = "ensemble, constant"  # what `overtrain forecast` does (see DEFAULT_INTERVALS, ENSEMBLE)
+DEFAULT_NAME = "default"  # what `overtrain forecast` does: the ensemble error law and DEFAULT_INTERVALS
 EVIDENCE_COLUMNS = ["testbed", "family", "run", "quantity", "true", "prediction", "fit_low", "fit_high", "sigma",
                     "structural", "distance"]
 

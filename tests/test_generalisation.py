@@ -183,3 +183,15 @@ def test_the_issues_impossible_forecast_is_now_physical_and_says_so() -> None:
     interval = next(v for k, v in prediction["intervals"].items() if k != "loss")
     assert 0.0 <= interval["low"] <= interval["high"] <= 1.0
     assert prediction["intervals"]["loss"]["low"] > 0
+
+
+def test_task_losses_are_read_and_checked(tmp_path) -> None:
+    path = tmp_path / "runs.csv"
+    path.write_text("run,params,tokens,loss,acc:piqa,taskloss:piqa\na,1e8,2e9,3.1,0.6,0.71\nb,3e8,6e9,2.9,0.65,0.64\n")
+    runs = ot.read_runs(path)
+    assert runs.task_loss_names == ["piqa"]
+    assert runs.task_loss("piqa").tolist() == [0.71, 0.64]
+    path.write_text("run,params,tokens,loss,taskloss:piqa\na,1e8,2e9,3.1,-0.5\n")
+    result = runner.invoke(app, ["runs", str(path)])
+    assert result.exit_code == 2
+    assert "run 'a': taskloss:piqa = -0.5 is not positive" in result.output

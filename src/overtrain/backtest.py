@@ -35,7 +35,7 @@ from overtrain.scales import from_scale, physical, to_scale
 from overtrain.tasks import TaskSet
 from overtrain.uncertainty import (
     Calibration,
-    calibrate_scale,
+    calibrate_interval,
     coverage,
     error_target_noise,
     loss_target_noise,
@@ -574,10 +574,13 @@ def calibration_backtest(
 
 
 def calibration_from(frame: pd.DataFrame, level: float, source: str, form: str = "log-distance") -> Calibration:
-    """The extrapolation scales for which `level` of the backtest forecasts in `frame` hold the truth."""
-    loss_scale = calibrate_scale(frame, "loss", level, form)
-    error_scale = calibrate_scale(frame, "error", level, form) if "error_fit_low" in frame else float("nan")
-    return Calibration(loss_scale, error_scale, level, f"{source}: {len(frame)} forecasts", form)
+    """The extrapolation scales (and fit-part factors, see `uncertainty.calibrate_interval`) for which `level` of
+    the backtest forecasts in `frame` hold the truth."""
+    loss_scale, loss_factor = calibrate_interval(frame, "loss", level, form)
+    error_scale, error_factor = (calibrate_interval(frame, "error", level, form) if "error_fit_low" in frame
+                                 else (float("nan"), 1.0))
+    return Calibration(loss_scale, error_scale, level, f"{source}: {len(frame)} forecasts", form, loss_factor,
+                       error_factor)
 
 
 def calibrate(
@@ -649,7 +652,8 @@ def summarize_backtest(
             continue
         finite = np.isfinite(frame[f"{quantity}_pred"]).to_numpy()
         inside = np.zeros(len(frame), dtype=bool)
-        inside[finite] = coverage(frame[finite], quantity, scale, level)
+        inside[finite] = coverage(frame[finite], quantity, scale, level, calibration.form,
+                                  calibration.fit_factor(quantity))
         frame[f"{quantity}_inside"] = inside
         families = frame["family"].unique()
         if len(families) > 1:
@@ -657,6 +661,7 @@ def summarize_backtest(
             for family in families:
                 train = frame[finite & (frame["family"] != family).to_numpy()]
                 test = frame[finite & (frame["family"] == family).to_numpy()]
-                hits.extend(coverage(test, quantity, calibrate_scale(train, quantity, level), level))
+                train_scale, train_factor = calibrate_interval(train, quantity, level, calibration.form)
+                hits.extend(coverage(test, quantity, train_scale, level, calibration.form, train_factor))
             held_out[quantity] = float(np.mean(hits))
     return BacktestSummary(method, level, frame, calibration, held_out, protocol)

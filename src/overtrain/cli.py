@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
 from overtrain._version import __version__
-from overtrain.backtest import Method, select_method, summarize_backtest
+from overtrain.backtest import ENSEMBLE, Method, select_method, summarize_backtest
 from overtrain.checks import diagnose
 from overtrain.errors import InputProblems, OvertrainError
 from overtrain.forecast import FittedLaws, default_loss_split, default_task_spec, fit_laws, parse_target
@@ -198,7 +198,7 @@ def _show_forecasts(laws: list[FittedLaws], forecasts: list[TrustedForecast], js
     console.print(laws_table(laws))
     for note in notes:
         console.print(note, highlight=False)
-    for warning in dict.fromkeys(w for f in forecasts for w in f.forecast.warnings()):
+    for warning in dict.fromkeys(w for f in forecasts for w in f.warnings()):
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
@@ -229,6 +229,9 @@ LawOption = Annotated[str, typer.Option(
 )]
 ObjectiveOption = Annotated[str, typer.Option("--objective", help="least-squares or huber-log (on log residuals).")]
 ErrorLawOption = Annotated[str, typer.Option("--error-law", help=f"Error law: {', '.join(ERROR_LAWS)}.")]
+ForecastErrorLawOption = Annotated[str, typer.Option(
+    "--error-law", help=f"Error law: {ENSEMBLE} (the mean of the laws the runs' backtests find plausible) or one of "
+    f"{', '.join(ERROR_LAWS)}.")]
 
 
 @app.command("forecast")
@@ -243,7 +246,7 @@ def forecast_command(
     family: FamilyOption = None,
     law: LawOption = "shared-exponent",
     objective: ObjectiveOption = "least-squares",
-    error_law: ErrorLawOption = "exponential",
+    error_law: ForecastErrorLawOption = ENSEMBLE,
     interval: Annotated[float, typer.Option(
         "--interval", help="Interval level, calibrated by a backtest of the runs; 0 for none.")] = 0.9,
     sizes: SizesOption = None,
@@ -262,9 +265,8 @@ def forecast_command(
         for name in family or table.families
     ]
     notes = [f"{r.laws.family}: {r.selection.reason()}" for r in results if r.selection is not None]
-    notes += [f"{r.laws.family}: intervals calibrated on a {r.calibration.source}; extrapolation half-width "
-              f"{100 * r.calibration.loss_scale:.1f}% (loss) and {100 * r.calibration.error_scale:.1f}% (error) of the "
-              "forecast per decade of compute distance" for r in results if r.calibration is not None]
+    notes += [f"{r.laws.family}: intervals calibrated on a {r.calibration.source}; {r.calibration.describe()}"
+              for r in results if r.calibration is not None]
     _show_forecasts([r.laws for r in results], [f for r in results for f in r.forecasts], json_output, notes)
 
 
@@ -408,7 +410,7 @@ def plan_command(
         if runs is not None and interval:
             split = law.loss.loss_split
             task_spec = law.error.task_set.name if law.error is not None and law.error.task_set else None
-            _, _, intervals, _ = calibrated_intervals(runs.family(law.family), law, Method(),
+            _, _, intervals, _, _ = calibrated_intervals(runs.family(law.family), law, Method(),
                                                    [p.forecast for p in plans], split, task_spec, interval,
                                                    calibration_runs=runs)
         results += [(law, p, i) for p, i in zip(plans, intervals, strict=True)]

@@ -6,7 +6,9 @@ Columns of `RunTable.frame` (index: run id):
 - `params` N (total parameters, embeddings included), `tokens` D;
 - `multiplier` M = D / N unless the source states it, `flops` C = 6 N D unless the source states it;
 - `loss:<split>` with optional `loss_lower95:<split>` / `loss_upper95:<split>` bounds;
-- `acc:<task>`, top-1 accuracy in [0, 1].
+- `acc:<task>`, top-1 accuracy in [0, 1];
+- `taskloss:<task>`, optional, a per-task loss (e.g. the loss of the correct answer), positive: the first step of
+  a two-step error forecast (Bhagia et al., 2024).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ LOSS = "loss:"
 LOSS_LOWER = "loss_lower95:"
 LOSS_UPPER = "loss_upper95:"
 ACC = "acc:"
+TASKLOSS = "taskloss:"
 ID_COLUMNS = ("family", "shape")
 SIZE_COLUMNS = ("params", "tokens", "multiplier", "flops")
 DEFAULT_FAMILY = "default"
@@ -67,7 +70,7 @@ class RunTable:
         for column, default in (("family", DEFAULT_FAMILY), ("shape", "")):
             frame[column] = frame[column].fillna(default).astype(str) if column in frame.columns else default
         for column in frame.columns:
-            if column in SIZE_COLUMNS or column.startswith((LOSS, LOSS_LOWER, LOSS_UPPER)):
+            if column in SIZE_COLUMNS or column.startswith((LOSS, LOSS_LOWER, LOSS_UPPER, TASKLOSS)):
                 frame[column] = _numeric(frame[column], column, source, problems, positive=True,
                                          required=column in ("params", "tokens"))
             elif column.startswith(ACC):
@@ -102,6 +105,17 @@ class RunTable:
     @property
     def task_names(self) -> list[str]:
         return [c[len(ACC) :] for c in self.frame.columns if c.startswith(ACC)]
+
+    @property
+    def task_loss_names(self) -> list[str]:
+        """The tasks with a per-task loss column (`taskloss:<task>`)."""
+        return [c[len(TASKLOSS) :] for c in self.frame.columns if c.startswith(TASKLOSS)]
+
+    def task_loss(self, task: str) -> pd.Series:
+        """The per-task loss of every run on `task` (NaN where a run has none)."""
+        if TASKLOSS + task not in self.frame.columns:
+            raise OvertrainError(f"{self.source}: no task loss for {task!r} (column {TASKLOSS + task})")
+        return self.frame[TASKLOSS + task].rename(task)
 
     @property
     def params(self) -> np.ndarray:

@@ -38,7 +38,7 @@ from overtrain.uncertainty import (
     Calibration,
     Interval,
     IntervalParts,
-    calibrate_scale,
+    calibrate_interval,
     forecast_parts,
     structural_spread,
 )
@@ -53,8 +53,8 @@ class IntervalOptions:
     evidence beside the runs' own backtests (`suite`), and whether those do (`own`)."""
 
     resembling: bool = True
-    structural: bool = True
-    form: str = "log-distance"
+    structural: bool = False
+    form: str = "constant"
     protocol: str = "auto"
     suite: bool = True
     own: bool = True
@@ -70,12 +70,29 @@ class TrustedForecast:
     forecast: Forecast
     intervals: dict[str, Interval]
     parts: dict[str, IntervalParts] = dataclasses.field(default_factory=dict, repr=False)
+    members: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict, repr=False)
+
+    def warnings(self) -> list[str]:
+        """The forecast's own warnings, and where the plausible laws disagree by more than the interval spans."""
+        notes = self.forecast.warnings()
+        for key, forecasts in self.members.items():
+            interval = self.intervals.get(key)
+            if interval is None or len(forecasts) < 2:
+                continue
+            low, high = min(forecasts.values()), max(forecasts.values())
+            if high - low > interval.high - interval.low:
+                laws = ", ".join(f"{name} {value:.4g}" for name, value in forecasts.items())
+                notes.append(f"{key} ({self.forecast.loss_fit.family}): plausible laws disagree by more than the "
+                             f"interval [{interval.low:.4g}, {interval.high:.4g}] spans: {laws}")
+        return notes
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "family": self.forecast.loss_fit.family,
             **self.forecast.to_dict(),
+            "warnings": self.warnings(),
             "intervals": {name: interval.to_dict() for name, interval in self.intervals.items()},
+            "member_forecasts": self.members,
         }
 
 
@@ -100,7 +117,7 @@ def _task_examples(runs: RunTable, laws: FittedLaws) -> dict[str, np.ndarray]:
 def forecast_family(
     runs: RunTable, targets: Sequence[Target], *, loss_split: str | None = None, tasks: str | None = None,
     fit_loss_set: str | None = None, fit_error_set: str | None = None, loss_law: str = "shared-exponent",
-    objective: str = "least-squares", error_law: str = "exponential", level: float | None = 0.9, seed: int = 0,
+    objective: str = "least-squares", error_law: str = ENSEMBLE, level: float | None = 0.9, seed: int = 0,
     calibration_runs: RunTable | None = None, options: IntervalOptions = DEFAULT_INTERVALS,
     evidence: pd.DataFrame | None = None,
 ) -> FamilyForecasts:
@@ -119,13 +136,14 @@ def forecast_family(
                                  error_fit_set=method.error_fit_set or fit_error_set)
     laws = _fit_method(runs, method, split, task_spec)
     forecasts = [laws.forecast(t.params, t.tokens) for t in targets]
-    calibration, intervals, parts = None, [{} for _ in forecasts], [{} for _ in forecasts]
+    empty: list[dict] = [{} for _ in forecasts]
+    calibration, intervals, parts, members = None, empty, empty, empty
     if level or method.error_law == ENSEMBLE:
-        calibration, forecasts, intervals, parts = calibrated_intervals(
+        calibration, forecasts, intervals, parts, members = calibrated_intervals(
             runs, laws, method, forecasts, split, task_spec, level or 0.9, seed, calibration_runs, options, evidence)
         if not level:
-            calibration, intervals, parts = None, [{} for _ in forecasts], [{} for _ in forecasts]
-    trusted = tuple(TrustedForecast(f, i, p) for f, i, p in zip(forecasts, intervals, parts, strict=True))
+            calibration, intervals, parts = None, empty, empty
+    trusted = tuple(TrustedForecast(*fields) for fields in zip(forecasts, intervals, parts, members, strict=True))
     return FamilyForecasts(laws, method, selection, calibration, trusted)
 
 
@@ -139,11 +157,11 @@ def _fit_method(runs: RunTable, method: Method, split: str, tasks: str | Sequenc
 def member_forecasts(
     runs: RunTable, method: Method, forecasts: Sequence[Forecast], split: str, tasks: str | Sequence[str] | None,
     members: dict[str, list[str]] | None = None,
-) -> list[dict[str, list[float]]]:
-    """For each forecast, the forecasts of the eligible member laws (see `backtest.LOSS_MEMBERS`, `ERROR_MEMBERS`;
-    only those named in `members[quantity]` when given; a law whose exponent sits at a search bound is not
-    eligible), per key: `loss` and the error's task-set name."""
-    found: list[dict[str, list[float]]] = [{} for _ in forecasts]
+) -> list[dict[str, dict[str, float]]]:
+    """For each forecast, the forecasts of the eligible member laws by name (see `backtest.LOSS_MEMBERS`,
+    `ERROR_MEMBERS`; only those named in `members[quantity]` when given; a law whose exponent sits at a search
+    bound is not eligible), per key: `loss` and the error's task-set name."""
+    found: list[dict[str, dict[str, float]]] = [{} for _ in forecasts]
     for quantity in ("loss", "error") if tasks is not None else ("loss",):
         for key, member in member_methods(method, quantity).items():
             if members is not None and key not in members.get(quantity, []):
@@ -158,17 +176,17 @@ def member_forecasts(
             for values, f in zip(found, forecasts, strict=True):
                 member_forecast = laws.forecast(f.params, f.tokens)
                 if quantity == "loss":
-                    values.setdefault("loss", []).append(member_forecast.loss)
+                    values.setdefault("loss", {})[key] = member_forecast.loss
                 else:
                     for name, error in member_forecast.errors.items():
-                        values.setdefault(name, []).append(error)
+                        values.setdefault(name, {})[key] = error
     return found
 
 
-def _with_ensemble(forecast: Forecast, members: dict[str, list[float]]) -> Forecast:
+def _with_ensemble(forecast: Forecast, members: dict[str, dict[str, float]]) -> Forecast:
     """`forecast` with each error replaced by the mean of its member laws' forecasts on the logit scale."""
-    errors = {name: float(ensemble_mean("error", np.array(members[name]))) if members.get(name) else value
-              for name, value in forecast.errors.items()}
+    errors = {name: float(ensemble_mean("error", np.array(list(members[name].values())))) if members.get(name)
+              else value for name, value in forecast.errors.items()}
     return dataclasses.replace(forecast, errors=errors)
 
 
@@ -178,7 +196,7 @@ def pooled_calibration(
     """The extrapolation scales for which `level` of the forecasts hold the truth, counting the runs' own
     resembling backtests (`own`) and the suite's held-out forecasts (`evidence`, rows of
     `overtrain.testbed.load_suite_evidence`) as two sources of equal weight (either may be missing)."""
-    scales, counts = {}, []
+    scales, factors, counts = {}, {}, []
     for quantity in ("loss", "error"):
         sources = []
         if own is not None and f"{quantity}_fit_low" in own and len(own):
@@ -193,20 +211,21 @@ def pooled_calibration(
                     "distance": rows["distance"]}))
         counts.append(f"{quantity} " + " + ".join(str(len(f)) for f in sources))
         if not sources:
-            scales[quantity] = float("nan")
+            scales[quantity], factors[quantity] = float("nan"), 1.0
             continue
         pooled = pd.concat([f.assign(weight=1.0 / len(f)) for f in sources], ignore_index=True)
-        scales[quantity] = calibrate_scale(pooled, quantity, level, form)
+        scales[quantity], factors[quantity] = calibrate_interval(pooled, quantity, level, form)
     suite = " and held-out forecasts of the development suite" if evidence is not None and len(evidence) else ""
     return Calibration(scales["loss"], scales["error"], level, f"{source}{suite}: {', '.join(counts)} forecasts",
-                       form)
+                       form, factors["loss"], factors["error"])
 
 
 def calibrated_intervals(
     runs: RunTable, laws: FittedLaws, method: Method, forecasts: Sequence[Forecast], split: str,
     tasks: str | Sequence[str] | None, level: float, seed: int = 0, calibration_runs: RunTable | None = None,
     options: IntervalOptions = DEFAULT_INTERVALS, evidence: pd.DataFrame | None = None,
-) -> tuple[Calibration, list[Forecast], list[dict[str, Interval]], list[dict[str, IntervalParts]]]:
+) -> tuple[Calibration, list[Forecast], list[dict[str, Interval]], list[dict[str, IntervalParts]],
+           list[dict[str, dict[str, float]]]]:
     """Intervals for `forecasts` of one family, fitted to `runs`, and their parts; with the `ensemble` error law
     the forecasts' errors become the mean of the plausible member laws' (the forecasts are returned).
 
@@ -233,8 +252,8 @@ def calibrated_intervals(
     ensemble = method.error_law == ENSEMBLE
     found = (member_forecasts(runs, method, forecasts, split, tasks, members) if options.structural or ensemble
              else [{} for _ in forecasts])
-    spreads = [{key: structural_spread("loss" if key == "loss" else "error", values) if options.structural else 0.0
-                for key, values in f.items()} for f in found]
+    spreads = [{key: structural_spread("loss" if key == "loss" else "error", list(values.values()))
+                if options.structural else 0.0 for key, values in f.items()} for f in found]
     fit_params, fit_tokens = laws.loss.inputs[0], laws.loss.inputs[1]
     sizes = len(np.unique(fit_params))
     at_bound = laws.loss.at_bound or (laws.error is not None and laws.error.at_bound)
@@ -244,9 +263,9 @@ def calibrated_intervals(
         if frame is not None and options.resembling:
             own = resembling(frame, sizes, multiplier_excursion(f.multiplier, fit_tokens / fit_params), at_bound)
         calibration = pooled_calibration(own if options.own else None, evidence, level, options.form, source)
-        usable = Calibration(*(0.0 if not np.isfinite(v) else v for v in (calibration.loss_scale,
-                                                                          calibration.error_scale)),
-                             level, calibration.source, options.form)
+        usable = dataclasses.replace(calibration, **{
+            name: 0.0 if not np.isfinite(getattr(calibration, name)) else getattr(calibration, name)
+            for name in ("loss_scale", "error_scale")})
         calibrations.append(calibration)
         part = forecast_parts(f, level=level, seed=seed, examples=examples, structural=spread)
         if ensemble:
@@ -257,4 +276,4 @@ def calibrated_intervals(
         intervals.append({name: p.interval(usable, level) for name, p in part.items()})
     if not calibrations:
         calibrations.append(pooled_calibration(frame, evidence, level, options.form, source))
-    return calibrations[0], combined, intervals, parts
+    return calibrations[0], combined, intervals, parts, found

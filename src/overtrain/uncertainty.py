@@ -115,6 +115,18 @@ class Calibration:
     level: float
     source: str
     form: str = "log-distance"
+    loss_fit_factor: float = 1.0
+    error_fit_factor: float = 1.0
+
+    def describe(self) -> str:
+        """One line: the calibrated extrapolation half-widths and fit-part factors."""
+        growth = "at any distance" if self.form == "constant" else "per decade of compute distance"
+        return (f"extrapolation half-width {self.loss_scale:.3g} on log loss and {self.error_scale:.3g} on logit error "
+                f"{growth}; fit part x{self.loss_fit_factor:g} (loss), x{self.error_fit_factor:g} (error)")
+
+    def fit_factor(self, quantity: str) -> float:
+        """How much of the resampled fit part the intervals of `quantity` carry (see `calibrate_interval`)."""
+        return self.loss_fit_factor if quantity == "loss" else self.error_fit_factor
 
     def half_width(self, quantity: str, distance: float | np.ndarray) -> float | np.ndarray:
         """Extrapolation half-width of `quantity` at compute distance `distance`, on the interval scale."""
@@ -123,12 +135,14 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {"loss_scale": self.loss_scale, "error_scale": self.error_scale, "level": self.level,
-                "source": self.source, "form": self.form}
+                "source": self.source, "form": self.form, "loss_fit_factor": self.loss_fit_factor,
+                "error_fit_factor": self.error_fit_factor}
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> Calibration:
         return cls(float(document["loss_scale"]), float(document["error_scale"]), float(document["level"]),
-                   str(document["source"]), str(document.get("form", "log-distance")))
+                   str(document["source"]), str(document.get("form", "log-distance")),
+                   float(document.get("loss_fit_factor", 1.0)), float(document.get("error_fit_factor", 1.0)))
 
 
 #: How the extrapolation half-width grows with compute distance d: log10(1 + d), or not at all.
@@ -243,20 +257,40 @@ def sample_bounds(samples: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def combine(prediction: float, low: float, high: float, target_sigma: float, extrapolation: float,
-            level: float, quantity: str = "loss", structural: float = 0.0) -> Interval:
-    """The interval of `prediction` (see the module notes): `low`, `high` are the resampled forecasts' range (NaN:
-    no fit part), `target_sigma` the target's measurement noise in loss or error units, `extrapolation` a
-    half-width and `structural` a standard deviation, both on the interval scale of `quantity`."""
+def interval_bounds(
+    prediction: np.ndarray, low: np.ndarray, high: np.ndarray, target_sigma: np.ndarray, extrapolation: np.ndarray,
+    level: float, quantity: str = "loss", structural: np.ndarray | float = 0.0, fit_factor: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interval bounds of many forecasts at once (see the module notes): `low`, `high` are the resampled forecasts'
+    range (NaN: no fit part), scaled by `fit_factor`; `target_sigma` the target's measurement noise in loss or error
+    units; `extrapolation` a half-width and `structural` a standard deviation, both on the interval scale."""
     z = NormalDist().inv_cdf(0.5 + level / 2)
-    prediction = physical(quantity, prediction)
+    prediction = np.vectorize(lambda v: physical(quantity, v), otypes=[float])(np.asarray(prediction, dtype=float))
     centre = to_scale(quantity, prediction)
-    fit_below = max(centre - to_scale(quantity, physical(quantity, low)), 0.0) if np.isfinite(low) else 0.0
-    fit_above = max(to_scale(quantity, physical(quantity, high)) - centre, 0.0) if np.isfinite(high) else 0.0
-    shared = (z * target_sigma * scale_slope(quantity, prediction)) ** 2 + extrapolation**2 + (z * structural) ** 2
-    below, above = np.sqrt(fit_below**2 + shared), np.sqrt(fit_above**2 + shared)
-    low, high = float(from_scale(quantity, centre - below)), float(from_scale(quantity, centre + above))
-    return Interval(min(low, prediction), max(high, prediction), level)
+
+    def reach(bound: np.ndarray, sign: float) -> np.ndarray:
+        bound = np.asarray(bound, dtype=float)
+        finite = np.isfinite(bound)
+        safe = np.where(finite, bound, prediction)
+        safe = np.clip(safe, 0.0, 1.0) if quantity == "error" else np.maximum(safe, 1e-12)
+        return np.where(finite, np.maximum(sign * (to_scale(quantity, safe) - centre), 0.0), 0.0) * fit_factor
+
+    slope = np.vectorize(lambda v: scale_slope(quantity, v), otypes=[float])(prediction)
+    shared = ((z * np.asarray(target_sigma, dtype=float) * slope) ** 2 + np.asarray(extrapolation) ** 2
+              + (z * np.asarray(structural)) ** 2)
+    below, above = np.sqrt(reach(low, -1.0) ** 2 + shared), np.sqrt(reach(high, 1.0) ** 2 + shared)
+    lower = np.minimum(from_scale(quantity, centre - below), prediction)
+    upper = np.maximum(from_scale(quantity, centre + above), prediction)
+    return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+
+
+def combine(prediction: float, low: float, high: float, target_sigma: float, extrapolation: float,
+            level: float, quantity: str = "loss", structural: float = 0.0, fit_factor: float = 1.0) -> Interval:
+    """The interval of one forecast (see `interval_bounds`)."""
+    lower, upper = interval_bounds(np.array([prediction]), np.array([low]), np.array([high]),
+                                   np.array([target_sigma]), np.array([extrapolation]), level, quantity,
+                                   structural, fit_factor)
+    return Interval(float(lower[0]), float(upper[0]), level)
 
 
 @dataclass(frozen=True)
@@ -277,7 +311,7 @@ class IntervalParts:
         """The interval at `level`, with the extrapolation half-width of `calibration`."""
         return combine(self.prediction, self.fit_low, self.fit_high, self.sigma,
                        float(calibration.half_width(self.quantity, self.distance)), level, self.quantity,
-                       self.structural)
+                       self.structural, calibration.fit_factor(self.quantity))
 
     def moved_to(self, prediction: float) -> IntervalParts:
         """The same parts around another prediction: the fit part's range moves with it on the interval scale."""
@@ -349,18 +383,25 @@ def parts_frame(parts: Sequence[IntervalParts], truths: Sequence[float], quantit
     })
 
 
-def coverage(frame: pd.DataFrame, quantity: str, scale: float, level: float, form: str = "log-distance"
-             ) -> np.ndarray:
-    """Which backtest forecasts of `quantity` (loss or error) fall inside their intervals at `scale`."""
-    decades = distance_growth(form, frame["distance"].to_numpy())
+def backtest_bounds(frame: pd.DataFrame, quantity: str, scale: float, level: float, form: str = "log-distance",
+                    fit_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The interval bounds of the backtest forecasts of `quantity` in `frame` at extrapolation `scale`."""
     structural = (np.nan_to_num(frame[f"{quantity}_struct"].to_numpy(dtype=float)) if f"{quantity}_struct" in frame
                   else np.zeros(len(frame)))
-    return np.array([
-        combine(p, lo, hi, sigma, scale * d, level, quantity, st).contains(x)
-        for p, x, lo, hi, sigma, d, st in zip(frame[f"{quantity}_pred"], frame[f"{quantity}_true"],
-                                              frame[f"{quantity}_fit_low"], frame[f"{quantity}_fit_high"],
-                                              frame[f"{quantity}_sigma"], decades, structural, strict=True)
-    ])
+    extrapolation = scale * distance_growth(form, frame["distance"].to_numpy(dtype=float))
+    return interval_bounds(frame[f"{quantity}_pred"].to_numpy(dtype=float),
+                           frame[f"{quantity}_fit_low"].to_numpy(dtype=float),
+                           frame[f"{quantity}_fit_high"].to_numpy(dtype=float),
+                           np.nan_to_num(frame[f"{quantity}_sigma"].to_numpy(dtype=float)), extrapolation, level,
+                           quantity, structural, fit_factor)
+
+
+def coverage(frame: pd.DataFrame, quantity: str, scale: float, level: float, form: str = "log-distance",
+             fit_factor: float = 1.0) -> np.ndarray:
+    """Which backtest forecasts of `quantity` (loss or error) fall inside their intervals at `scale`."""
+    low, high = backtest_bounds(frame, quantity, scale, level, form, fit_factor)
+    truth = frame[f"{quantity}_true"].to_numpy(dtype=float)
+    return (low <= truth) & (truth <= high)
 
 
 def interval_score(low: np.ndarray, high: np.ndarray, truth: np.ndarray, level: float) -> np.ndarray:
@@ -371,7 +412,8 @@ def interval_score(low: np.ndarray, high: np.ndarray, truth: np.ndarray, level: 
     return (high - low) + 2.0 / alpha * (np.maximum(low - truth, 0.0) + np.maximum(truth - high, 0.0))
 
 
-def calibrate_scale(frame: pd.DataFrame, quantity: str, level: float, form: str = "log-distance") -> float:
+def calibrate_scale(frame: pd.DataFrame, quantity: str, level: float, form: str = "log-distance",
+                    fit_factor: float = 1.0) -> float:
     """The smallest extrapolation scale for which `level` of the backtest intervals contain the truth
     (bisection: coverage only grows with the scale). Failed forecasts (NaN) are left out. With a `weight`
     column, coverage is the weighted share (e.g. two sources of evidence weighted equally)."""
@@ -381,7 +423,8 @@ def calibrate_scale(frame: pd.DataFrame, quantity: str, level: float, form: str 
     weights = frame["weight"].to_numpy(dtype=float) if "weight" in frame else np.ones(len(frame))
 
     def covered(scale: float) -> bool:
-        return float(np.average(coverage(frame, quantity, scale, level, form), weights=weights)) >= level
+        inside = coverage(frame, quantity, scale, level, form, fit_factor)
+        return float(np.average(inside, weights=weights)) >= level
 
     if covered(0.0):
         return 0.0
@@ -392,3 +435,29 @@ def calibrate_scale(frame: pd.DataFrame, quantity: str, level: float, form: str 
         middle = (low + high) / 2
         low, high = (low, middle) if covered(middle) else (middle, high)
     return high
+
+
+#: The fit part of an interval may be shrunk by one of these factors: a residual bootstrap of a few runs for as
+#: many coefficients overstates how far the law can move, and the backtests say by how much.
+FIT_FACTORS = (1.0, 0.5, 0.25, 0.0)
+
+
+def calibrate_interval(frame: pd.DataFrame, quantity: str, level: float, form: str = "log-distance"
+                       ) -> tuple[float, float]:
+    """The extrapolation scale and fit-part factor of `quantity`'s intervals: for each factor in `FIT_FACTORS`, the
+    smallest scale that covers `level` of the forecasts in `frame`; of those, the pair whose intervals have the
+    lowest mean interval score relative to the truth (weighted by a `weight` column). Coverage is the constraint,
+    sharpness and misses the choice. Ties keep the larger factor."""
+    frame = frame[np.isfinite(frame[f"{quantity}_pred"])]
+    if len(frame) == 0:
+        return float("nan"), 1.0
+    weights = frame["weight"].to_numpy(dtype=float) if "weight" in frame else np.ones(len(frame))
+    truth = frame[f"{quantity}_true"].to_numpy(dtype=float)
+    best: tuple[float, float, float] | None = None
+    for factor in FIT_FACTORS:
+        scale = calibrate_scale(frame, quantity, level, form, factor)
+        low, high = backtest_bounds(frame, quantity, scale, level, form, factor)
+        score = float(np.average(interval_score(low, high, truth, level) / truth, weights=weights))
+        if best is None or score < best[0] - 1e-12:
+            best = (score, scale, factor)
+    return best[1], best[2]

@@ -141,8 +141,7 @@ def backtest_table(summary: BacktestSummary) -> Table:
     held = ", ".join(f"{q} {100 * v:.0f}%" for q, v in summary.held_out_coverage.items())
     scales = summary.calibration
     table.caption = (
-        f"{100 * summary.level:g}% intervals; extrapolation half-width {100 * scales.loss_scale:.1f}% (loss), "
-        f"{100 * scales.error_scale:.1f}% (error) per decade of distance"
+        f"{100 * summary.level:g}% intervals; {scales.describe()}"
         + (f"; coverage with each family held out of the calibration: {held}" if held else "")
     )
     return table
