@@ -195,3 +195,18 @@ def test_task_losses_are_read_and_checked(tmp_path) -> None:
     result = runner.invoke(app, ["runs", str(path)])
     assert result.exit_code == 2
     assert "run 'a': taskloss:piqa = -0.5 is not positive" in result.output
+
+
+def test_forecast_warns_when_plausible_laws_disagree_beyond_the_interval(testbed) -> None:
+    from overtrain.trust import TrustedForecast
+    from overtrain.uncertainty import Interval
+
+    runs = testbed.family("rpj")
+    laws = ot.fit_laws(runs, loss_split="c4_val", tasks="17", fit_loss_set="paper-loss", fit_error_set="paper-error")
+    f = laws.forecast(7e9, 3e12)
+    narrow = TrustedForecast(f, {"17": Interval(0.30, 0.32, 0.9)}, members={"17": {"exponential": 0.272,
+                                                                                  "direct": 0.379}})
+    wide = TrustedForecast(f, {"17": Interval(0.25, 0.40, 0.9)}, members={"17": {"exponential": 0.272,
+                                                                                "direct": 0.379}})
+    assert any("disagree" in w and "direct 0.379" in w for w in narrow.warnings())
+    assert not any("disagree" in w for w in wide.warnings())

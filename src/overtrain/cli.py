@@ -265,8 +265,11 @@ def forecast_command(
         for name in family or table.families
     ]
     notes = [f"{r.laws.family}: {r.selection.reason()}" for r in results if r.selection is not None]
-    notes += [f"{r.laws.family}: intervals calibrated on a {r.calibration.source}; {r.calibration.describe()}"
+    notes += [f"{r.laws.family}: intervals calibrated on {r.calibration.source}; {r.calibration.describe()}"
               for r in results if r.calibration is not None]
+    notes += [f"{r.laws.family}: error forecast = mean on the logit scale of the laws the backtest finds plausible "
+              f"({', '.join(r.forecasts[0].members.get(next(iter(r.forecasts[0].forecast.errors)), {})) or 'none'})"
+              for r in results if r.method.error_law == ENSEMBLE and r.forecasts and r.forecasts[0].forecast.errors]
     _show_forecasts([r.laws for r in results], [f for r in results for f in r.forecasts], json_output, notes)
 
 

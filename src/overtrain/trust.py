@@ -57,7 +57,7 @@ class IntervalOptions:
     form: str = "constant"
     protocol: str = "auto"
     suite: bool = True
-    own: bool = True
+    own: bool = False
 
 
 DEFAULT_INTERVALS = IntervalOptions()
@@ -215,8 +215,11 @@ def pooled_calibration(
             continue
         pooled = pd.concat([f.assign(weight=1.0 / len(f)) for f in sources], ignore_index=True)
         scales[quantity], factors[quantity] = calibrate_interval(pooled, quantity, level, form)
-    suite = " and held-out forecasts of the development suite" if evidence is not None and len(evidence) else ""
-    return Calibration(scales["loss"], scales["error"], level, f"{source}{suite}: {', '.join(counts)} forecasts",
+    parts = [source] if own is not None and len(own) else []
+    if evidence is not None and len(evidence):
+        parts.append("held-out forecasts of the development suite")
+    described = " and ".join(parts) or "nothing (no backtest, no suite evidence)"
+    return Calibration(scales["loss"], scales["error"], level, f"{described}: {', '.join(counts)} forecasts",
                        form, factors["loss"], factors["error"])
 
 
