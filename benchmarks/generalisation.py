@@ -136,10 +136,44 @@ def evidence_of(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[EVIDENCE_COLUMNS].reset_index(drop=True)
 
 
+def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteTestbed], choosing: list[str]
+           ) -> dict[str, str]:
+    """Print the two-step choice, leaving one testbed out, and return each testbed's chosen interval method."""
+    errors = everything.assign(abs_err=everything["rel_err"].abs()).groupby(["testbed", "method"])["abs_err"].mean()
+    errors = errors.unstack("testbed")
+    print("\n## Choice, in two steps, each leaving one testbed out\n")
+    print("1. The error law of the point forecast, by mean |relative error| over a testbed's forecasts (ties, within"
+          " 1e-4, keep the paper's exponential):\n")
+    point = ["exponential error law", DEFAULT_NAME]
+    print(errors.loc[point, [c for c in choosing if c in errors.columns]].to_string(
+        float_format=lambda v: f"{v:.4f}"))
+    laws_of: dict[str, str] = {}
+    for testbed in testbeds:
+        others = [t for t in choosing if t != testbed.name and t in errors.columns]
+        if others:
+            means = errors.loc[point, others].mean(axis=1)
+            laws_of[testbed.name] = (DEFAULT_NAME if means[DEFAULT_NAME] < means["exponential error law"] - 1e-4
+                                     else "exponential error law")
+            print(f"- {testbed.name}: {laws_of[testbed.name]}")
+    interval_candidates = [c.name for c in CANDIDATES if c.method.error_law == ENSEMBLE]
+    print("\n2. The interval options (with the ensemble error law), by mean relative interval score:\n")
+    print(scores.loc[interval_candidates, [c for c in choosing if c in scores.columns]].mean(axis=1).sort_values()
+          .to_string())
+    choices: dict[str, str] = {}
+    for testbed in testbeds:
+        others = [t for t in choosing if t != testbed.name and t in scores.columns]
+        if not others:
+            continue
+        choices[testbed.name] = scores.loc[interval_candidates, others].mean(axis=1).idxmin()
+        print(f"- {testbed.name}: {choices[testbed.name]}")
+    return choices
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--testbeds", help="comma-separated subset of the suite")
     parser.add_argument("--json", type=Path, help="write every forecast and summary here")
+    parser.add_argument("--methods", help="comma-separated subset of the methods (default: all)")
     parser.add_argument("--write-evidence", action="store_true",
                         help=f"write the default's held-out forecasts (choosing testbeds) to {SUITE_EVIDENCE_FILE}")
     args = parser.parse_args()
@@ -147,7 +181,8 @@ def main() -> None:
     testbeds = [load_suite_testbed(name) for name in names]
     choosing = [t.name for t in testbeds if t.chooses]
     frames = []
-    for candidate in CANDIDATES:
+    candidates = [c for c in CANDIDATES if not args.methods or c.name in args.methods.split(",")]
+    for candidate in candidates:
         own_only = replace(candidate, options=replace(candidate.options, suite=False))
         first = {}
         for testbed in testbeds:
@@ -173,35 +208,9 @@ def main() -> None:
         targets=("run", "size"), mean_abs_rel_err=("rel_err", lambda x: float(np.mean(np.abs(x)))),
         inside=("inside", "sum"), median_half_width=("half_width", "median"), score=("score", "mean"))
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
-    errors = everything.assign(abs_err=everything["rel_err"].abs()).groupby(["testbed", "method"])["abs_err"].mean()
-    errors = errors.unstack("testbed")
-    print("\n## Choice, in two steps, each leaving one testbed out\n")
-    print("1. The error law of the point forecast, by mean |relative error| over a testbed's forecasts (ties, within"
-          " 1e-4, keep the paper's exponential):\n")
-    point = {"exponential error law": "exponential error law", DEFAULT_NAME: DEFAULT_NAME}
-    print(errors.loc[list(point), [c for c in choosing if c in errors.columns]].to_string(
-        float_format=lambda v: f"{v:.4f}"))
-    laws_of: dict[str, str] = {}
-    for testbed in testbeds:
-        others = [t for t in choosing if t != testbed.name and t in errors.columns]
-        if others:
-            means = errors.loc[list(point), others].mean(axis=1)
-            laws_of[testbed.name] = (DEFAULT_NAME if means[DEFAULT_NAME] < means["exponential error law"] - 1e-4
-                                     else "exponential error law")
-            print(f"- {testbed.name}: {laws_of[testbed.name]}")
-    interval_candidates = [c.name for c in CANDIDATES if c.method.error_law == ENSEMBLE]
-    print("\n2. The interval options (with the ensemble error law), by mean relative interval score:\n")
-    print(scores.loc[interval_candidates, [c for c in choosing if c in scores.columns]].mean(axis=1).sort_values()
-          .to_string())
-    chosen_rows, choices = [], {}
-    for testbed in testbeds:
-        others = [t for t in choosing if t != testbed.name and t in scores.columns]
-        if not others:
-            continue
-        choices[testbed.name] = scores.loc[interval_candidates, others].mean(axis=1).idxmin()
-        print(f"- {testbed.name}: {choices[testbed.name]}")
-        chosen_rows.append(everything[(everything["testbed"] == testbed.name)
-                                      & (everything["method"] == choices[testbed.name])])
+    choices = choose(everything, scores, testbeds, choosing) if len(candidates) == len(CANDIDATES) else {}
+    chosen_rows = [everything[(everything["testbed"] == name) & (everything["method"] == method)]
+                   for name, method in choices.items()]
     print("\n## Pooled over the suite's targets: each testbed by its fold's choice, by the default, by the paper's\n")
     pooled = {"fold's choice": summarise(pd.concat(chosen_rows)) if chosen_rows else pd.DataFrame(),
               "default": summarise(everything[everything["method"] == DEFAULT_NAME]),

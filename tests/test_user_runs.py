@@ -46,7 +46,7 @@ def test_csv_round_trip_reproduces_the_redpajama_forecasts(testbed_csv: Path) ->
     paper = {t.run: t for t in reproduce().targets if t.family == "rpj"}
     targets = [f"params={t.forecast.params!r},tokens={t.forecast.tokens!r}" for t in paper.values()]
     args = ["forecast", testbed_csv, "--family", "rpj", "--fit-loss", "paper-loss", "--fit-error", "paper-error",
-            "--tasks", "17", "--loss-split", "c4_val", "--json"]
+            "--tasks", "17", "--loss-split", "c4_val", "--error-law", "exponential", "--json"]
     for target in targets:
         args += ["--target", target]
     result = run(*args)
@@ -94,7 +94,7 @@ def test_fit_then_predict_without_the_runs(tmp_path: Path) -> None:
     assert document["format"] == "overtrain-laws" and document["overtrain_version"]
     assert document["data"]["source"] == str(LM_EVAL) and len(document["laws"][0]["loss"]["data"]["runs"]) == 8
     direct = run("forecast", LM_EVAL, "--sizes", SIZES, "--fit-loss", "N<1e9", "--fit-error", "N<1e9",
-                 "--target", "N=7e9,D=2e12", "--interval", "0", "--json")
+                 "--error-law", "exponential", "--target", "N=7e9,D=2e12", "--interval", "0", "--json")
     saved = run("predict", law_file, "--target", "N=7e9,D=2e12", "--json")
     assert saved.exit_code == 0, saved.output
     assert json.loads(saved.stdout)["predictions"] == json.loads(direct.stdout)["predictions"]

@@ -470,7 +470,8 @@ def ensemble_mean(quantity: str, predictions: np.ndarray) -> np.ndarray:
     scaled = np.where(finite, to_scale(quantity, np.where(finite, values, 0.5)), 0.0)
     count = finite.sum(axis=-1)
     mean = np.where(count > 0, scaled.sum(axis=-1) / np.maximum(count, 1), np.nan)
-    return np.where(count > 0, from_scale(quantity, np.nan_to_num(mean)), np.nan)
+    single = np.nansum(np.where(finite, values, 0.0), axis=-1)  # one law: its own forecast, not a round trip
+    return np.where(count == 1, single, np.where(count > 0, from_scale(quantity, np.nan_to_num(mean)), np.nan))
 
 
 def member_methods(method: Method, quantity: str) -> dict[str, Method]:
