@@ -210,3 +210,13 @@ def test_forecast_warns_when_plausible_laws_disagree_beyond_the_interval(testbed
                                                                                 "direct": 0.379}})
     assert any("disagree" in w and "direct 0.379" in w for w in narrow.warnings())
     assert not any("disagree" in w for w in wide.warnings())
+
+
+def test_forecasts_with_intervals_are_deterministic() -> None:
+    args = ["forecast", "--family", "rw_original", "--fit-loss", "paper-loss", "--fit-error", "paper-error",
+            "--tasks", "17", "--target", "params=6.9e9,multiplier=20", "--json"]
+    first, second = runner.invoke(app, args), runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert first.output == second.output
+    interval = json.loads(first.output)["predictions"][0]["intervals"]["loss"]
+    assert interval["low"] < interval["high"]
