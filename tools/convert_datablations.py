@@ -13,17 +13,16 @@ tokens D and unique tokens U are decoded from each run name with the repository'
 
 from __future__ import annotations
 
-import argparse
 import ast
-import io
 import json
 import re
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from testbed_source import Source, convert_main, to_csv
 
 PINNED_COMMIT = "13701315b163f1c54642b94ad237b2699187c3ee"
 NOTEBOOK = "plotstables/return.ipynb"
@@ -36,37 +35,6 @@ COLUMNS = ["run", "family", "params", "tokens", LOSS_COLUMN, "unique_tokens", "e
 # IsoFLOP configurations ("seedK", "c4seedK", "c4v2seedK"), one "c4opt4" run, and deduplicated C4 ("dedup").
 SPECIFIER = re.compile(r"^(?:(?:c4)?(?:v2)?seed(?P<seed>\d+)|c4opt\d+|dedup)$")
 FIELD = re.compile(r"^(?P<whole>\d+)(?:(?P<m>m)|b(?P<frac>\d*))$")
-
-
-class Source:
-    """Read files of the source repository from a git directory or from a plain directory."""
-
-    def __init__(self, path: Path, rev: str = "HEAD") -> None:
-        self.path = path
-        self.rev = rev
-        git_dir = path if (path / "HEAD").is_file() and (path / "objects").is_dir() else None
-        self.git_dir = git_dir
-        self.work_tree_git = path / ".git" if git_dir is None and (path / ".git").exists() else None
-        if git_dir is None and not path.is_dir():
-            raise SystemExit(f"{path}: not a git directory nor a directory")
-
-    def _git(self, *args: str, git_dir: Path | None = None) -> bytes:
-        cmd = ["git", f"--git-dir={git_dir or self.git_dir}", *args]
-        return subprocess.run(cmd, check=True, capture_output=True).stdout
-
-    def read(self, name: str) -> bytes:
-        """The bytes of one file of the repository."""
-        if self.git_dir is not None:
-            return self._git("show", f"{self.rev}:{name}")
-        return (self.path / name).read_bytes()
-
-    def commit(self) -> str | None:
-        """The commit read, when known."""
-        if self.git_dir is not None:
-            return self._git("rev-parse", f"{self.rev}^{{commit}}").decode().strip()
-        if self.work_tree_git is not None:
-            return self._git("rev-parse", "HEAD", git_dir=self.work_tree_git).decode().strip()
-        return None
 
 
 def notebook_tables(notebook: bytes) -> dict[str, dict]:
@@ -179,13 +147,6 @@ def convert(tables: dict[str, dict]) -> tuple[pd.DataFrame, list[str]]:
     return frame, notes
 
 
-def to_csv(frame: pd.DataFrame) -> bytes:
-    """CSV bytes: LF line ends, integers as integers, floats in shortest round-trip form, blanks for missing."""
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue().encode("utf-8")
-
-
 def build(source: Source) -> tuple[dict[str, bytes], list[str]]:
     """The output files (name -> bytes) and notes."""
     tables = notebook_tables(source.read(NOTEBOOK))
@@ -195,32 +156,7 @@ def build(source: Source) -> tuple[dict[str, bytes], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("source", type=Path, help="git directory or checked-out copy of huggingface/datablations")
-    parser.add_argument("out", type=Path, help="output directory (e.g. src/overtrain/data/testbeds/datablations)")
-    parser.add_argument("--rev", default="HEAD", help="revision to read from a git directory (default HEAD)")
-    parser.add_argument("--check", action="store_true", help="compare with the files in OUT instead of writing")
-    args = parser.parse_args(argv)
-    source = Source(args.source, args.rev)
-    commit = source.commit()
-    files, notes = build(source)
-    print(f"source commit: {commit or 'unknown (plain directory)'}")
-    if commit is not None and commit != PINNED_COMMIT:
-        print(f"warning: the testbed documents commit {PINNED_COMMIT}", file=sys.stderr)
-    for note in notes:
-        print(note)
-    if args.check:
-        stale = [n for n, data in files.items() if not (args.out / n).is_file() or (args.out / n).read_bytes() != data]
-        print("check: " + ("differs: " + ", ".join(stale) if stale else "all files equal a fresh conversion"))
-        return 1 if stale else 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        with tempfile.NamedTemporaryFile(dir=args.out, delete=False) as handle:
-            handle.write(data)
-        Path(handle.name).chmod(0o644)
-        Path(handle.name).replace(args.out / name)
-        print(f"wrote {args.out / name}")
-    return 0
+    return convert_main(argv, __doc__.splitlines()[0], "huggingface/datablations", "datablations", PINNED_COMMIT, build)
 
 
 if __name__ == "__main__":

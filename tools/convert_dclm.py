@@ -399,6 +399,9 @@ def suite_document(runs: pd.DataFrame, suite: Suite, core: list[str] | None) -> 
     same = bool(core) and sorted(core) == sorted(suite.tasks)
     core_note = f" They are exactly DCLM's {len(suite.tasks)} CORE (low-variance) tasks." if same else ""
     notes = (
+        "The suite pools the five families into one (`pooled_families`, `families` null): with 2-3 fit losses per "
+        "family no per-family law is identified, so the suite asks what a team would get from one law across its "
+        "recipes; a recipe's own difference from the pool is then part of the forecast error. "
         f"M is overtrain's multiplier D/N (tokens per parameter), i.e. 20 x DCLM's 'Nx': 1x = 20, 5x = 100, "
         f"35x = 700. Families: those with a target and at least {MIN_FIT_POINTS} distinct (N, D) fit points over "
         f"{MIN_FIT_SIZES}+ model sizes ({len(suite.families)} families, {n_fit} fit runs, {n_targets} targets). "
@@ -416,8 +419,9 @@ def suite_document(runs: pd.DataFrame, suite: Suite, core: list[str] | None) -> 
         "tasks": suite.tasks,
         "fit": filter_text(FIT),
         "targets": filter_text(TARGETS),
-        "families": suite.families,
         "notes": notes,
+        "pooled_families": suite.families,
+        "families": None,
     }
 
 
@@ -614,7 +618,8 @@ Conflicts between merged evaluations: {conflicts}
 
 - `fit`: `{document['fit']}`, the 0.41B and 1.4B runs not in the targets.
 - `targets`: `{document['targets']}`, the 6.9B runs and the 1.4B run at 35x (M = 700).{far_note}
-- `families`: those with at least one target and at least {MIN_FIT_POINTS} distinct (N, D) fit points over
+- `pooled_families` (fitted and forecast as one family, `families` null, since none identifies a law alone):
+  those with at least one target and at least {MIN_FIT_POINTS} distinct (N, D) fit points over
   {MIN_FIT_SIZES}+ model sizes, the fewest that leave a law something to fit across sizes and multipliers:
 
 | family | fit runs | fit (N, D) points | with loss | targets | with loss |

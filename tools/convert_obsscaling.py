@@ -12,16 +12,16 @@ their developers reported them, and benchmark accuracies. There are no losses.
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
-import subprocess
 import sys
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from testbed_source import Source, convert_main, to_csv
 
 PINNED_COMMIT = "4d6e1e43fd2635d04654aa77d1df9d5266ea0382"
 TABLE = "eval_results/base_llm_benchmark_eval.csv"
@@ -66,37 +66,6 @@ CORRECTIONS = {
     # OpenLLaMA 7B v2 has 7B parameters (its name); the table says 13B.
     "openlm-research/open_llama_7b_v2": (SIZE, "13.0", "7.0"),
 }
-
-
-class Source:
-    """Read files of the source repository from a git directory or from a plain directory."""
-
-    def __init__(self, path: Path, rev: str = "HEAD") -> None:
-        self.path = path
-        self.rev = rev
-        git_dir = path if (path / "HEAD").is_file() and (path / "objects").is_dir() else None
-        self.git_dir = git_dir
-        self.work_tree_git = path / ".git" if git_dir is None and (path / ".git").exists() else None
-        if git_dir is None and not path.is_dir():
-            raise SystemExit(f"{path}: not a git directory nor a directory")
-
-    def _git(self, *args: str, git_dir: Path | None = None) -> bytes:
-        cmd = ["git", f"--git-dir={git_dir or self.git_dir}", *args]
-        return subprocess.run(cmd, check=True, capture_output=True).stdout
-
-    def read(self, name: str) -> bytes:
-        """The bytes of one file of the repository."""
-        if self.git_dir is not None:
-            return self._git("show", f"{self.rev}:{name}")
-        return (self.path / name).read_bytes()
-
-    def commit(self) -> str | None:
-        """The commit read, when known."""
-        if self.git_dir is not None:
-            return self._git("rev-parse", f"{self.rev}^{{commit}}").decode().strip()
-        if self.work_tree_git is not None:
-            return self._git("rev-parse", "HEAD", git_dir=self.work_tree_git).decode().strip()
-        return None
 
 
 def exact_count(text: str, scale: int) -> int:
@@ -165,13 +134,6 @@ def convert(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]
     return runs, tasks, notes
 
 
-def to_csv(frame: pd.DataFrame) -> bytes:
-    """CSV bytes: LF line ends, integers as integers, floats in shortest round-trip form, blanks for missing."""
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
-    return buffer.getvalue().encode("utf-8")
-
-
 def build(source: Source) -> tuple[dict[str, bytes], list[str]]:
     """The output files (name -> bytes) and notes."""
     table = pd.read_csv(io.BytesIO(source.read(TABLE)), dtype=str, keep_default_na=False, na_values=[""])
@@ -182,32 +144,7 @@ def build(source: Source) -> tuple[dict[str, bytes], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("source", type=Path, help="git directory or checked-out copy of ryoungj/ObsScaling")
-    parser.add_argument("out", type=Path, help="output directory (e.g. src/overtrain/data/testbeds/obsscaling)")
-    parser.add_argument("--rev", default="HEAD", help="revision to read from a git directory (default HEAD)")
-    parser.add_argument("--check", action="store_true", help="compare with the files in OUT instead of writing")
-    args = parser.parse_args(argv)
-    source = Source(args.source, args.rev)
-    commit = source.commit()
-    files, notes = build(source)
-    print(f"source commit: {commit or 'unknown (plain directory)'}")
-    if commit is not None and commit != PINNED_COMMIT:
-        print(f"warning: the testbed documents commit {PINNED_COMMIT}", file=sys.stderr)
-    for note in notes:
-        print(note)
-    if args.check:
-        stale = [n for n, data in files.items() if not (args.out / n).is_file() or (args.out / n).read_bytes() != data]
-        print("check: " + ("differs: " + ", ".join(stale) if stale else "all files equal a fresh conversion"))
-        return 1 if stale else 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        with tempfile.NamedTemporaryFile(dir=args.out, delete=False) as handle:
-            handle.write(data)
-        Path(handle.name).chmod(0o644)
-        Path(handle.name).replace(args.out / name)
-        print(f"wrote {args.out / name}")
-    return 0
+    return convert_main(argv, __doc__.splitlines()[0], "ryoungj/ObsScaling", "obsscaling", PINNED_COMMIT, build)
 
 
 if __name__ == "__main__":
