@@ -35,7 +35,7 @@ from overtrain.render.tables import (
 )
 from overtrain.runs import RunTable
 from overtrain.testbed import load_testbed
-from overtrain.trust import TrustedForecast, calibrated_intervals, forecast_family
+from overtrain.trust import TrustedForecast, calibrated_intervals, forecast_families
 
 app = typer.Typer(
     name="overtrain",
@@ -258,12 +258,9 @@ def forecast_command(
     if not 0 <= interval < 1:
         raise OvertrainError(f"--interval must be a level in [0, 1), got {interval}")
     table = _runs(runs, sizes, task_info)
-    results = [
-        forecast_family(table.family(name), parsed, loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss,
-                        fit_error_set=fit_error, loss_law=law, objective=objective, error_law=error_law,
-                        level=interval or None, calibration_runs=table)
-        for name in family or table.families
-    ]
+    results = forecast_families(table, family or table.families, parsed, loss_split=loss_split, tasks=tasks,
+                                fit_loss_set=fit_loss, fit_error_set=fit_error, loss_law=law, objective=objective,
+                                error_law=error_law, level=interval or None)
     notes = [f"{r.laws.family}: {r.selection.reason()}" for r in results if r.selection is not None]
     notes += [f"{r.laws.family}: intervals calibrated on {r.calibration.source}; {r.calibration.describe()}"
               for r in results if r.calibration is not None]

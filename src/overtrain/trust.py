@@ -119,7 +119,7 @@ def forecast_family(
     fit_loss_set: str | None = None, fit_error_set: str | None = None, loss_law: str = "shared-exponent",
     objective: str = "least-squares", error_law: str = ENSEMBLE, level: float | None = 0.9, seed: int = 0,
     calibration_runs: RunTable | None = None, options: IntervalOptions = DEFAULT_INTERVALS,
-    evidence: pd.DataFrame | None = None,
+    evidence: pd.DataFrame | None = None, cache: dict | None = None,
 ) -> FamilyForecasts:
     """Fit, forecast and (with `level`) attach calibrated intervals, for one family's runs (calibrated on
     backtests of `calibration_runs`, default the family's runs; see `calibrated_intervals`)."""
@@ -140,7 +140,8 @@ def forecast_family(
     calibration, intervals, parts, members = None, empty, empty, empty
     if level or method.error_law == ENSEMBLE:
         calibration, forecasts, intervals, parts, members = calibrated_intervals(
-            runs, laws, method, forecasts, split, task_spec, level or 0.9, seed, calibration_runs, options, evidence)
+            runs, laws, method, forecasts, split, task_spec, level or 0.9, seed, calibration_runs, options, evidence,
+            cache)
         if not level:
             calibration, intervals, parts = None, empty, empty
     trusted = tuple(TrustedForecast(*fields) for fields in zip(forecasts, intervals, parts, members, strict=True))
@@ -227,6 +228,7 @@ def calibrated_intervals(
     runs: RunTable, laws: FittedLaws, method: Method, forecasts: Sequence[Forecast], split: str,
     tasks: str | Sequence[str] | None, level: float, seed: int = 0, calibration_runs: RunTable | None = None,
     options: IntervalOptions = DEFAULT_INTERVALS, evidence: pd.DataFrame | None = None,
+    cache: dict | None = None,
 ) -> tuple[Calibration, list[Forecast], list[dict[str, Interval]], list[dict[str, IntervalParts]],
            list[dict[str, dict[str, float]]]]:
     """Intervals for `forecasts` of one family, fitted to `runs`, and their parts; with the `ensemble` error law
@@ -236,7 +238,8 @@ def calibrated_intervals(
     user's table is more evidence than one) that resemble each forecast (`backtest.resembling`): the size-ahead
     protocol when the method names its fit sets and the runs allow it, else the rolling one; with `options.suite`,
     the development suite's held-out forecasts (`evidence`, default the shipped ones) count equally beside them.
-    The structural part is the spread of the member laws the backtest found plausible."""
+    The structural part is the spread of the member laws the backtest found plausible. `cache` (a dict) keeps
+    the calibration backtest for the next family forecast with the same `calibration_runs`."""
     table = (calibration_runs or runs).complete(split)
     if options.suite and evidence is None:
         evidence = load_suite_evidence()
@@ -246,8 +249,15 @@ def calibrated_intervals(
         protocol = "size-ahead" if method.loss_fit_set and size_ahead_possible(table) else "rolling"
     examples = _task_examples(runs, laws)
     try:
-        frame = calibration_backtest(table, method, loss_split=split, tasks=tasks, level=level, seed=seed,
-                                     protocol=protocol, structural=options.structural)
+        # without the runs' own backtests in the calibration, the backtest only ranks the member laws: no resampling
+        n_resamples = 64 if options.own else 0
+        key = (method, split, str(tasks), protocol, options.structural, n_resamples, level, seed)
+        frame = None if cache is None else cache.get(key)
+        if frame is None:
+            frame = calibration_backtest(table, method, loss_split=split, tasks=tasks, level=level, seed=seed,
+                                         protocol=protocol, structural=options.structural, n_resamples=n_resamples)
+            if cache is not None:
+                cache[key] = frame
         members: dict[str, list[str]] | None = {q: plausible_members(frame, q) for q in ("loss", "error")}
         source = frame.attrs["source"]
     except OvertrainError:
@@ -280,3 +290,12 @@ def calibrated_intervals(
     if not calibrations:
         calibrations.append(pooled_calibration(frame, evidence, level, options.form, source))
     return calibrations[0], combined, intervals, parts, found
+
+
+def forecast_families(runs: RunTable, families: Sequence[str], targets: Sequence[Target], **options: Any
+                      ) -> list[FamilyForecasts]:
+    """`forecast_family` for each of `families` of `runs`, every family's intervals calibrated on backtests of all
+    of `runs` (computed once)."""
+    cache: dict = {}
+    return [forecast_family(runs.family(name), targets, calibration_runs=runs, cache=cache, **options)
+            for name in families]
