@@ -37,7 +37,7 @@ import pandas as pd
 from overtrain.backtest import ENSEMBLE, PAPER_METHOD, Method
 from overtrain.errors import OvertrainError
 from overtrain.forecast import Target
-from overtrain.testbed import SUITE_EVIDENCE_FILE, SuiteTestbed, load_suite_testbed, suite_names
+from overtrain.testbed import SUITE_CHOICE_FILE, SUITE_EVIDENCE_FILE, SuiteTestbed, load_suite_testbed, suite_names
 from overtrain.trust import DEFAULT_INTERVALS, IntervalOptions, forecast_family
 from overtrain.uncertainty import interval_score
 
@@ -137,8 +137,9 @@ def evidence_of(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteTestbed], choosing: list[str]
-           ) -> dict[str, str]:
-    """Print the two-step choice, leaving one testbed out, and return each testbed's chosen interval method."""
+           ) -> tuple[dict[str, str], dict]:
+    """Print the two-step choice, leaving one testbed out; return each testbed's chosen interval method, and the
+    choice on every testbed that may choose (what `overtrain.testbed.load_suite_choice` reads)."""
     errors = everything.assign(abs_err=everything["rel_err"].abs()).groupby(["testbed", "method"])["abs_err"].mean()
     errors = errors.unstack("testbed")
     print("\n## Choice, in two steps, each leaving one testbed out\n")
@@ -166,7 +167,19 @@ def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteT
             continue
         choices[testbed.name] = scores.loc[interval_candidates, others].mean(axis=1).idxmin()
         print(f"- {testbed.name}: {choices[testbed.name]}")
-    return choices
+    used = [c for c in choosing if c in errors.columns]
+    law_scores = errors.loc[point, used].mean(axis=1)
+    laws = {"exponential error law": "exponential", DEFAULT_NAME: ENSEMBLE}
+    chosen_law = ENSEMBLE if law_scores[DEFAULT_NAME] < law_scores["exponential error law"] - 1e-4 else "exponential"
+    interval_scores = scores.loc[interval_candidates, used].mean(axis=1)
+    suite_choice = {
+        "testbeds": used,
+        "error_law": {"scores": {laws[k]: float(v) for k, v in law_scores.items()}, "chosen": chosen_law,
+                      "testbeds": used},
+        "intervals": {"scores": {k: float(v) for k, v in interval_scores.sort_values().items()},
+                      "chosen": str(interval_scores.idxmin())},
+    }
+    return choices, suite_choice
 
 
 def main() -> None:
@@ -208,7 +221,11 @@ def main() -> None:
         targets=("run", "size"), mean_abs_rel_err=("rel_err", lambda x: float(np.mean(np.abs(x)))),
         inside=("inside", "sum"), median_half_width=("half_width", "median"), score=("score", "mean"))
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
-    choices = choose(everything, scores, testbeds, choosing) if len(candidates) == len(CANDIDATES) else {}
+    choices, suite_choice = (choose(everything, scores, testbeds, choosing) if len(candidates) == len(CANDIDATES)
+                             else ({}, {}))
+    if args.write_evidence and suite_choice:
+        SUITE_CHOICE_FILE.write_text(json.dumps(suite_choice, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote the suite's choice to {SUITE_CHOICE_FILE}", file=sys.stderr)
     chosen_rows = [everything[(everything["testbed"] == name) & (everything["method"] == method)]
                    for name, method in choices.items()]
     print("\n## Pooled over the suite's targets: each testbed by its fold's choice, by the default, by the paper's\n")

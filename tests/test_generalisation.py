@@ -221,3 +221,23 @@ def test_forecasts_with_intervals_are_deterministic() -> None:
     assert first.output == second.output
     interval = json.loads(first.output)["predictions"][0]["intervals"]["loss"]
     assert interval["low"] < interval["high"]
+
+
+def test_ties_go_to_the_preferred_candidate_then_the_earliest() -> None:
+    from overtrain.backtest import _best
+
+    scores = {"exponential": 0.031, "sigmoid": 0.05, "ensemble": 0.031}
+    assert _best(scores) == "exponential"
+    assert _best(scores, ["ensemble"]) == "ensemble"
+    assert _best({"exponential": 0.03, "ensemble": 0.04}, ["ensemble"]) == "exponential"
+
+
+def test_the_ensemble_backtests_through_its_members(testbed) -> None:
+    from overtrain.backtest import Method, backtest
+
+    small = testbed.select("params<=4.2e8").family("rpj")
+    frame = backtest(small, Method(error_law=ENSEMBLE), loss_split="c4_val", tasks="17")
+    members = [c for c in frame.columns if c.startswith("error_pred:")]
+    assert {"error_pred:exponential", "error_pred:sigmoid"} <= set(members)
+    plausible = [f"error_pred:{name}" for name in plausible_members(frame, "error")]
+    assert np.allclose(frame["error_pred"], ensemble_mean("error", frame[plausible].to_numpy()), equal_nan=True)

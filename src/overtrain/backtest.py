@@ -33,6 +33,7 @@ from overtrain.laws import law_family
 from overtrain.runs import RunTable
 from overtrain.scales import from_scale, physical, to_scale
 from overtrain.tasks import TaskSet
+from overtrain.testbed import load_suite_choice
 from overtrain.uncertainty import (
     Calibration,
     calibrate_interval,
@@ -73,7 +74,7 @@ MIN_SMALLER_SIZES = 3
 # the one candidate that costs seconds rather than fractions of one.
 CANDIDATE_LOSS = (("shared-exponent", "least-squares"), ("shared-exponent", "huber-log"),
                   ("chinchilla", "least-squares"))
-CANDIDATE_ERROR = ("exponential", "exponential+logM", "sigmoid", "per-task", "direct")
+CANDIDATE_ERROR = ("exponential", "exponential+logM", "sigmoid", "per-task", "direct", "ensemble")
 
 
 def fit_set_masks(
@@ -266,7 +267,14 @@ def backtest(
     tasks: str | Sequence[str] | None = "17", ratios: Sequence[float] = DEFAULT_RATIOS, level: float = 0.9,
     n_resamples: int = 0, seed: int = 0, protocol: str = "rolling",
 ) -> pd.DataFrame:
-    """Backtest every family of `runs` under `method` and `protocol`; one row per (target, fit set)."""
+    """Backtest every family of `runs` under `method` and `protocol`; one row per (target, fit set). The ensemble
+    error law is backtested through its members (`calibration_backtest`)."""
+    if method.error_law == ENSEMBLE:
+        if tasks is not None:
+            return calibration_backtest(runs, method, loss_split=loss_split, tasks=tasks, level=level,
+                                        n_resamples=n_resamples, seed=seed, ratios=ratios, protocol=protocol,
+                                        structural=False)
+        method = base_method(method)
     frames = []
     for family in runs.families:
         table = runs.family(family).complete(loss_split, tasks)
@@ -299,6 +307,7 @@ class Selection:
     min_distance: float
     forecasts: dict[str, int]
     ineligible: tuple[str, ...] = ()
+    suite: str = ""
 
     def reason(self) -> str:
         where = f"at distance >= {self.min_distance:g} " if self.min_distance > 0 else ""
@@ -310,13 +319,13 @@ class Selection:
             + ", ".join(f"{k} {100 * v:.2f}%" for k, v in self.loss_scores.items())
             + f"); over {self.forecasts.get('error', 0)} error forecasts (candidates: "
             + ", ".join(f"{k} {100 * v:.2f}%" for k, v in self.error_scores.items())
-            + ")" + skipped
+            + ")" + skipped + (f"; {self.suite}" if self.suite else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method.label, "protocol": self.protocol, "min_distance": self.min_distance,
                 "forecasts": self.forecasts, "loss_scores": self.loss_scores, "error_scores": self.error_scores,
-                "ineligible": list(self.ineligible), "reason": self.reason()}
+                "ineligible": list(self.ineligible), "suite": self.suite, "reason": self.reason()}
 
 
 TIE = 1e-4
@@ -344,20 +353,35 @@ def _common_scores(
     return scores, len(reference), partial
 
 
-def _best(scores: dict[str, float]) -> str:
+def _best(scores: dict[str, float], preferred: Sequence[str] = ()) -> str:
     """The candidate with the lowest score; scores within `TIE` (0.01 percentage points) of the lowest tie, and
-    ties go to the earliest candidate (the paper's choices come first). Five runs for four coefficients fit
-    exactly under any objective, and their scores then differ only by rounding."""
+    ties go to the first tied candidate in `preferred`, else to the earliest candidate (the paper's choices come
+    first). Five runs for four coefficients fit exactly under any objective, and their scores then differ only by
+    rounding."""
     finite = {k: v for k, v in scores.items() if np.isfinite(v)}
     if not finite:
         return next(iter(scores))
     lowest = min(finite.values())
-    return next(k for k, v in finite.items() if v <= lowest + TIE)
+    tied = [k for k, v in finite.items() if v <= lowest + TIE]
+    return next((k for k in preferred if k in tied), tied[0])
+
+
+def suite_evidence(with_error: bool) -> str:
+    """What the development suite says about the error law (`overtrain.testbed.load_suite_choice`), in words: the
+    evidence ties on the runs' own backtests defer to."""
+    choice = (load_suite_choice() or {}).get("error_law")
+    if not with_error or not choice:
+        return ""
+    scores = ", ".join(f"{name} {100 * value:.1f}%" for name, value in choice["scores"].items())
+    return (f"ties on the error law go to the development suite's choice, {choice['chosen']} (mean |relative error| of "
+            f"held-out forecasts over {', '.join(choice['testbeds'])}: {scores})")
 
 
 def _sound(method: Method, runs: RunTable, loss_split: str, tasks: str | Sequence[str] | None) -> bool:
     """Whether `method`'s laws fit its own fit sets of every family of `runs` with no exponent at a bound: a
-    law that only fits by running off its search range says nothing about the targets."""
+    law that only fits by running off its search range says nothing about the targets. (An ensemble leaves out
+    members at a bound; its base law is checked.)"""
+    method = base_method(method)
     for family in runs.families:
         table = runs.family(family)
         try:
@@ -440,8 +464,11 @@ def select_method(
              for error_law in CANDIDATE_ERROR for fit_set in error_sets}, "error", tasks)
         ineligible += skipped
         if error_scores:
-            chosen = error_methods[_best(error_scores)]
-    return Selection(chosen, protocol, loss_scores, error_scores, min_distance, counts, tuple(ineligible))
+            suite_law = (load_suite_choice() or {}).get("error_law", {}).get("chosen")
+            preferred = [key for key, method in error_methods.items() if method.error_law == suite_law]
+            chosen = error_methods[_best(error_scores, preferred)]
+    return Selection(chosen, protocol, loss_scores, error_scores, min_distance, counts, tuple(ineligible),
+                     suite_evidence(tasks is not None))
 
 
 #: The laws whose disagreement is the structural part of an interval: each fitted to the same fit sets as the

@@ -50,6 +50,7 @@ def load_testbed_metadata() -> dict[str, Any]:
 
 SUITE_DIR = DATA / "testbeds"
 SUITE_EVIDENCE_FILE = DATA / "suite_evidence.csv"
+SUITE_CHOICE_FILE = DATA / "suite_choice.json"
 
 
 @dataclass(frozen=True)
@@ -131,3 +132,12 @@ def load_suite_evidence(exclude: str | None = None) -> pd.DataFrame:
 
 
 _evidence_cache: dict[str, pd.DataFrame] = {}
+
+
+def load_suite_choice() -> dict[str, Any] | None:
+    """What the development suite chose and by how much (`error_law`: the candidates' mean |relative error| of
+    held-out forecasts, and the chosen law; `intervals`: mean interval scores), written by
+    `benchmarks/generalisation.py --write-evidence`; None where the file is absent."""
+    if not SUITE_CHOICE_FILE.is_file():
+        return None
+    return json.loads(SUITE_CHOICE_FILE.read_text(encoding="utf-8"))
