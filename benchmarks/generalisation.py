@@ -204,7 +204,8 @@ def main() -> None:
             print(f"{testbed.name}: {candidate.name} (parts): {len(first[testbed.name])} forecasts, "
                   f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
         if candidate.name == DEFAULT_NAME and args.write_evidence:
-            written = pd.concat([evidence_of(first[name]) for name in choosing], ignore_index=True)
+            written = pd.concat([evidence_of(first[name]) for name in choosing
+                                 if len(first[name])], ignore_index=True)
             written.to_csv(SUITE_EVIDENCE_FILE, index=False, float_format="%.10g", lineterminator="\n")
             print(f"wrote {len(written)} held-out forecasts to {SUITE_EVIDENCE_FILE}", file=sys.stderr)
         for testbed in testbeds:
