@@ -8,7 +8,8 @@
    objectives and the `+cheap` fit sets; eligibility checked on the fit sets the final forecast uses.
 3. Final check on the paper's six held-out targets (1.4B at the largest M, 6.9B at M = 20), paper fit sets:
    the paper's method and the chosen one side by side, each with 90% intervals calibrated on its own
-   small-run backtest, and whether the truth falls inside.
+   small-run backtest (an ensemble error law: as `overtrain forecast` calibrates it), and whether the truth
+   falls inside.
 """
 
 from __future__ import annotations
@@ -22,13 +23,46 @@ from pathlib import Path
 import numpy as np
 
 import overtrain as ot
-from overtrain.backtest import PAPER_METHOD, Method, select_method, summarize_backtest
+from overtrain.backtest import ENSEMBLE, PAPER_METHOD, Method, select_method, summarize_backtest
+from overtrain.trust import forecast_family
 from overtrain.uncertainty import forecast_intervals
 
 LEVEL = 0.9
 
 
+def six_targets_ensemble(method: Method, task_sets=("17", "46")) -> list[dict]:
+    """The six targets forecast by `overtrain forecast` itself with an ensemble error law (its default intervals),
+    from each family's runs without the targets."""
+    testbed = ot.load_testbed()
+    rows = []
+    for family in testbed.families:
+        runs = testbed.family(family)
+        targets = runs.select("paper-targets").drop([f"{family}-open_lm_1b-1.0"])
+        by_task_set = {t: forecast_family(
+            runs.drop(targets.runs), [ot.Target(p, d) for p, d in zip(targets.params, targets.tokens, strict=True)],
+            loss_split="c4_val", tasks=t, fit_loss_set=method.loss_fit_set, fit_error_set=method.error_fit_set,
+            loss_law=method.loss_law, objective=method.loss_objective, error_law=method.error_law, level=LEVEL)
+            for t in task_sets}
+        loss_true = targets.loss("c4_val")
+        for i, run in enumerate(targets.runs):
+            first = by_task_set[task_sets[0]].forecasts[i]
+            row = {"target": run, "C / loss fit C": first.forecast.flops_ratio,
+                   "loss_rel_err": abs(first.forecast.loss / loss_true[run] - 1),
+                   "loss_inside": first.intervals["loss"].contains(loss_true[run]),
+                   "loss_interval": [first.intervals["loss"].low, first.intervals["loss"].high],
+                   "loss_true": float(loss_true[run])}
+            for t, result in by_task_set.items():
+                truth = float(targets.error(t)[run])
+                trusted = result.forecasts[i]
+                row[f"err{t}_rel_err"] = abs(trusted.forecast.errors[t] / truth - 1)
+                row[f"err{t}_inside"] = trusted.intervals[t].contains(truth)
+            rows.append(row)
+    return rows
+
+
 def six_targets(method: Method, calibration: ot.uncertainty.Calibration, task_sets=("17", "46")) -> list[dict]:
+    if method.error_law == ENSEMBLE:
+        return six_targets_ensemble(method, task_sets)
     testbed = ot.load_testbed()
     rows = []
     for family in testbed.families:
