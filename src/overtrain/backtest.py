@@ -31,7 +31,7 @@ from overtrain.fitsets import resolve_fit_set
 from overtrain.fitting import chance_error, error_inputs, fit_error, fit_loss, solve_law, task_bounds, task_chance
 from overtrain.laws import law_family
 from overtrain.runs import RunTable
-from overtrain.scales import from_scale, physical, to_scale
+from overtrain.scales import from_scale, physical, shift_on_scale, to_scale
 from overtrain.tasks import TaskSet
 from overtrain.testbed import load_suite_choice
 from overtrain.uncertainty import (
@@ -185,7 +185,7 @@ def backtest_family(
     loss_pred = np.array([
         _predict(loss_law, theta[b], linear[b], {}, runs.params[t], runs.tokens[t]) for b, t in enumerate(targets)
     ])
-    loss_pred = np.array([physical("loss", p) for p in loss_pred])
+    loss_pred = physical("loss", loss_pred)
     frame = pd.DataFrame({
         "family": runs.families[0], "run": [runs.runs[t] for t in targets], "params": runs.params[targets],
         "tokens": runs.tokens[targets], "multiplier": runs.multiplier[targets], "flops": runs.flops[targets],
@@ -239,7 +239,7 @@ def backtest_family(
             _predict(error_law, theta_e[b], linear_e[b], constants, *(known[n][b] for n in error_law.inputs))
             for b in range(len(masks))
         ])
-    error_pred = np.array([physical("error", p) for p in error_pred])
+    error_pred = physical("error", error_pred)
     frame["error_at_bound"] = np.asarray(error_bound, dtype=bool)
     frame["error_true"] = error[targets]
     frame["error_pred"] = error_pred
@@ -589,10 +589,9 @@ def calibration_backtest(
         mean = ensemble_mean("error", frame[columns].to_numpy(dtype=float)) if columns else frame["error_pred"]
         mean = np.where(np.isfinite(mean), mean, frame["error_pred"])
         if "error_fit_low" in frame:
-            shift = to_scale("error", mean) - to_scale("error", frame["error_pred"].to_numpy(dtype=float))
             for bound in ("error_fit_low", "error_fit_high"):
-                moved = from_scale("error", to_scale("error", frame[bound].clip(0, 1).to_numpy(dtype=float)) + shift)
-                frame[bound] = np.where(np.isfinite(frame[bound]), moved, np.nan)
+                frame[bound] = shift_on_scale("error", frame[bound].to_numpy(dtype=float),
+                                              frame["error_pred"].to_numpy(dtype=float), mean)
         frame["error_pred"] = mean
         frame["error_rel_err"] = frame["error_pred"] / frame["error_true"] - 1
         if not structural:

@@ -30,16 +30,29 @@ def from_scale(quantity: str, value: np.ndarray | float) -> np.ndarray | float:
     return float(out) if out.ndim == 0 else out
 
 
-def scale_slope(quantity: str, value: float) -> float:
+def scale_slope(quantity: str, value: np.ndarray | float) -> np.ndarray | float:
     """d to_scale / d value at `value`: turns a standard deviation of loss or error into one on the scale."""
+    value = np.asarray(value, dtype=float)
     if quantity == "loss":
-        return 1.0 / max(value, 1e-12)
-    clipped = min(max(value, ERROR_EDGE), 1 - ERROR_EDGE)
-    return 1.0 / (clipped * (1 - clipped))
+        out = 1.0 / np.maximum(value, 1e-12)
+    else:
+        clipped = np.clip(value, ERROR_EDGE, 1 - ERROR_EDGE)
+        out = 1.0 / (clipped * (1 - clipped))
+    return float(out) if out.ndim == 0 else out
 
 
-def physical(quantity: str, value: float) -> float:
-    """`value` moved into what a run can measure: a loss above 0, an error in [0, 1]."""
-    if not np.isfinite(value):
-        return value
-    return max(value, 1e-12) if quantity == "loss" else min(max(value, 0.0), 1.0)
+def physical(quantity: str, value: np.ndarray | float) -> np.ndarray | float:
+    """`value` moved into what a run can measure: a loss above 0, an error in [0, 1] (non-finite values as they
+    are)."""
+    value = np.asarray(value, dtype=float)
+    inside = np.maximum(value, 1e-12) if quantity == "loss" else np.clip(value, 0.0, 1.0)
+    out = np.where(np.isfinite(value), inside, value)
+    return float(out) if out.ndim == 0 else out
+
+
+def shift_on_scale(quantity: str, values: np.ndarray | float, old: np.ndarray | float, new: np.ndarray | float
+                   ) -> np.ndarray | float:
+    """`values` (e.g. an interval's bounds around `old`) moved with their centre from `old` to `new` on the
+    interval scale; NaN stays NaN."""
+    shift = to_scale(quantity, physical(quantity, new)) - to_scale(quantity, physical(quantity, old))
+    return from_scale(quantity, to_scale(quantity, physical(quantity, values)) + shift)

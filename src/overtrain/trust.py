@@ -39,6 +39,7 @@ from overtrain.uncertainty import (
     Interval,
     IntervalParts,
     calibrate_interval,
+    evidence_frame,
     forecast_parts,
     structural_spread,
 )
@@ -203,13 +204,9 @@ def pooled_calibration(
         if own is not None and f"{quantity}_fit_low" in own and len(own):
             sources.append(own)
         if evidence is not None:
-            rows = evidence[evidence["quantity"] == quantity]
+            rows = evidence_frame(evidence, quantity)
             if len(rows):
-                sources.append(pd.DataFrame({
-                    f"{quantity}_pred": rows["prediction"], f"{quantity}_true": rows["true"],
-                    f"{quantity}_fit_low": rows["fit_low"], f"{quantity}_fit_high": rows["fit_high"],
-                    f"{quantity}_sigma": rows["sigma"], f"{quantity}_struct": rows["structural"],
-                    "distance": rows["distance"]}))
+                sources.append(rows)
         counts.append(f"{quantity} " + " + ".join(str(len(f)) for f in sources))
         if not sources:
             scales[quantity], factors[quantity] = float("nan"), 1.0

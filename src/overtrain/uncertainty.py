@@ -19,7 +19,7 @@ import pandas as pd
 from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit, solve_law
 from overtrain.forecast import Forecast
-from overtrain.scales import from_scale, physical, scale_slope, to_scale
+from overtrain.scales import from_scale, physical, scale_slope, shift_on_scale, to_scale
 from overtrain.varpro import fit_profile
 
 
@@ -72,14 +72,14 @@ def bootstrap(fit: Fit, n_resamples: int = 1000, seed: int = 0) -> Bootstrap:
 #
 # A forecast's interval at level q combines four parts, as half-widths added in quadrature on a scale where
 # every value is physical: log loss (loss stays above 0) and logit error (error stays inside (0, 1)):
-# 1. fit and measurement noise: refit the law to resamples of its fit set (runs drawn with replacement when
-#    there are at least twice as many as coefficients, each draw's response perturbed by that run's
-#    measurement noise) and take the central q percentile range of the two-stage forecast;
+# 1. fit and measurement noise: refit the law to resamples of its fit set (see `resample_predictions`) and take
+#    the central q percentile range of the two-stage forecast, times a calibrated factor;
 # 2. the target's own measurement noise (its loss evaluation, or the binomial noise of its task accuracies);
-# 3. structural uncertainty: the spread (standard deviation) of the forecasts of the eligible laws, which
-#    disagree most where the data cannot tell them apart;
-# 4. model (extrapolation) error, which sampling noise cannot cover: s x log10(1 + distance) on that scale,
-#    with s calibrated on backtests that resemble the forecast, so that q of them fall inside their intervals.
+# 3. (optional) structural uncertainty: the spread (standard deviation) of the forecasts of the plausible laws,
+#    which disagree most where the data cannot tell them apart;
+# 4. model (extrapolation) error, which sampling noise cannot cover: s on that scale, constant or times
+#    log10(1 + distance) (`distance_growth`), with s calibrated on held-out forecasts (`calibrate_interval`) so
+#    that q of them fall inside their intervals.
 # The bounds are mapped back to loss and error, so no bound leaves what a run could measure.
 
 def structural_spread(quantity: str, predictions: Sequence[float]) -> float:
@@ -87,7 +87,7 @@ def structural_spread(quantity: str, predictions: Sequence[float]) -> float:
     values = np.array([p for p in predictions if np.isfinite(p)], dtype=float)
     if len(values) < 2:
         return 0.0
-    return float(np.std(to_scale(quantity, np.array([physical(quantity, v) for v in values])), ddof=1))
+    return float(np.std(to_scale(quantity, physical(quantity, values)), ddof=1))
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,7 @@ def interval_bounds(
     range (NaN: no fit part), scaled by `fit_factor`; `target_sigma` the target's measurement noise in loss or error
     units; `extrapolation` a half-width and `structural` a standard deviation, both on the interval scale."""
     z = NormalDist().inv_cdf(0.5 + level / 2)
-    prediction = np.vectorize(lambda v: physical(quantity, v), otypes=[float])(np.asarray(prediction, dtype=float))
+    prediction = np.asarray(physical(quantity, np.asarray(prediction, dtype=float)), dtype=float)
     centre = to_scale(quantity, prediction)
 
     def reach(bound: np.ndarray, sign: float) -> np.ndarray:
@@ -275,7 +275,7 @@ def interval_bounds(
         safe = np.clip(safe, 0.0, 1.0) if quantity == "error" else np.maximum(safe, 1e-12)
         return np.where(finite, np.maximum(sign * (to_scale(quantity, safe) - centre), 0.0), 0.0) * fit_factor
 
-    slope = np.vectorize(lambda v: scale_slope(quantity, v), otypes=[float])(prediction)
+    slope = scale_slope(quantity, prediction)
     shared = ((z * np.asarray(target_sigma, dtype=float) * slope) ** 2 + np.asarray(extrapolation) ** 2
               + (z * np.asarray(structural)) ** 2)
     below, above = np.sqrt(reach(low, -1.0) ** 2 + shared), np.sqrt(reach(high, 1.0) ** 2 + shared)
@@ -315,16 +315,9 @@ class IntervalParts:
 
     def moved_to(self, prediction: float) -> IntervalParts:
         """The same parts around another prediction: the fit part's range moves with it on the interval scale."""
-        shift = to_scale(self.quantity, physical(self.quantity, prediction)) - to_scale(
-            self.quantity, physical(self.quantity, self.prediction))
-
-        def move(bound: float) -> float:
-            if not np.isfinite(bound):
-                return bound
-            return float(from_scale(self.quantity, to_scale(self.quantity, physical(self.quantity, bound)) + shift))
-
-        return dataclasses.replace(self, prediction=prediction, fit_low=move(self.fit_low),
-                                   fit_high=move(self.fit_high))
+        low, high = (float(shift_on_scale(self.quantity, bound, self.prediction, prediction))
+                     for bound in (self.fit_low, self.fit_high))
+        return dataclasses.replace(self, prediction=prediction, fit_low=low, fit_high=high)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -372,14 +365,14 @@ def forecast_intervals(
     return {name: part.interval(calibration, level) for name, part in parts.items()}
 
 
-def parts_frame(parts: Sequence[IntervalParts], truths: Sequence[float], quantity: str) -> pd.DataFrame:
-    """Forecasts whose truth is known, as the columns `coverage` and `calibrate_scale` read."""
-    chosen = [(p, t) for p, t in zip(parts, truths, strict=True) if p.quantity == quantity]
+def evidence_frame(rows: pd.DataFrame, quantity: str) -> pd.DataFrame:
+    """Held-out forecasts of `quantity` with their interval parts (rows of `overtrain.testbed.load_suite_evidence`)
+    as the columns `coverage` and `calibrate_interval` read."""
+    rows = rows[rows["quantity"] == quantity]
     return pd.DataFrame({
-        f"{quantity}_pred": [p.prediction for p, _ in chosen], f"{quantity}_true": [t for _, t in chosen],
-        f"{quantity}_fit_low": [p.fit_low for p, _ in chosen], f"{quantity}_fit_high": [p.fit_high for p, _ in chosen],
-        f"{quantity}_sigma": [p.sigma for p, _ in chosen], f"{quantity}_struct": [p.structural for p, _ in chosen],
-        "distance": [p.distance for p, _ in chosen],
+        f"{quantity}_pred": rows["prediction"], f"{quantity}_true": rows["true"],
+        f"{quantity}_fit_low": rows["fit_low"], f"{quantity}_fit_high": rows["fit_high"],
+        f"{quantity}_sigma": rows["sigma"], f"{quantity}_struct": rows["structural"], "distance": rows["distance"],
     })
 
 
