@@ -231,11 +231,12 @@ def calibrated_intervals(
     """Intervals for `forecasts` of one family, fitted to `runs`, and their parts; with the `ensemble` error law
     the forecasts' errors become the mean of the plausible member laws' (the forecasts are returned).
 
-    The extrapolation part is calibrated on backtests of `calibration_runs` (default `runs`; every family of the
-    user's table is more evidence than one) that resemble each forecast (`backtest.resembling`): the size-ahead
-    protocol when the method names its fit sets and the runs allow it, else the rolling one; with `options.suite`,
-    the development suite's held-out forecasts (`evidence`, default the shipped ones) count equally beside them.
-    The structural part is the spread of the member laws the backtest found plausible. `cache` (a dict) keeps
+    The extrapolation part is calibrated on the development suite's held-out forecasts (`options.suite`;
+    `evidence`, default the shipped ones) and, with `options.own`, with equal weight on backtests of
+    `calibration_runs` (default `runs`) that resemble each forecast (`backtest.resembling`). The defaults, the suite
+    alone, were chosen by `benchmarks/generalisation.py`. The backtest (size-ahead when the method names its fit
+    sets and the runs allow it, else rolling) also says which member laws are plausible: the ensemble's members
+    and, with `options.structural`, the laws whose spread widens the interval. `cache` (a dict) keeps
     the calibration backtest for the next family forecast with the same `calibration_runs`."""
     table = (calibration_runs or runs).complete(split)
     if options.suite and evidence is None:
@@ -267,12 +268,17 @@ def calibrated_intervals(
     fit_params, fit_tokens = laws.loss.inputs[0], laws.loss.inputs[1]
     sizes = len(np.unique(fit_params))
     at_bound = laws.loss.at_bound or (laws.error is not None and laws.error.at_bound)
+    def calibration_for(f: Forecast) -> Calibration:
+        own = frame if options.own else None
+        if own is not None and options.resembling:
+            own = resembling(own, sizes, multiplier_excursion(f.multiplier, fit_tokens / fit_params), at_bound)
+        return pooled_calibration(own, evidence, level, options.form, source)
+
+    # without the runs' own backtests the calibration is the same for every forecast
+    shared = None if options.own else pooled_calibration(None, evidence, level, options.form, source)
     calibrations, combined, intervals, parts = [], [], [], []
     for f, spread, members_of in zip(forecasts, spreads, found, strict=True):
-        own = frame
-        if frame is not None and options.resembling:
-            own = resembling(frame, sizes, multiplier_excursion(f.multiplier, fit_tokens / fit_params), at_bound)
-        calibration = pooled_calibration(own if options.own else None, evidence, level, options.form, source)
+        calibration = shared or calibration_for(f)
         usable = dataclasses.replace(calibration, **{
             name: 0.0 if not np.isfinite(getattr(calibration, name)) else getattr(calibration, name)
             for name in ("loss_scale", "error_scale")})
@@ -285,7 +291,8 @@ def calibrated_intervals(
         parts.append(part)
         intervals.append({name: p.interval(usable, level) for name, p in part.items()})
     if not calibrations:
-        calibrations.append(pooled_calibration(frame, evidence, level, options.form, source))
+        calibrations.append(shared or pooled_calibration(frame if options.own else None, evidence, level,
+                                                         options.form, source))
     return calibrations[0], combined, intervals, parts, found
 
 
