@@ -28,7 +28,19 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.fitsets import resolve_fit_set
-from overtrain.fitting import chance_error, error_inputs, fit_error, fit_loss, solve_law, task_bounds, task_chance
+from overtrain.fitting import (
+    chance_error,
+    error_inputs,
+    fit_error,
+    fit_loss,
+    fit_loss_pooled,
+    solve_law,
+    solve_pooled,
+    solve_two_step,
+    task_bounds,
+    task_chance,
+    task_losses,
+)
 from overtrain.laws import law_family
 from overtrain.runs import RunTable
 from overtrain.scales import from_scale, physical, shift_on_scale, to_scale
@@ -51,17 +63,20 @@ DEFAULT_RATIOS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 @dataclass(frozen=True)
 class Method:
     """A forecasting method: a loss law and objective, an error law, and the fit set of each (None: every
-    run the protocol allows)."""
+    run the protocol allows); with `loss_pooled`, the loss law is fitted to every family at once, exponents
+    shared (`fitting.fit_loss_pooled`)."""
 
     loss_law: str = "shared-exponent"
     loss_objective: str = "least-squares"
     error_law: str = "exponential"
     loss_fit_set: str | None = None
     error_fit_set: str | None = None
+    loss_pooled: bool = False
 
     @property
     def label(self) -> str:
         objective = "" if self.loss_objective == "least-squares" else f" ({self.loss_objective})"
+        objective += " pooled over families" if self.loss_pooled else ""
         loss_set = f" on {self.loss_fit_set}" if self.loss_fit_set else ""
         error_set = f" on {self.error_fit_set}" if self.error_fit_set else ""
         return f"{self.loss_law}{objective}{loss_set} + {self.error_law}{error_set}"
@@ -74,7 +89,11 @@ MIN_SMALLER_SIZES = 3
 # the one candidate that costs seconds rather than fractions of one.
 CANDIDATE_LOSS = (("shared-exponent", "least-squares"), ("shared-exponent", "huber-log"),
                   ("chinchilla", "least-squares"))
-CANDIDATE_ERROR = ("exponential", "exponential+logM", "sigmoid", "per-task", "direct", "ensemble")
+#: The loss law offered pooled over families (one exponent, E, A, B per family) when the runs hold several.
+POOLED_LOSS = "shared-exponent"
+#: Error laws that need each task's own loss (`taskloss:<task>` columns); offered only to runs that carry them.
+TASK_LOSS_LAWS = ("two-step",)
+CANDIDATE_ERROR = ("exponential", "exponential+logM", "sigmoid", "per-task", "direct", "two-step", "ensemble")
 
 
 def fit_set_masks(
@@ -169,11 +188,13 @@ def _protocol_masks(
 def backtest_family(
     runs: RunTable, method: Method, *, loss_split: str, task_set: TaskSet | None,
     ratios: Sequence[float] = DEFAULT_RATIOS, level: float = 0.9, n_resamples: int = 0, seed: int = 0,
-    protocol: str = "rolling",
+    protocol: str = "rolling", loss_override: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Backtest one family under `method`: one row per (target, fit set). With `n_resamples`, also the fit
     part of each forecast's interval (`*_fit_low`, `*_fit_high`) and the target's measurement noise
-    (`*_sigma`), from which `overtrain.uncertainty` builds and calibrates intervals."""
+    (`*_sigma`), from which `overtrain.uncertainty` builds and calibrates intervals. `loss_override` gives the
+    loss forecasts and at-bound flags instead of the family's own fits (a pooled fit's, `pooled_loss_forecasts`);
+    the fit part then still comes from the family's own resampled fits."""
     loss_law, error_law = law_family(method.loss_law, "loss"), law_family(method.error_law, "error")
     targets, masks, error_masks, distances = _protocol_masks(
         runs, method, protocol, ratios, loss_law, error_law, task_set is not None)
@@ -181,10 +202,13 @@ def backtest_family(
         return pd.DataFrame()
     loss = runs.loss(loss_split).to_numpy(dtype=float)
     weights = masks.astype(float)
-    theta, linear, loss_bound = solve_law(loss_law, (runs.params, runs.tokens), loss, method.loss_objective, weights)
-    loss_pred = np.array([
-        _predict(loss_law, theta[b], linear[b], {}, runs.params[t], runs.tokens[t]) for b, t in enumerate(targets)
-    ])
+    if loss_override is not None:
+        loss_pred, loss_bound = loss_override
+    else:
+        theta, linear, loss_bound = solve_law(loss_law, (runs.params, runs.tokens), loss, method.loss_objective,
+                                              weights)
+        loss_pred = np.array([_predict(loss_law, theta[b], linear[b], {}, runs.params[t], runs.tokens[t])
+                              for b, t in enumerate(targets)])
     loss_pred = physical("loss", loss_pred)
     frame = pd.DataFrame({
         "family": runs.families[0], "run": [runs.runs[t] for t in targets], "params": runs.params[targets],
@@ -226,6 +250,12 @@ def backtest_family(
                             flat_error=tuple(flat_error))
             error_pred[b] = law.predict(loss_pred[b])
             error_bound[b] = bool(np.any(bound_t[b][~flat]))
+    elif getattr(error_law, "needs_task_loss", False):
+        laws, error_bound = solve_two_step(
+            runs.params, runs.tokens, task_losses(runs, task_set),
+            1.0 - runs.accuracy(task_set).to_numpy(dtype=float).T, task_chance(runs, task_set), task_set.tasks, weights)
+        error_pred = np.array([float(law.predict(runs.params[t], runs.tokens[t])) if law is not None else np.nan
+                               for law, t in zip(laws, targets, strict=True)])
     else:
         constants = {}
         offset = 0.0
@@ -243,7 +273,7 @@ def backtest_family(
     frame["error_at_bound"] = np.asarray(error_bound, dtype=bool)
     frame["error_true"] = error[targets]
     frame["error_pred"] = error_pred
-    if n_resamples and not hasattr(error_law, "per_task") and loss_samples is not None:
+    if n_resamples and hasattr(error_law, "basis") and loss_samples is not None:
         whole = fit_error(runs, loss_split, task_set, law=error_law)
         inputs_per_mask = []
         for b, t in enumerate(targets):
@@ -262,6 +292,48 @@ def backtest_family(
     return frame
 
 
+def pooled_loss_forecasts(
+    tables: dict[str, RunTable], method: Method, loss_split: str, protocol: str, ratios: Sequence[float],
+    with_error: bool,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each family's backtest loss forecasts (and at-bound flags) from the loss law fitted to every family at once.
+
+    For a forecast of family f's target from fit set S (the protocol's), each other family contributes the runs
+    a team would have had then: smaller models than the target, no costlier than S's most expensive run, and
+    under the size-ahead protocol only those the method's loss fit set selects. One batched pooled fit per
+    forecast (`fitting.solve_pooled`); families whose runs cannot carry their own coefficients sit out.
+    """
+    loss_law, error_law = law_family(method.loss_law, "loss"), law_family(method.error_law, "error")
+    names = list(tables)
+    params = np.concatenate([tables[f].params for f in names])
+    tokens = np.concatenate([tables[f].tokens for f in names])
+    flops = np.concatenate([tables[f].flops for f in names])
+    group = np.concatenate([np.full(len(tables[f]), g) for g, f in enumerate(names)])
+    loss = np.concatenate([tables[f].loss(loss_split).to_numpy(dtype=float) for f in names])
+    selected = np.ones(len(params), dtype=bool)
+    if protocol == "size-ahead":
+        spec = resolve_fit_set(method.loss_fit_set)
+        selected = np.concatenate([spec.mask(tables[f].frame) for f in names])
+    rows, places = [], []
+    for g, name in enumerate(names):
+        targets, masks, _, _ = _protocol_masks(tables[name], method, protocol, ratios, loss_law, error_law, with_error)
+        for t, mask in zip(targets, masks, strict=True):
+            available = (params < tables[name].params[t]) & (flops <= tables[name].flops[mask].max()) & selected
+            weights = np.where(group == g, 0.0, available.astype(float))
+            weights[group == g] = mask
+            rows.append(weights)
+            places.append((g, tables[name].params[t], tables[name].tokens[t]))
+    predictions = {name: ([], []) for name in names}
+    if rows:
+        theta, linear, at_bound = solve_pooled(loss_law, (params, tokens), group, loss, np.array(rows))
+        for b, (g, n, d) in enumerate(places):
+            value = _predict(loss_law, theta[b], linear[b, g], {}, n, d) if np.all(np.isfinite(linear[b, g])) \
+                else float("nan")
+            predictions[names[g]][0].append(value)
+            predictions[names[g]][1].append(bool(at_bound[b]))
+    return {name: (np.array(p, dtype=float), np.array(b, dtype=bool)) for name, (p, b) in predictions.items()}
+
+
 def backtest(
     runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
     tasks: str | Sequence[str] | None = "17", ratios: Sequence[float] = DEFAULT_RATIOS, level: float = 0.9,
@@ -276,11 +348,14 @@ def backtest(
                                         structural=False)
         method = base_method(method)
     frames = []
-    for family in runs.families:
-        table = runs.family(family).complete(loss_split, tasks)
+    tables = {family: runs.family(family).complete(loss_split, tasks) for family in runs.families}
+    pooled = (pooled_loss_forecasts(tables, method, loss_split, protocol, ratios, tasks is not None)
+              if method.loss_pooled else {})
+    for family, table in tables.items():
         task_set = None if tasks is None else table.task_set(tasks)
         frames.append(backtest_family(table, method, loss_split=loss_split, task_set=task_set, ratios=ratios,
-                                      level=level, n_resamples=n_resamples, seed=seed, protocol=protocol))
+                                      level=level, n_resamples=n_resamples, seed=seed, protocol=protocol,
+                                      loss_override=pooled.get(family)))
     frames = [f for f in frames if len(f)]
     if not frames:
         raise OvertrainError(f"{runs.source}: no fit set of cheaper runs can identify the laws; nothing to backtest")
@@ -331,26 +406,35 @@ class Selection:
 TIE = 1e-4
 
 
+def _capped_errors(values: np.ndarray) -> np.ndarray:
+    """|relative error| per forecast as `score` counts it: a failed or wild forecast counts as 100%."""
+    return np.minimum(np.where(np.isfinite(values), np.abs(values), 1.0), 1.0)
+
+
 def _common_scores(
     frames: dict[str, pd.DataFrame], column: str, min_distance: float, protocol: str
-) -> tuple[dict[str, float], int, list[str]]:
+) -> tuple[dict[str, float], int, list[str], dict[str, np.ndarray]]:
     """Each candidate's score over the forecasts of the first (the paper's) candidate: a target, and under the
     rolling protocol its fit set. A candidate that cannot make all of them is not scored (a law identifiable on
-    fewer fit sets must not be judged on easier ones). Returns the scores, the count, the unscored."""
+    fewer fit sets must not be judged on easier ones). Returns the scores, the count, the unscored, and each scored
+    candidate's errors per forecast (same order for all, for paired comparisons)."""
     def keys(frame: pd.DataFrame) -> pd.Series:
         far = frame[frame["distance"] >= min_distance]
         return far["run"] if protocol == "size-ahead" else far["run"] + "@" + far["fit_flops"].map(repr)
 
-    reference = set(keys(next(iter(frames.values()))))
-    scores, partial = {}, []
+    reference = sorted(set(keys(next(iter(frames.values())))))
+    scores, partial, errors = {}, [], {}
     for key, frame in frames.items():
         mine = keys(frame)
-        if not reference <= set(mine):
+        if not set(reference) <= set(mine):
             partial.append(f"{key} (cannot forecast every target)")
             continue
         far = frame[frame["distance"] >= min_distance]
+        values = pd.Series(far[column].to_numpy(dtype=float), index=mine.to_numpy())
+        values = values[~values.index.duplicated()].reindex(reference).to_numpy(dtype=float)
+        errors[key] = _capped_errors(values)
         scores[key] = score(far[mine.isin(reference).to_numpy()], column, 0.0) if reference else float("nan")
-    return scores, len(reference), partial
+    return scores, len(reference), partial, errors
 
 
 def _best(scores: dict[str, float], preferred: Sequence[str] = ()) -> str:
@@ -366,22 +450,75 @@ def _best(scores: dict[str, float], preferred: Sequence[str] = ()) -> str:
     return next((k for k in preferred if k in tied), tied[0])
 
 
-def suite_evidence(with_error: bool) -> str:
-    """What the development suite says about the error law (`overtrain.testbed.load_suite_choice`), in words: the
-    evidence ties on the runs' own backtests defer to."""
-    choice = (load_suite_choice() or {}).get("error_law")
-    if not with_error or not choice:
+#: A candidate displaces the development suite's choice only when it beats it on the runs' own backtest by more
+#: than this many standard errors of the paired difference in |relative error|.
+SUITE_MARGIN = 2.0
+
+
+def _choose(scores: dict[str, float], errors: dict[str, np.ndarray], preferred: Sequence[str]) -> tuple[str, str]:
+    """The candidate to use and, when the development suite had a say, why.
+
+    The suite's choice (the best-scoring of `preferred`) stands unless the runs' own best candidate beats it by
+    more than `SUITE_MARGIN` standard errors of the paired per-forecast difference: a handful of backtest forecasts
+    of one sweep is weaker evidence than held-out forecasts of other labs' runs, unless the gap is clear."""
+    best = _best(scores, preferred)
+    candidates = {k: scores[k] for k in preferred if k in scores and np.isfinite(scores[k])}
+    if not candidates:
+        return best, ""
+    prior = _best(candidates)
+    if best == prior:
+        return best, f"{prior} is also the development suite's choice"
+    difference = errors[prior] - errors[best]
+    gain = float(np.mean(difference))
+    spread = float(np.std(difference, ddof=1) / np.sqrt(len(difference))) if len(difference) > 1 else np.inf
+    words = (f"{best} beats the development suite's choice {prior} by {100 * gain:.2f} points "
+             f"(standard error {100 * spread:.2f} over {len(difference)} forecasts)")
+    if gain > SUITE_MARGIN * spread:
+        return best, words
+    return prior, f"kept the development suite's choice {prior}: {words.replace(' beats', ' is ahead of', 1)}, " \
+                  f"not by more than {SUITE_MARGIN:g} standard errors"
+
+
+def suite_evidence(quantity: str) -> str:
+    """What the development suite says about the `quantity` ("loss" or "error") law
+    (`overtrain.testbed.load_suite_choice`), in words: the evidence the runs' own backtests must beat."""
+    choice = (load_suite_choice() or {}).get(f"{quantity}_law")
+    if not choice:
         return ""
     scores = ", ".join(f"{name} {100 * value:.1f}%" for name, value in choice["scores"].items())
-    return (f"ties on the error law go to the development suite's choice, {choice['chosen']} (mean |relative error| of "
-            f"held-out forecasts over {', '.join(choice['testbeds'])}: {scores})")
+    return (f"the development suite's {quantity} law is {choice['chosen']} (mean |relative error| of held-out "
+            f"forecasts over {', '.join(choice['testbeds'])}: {scores})")
 
 
-def _sound(method: Method, runs: RunTable, loss_split: str, tasks: str | Sequence[str] | None) -> bool:
+def suite_candidates(quantity: str, methods: dict[str, Method]) -> list[str]:
+    """The candidates (keys of `methods`) that use the development suite's choice of `quantity` law."""
+    choice = (load_suite_choice() or {}).get(f"{quantity}_law", {}).get("chosen")
+    if choice is None:
+        return []
+    if quantity == "error":
+        return [key for key, method in methods.items() if method.error_law == choice]
+    return [key for key, method in methods.items() if _loss_label(method) == choice]
+
+
+def _loss_label(method: Method) -> str:
+    """A loss method's name without its fit set, as the suite's choice names it."""
+    return f"{method.loss_law}/{method.loss_objective}" + (" pooled" if method.loss_pooled else "")
+
+
+def _sound(method: Method, runs: RunTable, loss_split: str, tasks: str | Sequence[str] | None,
+           pool_runs: RunTable | None = None) -> bool:
     """Whether `method`'s laws fit its own fit sets of every family of `runs` with no exponent at a bound: a
     law that only fits by running off its search range says nothing about the targets. (An ensemble leaves out
-    members at a bound; its base law is checked.)"""
+    members at a bound; its base law is checked; a pooled loss law is fitted to `pool_runs`.)"""
     method = base_method(method)
+    if method.loss_pooled:
+        try:
+            pooled = fit_loss_pooled(pool_runs or runs, loss_split, fit_set=method.loss_fit_set, law=method.loss_law)
+        except OvertrainError:
+            return False
+        if any(fit.at_bound for fit in pooled.values()):
+            return False
+        method = dataclasses.replace(method, loss_pooled=False)
     for family in runs.families:
         table = runs.family(family)
         try:
@@ -408,15 +545,20 @@ def select_method(
     runs: RunTable, *, loss_split: str = "c4_val", tasks: str | Sequence[str] | None = "17",
     ratios: Sequence[float] = DEFAULT_RATIOS, min_distance: float | None = None,
     loss_fit_set: str | None = None, error_fit_set: str | None = None, forecast_runs: RunTable | None = None,
+    pool_runs: RunTable | None = None,
 ) -> Selection:
     """Pick the loss law, objective (and fit set) with the lowest backtest loss error, then, with that loss
-    method, the error law (and fit set) with the lowest backtest error error. Ties keep the paper's choice.
+    method, the error law (and fit set) with the lowest backtest error error. Ties keep the paper's choice. Where
+    the development suite chose a law (`overtrain.testbed.load_suite_choice`), its candidates stand unless the
+    runs' own backtest beats them clearly (`_choose`).
 
     Given the fit sets a forecast will use, and enough model sizes, the size-ahead protocol scores each
     candidate on the paper's recipe scaled down, the fit sets and their `+cheap` extensions included; otherwise
     the rolling protocol scores the laws at distances of at least 10x. With fit sets, a candidate whose laws
     hit a search bound on the fit sets of `forecast_runs` (default `runs`), the runs the forecast will be fitted
-    to, is not eligible.
+    to, is not eligible. Given `pool_runs` (runs of several families, those of `runs` among them), the shared-exponent
+    law fitted to all of them at once (`fitting.fit_loss_pooled`) is a loss candidate too, backtested on them and
+    scored on the targets of `runs`.
     """
     forecast_runs = runs if forecast_runs is None else forecast_runs
     protocol = "size-ahead" if loss_fit_set and size_ahead_possible(runs) else "rolling"
@@ -429,52 +571,66 @@ def select_method(
     else:
         loss_sets, error_sets = (None,), (None,)
     def run(candidates: dict[str, Method], quantity: str, stage_tasks: str | Sequence[str] | None) -> tuple[
-        dict[str, float], dict[str, Method], int, list[str]
+        dict[str, float], dict[str, Method], int, list[str], dict[str, np.ndarray]
     ]:
         """Backtest each eligible candidate; scores on the common forecasts, the methods, their count, the
-        ineligible."""
+        ineligible, the errors per forecast."""
         frames, methods, ineligible = {}, {}, []
         for key, method in candidates.items():
-            if protocol == "size-ahead" and not _sound(method, forecast_runs, loss_split, stage_tasks):
+            if protocol == "size-ahead" and not _sound(method, forecast_runs, loss_split, stage_tasks, pool):
                 ineligible.append(key)
                 continue
             try:
-                frames[key] = backtest(runs, method, loss_split=loss_split, tasks=stage_tasks, ratios=ratios,
-                                       protocol=protocol)
+                if method.loss_pooled:
+                    frame = backtest(pool, method, loss_split=loss_split, tasks=stage_tasks, ratios=ratios,
+                                     protocol=protocol)
+                    frames[key] = frame[frame["family"].isin(runs.families)].reset_index(drop=True)
+                else:
+                    frames[key] = backtest(runs, method, loss_split=loss_split, tasks=stage_tasks, ratios=ratios,
+                                           protocol=protocol)
             except OvertrainError:
                 continue
             methods[key] = method
         if not frames:
-            return {}, {}, 0, ineligible
-        scores, count, partial = _common_scores(frames, f"{quantity}_rel_err", min_distance, protocol)
-        return scores, methods, count, ineligible + partial
+            return {}, {}, 0, ineligible, {}
+        scores, count, partial, errors = _common_scores(frames, f"{quantity}_rel_err", min_distance, protocol)
+        return scores, methods, count, ineligible + partial, errors
 
-    loss_scores, loss_methods, loss_count, ineligible = run(
-        {_candidate(f"{law}/{objective}", fit_set):
-         Method(law, objective, loss_fit_set=fit_set, error_fit_set=error_sets[0])
-         for law, objective in CANDIDATE_LOSS for fit_set in loss_sets}, "loss", None)
+    pool = None if pool_runs is None else pool_runs.complete(loss_split)
+    loss_candidates = {_candidate(f"{law}/{objective}", fit_set):
+                       Method(law, objective, loss_fit_set=fit_set, error_fit_set=error_sets[0])
+                       for law, objective in CANDIDATE_LOSS for fit_set in loss_sets}
+    if pool is not None and len(pool.families) > 1:
+        loss_candidates.update({_candidate(f"{POOLED_LOSS}/least-squares pooled", fit_set):
+                                Method(POOLED_LOSS, loss_fit_set=fit_set, error_fit_set=error_sets[0], loss_pooled=True)
+                                for fit_set in loss_sets})
+    loss_scores, loss_methods, loss_count, ineligible, loss_errors = run(loss_candidates, "loss", None)
     if not loss_scores:
         raise OvertrainError(f"{runs.source}: no candidate method can be backtested on these runs")
     counts = {"loss": loss_count}
-    chosen = loss_methods[_best(loss_scores)]
+    key, loss_note = _choose(loss_scores, loss_errors, suite_candidates("loss", loss_methods))
+    chosen = loss_methods[key]
+    notes = [suite_evidence("loss"), loss_note]
     error_scores: dict[str, float] = {}
     if tasks is not None:
-        error_scores, error_methods, counts["error"], skipped = run(
+        error_scores, error_methods, counts["error"], skipped, errors = run(
             {_candidate(error_law, fit_set): dataclasses.replace(chosen, error_law=error_law, error_fit_set=fit_set)
-             for error_law in CANDIDATE_ERROR for fit_set in error_sets}, "error", tasks)
+             for error_law in CANDIDATE_ERROR for fit_set in error_sets
+             if runs.task_loss_names or error_law not in TASK_LOSS_LAWS
+             }, "error", tasks)
         ineligible += skipped
         if error_scores:
-            suite_law = (load_suite_choice() or {}).get("error_law", {}).get("chosen")
-            preferred = [key for key, method in error_methods.items() if method.error_law == suite_law]
-            chosen = error_methods[_best(error_scores, preferred)]
+            key, error_note = _choose(error_scores, errors, suite_candidates("error", error_methods))
+            chosen = error_methods[key]
+            notes += [suite_evidence("error"), error_note]
     return Selection(chosen, protocol, loss_scores, error_scores, min_distance, counts, tuple(ineligible),
-                     suite_evidence(tasks is not None))
+                     "; ".join(n for n in notes if n))
 
 
 #: The laws whose disagreement is the structural part of an interval: each fitted to the same fit sets as the
 #: method's own law; a member whose exponent sits at a search bound there is not eligible.
 LOSS_MEMBERS = (("shared-exponent", "least-squares"), ("chinchilla", "least-squares"))
-ERROR_MEMBERS = ("exponential", "sigmoid", "per-task", "direct")
+ERROR_MEMBERS = ("exponential", "sigmoid", "per-task", "direct", "two-step")
 #: Fewer resembling backtest forecasts than this and the calibration falls back to every backtest forecast.
 MIN_CALIBRATION_FORECASTS = 10
 _KEY = ["family", "run", "fit_flops"]

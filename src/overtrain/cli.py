@@ -176,11 +176,11 @@ def runs_command(
 
 def _fit_all(
     runs: RunTable, family: list[str] | None, loss_split: str | None, tasks: str | None, fit_loss: str | None,
-    fit_error: str | None, law: str, objective: str, error_law: str,
+    fit_error: str | None, law: str, objective: str, error_law: str, pool: bool = False,
 ) -> list[FittedLaws]:
     return [
         fit_laws(runs.family(name), loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss, fit_error_set=fit_error,
-                 loss_law=law, objective=objective, error_law=error_law)
+                 loss_law=law, objective=objective, error_law=error_law, pool=runs if pool else None)
         for name in family or runs.families
     ]
 
@@ -227,6 +227,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 LawOption = Annotated[str, typer.Option(
     "--law", help=f"Loss law: {', '.join(LOSS_LAWS)}, or auto (the method that backtests best on these runs)."
 )]
+PoolOption = Annotated[bool, typer.Option(
+    "--pool", help="Fit the loss law to every family of RUNS at once: one exponent, E, A, B per family.")]
 ObjectiveOption = Annotated[str, typer.Option("--objective", help="least-squares or huber-log (on log residuals).")]
 ErrorLawOption = Annotated[str, typer.Option("--error-law", help=f"Error law: {', '.join(ERROR_LAWS)}.")]
 ForecastErrorLawOption = Annotated[str, typer.Option(
@@ -247,6 +249,7 @@ def forecast_command(
     law: LawOption = "shared-exponent",
     objective: ObjectiveOption = "least-squares",
     error_law: ForecastErrorLawOption = ENSEMBLE,
+    pool: PoolOption = False,
     interval: Annotated[float, typer.Option(
         "--interval", help="Interval level, calibrated by a backtest of the runs; 0 for none.")] = 0.9,
     sizes: SizesOption = None,
@@ -260,7 +263,7 @@ def forecast_command(
     table = _runs(runs, sizes, task_info)
     results = forecast_families(table, family or table.families, parsed, loss_split=loss_split, tasks=tasks,
                                 fit_loss_set=fit_loss, fit_error_set=fit_error, loss_law=law, objective=objective,
-                                error_law=error_law, level=interval or None)
+                                error_law=error_law, level=interval or None, pooled=pool)
     notes = [f"{r.laws.family}: {r.selection.reason()}" for r in results if r.selection is not None]
     notes += [f"{r.laws.family}: intervals calibrated on {r.calibration.source}; {r.calibration.describe()}"
               for r in results if r.calibration is not None]
@@ -336,12 +339,13 @@ def fit_command(
     law: Annotated[str, typer.Option("--law", help=f"Loss law: {', '.join(LOSS_LAWS)}.")] = "shared-exponent",
     objective: ObjectiveOption = "least-squares",
     error_law: ErrorLawOption = "exponential",
+    pool: PoolOption = False,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
 ) -> None:
     """Fit the laws to RUNS and save them as a readable JSON law file for `overtrain predict`."""
     table = _runs(runs, sizes, task_info)
-    laws = _fit_all(table, family, loss_split, tasks, fit_loss, fit_error, law, objective, error_law)
+    laws = _fit_all(table, family, loss_split, tasks, fit_loss, fit_error, law, objective, error_law, pool)
     if output is None:
         _print_json(laws_document(laws, provenance(table)))
         return

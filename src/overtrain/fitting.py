@@ -16,6 +16,7 @@ import pandas as pd
 from overtrain.errors import OvertrainError
 from overtrain.fitsets import FitSet, resolve_fit_set
 from overtrain.laws import Law, law_family
+from overtrain.laws.pooled import Pooled
 from overtrain.runs import RunTable
 from overtrain.tasks import TaskSet
 from overtrain.varpro import fit_profile
@@ -39,6 +40,7 @@ class Fit:
     at_bound: bool
     objective: str = "least-squares"
     noise: np.ndarray | None = None
+    pooled: tuple[str, ...] = ()
 
     @property
     def n_runs(self) -> int:
@@ -71,6 +73,8 @@ class Fit:
         """A few lines a person can read: law, coefficients in both forms, fit set, residuals."""
         coefficients = "  ".join(f"{k}={v:.6g}" for k, v in self.law.coefficients().items())
         objective = "" if self.objective == "least-squares" else f", objective {self.objective}"
+        if self.pooled:
+            objective += f", exponents shared with {', '.join(f for f in self.pooled if f != self.family)}"
         lines = [
             f"{self.kind} law '{self.law.name}': {self.law.formula}",
             f"  response {self.response} ({self.family}), fit set {self.fit_set!r}: {self.n_runs} runs,"
@@ -97,6 +101,7 @@ class Fit:
             if self.task_set is None
             else {"name": self.task_set.name, "tasks": list(self.task_set.tasks)},
             "objective": self.objective,
+            "pooled": list(self.pooled),
             "fit_set": self.fit_set,
             "runs": list(self.runs),
             "fit_flops": self.fit_flops,
@@ -132,6 +137,7 @@ class Fit:
                 fit_flops=float(document["fit_flops"]), at_bound=bool(document["at_bound"]),
                 objective=str(document.get("objective", "least-squares")),
                 noise=None if data.get("noise") is None else np.array(data["noise"], dtype=float),
+                pooled=tuple(str(f) for f in document.get("pooled", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise OvertrainError(f"not a saved {document.get('kind', '')} fit: bad or missing field {exc}") from None
@@ -227,6 +233,61 @@ def task_bounds(task_errors: np.ndarray, chance: np.ndarray) -> tuple[np.ndarray
     return ceiling, flat, np.mean(task_errors, axis=1)
 
 
+def solve_two_step(
+    params: np.ndarray, tokens: np.ndarray, task_losses: np.ndarray, task_errors: np.ndarray, chance: np.ndarray,
+    tasks: tuple[str, ...], weights: np.ndarray,
+) -> tuple[list, np.ndarray]:
+    """The two-step law (`laws.TwoStepError`) fitted for each row of `weights` (B, n): step 1 the shared-exponent
+    law to each task's loss `task_losses` (T, n), step 2 each task's exponential law from its measured task loss
+    to its error `task_errors` (T, n). Runs without a task loss (NaN) weigh nothing. Returns the laws (None where a
+    step cannot be fitted) and whether a non-flat task's exponent sits at a search bound (B,)."""
+    weights = np.atleast_2d(np.asarray(weights, dtype=float))
+    n_fits, n_tasks = len(weights), len(task_losses)
+    known = np.isfinite(task_losses)
+    losses = np.where(known, task_losses, 1.0)
+    step_weights = weights[:, None, :] * known[None]  # (B, T, n)
+    loss_law, error_law = law_family("shared-exponent", "loss"), law_family("exponential", "error")
+    n_runs = len(params)
+    stacked = np.broadcast_to(losses, (n_fits, n_tasks, n_runs)).reshape(-1, n_runs)
+    theta1, linear1, bound1 = solve_law(loss_law, (params, tokens), stacked, "least-squares",
+                                        step_weights.reshape(-1, n_runs))
+    theta1, linear1 = theta1.reshape(n_fits, n_tasks, -1), linear1.reshape(n_fits, n_tasks, -1)
+    bounds = np.asarray(bound1, dtype=bool).reshape(n_fits, n_tasks)
+    theta2, linear2 = np.empty((n_fits, n_tasks, 1)), np.empty((n_fits, n_tasks, 2))
+    for t in range(n_tasks):
+        theta, linear, bound = solve_law(error_law, (losses[t],), np.broadcast_to(task_errors[t], (n_fits, n_runs)),
+                                         "least-squares", step_weights[:, t])
+        theta2[:, t], linear2[:, t] = np.atleast_2d(theta), np.atleast_2d(linear)
+        bounds[:, t] |= np.asarray(bound, dtype=bool)
+    laws, at_bound = [], np.zeros(n_fits, dtype=bool)
+    for b in range(n_fits):
+        if not (np.all(np.isfinite(theta1[b])) and np.all(np.isfinite(theta2[b]))):
+            laws.append(None)
+            continue
+        ceiling, flat, flat_error = task_bounds(task_errors[:, weights[b] > 0], chance)
+        laws.append(law_family("two-step", "error")(
+            tasks=tasks, E=tuple(map(float, linear1[b, :, 0])), A=tuple(map(float, linear1[b, :, 1])),
+            B=tuple(map(float, linear1[b, :, 2])), alpha=tuple(map(float, theta1[b, :, 0])),
+            eps=tuple(map(float, linear2[b, :, 0])), k=tuple(map(float, linear2[b, :, 1])),
+            gamma=tuple(map(float, theta2[b, :, 0])), ceiling=tuple(map(float, ceiling)),
+            flat=tuple(map(float, flat)), flat_error=tuple(map(float, flat_error))))
+        at_bound[b] = bool(np.any(bounds[b][~flat]))
+    return laws, at_bound
+
+
+def task_losses(runs: RunTable, task_set: TaskSet, fit_set: str = "") -> np.ndarray:
+    """Each task's loss (`taskloss:<task>`) on every run, (tasks, runs); a fit run without one is an error."""
+    values = np.array([runs.task_loss(task).to_numpy(dtype=float) for task in task_set.tasks]).reshape(
+        len(task_set), len(runs))
+    missing = np.argwhere(~np.isfinite(values))
+    if len(missing):
+        task, run = missing[0]
+        where = f"error fit set {fit_set!r}: " if fit_set else f"{runs.source}: "
+        raise OvertrainError(f"{where}the two-step error law needs taskloss:{task_set.tasks[task]} on every fit run; "
+                             f"run {runs.runs[run]!r} has none")
+    return values
+
+
 def chance_error(runs: RunTable, task_set: TaskSet) -> float:
     """Average top-1 error of random guessing over a task set: mean over tasks of (1 - chance accuracy)."""
     known = runs.tasks["chance"].reindex(list(task_set.tasks))
@@ -294,6 +355,95 @@ def fit_loss(
                 noise=chosen.loss_noise(split))
 
 
+def group_identifies(law: type, inputs: tuple[np.ndarray, ...], mask: np.ndarray) -> bool:
+    """Whether the runs of `mask` can carry their own linear coefficients of `law` in a pooled fit: as many runs
+    as linear coefficients, and a design that separates them (see the law's `design_problem`)."""
+    n_linear = law.n_coefficients - len(law.theta_names)
+    return int(mask.sum()) >= n_linear and law.design_problem(tuple(v[mask] for v in inputs)) is None
+
+
+def solve_pooled(
+    law: type, inputs: tuple[np.ndarray, ...], group: np.ndarray, y: np.ndarray, weights: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`law` fitted to several groups of runs at once (`laws.pooled.Pooled`), for each row of `weights` (B, n):
+    shared exponents (B, d), each group's linear coefficients (B, G, p), and at-bound flags (B,).
+
+    In each fit only the groups whose weighted runs identify their own coefficients (`group_identifies`) take
+    part; the others get NaN coefficients. Fits with no such group come back NaN.
+    """
+    weights = np.atleast_2d(np.asarray(weights, dtype=float))
+    group = np.asarray(group, dtype=int)
+    n_groups = int(group.max()) + 1 if len(group) else 0
+    n_linear = law.n_coefficients - len(law.theta_names)
+    theta = np.full((len(weights), len(law.theta_grids)), np.nan)
+    linear = np.full((len(weights), n_groups, n_linear), np.nan)
+    at_bound = np.zeros(len(weights), dtype=bool)
+    active = np.array([[group_identifies(law, inputs, (w > 0) & (group == g)) for g in range(n_groups)]
+                       for w in weights]).reshape(len(weights), n_groups)
+    for pattern in np.unique(active, axis=0):
+        if not pattern.any():
+            continue
+        rows = np.flatnonzero(np.all(active == pattern, axis=1))
+        members = np.flatnonzero(pattern)
+        compact = np.full(n_groups, -1)
+        compact[members] = np.arange(len(members))
+        taking_part = compact[group] >= 0
+        design = Pooled(law, len(members))
+        pooled_inputs = (*inputs, np.maximum(compact[group], 0))
+        w = weights[rows] * taking_part
+        solution = fit_profile(design, pooled_inputs, np.broadcast_to(y, w.shape), w)
+        theta[rows] = solution.theta
+        linear[np.ix_(rows, members)] = solution.linear.reshape(len(rows), len(members), n_linear)
+        at_bound[rows] = solution.at_bound
+    return theta, linear, at_bound
+
+
+def fit_loss_pooled(
+    runs: RunTable,
+    split: str = "c4_val",
+    *,
+    fit_set: str | FitSet | None = None,
+    law: str | type = "shared-exponent",
+) -> dict[str, Fit]:
+    """Fit a loss law to every family of `runs` at once (`laws.pooled.Pooled`): the exponents shared, E, A, B per
+    family, by least squares over all the fit runs. Returns each family's fit (its own runs and coefficients, the
+    shared exponents); a family whose fit runs cannot identify its own coefficients is an error."""
+    family = law_family(law, "loss")
+    chosen = runs.complete(split) if fit_set is None else runs.complete(split).select(fit_set)
+    name = f"runs with loss:{split}" if fit_set is None else resolve_fit_set(fit_set).name
+    families = runs.families
+    if len(chosen) == 0:
+        raise OvertrainError(f"loss fit set {name!r} selects no runs from {runs.source}")
+    group = np.array([families.index(f) for f in chosen.frame["family"]])
+    inputs = (chosen.params.copy(), chosen.tokens.copy())
+    for g, member in enumerate(families):
+        if not group_identifies(family, inputs, group == g):
+            raise OvertrainError(f"loss fit set {name!r} cannot give family {member!r} its own coefficients of "
+                                 f"the {family.name} law in a pooled fit: it needs at least "
+                                 f"{family.n_coefficients - len(family.theta_names)} runs of 2+ sizes and 2+ "
+                                 "multipliers")
+    y = chosen.loss(split).to_numpy(dtype=float)
+    theta, linear, at_bound = solve_pooled(family, inputs, group, y, np.ones(len(chosen)))
+    if not np.all(np.isfinite(theta)):
+        raise OvertrainError(f"loss fit set {name!r}: the pooled {family.name} law could not be fitted")
+    noise = chosen.loss_noise(split)
+    fits = {}
+    for g, member in enumerate(families):
+        rows = group == g
+        member_inputs = tuple(v[rows] for v in inputs)
+        observed = y[rows]
+        for array in (*member_inputs, observed):
+            array.flags.writeable = False
+        fits[member] = Fit(
+            kind="loss", law=family.from_solution(theta[0], linear[0, g]), family=member, fit_set=name,
+            runs=tuple(np.asarray(chosen.runs)[rows]), inputs=member_inputs, observed=observed,
+            response=f"loss:{split}", loss_split=split, task_set=None,
+            fit_flops=float(chosen.flops[rows].sum()), at_bound=bool(at_bound[0]), noise=noise[rows],
+            pooled=tuple(families),
+        )
+    return fits
+
+
 def error_inputs(law: type, runs: RunTable, loss_split: str) -> tuple[np.ndarray, ...]:
     """The inputs an error law takes, read from the runs (measured loss, N, D, M)."""
     columns = {"params": runs.params, "tokens": runs.tokens, "multiplier": runs.multiplier}
@@ -320,6 +470,32 @@ def fit_error(
     observed = chosen.error(task_set)
     chosen.loss(loss_split)  # every error law needs the runs to carry the loss split
     inputs = error_inputs(family, chosen, loss_split)
+    if getattr(family, "needs_task_loss", False):
+        return _fit_two_step(chosen, name, inputs, observed, loss_split, task_set)
     per_task = (1.0 - chosen.accuracy(task_set).to_numpy(dtype=float).T) if hasattr(family, "per_task") else None
     return _fit("error", family, chosen, inputs, observed, name, f"error:{task_set.name}", loss_split, task_set,
                 objective, per_task, noise=chosen.error_noise(task_set))
+
+
+def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], observed: pd.Series, loss_split: str,
+                  task_set: TaskSet) -> Fit:
+    family = law_family("two-step", "error")
+    if len(chosen) < family.n_coefficients:
+        raise OvertrainError(f"error fit set {name!r} has {len(chosen)} runs but the two-step law needs at least "
+                             f"{family.n_coefficients} per task; select more runs")
+    problem = family.design_problem(inputs)
+    if problem is not None:
+        raise OvertrainError(f"error fit set {name!r} cannot identify the two-step law: it {problem}")
+    losses = task_losses(chosen, task_set, name)
+    errors = 1.0 - chosen.accuracy(task_set).to_numpy(dtype=float).T
+    laws, at_bound = solve_two_step(inputs[0], inputs[1], losses, errors, task_chance(chosen, task_set),
+                                    task_set.tasks, np.ones(len(chosen)))
+    if laws[0] is None:
+        raise OvertrainError(f"error fit set {name!r}: the two-step law could not be fitted (degenerate data)")
+    y = observed.to_numpy(dtype=float)
+    for array in (*inputs, y):
+        array.flags.writeable = False
+    return Fit(kind="error", law=laws[0], family=chosen.families[0], fit_set=name, runs=tuple(chosen.runs),
+               inputs=inputs, observed=y, response=f"error:{task_set.name}", loss_split=loss_split,
+               task_set=task_set, fit_flops=chosen.total_flops, at_bound=bool(at_bound[0]),
+               noise=chosen.error_noise(task_set))

@@ -10,7 +10,7 @@ import numpy as np
 
 from overtrain.errors import OvertrainError
 from overtrain.fitsets import FitSet
-from overtrain.fitting import Fit, fit_error, fit_loss
+from overtrain.fitting import Fit, fit_error, fit_loss, fit_loss_pooled
 from overtrain.runs import RunTable, flops_from
 from overtrain.scales import physical
 
@@ -312,15 +312,21 @@ def fit_laws(
     loss_law: str = "shared-exponent",
     objective: str = "least-squares",
     error_law: str = "exponential",
+    pool: RunTable | None = None,
 ) -> FittedLaws:
-    """Fit both laws to one family with defaults made for a user's sweep.
+    """Fit both laws to one family with defaults made for a user's sweep; with `pool` (runs of several families,
+    this one among them), the loss law is fitted to all of them at once, exponents shared (`fit_loss_pooled`).
 
     Defaults: the loss split is `default_loss_split`; the loss fit set is every run with a loss on it; the task
     set is every task the runs carry (no error law if they carry none, or if `tasks` is "none"); the error fit
     set is every run with that loss and all those tasks. A named fit set must supply all of these.
     """
     split = loss_split or default_loss_split(runs)
-    if fit_loss_set is None:
+    if pool is not None:
+        if objective != "least-squares":
+            raise OvertrainError("a pooled loss fit is by least squares; drop --objective or the pooling")
+        loss = fit_loss_pooled(pool, split, fit_set=fit_loss_set, law=loss_law)[runs.families[0]]
+    elif fit_loss_set is None:
         chosen = runs.complete(split)
         loss = fit_loss(chosen, split, fit_set=FitSet(f"runs with loss:{split}", "", "every run with the loss"),
                         law=loss_law, objective=objective)

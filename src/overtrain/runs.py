@@ -68,7 +68,8 @@ class RunTable:
                 raise OvertrainError(f"{source}: missing required column {required!r}")
         problems = [f"{source}: duplicate run id {run!r}" for run in frame.index[frame.index.duplicated()].unique()]
         for column, default in (("family", DEFAULT_FAMILY), ("shape", "")):
-            frame[column] = frame[column].fillna(default).astype(str) if column in frame.columns else default
+            present = column in frame.columns
+            frame[column] = frame[column].astype(object).fillna(default).astype(str) if present else default
         for column in frame.columns:
             if column in SIZE_COLUMNS or column.startswith((LOSS, LOSS_LOWER, LOSS_UPPER, TASKLOSS)):
                 frame[column] = _numeric(frame[column], column, source, problems, positive=True,

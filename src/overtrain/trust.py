@@ -120,45 +120,52 @@ def forecast_family(
     fit_loss_set: str | None = None, fit_error_set: str | None = None, loss_law: str = "shared-exponent",
     objective: str = "least-squares", error_law: str = ENSEMBLE, level: float | None = 0.9, seed: int = 0,
     calibration_runs: RunTable | None = None, options: IntervalOptions = DEFAULT_INTERVALS,
-    evidence: pd.DataFrame | None = None, cache: dict | None = None,
+    evidence: pd.DataFrame | None = None, cache: dict | None = None, pooled: bool = False,
+    pool_runs: RunTable | None = None,
 ) -> FamilyForecasts:
     """Fit, forecast and (with `level`) attach calibrated intervals, for one family's runs (calibrated on
-    backtests of `calibration_runs`, default the family's runs; see `calibrated_intervals`)."""
+    backtests of `calibration_runs`, default the family's runs; see `calibrated_intervals`). With `pooled`, the
+    loss law is fitted to the families of `pool_runs` (default `calibration_runs`) at once, exponents shared."""
     split = loss_split or default_loss_split(runs)
     task_spec = default_task_spec(runs, tasks)
     selection = None
+    if pool_runs is None:
+        pool_runs = calibration_runs if calibration_runs is not None else runs
     if loss_law == "auto":
         selection = select_method(runs.complete(split), loss_split=split, tasks=task_spec,
-                                  loss_fit_set=fit_loss_set, error_fit_set=fit_error_set)
+                                  loss_fit_set=fit_loss_set, error_fit_set=fit_error_set,
+                                  pool_runs=pool_runs if len(pool_runs.families) > 1 else None)
         method = selection.method
     else:
-        method = Method(loss_law, objective, error_law, fit_loss_set, fit_error_set)
+        method = Method(loss_law, objective, error_law, fit_loss_set, fit_error_set, pooled)
+    pool = pool_runs if method.loss_pooled else None
     method = dataclasses.replace(method, loss_fit_set=method.loss_fit_set or fit_loss_set,
                                  error_fit_set=method.error_fit_set or fit_error_set)
-    laws = _fit_method(runs, method, split, task_spec)
+    laws = _fit_method(runs, method, split, task_spec, pool)
     forecasts = [laws.forecast(t.params, t.tokens) for t in targets]
     empty: list[dict] = [{} for _ in forecasts]
     calibration, intervals, parts, members = None, empty, empty, empty
     if level or method.error_law == ENSEMBLE:
         calibration, forecasts, intervals, parts, members = calibrated_intervals(
             runs, laws, method, forecasts, split, task_spec, level or 0.9, seed, calibration_runs, options, evidence,
-            cache)
+            cache, pool)
         if not level:
             calibration, intervals, parts = None, empty, empty
     trusted = tuple(TrustedForecast(*fields) for fields in zip(forecasts, intervals, parts, members, strict=True))
     return FamilyForecasts(laws, method, selection, calibration, trusted)
 
 
-def _fit_method(runs: RunTable, method: Method, split: str, tasks: str | Sequence[str] | None) -> FittedLaws:
+def _fit_method(runs: RunTable, method: Method, split: str, tasks: str | Sequence[str] | None,
+                pool: RunTable | None = None) -> FittedLaws:
     base = base_method(method)
     return fit_laws(runs, loss_split=split, tasks=tasks or "none", fit_loss_set=base.loss_fit_set,
                     fit_error_set=base.error_fit_set, loss_law=base.loss_law, objective=base.loss_objective,
-                    error_law=base.error_law)
+                    error_law=base.error_law, pool=pool if method.loss_pooled else None)
 
 
 def member_forecasts(
     runs: RunTable, method: Method, forecasts: Sequence[Forecast], split: str, tasks: str | Sequence[str] | None,
-    members: dict[str, list[str]] | None = None,
+    members: dict[str, list[str]] | None = None, pool: RunTable | None = None,
 ) -> list[dict[str, dict[str, float]]]:
     """For each forecast, the forecasts of the eligible member laws by name (see `backtest.LOSS_MEMBERS`,
     `ERROR_MEMBERS`; only those named in `members[quantity]` when given; a law whose exponent sits at a search
@@ -169,7 +176,7 @@ def member_forecasts(
             if members is not None and key not in members.get(quantity, []):
                 continue
             try:
-                laws = _fit_method(runs, member, split, tasks if quantity == "error" else None)
+                laws = _fit_method(runs, member, split, tasks if quantity == "error" else None, pool)
             except OvertrainError:
                 continue
             fit = laws.loss if quantity == "loss" else laws.error
@@ -225,7 +232,7 @@ def calibrated_intervals(
     runs: RunTable, laws: FittedLaws, method: Method, forecasts: Sequence[Forecast], split: str,
     tasks: str | Sequence[str] | None, level: float, seed: int = 0, calibration_runs: RunTable | None = None,
     options: IntervalOptions = DEFAULT_INTERVALS, evidence: pd.DataFrame | None = None,
-    cache: dict | None = None,
+    cache: dict | None = None, pool: RunTable | None = None,
 ) -> tuple[Calibration, list[Forecast], list[dict[str, Interval]], list[dict[str, IntervalParts]],
            list[dict[str, dict[str, float]]]]:
     """Intervals for `forecasts` of one family, fitted to `runs`, and their parts; with the `ensemble` error law
@@ -261,7 +268,7 @@ def calibrated_intervals(
     except OvertrainError:
         frame, members, source = None, None, "no backtest possible on these runs"
     ensemble = method.error_law == ENSEMBLE
-    found = (member_forecasts(runs, method, forecasts, split, tasks, members) if options.structural or ensemble
+    found = (member_forecasts(runs, method, forecasts, split, tasks, members, pool) if options.structural or ensemble
              else [{} for _ in forecasts])
     spreads = [{key: structural_spread("loss" if key == "loss" else "error", list(values.values()))
                 if options.structural else 0.0 for key, values in f.items()} for f in found]

@@ -158,8 +158,10 @@ def distance_growth(form: str, distance: float | np.ndarray) -> float | np.ndarr
     raise OvertrainError(f"unknown extrapolation form {form!r} (known: {', '.join(FORMS)})")
 
 
-def _law_class(fit: Fit) -> type:
-    return getattr(type(fit.law), "per_task", type(fit.law))
+def _law_class(fit: Fit) -> type | None:
+    """The law the engine refits when resampling `fit` (a per-task law's one task; None for laws it cannot)."""
+    law = type(fit.law)
+    return getattr(law, "per_task", law if hasattr(law, "basis") else None)
 
 
 #: Fit sets with at least this many runs per coefficient are resampled run by run; smaller ones by residuals.

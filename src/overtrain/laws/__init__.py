@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from overtrain.errors import OvertrainError
 from overtrain.laws.base import Law
-from overtrain.laws.error import ExponentialError, ExponentialErrorLogM, SigmoidError, TaskAveragedExponential
+from overtrain.laws.error import (
+    ExponentialError,
+    ExponentialErrorLogM,
+    SigmoidError,
+    TaskAveragedExponential,
+    TwoStepError,
+)
 from overtrain.laws.loss import ChinchillaLoss, DirectError, SharedExponentLoss
 
 LOSS_LAWS: dict[str, type] = {law.name: law for law in (SharedExponentLoss, ChinchillaLoss)}
 ERROR_LAWS: dict[str, type] = {
     law.name: law
-    for law in (ExponentialError, ExponentialErrorLogM, SigmoidError, TaskAveragedExponential, DirectError)
+    for law in (ExponentialError, ExponentialErrorLogM, SigmoidError, TaskAveragedExponential, DirectError,
+                TwoStepError)
 }
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "SharedExponentLoss",
     "SigmoidError",
     "TaskAveragedExponential",
+    "TwoStepError",
     "law_family",
 ]
 

@@ -229,3 +229,82 @@ class TaskAveragedExponential:
         return {"law": self.name, "formula": self.formula, "tasks": list(self.tasks), "eps": list(self.eps),
                 "k": list(self.k), "gamma": list(self.gamma), "ceiling": list(self.ceiling),
                 "flat": list(self.flat), "flat_error": list(self.flat_error)}
+
+
+@dataclass(frozen=True)
+class TwoStepError:
+    """Two steps through each task's own loss (Bhagia et al., 2024), averaged over tasks:
+
+    L_t(N, D) = E_t + A_t N^-alpha_t + B_t D^-alpha_t (step 1, fitted to the runs' `taskloss:<task>`),
+    Err(N, D) = mean over tasks t of clip(eps_t - k_t exp(-gamma_t L_t(N, D)), 0, 1 - chance_t) (step 2).
+
+    A task's own loss (e.g. of the correct answer) tracks its accuracy more closely than the validation loss does.
+    Tasks at chance on every fit run are forecast at their measured error, as in the per-task law.
+    """
+
+    tasks: tuple[str, ...]
+    E: tuple[float, ...]
+    A: tuple[float, ...]
+    B: tuple[float, ...]
+    alpha: tuple[float, ...]
+    eps: tuple[float, ...]
+    k: tuple[float, ...]
+    gamma: tuple[float, ...]
+    ceiling: tuple[float, ...] = ()
+    flat: tuple[float, ...] = ()
+    flat_error: tuple[float, ...] = ()
+
+    name: ClassVar[str] = "two-step"
+    formula: ClassVar[str] = ("Err(N, D) = mean_t clip(ε_t - k_t·exp(-γ_t·L_t(N, D)), 0, 1 - chance_t), "
+                              "L_t = E_t + A_t·N^-α_t + B_t·D^-α_t")
+    inputs: ClassVar[tuple[str, ...]] = ("params", "tokens")
+    theta_names: ClassVar[tuple[str, ...]] = ("alpha", "gamma")
+    n_coefficients: ClassVar[int] = 4
+    needs_task_loss: ClassVar[bool] = True
+
+    def task_losses(self, params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray:
+        """Step 1: each task's forecast loss, shape (tasks, *params.shape)."""
+        params, tokens = np.broadcast_arrays(np.asarray(params, dtype=float), np.asarray(tokens, dtype=float))
+        expand = (slice(None),) + (None,) * params.ndim
+        E, A, B, alpha = (np.asarray(v, dtype=float)[expand] for v in (self.E, self.A, self.B, self.alpha))
+        return E + A * params**-alpha + B * tokens**-alpha
+
+    def task_errors(self, params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray:
+        """Step 2: each task's forecast error, shape (tasks, *params.shape)."""
+        loss = self.task_losses(params, tokens)
+        expand = (slice(None),) + (None,) * (loss.ndim - 1)
+        eps, k, gamma = (np.asarray(v, dtype=float)[expand] for v in (self.eps, self.k, self.gamma))
+        ceiling = np.asarray(self.ceiling or (1.0,) * len(self.tasks), dtype=float)[expand]
+        value = np.clip(eps - k * np.exp(-gamma * loss), 0.0, ceiling)
+        if self.flat:
+            flat = np.asarray(self.flat, dtype=bool)[expand]
+            value = np.where(flat, np.asarray(self.flat_error, dtype=float)[expand], value)
+        return value
+
+    def predict(self, params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray | float:
+        value = np.mean(self.task_errors(params, tokens), axis=0)
+        return float(value) if np.ndim(value) == 0 else value
+
+    @property
+    def flat_tasks(self) -> tuple[str, ...]:
+        """The tasks at chance on every fit run, forecast at their measured error."""
+        return tuple(t for t, f in zip(self.tasks, self.flat or (0.0,) * len(self.tasks), strict=True) if f)
+
+    @staticmethod
+    def design_problem(inputs: tuple[np.ndarray, ...]) -> str | None:
+        """Why these runs cannot identify step 1, or None: 2+ sizes and 2+ multipliers."""
+        params, tokens = inputs
+        if len(np.unique(params)) < 2:
+            return "needs runs of at least 2 model sizes"
+        if len(np.unique(np.round(np.log(tokens / params), 9))) < 2:
+            return "needs runs at at least 2 token multipliers"
+        return None
+
+    def coefficients(self) -> dict[str, float]:
+        """Medians over tasks (the full per-task coefficients are in `to_dict`)."""
+        medians = {f"median {name}": float(np.median(getattr(self, name))) for name in ("alpha", "gamma")}
+        return {**medians, "tasks at chance": float(len(self.flat_tasks))}
+
+    def to_dict(self) -> dict[str, Any]:
+        fields = ("tasks", "E", "A", "B", "alpha", "eps", "k", "gamma", "ceiling", "flat", "flat_error")
+        return {"law": self.name, "formula": self.formula, **{name: list(getattr(self, name)) for name in fields}}
