@@ -161,7 +161,7 @@ def small_error_forecasts(
                         for other in tables if pool else [table]:
                             available = (other.params <= size) & (other.flops < table.flops[t])
                             mask = np.zeros(len(other), dtype=bool)
-                            mask[available] = spec.mask(other.frame[available])
+                            mask[available] = spec.mask(other.subset(available).columns)
                             blocks.append((_error_inputs(other, law, mask),
                                            other.error(other.task_set("17")).to_numpy(dtype=float)[mask]))
                         if any(len(y) < law.n_coefficients for _, y in blocks):

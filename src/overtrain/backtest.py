@@ -125,13 +125,13 @@ def size_ahead_masks(
     for size in sizes[min_smaller_sizes:]:
         smaller = runs.params < size
         loss_mask = np.zeros(len(runs), dtype=bool)
-        loss_mask[smaller] = loss_spec.mask(runs.frame[smaller])
+        loss_mask[smaller] = loss_spec.mask(runs.subset(smaller).columns)
         if not loss_mask.any():
             continue
         for target in np.flatnonzero(runs.params == size):
             available = (runs.params <= size) & (runs.flops < runs.flops[target])
             error_mask = np.zeros(len(runs), dtype=bool)
-            error_mask[available] = error_spec.mask(runs.frame[available])
+            error_mask[available] = error_spec.mask(runs.subset(available).columns)
             targets.append(target)
             loss_masks.append(loss_mask)
             error_masks.append(error_mask)
@@ -200,7 +200,7 @@ def backtest_family(
         runs, method, protocol, ratios, loss_law, error_law, task_set is not None)
     if len(targets) == 0:
         return pd.DataFrame()
-    loss = runs.loss(loss_split).to_numpy(dtype=float)
+    loss = runs.loss_values(loss_split)
     weights = masks.astype(float)
     if loss_override is not None:
         loss_pred, loss_bound = loss_override
@@ -231,11 +231,11 @@ def backtest_family(
         frame["loss_sigma"] = [loss_target_noise(whole, p) if np.isfinite(p) else np.nan for p in loss_pred]
     if task_set is None:
         return frame
-    error = runs.error(task_set).to_numpy(dtype=float)
+    error = runs.error_values(task_set)
     inputs = error_inputs(error_law, runs, loss_split)
     weights = error_masks.astype(float)
     if hasattr(error_law, "per_task"):
-        per_task = 1.0 - runs.accuracy(task_set).to_numpy(dtype=float).T  # (T, n)
+        per_task = 1.0 - runs.accuracy_values(task_set).T  # (T, n)
         n_tasks = len(per_task)
         theta_t, linear_t, bound_t = solve_law(error_law.per_task, inputs, np.repeat(per_task[None], len(masks), 0)
                                                .reshape(-1, len(runs)), "least-squares", np.repeat(weights, n_tasks, 0))
@@ -253,7 +253,7 @@ def backtest_family(
     elif getattr(error_law, "needs_task_loss", False):
         laws, error_bound = solve_two_step(
             runs.params, runs.tokens, task_losses(runs, task_set),
-            1.0 - runs.accuracy(task_set).to_numpy(dtype=float).T, task_chance(runs, task_set), task_set.tasks, weights)
+            1.0 - runs.accuracy_values(task_set).T, task_chance(runs, task_set), task_set.tasks, weights)
         error_pred = np.array([float(law.predict(runs.params[t], runs.tokens[t])) if law is not None else np.nan
                                for law, t in zip(laws, targets, strict=True)])
     else:
@@ -309,11 +309,11 @@ def pooled_loss_forecasts(
     tokens = np.concatenate([tables[f].tokens for f in names])
     flops = np.concatenate([tables[f].flops for f in names])
     group = np.concatenate([np.full(len(tables[f]), g) for g, f in enumerate(names)])
-    loss = np.concatenate([tables[f].loss(loss_split).to_numpy(dtype=float) for f in names])
+    loss = np.concatenate([tables[f].loss_values(loss_split) for f in names])
     selected = np.ones(len(params), dtype=bool)
     if protocol == "size-ahead":
         spec = resolve_fit_set(method.loss_fit_set)
-        selected = np.concatenate([spec.mask(tables[f].frame) for f in names])
+        selected = np.concatenate([spec.mask(tables[f].columns) for f in names])
     rows, places = [], []
     for g, name in enumerate(names):
         targets, masks, _, _ = _protocol_masks(tables[name], method, protocol, ratios, loss_law, error_law, with_error)

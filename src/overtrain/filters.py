@@ -10,6 +10,7 @@ params, tokens, multiplier and flops.
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable, Sequence
@@ -44,23 +45,24 @@ class Condition:
         if self.column not in frame.columns:
             known = ", ".join(c for c in frame.columns if ":" not in c)
             raise OvertrainError(f"unknown filter column {self.column!r} (columns: {known}, loss:<split>, acc:<task>)")
-        series = frame[self.column]
-        if pd.api.types.is_numeric_dtype(series):
+        series = np.asarray(frame[self.column])
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             try:
                 value = float(self.value)
             except ValueError:
                 raise OvertrainError(
                     f"filter {self}: {self.column} is numeric but {self.value!r} is not a number"
                 ) from None
-            data = series.to_numpy(dtype=float)
-            close = np.isclose(data, value, rtol=1e-9, atol=0.0)
+            data = series.astype(float)
+            with np.errstate(invalid="ignore"):
+                close = (np.abs(data - value) <= 1e-9 * abs(value)) | (data == value)  # np.isclose, rtol 1e-9
             if self.op in ("=", "=="):
                 return close
             if self.op == "!=":
                 return ~close
             strict = np.asarray(_ORDER[self.op](data, value), dtype=bool)
             return strict | close if self.op in ("<=", ">=") else strict & ~close
-        text = series.astype(str).to_numpy()
+        text = series.astype(str)
         if self.op in ("=", "=="):
             return text == self.value
         if self.op == "!=":
@@ -95,7 +97,12 @@ class Filter:
 
 def parse_filter(text: str | Sequence[str]) -> Filter:
     """Parse the filter language; several strings are OR-ed like `|`."""
-    parts = [p for p in ([text] if isinstance(text, str) else list(text)) if p.strip()]
+    return _parse(tuple([text] if isinstance(text, str) else text))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(texts: tuple[str, ...]) -> Filter:
+    parts = [p for p in texts if p.strip()]
     clauses: list[tuple[Condition, ...]] = []
     for part in parts:
         for clause_text in part.split("|"):

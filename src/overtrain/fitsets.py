@@ -35,9 +35,9 @@ class FitSet:
         chosen = np.asarray(self.filter.mask(frame), dtype=bool)
         if not self.cheap:
             return chosen
-        params, flops = frame["params"].to_numpy(dtype=float), frame["flops"].to_numpy(dtype=float)
-        multiplier = frame["multiplier"].to_numpy(dtype=float)
-        families = frame["family"].to_numpy()
+        params, flops = np.asarray(frame["params"], dtype=float), np.asarray(frame["flops"], dtype=float)
+        multiplier = np.asarray(frame["multiplier"], dtype=float)
+        families = np.asarray(frame["family"])
         extra = np.zeros_like(chosen)
         for family in np.unique(families[chosen]):
             base = chosen & (families == family)

@@ -300,7 +300,7 @@ def chance_error(runs: RunTable, task_set: TaskSet) -> float:
 
 
 def _fit(
-    kind: str, law: type, chosen: RunTable, inputs: tuple[np.ndarray, ...], observed: pd.Series, name: str,
+    kind: str, law: type, chosen: RunTable, inputs: tuple[np.ndarray, ...], observed: np.ndarray, name: str,
     response: str, loss_split: str, task_set: TaskSet | None, objective: str = "least-squares",
     per_task: np.ndarray | None = None, noise: np.ndarray | None = None,
 ) -> Fit:
@@ -312,7 +312,7 @@ def _fit(
     problem = law.design_problem(inputs)
     if problem is not None:
         raise OvertrainError(f"{kind} fit set {name!r} cannot identify the {law.name} law: it {problem}")
-    y = observed.to_numpy(dtype=float)
+    y = np.array(observed, dtype=float)
     constants = {}
     if getattr(law, "offset", None) == "chance_error" and task_set is not None:
         constants["chance_error"] = chance_error(chosen, task_set)
@@ -349,7 +349,7 @@ def fit_loss(
     """Fit a loss law L(N, D) to the runs' loss on `split` (all given runs, or those `fit_set` selects)."""
     family = law_family(law, "loss")
     chosen, name = _fit_set_table(runs, fit_set, "loss")
-    observed = chosen.loss(split)
+    observed = chosen.loss_values(split)
     inputs = (chosen.params.copy(), chosen.tokens.copy())
     return _fit("loss", family, chosen, inputs, observed, name, f"loss:{split}", split, None, objective,
                 noise=chosen.loss_noise(split))
@@ -414,7 +414,7 @@ def fit_loss_pooled(
     families = runs.families
     if len(chosen) == 0:
         raise OvertrainError(f"loss fit set {name!r} selects no runs from {runs.source}")
-    group = np.array([families.index(f) for f in chosen.frame["family"]])
+    group = np.array([families.index(f) for f in chosen.column("family")])
     inputs = (chosen.params.copy(), chosen.tokens.copy())
     for g, member in enumerate(families):
         if not group_identifies(family, inputs, group == g):
@@ -422,7 +422,7 @@ def fit_loss_pooled(
                                  f"the {family.name} law in a pooled fit: it needs at least "
                                  f"{family.n_coefficients - len(family.theta_names)} runs of 2+ sizes and 2+ "
                                  "multipliers")
-    y = chosen.loss(split).to_numpy(dtype=float)
+    y = chosen.loss_values(split)
     theta, linear, at_bound = solve_pooled(family, inputs, group, y, np.ones(len(chosen)))
     if not np.all(np.isfinite(theta)):
         raise OvertrainError(f"loss fit set {name!r}: the pooled {family.name} law could not be fitted")
@@ -448,7 +448,7 @@ def error_inputs(law: type, runs: RunTable, loss_split: str) -> tuple[np.ndarray
     """The inputs an error law takes, read from the runs (measured loss, N, D, M)."""
     columns = {"params": runs.params, "tokens": runs.tokens, "multiplier": runs.multiplier}
     return tuple(
-        (runs.loss(loss_split).to_numpy(dtype=float) if name == "loss" else columns[name]).copy()
+        (runs.loss_values(loss_split) if name == "loss" else columns[name]).copy()
         for name in law.inputs
     )
 
@@ -467,17 +467,17 @@ def fit_error(
     family = law_family(law, "error")
     chosen, name = _fit_set_table(runs, fit_set, "error")
     task_set = chosen.task_set(tasks)
-    observed = chosen.error(task_set)
-    chosen.loss(loss_split)  # every error law needs the runs to carry the loss split
+    observed = chosen.error_values(task_set)
+    chosen.loss_values(loss_split)  # every error law needs the runs to carry the loss split
     inputs = error_inputs(family, chosen, loss_split)
     if getattr(family, "needs_task_loss", False):
         return _fit_two_step(chosen, name, inputs, observed, loss_split, task_set)
-    per_task = (1.0 - chosen.accuracy(task_set).to_numpy(dtype=float).T) if hasattr(family, "per_task") else None
+    per_task = (1.0 - chosen.accuracy_values(task_set).T) if hasattr(family, "per_task") else None
     return _fit("error", family, chosen, inputs, observed, name, f"error:{task_set.name}", loss_split, task_set,
                 objective, per_task, noise=chosen.error_noise(task_set))
 
 
-def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], observed: pd.Series, loss_split: str,
+def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], observed: np.ndarray, loss_split: str,
                   task_set: TaskSet) -> Fit:
     family = law_family("two-step", "error")
     if len(chosen) < family.n_coefficients:
@@ -487,12 +487,12 @@ def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], o
     if problem is not None:
         raise OvertrainError(f"error fit set {name!r} cannot identify the two-step law: it {problem}")
     losses = task_losses(chosen, task_set, name)
-    errors = 1.0 - chosen.accuracy(task_set).to_numpy(dtype=float).T
+    errors = 1.0 - chosen.accuracy_values(task_set).T
     laws, at_bound = solve_two_step(inputs[0], inputs[1], losses, errors, task_chance(chosen, task_set),
                                     task_set.tasks, np.ones(len(chosen)))
     if laws[0] is None:
         raise OvertrainError(f"error fit set {name!r}: the two-step law could not be fitted (degenerate data)")
-    y = observed.to_numpy(dtype=float)
+    y = np.array(observed, dtype=float)
     for array in (*inputs, y):
         array.flags.writeable = False
     return Fit(kind="error", law=laws[0], family=chosen.families[0], fit_set=name, runs=tuple(chosen.runs),

@@ -201,21 +201,24 @@ class Comparison:
 def compare(loss_fit: Fit, error_fits: Fit | Sequence[Fit] | None, runs: RunTable) -> list[Comparison]:
     """Forecast each of `runs` from its size alone and set the forecast against what the run measured."""
     fits = _error_fits(error_fits, loss_fit)
-    loss_true = runs.loss(loss_fit.loss_split)
-    errors_true = {f.task_set.name: runs.error(f.task_set) for f in fits if f.task_set is not None}
+    loss_true = runs.loss_values(loss_fit.loss_split)
+    errors_true = {f.task_set.name: runs.error_values(f.task_set) for f in fits if f.task_set is not None}
     error_runs = set().union(*(f.runs for f in fits)) if fits else set()
+    loss_runs = set(loss_fit.runs)
+    params, tokens = runs.column("params"), runs.column("tokens")
+    families, multipliers = runs.column("family"), runs.column("multiplier")
     comparisons = []
-    for run, row in runs.frame.iterrows():
-        prediction = forecast(loss_fit, fits, params=float(row["params"]), tokens=float(row["tokens"]))
+    for i, run in enumerate(runs.runs):
+        prediction = forecast(loss_fit, fits, params=float(params[i]), tokens=float(tokens[i]))
         comparisons.append(
             Comparison(
                 run=str(run),
-                family=str(row["family"]),
-                multiplier=float(row["multiplier"]),
+                family=str(families[i]),
+                multiplier=float(multipliers[i]),
                 forecast=prediction,
-                loss_true=float(loss_true[run]),
-                errors_true={name: float(values[run]) for name, values in errors_true.items()},
-                in_loss_fit_set=run in loss_fit.runs,
+                loss_true=float(loss_true[i]),
+                errors_true={name: float(values[i]) for name, values in errors_true.items()},
+                in_loss_fit_set=run in loss_runs,
                 in_error_fit_set=run in error_runs,
             )
         )

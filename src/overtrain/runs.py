@@ -14,14 +14,14 @@ Columns of `RunTable.frame` (index: run id):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from overtrain.errors import InputProblems, OvertrainError
 from overtrain.fitsets import FitSet, resolve_fit_set
-from overtrain.tasks import TaskSet, average_error, empty_task_table, resolve_task_set
+from overtrain.tasks import TaskSet, empty_task_table, resolve_task_set
 
 LOSS = "loss:"
 LOSS_LOWER = "loss_lower95:"
@@ -38,16 +38,92 @@ def flops_from(params: np.ndarray | float, tokens: np.ndarray | float) -> np.nda
     return 6.0 * params * tokens
 
 
-@dataclass(frozen=True)
+class _Columns:
+    """A run table's source frame as numpy arrays, each converted once and shared by every table selected from it."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.names = list(frame.columns)
+        self.known = set(self.names)
+        self.index = frame.index.to_numpy(dtype=object)
+        self.task_sets: dict[object, TaskSet] = {}
+        self._arrays: dict[object, Any] = {}
+
+    def column(self, name: str) -> np.ndarray:
+        """One column: float for numeric columns, object otherwise."""
+        if name not in self._arrays:
+            series = self.frame[name]
+            numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+            self._arrays[name] = series.to_numpy(dtype=float if numeric else object)
+        return self._arrays[name]
+
+    def task_column(self, tasks: pd.DataFrame, name: str) -> dict[str, float]:
+        """A numeric column of a task-metadata table by task (NaN where not a number), read once per table."""
+        key = ("tasks", id(tasks), name)
+        if key not in self._arrays or self._arrays[key][0] is not tasks:
+            values = pd.to_numeric(tasks[name], errors="coerce") if name in tasks.columns else pd.Series(dtype=float)
+            self._arrays[key] = (tasks, dict(zip(map(str, values.index), values.to_numpy(dtype=float), strict=True)))
+        return self._arrays[key][1]
+
+    def block(self, names: tuple[str, ...]) -> np.ndarray:
+        """Several float columns as one (columns, runs) array, laid out as pandas keeps a block."""
+        key = ("block", names)
+        if key not in self._arrays:
+            self._arrays[key] = np.ascontiguousarray(np.array([self.column(n) for n in names], dtype=float))
+        return self._arrays[key]
+
+
+class ColumnView:
+    """The columns of a run table by name, as numpy arrays (what filters and fit sets read)."""
+
+    def __init__(self, table: RunTable) -> None:
+        self._table = table
+
+    @property
+    def columns(self) -> list[str]:
+        return self._table._store.names
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._table.column(name)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
 class RunTable:
     """An immutable, validated table of training runs.
 
-    Build one with `RunTable.from_frame` (readers do); select with `where`, `select`, `family`.
+    Build one with `RunTable.from_frame` (readers do); select with `where`, `select`, `family`. A selection is a
+    view: it keeps the rows it holds and reads the columns of its source as numpy arrays converted once, so
+    selecting runs and averaging errors cost microseconds; `frame` (pandas) is built only when asked for.
     """
 
-    frame: pd.DataFrame
-    tasks: pd.DataFrame = field(default_factory=empty_task_table)
-    source: str = "<memory>"
+    __slots__ = ("_cache", "_frame", "_rows", "_store", "source", "tasks")
+
+    def __init__(self, frame: pd.DataFrame, tasks: pd.DataFrame | None = None, source: str = "<memory>") -> None:
+        self._init(_Columns(frame), None, frame, empty_task_table() if tasks is None else tasks, source)
+
+    def _init(self, store: _Columns, rows: np.ndarray | None, frame: pd.DataFrame | None, tasks: pd.DataFrame,
+              source: str) -> None:
+        for name, value in (("_store", store), ("_rows", rows), ("_frame", frame), ("_cache", {}),
+                            ("tasks", tasks), ("source", source)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"RunTable is immutable (cannot set {name!r})")
+
+    def _view(self, rows: np.ndarray) -> RunTable:
+        """The runs at positions `rows` of this table."""
+        table = object.__new__(RunTable)
+        base = rows if self._rows is None else self._rows[rows]
+        table._init(self._store, np.asarray(base, dtype=np.intp), None, self.tasks, self.source)
+        return table
+
+    def with_tasks(self, tasks: pd.DataFrame, source: str | None = None) -> RunTable:
+        """The same runs with another task-metadata table (and source name)."""
+        table = object.__new__(RunTable)
+        table._init(self._store, self._rows, self._frame, tasks, self.source if source is None else source)
+        return table
 
     # -- construction -------------------------------------------------------------------------------------
     @classmethod
@@ -88,156 +164,249 @@ class RunTable:
         return cls(frame, empty_task_table() if tasks is None else tasks, source)
 
     # -- what is in it --------------------------------------------------------------------------------------
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The runs as a pandas frame (index: run id), built on first use."""
+        if self._frame is None:
+            object.__setattr__(self, "_frame", self._store.frame.iloc[self._rows])
+        return self._frame
+
+    def column(self, name: str) -> np.ndarray:
+        """One column of every run as a numpy array (float for numeric columns); read-only."""
+        if name not in self._cache:
+            if name not in self._store.known:
+                raise OvertrainError(f"{self.source}: no column {name!r}")
+            values = self._store.column(name)
+            values = values if self._rows is None else values[self._rows]
+            values = values.view()
+            values.flags.writeable = False
+            self._cache[name] = values
+        return self._cache[name]
+
+    @property
+    def columns(self) -> ColumnView:
+        """Every column by name, as numpy arrays."""
+        return ColumnView(self)
+
     def __len__(self) -> int:
-        return len(self.frame)
+        return len(self._store.index) if self._rows is None else len(self._rows)
 
     @property
     def runs(self) -> list[str]:
-        return list(self.frame.index)
+        index = self._store.index if self._rows is None else self._store.index[self._rows]
+        return list(index)
 
     @property
     def families(self) -> list[str]:
-        return sorted(self.frame["family"].unique())
+        return sorted(set(self.column("family")))
 
     @property
     def splits(self) -> list[str]:
-        return [c[len(LOSS) :] for c in self.frame.columns if c.startswith(LOSS)]
+        return [c[len(LOSS) :] for c in self._store.names if c.startswith(LOSS)]
 
     @property
     def task_names(self) -> list[str]:
-        return [c[len(ACC) :] for c in self.frame.columns if c.startswith(ACC)]
+        return [c[len(ACC) :] for c in self._store.names if c.startswith(ACC)]
 
     @property
     def task_loss_names(self) -> list[str]:
         """The tasks with a per-task loss column (`taskloss:<task>`)."""
-        return [c[len(TASKLOSS) :] for c in self.frame.columns if c.startswith(TASKLOSS)]
+        return [c[len(TASKLOSS) :] for c in self._store.names if c.startswith(TASKLOSS)]
+
+    @property
+    def index(self) -> pd.Index:
+        """The run ids as a pandas index."""
+        if "index" not in self._cache:
+            runs = self._store.index if self._rows is None else self._store.index[self._rows]
+            self._cache["index"] = pd.Index(runs, dtype=object, name="run")
+        return self._cache["index"]
+
+    def _series(self, values: np.ndarray, name: str) -> pd.Series:
+        return pd.Series(np.array(values), index=self.index, name=name)
 
     def task_loss(self, task: str) -> pd.Series:
         """The per-task loss of every run on `task` (NaN where a run has none)."""
-        if TASKLOSS + task not in self.frame.columns:
+        if TASKLOSS + task not in self._store.known:
             raise OvertrainError(f"{self.source}: no task loss for {task!r} (column {TASKLOSS + task})")
-        return self.frame[TASKLOSS + task].rename(task)
+        return self._series(self.column(TASKLOSS + task), task)
 
     @property
     def params(self) -> np.ndarray:
-        return self.frame["params"].to_numpy(dtype=float)
+        return self.column("params").copy()
 
     @property
     def tokens(self) -> np.ndarray:
-        return self.frame["tokens"].to_numpy(dtype=float)
+        return self.column("tokens").copy()
 
     @property
     def multiplier(self) -> np.ndarray:
-        return self.frame["multiplier"].to_numpy(dtype=float)
+        return self.column("multiplier").copy()
 
     @property
     def flops(self) -> np.ndarray:
-        return self.frame["flops"].to_numpy(dtype=float)
+        return self.column("flops").copy()
 
     @property
     def total_flops(self) -> float:
         """Sum of the training compute of all runs in the table."""
-        return float(self.flops.sum())
+        return float(self.column("flops").sum())
 
-    def loss(self, split: str) -> pd.Series:
-        """The loss of every run on `split`; every run must have it."""
+    def loss_values(self, split: str) -> np.ndarray:
+        """The loss of every run on `split` as a read-only array; every run must have it."""
         column = LOSS + split
-        if column not in self.frame.columns:
+        if column not in self._store.known:
             raise OvertrainError(
                 f"{self.source}: no loss split {split!r} (splits: {', '.join(self.splits) or 'none'})"
             )
-        values = self.frame[column]
-        if values.isna().any():
-            run = values.index[values.isna()][0]
-            raise OvertrainError(f"{self.source}: run {run!r} has no loss on split {split!r}")
-        return values.rename(split)
+        values = self.column(column)
+        missing = np.isnan(values)
+        if missing.any():
+            raise OvertrainError(f"{self.source}: run {self.runs[int(np.argmax(missing))]!r} has no loss on split "
+                                 f"{split!r}")
+        return values
+
+    def loss(self, split: str) -> pd.Series:
+        """The loss of every run on `split`; every run must have it."""
+        return self._series(self.loss_values(split), split)
 
     def loss_bounds(self, split: str) -> pd.DataFrame | None:
         """The 95% bounds of the loss on `split`, when the source carries them."""
         lower, upper = LOSS_LOWER + split, LOSS_UPPER + split
-        if lower not in self.frame.columns or upper not in self.frame.columns:
+        if lower not in self._store.known or upper not in self._store.known:
             return None
-        return self.frame[[lower, upper]].set_axis(["lower95", "upper95"], axis=1)
+        return pd.DataFrame({"lower95": self.column(lower), "upper95": self.column(upper)},
+                            index=self.index)
 
     def loss_noise(self, split: str) -> np.ndarray:
         """Measurement standard deviation of each run's loss on `split`, from its 95% bounds:
         (upper - lower) / (2 x 1.96); 0 where the source gives no bounds."""
-        bounds = self.loss_bounds(split)
-        if bounds is None:
+        lower, upper = LOSS_LOWER + split, LOSS_UPPER + split
+        if lower not in self._store.known or upper not in self._store.known:
             return np.zeros(len(self))
-        sigma = (bounds["upper95"] - bounds["lower95"]).to_numpy(dtype=float) / (2 * 1.959964)
+        sigma = (self.column(upper) - self.column(lower)) / (2 * 1.959964)
         return np.where(np.isfinite(sigma) & (sigma > 0), sigma, 0.0)
 
     def error_noise(self, tasks: str | Sequence[str] | TaskSet) -> np.ndarray:
         """Binomial standard deviation of each run's average error over a task set:
         sqrt(sum_t a_t (1 - a_t) / n_t) / T, with n_t the task's number of examples (tasks without it add 0)."""
-        accuracy = self.accuracy(tasks)
-        examples = pd.to_numeric(self.tasks["n_examples"].reindex(accuracy.columns), errors="coerce").to_numpy()
-        variance = accuracy.to_numpy() * (1 - accuracy.to_numpy()) / examples
+        task_set = self.task_set(tasks)
+        accuracy = self.accuracy_values(task_set)
+        variance = accuracy * (1 - accuracy) / self.task_examples(task_set)
         return np.sqrt(np.nansum(variance, axis=1)) / accuracy.shape[1]
+
+    def task_examples(self, tasks: str | Sequence[str] | TaskSet) -> np.ndarray:
+        """Each task's number of examples from the task table (NaN where unknown)."""
+        task_set = self.task_set(tasks)
+        key = ("examples", task_set.tasks)
+        if key not in self._cache:
+            known = self._store.task_column(self.tasks, "n_examples")
+            self._cache[key] = np.array([known.get(t, np.nan) for t in task_set.tasks], dtype=float)
+        return self._cache[key]
 
     def task_set(self, spec: str | Sequence[str] | TaskSet) -> TaskSet:
         """Resolve a task-set spec against the tasks these runs carry."""
-        return resolve_task_set(spec, self.task_names)
+        if isinstance(spec, TaskSet) and all(ACC + t in self._store.known for t in spec.tasks):
+            return spec
+        key = ("task set", spec if isinstance(spec, str | TaskSet) else tuple(spec))
+        if key not in self._store.task_sets:
+            self._store.task_sets[key] = resolve_task_set(spec, self.task_names)
+        return self._store.task_sets[key]
+
+    def _accuracy_block(self, task_set: TaskSet) -> np.ndarray:
+        """Top-1 accuracy as (tasks, runs); every run must have every task."""
+        key = ("accuracy", task_set.tasks)
+        if key not in self._cache:
+            block = self._store.block(tuple(ACC + t for t in task_set.tasks))
+            block = block if self._rows is None else block[:, self._rows]
+            missing = np.isnan(block)
+            if missing.any():
+                task, run = np.argwhere(missing)[np.argmin(np.argwhere(missing)[:, 1])]
+                raise OvertrainError(f"{self.source}: run {self.runs[run]!r} has no accuracy for task "
+                                     f"{task_set.tasks[task]!r}")
+            block = block.view()
+            block.flags.writeable = False
+            self._cache[key] = block
+        return self._cache[key]
+
+    def accuracy_values(self, tasks: str | Sequence[str] | TaskSet) -> np.ndarray:
+        """Top-1 accuracy per run (rows) and task (columns) as a read-only array; every run must have every task."""
+        return self._accuracy_block(self.task_set(tasks)).T
 
     def accuracy(self, tasks: str | Sequence[str] | TaskSet) -> pd.DataFrame:
         """Top-1 accuracy per run (rows) and task (columns); every run must have every task."""
         task_set = self.task_set(tasks)
-        frame = self.frame[[ACC + t for t in task_set.tasks]]
-        missing = frame.isna()
-        if missing.to_numpy().any():
-            run = missing.any(axis=1).idxmax()
-            task = missing.columns[missing.loc[run].to_numpy()][0][len(ACC) :]
-            raise OvertrainError(f"{self.source}: run {run!r} has no accuracy for task {task!r}")
-        return frame.set_axis(list(task_set.tasks), axis=1)
+        return pd.DataFrame(np.array(self.accuracy_values(task_set)), index=self.index, columns=list(task_set.tasks))
+
+    def error_values(self, tasks: str | Sequence[str] | TaskSet) -> np.ndarray:
+        """Average top-1 error over a task set, mean over tasks of (1 - accuracy), as a read-only array."""
+        task_set = self.task_set(tasks)
+        key = ("error", task_set.tasks)
+        if key not in self._cache:
+            block = self._accuracy_block(task_set)
+            values = (1.0 - block).sum(axis=0) / len(task_set)
+            values.flags.writeable = False
+            self._cache[key] = values
+        return self._cache[key]
 
     def error(self, tasks: str | Sequence[str] | TaskSet) -> pd.Series:
         """Average top-1 error over a task set: mean over tasks of (1 - accuracy)."""
-        return average_error(self.accuracy(tasks)).rename(f"error:{self.task_set(tasks).name}")
+        task_set = self.task_set(tasks)
+        return self._series(self.error_values(task_set), f"error:{task_set.name}")
 
     # -- selection ------------------------------------------------------------------------------------------
-    def _subset(self, mask: np.ndarray | pd.Series) -> RunTable:
-        return RunTable(self.frame[np.asarray(mask, dtype=bool)], self.tasks, self.source)
+    def subset(self, mask: np.ndarray | pd.Series) -> RunTable:
+        """The runs where `mask` (one boolean per run) is true."""
+        return self._view(np.flatnonzero(np.asarray(mask, dtype=bool)))
 
     def where(self, **equals: object) -> RunTable:
         """Runs whose columns equal the given values, e.g. `where(family="rpj", multiplier=20)`."""
         mask = np.ones(len(self), dtype=bool)
         for column, value in equals.items():
-            if column not in self.frame.columns:
+            if column not in self._store.known:
                 raise OvertrainError(f"unknown column {column!r}")
-            series = self.frame[column]
-            if pd.api.types.is_numeric_dtype(series):
-                mask &= np.isclose(series.to_numpy(dtype=float), float(value), rtol=1e-9, atol=0.0)  # type: ignore[arg-type]
+            values = self.column(column)
+            if values.dtype == float:
+                mask &= np.isclose(values, float(value), rtol=1e-9, atol=0.0)  # type: ignore[arg-type]
             else:
-                mask &= (series == value).to_numpy()
-        return self._subset(mask)
+                mask &= values == value
+        return self.subset(mask)
 
     def family(self, name: str) -> RunTable:
         """The runs of one training distribution."""
-        if name not in self.families:
-            raise OvertrainError(f"{self.source}: no runs of family {name!r} (families: {', '.join(self.families)})")
-        return self.where(family=name)
+        key = ("family", name)
+        if key not in self._cache:
+            if name not in self.families:
+                raise OvertrainError(f"{self.source}: no runs of family {name!r} (families: "
+                                     f"{', '.join(self.families)})")
+            self._cache[key] = self.subset(self.column("family") == name)
+        return self._cache[key]
 
     def select(self, spec: str | FitSet) -> RunTable:
         """Runs selected by a fit-set preset name or a filter expression."""
-        return self._subset(resolve_fit_set(spec).mask(self.frame))
+        key = ("select", spec)
+        if key not in self._cache:
+            self._cache[key] = self.subset(resolve_fit_set(spec).mask(self.columns))
+        return self._cache[key]
 
     def complete(self, split: str, tasks: str | Sequence[str] | TaskSet | None = None) -> RunTable:
         """The runs that have a loss on `split` (and, if given, an accuracy for every task of `tasks`)."""
-        columns = [LOSS + split] if LOSS + split in self.frame.columns else []
-        if not columns:
+        if LOSS + split not in self._store.known:
             self.loss(split)  # raises: unknown split
+        names = [LOSS + split]
         if tasks is not None:
-            columns += [ACC + t for t in self.task_set(tasks).tasks]
-        return self._subset(self.frame[columns].notna().all(axis=1).to_numpy())
+            names += [ACC + t for t in self.task_set(tasks).tasks]
+        keep = np.ones(len(self), dtype=bool)
+        for name in names:
+            keep &= ~np.isnan(self.column(name))
+        return self if keep.all() else self.subset(keep)
 
     def drop(self, runs: Iterable[str]) -> RunTable:
         """The table without the named runs."""
-        return self._subset(~self.frame.index.isin(list(runs)))
+        return self.subset(~np.isin(np.array(self.runs, dtype=object), list(runs)))
 
     def sorted_by(self, column: str = "flops") -> RunTable:
         """The same runs ordered by a column (cheapest first for flops)."""
-        return RunTable(self.frame.sort_values(column, kind="stable"), self.tasks, self.source)
+        return self._view(np.argsort(self.column(column), kind="stable"))
 
     def to_frame(self) -> pd.DataFrame:
         """A copy of the table with `run` as a column."""

@@ -267,13 +267,17 @@ def fit_profile(
     n_fits, n_runs = shape
     p = law.basis(inputs, np.exp(grid[:1])).shape[-1]
     grid_step = max(1, _CHUNK_ELEMENTS // (n_runs * p))
-    grid_bases = [law.basis(inputs, np.exp(grid[g : g + grid_step])) for g in range(0, n_grid, grid_step)]
+    # A law may screen its own grid (a pooled law sums its groups' objectives): no full basis on the grid then.
+    screen = getattr(law, "screen", None)
+    grid_bases = [] if screen else [law.basis(inputs, np.exp(grid[g : g + grid_step]))
+                                    for g in range(0, n_grid, grid_step)]
     fit_step = max(1, _CHUNK_ELEMENTS // (max(min(n_grid, grid_step), 9**d) * n_runs * p))
     log_theta, linear, sse = np.empty((n_fits, d)), np.empty((n_fits, p)), np.empty(n_fits)
     for start in range(0, n_fits, fit_step):
         part = slice(start, start + fit_step)
         yp, wp = y2[part], w2[part]
-        screened = [screen_profile(basis, yp, wp, law.intercept) for basis in grid_bases]
+        screened = ([screen(inputs, yp, wp, np.exp(grid))] if screen else
+                    [screen_profile(basis, yp, wp, law.intercept) for basis in grid_bases])
         best = np.argmin(np.concatenate(screened, axis=1), axis=1)
         log_theta[part] = _refine(law, inputs, yp, wp, grid[best], steps)
         linear[part], sse[part] = solve_linear(law.basis(inputs, np.exp(log_theta[part])), yp, wp, law.intercept)

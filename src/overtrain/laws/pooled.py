@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from overtrain.varpro import screen_profile
+
 
 @dataclass(frozen=True)
 class Pooled:
@@ -46,6 +48,18 @@ class Pooled:
             rows = index == g
             out[..., rows, g * p:(g + 1) * p] = inner[..., rows, :]
         return out
+
+    def screen(self, inputs: tuple[np.ndarray, ...], y: np.ndarray, w: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """The profiled objective of every fit (rows of y, w) at every exponent of `theta` (G, d): the sum over
+        groups of each group's own (the basis is block-diagonal), screened group by group (B, G)."""
+        *law_inputs, group = inputs
+        index = np.asarray(group, dtype=int)
+        total = np.zeros((len(y), len(theta)))
+        for g in range(self.n_groups):
+            rows = index == g
+            basis = self.law.basis(tuple(v[rows] for v in law_inputs), theta)
+            total += screen_profile(basis, y[:, rows], w[:, rows], self.law.intercept)
+        return total
 
     def split(self, theta: np.ndarray, linear: np.ndarray) -> list:
         """The law fitted to each group, from the shared exponents and the stacked linear coefficients."""
