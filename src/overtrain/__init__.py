@@ -12,21 +12,66 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from overtrain._version import __version__
-from overtrain.checks import diagnose
-from overtrain.errors import OvertrainError
-from overtrain.filters import parse_filter
-from overtrain.fitsets import PRESETS, FitSet
-from overtrain.fitting import Fit, fit_error, fit_loss
-from overtrain.forecast import Comparison, FittedLaws, Forecast, Target, compare, fit_laws, forecast, parse_target
-from overtrain.lawfile import load_laws, save_laws
-from overtrain.laws import ExponentialError, SharedExponentLoss
-from overtrain.paper import Reproduction, reproduce
-from overtrain.readers import read_lm_eval_dir, read_openlm_dir, read_runs, read_runs_table, write_runs_table
-from overtrain.runs import RunTable
-from overtrain.tasks import PAPER_17, PAPER_46, TaskSet
-from overtrain.testbed import load_testbed, load_testbed_metadata
-from overtrain.varpro import fit_profile
+
+#: Where each public name lives; a module loads on first use, so `import overtrain` (and the command line's help)
+#: costs next to nothing until something is used.
+_HOMES = {
+    "OvertrainError": "overtrain.errors", "diagnose": "overtrain.checks", "parse_filter": "overtrain.filters",
+    "PRESETS": "overtrain.fitsets", "FitSet": "overtrain.fitsets",
+    "Fit": "overtrain.fitting", "fit_error": "overtrain.fitting", "fit_loss": "overtrain.fitting",
+    **dict.fromkeys(("Comparison", "FittedLaws", "Forecast", "Target", "compare", "fit_laws", "forecast",
+                     "parse_target"), "overtrain.forecast"),
+    "load_laws": "overtrain.lawfile", "save_laws": "overtrain.lawfile",
+    "ExponentialError": "overtrain.laws", "SharedExponentLoss": "overtrain.laws",
+    "Reproduction": "overtrain.paper", "reproduce": "overtrain.paper",
+    **dict.fromkeys(("read_lm_eval_dir", "read_openlm_dir", "read_runs", "read_runs_table", "write_runs_table"),
+                    "overtrain.readers"),
+    "RunTable": "overtrain.runs", "PAPER_17": "overtrain.tasks", "PAPER_46": "overtrain.tasks",
+    "TaskSet": "overtrain.tasks", "load_testbed": "overtrain.testbed", "load_testbed_metadata": "overtrain.testbed",
+    "fit_profile": "overtrain.varpro",
+}
+
+if TYPE_CHECKING:
+    from overtrain.checks import diagnose
+    from overtrain.errors import OvertrainError
+    from overtrain.filters import parse_filter
+    from overtrain.fitsets import PRESETS, FitSet
+    from overtrain.fitting import Fit, fit_error, fit_loss
+    from overtrain.forecast import (
+        Comparison,
+        FittedLaws,
+        Forecast,
+        Target,
+        compare,
+        fit_laws,
+        forecast,
+        parse_target,
+    )
+    from overtrain.lawfile import load_laws, save_laws
+    from overtrain.laws import ExponentialError, SharedExponentLoss
+    from overtrain.paper import Reproduction, reproduce
+    from overtrain.readers import read_lm_eval_dir, read_openlm_dir, read_runs, read_runs_table, write_runs_table
+    from overtrain.runs import RunTable
+    from overtrain.tasks import PAPER_17, PAPER_46, TaskSet
+    from overtrain.testbed import load_testbed, load_testbed_metadata
+    from overtrain.varpro import fit_profile
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'overtrain' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
+
 
 __all__ = [
     "PAPER_17",

@@ -41,7 +41,7 @@ from overtrain.fitting import (
     task_chance,
     task_losses,
 )
-from overtrain.laws import law_family
+from overtrain.laws import ENSEMBLE, law_family
 from overtrain.runs import RunTable
 from overtrain.scales import from_scale, physical, shift_on_scale, to_scale
 from overtrain.tasks import TaskSet
@@ -636,9 +636,8 @@ MIN_CALIBRATION_FORECASTS = 10
 _KEY = ["family", "run", "fit_flops"]
 
 
-#: The error "law" whose forecast is the mean, on the logit scale, of the plausible member laws' forecasts. Its
-#: fit part (resampling) is the exponential law's, moved to the mean.
-ENSEMBLE = "ensemble"
+# The ENSEMBLE error "law" (`overtrain.laws.ENSEMBLE`): its forecast is the mean, on the logit scale, of the plausible
+# member laws' forecasts; its fit part (resampling) is the exponential law's, moved to the mean.
 
 
 def base_method(method: Method) -> Method:

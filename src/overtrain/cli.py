@@ -7,35 +7,21 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
 
 from overtrain._version import __version__
-from overtrain.backtest import ENSEMBLE, Method, select_method, summarize_backtest
-from overtrain.checks import diagnose
 from overtrain.errors import InputProblems, OvertrainError
-from overtrain.forecast import FittedLaws, default_loss_split, default_task_spec, fit_laws, parse_target
-from overtrain.lawfile import laws_document, load_laws, provenance, save_laws
-from overtrain.laws import ERROR_LAWS, LOSS_LAWS
-from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, design_evidence, reproduce, reproduce_all
-from overtrain.plan import design, plan, under_budget
-from overtrain.readers import read_runs
-from overtrain.render.tables import (
-    backtest_table,
-    budget_table,
-    design_table,
-    forecast_table,
-    laws_table,
-    plan_table,
-    reproduction_tables,
-    runs_table,
-)
-from overtrain.runs import RunTable
-from overtrain.testbed import load_testbed
-from overtrain.trust import TrustedForecast, calibrated_intervals, forecast_families
+from overtrain.laws import ENSEMBLE, ERROR_LAWS, LOSS_LAWS
+
+if TYPE_CHECKING:
+    from overtrain.forecast import FittedLaws
+    from overtrain.runs import RunTable
+    from overtrain.trust import TrustedForecast
+
+# Every command imports the machinery it needs when it runs: `overtrain --help` loads typer, rich and numpy only.
 
 app = typer.Typer(
     name="overtrain",
@@ -63,6 +49,9 @@ def reports_errors(command: F) -> F:
 
 
 def _runs(path: Path | None, sizes: Path | None = None, task_info: Path | None = None) -> RunTable:
+    from overtrain.readers import read_runs
+    from overtrain.testbed import load_testbed
+
     if path is None:
         if sizes is not None or task_info is not None:
             raise OvertrainError("--sizes and --task-info need a RUNS path")
@@ -92,7 +81,8 @@ RunsArgument = Annotated[
 def reproduce_command(
     runs: RunsArgument = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
-    loss_split: Annotated[str, typer.Option(help="Loss split the laws are fitted on.")] = PAPER_LOSS_SPLIT,
+    loss_split: Annotated[str | None, typer.Option(
+        help="Loss split the laws are fitted on. Default: the paper's C4 validation loss.")] = None,
     tasks: Annotated[
         list[str] | None, typer.Option(help="Task set for average error (repeatable): 17, 46, all, or a,b,c.")
     ] = None,
@@ -106,12 +96,15 @@ def reproduce_command(
     force: Annotated[bool, typer.Option("--force", help="With --all: write into a non-empty --out.")] = False,
 ) -> None:
     """Reproduce Gadre et al. (2024): fit on small runs, forecast the 1.4B and 6.9B runs."""
+    from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, reproduce
+    from overtrain.render.tables import reproduction_tables
+
     if everything:
         _reproduce_all(_runs(runs), out, force)
         return
     result = reproduce(
         _runs(runs),
-        loss_split=loss_split,
+        loss_split=loss_split or PAPER_LOSS_SPLIT,
         task_sets=tasks or PAPER_TASK_SETS,
         loss_fit_set=fit_loss,
         error_fit_set=fit_error,
@@ -126,6 +119,10 @@ def reproduce_command(
 
 
 def _reproduce_all(runs: RunTable, out: Path | None, force: bool) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from overtrain.paper import reproduce_all
+
     if out is None:
         raise OvertrainError("--all needs --out DIR, the directory to write the report into")
     if out.exists() and not out.is_dir():
@@ -157,6 +154,9 @@ def runs_command(
     task_info: TaskInfoOption = None,
 ) -> None:
     """Show what was read (runs per family, ranges of N, D, M, C, splits, tasks) and every problem found."""
+    from overtrain.checks import diagnose
+    from overtrain.render.tables import runs_table
+
     try:
         runs = _runs(path, sizes, task_info)
     except InputProblems as problems:
@@ -178,6 +178,8 @@ def _fit_all(
     runs: RunTable, family: list[str] | None, loss_split: str | None, tasks: str | None, fit_loss: str | None,
     fit_error: str | None, law: str, objective: str, error_law: str, pool: bool = False,
 ) -> list[FittedLaws]:
+    from overtrain.forecast import fit_laws
+
     return [
         fit_laws(runs.family(name), loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss, fit_error_set=fit_error,
                  loss_law=law, objective=objective, error_law=error_law, pool=runs if pool else None)
@@ -187,6 +189,8 @@ def _fit_all(
 
 def _show_forecasts(laws: list[FittedLaws], forecasts: list[TrustedForecast], json_output: bool,
                     notes: list[str]) -> None:
+    from overtrain.render.tables import forecast_table, laws_table
+
     if json_output:
         _print_json({
             "predictions": [f.to_dict() for f in forecasts],
@@ -257,6 +261,9 @@ def forecast_command(
     json_output: JsonOption = False,
 ) -> None:
     """Fit the loss and error laws to RUNS and forecast each target run's loss and average error."""
+    from overtrain.forecast import parse_target
+    from overtrain.trust import forecast_families
+
     parsed = [parse_target(t) for t in target]  # validate targets before fitting
     if not 0 <= interval < 1:
         raise OvertrainError(f"--interval must be a level in [0, 1), got {interval}")
@@ -297,6 +304,10 @@ def backtest_command(
     json_output: JsonOption = False,
 ) -> None:
     """Backtest: forecast larger runs from smaller, cheaper ones; errors, coverage, figure."""
+    from overtrain.backtest import Method, select_method, summarize_backtest
+    from overtrain.forecast import default_loss_split, default_task_spec
+    from overtrain.render.tables import backtest_table
+
     table = _runs(runs, sizes, task_info)
     if where:
         table = table.select(where)
@@ -344,6 +355,9 @@ def fit_command(
     task_info: TaskInfoOption = None,
 ) -> None:
     """Fit the laws to RUNS and save them as a readable JSON law file for `overtrain predict`."""
+    from overtrain.lawfile import laws_document, provenance, save_laws
+    from overtrain.render.tables import laws_table
+
     table = _runs(runs, sizes, task_info)
     laws = _fit_all(table, family, loss_split, tasks, fit_loss, fit_error, law, objective, error_law, pool)
     if output is None:
@@ -362,6 +376,10 @@ def predict_command(
     json_output: JsonOption = False,
 ) -> None:
     """Forecast target runs from a saved law file, without the runs it was fitted to."""
+    from overtrain.forecast import parse_target
+    from overtrain.lawfile import load_laws
+    from overtrain.trust import TrustedForecast
+
     fitted = load_laws(laws)
     parsed = [parse_target(t) for t in target]
     forecasts = [TrustedForecast(law.forecast(t.params, t.tokens), {}) for law in fitted for t in parsed]
@@ -390,6 +408,12 @@ def plan_command(
     json_output: JsonOption = False,
 ) -> None:
     """Which N and D reach a target loss or error at least total compute (training + inference)."""
+    from overtrain.backtest import Method
+    from overtrain.lawfile import load_laws
+    from overtrain.plan import plan, under_budget
+    from overtrain.render.tables import budget_table, plan_table
+    from overtrain.trust import calibrated_intervals
+
     law_file = source is not None and source.suffix == ".json" and source.is_file()
     runs = None if law_file else _runs(source)
     fitted = load_laws(source) if law_file else _fit_all(
@@ -441,6 +465,11 @@ def design_command(
     json_output: JsonOption = False,
 ) -> None:
     """Propose the small runs to train first (sizes, multipliers, cost) and the accuracy to expect."""
+    from overtrain.forecast import parse_target
+    from overtrain.paper import design_evidence
+    from overtrain.plan import design
+    from overtrain.render.tables import design_table
+
     parsed = parse_target(target)
     proposal = design(parsed.params, parsed.tokens, budget, design_evidence())
     if json_output:

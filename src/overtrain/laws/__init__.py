@@ -13,6 +13,9 @@ from overtrain.laws.error import (
 )
 from overtrain.laws.loss import ChinchillaLoss, DirectError, SharedExponentLoss
 
+#: Not a law but the mean of the plausible error laws' forecasts (`overtrain.backtest`); named here with the laws
+#: so that the command line can offer it without loading the backtests.
+ENSEMBLE = "ensemble"
 LOSS_LAWS: dict[str, type] = {law.name: law for law in (SharedExponentLoss, ChinchillaLoss)}
 ERROR_LAWS: dict[str, type] = {
     law.name: law
@@ -21,6 +24,7 @@ ERROR_LAWS: dict[str, type] = {
 }
 
 __all__ = [
+    "ENSEMBLE",
     "ERROR_LAWS",
     "LOSS_LAWS",
     "ChinchillaLoss",
