@@ -19,7 +19,7 @@ are one batched call of the engine.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,13 +202,15 @@ def backtest_family(
         return pd.DataFrame()
     loss = runs.loss_values(loss_split)
     weights = masks.astype(float)
-    if loss_override is not None:
-        loss_pred, loss_bound = loss_override
-    else:
+    own_pred = None
+    if loss_override is None or n_resamples:
         theta, linear, loss_bound = solve_law(loss_law, (runs.params, runs.tokens), loss, method.loss_objective,
                                               weights)
-        loss_pred = np.array([_predict(loss_law, theta[b], linear[b], {}, runs.params[t], runs.tokens[t])
-                              for b, t in enumerate(targets)])
+        own_pred = np.array([_predict(loss_law, theta[b], linear[b], {}, runs.params[t], runs.tokens[t])
+                             for b, t in enumerate(targets)])
+        loss_pred = own_pred
+    if loss_override is not None:
+        loss_pred, loss_bound = loss_override
     loss_pred = physical("loss", loss_pred)
     frame = pd.DataFrame({
         "family": runs.families[0], "run": [runs.runs[t] for t in targets], "params": runs.params[targets],
@@ -226,6 +228,8 @@ def backtest_family(
         loss_samples = resample_predictions(
             whole, masks, [(np.full(n_resamples, runs.params[t]), np.full(n_resamples, runs.tokens[t]))
                            for t in targets], n_resamples, seed)
+        if loss_override is not None:  # the family's own spread, centred on the pooled forecast
+            loss_samples = shift_on_scale("loss", loss_samples, own_pred[:, None], loss_pred[:, None])
         bounds = np.array([sample_bounds(row, level) for row in loss_samples])
         frame["loss_fit_low"], frame["loss_fit_high"] = bounds[:, 0], bounds[:, 1]
         frame["loss_sigma"] = [loss_target_noise(whole, p) if np.isfinite(p) else np.nan for p in loss_pred]
@@ -545,7 +549,7 @@ def select_method(
     runs: RunTable, *, loss_split: str = "c4_val", tasks: str | Sequence[str] | None = "17",
     ratios: Sequence[float] = DEFAULT_RATIOS, min_distance: float | None = None,
     loss_fit_set: str | None = None, error_fit_set: str | None = None, forecast_runs: RunTable | None = None,
-    pool_runs: RunTable | None = None,
+    pool_runs: RunTable | None = None, progress: Callable[[str], None] | None = None,
 ) -> Selection:
     """Pick the loss law, objective (and fit set) with the lowest backtest loss error, then, with that loss
     method, the error law (and fit set) with the lowest backtest error error. Ties keep the paper's choice. Where
@@ -558,8 +562,9 @@ def select_method(
     hit a search bound on the fit sets of `forecast_runs` (default `runs`), the runs the forecast will be fitted
     to, is not eligible. Given `pool_runs` (runs of several families, those of `runs` among them), the shared-exponent
     law fitted to all of them at once (`fitting.fit_loss_pooled`) is a loss candidate too, backtested on them and
-    scored on the targets of `runs`.
+    scored on the targets of `runs`. `progress` hears each candidate as it is backtested.
     """
+    say = progress or (lambda step: None)
     forecast_runs = runs if forecast_runs is None else forecast_runs
     protocol = "size-ahead" if loss_fit_set and size_ahead_possible(runs) else "rolling"
     if min_distance is None:
@@ -577,6 +582,7 @@ def select_method(
         ineligible, the errors per forecast."""
         frames, methods, ineligible = {}, {}, []
         for key, method in candidates.items():
+            say(f"backtesting {quantity} candidate {key}")
             if protocol == "size-ahead" and not _sound(method, forecast_runs, loss_split, stage_tasks, pool):
                 ineligible.append(key)
                 continue
@@ -821,10 +827,12 @@ class BacktestSummary:
 def summarize_backtest(
     runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
     tasks: str | Sequence[str] | None = "17", level: float = 0.9, n_resamples: int = 64, seed: int = 0,
-    protocol: str = "rolling",
+    protocol: str = "rolling", progress: Callable[[str], None] | None = None,
 ) -> BacktestSummary:
     """Backtest, calibrate intervals on it, and mark which forecasts fall inside. With several families,
-    `held_out_coverage` also calibrates on all families but one and checks coverage on the one left out."""
+    `held_out_coverage` also calibrates on all families but one and checks coverage on the one left out.
+    `progress` hears each step."""
+    (progress or (lambda step: None))(f"backtesting {method.label} ({protocol})")
     calibration, frame = calibrate(runs, method, loss_split=loss_split, tasks=tasks, level=level,
                                    n_resamples=n_resamples, seed=seed, protocol=protocol)
     frame = frame.copy()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -57,6 +58,24 @@ def _runs(path: Path | None, sizes: Path | None = None, task_info: Path | None =
             raise OvertrainError("--sizes and --task-info need a RUNS path")
         return load_testbed()
     return read_runs(path, sizes=sizes, task_info=task_info)
+
+
+@contextlib.contextmanager
+def _working(description: str, total: int | None = None) -> Iterator[Callable[[str], None]]:
+    """A progress display on stderr for work that may take seconds: yields `step(name)`, which names the step
+    under way (and advances the bar when `total` is known). Nothing is drawn when stderr is not a terminal."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
+    if total is not None:
+        columns.insert(3, TextColumn("{task.completed}/{task.total}"))
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(description, total=total)
+
+        def step(name: str) -> None:
+            progress.update(task, description=name, advance=1 if total is not None else 0)
+
+        yield step
 
 
 def _print_json(document: Any) -> None:
@@ -268,9 +287,11 @@ def forecast_command(
     if not 0 <= interval < 1:
         raise OvertrainError(f"--interval must be a level in [0, 1), got {interval}")
     table = _runs(runs, sizes, task_info)
-    results = forecast_families(table, family or table.families, parsed, loss_split=loss_split, tasks=tasks,
-                                fit_loss_set=fit_loss, fit_error_set=fit_error, loss_law=law, objective=objective,
-                                error_law=error_law, level=interval or None, pooled=pool)
+    with _working("forecasting") as step:
+        results = forecast_families(table, family or table.families, parsed, loss_split=loss_split, tasks=tasks,
+                                    fit_loss_set=fit_loss, fit_error_set=fit_error, loss_law=law,
+                                    objective=objective, error_law=error_law, level=interval or None, pooled=pool,
+                                    progress=step)
     notes = [f"{r.laws.family}: {r.selection.reason()}" for r in results if r.selection is not None]
     notes += [f"{r.laws.family}: intervals calibrated on {r.calibration.source}; {r.calibration.describe()}"
               for r in results if r.calibration is not None]
@@ -315,16 +336,20 @@ def backtest_command(
     task_spec = default_task_spec(table, tasks)
     if protocol == "size-ahead" and not fit_loss:
         raise OvertrainError("--protocol size-ahead needs --fit-loss (and --fit-error for error forecasts)")
-    if law == "auto":
-        selection = select_method(table.complete(split), loss_split=split, tasks=task_spec,
-                                  loss_fit_set=fit_loss if protocol == "size-ahead" else None,
-                                  error_fit_set=fit_error)
-        method, protocol = selection.method, selection.protocol
+    with _working("backtesting") as step:
+        selection = None
+        if law == "auto":
+            selection = select_method(table.complete(split), loss_split=split, tasks=task_spec,
+                                      loss_fit_set=fit_loss if protocol == "size-ahead" else None,
+                                      error_fit_set=fit_error, progress=step)
+            method, protocol = selection.method, selection.protocol
+        else:
+            fit_sets = (fit_loss, fit_error or fit_loss) if protocol == "size-ahead" else (None, None)
+            method = Method(law, objective, error_law, *fit_sets)
+        summary = summarize_backtest(table, method, loss_split=split, tasks=task_spec, level=level,
+                                     protocol=protocol, progress=step)
+    if selection is not None:
         console.print(selection.reason(), highlight=False)
-    else:
-        fit_sets = (fit_loss, fit_error or fit_loss) if protocol == "size-ahead" else (None, None)
-        method = Method(law, objective, error_law, *fit_sets)
-    summary = summarize_backtest(table, method, loss_split=split, tasks=task_spec, level=level, protocol=protocol)
     if plot is not None:
         from overtrain.render.figures import backtest_figure, save
 
@@ -386,6 +411,34 @@ def predict_command(
     _show_forecasts(fitted, forecasts, json_output, [])
 
 
+def _plans(fitted: list[FittedLaws], runs: RunTable | None, volumes: list[float], target_loss: float | None,
+           target_error: float | None, budget: float | None, interval: float, plot: Path | None,
+           step: Callable[[str], None]) -> list[tuple]:
+    from overtrain.backtest import Method
+    from overtrain.plan import plan
+    from overtrain.trust import calibrated_intervals
+
+    results = []
+    for law in fitted:
+        step(f"{law.family}: planning and calibrating the intervals")
+        plans = [plan(law, target_loss=target_loss, target_error=target_error, inference_tokens=t, budget=budget)
+                 for t in volumes]
+        intervals: list[dict] = [{} for _ in plans]
+        if runs is not None and interval:
+            split = law.loss.loss_split
+            task_spec = law.error.task_set.name if law.error is not None and law.error.task_set else None
+            _, _, intervals, _, _ = calibrated_intervals(runs.family(law.family), law, Method(),
+                                                         [p.forecast for p in plans], split, task_spec, interval,
+                                                         calibration_runs=runs)
+        results += [(law, p, i) for p, i in zip(plans, intervals, strict=True)]
+        if plot is not None:
+            from overtrain.render.figures import plan_figure, save
+
+            drawn = plans if 0.0 in volumes else [plan(law, target_loss=plans[0].target_loss), *plans]
+            save(plan_figure(law, drawn), plot if len(fitted) == 1 else plot.with_stem(f"{plot.stem}-{law.family}"))
+    return results
+
+
 @app.command("plan")
 @reports_errors
 def plan_command(
@@ -408,11 +461,9 @@ def plan_command(
     json_output: JsonOption = False,
 ) -> None:
     """Which N and D reach a target loss or error at least total compute (training + inference)."""
-    from overtrain.backtest import Method
     from overtrain.lawfile import load_laws
-    from overtrain.plan import plan, under_budget
+    from overtrain.plan import under_budget
     from overtrain.render.tables import budget_table, plan_table
-    from overtrain.trust import calibrated_intervals
 
     law_file = source is not None and source.suffix == ".json" and source.is_file()
     runs = None if law_file else _runs(source)
@@ -430,23 +481,8 @@ def plan_command(
             console.print(budget_table(family_name, rows))
         return
     volumes = inference_tokens or [0.0]
-    results = []
-    for law in fitted:
-        plans = [plan(law, target_loss=target_loss, target_error=target_error, inference_tokens=t, budget=budget)
-                 for t in volumes]
-        intervals: list[dict] = [{} for _ in plans]
-        if runs is not None and interval:
-            split = law.loss.loss_split
-            task_spec = law.error.task_set.name if law.error is not None and law.error.task_set else None
-            _, _, intervals, _, _ = calibrated_intervals(runs.family(law.family), law, Method(),
-                                                   [p.forecast for p in plans], split, task_spec, interval,
-                                                   calibration_runs=runs)
-        results += [(law, p, i) for p, i in zip(plans, intervals, strict=True)]
-        if plot is not None:
-            from overtrain.render.figures import plan_figure, save
-
-            drawn = plans if 0.0 in volumes else [plan(law, target_loss=plans[0].target_loss), *plans]
-            save(plan_figure(law, drawn), plot if len(fitted) == 1 else plot.with_stem(f"{plot.stem}-{law.family}"))
+    with _working("planning") as step:
+        results = _plans(fitted, runs, volumes, target_loss, target_error, budget, interval, plot, step)
     if json_output:
         _print_json({"plans": [{"family": law.family, **p.to_dict(),
                                 "intervals": {k: v.to_dict() for k, v in i.items()}} for law, p, i in results]})

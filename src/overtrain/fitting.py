@@ -6,6 +6,8 @@ The numerical work is `overtrain.varpro.fit_profile` (batched variable projectio
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -170,12 +172,31 @@ HUBER_DELTA = 1e-3
 HUBER_ITERATIONS = 12
 
 
+#: Recent solutions by a digest of their inputs: the choice of a method, the calibration backtest and the forecast
+#: fit the same laws to the same runs many times over; a pure function's result is kept rather than recomputed.
+_SOLVED: OrderedDict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
+_SOLVED_LIMIT = 512
+
+
+def _digest(law: object, objective: str, arrays: Sequence[np.ndarray | None]) -> bytes:
+    digest = hashlib.blake2b(f"{law!r}|{objective}".encode(), digest_size=20)
+    for array in arrays:
+        if array is None:
+            digest.update(b"none")
+            continue
+        array = np.ascontiguousarray(array, dtype=float)
+        digest.update(repr(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.digest()
+
+
 def solve_law(
     law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, objective: str = "least-squares",
     weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exponents, linear coefficients and at-bound flags of `law` fitted to y (n,) or each row of y (B, n),
-    under `objective`, with optional weights (B, n) (0/1 masks select fit sets).
+    under `objective`, with optional weights (B, n) (0/1 masks select fit sets). A repeated call returns a copy
+    of the result it computed before (bit for bit the same).
 
     `huber-log` (Hoffmann et al. 2022) minimises the Huber loss (delta 1e-3) of log residuals by iteratively
     re-weighted least squares: weights huber'(r)/r for log residual r, divided by the squared prediction so
@@ -183,6 +204,24 @@ def solve_law(
     """
     if objective not in OBJECTIVES:
         raise OvertrainError(f"unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
+    key = _digest(law, objective, [*inputs, y, weights])
+    if key in _SOLVED:
+        _SOLVED.move_to_end(key)
+        return _copied(_SOLVED[key])
+    result = _solve_law(law, inputs, y, objective, weights)
+    _SOLVED[key] = _copied(result)
+    if len(_SOLVED) > _SOLVED_LIMIT:
+        _SOLVED.popitem(last=False)
+    return result
+
+
+def _copied(result: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(v.copy() if isinstance(v, np.ndarray) else v for v in result)  # type: ignore[return-value]
+
+
+def _solve_law(
+    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, objective: str, weights: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     solution = fit_profile(law, inputs, y, weights)
     if objective == "least-squares":
         return solution.theta, solution.linear, solution.at_bound

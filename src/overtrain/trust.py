@@ -9,7 +9,7 @@ a backtest of the same runs with the same method, and attach the forecast's warn
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,11 +121,14 @@ def forecast_family(
     objective: str = "least-squares", error_law: str = ENSEMBLE, level: float | None = 0.9, seed: int = 0,
     calibration_runs: RunTable | None = None, options: IntervalOptions = DEFAULT_INTERVALS,
     evidence: pd.DataFrame | None = None, cache: dict | None = None, pooled: bool = False,
-    pool_runs: RunTable | None = None,
+    pool_runs: RunTable | None = None, progress: Callable[[str], None] | None = None,
 ) -> FamilyForecasts:
     """Fit, forecast and (with `level`) attach calibrated intervals, for one family's runs (calibrated on
     backtests of `calibration_runs`, default the family's runs; see `calibrated_intervals`). With `pooled`, the
-    loss law is fitted to the families of `pool_runs` (default `calibration_runs`) at once, exponents shared."""
+    loss law is fitted to the families of `pool_runs` (default `calibration_runs`) at once, exponents shared.
+    `progress` hears each step."""
+    say = progress or (lambda step: None)
+    family = runs.families[0] if len(runs) else "runs"
     split = loss_split or default_loss_split(runs)
     task_spec = default_task_spec(runs, tasks)
     selection = None
@@ -134,18 +137,22 @@ def forecast_family(
     if loss_law == "auto":
         selection = select_method(runs.complete(split), loss_split=split, tasks=task_spec,
                                   loss_fit_set=fit_loss_set, error_fit_set=fit_error_set,
-                                  pool_runs=pool_runs if len(pool_runs.families) > 1 else None)
+                                  pool_runs=pool_runs if len(pool_runs.families) > 1 else None,
+                                  progress=lambda step: say(f"{family}: {step}"))
         method = selection.method
     else:
         method = Method(loss_law, objective, error_law, fit_loss_set, fit_error_set, pooled)
     pool = pool_runs if method.loss_pooled else None
     method = dataclasses.replace(method, loss_fit_set=method.loss_fit_set or fit_loss_set,
                                  error_fit_set=method.error_fit_set or fit_error_set)
+    say(f"{family}: fitting {method.label}")
     laws = _fit_method(runs, method, split, task_spec, pool)
     forecasts = [laws.forecast(t.params, t.tokens) for t in targets]
     empty: list[dict] = [{} for _ in forecasts]
     calibration, intervals, parts, members = None, empty, empty, empty
     if level or method.error_law == ENSEMBLE:
+        say(f"{family}: backtesting the laws for the intervals" + (" and the ensemble"
+                                                                   if method.error_law == ENSEMBLE else ""))
         calibration, forecasts, intervals, parts, members = calibrated_intervals(
             runs, laws, method, forecasts, split, task_spec, level or 0.9, seed, calibration_runs, options, evidence,
             cache, pool)

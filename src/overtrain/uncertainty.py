@@ -227,6 +227,17 @@ def resample_predictions(
     return predictions
 
 
+def centred_on_pooled(fit: Fit, samples: np.ndarray, params: float, tokens: float, prediction: float) -> np.ndarray:
+    """Loss resamples of a pooled fit's family (`resample_predictions` refits the family's runs alone), moved on the
+    interval scale from the family's own fit's forecast to the pooled `prediction`: the spread is the family's,
+    the centre the pooled law's."""
+    theta, linear, _ = solve_law(_law_class(fit), fit.inputs, fit.observed, fit.objective)
+    if not np.all(np.isfinite(theta)):
+        return samples
+    own = float(_law_class(fit).from_solution(theta, linear).predict(params, tokens))
+    return np.asarray(shift_on_scale("loss", samples, own, prediction), dtype=float)
+
+
 def _target_inputs(fit: Fit, params: float, tokens: float, loss: np.ndarray) -> tuple[np.ndarray, ...]:
     known = {"params": np.full(len(loss), params), "tokens": np.full(len(loss), tokens),
              "multiplier": np.full(len(loss), tokens / params), "loss": loss}
@@ -336,6 +347,9 @@ def forecast_parts(
     loss_samples = resample_predictions(
         forecast.loss_fit, one, [_target_inputs(forecast.loss_fit, forecast.params, forecast.tokens,
                                                 np.zeros(n_resamples))], n_resamples, seed)[0]
+    if forecast.loss_fit.pooled:
+        loss_samples = centred_on_pooled(forecast.loss_fit, loss_samples, forecast.params, forecast.tokens,
+                                         forecast.loss)
     parts = {"loss": IntervalParts("loss", forecast.loss, *sample_bounds(loss_samples, level),
                                    loss_target_noise(forecast.loss_fit, forecast.loss), spread.get("loss", 0.0),
                                    forecast.flops_ratio)}
