@@ -49,7 +49,8 @@ def in_error_fit_set(run: dict) -> bool:
     return in_loss_fit_set(run) or (run["shape"] == "open_lm_1b" and float(run["multiplier"]) == 20)
 
 
-def main() -> None:
+def run() -> list[dict]:
+    """The procedure from reading the data to the targets' predictions."""
     runs = read_runs()
     chance = read_chance()
     tasks = [c[len("acc:"):] for c in runs[0] if c.startswith("acc:")]
@@ -80,6 +81,11 @@ def main() -> None:
             for name, (eps, k, gamma) in error_laws.items():
                 row[f"err{name}_pred"] = eps - k * np.exp(-gamma * loss)
             predictions.append(row)
+    return predictions
+
+
+def main() -> None:
+    predictions = run()
     if "--json" in sys.argv:
         print(json.dumps(predictions, indent=1))
         return

@@ -1,11 +1,12 @@
 """Speed and accuracy benchmarks of overtrain's fitting engine, run by hand (not by the test suite):
 
-    python benchmarks/run.py [--quick] [--json FILE]
+    python benchmarks/run.py [--quick] [--workflows] [--json FILE]
 
-Sections: (1) the engine against the paper's multi-start Levenberg-Marquardt on the same fits (time per fit,
-ratio, objective each reaches); (2) end-to-end timings (commands include interpreter start-up) and peak memory;
-(3) how cost grows with runs per fit and with simultaneous fits. Times are medians of repeated runs; the
-machine is shared and noisy, so read ratios, not single numbers.
+Sections: (0) the workflows a user waits for, each beside the paper's procedure timed in the same run
+(`paper_procedure.py`; `--workflows` runs only these); (1) the engine against the paper's multi-start
+Levenberg-Marquardt on the same fits (time per fit, ratio, objective each reaches); (2) end-to-end timings (commands
+include interpreter start-up) and peak memory; (3) how cost grows with runs per fit and with simultaneous fits.
+Times are medians of repeated runs; the machine is shared and noisy, so read ratios, not single numbers.
 """
 
 from __future__ import annotations
@@ -132,6 +133,44 @@ def end_to_end(repeats: int) -> list[dict]:
     return rows
 
 
+def workflows(repeats: int) -> list[dict]:
+    """What a user waits for, each beside the paper's procedure timed in the same run (`paper_procedure.py`): in
+    process, `overtrain.reproduce()` against the procedure's `run()` (same predictions, checked); end to end,
+    commands against the procedure's script. Medians of `repeats` runs (fewer for the slow ones)."""
+    import paper_procedure
+
+    testbed = ot.load_testbed()
+    ours = {t.run: t.forecast.loss for t in ot.reproduce(testbed).targets}
+    theirs = {row["run"]: row["loss_pred"] for row in paper_procedure.run()}
+    assert set(ours) == set(theirs) and all(abs(ours[r] / theirs[r] - 1) < 1e-6 for r in ours), "predictions differ"
+    paper_in_process = median_time(paper_procedure.run, repeats)
+    rows = [{"what": "in process: overtrain.reproduce() (testbed loaded)", "seconds": median_time(
+        lambda: ot.reproduce(testbed), repeats * 5), "paper_seconds": paper_in_process}]
+    script = [sys.executable, str(Path(__file__).resolve().parent / "paper_procedure.py")]
+    paper_script, _ = command_time(script, repeats)
+    executable = [sys.executable, "-m", "overtrain"]
+    target = ["--target", "params=6.9e9,multiplier=20"]
+    with tempfile.TemporaryDirectory() as scratch:
+        commands = [
+            ("overtrain --help", ["--help"], repeats),
+            ("overtrain reproduce", ["reproduce"], repeats),
+            ("overtrain forecast (default)", ["forecast", *target], max(1, repeats // 2)),
+            ("overtrain forecast --law auto", ["forecast", "--law", "auto", *target], max(1, repeats // 3)),
+            ("overtrain forecast --law auto --fit-loss paper-loss --fit-error paper-error",
+             ["forecast", "--law", "auto", "--fit-loss", "paper-loss", "--fit-error", "paper-error", *target],
+             max(1, repeats // 3)),
+            ("overtrain backtest", ["backtest"], max(1, repeats // 2)),
+            ("overtrain reproduce --all", ["reproduce", "--all", "--out", f"{scratch}/paper", "--force"],
+             max(1, repeats // 3)),
+        ]
+        for name, args, count in commands:
+            seconds, _ = command_time([*executable, *args], count)
+            rows.append({"what": f"end to end: {name}", "seconds": seconds, "paper_seconds": paper_script})
+    for row in rows:
+        row["ratio"] = row["seconds"] / row["paper_seconds"]
+    return rows
+
+
 def growth(repeats: int) -> tuple[list[dict], list[dict]]:
     rng = np.random.default_rng(0)
     truth = SharedExponentLoss(E=1.8, A=170.0, B=290.0, alpha=0.27)
@@ -168,8 +207,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--workflows", action="store_true", help="only the workflows against the paper's procedure")
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
+
+    flows = workflows(repeats)
+    print("## Workflows against the paper's procedure (ratio = overtrain / paper; below 1 is faster)\n")
+    print(markdown(flows, ["what", "seconds", "paper_seconds", "ratio"],
+                   {"seconds": ".4f", "paper_seconds": ".4f", "ratio": ".3f"}))
+    if args.workflows:
+        if args.json:
+            args.json.write_text(json.dumps({"workflows": flows}, indent=2) + "\n")
+        return
 
     fits = benchmark_fits(repeats)
     print("## Engine vs the paper's multi-start Levenberg-Marquardt (128 starts)\n")
@@ -195,7 +244,7 @@ def main() -> None:
     print(markdown(by_fits, ["simultaneous_fits", "seconds", "fits_per_second", "peak_mib"],
                    {"seconds": ".4f", "fits_per_second": ".0f", "peak_mib": ".1f"}))
     if args.json:
-        args.json.write_text(json.dumps({"fits": fits, "end_to_end": ends, "runs_per_fit": by_runs,
+        args.json.write_text(json.dumps({"workflows": flows, "fits": fits, "end_to_end": ends, "runs_per_fit": by_runs,
                                          "simultaneous_fits": by_fits}, indent=2) + "\n")
 
 

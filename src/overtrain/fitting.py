@@ -25,6 +25,20 @@ from overtrain.varpro import fit_profile
 
 
 @dataclass(frozen=True)
+class PoolData:
+    """Every fit run of a pooled fit (`fit_loss_pooled`): what resampling it needs, beyond one family's runs."""
+
+    inputs: tuple[np.ndarray, ...]
+    observed: np.ndarray
+    group: np.ndarray
+    noise: np.ndarray
+    member: int
+
+    def __repr__(self) -> str:
+        return f"PoolData({len(self.observed)} runs in {int(self.group.max()) + 1} families)"
+
+
+@dataclass(frozen=True)
 class Fit:
     """An immutable fitted law with the data it was fitted to; describes itself with `summary`/`to_dict`."""
 
@@ -43,6 +57,7 @@ class Fit:
     objective: str = "least-squares"
     noise: np.ndarray | None = None
     pooled: tuple[str, ...] = ()
+    pool: PoolData | None = None
 
     @property
     def n_runs(self) -> int:
@@ -408,9 +423,10 @@ def solve_pooled(
     shared exponents (B, d), each group's linear coefficients (B, G, p), and at-bound flags (B,).
 
     In each fit only the groups whose weighted runs identify their own coefficients (`group_identifies`) take
-    part; the others get NaN coefficients. Fits with no such group come back NaN.
+    part; the others get NaN coefficients. Fits with no such group come back NaN. `y` is (n,) or one row per fit.
     """
     weights = np.atleast_2d(np.asarray(weights, dtype=float))
+    y = np.broadcast_to(np.asarray(y, dtype=float), weights.shape)
     group = np.asarray(group, dtype=int)
     n_groups = int(group.max()) + 1 if len(group) else 0
     n_linear = law.n_coefficients - len(law.theta_names)
@@ -430,10 +446,10 @@ def solve_pooled(
         design = Pooled(law, len(members))
         pooled_inputs = (*inputs, np.maximum(compact[group], 0))
         w = weights[rows] * taking_part
-        solution = fit_profile(design, pooled_inputs, np.broadcast_to(y, w.shape), w)
-        theta[rows] = solution.theta
-        linear[np.ix_(rows, members)] = solution.linear.reshape(len(rows), len(members), n_linear)
-        at_bound[rows] = solution.at_bound
+        solved_theta, solved_linear, solved_bound = solve_law(design, pooled_inputs, y[rows], "least-squares", w)
+        theta[rows] = solved_theta
+        linear[np.ix_(rows, members)] = solved_linear.reshape(len(rows), len(members), n_linear)
+        at_bound[rows] = solved_bound
     return theta, linear, at_bound
 
 
@@ -466,6 +482,8 @@ def fit_loss_pooled(
     if not np.all(np.isfinite(theta)):
         raise OvertrainError(f"loss fit set {name!r}: the pooled {family.name} law could not be fitted")
     noise = chosen.loss_noise(split)
+    for array in (*inputs, y, group, noise):
+        array.flags.writeable = False
     fits = {}
     for g, member in enumerate(families):
         rows = group == g
@@ -478,7 +496,7 @@ def fit_loss_pooled(
             runs=tuple(np.asarray(chosen.runs)[rows]), inputs=member_inputs, observed=observed,
             response=f"loss:{split}", loss_split=split, task_set=None,
             fit_flops=float(chosen.flops[rows].sum()), at_bound=bool(at_bound[0]), noise=noise[rows],
-            pooled=tuple(families),
+            pooled=tuple(families), pool=PoolData(inputs, y, group, noise, g),
         )
     return fits
 

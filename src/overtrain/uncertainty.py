@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.fitting import Fit, solve_law
+from overtrain.fitting import Fit, solve_law, solve_pooled
 from overtrain.forecast import Forecast
 from overtrain.scales import from_scale, physical, scale_slope, shift_on_scale, to_scale
 from overtrain.varpro import fit_profile
@@ -186,6 +186,8 @@ def resample_predictions(
     law = _law_class(fit)
     if law is not type(fit.law):
         raise OvertrainError(f"intervals are not available for the {fit.law.name} law")
+    if fit.pool is not None and masks.all():
+        return _resample_pooled(fit, len(masks), target_inputs, n_resamples, seed)
     rng = np.random.default_rng(seed)
     n_masks, n_runs = masks.shape
     n_coefficients = type(fit.law).n_coefficients
@@ -223,6 +225,42 @@ def resample_predictions(
         safe = np.where(ok[:, None], theta[b], 1.0)
         basis = law.basis(target_inputs[b], safe)  # (R, R, p): every resample's law at every input
         values = np.einsum("rrp,rp->r", basis, np.where(ok[:, None], linear[b], 0.0)) + offset
+        predictions[b] = np.where(ok, values, np.nan)
+    return predictions
+
+
+def _resample_pooled(fit: Fit, n_masks: int, target_inputs: list[tuple[np.ndarray, ...]], n_resamples: int,
+                     seed: int) -> np.ndarray:
+    """`resample_predictions` for a pooled fit on all its runs: every family's runs resampled within the family
+    (run by run when it has at least `CASE_RESAMPLING_RUNS_PER_COEFFICIENT` per linear coefficient, else by
+    residuals of the pooled fit), the pooled law refitted to each draw, this family's law predicted."""
+    pool, law = fit.pool, type(fit.law)
+    rng = np.random.default_rng(seed)
+    n_linear = law.n_coefficients - len(law.theta_names)
+    groups = int(pool.group.max()) + 1
+    theta0, linear0, _ = solve_pooled(law, pool.inputs, pool.group, pool.observed, np.ones(len(pool.observed)))
+    basis = law.basis(pool.inputs, theta0[0])
+    fitted = np.einsum("np,np->n", basis, linear0[0][pool.group])
+    centre, spread = pool.observed.copy(), pool.noise.copy()
+    weights = np.zeros((n_resamples, len(pool.observed)))
+    for g in range(groups):
+        rows = np.flatnonzero(pool.group == g)
+        if len(rows) < CASE_RESAMPLING_RUNS_PER_COEFFICIENT * n_linear:
+            residual = pool.observed[rows] - fitted[rows]
+            dof = max(len(rows) - n_linear, 1)
+            centre[rows] = fitted[rows]
+            spread[rows] = np.sqrt(np.sum(residual**2) / dof + pool.noise[rows] ** 2)
+            weights[:, rows] = 1.0
+        else:
+            weights[:, rows] = rng.multinomial(len(rows), np.full(len(rows), 1 / len(rows)), n_resamples)
+    y = centre + spread * rng.standard_normal((n_resamples, len(pool.observed)))
+    theta, linear, _ = solve_pooled(law, pool.inputs, pool.group, y, weights)
+    mine = linear[:, pool.member]
+    ok = np.all(np.isfinite(theta), axis=1) & np.all(np.isfinite(mine), axis=1)
+    predictions = np.empty((n_masks, n_resamples))
+    for b in range(n_masks):
+        values = np.einsum("rrp,rp->r", law.basis(target_inputs[b], np.where(ok[:, None], theta, 1.0)),
+                           np.where(ok[:, None], mine, 0.0))
         predictions[b] = np.where(ok, values, np.nan)
     return predictions
 
@@ -347,7 +385,7 @@ def forecast_parts(
     loss_samples = resample_predictions(
         forecast.loss_fit, one, [_target_inputs(forecast.loss_fit, forecast.params, forecast.tokens,
                                                 np.zeros(n_resamples))], n_resamples, seed)[0]
-    if forecast.loss_fit.pooled:
+    if forecast.loss_fit.pooled and forecast.loss_fit.pool is None:  # a pooled fit read back from a law file
         loss_samples = centred_on_pooled(forecast.loss_fit, loss_samples, forecast.params, forecast.tokens,
                                          forecast.loss)
     parts = {"loss": IntervalParts("loss", forecast.loss, *sample_bounds(loss_samples, level),
