@@ -8,7 +8,7 @@
    objectives and the `+cheap` fit sets; eligibility checked on the fit sets the final forecast uses.
 3. Final check on the paper's six held-out targets (1.4B at the largest M, 6.9B at M = 20), paper fit sets:
    the paper's method and the chosen one side by side, each with 90% intervals calibrated on its own
-   small-run backtest (an ensemble error law: as `overtrain forecast` calibrates it), and whether the truth
+   small-run backtest (an ensemble error law or a pooled loss law: as `overtrain forecast` does), and whether the truth
    falls inside.
 """
 
@@ -30,10 +30,12 @@ from overtrain.uncertainty import forecast_intervals
 LEVEL = 0.9
 
 
-def six_targets_ensemble(method: Method, task_sets=("17", "46")) -> list[dict]:
-    """The six targets forecast by `overtrain forecast` itself with an ensemble error law (its default intervals),
-    from each family's runs without the targets."""
+def six_targets_forecast(method: Method, task_sets=("17", "46")) -> list[dict]:
+    """The six targets forecast by `overtrain forecast` itself (its default intervals), from each family's runs
+    without the targets (a pooled loss law: every family's runs without the targets)."""
     testbed = ot.load_testbed()
+    unseen = testbed.drop([r for f in testbed.families
+                           for r in testbed.family(f).select("paper-targets").drop([f"{f}-open_lm_1b-1.0"]).runs])
     rows = []
     for family in testbed.families:
         runs = testbed.family(family)
@@ -41,7 +43,8 @@ def six_targets_ensemble(method: Method, task_sets=("17", "46")) -> list[dict]:
         by_task_set = {t: forecast_family(
             runs.drop(targets.runs), [ot.Target(p, d) for p, d in zip(targets.params, targets.tokens, strict=True)],
             loss_split="c4_val", tasks=t, fit_loss_set=method.loss_fit_set, fit_error_set=method.error_fit_set,
-            loss_law=method.loss_law, objective=method.loss_objective, error_law=method.error_law, level=LEVEL)
+            loss_law=method.loss_law, objective=method.loss_objective, error_law=method.error_law, level=LEVEL,
+            pooled=method.loss_pooled, pool_runs=unseen)
             for t in task_sets}
         loss_true = targets.loss("c4_val")
         for i, run in enumerate(targets.runs):
@@ -61,8 +64,8 @@ def six_targets_ensemble(method: Method, task_sets=("17", "46")) -> list[dict]:
 
 
 def six_targets(method: Method, calibration: ot.uncertainty.Calibration, task_sets=("17", "46")) -> list[dict]:
-    if method.error_law == ENSEMBLE:
-        return six_targets_ensemble(method, task_sets)
+    if method.error_law == ENSEMBLE or method.loss_pooled:
+        return six_targets_forecast(method, task_sets)
     testbed = ot.load_testbed()
     rows = []
     for family in testbed.families:
@@ -109,7 +112,7 @@ def main() -> None:
 
     start = time.perf_counter()
     selection = select_method(small, tasks="17", loss_fit_set="paper-loss", error_fit_set="paper-error",
-                              forecast_runs=ot.load_testbed().select("paper-error+cheap"))
+                              forecast_runs=ot.load_testbed().select("paper-error+cheap"), pool_runs=small)
     print(f"## Method chosen by backtest ({time.perf_counter() - start:.1f} s)\n\n{selection.reason()}\n")
     report["selection"] = {"method": selection.method.label, "reason": selection.reason()}
 

@@ -166,3 +166,21 @@ def test_the_suites_choice_stands_unless_the_runs_beat_it_clearly() -> None:
     chosen, why = _choose(scores, {"suite": base, "noisy": noisy, "clear": clear}, ["suite"])
     assert chosen == "clear" and "beats the development suite's choice suite by 2.00 points" in why
     assert _choose(scores, {"suite": base, "noisy": noisy, "clear": clear}, [])[0] == "clear"
+
+
+def test_pooled_fit_part_resamples_every_family_and_centres_on_the_pooled_forecast() -> None:
+    from overtrain.uncertainty import resample_predictions, sample_bounds
+
+    exact = fit_loss_pooled(_sweep(), "val")["b"]
+    one = np.ones((1, exact.n_runs), dtype=bool)
+    target = [(np.full(200, 7e9), np.full(200, 1.4e11))]
+    samples = resample_predictions(exact, one, target, 200, seed=0)[0]
+    assert np.allclose(samples, exact.predict(7e9, 1.4e11), rtol=1e-6)  # no residuals, no noise: no spread
+    noisy = fit_loss_pooled(_sweep(noise=0.01, seed=5), "val")["b"]
+    target = [(np.full(400, 7e9), np.full(400, 1.4e11))]
+    samples = resample_predictions(noisy, one, target, 400, seed=0)[0]
+    low, high = sample_bounds(samples, 0.9)
+    assert low < noisy.predict(7e9, 1.4e11) < high
+    assert abs(np.median(samples) / noisy.predict(7e9, 1.4e11) - 1) < 0.01
+    again = resample_predictions(noisy, one, target, 400, seed=0)[0]
+    assert np.array_equal(samples, again)

@@ -582,7 +582,7 @@ def select_method(
         ineligible, the errors per forecast."""
         frames, methods, ineligible = {}, {}, []
         for key, method in candidates.items():
-            say(f"backtesting {quantity} candidate {key}")
+            say(f"backtesting {key}")
             if protocol == "size-ahead" and not _sound(method, forecast_runs, loss_split, stage_tasks, pool):
                 ineligible.append(key)
                 continue
@@ -832,7 +832,7 @@ def summarize_backtest(
     """Backtest, calibrate intervals on it, and mark which forecasts fall inside. With several families,
     `held_out_coverage` also calibrates on all families but one and checks coverage on the one left out.
     `progress` hears each step."""
-    (progress or (lambda step: None))(f"backtesting {method.label} ({protocol})")
+    (progress or (lambda step: None))(f"backtesting ({protocol})")
     calibration, frame = calibrate(runs, method, loss_split=loss_split, tasks=tasks, level=level,
                                    n_resamples=n_resamples, seed=seed, protocol=protocol)
     frame = frame.copy()

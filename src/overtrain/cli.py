@@ -66,7 +66,7 @@ def _working(description: str, total: int | None = None) -> Iterator[Callable[[s
     under way (and advances the bar when `total` is known). Nothing is drawn when stderr is not a terminal."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
+    columns = [SpinnerColumn(), TimeElapsedColumn(), BarColumn(bar_width=16), TextColumn("{task.description}")]
     if total is not None:
         columns.insert(3, TextColumn("{task.completed}/{task.total}"))
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:

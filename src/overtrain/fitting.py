@@ -223,7 +223,7 @@ def solve_law(
     if key in _SOLVED:
         _SOLVED.move_to_end(key)
         return _copied(_SOLVED[key])
-    result = _solve_law(law, inputs, y, objective, weights)
+    result = _solve_unique(law, inputs, y, objective, weights)
     _SOLVED[key] = _copied(result)
     if len(_SOLVED) > _SOLVED_LIMIT:
         _SOLVED.popitem(last=False)
@@ -232,6 +232,27 @@ def solve_law(
 
 def _copied(result: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(v.copy() if isinstance(v, np.ndarray) else v for v in result)  # type: ignore[return-value]
+
+
+def _solve_unique(
+    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, objective: str, weights: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_solve_law` on the distinct fits only: backtests ask for the same fit set (same responses and weights) for
+    many targets, and each distinct fit is solved once."""
+    if weights is None or np.ndim(weights) < 2:
+        return _solve_law(law, inputs, y, objective, weights)
+    w = np.asarray(weights, dtype=float)
+    y2 = np.broadcast_to(np.asarray(y, dtype=float), np.broadcast_shapes(np.shape(y), w.shape))
+    w = np.broadcast_to(w, y2.shape)
+    _, first, inverse = np.unique(np.concatenate([y2, w], axis=1), axis=0, return_index=True, return_inverse=True)
+    if len(first) == len(w):
+        return _solve_law(law, inputs, y, objective, weights)
+    order = np.argsort(first)  # distinct fits in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    theta, linear, at_bound = _solve_law(law, inputs, y2[first[order]], objective, w[first[order]])
+    pick = rank[np.ravel(inverse)]
+    return theta[pick], linear[pick], np.asarray(at_bound)[pick]
 
 
 def _solve_law(

@@ -145,14 +145,13 @@ def forecast_family(
     pool = pool_runs if method.loss_pooled else None
     method = dataclasses.replace(method, loss_fit_set=method.loss_fit_set or fit_loss_set,
                                  error_fit_set=method.error_fit_set or fit_error_set)
-    say(f"{family}: fitting {method.label}")
+    say(f"{family}: fitting")
     laws = _fit_method(runs, method, split, task_spec, pool)
     forecasts = [laws.forecast(t.params, t.tokens) for t in targets]
     empty: list[dict] = [{} for _ in forecasts]
     calibration, intervals, parts, members = None, empty, empty, empty
     if level or method.error_law == ENSEMBLE:
-        say(f"{family}: backtesting the laws for the intervals" + (" and the ensemble"
-                                                                   if method.error_law == ENSEMBLE else ""))
+        say(f"{family}: calibrating")
         calibration, forecasts, intervals, parts, members = calibrated_intervals(
             runs, laws, method, forecasts, split, task_spec, level or 0.9, seed, calibration_runs, options, evidence,
             cache, pool)
