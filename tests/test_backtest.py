@@ -90,8 +90,10 @@ def test_method_selection_reports_every_candidate(small) -> None:
     selection = select_method(small.family("rpj"), tasks="17")
     assert len(selection.loss_scores) == 3 and len(selection.error_scores) >= 3
     assert selection.method.label in selection.reason()
-    best = min(selection.loss_scores.values())
-    assert selection.loss_scores[f"{selection.method.loss_law}/{selection.method.loss_objective}"] == best
+    best = min(selection.loss_scores, key=selection.loss_scores.get)
+    chosen = f"{selection.method.loss_law}/{selection.method.loss_objective}"
+    # the best backtest score wins, unless it does not beat the development suite's choice beyond its noise
+    assert chosen == best or f"kept the development suite's choice {chosen}: {best} is ahead" in selection.reason()
 
 
 def test_warnings_for_unsafe_forecasts(testbed) -> None:

@@ -146,10 +146,18 @@ def multiplier_excursion(target: float, fit: np.ndarray) -> float:
     return float(max(0.0, np.log10(target / np.max(fit)), np.log10(np.min(fit) / target)))
 
 
+def distinct_per_mask(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """How many distinct `values` each row of `masks` (B, n) selects."""
+    _, code = np.unique(values, return_inverse=True)
+    member = np.zeros((len(values), int(code.max()) + 1 if len(values) else 0))
+    member[np.arange(len(values)), np.ravel(code)] = 1.0
+    return ((np.asarray(masks, dtype=float) @ member) > 0).sum(axis=1)
+
+
 def _identifiable(runs: RunTable, masks: np.ndarray, n_coefficients: int) -> np.ndarray:
     """Fit sets with enough runs, at least 2 model sizes and at least 2 token multipliers."""
-    sizes = np.array([len(np.unique(runs.params[m])) for m in masks])
-    multipliers = np.array([len(np.unique(np.round(np.log(runs.multiplier[m]), 9))) for m in masks])
+    sizes, multipliers = distinct_per_mask(runs.params, masks), distinct_per_mask(
+        np.round(np.log(runs.multiplier), 9), masks)
     return (masks.sum(axis=1) >= n_coefficients) & (sizes >= 2) & (multipliers >= 2)
 
 
@@ -215,7 +223,7 @@ def backtest_family(
     frame = pd.DataFrame({
         "family": runs.families[0], "run": [runs.runs[t] for t in targets], "params": runs.params[targets],
         "tokens": runs.tokens[targets], "multiplier": runs.multiplier[targets], "flops": runs.flops[targets],
-        "fit_runs": masks.sum(axis=1), "fit_sizes": [len(np.unique(runs.params[m])) for m in masks],
+        "fit_runs": masks.sum(axis=1), "fit_sizes": distinct_per_mask(runs.params, masks),
         "m_excursion": [multiplier_excursion(runs.multiplier[t], runs.multiplier[m])
                         for t, m in zip(targets, masks, strict=True)],
         "error_fit_runs": error_masks.sum(axis=1), "fit_flops": weights @ runs.flops, "distance": distances,

@@ -454,8 +454,10 @@ def solve_pooled(
     theta = np.full((len(weights), len(law.theta_grids)), np.nan)
     linear = np.full((len(weights), n_groups, n_linear), np.nan)
     at_bound = np.zeros(len(weights), dtype=bool)
-    active = np.array([[group_identifies(law, inputs, (w > 0) & (group == g)) for g in range(n_groups)]
-                       for w in weights]).reshape(len(weights), n_groups)
+    active = np.zeros((len(weights), n_groups), dtype=bool)
+    for pattern in np.unique(weights > 0, axis=0):  # a backtest repeats few distinct fit sets
+        rows = np.all((weights > 0) == pattern, axis=1)
+        active[rows] = [group_identifies(law, inputs, pattern & (group == g)) for g in range(n_groups)]
     for pattern in np.unique(active, axis=0):
         if not pattern.any():
             continue

@@ -287,8 +287,15 @@ def calibrated_intervals(
             own = resembling(own, sizes, multiplier_excursion(f.multiplier, fit_tokens / fit_params), at_bound)
         return pooled_calibration(own, evidence, level, options.form, source)
 
-    # without the runs' own backtests the calibration is the same for every forecast
-    shared = None if options.own else pooled_calibration(None, evidence, level, options.form, source)
+    # without the runs' own backtests the calibration is the same for every forecast (and every family)
+    shared = None
+    if not options.own:
+        key = ("suite calibration", level, options.form, source, id(evidence))
+        shared = None if cache is None else cache.get(key)
+        if shared is None:
+            shared = pooled_calibration(None, evidence, level, options.form, source)
+            if cache is not None:
+                cache[key] = shared
     calibrations, combined, intervals, parts = [], [], [], []
     for f, spread, members_of in zip(forecasts, spreads, found, strict=True):
         calibration = shared or calibration_for(f)

@@ -100,27 +100,48 @@ def solve_linear(
     return np.where(ok[..., None], linear, np.nan), np.where(ok, sse, np.inf)
 
 
-def screen_profile(basis: np.ndarray, y: np.ndarray, w: np.ndarray, intercept: bool = True) -> np.ndarray:
-    """The profiled objective for every fit (rows of y, w: (B, n)) at every grid point (basis: (G, n, p)).
+@dataclass(frozen=True)
+class ScreenDesign:
+    """What screening needs of a grid's basis, whatever the fits: its non-constant columns centred and scaled per
+    grid point (q, G, n), and those columns with their pairwise products stacked for one matrix product."""
 
-    Computed from weighted moments by matrix products, (B, n) @ (n, G), so it costs little even for
-    thousands of fits; columns are centred and scaled per grid point first to limit cancellation. Precise
-    enough to rank grid points, which is all it is used for. Returns (B, G); unidentifiable points are inf.
-    """
+    x: np.ndarray
+    columns: np.ndarray
+    pairs: list[tuple[int, int]]
+    intercept: bool
+
+
+def screen_design(basis: np.ndarray, intercept: bool = True) -> ScreenDesign:
+    """The fit-independent part of `screen_profile` for a grid's basis (G, n, p), computed once per grid."""
     x = np.ascontiguousarray((basis[..., 1:] if intercept else basis).transpose(2, 0, 1))  # (q, G, n)
     if intercept:
         x -= x.mean(axis=2, keepdims=True)
     spread = np.sqrt((x * x).mean(axis=2, keepdims=True))
     x = np.divide(x, spread, out=np.zeros_like(x), where=spread > 0)
     q, n_grid, n_runs = x.shape
+    pairs = [(i, j) for i in range(q) for j in range(i, q)]
+    columns = np.concatenate([x.reshape(q * n_grid, n_runs), *(x[i] * x[j] for i, j in pairs)], axis=0)
+    return ScreenDesign(x, columns, pairs, intercept)
+
+
+def screen_profile(basis: np.ndarray | ScreenDesign, y: np.ndarray, w: np.ndarray, intercept: bool = True
+                   ) -> np.ndarray:
+    """The profiled objective for every fit (rows of y, w: (B, n)) at every grid point (basis: (G, n, p), or its
+    `screen_design`).
+
+    Computed from weighted moments by matrix products, (B, n) @ (n, G), so it costs little even for
+    thousands of fits; columns are centred and scaled per grid point first to limit cancellation. Precise
+    enough to rank grid points, which is all it is used for. Returns (B, G); unidentifiable points are inf.
+    """
+    design = basis if isinstance(basis, ScreenDesign) else screen_design(basis, intercept)
+    x, columns, pairs, intercept = design.x, design.columns, design.pairs, design.intercept
+    q, n_grid = x.shape[:2]
     yc = y - y.mean(axis=1, keepdims=True) if intercept else y
     wy = w * yc
     # Without an intercept nothing is centred: an infinite weight total zeroes every mean-correction term.
     s0 = w.sum(axis=1)[:, None] if intercept else np.full((len(w), 1), np.inf)
     sy = wy.sum(axis=1)[:, None]
     syy = (wy * yc).sum(axis=1)[:, None]
-    pairs = [(i, j) for i in range(q) for j in range(i, q)]
-    columns = np.concatenate([x.reshape(q * n_grid, n_runs), *(x[i] * x[j] for i, j in pairs)], axis=0)
     moments = w @ columns.T
     sxy = wy @ columns[: q * n_grid].T
     sx = [moments[:, k * n_grid : (k + 1) * n_grid] for k in range(q)]
@@ -269,7 +290,7 @@ def fit_profile(
     grid_step = max(1, _CHUNK_ELEMENTS // (n_runs * p))
     # A law may screen its own grid (a pooled law sums its groups' objectives): no full basis on the grid then.
     screen = getattr(law, "screen", None)
-    grid_bases = [] if screen else [law.basis(inputs, np.exp(grid[g : g + grid_step]))
+    grid_bases = [] if screen else [screen_design(law.basis(inputs, np.exp(grid[g : g + grid_step])), law.intercept)
                                     for g in range(0, n_grid, grid_step)]
     fit_step = max(1, _CHUNK_ELEMENTS // (max(min(n_grid, grid_step), 9**d) * n_runs * p))
     log_theta, linear, sse = np.empty((n_fits, d)), np.empty((n_fits, p)), np.empty(n_fits)
