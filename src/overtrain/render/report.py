@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import html
 import json
+import multiprocessing
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +113,51 @@ def sections(evidence: PaperEvidence, testbed: RunTable) -> list[Section]:
     ]
 
 
+def _draw(job: tuple[Section, Path]) -> list[Path]:
+    """Draw one section's figure and write it as PNG and SVG into the folder."""
+    section, out = job
+    figure = section.draw()
+    paths = []
+    for suffix in ("png", "svg"):
+        path = out / f"{section.stem}.{suffix}"
+        figure.savefig(path.with_suffix(".tmp"), format=suffix, dpi=130, bbox_inches="tight",
+                       metadata=figures.FIXED_METADATA[suffix])
+        path.with_suffix(".tmp").replace(path)
+        paths.append(path)
+    figures.plt.close(figure)
+    return paths
+
+
+_JOBS: list[tuple[Section, Path]] = []
+
+
+def _draw_job(index: int) -> list[Path]:
+    return _draw(_JOBS[index])
+
+
+def _draw_all(jobs: list[tuple[Section, Path]], say: Callable[[str], None]) -> list[list[Path]]:
+    """Every figure, drawn by as many worker processes as there are cores (drawing, not fitting, is what takes
+    the time; each figure comes out byte for byte as drawn alone). Workers are forked so that they share the
+    evidence without copying it; where processes cannot fork, one at a time."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        results = []
+        for job in jobs:
+            say(f"figure: {job[0].title}")
+            results.append(_draw(job))
+        return results
+    _JOBS[:] = jobs
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = []
+            for job, paths in zip(jobs, pool.imap(_draw_job, range(len(jobs))), strict=True):
+                say(f"figure: {job[0].title}")
+                results.append(paths)
+    finally:
+        _JOBS.clear()
+    return results
+
+
 def write_report(
     evidence: PaperEvidence, testbed: RunTable, out: Path, progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
@@ -119,16 +166,8 @@ def write_report(
     written: list[Path] = []
     svgs: dict[str, str] = {}
     chosen = sections(evidence, testbed)
-    for section in chosen:
-        say(f"figure: {section.title}")
-        figure = section.draw()
-        for suffix in ("png", "svg"):
-            path = out / f"{section.stem}.{suffix}"
-            figure.savefig(path.with_suffix(".tmp"), format=suffix, dpi=130, bbox_inches="tight",
-                           metadata=figures.FIXED_METADATA[suffix])
-            path.with_suffix(".tmp").replace(path)
-            written.append(path)
-        figures.plt.close(figure)
+    for section, paths in zip(chosen, _draw_all([(section, out) for section in chosen], say), strict=True):
+        written += paths
         svgs[section.stem] = (out / f"{section.stem}.svg").read_text(encoding="utf-8")
     say("results.json and the report")
     results = out / "results.json"
