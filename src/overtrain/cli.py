@@ -15,7 +15,7 @@ from rich.console import Console
 
 from overtrain._version import __version__
 from overtrain.errors import InputProblems, OvertrainError
-from overtrain.laws import ENSEMBLE, ERROR_LAWS, LOSS_LAWS
+from overtrain.names import ENSEMBLE, ERROR_LAW_NAMES, LOSS_LAW_NAMES
 
 if TYPE_CHECKING:
     from overtrain.forecast import FittedLaws
@@ -248,15 +248,15 @@ FamilyOption = Annotated[list[str] | None, typer.Option(
 )]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 LawOption = Annotated[str, typer.Option(
-    "--law", help=f"Loss law: {', '.join(LOSS_LAWS)}, or auto (the method that backtests best on these runs)."
+    "--law", help=f"Loss law: {', '.join(LOSS_LAW_NAMES)}, or auto (the method that backtests best on these runs)."
 )]
 PoolOption = Annotated[bool, typer.Option(
     "--pool", help="Fit the loss law to every family of RUNS at once: one exponent, E, A, B per family.")]
 ObjectiveOption = Annotated[str, typer.Option("--objective", help="least-squares or huber-log (on log residuals).")]
-ErrorLawOption = Annotated[str, typer.Option("--error-law", help=f"Error law: {', '.join(ERROR_LAWS)}.")]
+ErrorLawOption = Annotated[str, typer.Option("--error-law", help=f"Error law: {', '.join(ERROR_LAW_NAMES)}.")]
 ForecastErrorLawOption = Annotated[str, typer.Option(
     "--error-law", help=f"Error law: {ENSEMBLE} (the mean of the laws the runs' backtests find plausible) or one of "
-    f"{', '.join(ERROR_LAWS)}.")]
+    f"{', '.join(ERROR_LAW_NAMES)}.")]
 
 
 @app.command("forecast")
@@ -372,7 +372,7 @@ def fit_command(
     loss_split: LossSplitOption = None,
     tasks: TasksOption = None,
     family: FamilyOption = None,
-    law: Annotated[str, typer.Option("--law", help=f"Loss law: {', '.join(LOSS_LAWS)}.")] = "shared-exponent",
+    law: Annotated[str, typer.Option("--law", help=f"Loss law: {', '.join(LOSS_LAW_NAMES)}.")] = "shared-exponent",
     objective: ObjectiveOption = "least-squares",
     error_law: ErrorLawOption = "exponential",
     pool: PoolOption = False,

@@ -292,15 +292,21 @@ def fit_profile(
     screen = getattr(law, "screen", None)
     grid_bases = [] if screen else [screen_design(law.basis(inputs, np.exp(grid[g : g + grid_step])), law.intercept)
                                     for g in range(0, n_grid, grid_step)]
-    fit_step = max(1, _CHUNK_ELEMENTS // (max(min(n_grid, grid_step), 9**d) * n_runs * p))
-    log_theta, linear, sse = np.empty((n_fits, d)), np.empty((n_fits, p)), np.empty(n_fits)
-    for start in range(0, n_fits, fit_step):
-        part = slice(start, start + fit_step)
+    # Screening holds a grid's worth of moments per fit, refining a 9^d stencil's: each in chunks of its own size.
+    screen_step = max(1, _CHUNK_ELEMENTS // (min(n_grid, grid_step) * n_runs * p))
+    refine_step = max(1, _CHUNK_ELEMENTS // (9**d * n_runs * p))
+    best = np.empty(n_fits, dtype=int)
+    for start in range(0, n_fits, screen_step):
+        part = slice(start, start + screen_step)
         yp, wp = y2[part], w2[part]
         screened = ([screen(inputs, yp, wp, np.exp(grid))] if screen else
                     [screen_profile(basis, yp, wp, law.intercept) for basis in grid_bases])
-        best = np.argmin(np.concatenate(screened, axis=1), axis=1)
-        log_theta[part] = _refine(law, inputs, yp, wp, grid[best], steps)
+        best[part] = np.argmin(np.concatenate(screened, axis=1), axis=1)
+    log_theta, linear, sse = np.empty((n_fits, d)), np.empty((n_fits, p)), np.empty(n_fits)
+    for start in range(0, n_fits, refine_step):
+        part = slice(start, start + refine_step)
+        yp, wp = y2[part], w2[part]
+        log_theta[part] = _refine(law, inputs, yp, wp, grid[best[part]], steps)
         linear[part], sse[part] = solve_linear(law.basis(inputs, np.exp(log_theta[part])), yp, wp, law.intercept)
 
     # With fewer weighted runs than coefficients (the exponents included) the optimum is not unique.

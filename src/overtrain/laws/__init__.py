@@ -12,16 +12,17 @@ from overtrain.laws.error import (
     TwoStepError,
 )
 from overtrain.laws.loss import ChinchillaLoss, DirectError, SharedExponentLoss
+from overtrain.names import ENSEMBLE, ERROR_LAW_NAMES, LOSS_LAW_NAMES
 
-#: Not a law but the mean of the plausible error laws' forecasts (`overtrain.backtest`); named here with the laws
-#: so that the command line can offer it without loading the backtests.
-ENSEMBLE = "ensemble"
 LOSS_LAWS: dict[str, type] = {law.name: law for law in (SharedExponentLoss, ChinchillaLoss)}
 ERROR_LAWS: dict[str, type] = {
     law.name: law
     for law in (ExponentialError, ExponentialErrorLogM, SigmoidError, TaskAveragedExponential, DirectError,
                 TwoStepError)
 }
+
+if (tuple(LOSS_LAWS), tuple(ERROR_LAWS)) != (LOSS_LAW_NAMES, ERROR_LAW_NAMES):
+    raise RuntimeError("overtrain.names lists other laws than overtrain.laws registers")
 
 __all__ = [
     "ENSEMBLE",

@@ -1,0 +1,12 @@
+"""The laws' names, for the command line's help before any law (or numpy) is loaded.
+
+`overtrain.laws` builds its registries from the law classes and checks them against these names on import, so the
+two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+LOSS_LAW_NAMES = ("shared-exponent", "chinchilla")
+ERROR_LAW_NAMES = ("exponential", "exponential+logM", "sigmoid", "per-task", "direct", "two-step")
+#: Not a law but the mean of the plausible error laws' forecasts (`overtrain.backtest`).
+ENSEMBLE = "ensemble"
