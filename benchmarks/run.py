@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import overtrain as ot
 from baseline import fit_error_multistart, fit_loss_multistart
+from overtrain.fitting import forget_solutions
 from overtrain.laws import ExponentialError, SharedExponentLoss
 from overtrain.uncertainty import bootstrap, resample_weights
 from overtrain.varpro import fit_profile
@@ -144,8 +145,12 @@ def workflows(repeats: int) -> list[dict]:
     theirs = {row["run"]: row["loss_pred"] for row in paper_procedure.run()}
     assert set(ours) == set(theirs) and all(abs(ours[r] / theirs[r] - 1) < 1e-6 for r in ours), "predictions differ"
     paper_in_process = median_time(paper_procedure.run, repeats)
-    rows = [{"what": "in process: overtrain.reproduce() (testbed loaded)", "seconds": median_time(
-        lambda: ot.reproduce(testbed), repeats * 5), "paper_seconds": paper_in_process}]
+    def first_reproduce() -> object:
+        forget_solutions()  # every run fits afresh, as a user's first call does
+        return ot.reproduce(testbed)
+
+    rows = [{"what": "in process: overtrain.reproduce() (testbed loaded, fits not kept between runs)",
+             "seconds": median_time(first_reproduce, repeats * 5), "paper_seconds": paper_in_process}]
     script = [sys.executable, str(Path(__file__).resolve().parent / "paper_procedure.py")]
     paper_script, _ = command_time(script, repeats)
     executable = [sys.executable, "-m", "overtrain"]

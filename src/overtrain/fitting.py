@@ -193,6 +193,11 @@ _SOLVED: OrderedDict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = Ordered
 _SOLVED_LIMIT = 512
 
 
+def forget_solutions() -> None:
+    """Drop the solutions `solve_law` keeps: what a benchmark timing first fits calls between runs."""
+    _SOLVED.clear()
+
+
 def _digest(law: object, objective: str, arrays: Sequence[np.ndarray | None]) -> bytes:
     digest = hashlib.blake2b(f"{law!r}|{objective}".encode(), digest_size=20)
     for array in arrays:

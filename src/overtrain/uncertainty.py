@@ -430,25 +430,47 @@ def evidence_frame(rows: pd.DataFrame, quantity: str) -> pd.DataFrame:
     })
 
 
+@dataclass(frozen=True)
+class _Forecasts:
+    """The columns of backtest forecasts of one quantity that their intervals are built from, as arrays."""
+
+    prediction: np.ndarray
+    fit_low: np.ndarray
+    fit_high: np.ndarray
+    sigma: np.ndarray
+    growth: np.ndarray
+    structural: np.ndarray
+    truth: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, quantity: str, form: str) -> _Forecasts:
+        structural = (np.nan_to_num(frame[f"{quantity}_struct"].to_numpy(dtype=float))
+                      if f"{quantity}_struct" in frame else np.zeros(len(frame)))
+        return cls(frame[f"{quantity}_pred"].to_numpy(dtype=float), frame[f"{quantity}_fit_low"].to_numpy(dtype=float),
+                   frame[f"{quantity}_fit_high"].to_numpy(dtype=float),
+                   np.nan_to_num(frame[f"{quantity}_sigma"].to_numpy(dtype=float)),
+                   np.asarray(distance_growth(form, frame["distance"].to_numpy(dtype=float)), dtype=float),
+                   structural, frame[f"{quantity}_true"].to_numpy(dtype=float))
+
+    def bounds(self, quantity: str, scale: float, level: float, fit_factor: float) -> tuple[np.ndarray, np.ndarray]:
+        return interval_bounds(self.prediction, self.fit_low, self.fit_high, self.sigma, scale * self.growth, level,
+                               quantity, self.structural, fit_factor)
+
+    def inside(self, quantity: str, scale: float, level: float, fit_factor: float) -> np.ndarray:
+        low, high = self.bounds(quantity, scale, level, fit_factor)
+        return (low <= self.truth) & (self.truth <= high)
+
+
 def backtest_bounds(frame: pd.DataFrame, quantity: str, scale: float, level: float, form: str = "log-distance",
                     fit_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """The interval bounds of the backtest forecasts of `quantity` in `frame` at extrapolation `scale`."""
-    structural = (np.nan_to_num(frame[f"{quantity}_struct"].to_numpy(dtype=float)) if f"{quantity}_struct" in frame
-                  else np.zeros(len(frame)))
-    extrapolation = scale * distance_growth(form, frame["distance"].to_numpy(dtype=float))
-    return interval_bounds(frame[f"{quantity}_pred"].to_numpy(dtype=float),
-                           frame[f"{quantity}_fit_low"].to_numpy(dtype=float),
-                           frame[f"{quantity}_fit_high"].to_numpy(dtype=float),
-                           np.nan_to_num(frame[f"{quantity}_sigma"].to_numpy(dtype=float)), extrapolation, level,
-                           quantity, structural, fit_factor)
+    return _Forecasts.of(frame, quantity, form).bounds(quantity, scale, level, fit_factor)
 
 
 def coverage(frame: pd.DataFrame, quantity: str, scale: float, level: float, form: str = "log-distance",
              fit_factor: float = 1.0) -> np.ndarray:
     """Which backtest forecasts of `quantity` (loss or error) fall inside their intervals at `scale`."""
-    low, high = backtest_bounds(frame, quantity, scale, level, form, fit_factor)
-    truth = frame[f"{quantity}_true"].to_numpy(dtype=float)
-    return (low <= truth) & (truth <= high)
+    return _Forecasts.of(frame, quantity, form).inside(quantity, scale, level, fit_factor)
 
 
 def interval_score(low: np.ndarray, high: np.ndarray, truth: np.ndarray, level: float) -> np.ndarray:
@@ -468,9 +490,13 @@ def calibrate_scale(frame: pd.DataFrame, quantity: str, level: float, form: str 
     if len(frame) == 0:
         return float("nan")
     weights = frame["weight"].to_numpy(dtype=float) if "weight" in frame else np.ones(len(frame))
+    return _smallest_scale(_Forecasts.of(frame, quantity, form), weights, quantity, level, fit_factor)
 
+
+def _smallest_scale(forecasts: _Forecasts, weights: np.ndarray, quantity: str, level: float, fit_factor: float
+                    ) -> float:
     def covered(scale: float) -> bool:
-        inside = coverage(frame, quantity, scale, level, form, fit_factor)
+        inside = forecasts.inside(quantity, scale, level, fit_factor)
         return float(np.average(inside, weights=weights)) >= level
 
     if covered(0.0):
@@ -499,11 +525,12 @@ def calibrate_interval(frame: pd.DataFrame, quantity: str, level: float, form: s
     if len(frame) == 0:
         return float("nan"), 1.0
     weights = frame["weight"].to_numpy(dtype=float) if "weight" in frame else np.ones(len(frame))
-    truth = frame[f"{quantity}_true"].to_numpy(dtype=float)
+    forecasts = _Forecasts.of(frame, quantity, form)
+    truth = forecasts.truth
     best: tuple[float, float, float] | None = None
     for factor in FIT_FACTORS:
-        scale = calibrate_scale(frame, quantity, level, form, factor)
-        low, high = backtest_bounds(frame, quantity, scale, level, form, factor)
+        scale = _smallest_scale(forecasts, weights, quantity, level, factor)
+        low, high = forecasts.bounds(quantity, scale, level, factor)
         score = float(np.average(interval_score(low, high, truth, level) / truth, weights=weights))
         if best is None or score < best[0] - 1e-12:
             best = (score, scale, factor)
