@@ -101,10 +101,11 @@ def fit_set_masks(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The protocol's fit sets: (target index (B,), mask (B, n), distance (B,)), duplicates removed."""
     targets, masks, distances = [], [], []
+    ratios = np.asarray(ratios, dtype=float)
     for target in range(len(flops)):
+        candidates = (params < params[target])[None, :] & (flops[None, :] <= (flops[target] / ratios)[:, None])
         seen: set[bytes] = set()
-        for ratio in ratios:
-            mask = (params < params[target]) & (flops <= flops[target] / ratio)
+        for mask in candidates:
             key = mask.tobytes()
             if not mask.any() or key in seen:
                 continue
