@@ -180,6 +180,9 @@ def resample_predictions(
     resampled by residuals: each run's response is the fit's prediction plus normal noise of the fit's residual
     variance SSE / (n - p) and the run's own measurement variance.
 
+    A fit set that several forecasts share (a rolling backtest forecasts many targets from the same runs) is
+    resampled once, in order of first appearance, and each of those forecasts predicts from the same refits.
+
     `target_inputs[b]` holds arrays of length n_resamples (one input value per resample). Returns
     (masks, n_resamples) predictions, NaN where a resample could not identify the law.
     """
@@ -188,6 +191,12 @@ def resample_predictions(
         raise OvertrainError(f"intervals are not available for the {fit.law.name} law")
     if fit.pool is not None and masks.all():
         return _resample_pooled(fit, len(masks), target_inputs, n_resamples, seed)
+    _, first, inverse = np.unique(masks, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    which = rank[np.ravel(inverse)]  # each forecast's distinct fit set
+    masks = masks[first[order]]
     rng = np.random.default_rng(seed)
     n_masks, n_runs = masks.shape
     n_coefficients = type(fit.law).n_coefficients
@@ -219,12 +228,12 @@ def resample_predictions(
     theta, linear, _ = solve_law(law, fit.inputs, (y - offset).reshape(-1, n_runs), fit.objective,
                                  weights.reshape(-1, n_runs))
     theta, linear = theta.reshape(n_masks, n_resamples, -1), linear.reshape(n_masks, n_resamples, -1)
-    predictions = np.empty((n_masks, n_resamples))
-    for b in range(n_masks):
-        ok = np.all(np.isfinite(theta[b]), axis=1)
-        safe = np.where(ok[:, None], theta[b], 1.0)
+    predictions = np.empty((len(which), n_resamples))
+    for b, u in enumerate(which):
+        ok = np.all(np.isfinite(theta[u]), axis=1)
+        safe = np.where(ok[:, None], theta[u], 1.0)
         basis = law.basis(target_inputs[b], safe)  # (R, R, p): every resample's law at every input
-        values = np.einsum("rrp,rp->r", basis, np.where(ok[:, None], linear[b], 0.0)) + offset
+        values = np.einsum("rrp,rp->r", basis, np.where(ok[:, None], linear[u], 0.0)) + offset
         predictions[b] = np.where(ok, values, np.nan)
     return predictions
 
