@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from overtrain.laws.base import coefficient_dict
+from overtrain.laws.loss import SharedExponentLoss
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,24 @@ class SigmoidError:
         return {"law": self.name, "formula": self.formula, **self.coefficients()}
 
 
+def clipped_task_errors(law: TaskAveragedExponential | TwoStepError, task_loss: np.ndarray) -> np.ndarray:
+    """Each task's error from its loss `task_loss` (tasks, ...): clip(eps_t - k_t exp(-gamma_t L_t), 0, ceiling_t),
+    and a flat task's measured error where it is flat."""
+    expand = (slice(None),) + (None,) * (task_loss.ndim - 1)
+    eps, k, gamma = (np.asarray(v, dtype=float)[expand] for v in (law.eps, law.k, law.gamma))
+    ceiling = np.asarray(law.ceiling or (1.0,) * len(law.tasks), dtype=float)[expand]
+    value = np.clip(eps - k * np.exp(-gamma * task_loss), 0.0, ceiling)
+    if law.flat:
+        flat = np.asarray(law.flat, dtype=bool)[expand]
+        value = np.where(flat, np.asarray(law.flat_error, dtype=float)[expand], value)
+    return value
+
+
+def flat_task_names(law: TaskAveragedExponential | TwoStepError) -> tuple[str, ...]:
+    """The tasks of a per-task law that are at chance on every fit run, forecast at their measured error."""
+    return tuple(t for t, f in zip(law.tasks, law.flat or (0.0,) * len(law.tasks), strict=True) if f)
+
+
 @dataclass(frozen=True)
 class TaskAveragedExponential:
     """Each task's error fitted with its own exponential law, kept within what the task can score, then averaged:
@@ -200,14 +219,7 @@ class TaskAveragedExponential:
     def task_errors(self, loss: np.ndarray | float) -> np.ndarray:
         """Each task's forecast error: shape (tasks, *loss.shape)."""
         loss = np.asarray(loss, dtype=float)
-        expand = (slice(None),) + (None,) * loss.ndim
-        eps, k, gamma = (np.asarray(v, dtype=float)[expand] for v in (self.eps, self.k, self.gamma))
-        ceiling = np.asarray(self.ceiling or (1.0,) * len(self.tasks), dtype=float)[expand]
-        value = np.clip(eps - k * np.exp(-gamma * loss), 0.0, ceiling)
-        if self.flat:
-            flat = np.asarray(self.flat, dtype=bool)[expand]
-            value = np.where(flat, np.asarray(self.flat_error, dtype=float)[expand], value)
-        return value
+        return clipped_task_errors(self, np.broadcast_to(loss, (len(self.tasks), *loss.shape)))
 
     def predict(self, loss: np.ndarray | float) -> np.ndarray | float:
         value = np.mean(self.task_errors(loss), axis=0)
@@ -216,7 +228,7 @@ class TaskAveragedExponential:
     @property
     def flat_tasks(self) -> tuple[str, ...]:
         """The tasks at chance on every fit run, forecast at their measured error."""
-        return tuple(t for t, f in zip(self.tasks, self.flat or (0.0,) * len(self.tasks), strict=True) if f)
+        return flat_task_names(self)
 
     design_problem = ExponentialError.design_problem
 
@@ -271,15 +283,7 @@ class TwoStepError:
 
     def task_errors(self, params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray:
         """Step 2: each task's forecast error, shape (tasks, *params.shape)."""
-        loss = self.task_losses(params, tokens)
-        expand = (slice(None),) + (None,) * (loss.ndim - 1)
-        eps, k, gamma = (np.asarray(v, dtype=float)[expand] for v in (self.eps, self.k, self.gamma))
-        ceiling = np.asarray(self.ceiling or (1.0,) * len(self.tasks), dtype=float)[expand]
-        value = np.clip(eps - k * np.exp(-gamma * loss), 0.0, ceiling)
-        if self.flat:
-            flat = np.asarray(self.flat, dtype=bool)[expand]
-            value = np.where(flat, np.asarray(self.flat_error, dtype=float)[expand], value)
-        return value
+        return clipped_task_errors(self, self.task_losses(params, tokens))
 
     def predict(self, params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray | float:
         value = np.mean(self.task_errors(params, tokens), axis=0)
@@ -288,17 +292,9 @@ class TwoStepError:
     @property
     def flat_tasks(self) -> tuple[str, ...]:
         """The tasks at chance on every fit run, forecast at their measured error."""
-        return tuple(t for t, f in zip(self.tasks, self.flat or (0.0,) * len(self.tasks), strict=True) if f)
+        return flat_task_names(self)
 
-    @staticmethod
-    def design_problem(inputs: tuple[np.ndarray, ...]) -> str | None:
-        """Why these runs cannot identify step 1, or None: 2+ sizes and 2+ multipliers."""
-        params, tokens = inputs
-        if len(np.unique(params)) < 2:
-            return "needs runs of at least 2 model sizes"
-        if len(np.unique(np.round(np.log(tokens / params), 9))) < 2:
-            return "needs runs at at least 2 token multipliers"
-        return None
+    design_problem = SharedExponentLoss.design_problem  # step 1 is that law, task by task
 
     def coefficients(self) -> dict[str, float]:
         """Medians over tasks (the full per-task coefficients are in `to_dict`)."""
