@@ -19,6 +19,7 @@ are one batched call of the engine.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -364,11 +365,11 @@ def backtest(
     tables = {family: runs.family(family).complete(loss_split, tasks) for family in runs.families}
     pooled = (pooled_loss_forecasts(tables, method, loss_split, protocol, ratios, tasks is not None)
               if method.loss_pooled else {})
-    for family, table in tables.items():
-        task_set = None if tasks is None else table.task_set(tasks)
-        frames.append(backtest_family(table, method, loss_split=loss_split, task_set=task_set, ratios=ratios,
-                                      level=level, n_resamples=n_resamples, seed=seed, protocol=protocol,
-                                      loss_override=pooled.get(family)))
+    pieces = [functools.partial(backtest_family, table, method, loss_split=loss_split,
+                                task_set=None if tasks is None else table.task_set(tasks), ratios=ratios,
+                                level=level, n_resamples=n_resamples, seed=seed, protocol=protocol,
+                                loss_override=pooled.get(family)) for family, table in tables.items()]
+    frames = [piece() for piece in pieces]
     frames = [f for f in frames if len(f)]
     if not frames:
         raise OvertrainError(f"{runs.source}: no fit set of cheaper runs can identify the laws; nothing to backtest")

@@ -5,10 +5,9 @@ The HTML embeds its figures as inline SVG, so it needs no network and no other f
 
 from __future__ import annotations
 
+import functools
 import html
 import json
-import multiprocessing
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from overtrain.files import write_text_atomic
 from overtrain.paper import PaperEvidence
+from overtrain.parallel import fork_map
 from overtrain.render import figures
 from overtrain.render.tables import percent
 from overtrain.runs import RunTable
@@ -128,34 +128,11 @@ def _draw(job: tuple[Section, Path]) -> list[Path]:
     return paths
 
 
-_JOBS: list[tuple[Section, Path]] = []
-
-
-def _draw_job(index: int) -> list[Path]:
-    return _draw(_JOBS[index])
-
-
 def _draw_all(jobs: list[tuple[Section, Path]], say: Callable[[str], None]) -> list[list[Path]]:
-    """Every figure, drawn by as many worker processes as there are cores (drawing, not fitting, is what takes
-    the time; each figure comes out byte for byte as drawn alone). Workers are forked so that they share the
-    evidence without copying it; where processes cannot fork, one at a time."""
-    workers = min(len(jobs), os.cpu_count() or 1)
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        results = []
-        for job in jobs:
-            say(f"figure: {job[0].title}")
-            results.append(_draw(job))
-        return results
-    _JOBS[:] = jobs
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = []
-            for job, paths in zip(jobs, pool.imap(_draw_job, range(len(jobs))), strict=True):
-                say(f"figure: {job[0].title}")
-                results.append(paths)
-    finally:
-        _JOBS.clear()
-    return results
+    """Every figure, drawn side by side (`overtrain.parallel`: drawing, not fitting, is what takes the time; each
+    figure comes out byte for byte as drawn alone)."""
+    return fork_map([functools.partial(_draw, job) for job in jobs],
+                    lambda index: say(f"figure: {jobs[index][0].title}"))
 
 
 def write_report(
