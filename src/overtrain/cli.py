@@ -515,6 +515,51 @@ def design_command(
     console.print(proposal.expectation(), highlight=False)
 
 
+@app.command("compare")
+@reports_errors
+def compare_command(
+    target: Annotated[str, typer.Option("--target", help="The big run, e.g. params=7e9,tokens=1.4e11.")],
+    runs: RunsPath = None,
+    fit_loss: FitLossOption = None,
+    fit_error: FitErrorOption = None,
+    loss_split: LossSplitOption = None,
+    tasks: TasksOption = None,
+    family: FamilyOption = None,
+    error_law: ForecastErrorLawOption = ENSEMBLE,
+    interval: Annotated[float, typer.Option("--interval", help="Interval level of the forecasts.")] = 0.9,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="Write the figure: each family's forecast and band against compute (PNG/SVG).")] = None,
+    sizes: SizesOption = None,
+    task_info: TaskInfoOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Which family (data recipe) wins at the target: forecasts, ranking, and the odds for every pair."""
+    from overtrain.forecast import parse_target
+    from overtrain.recipes import compare_families
+    from overtrain.render.tables import comparison_tables
+
+    parsed = parse_target(target)
+    if not 0 < interval < 1:
+        raise OvertrainError(f"--interval must be a level in (0, 1), got {interval}")
+    table = _runs(runs, sizes, task_info)
+    with _working("comparing") as step:
+        comparison = compare_families(table, parsed, families=family, level=interval, loss_split=loss_split,
+                                      tasks=tasks, fit_loss_set=fit_loss, fit_error_set=fit_error,
+                                      error_law=error_law, progress=step)
+        if plot is not None:
+            from overtrain.render.figures import comparison_figure, save
+
+            step("drawing")
+            save(comparison_figure(comparison), plot)
+    if json_output:
+        _print_json(comparison.to_dict())
+        return
+    for result in comparison_tables(comparison):
+        console.print(result)
+    if plot is not None:
+        console.print(f"wrote {plot}")
+
+
 @app.command("version")
 def version_command() -> None:
     """Print the version."""

@@ -367,3 +367,29 @@ def plan_figure(laws, plans: list, multipliers: np.ndarray | None = None) -> plt
     right.legend(fontsize=7, loc="upper right")
     figure.tight_layout()
     return figure
+
+
+def comparison_figure(comparison) -> plt.Figure:
+    """Each family's forecast against compute at the target's M, with its interval band; the target marked."""
+    keys = comparison.quantities
+    figure, axes = plt.subplots(1, len(keys), figsize=(5.6 * len(keys), 4.4), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for axis, key in zip(axes[0], keys, strict=True):
+        for k, (family, points) in enumerate(comparison.curve.items()):
+            flops = np.array([p["flops"] for p in points])
+            colour = colours(k % 10)
+            axis.plot(flops, [p[key] for p in points], color=colour, label=FAMILY_LABELS.get(family, family))
+            if all(f"{key}_low" in p for p in points):
+                axis.fill_between(flops, [p[f"{key}_low"] for p in points], [p[f"{key}_high"] for p in points],
+                                  color=colour, alpha=0.12, lw=0)
+            axis.scatter([comparison.target.flops], [comparison.value(family, key)], color=colour, zorder=3, s=25)
+        axis.axvline(comparison.target.flops, color="black", ls=":", lw=1)
+        axis.set_xscale("log")
+        axis.set_xlabel(f"training compute C = 6ND (FLOPs) at M = {comparison.target.multiplier:.3g}")
+        axis.set_ylabel("loss" if key == "loss" else f"average top-1 error ({key} tasks)")
+        axis.set_title(f"{'loss' if key == 'loss' else 'error'}: forecasts and {100 * comparison.level:g}% bands; "
+                       "dotted: the target", fontsize=9)
+        axis.grid(True, which="major", alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    return figure

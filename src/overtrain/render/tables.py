@@ -9,6 +9,7 @@ from overtrain.backtest import BacktestSummary
 from overtrain.forecast import Comparison, FittedLaws
 from overtrain.paper import FAMILY_NAMES, Reproduction
 from overtrain.plan import Design, Plan, shape_for
+from overtrain.recipes import CROSSING_DECADES, RecipeComparison
 from overtrain.runs import RunTable
 from overtrain.trust import TrustedForecast
 
@@ -214,3 +215,47 @@ def design_table(design: Design) -> Table:
                       str(shape_for(run.params)))
     table.caption = (f"total {design.flops:.3g} FLOPs; the target needs {design.distance:.0f}x that")
     return table
+
+
+def comparison_tables(comparison: RecipeComparison) -> list[Table]:
+    """Each family's forecasts with intervals and ranks; then for every pair the odds that the first comes out
+    better, and where their laws cross."""
+    keys = comparison.quantities
+    target = comparison.target
+    forecasts = Table(title=f"Families at N = {_size(target.params)}, D = {target.tokens:.3g} (M = "
+                            f"{target.multiplier:.3g})", title_justify="left")
+    forecasts.add_column("family")
+    for key in keys:
+        forecasts.add_column("loss" if key == "loss" else f"error ({key})", justify="right")
+        forecasts.add_column("rank", justify="right")
+    frame = comparison.to_frame()
+    for _, row in frame.sort_values(f"{keys[0]}_rank").iterrows():
+        cells = [escape(row["family"])]
+        for key in keys:
+            cells += [escape(f"{row[key]:.4f} [{row[f'{key}_low']:.3f}, {row[f'{key}_high']:.3f}]"),
+                      str(int(row[f"{key}_rank"]))]
+        forecasts.add_row(*cells)
+    forecasts.caption = f"below: {100 * comparison.level:g}% intervals; rank 1 = lowest forecast"
+    odds = Table(title="Odds, pair by pair", title_justify="left")
+    for column in ("first", "second", *(f"P(first better): {'loss' if k == 'loss' else k}" for k in keys),
+                   "laws cross (N)"):
+        odds.add_column(column, justify="left" if column in ("first", "second") else "right")
+    for i, a in enumerate(frame["family"]):
+        for b in list(frame["family"])[i + 1:]:
+            crossings = [f"{'loss' if o.quantity == 'loss' else 'error'} at {_size(o.crossing_params)}"
+                         for o in comparison.odds if {o.first, o.second} == {a, b} and o.crossing_params is not None]
+            odds.add_row(escape(a), escape(b), *(f"{comparison.probability(a, b, k):.2f}" for k in keys),
+                         ", ".join(crossings) or "—")
+    rho = "; ".join(f"{'loss' if k == 'loss' else 'error'} {comparison.correlation[k][0]:.2f} "
+                    f"({comparison.correlation[k][1]} matched forecasts)" for k in keys)
+    odds.caption = (f"joint uncertainty: fit parts independent, extrapolation parts correlated as on the development "
+                    f"suite ({rho}); crossings within {CROSSING_DECADES:g} decades of the target's size")
+    tables = [forecasts, odds]
+    if comparison.skipped:
+        skipped = Table(title="Not compared", title_justify="left")
+        skipped.add_column("family")
+        skipped.add_column("why")
+        for name, why in comparison.skipped.items():
+            skipped.add_row(escape(name), escape(why))
+        tables.append(skipped)
+    return tables

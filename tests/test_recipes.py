@@ -1,0 +1,107 @@
+"""Comparing families (data recipes) at a target: known orders, a known crossing, odds from the joint uncertainty."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import brentq
+from typer.testing import CliRunner
+
+import overtrain as ot
+from overtrain.cli import app
+from overtrain.forecast import Target
+from overtrain.laws import SharedExponentLoss
+from overtrain.recipes import Spread, beats, compare_families, extrapolation_correlation
+from overtrain.scales import to_scale
+
+# "steady" is better at small scale, "steep" improves faster (larger A, B but lower E): their laws cross.
+LAWS = {"steady": SharedExponentLoss(2.1, 150.0, 300.0, 0.3), "steep": SharedExponentLoss(1.9, 320.0, 650.0, 0.3),
+        "worse": SharedExponentLoss(2.3, 200.0, 400.0, 0.3)}
+SIZES = (2e7, 5e7, 1e8, 2e8, 4e8)
+MULTIPLIERS = (5.0, 20.0, 80.0)
+
+
+def _families() -> ot.RunTable:
+    rows = [{"run": f"{name}-{n:g}-{m:g}", "family": name, "params": n, "tokens": m * n,
+             "loss:val": law.predict(n, m * n)}
+            for name, law in LAWS.items() for n in SIZES for m in MULTIPLIERS]
+    return ot.RunTable.from_frame(pd.DataFrame(rows))
+
+
+def _true_crossing(multiplier: float) -> float:
+    """N where the two crossing families' true laws give the same loss at `multiplier` (by root finding)."""
+    gap = lambda log_n: LAWS["steady"].predict(np.exp(log_n), multiplier * np.exp(log_n)) - LAWS["steep"].predict(  # noqa: E731
+        np.exp(log_n), multiplier * np.exp(log_n))
+    return float(np.exp(brentq(gap, np.log(1e7), np.log(1e12))))
+
+
+def test_known_order_odds_and_crossing() -> None:
+    crossing = _true_crossing(20.0)
+    assert 2e8 < crossing < 5e10  # the crossing lies between the fitted sizes and far targets
+    for params in (crossing / 8, crossing * 8):
+        target = Target(params, 20 * params)
+        comparison = compare_families(_families(), target)
+        truth = sorted(LAWS, key=lambda name: LAWS[name].predict(target.params, target.tokens))
+        assert comparison.ranking("loss") == truth
+        best, middle, worst = truth
+        assert comparison.probability(best, worst, "loss") > 0.95
+        assert comparison.probability(best, middle, "loss") > 0.5
+        found = next(o.crossing_params for o in comparison.odds if {o.first, o.second} == {"steady", "steep"})
+        assert found == pytest.approx(crossing, rel=1e-3)
+
+
+def test_a_family_that_cannot_be_forecast_is_reported() -> None:
+    frame = _families().to_frame()
+    thin = pd.DataFrame([{"run": "thin-1", "family": "thin", "params": 1e8, "tokens": 2e9, "loss:val": 3.0}])
+    runs = ot.RunTable.from_frame(pd.concat([frame, thin], ignore_index=True))
+    comparison = compare_families(runs, Target(1e9, 2e10))
+    assert "thin" in comparison.skipped and "thin" not in comparison.ranking("loss")
+    assert len(comparison.ranking("loss")) == 3
+
+
+def test_odds_match_a_monte_carlo_of_the_joint_model() -> None:
+    rng = np.random.default_rng(0)
+    a, b = 2.40, 2.45
+    spread_a, spread_b = Spread(0.01, 0.002, 0.04), Spread(0.015, 0.001, 0.05)
+    rho = 0.8
+    n = 400_000
+    shared = rng.standard_normal(n)
+    own_a, own_b = rng.standard_normal(n), rng.standard_normal(n)
+    ext_a = spread_a.extrapolation * shared
+    ext_b = spread_b.extrapolation * (rho * shared + np.sqrt(1 - rho**2) * own_b)
+    za = to_scale("loss", a) + np.hypot(spread_a.fit, spread_a.noise) * own_a + ext_a
+    zb = to_scale("loss", b) + np.hypot(spread_b.fit, spread_b.noise) * rng.standard_normal(n) + ext_b
+    assert beats("loss", a, spread_a, b, spread_b, rho) == pytest.approx(np.mean(za < zb), abs=0.004)
+
+
+def test_extrapolation_correlation_from_matched_misses() -> None:
+    rows = []
+    misses = [0.05, -0.02, 0.03, 0.04]
+    for i, miss in enumerate(misses):
+        for family, factor in (("a", 1.0), ("b", 1.0), ("c", -1.0)):
+            rows.append({"testbed": "t", "family": family, "run": f"{family}-config{i}", "quantity": "loss",
+                         "true": 3.0 * np.exp(factor * miss), "prediction": 3.0})
+    evidence = pd.DataFrame(rows)
+    two = evidence[evidence["family"] != "c"]
+    assert extrapolation_correlation(two, "loss") == (pytest.approx(1.0), 4)
+    three, pairs = extrapolation_correlation(evidence, "loss")
+    # a~b agree (+S), a~c and b~c oppose (-S each): -S / 3S = -1/3, clipped to 0 (no shared miss to count on)
+    assert pairs == 12 and three == 0.0
+    assert extrapolation_correlation(evidence, "error") == (0.0, 0)
+
+
+def test_cli_compare_json_and_figure(tmp_path) -> None:
+    path = tmp_path / "runs.csv"
+    _families().to_frame().to_csv(path, index=False)
+    figure = tmp_path / "compare.png"
+    result = CliRunner().invoke(app, ["compare", str(path), "--target", "params=7e9,multiplier=20", "--json",
+                                      "--plot", str(figure)])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert set(document["ranking"]["loss"]) == set(LAWS) and len(document["odds"]) == 3
+    assert figure.stat().st_size > 10_000
+    bad = CliRunner().invoke(app, ["compare", str(path), "--target", "params=7e9"])
+    assert bad.exit_code != 0 and "tokens or multiplier" in bad.output
