@@ -1,0 +1,161 @@
+"""Does `overtrain compare` pick the better data recipe at scale, and are its odds honest? Run by hand:
+
+    python benchmarks/recipes.py [--json FILE]
+
+1. The bundled testbed: from the paper's fit sets (the 6.9B runs and the over-trained 1.4B runs unseen), every
+   target configuration that several families share (1.4B and 6.9B at M = 20): for every pair of families and each
+   of loss, 17- and 46-task error, is the forecast order right (decision accuracy), and the Brier score of the
+   stated probability that the first family comes out better. Beside it, the simple baseline: the order of the
+   pair's runs at the largest small scale (0.411B, M = 20).
+2. DCLM's model database (`src/overtrain/data/testbeds/dclm`): its recipes trained at two or more scales, forecast
+   from the runs below 6.9B at their 6.9B M = 20 runs; the same scores, beside the order at 1.4B. Recipes that
+   cannot be forecast are counted with the reason.
+3. Calibration of the stated probabilities pooled over both: per bin of the stated probability (tenths, folded so
+   that each pair is stated for the family favoured), the observed frequency where a bin holds at least 10 pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import overtrain as ot
+from overtrain.errors import OvertrainError
+from overtrain.forecast import Target
+from overtrain.recipes import compare_families
+
+
+def pair_rows(comparison, truths: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]],
+              where: str) -> list[dict]:
+    """One row per (pair, quantity): the stated probability, the truth, the baseline's call."""
+    rows = []
+    families = [f for f in comparison.ranking("loss") if f in truths]
+    for key in comparison.quantities:
+        for a, b in itertools.combinations(sorted(families), 2):
+            if key not in truths[a] or key not in truths[b] or truths[a][key] == truths[b][key]:
+                continue
+            first_better = truths[a][key] < truths[b][key]
+            probability = comparison.probability(a, b, key)
+            row = {"where": where, "quantity": "loss" if key == "loss" else f"error{key}" if key.isdigit() else key,
+                   "first": a, "second": b, "probability": probability, "first_better": first_better,
+                   "correct": (probability > 0.5) == first_better, "brier": (probability - first_better) ** 2}
+            if a in baseline and b in baseline and key in baseline[a] and key in baseline[b]:
+                row["baseline_correct"] = (baseline[a][key] < baseline[b][key]) == first_better
+            rows.append(row)
+    return rows
+
+
+def values(runs: ot.RunTable, tasks: list[str]) -> dict[str, dict[str, float]]:
+    """Each family's measured loss and average errors (its first run; a quantity the run lacks is left out)."""
+    split = "c4_val" if "c4_val" in runs.splits else runs.splits[0]
+    out = {}
+    for family in runs.families:
+        table = runs.family(family)
+        row = {}
+        loss = table.column(f"loss:{split}")[0]
+        if np.isfinite(loss):
+            row["loss"] = float(loss)
+        for spec in tasks:
+            try:
+                complete = table.complete(split, spec) if "loss" in row else None
+                if complete is not None and len(complete):
+                    row[complete.task_set(spec).name] = float(complete.error_values(spec)[0])
+            except OvertrainError:
+                continue
+        out[family] = row
+    return out
+
+
+def bundled() -> list[dict]:
+    testbed = ot.load_testbed()
+    hidden = [r for f in testbed.families
+              for r in testbed.family(f).select("paper-targets").drop([f"{f}-open_lm_1b-1.0"]).runs]
+    seen = testbed.drop(hidden)
+    rows = []
+    for params in sorted(set(testbed.select("paper-targets").where(multiplier=20).params)):
+        truth_runs = testbed.where(multiplier=20, params=float(params))
+        small = testbed.where(multiplier=20, params=float(testbed.select("params<=4.2e8").params.max()))
+        truths, baseline = values(truth_runs, ["17", "46"]), values(small, ["17", "46"])
+        for tasks in ("17", "46"):
+            comparison = compare_families(seen, Target(params, 20 * params), fit_loss_set="paper-loss",
+                                          fit_error_set="paper-error", tasks=tasks, loss_split="c4_val")
+            found = pair_rows(comparison, truths, baseline, f"bundled {params / 1e9:.1f}B M=20")
+            rows += [r for r in found if tasks == "17" or r["quantity"] != "loss"]
+    return rows
+
+
+def dclm() -> tuple[list[dict], dict[str, str]]:
+    # the suite pools DCLM's recipes into one family; here each recipe is its own
+    table = ot.read_runs(Path(ot.__file__).parent / "data" / "testbeds" / "dclm" / "runs.csv")
+    target = table.where(multiplier=20).select("params>6e9")
+    small = table.select("params<6e9")
+    recipes = [f for f in target.families if f in set(small.families) and len(np.unique(small.family(f).params)) >= 2]
+    if len(recipes) < 2:
+        return [], {"all": "fewer than 2 recipes with runs at two or more smaller sizes"}
+    chosen = small.select(" | ".join(f"family={r}" for r in recipes))
+    params = float(np.median(target.params))
+    truths = values(target.select(" | ".join(f"family={r}" for r in recipes)), ["all"])
+    largest = chosen.where(multiplier=20, params=float(chosen.where(multiplier=20).params.max()))
+    baseline = values(largest, ["all"])
+    try:
+        comparison = compare_families(chosen, Target(params, 20 * params), tasks="all")
+    except OvertrainError as error:
+        rows = []
+        usable = sorted(r for r in recipes if "loss" in truths.get(r, {}) and "loss" in baseline.get(r, {}))
+        for a, b in itertools.combinations(usable, 2):
+            first_better = truths[a]["loss"] < truths[b]["loss"]
+            rows.append({"where": "dclm 6.9B M=20", "quantity": "loss", "first": a, "second": b,
+                         "probability": np.nan, "first_better": first_better, "correct": np.nan, "brier": np.nan,
+                         "baseline_correct": (baseline[a]["loss"] < baseline[b]["loss"]) == first_better})
+        return rows, {"every recipe": str(error).split(" (")[0] + " (each recipe has 2-3 runs with a loss, "
+                      "too few for the loss law's 4 coefficients)"}
+    return pair_rows(comparison, truths, baseline, "dclm 6.9B M=20"), comparison.skipped
+
+
+def calibration(rows: pd.DataFrame) -> pd.DataFrame:
+    """Stated probability (for the favoured family) against the observed frequency, per tenth."""
+    stated = rows["probability"].to_numpy(dtype=float)
+    outcome = rows["first_better"].to_numpy(dtype=bool)
+    favoured = np.where(stated >= 0.5, stated, 1 - stated)
+    happened = np.where(stated >= 0.5, outcome, ~outcome)
+    bins = np.minimum((favoured * 10).astype(int), 9)
+    table = pd.DataFrame({"bin": bins, "stated": favoured, "happened": happened}).groupby("bin").agg(
+        pairs=("stated", "size"), stated=("stated", "mean"), observed=("happened", "mean"))
+    table.index = [f"{b / 10:.1f}-{(b + 1) / 10:.1f}" for b in table.index]
+    table["within 0.1"] = np.where(table["pairs"] >= 10, (table["stated"] - table["observed"]).abs() <= 0.1, None)
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    rows = pd.DataFrame(bundled())
+    dclm_rows, skipped = dclm()
+    frame = pd.concat([rows, pd.DataFrame(dclm_rows)], ignore_index=True)
+    print("## Pairs ordered right, Brier score of the stated odds, and the baseline (order at the largest small "
+          "scale)\n")
+    summary = frame.groupby(["where", "quantity"], sort=False).agg(
+        pairs=("first", "size"), decision_accuracy=("correct", "mean"), brier=("brier", "mean"),
+        baseline_accuracy=("baseline_correct", "mean"))
+    print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+    if skipped:
+        print(f"\nnot compared: {len(skipped)} ({'; '.join(f'{k}: {v}' for k, v in list(skipped.items())[:5])})",
+              file=sys.stdout)
+    scored = frame[np.isfinite(frame["probability"].astype(float))]
+    print("\n## Calibration of the stated odds (all pairs pooled)\n")
+    print(calibration(scored).to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.json:
+        args.json.write_text(json.dumps({"pairs": frame.replace({np.nan: None}).to_dict(orient="records"),
+                                         "summary": summary.reset_index().to_dict(orient="records"),
+                                         "not_compared": skipped}, indent=1, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
