@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -15,6 +18,7 @@ from rich.console import Console
 
 from overtrain._version import __version__
 from overtrain.errors import InputProblems, OvertrainError
+from overtrain.files import check_writable
 from overtrain.names import ENSEMBLE, ERROR_LAW_NAMES, LOSS_LAW_NAMES
 
 if TYPE_CHECKING:
@@ -36,7 +40,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def reports_errors(command: F) -> F:
-    """Turn an OvertrainError into one line on stderr and exit code 2; never a traceback."""
+    """Turn an OvertrainError into one line on stderr and exit code 2, Ctrl-C into "interrupted" and exit code 130;
+    never a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -45,6 +50,9 @@ def reports_errors(command: F) -> F:
         except OvertrainError as error:
             print(f"overtrain: error: {error}", file=sys.stderr)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            print("overtrain: interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -76,6 +84,24 @@ def _working(description: str, total: int | None = None) -> Iterator[Callable[[s
             progress.update(task, description=name, advance=1 if total is not None else 0)
 
         yield step
+
+
+def _families(runs: RunTable, requested: list[str] | None) -> list[str] | None:
+    """The families named by --family: as the runs spell them, in any case, or as the paper names the bundled ones
+    (RedPajama for rpj); an unknown name is an error that lists what is there."""
+    if not requested:
+        return None
+    from overtrain.paper import FAMILY_NAMES
+
+    known = {name.lower(): name for name in runs.families}
+    known.update({label.lower(): name for name, label in FAMILY_NAMES.items() if name in runs.families})
+    chosen = []
+    for name in requested:
+        if name.lower() not in known:
+            labels = ", ".join(f"{f} ({FAMILY_NAMES[f]})" if f in FAMILY_NAMES else f for f in runs.families)
+            raise OvertrainError(f"{runs.source}: no family {name!r} (families: {labels})")
+        chosen.append(known[name.lower()])
+    return chosen
 
 
 def _print_json(document: Any) -> None:
@@ -118,28 +144,32 @@ def reproduce_command(
     from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, reproduce
     from overtrain.render.tables import reproduction_tables
 
+    if not everything and (out is not None or force):
+        raise OvertrainError(f"{'--out' if out is not None else '--force'} is for --all (the report); without --all "
+                             "the tables are printed")
+    if everything and json_output:
+        raise OvertrainError("--json and --all: the report's numbers are written to DIR/results.json; use one")
     if everything:
         _reproduce_all(_runs(runs), out, force)
         return
+    table = _runs(runs)
     result = reproduce(
-        _runs(runs),
+        table,
         loss_split=loss_split or PAPER_LOSS_SPLIT,
         task_sets=tasks or PAPER_TASK_SETS,
         loss_fit_set=fit_loss,
         error_fit_set=fit_error,
         targets=targets,
-        families=family,
+        families=_families(table, family),
     )
     if json_output:
         _print_json(result.to_dict())
         return
-    for table in reproduction_tables(result):
-        console.print(table)
+    for printed in reproduction_tables(result):
+        console.print(printed)
 
 
 def _reproduce_all(runs: RunTable, out: Path | None, force: bool) -> None:
-    from rich.progress import BarColumn, Progress, TextColumn
-
     from overtrain.paper import reproduce_all
 
     if out is None:
@@ -148,18 +178,21 @@ def _reproduce_all(runs: RunTable, out: Path | None, force: bool) -> None:
         raise OvertrainError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise OvertrainError(f"{out}: directory is not empty; use --force to write into it")
-    out.mkdir(parents=True, exist_ok=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("reproducing the paper", total=16)
+    if not out.parent.is_dir():
+        raise OvertrainError(f"{out}: cannot write there, folder {str(out.parent)!r} does not exist")
+    # the report is built in a hidden sibling and moved into place when whole: an interruption leaves nothing
+    building = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
+    try:
+        with _working("reproducing the paper", total=16) as step:
+            from overtrain.render.report import write_report  # matplotlib loads only for commands that draw
 
-        def step(name: str) -> None:
-            progress.update(task, description=name, advance=1)
-
-        from overtrain.render.report import write_report  # matplotlib loads only for commands that draw
-
-        evidence = reproduce_all(runs, progress=step)
-        written = write_report(evidence, runs, out, progress=step)
+            evidence = reproduce_all(runs, progress=step)
+            written = write_report(evidence, runs, building, progress=step)
+        out.mkdir(exist_ok=True)
+        for path in written:
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
     console.print(f"wrote {len(written)} files into {out}: report.html, report.md, results.json and figures")
 
 
@@ -202,7 +235,7 @@ def _fit_all(
     return [
         fit_laws(runs.family(name), loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss, fit_error_set=fit_error,
                  loss_law=law, objective=objective, error_law=error_law, pool=runs if pool else None)
-        for name in family or runs.families
+        for name in _families(runs, family) or runs.families
     ]
 
 
@@ -288,10 +321,10 @@ def forecast_command(
         raise OvertrainError(f"--interval must be a level in [0, 1), got {interval}")
     table = _runs(runs, sizes, task_info)
     with _working("forecasting") as step:
-        results = forecast_families(table, family or table.families, parsed, loss_split=loss_split, tasks=tasks,
-                                    fit_loss_set=fit_loss, fit_error_set=fit_error, loss_law=law,
-                                    objective=objective, error_law=error_law, level=interval or None, pooled=pool,
-                                    progress=step)
+        results = forecast_families(table, _families(table, family) or table.families, parsed,
+                                    loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss,
+                                    fit_error_set=fit_error, loss_law=law, objective=objective, error_law=error_law,
+                                    level=interval or None, pooled=pool, progress=step)
     notes = [f"{r.laws.family}: {r.selection.reason()}" for r in results if r.selection is not None]
     notes += [f"{r.laws.family}: intervals calibrated on {r.calibration.source}; {r.calibration.describe()}"
               for r in results if r.calibration is not None]
@@ -325,6 +358,8 @@ def backtest_command(
     json_output: JsonOption = False,
 ) -> None:
     """Backtest: forecast larger runs from smaller, cheaper ones; errors, coverage, figure."""
+    if plot is not None:
+        check_writable(plot)
     from overtrain.backtest import Method, select_method, summarize_backtest
     from overtrain.forecast import default_loss_split, default_task_spec
     from overtrain.render.tables import backtest_table
@@ -380,6 +415,8 @@ def fit_command(
     task_info: TaskInfoOption = None,
 ) -> None:
     """Fit the laws to RUNS and save them as a readable JSON law file for `overtrain predict`."""
+    if output is not None:
+        check_writable(output)
     from overtrain.lawfile import laws_document, provenance, save_laws
     from overtrain.render.tables import laws_table
 
@@ -461,6 +498,8 @@ def plan_command(
     json_output: JsonOption = False,
 ) -> None:
     """Which N and D reach a target loss or error at least total compute (training + inference)."""
+    if plot is not None:
+        check_writable(plot)
     from overtrain.lawfile import load_laws
     from overtrain.plan import under_budget
     from overtrain.render.tables import budget_table, plan_table
@@ -541,11 +580,13 @@ def compare_command(
     parsed = parse_target(target)
     if not 0 < interval < 1:
         raise OvertrainError(f"--interval must be a level in (0, 1), got {interval}")
+    if plot is not None:
+        check_writable(plot)
     table = _runs(runs, sizes, task_info)
     with _working("comparing") as step:
-        comparison = compare_families(table, parsed, families=family, level=interval, loss_split=loss_split,
-                                      tasks=tasks, fit_loss_set=fit_loss, fit_error_set=fit_error,
-                                      error_law=error_law, progress=step)
+        comparison = compare_families(table, parsed, families=_families(table, family), level=interval,
+                                      loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss,
+                                      fit_error_set=fit_error, error_law=error_law, progress=step)
         if plot is not None:
             from overtrain.render.figures import comparison_figure, save
 

@@ -7,10 +7,26 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from overtrain.errors import OvertrainError
+
+
+def check_writable(path: str | Path) -> Path:
+    """`path` if a file can be written there (its folder exists and is a folder), else a one-line error; checked
+    before any work so that a long command does not fail at its end."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise OvertrainError(f"{path}: cannot write there, folder {str(folder) or '.'!r} does not exist")
+    if path.is_dir():
+        raise OvertrainError(f"{path}: is a folder, not a file")
+    if not os.access(folder, os.W_OK):
+        raise OvertrainError(f"{path}: cannot write into folder {str(folder)!r} (permission denied)")
+    return path
+
 
 def write_atomic(path: str | Path, write: Callable[[str], object]) -> None:
     """Call `write(temporary_path)`, then rename the finished file over `path`; on failure leave no file."""
-    path = Path(path)
+    path = check_writable(path)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(descriptor)
     try:

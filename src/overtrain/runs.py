@@ -434,7 +434,8 @@ def _numeric(
             (np.isinf(number), lambda raw, value: f"= {value!r} is not finite"),
             (np.isfinite(number) & positive & (number <= 0), lambda raw, value: f"= {value!r} is not positive"),
             (np.isfinite(number) & unit & ((number < 0) | (number > 1)),
-             lambda raw, value: f"= {value!r} is outside [0, 1]"),
+             lambda raw, value: f"= {value!r} is outside [0, 1]" + (
+                 f" (it looks like a percentage: write {value / 100:.4g})" if 1 < value <= 100 else "")),
         ]
     for i in np.flatnonzero(np.any([mask for mask, _ in checks], axis=0)):
         describe = next(say for mask, say in checks if mask[i])

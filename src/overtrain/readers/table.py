@@ -23,6 +23,16 @@ ERR = "err:"
 _EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
 
 
+def _delimiter(path: Path) -> str:
+    """The CSV's delimiter: a comma, unless the header has none and is split by semicolons or tabs instead (as
+    spreadsheets in many locales write CSV)."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        header = handle.readline()
+    if "," in header:
+        return ","
+    return max((";", "\t"), key=header.count) if (";" in header or "\t" in header) else ","
+
+
 def read_frame(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise OvertrainError(f"{path}: no such file")
@@ -34,7 +44,7 @@ def read_frame(path: Path) -> pd.DataFrame:
                 raise OvertrainError(
                     f"{path}: reading Parquet needs the optional extra: pip install 'overtrain[parquet]'"
                 ) from None
-        return pd.read_csv(path, keep_default_na=False, na_values=[""], **_EXACT_FLOATS)
+        return pd.read_csv(path, keep_default_na=False, na_values=[""], sep=_delimiter(path), **_EXACT_FLOATS)
     except OvertrainError:
         raise
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:

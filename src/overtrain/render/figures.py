@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from overtrain.files import write_atomic
+from overtrain.paper import FAMILY_NAMES
 from overtrain.plan import params_for_loss
 
 matplotlib.use("Agg")
@@ -54,7 +55,7 @@ def backtest_figure(frame: pd.DataFrame, title: str) -> plt.Figure:
 
 # --- the paper's figures (`overtrain reproduce --all`) ----------------------------------------------------------
 
-FAMILY_LABELS = {"c4_original": "C4", "rpj": "RedPajama", "rw_original": "RefinedWeb"}
+FAMILY_LABELS = FAMILY_NAMES  # the bundled testbed's families as the paper names them
 SIZE_MARKERS = ["o", "s", "^", "D", "P", "*", "X", "v"]
 
 

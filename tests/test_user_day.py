@@ -1,0 +1,94 @@
+"""A user's day without surprises (issue 16): refused options, output paths checked first, readable names and
+sizes, spreadsheet CSVs, percentages, Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from overtrain.cli import app
+from overtrain.forecast import parse_target
+from overtrain.readers import read_runs
+
+
+def _sweep(path) -> None:
+    rows = [{"run": f"r-{n:g}-{m}", "params": n, "tokens": m * n,
+             "loss": 1.9 + 300 * n**-0.3 + 700 * (m * n) ** -0.3}
+            for n in (2e7, 5e7, 1e8, 2e8, 4e8) for m in (5, 20, 80)]
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("args", [
+    ["plan", "--target-loss", "2.5", "--plot", "/no/such/folder/plan.png"],
+    ["backtest", "--plot", "/no/such/folder/backtest.png"],
+    ["fit", "-o", "/no/such/folder/laws.json"],
+])
+def test_an_output_path_in_a_missing_folder_fails_first_in_one_line(args: list[str]) -> None:
+    start = time.perf_counter()
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "folder '/no/such/folder' does not exist" in result.output
+    assert "Traceback" not in result.output
+    assert time.perf_counter() - start < 5  # refused before the work, not after it
+
+
+def test_options_that_would_be_ignored_are_refused(tmp_path) -> None:
+    out = CliRunner().invoke(app, ["reproduce", "--out", str(tmp_path / "x")])
+    assert out.exit_code == 2 and "--out is for --all" in out.output
+    both = CliRunner().invoke(app, ["reproduce", "--all", "--json", "--out", str(tmp_path / "y")])
+    assert both.exit_code == 2 and "results.json" in both.output
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_sizes_are_read_as_printed() -> None:
+    assert parse_target("params=7B,tokens=2T") == parse_target("params=7e9,tokens=2e12")
+    assert parse_target("params=7.00B,multiplier=20").tokens == pytest.approx(1.4e11)
+    assert parse_target("N=400M,D=8G").params == pytest.approx(4e8)
+
+
+def test_families_by_the_paper_s_names_in_any_case() -> None:
+    result = CliRunner().invoke(app, ["forecast", "--family", "RedPajama", "--family", "C4", "--interval", "0",
+                                      "--json", "--target", "params=7B,tokens=140B"])
+    assert result.exit_code == 0, result.output
+    assert "rpj" in result.output and "c4_original" in result.output and "rw_original" not in result.output
+    unknown = CliRunner().invoke(app, ["forecast", "--family", "nope", "--target", "params=7B,tokens=140B"])
+    assert unknown.exit_code == 2 and "rpj (RedPajama)" in unknown.output
+
+
+def test_a_semicolon_csv_reads_like_a_comma_one(tmp_path) -> None:
+    comma = tmp_path / "runs.csv"
+    _sweep(comma)
+    semicolon = tmp_path / "runs-semicolon.csv"
+    semicolon.write_text(comma.read_text().replace(",", ";"))
+    a, b = read_runs(comma), read_runs(semicolon)
+    assert a.runs == b.runs and np.array_equal(a.loss_values("default"), b.loss_values("default"))
+
+
+def test_percent_accuracies_get_a_hint(tmp_path) -> None:
+    path = tmp_path / "runs.csv"
+    _sweep(path)
+    frame = pd.read_csv(path).assign(**{"acc:hellaswag": 27.53})
+    frame.to_csv(path, index=False)
+    result = CliRunner().invoke(app, ["runs", str(path)])
+    assert result.exit_code == 2 and "it looks like a percentage: write 0.2753" in result.output
+
+
+def test_ctrl_c_leaves_no_report_and_says_interrupted(tmp_path) -> None:
+    out = tmp_path / "report"
+    process = subprocess.Popen([sys.executable, "-m", "overtrain", "reproduce", "--all", "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(2.5)
+    process.send_signal(signal.SIGINT)
+    _, error = process.communicate(timeout=60)
+    if process.returncode == 0:
+        pytest.skip("the report finished before the interruption")
+    assert process.returncode == 130 and error.decode().strip().endswith("overtrain: interrupted")
+    assert not out.exists() and not list(tmp_path.glob(".report*"))
