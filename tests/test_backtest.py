@@ -13,7 +13,7 @@ from overtrain import fit_error, fit_loss, forecast
 from overtrain.backtest import (
     Method,
     _best,
-    _sound,
+    _unsound,
     backtest,
     fit_set_masks,
     select_method,
@@ -183,8 +183,11 @@ def test_unsound_candidates_are_not_eligible(testbed) -> None:
     runs = testbed.family("rpj")
     with_short_runs = PRESETS["paper-loss"].expression + " | params<2e7 | params<1e8,M<=40 | params<2e8,M<=10"
     assert fit_loss(runs, fit_set=with_short_runs, law="chinchilla").at_bound
-    assert not _sound(Method("chinchilla", loss_fit_set=with_short_runs), runs, "c4_val", None)
-    assert _sound(Method(loss_fit_set="paper-loss", error_fit_set="paper-error"), runs, "c4_val", "17")
+    assert "search bound" in _unsound(Method("chinchilla", loss_fit_set=with_short_runs), runs, "c4_val", None)
+    assert _unsound(Method(loss_fit_set="paper-loss", error_fit_set="paper-error"), runs, "c4_val", "17") is None
+    # a law that cannot be fitted at all says why (the sigmoid needs every task's chance accuracy)
+    no_chance = runs.with_tasks(runs.tasks.assign(chance=float("nan")))
+    assert "chance accuracy" in _unsound(Method(error_law="sigmoid"), no_chance, "c4_val", "17")
 
 
 def test_ties_go_to_the_earliest_candidate() -> None:

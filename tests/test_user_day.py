@@ -92,3 +92,17 @@ def test_ctrl_c_leaves_no_report_and_says_interrupted(tmp_path) -> None:
         pytest.skip("the report finished before the interruption")
     assert process.returncode == 130 and error.decode().strip().endswith("overtrain: interrupted")
     assert not out.exists() and not list(tmp_path.glob(".report*"))
+
+
+def test_fit_law_auto_saves_the_chosen_laws(tmp_path) -> None:
+    path, laws = tmp_path / "runs.csv", tmp_path / "laws.json"
+    _sweep(path)
+    result = CliRunner().invoke(app, ["fit", str(path), "--law", "auto", "-o", str(laws)])
+    assert result.exit_code == 0, result.output
+    assert "chose" in result.output  # the reason, on stderr
+    predicted = CliRunner().invoke(app, ["predict", str(laws), "--json", "--target", "params=7B,multiplier=20"])
+    assert predicted.exit_code == 0, predicted.output
+    import json
+
+    loss = json.loads(predicted.output)["predictions"][0]["loss"]
+    assert loss == pytest.approx(1.9 + 300 * 7e9**-0.3 + 700 * (20 * 7e9) ** -0.3, rel=1e-4)

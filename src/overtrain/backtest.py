@@ -400,7 +400,7 @@ class Selection:
 
     def reason(self) -> str:
         where = f"at distance >= {self.min_distance:g} " if self.min_distance > 0 else ""
-        skipped = (f"; not eligible (a law at a search bound unless said): {', '.join(self.ineligible)}"
+        skipped = (f"; not eligible: {', '.join(self.ineligible)}"
                    if self.ineligible else "")
         return (
             f"chose {self.method.label}: {self.protocol} backtest mean |relative error| {where}"
@@ -519,19 +519,20 @@ def _loss_label(method: Method) -> str:
     return f"{method.loss_law}/{method.loss_objective}" + (" pooled" if method.loss_pooled else "")
 
 
-def _sound(method: Method, runs: RunTable, loss_split: str, tasks: str | Sequence[str] | None,
-           pool_runs: RunTable | None = None) -> bool:
-    """Whether `method`'s laws fit its own fit sets of every family of `runs` with no exponent at a bound: a
-    law that only fits by running off its search range says nothing about the targets. (An ensemble leaves out
-    members at a bound; its base law is checked; a pooled loss law is fitted to `pool_runs`.)"""
+def _unsound(method: Method, runs: RunTable, loss_split: str, tasks: str | Sequence[str] | None,
+             pool_runs: RunTable | None = None) -> str | None:
+    """Why `method` is not eligible for forecasts from `runs`, or None: its laws must fit its own fit sets (every
+    run, under the rolling protocol) of every family with no exponent at a search bound, since a law that only fits
+    by running off its search range says nothing about the targets. (An ensemble leaves out members at a bound;
+    its base law is checked; a pooled loss law is fitted to `pool_runs`.)"""
     method = base_method(method)
     if method.loss_pooled:
         try:
             pooled = fit_loss_pooled(pool_runs or runs, loss_split, fit_set=method.loss_fit_set, law=method.loss_law)
-        except OvertrainError:
-            return False
+        except OvertrainError as error:
+            return str(error)
         if any(fit.at_bound for fit in pooled.values()):
-            return False
+            return "an exponent at a search bound"
         method = dataclasses.replace(method, loss_pooled=False)
     for family in runs.families:
         table = runs.family(family)
@@ -540,11 +541,11 @@ def _sound(method: Method, runs: RunTable, loss_split: str, tasks: str | Sequenc
                              objective=method.loss_objective)]
             if tasks is not None:
                 fits.append(fit_error(table, loss_split, tasks, fit_set=method.error_fit_set, law=method.error_law))
-        except OvertrainError:
-            return False
+        except OvertrainError as error:
+            return str(error)
         if any(fit.at_bound for fit in fits):
-            return False
-    return True
+            return f"an exponent at a search bound ({family})"
+    return None
 
 
 def _candidate(name: str, fit_set: str | None) -> str:
@@ -560,6 +561,7 @@ def select_method(
     ratios: Sequence[float] = DEFAULT_RATIOS, min_distance: float | None = None,
     loss_fit_set: str | None = None, error_fit_set: str | None = None, forecast_runs: RunTable | None = None,
     pool_runs: RunTable | None = None, progress: Callable[[str], None] | None = None,
+    error_laws: Sequence[str] = CANDIDATE_ERROR,
 ) -> Selection:
     """Pick the loss law, objective (and fit set) with the lowest backtest loss error, then, with that loss
     method, the error law (and fit set) with the lowest backtest error error. Ties keep the paper's choice. Where
@@ -572,7 +574,8 @@ def select_method(
     hit a search bound on the fit sets of `forecast_runs` (default `runs`), the runs the forecast will be fitted
     to, is not eligible. Given `pool_runs` (runs of several families, those of `runs` among them), the shared-exponent
     law fitted to all of them at once (`fitting.fit_loss_pooled`) is a loss candidate too, backtested on them and
-    scored on the targets of `runs`. `progress` hears each candidate as it is backtested.
+    scored on the targets of `runs`. `progress` hears each candidate as it is backtested; `error_laws` are the
+    error-law candidates.
     """
     say = progress or (lambda step: None)
     forecast_runs = runs if forecast_runs is None else forecast_runs
@@ -593,8 +596,9 @@ def select_method(
         frames, methods, ineligible = {}, {}, []
         for key, method in candidates.items():
             say(f"backtesting {key}")
-            if protocol == "size-ahead" and not _sound(method, forecast_runs, loss_split, stage_tasks, pool):
-                ineligible.append(key)
+            why = _unsound(method, forecast_runs, loss_split, stage_tasks, pool)
+            if why is not None:
+                ineligible.append(f"{key} ({why})")
                 continue
             try:
                 if method.loss_pooled:
@@ -604,7 +608,8 @@ def select_method(
                 else:
                     frames[key] = backtest(runs, method, loss_split=loss_split, tasks=stage_tasks, ratios=ratios,
                                            protocol=protocol)
-            except OvertrainError:
+            except OvertrainError as error:
+                ineligible.append(f"{key} ({error})")
                 continue
             methods[key] = method
         if not frames:
@@ -631,7 +636,7 @@ def select_method(
     if tasks is not None:
         error_scores, error_methods, counts["error"], skipped, errors = run(
             {_candidate(error_law, fit_set): dataclasses.replace(chosen, error_law=error_law, error_fit_set=fit_set)
-             for error_law in CANDIDATE_ERROR for fit_set in error_sets
+             for error_law in error_laws for fit_set in error_sets
              if runs.task_loss_names or error_law not in TASK_LOSS_LAWS
              }, "error", tasks)
         ineligible += skipped

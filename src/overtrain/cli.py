@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 
 # Every command imports the machinery it needs when it runs: `overtrain --help` loads typer, rich and numpy only.
 
+def _version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
 app = typer.Typer(
     name="overtrain",
     help="Forecast the loss and downstream error of a large training run from cheap small runs.",
@@ -37,6 +43,13 @@ app = typer.Typer(
 )
 console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", help="Print the version and exit.", callback=_version, is_eager=True, metavar="")] = False,
+) -> None:
+    """Forecast the loss and downstream error of a large training run from cheap small runs."""
 
 
 def reports_errors(command: F) -> F:
@@ -125,7 +138,7 @@ RunsArgument = Annotated[
 @reports_errors
 def reproduce_command(
     runs: RunsArgument = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")] = False,
+    json_output: JsonOption = False,
     loss_split: Annotated[str | None, typer.Option(
         help="Loss split the laws are fitted on. Default: the paper's C4 validation loss.")] = None,
     tasks: Annotated[
@@ -136,9 +149,10 @@ def reproduce_command(
     targets: Annotated[str, typer.Option(help="Runs to forecast: a preset or a filter.")] = "paper-targets",
     family: Annotated[list[str] | None, typer.Option(help="Only these training distributions (repeatable).")] = None,
     everything: Annotated[bool, typer.Option(
-        "--all", help="Every table and figure of the paper, as a report written into --out.")] = False,
+        "--all", metavar="", help="Every table and figure of the paper, as a report written into --out.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Directory for --all (created; must be empty).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="With --all: write into a non-empty --out.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --all: write into a non-empty --out.", metavar="")
+                     ] = False,
 ) -> None:
     """Reproduce Gadre et al. (2024): fit on small runs, forecast the 1.4B and 6.9B runs."""
     from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, reproduce
@@ -239,6 +253,33 @@ def _fit_all(
     ]
 
 
+def _fit_chosen(runs: RunTable, family: list[str] | None, loss_split: str | None, tasks: str | None,
+                fit_loss: str | None, fit_error: str | None) -> list[FittedLaws]:
+    """Each family's laws as `--law auto` chooses them (single laws: an ensemble is not one law a file can hold);
+    the reasons go to stderr."""
+    import dataclasses
+
+    from overtrain.backtest import CANDIDATE_ERROR, select_method
+    from overtrain.forecast import default_loss_split, default_task_spec
+    from overtrain.names import ENSEMBLE
+    from overtrain.trust import fit_method
+
+    laws = []
+    with _working("choosing the laws") as step:
+        for name in _families(runs, family) or runs.families:
+            table = runs.family(name)
+            split = loss_split or default_loss_split(table)
+            spec = default_task_spec(table, tasks)
+            selection = select_method(table.complete(split), loss_split=split, tasks=spec, loss_fit_set=fit_loss,
+                                      error_fit_set=fit_error, progress=step,
+                                      error_laws=[law for law in CANDIDATE_ERROR if law != ENSEMBLE])
+            method = dataclasses.replace(selection.method, loss_fit_set=selection.method.loss_fit_set or fit_loss,
+                                         error_fit_set=selection.method.error_fit_set or fit_error)
+            print(f"{name}: {selection.reason()}", file=sys.stderr)
+            laws.append(fit_method(table, method, split, spec, runs if method.loss_pooled else None))
+    return laws
+
+
 def _show_forecasts(laws: list[FittedLaws], forecasts: list[TrustedForecast], json_output: bool,
                     notes: list[str]) -> None:
     from overtrain.render.tables import forecast_table, laws_table
@@ -279,12 +320,12 @@ TasksOption = Annotated[str | None, typer.Option(
 FamilyOption = Annotated[list[str] | None, typer.Option(
     "--family", help="Only these training distributions (repeatable). Default: each family, fitted separately."
 )]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.", metavar="")]
 LawOption = Annotated[str, typer.Option(
     "--law", help=f"Loss law: {', '.join(LOSS_LAW_NAMES)}, or auto (the method that backtests best on these runs)."
 )]
 PoolOption = Annotated[bool, typer.Option(
-    "--pool", help="Fit the loss law to every family of RUNS at once: one exponent, E, A, B per family.")]
+    "--pool", help="Fit the loss law to every family of RUNS at once: one exponent, E, A, B per family.", metavar="")]
 ObjectiveOption = Annotated[str, typer.Option("--objective", help="least-squares or huber-log (on log residuals).")]
 ErrorLawOption = Annotated[str, typer.Option("--error-law", help=f"Error law: {', '.join(ERROR_LAW_NAMES)}.")]
 ForecastErrorLawOption = Annotated[str, typer.Option(
@@ -407,7 +448,8 @@ def fit_command(
     loss_split: LossSplitOption = None,
     tasks: TasksOption = None,
     family: FamilyOption = None,
-    law: Annotated[str, typer.Option("--law", help=f"Loss law: {', '.join(LOSS_LAW_NAMES)}.")] = "shared-exponent",
+    law: Annotated[str, typer.Option("--law", help=f"Loss law: {', '.join(LOSS_LAW_NAMES)}, or auto (the laws that "
+                                     "backtest best on these runs; the reason is printed).")] = "shared-exponent",
     objective: ObjectiveOption = "least-squares",
     error_law: ErrorLawOption = "exponential",
     pool: PoolOption = False,
@@ -421,7 +463,10 @@ def fit_command(
     from overtrain.render.tables import laws_table
 
     table = _runs(runs, sizes, task_info)
-    laws = _fit_all(table, family, loss_split, tasks, fit_loss, fit_error, law, objective, error_law, pool)
+    if law == "auto":
+        laws = _fit_chosen(table, family, loss_split, tasks, fit_loss, fit_error)
+    else:
+        laws = _fit_all(table, family, loss_split, tasks, fit_loss, fit_error, law, objective, error_law, pool)
     if output is None:
         _print_json(laws_document(laws, provenance(table)))
         return

@@ -146,7 +146,7 @@ def forecast_family(
     method = dataclasses.replace(method, loss_fit_set=method.loss_fit_set or fit_loss_set,
                                  error_fit_set=method.error_fit_set or fit_error_set)
     say(f"{family}: fitting")
-    laws = _fit_method(runs, method, split, task_spec, pool)
+    laws = fit_method(runs, method, split, task_spec, pool)
     forecasts = [laws.forecast(t.params, t.tokens) for t in targets]
     empty: list[dict] = [{} for _ in forecasts]
     calibration, intervals, parts, members = None, empty, empty, empty
@@ -161,8 +161,9 @@ def forecast_family(
     return FamilyForecasts(laws, method, selection, calibration, trusted)
 
 
-def _fit_method(runs: RunTable, method: Method, split: str, tasks: str | Sequence[str] | None,
-                pool: RunTable | None = None) -> FittedLaws:
+def fit_method(runs: RunTable, method: Method, split: str, tasks: str | Sequence[str] | None,
+               pool: RunTable | None = None) -> FittedLaws:
+    """One family's laws under `method` (an ensemble: its base law; a pooled loss law: fitted with `pool`)."""
     base = base_method(method)
     return fit_laws(runs, loss_split=split, tasks=tasks or "none", fit_loss_set=base.loss_fit_set,
                     fit_error_set=base.error_fit_set, loss_law=base.loss_law, objective=base.loss_objective,
@@ -182,7 +183,7 @@ def member_forecasts(
             if members is not None and key not in members.get(quantity, []):
                 continue
             try:
-                laws = _fit_method(runs, member, split, tasks if quantity == "error" else None, pool)
+                laws = fit_method(runs, member, split, tasks if quantity == "error" else None, pool)
             except OvertrainError:
                 continue
             fit = laws.loss if quantity == "loss" else laws.error
