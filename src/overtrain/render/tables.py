@@ -119,7 +119,7 @@ def forecast_table(forecasts: list[TrustedForecast]) -> Table:
         if name in intervals:
             error += escape(f"\n[{intervals[name].low:.3f}, {intervals[name].high:.3f}]")
         table.add_row(f.loss_fit.family, _size(f.params), f"{f.tokens:.3g}", f"{f.multiplier:.3g}", loss, error,
-                      f"{f.flops_ratio:.3g}x")
+                      f"{f.flops_ratio:.0f}x" if f.flops_ratio >= 10 else f"{f.flops_ratio:.2g}x")
     if forecasts:
         first = forecasts[0].forecast
         tasks = "" if not first.errors else f"; error: average top-1 over task set {next(iter(first.errors))!r}"
