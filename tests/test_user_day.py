@@ -106,3 +106,21 @@ def test_fit_law_auto_saves_the_chosen_laws(tmp_path) -> None:
 
     loss = json.loads(predicted.output)["predictions"][0]["loss"]
     assert loss == pytest.approx(1.9 + 300 * 7e9**-0.3 + 700 * (20 * 7e9) ** -0.3, rel=1e-4)
+
+
+def test_the_api_exports_what_notebooks_need() -> None:
+    import overtrain as ot
+    import overtrain.backtest
+    import overtrain.forecast
+    import overtrain.plan  # importing a module must not hide the function of the same name
+
+    assert callable(ot.forecast) and callable(ot.backtest) and callable(ot.plan)
+    for name in ("design", "select_method", "summarize_backtest", "forecast_families", "compare_families", "Method"):
+        assert name in ot.__all__ and getattr(ot, name) is not None
+    result = ot.reproduce()
+    frame = result.to_frame()
+    assert len(frame) == len(result.targets) and "loss_pred" in frame.columns
+    assert result._repr_html_().startswith("<table")
+    loss = ot.fit_loss(ot.load_testbed().family("rpj"), "c4_val", fit_set="paper-loss")
+    with pytest.raises(ot.OvertrainError, match="one planned run"):
+        ot.forecast(loss, params=np.array([1e9, 2e9]), multiplier=20)

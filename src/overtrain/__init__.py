@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from overtrain._version import __version__
@@ -33,9 +35,13 @@ _HOMES = {
     "RunTable": "overtrain.runs", "PAPER_17": "overtrain.tasks", "PAPER_46": "overtrain.tasks",
     "TaskSet": "overtrain.tasks", "load_testbed": "overtrain.testbed", "load_testbed_metadata": "overtrain.testbed",
     "fit_profile": "overtrain.varpro",
+    "Method": "overtrain.backtest", "backtest": "overtrain.backtest", "select_method": "overtrain.backtest",
+    "summarize_backtest": "overtrain.backtest", "plan": "overtrain.plan", "design": "overtrain.plan",
+    "forecast_families": "overtrain.trust", "compare_families": "overtrain.recipes",
 }
 
 if TYPE_CHECKING:
+    from overtrain.backtest import Method, backtest, select_method, summarize_backtest
     from overtrain.checks import diagnose
     from overtrain.errors import OvertrainError
     from overtrain.filters import parse_filter
@@ -54,11 +60,27 @@ if TYPE_CHECKING:
     from overtrain.lawfile import load_laws, save_laws
     from overtrain.laws import ExponentialError, SharedExponentLoss
     from overtrain.paper import Reproduction, reproduce
+    from overtrain.plan import design, plan
     from overtrain.readers import read_lm_eval_dir, read_openlm_dir, read_runs, read_runs_table, write_runs_table
+    from overtrain.recipes import compare_families
     from overtrain.runs import RunTable
     from overtrain.tasks import PAPER_17, PAPER_46, TaskSet
     from overtrain.testbed import load_testbed, load_testbed_metadata
+    from overtrain.trust import forecast_families
     from overtrain.varpro import fit_profile
+
+
+class _Package(types.ModuleType):
+    """The package, keeping a public function whose name is also a module's (`forecast`, `backtest`, `plan`): when
+    that module is imported, the import system would set the package attribute to the module."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _HOMES.get(name) == value.__name__:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
@@ -83,6 +105,7 @@ __all__ = [
     "FitSet",
     "FittedLaws",
     "Forecast",
+    "Method",
     "OvertrainError",
     "Reproduction",
     "RunTable",
@@ -90,23 +113,30 @@ __all__ = [
     "Target",
     "TaskSet",
     "__version__",
+    "backtest",
     "compare",
+    "compare_families",
+    "design",
     "diagnose",
     "fit_error",
     "fit_laws",
     "fit_loss",
     "fit_profile",
     "forecast",
+    "forecast_families",
     "load_laws",
     "load_testbed",
     "load_testbed_metadata",
     "parse_filter",
     "parse_target",
+    "plan",
     "read_lm_eval_dir",
     "read_openlm_dir",
     "read_runs",
     "read_runs_table",
     "reproduce",
     "save_laws",
+    "select_method",
+    "summarize_backtest",
     "write_runs_table",
 ]

@@ -118,6 +118,9 @@ def forecast(
     if loss_fit.kind != "loss":
         raise OvertrainError(f"expected a loss-law fit, got a {loss_fit.kind}-law fit")
     fits = _error_fits(error_fits, loss_fit)
+    if any(np.ndim(v) > 0 for v in (params, tokens, multiplier) if v is not None):
+        raise OvertrainError("forecast takes one planned run (numbers, not arrays); for many, call it once per run, "
+                             "or evaluate the laws on arrays: loss_fit.predict(params, tokens)")
     if (tokens is None) == (multiplier is None):
         raise OvertrainError("a target needs exactly one of tokens or multiplier")
     size = tokens if tokens is not None else multiplier

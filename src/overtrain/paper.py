@@ -56,6 +56,13 @@ class Reproduction:
     def targets(self) -> list[Comparison]:
         return [t for f in self.families for t in f.targets]
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per target: true and predicted loss and errors, relative errors, compute ratios."""
+        return pd.DataFrame([t.to_dict() for t in self.targets])
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4g}")
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of `overtrain reproduce --json`."""
         first = self.families[0] if self.families else None

@@ -194,6 +194,9 @@ class RecipeComparison:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def _repr_html_(self) -> str:
+        return self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4g}")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": {"params": self.target.params, "tokens": self.target.tokens,
