@@ -124,3 +124,14 @@ def test_the_api_exports_what_notebooks_need() -> None:
     loss = ot.fit_loss(ot.load_testbed().family("rpj"), "c4_val", fit_set="paper-loss")
     with pytest.raises(ot.OvertrainError, match="one planned run"):
         ot.forecast(loss, params=np.array([1e9, 2e9]), multiplier=20)
+
+
+def test_design_refuses_a_budget_too_small_and_reads_well() -> None:
+    tiny = CliRunner().invoke(app, ["design", "--target", "params=7e9,tokens=1.4e11", "--budget", "1e15"])
+    assert tiny.exit_code == 2 and "spend at least" in tiny.output
+    fine = CliRunner().invoke(app, ["design", "--target", "params=7e9,tokens=1.4e11", "--budget", "2.4e19"])
+    assert fine.exit_code == 0, fine.output
+    assert "error errors" not in fine.output and "h=1 " not in fine.output
+    far = CliRunner().invoke(app, ["design", "--target", "params=7e10,tokens=1.4e12", "--budget", "3e19"])
+    text = " ".join(far.output.split())
+    assert far.exit_code == 0 and "checked at 41x, 165x, 236x, 330x:" in text

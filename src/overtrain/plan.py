@@ -160,6 +160,8 @@ DESIGN_MULTIPLIER = 20.0
 OVERTRAINED_MULTIPLIER = 320.0
 SIZE_RATIO = 3.0
 N_SIZES = 4
+#: Smaller models than this say little about large ones (the testbed's smallest is 11M parameters).
+MIN_DESIGN_PARAMS = 1e7
 
 
 @dataclass(frozen=True)
@@ -184,16 +186,22 @@ class Design:
         """What accuracy to expect, from the evidence at comparable distance (within a factor of 3)."""
         near = [e for e in self.evidence if self.distance / 3 <= e["distance"] <= self.distance * 3]
         if not near:
-            span = ", ".join(f"{e['distance']:.0f}x" for e in self.evidence)
+            span = ", ".join(f"{d:.0f}x" for d in sorted({round(e["distance"]) for e in self.evidence}))
             return (f"no evidence at {self.distance:.0f}x; the paper's recipe was checked at {span}: "
                     "forecast at your own risk and backtest your runs (`overtrain backtest`)")
         loss = [abs(e["loss_rel_err"]) for e in near]
         error = [abs(e["err17_rel_err"]) for e in near]
-        return (f"at {self.distance:.0f}x, the paper's recipe forecast {len(near)} held-out runs of the bundled "
-                f"testbed ({min(e['distance'] for e in near):.0f}x to {max(e['distance'] for e in near):.0f}x) "
-                f"with loss errors {100 * min(loss):.2f}% to {100 * max(loss):.2f}% (mean {100 * np.mean(loss):.2f}%) "
-                f"and 17-task error errors {100 * min(error):.2f}% to {100 * max(error):.2f}% "
-                f"(mean {100 * np.mean(error):.2f}%)")
+        low, high = min(e["distance"] for e in near), max(e["distance"] for e in near)
+        where = f"at {low:.0f}x" if round(low) == round(high) else f"at {low:.0f}x to {high:.0f}x"
+        runs = "run" if len(near) == 1 else "runs"
+
+        def spread(values: list[float]) -> str:
+            if len(values) == 1:
+                return f"{100 * values[0]:.2f}%"
+            return f"{100 * min(values):.2f}% to {100 * max(values):.2f}% (mean {100 * np.mean(values):.2f}%)"
+
+        return (f"at {self.distance:.0f}x, the paper's recipe forecast {len(near)} held-out {runs} of the bundled "
+                f"testbed {where}: loss off by {spread(loss)}, 17-task average error off by {spread(error)}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -222,6 +230,13 @@ def design(target_params: float, target_tokens: float, budget: float, evidence: 
             "parameters); spend less, or train the target itself"
         )
     sizes = top / SIZE_RATIO ** np.arange(N_SIZES)
+    if sizes[-1] < MIN_DESIGN_PARAMS:
+        needed = per_top * (MIN_DESIGN_PARAMS * SIZE_RATIO ** (N_SIZES - 1)) ** 2
+        raise OvertrainError(
+            f"the budget {budget:.3g} FLOPs buys small runs of {sizes[-1]:.2g} to {sizes[0]:.2g} parameters; the "
+            f"smallest should have at least {MIN_DESIGN_PARAMS:.0e} (the testbed's smallest has 11M): spend at "
+            f"least {needed:.2g} FLOPs"
+        )
     runs = [Target(float(s), float(s) * DESIGN_MULTIPLIER) for s in sizes]
     runs.append(Target(float(sizes[-1]), float(sizes[-1]) * OVERTRAINED_MULTIPLIER))
     return Design(target_params, target_tokens, tuple(sorted(runs, key=lambda r: r.flops)), evidence)
@@ -268,13 +283,14 @@ class Shape:
 
 
 def shape_for(params: float, vocab: int = OPEN_LM_VOCAB) -> Shape:
-    """A shape near `params` parameters (widths in steps of 32): among shapes within 2% of the count, the one
-    whose width-to-depth ratio is nearest 64 (N / 1e9)^0.25, which passes near the testbed's 0.411B, 1.4B and
-    6.9B shapes (ratios 43, 85, 128); the nearest count when none is within 2%."""
+    """A shape near `params` parameters (widths in steps of 32, of 128 from 1024): among shapes within 2% of the
+    count, the one whose width-to-depth ratio is nearest 64 (N / 1e9)^0.25, which passes near the testbed's
+    0.411B, 1.4B and 6.9B shapes (ratios 43, 85, 128); the nearest count when none is within 2%. Heads: a power
+    of two giving heads of about 64 dimensions, at least 2."""
     aspect = 64 * (params / 1e9) ** 0.25
     best: tuple[float, float, int, int] | None = None
     for depth in range(2, 129):
-        for width in range(32, 16385, 32):
+        for width in (*range(32, 1024, 32), *range(1024, 16385, 128)):
             count = open_lm_params(width, depth, vocab)
             miss = abs(count / params - 1)
             key = (0.0 if miss <= 0.02 else miss, abs(np.log(width / depth / aspect)), width, depth)
@@ -284,5 +300,7 @@ def shape_for(params: float, vocab: int = OPEN_LM_VOCAB) -> Shape:
                 break
     assert best is not None
     width, depth = best[2], best[3]
-    head_dim = next(h for h in (128, 64, 32) if width % h == 0)
-    return Shape(width, depth, width // head_dim, open_lm_params(width, depth, vocab))
+    heads = max(2, 2 ** round(np.log2(width / 64)))
+    while width % heads:
+        heads //= 2
+    return Shape(width, depth, heads, open_lm_params(width, depth, vocab))
