@@ -183,27 +183,38 @@ def figure_heatmaps(evidence) -> plt.Figure:
     families = list(evidence.heatmaps)
     figure, axes = plt.subplots(len(quantities), len(families), figsize=(5.4 * len(families), 3.6 * len(quantities)),
                                 squeeze=False)
+    fitted = {f.family: {"loss": set(f.loss_fit.runs), **{f"err{e.task_set.name}": set(e.runs) for e in f.error_fits}}
+              for f in evidence.headline.families}
     for column, family in enumerate(families):
         cells = pd.DataFrame(evidence.heatmaps[family])
         sizes, multipliers = sorted(cells["params"].unique()), sorted(cells["M"].unique())
         for row, quantity in enumerate(quantities):
             grid = np.full((len(sizes), len(multipliers)), np.nan)
+            boxed = []
             for _, cell in cells.iterrows():
-                grid[sizes.index(cell["params"]), multipliers.index(cell["M"])] = 100 * abs(cell[quantity])
+                place = (sizes.index(cell["params"]), multipliers.index(cell["M"]))
+                grid[place] = 100 * abs(cell[quantity])
+                if cell["run"] in fitted.get(family, {}).get(quantity, ()):
+                    boxed.append(place)
             axis = axes[row, column]
-            image = axis.imshow(grid, cmap="Reds", vmin=0, vmax=max(10, np.nanpercentile(grid, 95)), aspect="auto")
+            top = max(10, np.nanpercentile(grid, 95))
+            image = axis.imshow(grid, cmap="Reds", vmin=0, vmax=top, aspect="auto")
             for i in range(len(sizes)):
                 for j in range(len(multipliers)):
                     if np.isfinite(grid[i, j]):
-                        dark = grid[i, j] > 0.6 * image.get_clim()[1]
+                        dark = grid[i, j] > 0.6 * top
                         axis.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", fontsize=7,
                                   color="white" if dark else "black")
+            for i, j in boxed:  # a fit run's small error is the fit, not a forecast
+                axis.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#1f4e9c", lw=1.6))
             axis.set_xticks(range(len(multipliers)), [f"{m:g}" for m in multipliers], fontsize=7)
             axis.set_yticks(range(len(sizes)), [f"{s / 1e9:.2f}B" if s >= 1e9 else f"{s / 1e6:.0f}M" for s in sizes],
                             fontsize=7)
             axis.set_xlabel("token multiplier M")
-            axis.set_title(f"{FAMILY_LABELS.get(family, family)}: |relative error| of {quantity} (%)", fontsize=9)
-            figure.colorbar(image, ax=axis, fraction=0.04)
+            axis.set_ylabel("parameters N")
+            axis.set_title(f"{FAMILY_LABELS.get(family, family)}: |relative error| of {quantity} (%); boxed: fit runs",
+                           fontsize=8)
+            figure.colorbar(image, ax=axis, fraction=0.04, extend="max" if np.nanmax(grid) > top else "neither")
     figure.tight_layout()
     return figure
 

@@ -30,6 +30,33 @@ class Section:
     title: str
     caption: str
     draw: Callable[[], object]
+    tables: tuple[tuple[str, list[str], list[list[str]]], ...] = ()  # (caption, header, rows) shown as tables
+
+
+TASK_LABELS = {"arc_easy": "ARC-Easy", "lambada_openai": "LAMBADA", "openbook_qa": "OpenBookQA",
+               "hellaswag_zeroshot": "HellaSwag (0-shot)", "hellaswag": "HellaSwag (10-shot)",
+               "avg_subset": "17-task average", "avg": "46-task average"}
+
+
+def per_task_table(caption: str, table: dict[str, dict[str, float]]) -> tuple[str, list[str], list[list[str]]]:
+    """The paper's Table 2 or 7 as rows: one per task (and the averages), one column per family, the relative
+    error of the 6.9B forecast in percent."""
+    families = list(table)
+    header = ["task", *(figures.FAMILY_LABELS.get(f, f) for f in families)]
+    rows = [[TASK_LABELS.get(task, task), *(f"{100 * abs(table[f][task]):.2f}%" for f in families)]
+            for task in table[families[0]]]
+    return caption, header, rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header),
+            *("| " + " | ".join(row) + " |" for row in rows)]
+
+
+def html_table(caption: str, header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><caption>{html.escape(caption)}</caption><tr>{head}</tr>{body}</table>"
 
 
 def sections(evidence: PaperEvidence, testbed: RunTable) -> list[Section]:
@@ -71,7 +98,9 @@ def sections(evidence: PaperEvidence, testbed: RunTable) -> list[Section]:
                 lambda: figures.figure_error_vs_loss(evidence, testbed)),
         Section("fig4_heatmaps", "Relative error over all runs",
                 "Two-stage forecasts from the default fit sets for every run (size by multiplier), as in the "
-                "paper's Figures 5, 11 and 12; the 1.4B and 6.9B cells equal the headline numbers.",
+                "paper's Figures 5, 11 and 12; the 1.4B and 6.9B cells equal the headline numbers. Boxed cells are "
+                "the fit runs, whose small errors are fits, not forecasts; an arrow on a colour bar: some cells "
+                "exceed its top.",
                 lambda: figures.figure_heatmaps(evidence)),
         Section("fig5_per_task", "Tables 2 and 7: per-task error laws at 6.9B",
                 "Per-task laws miss by far more than the averages (RedPajama: ARC-Easy "
@@ -79,7 +108,10 @@ def sections(evidence: PaperEvidence, testbed: RunTable) -> list[Section]:
                 f", HellaSwag zero-shot {percent(table2_rpj['hellaswag_zeroshot'])}, 17-task average "
                 f"{percent(table2_rpj['avg_subset'])}); values match the paper's Tables 2 and 7 (tests check 0.01 "
                 "points).",
-                lambda: figures.figure_per_task(evidence)),
+                lambda: figures.figure_per_task(evidence),
+                (per_task_table("Table 2: relative error of the 6.9B forecast, error laws fitted with the 1.4B run",
+                                evidence.table2),
+                 per_task_table("Table 7: the same without the 1.4B run in the error fit set", evidence.table7))),
         Section("fig6_other_splits", "Other loss splits",
                 f"The loss law refitted on each of the 8 evaluation splits: median relative error at the held-out "
                 f"targets {percent(c4_split)} on C4 eval against {percent(other_split)} on the other splits; the worst "
@@ -155,14 +187,19 @@ def write_report(
     body = []
     for section in chosen:
         markdown += [f"## {section.title}", "", f"![{section.title}]({section.stem}.png)", "", section.caption, ""]
+        for caption, header, rows in section.tables:
+            markdown += [f"**{caption}**", "", *markdown_table(header, rows), ""]
         svg = svgs[section.stem]
         svg = svg[svg.index("<svg"):]
+        tables = "".join(html_table(*table) for table in section.tables)
         body.append(f"<section><h2>{html.escape(section.title)}</h2>{svg}"
-                    f"<p>{html.escape(section.caption)}</p></section>")
+                    f"<p>{html.escape(section.caption)}</p>{tables}</section>")
     write_text_atomic(out / "report.md", "\n".join(markdown))
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>overtrain: the paper, reproduced"
             "</title><style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;line-height:1.4}"
-            "svg{max-width:100%;height:auto}section{margin-bottom:3em}</style></head><body>"
+            "svg{max-width:100%;height:auto}section{margin-bottom:3em}table{border-collapse:collapse;margin:1em 0}"
+            "td,th{border:1px solid #ccc;padding:0.2em 0.6em;text-align:right}caption{text-align:left;"
+            "font-weight:bold}</style></head><body>"
             "<h1>The paper, reproduced</h1><p>Gadre et al. (2024), reproduced by overtrain from the bundled "
             "testbed; numbers in results.json.</p>" + "".join(body) + "</body></html>\n")
     write_text_atomic(out / "report.html", page)
