@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.axis
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
@@ -27,6 +29,12 @@ def save(figure: plt.Figure, path: str | Path) -> None:
     write_atomic(path, lambda temporary: figure.savefig(temporary, format=suffix, dpi=150, bbox_inches="tight",
                                                         metadata=FIXED_METADATA.get(suffix)))
     plt.close(figure)
+
+
+def plain_log_labels(axis: matplotlib.axis.Axis) -> None:
+    """Label a log axis spanning less than a few decades with plain numbers (2, 3, 0.6), not 2x10^0."""
+    axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
 
 
 def backtest_figure(frame: pd.DataFrame, title: str) -> plt.Figure:
@@ -108,6 +116,7 @@ def figure_overview(evidence, testbed) -> plt.Figure:
                              facecolors=None if filled else "none", linewidths=1.5, zorder=3)
         axis.set_xscale("log")
         axis.set_yscale("log")
+        plain_log_labels(axis.yaxis)
         axis.set_xlabel("compute C = 6ND (FLOPs)")
         axis.set_ylabel("reducible C4-eval loss  L - E")
         axis.set_title(f"{FAMILY_LABELS.get(fam.family, fam.family)}: loss law (filled: fit, open: targets)",
@@ -145,6 +154,7 @@ def figure_constant_slope(evidence, testbed) -> plt.Figure:
                          marker=_size_marker(run["params"], sizes), s=30, zorder=3)
         axis.set_xscale("log")
         axis.set_yscale("log")
+        plain_log_labels(axis.yaxis)
         axis.set_xlabel("compute C (FLOPs)")
         axis.set_ylabel("C4-eval loss")
         axis.set_title(f"{FAMILY_LABELS.get(fam.family, fam.family)}: every run, law lines per M", fontsize=9)
@@ -289,7 +299,11 @@ def figure_sweep(evidence) -> plt.Figure:
     for axis, x, label in ((axes[0], rows["fit_flops"], "fit-set compute (FLOPs)"),
                            (axes[1], rows["n_runs"], "runs in the fit set")):
         for column in columns:
-            axis.plot(x, 100 * rows[column].abs(), marker=".", label=column.replace("rpj-open_lm_", ""))
+            run, quantity = column.rsplit(" ", 1)
+            target = paper.get(run)
+            name = f"{target.forecast.params / 1e9:.1f}B at M = {target.multiplier:g}" if target else run
+            axis.plot(x, 100 * rows[column].abs(), marker=".",
+                      label=f"{name}: {'loss' if quantity == 'loss' else '17-task error'}")
         held = [t for t in paper.values() if not t.in_error_fit_set]
         position = [paper_compute if axis is axes[0] else 5] * len(held)
         axis.scatter(position, [100 * t.loss_rel_err for t in held], marker="*", s=160, color="black", zorder=4,
