@@ -9,12 +9,14 @@ one run are merged task by task, later file names (timestamps) winning.
 Metric per task, documented choice: `acc_norm` when present, else `acc`, else `exact_match`; read from v0.4
 keys (`"acc_norm,none"`; any filter after the comma, `none` preferred) or older bare keys (`"acc_norm"`).
 Tasks with none of these (perplexity-only, for example) are skipped. Harness v0.4 `n-samples` become the
-task metadata's `n_examples`.
+task metadata's `n_examples`; chance accuracies come from the bundled task table where it knows the task
+(`--task-info` overrides them). A run may also be named by the last part of its `pretrained=` path.
 """
 
 from __future__ import annotations
 
 import math
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,21 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.readers.openlm import load_json
-from overtrain.readers.table import read_frame
+from overtrain.readers.table import read_frame, read_task_table
 from overtrain.runs import ACC, RunTable
 from overtrain.tasks import TASK_COLUMNS
 
 METRICS = ("acc_norm", "acc", "exact_match")
+#: Harness task names that the bundled task table spells otherwise.
+HARNESS_NAMES = {"openbookqa": "openbook_qa"}
+
+
+def known_chance() -> dict[str, float]:
+    """Chance accuracy of the tasks the bundled task table knows (arc_easy, hellaswag, piqa, winogrande...): the
+    harness does not record it, and the sigmoid and per-task laws need it."""
+    path = Path(str(resources.files("overtrain") / "data" / "tasks.csv"))
+    tasks = read_task_table(path)
+    return {str(task): float(chance) for task, chance in tasks["chance"].items()}
 
 
 def is_lm_eval_dir(path: Path) -> bool:
@@ -56,7 +68,7 @@ def _run_keys(file: Path, data: dict[str, Any]) -> list[str]:
                 names.append(value.strip())
     for name in names:
         if isinstance(name, str) and name:
-            keys += [name, name.replace("/", "__")]
+            keys += [name, name.replace("/", "__"), name.rstrip("/").rsplit("/", 1)[-1]]
     return keys
 
 
@@ -102,8 +114,11 @@ def read_lm_eval_dir(path: str | Path, sizes: str | Path) -> RunTable:
     if clashing:
         raise OvertrainError(f"{sizes}: column {clashing[0]!r} is also read from the harness results")
     merged = frame.set_index(frame["run"].astype(str)).drop(columns="run").join(table)
+    names = sorted({t[len(ACC):] for t in table.columns} | set(n_examples))
+    known = known_chance()
     tasks = pd.DataFrame(
-        {"task": sorted(n_examples), "category": None, "shots": None,
-         "n_examples": [n_examples[t] for t in sorted(n_examples)], "chance": float("nan")}
+        {"task": names, "category": None, "shots": None,
+         "n_examples": [n_examples.get(t, float("nan")) for t in names],
+         "chance": [known.get(HARNESS_NAMES.get(t, t), float("nan")) for t in names]}
     )[list(TASK_COLUMNS)].set_index("task")
     return RunTable.from_frame(merged.rename_axis("run").reset_index(), tasks, source=str(root))
