@@ -135,3 +135,13 @@ def test_design_refuses_a_budget_too_small_and_reads_well() -> None:
     far = CliRunner().invoke(app, ["design", "--target", "params=7e10,tokens=1.4e12", "--budget", "3e19"])
     text = " ".join(far.output.split())
     assert far.exit_code == 0 and "checked at 41x, 165x, 236x, 330x:" in text
+
+
+def test_forecast_draws_the_runs_the_law_and_the_target(tmp_path) -> None:
+    path, figure = tmp_path / "runs.csv", tmp_path / "forecast.svg"
+    _sweep(path)
+    result = CliRunner().invoke(app, ["forecast", str(path), "--target", "params=7B,multiplier=20", "--plot",
+                                      str(figure)])
+    assert result.exit_code == 0, result.output
+    drawn = figure.read_text()
+    assert "<svg" in drawn and "target 7B, M = 20" in drawn

@@ -349,6 +349,8 @@ def forecast_command(
     pool: PoolOption = False,
     interval: Annotated[float, typer.Option(
         "--interval", help="Interval level, calibrated by a backtest of the runs; 0 for none.")] = 0.9,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="Write the figure: your runs, the fitted law and the target (PNG/SVG).")] = None,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
     json_output: JsonOption = False,
@@ -360,6 +362,8 @@ def forecast_command(
     parsed = [parse_target(t) for t in target]  # validate targets before fitting
     if not 0 <= interval < 1:
         raise OvertrainError(f"--interval must be a level in [0, 1), got {interval}")
+    if plot is not None:
+        check_writable(plot)
     table = _runs(runs, sizes, task_info)
     with _working("forecasting") as step:
         results = forecast_families(table, _families(table, family) or table.families, parsed,
@@ -372,6 +376,11 @@ def forecast_command(
     notes += [f"{r.laws.family}: error forecast = mean on the logit scale of the laws the backtest finds plausible "
               f"({', '.join(r.forecasts[0].members.get(next(iter(r.forecasts[0].forecast.errors)), {})) or 'none'})"
               for r in results if r.method.error_law == ENSEMBLE and r.forecasts and r.forecasts[0].forecast.errors]
+    if plot is not None:
+        from overtrain.render.figures import forecast_figure, save
+
+        save(forecast_figure(table, [r.laws for r in results], [f for r in results for f in r.forecasts]), plot)
+        notes.append(f"wrote {plot}")
     _show_forecasts([r.laws for r in results], [f for r in results for f in r.forecasts], json_output, notes)
 
 

@@ -419,3 +419,41 @@ def comparison_figure(comparison) -> plt.Figure:
         axis.legend(fontsize=7)
     figure.tight_layout()
     return figure
+
+
+def forecast_figure(runs, laws: list, forecasts: list) -> plt.Figure:
+    """Per family: its runs' loss against compute (filled: the loss law's fit runs), the fitted law at each
+    target's multiplier out to the target, and each target's forecast with its interval."""
+    figure, axes = plt.subplots(1, len(laws), figsize=(5.8 * len(laws), 4.6), squeeze=False)
+    for axis, law in zip(axes[0], laws, strict=True):
+        fit = law.loss
+        table = runs.family(law.family).complete(fit.loss_split)
+        fitted = set(fit.runs)
+        flops, loss, multiplier = table.column("flops"), table.loss_values(fit.loss_split), table.column("multiplier")
+        for run, c, value, m in zip(table.runs, flops, loss, multiplier, strict=True):
+            axis.scatter(c, value, s=28, color=_m_colour(m), facecolors=None if run in fitted else "none",
+                         linewidths=1.2, zorder=3)
+        mine = [f for f in forecasts if f.forecast.loss_fit.family == law.family]
+        for trusted in mine:
+            f = trusted.forecast
+            grid = np.geomspace(min(flops.min(), f.flops) / 2, f.flops * 2, 200)
+            params = np.sqrt(grid / (6 * f.multiplier))
+            axis.plot(grid, fit.predict(params, params * f.multiplier), color=_m_colour(f.multiplier), lw=1,
+                      label=f"law at M = {f.multiplier:.3g}")
+            interval = trusted.intervals.get("loss")
+            below = 0 if interval is None else f.loss - interval.low
+            above = 0 if interval is None else interval.high - f.loss
+            axis.errorbar([f.flops], [f.loss], yerr=[[below], [above]], fmt="*", ms=14, color="crimson",
+                          capsize=4, zorder=4, label=f"target {f.params / 1e9:.3g}B, M = {f.multiplier:.3g}: "
+                          f"{f.loss:.3f}" + ("" if interval is None else f" [{interval.low:.3f}, {interval.high:.3f}]"))
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        plain_log_labels(axis.yaxis)
+        axis.set_xlabel("training compute C = 6ND (FLOPs)")
+        axis.set_ylabel(f"loss ({fit.loss_split})")
+        axis.set_title(f"{FAMILY_LABELS.get(law.family, law.family)}: runs (filled: fit runs, colour: M), the law "
+                       "and the target", fontsize=9)
+        axis.grid(True, which="major", alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
