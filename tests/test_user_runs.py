@@ -245,3 +245,16 @@ def test_a_run_is_matched_by_the_last_part_of_its_checkpoint_path(tmp_path: Path
     sizes.write_text("run,params,tokens,loss\ntiny-20m,2e7,4e8,4.7\n")
     runs = read_runs(tmp_path / "out", sizes=sizes)
     assert runs.runs == ["tiny-20m"] and runs.accuracy_values("all").tolist() == [[0.5, 0.6]]
+
+
+def test_two_results_files_of_one_run_are_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "out" / "tiny-20m"
+    folder.mkdir(parents=True)
+    for stamp, value in (("2026-01-01", 0.5), ("2026-02-01", 0.55)):
+        (folder / f"results_{stamp}.json").write_text(json.dumps({"results": {"arc_easy": {"acc,none": value}}}))
+    sizes = tmp_path / "sizes.csv"
+    sizes.write_text("run,params,tokens,loss\ntiny-20m,2e7,4e8,4.7\n")
+    runs = read_runs(tmp_path / "out", sizes=sizes)
+    assert runs.accuracy_values("all").tolist() == [[0.55]]
+    assert diagnose(runs)[0] == ("run 'tiny-20m': task 'arc_easy' is in results_2026-01-01.json and "
+                                 "results_2026-02-01.json; kept results_2026-02-01.json, the later one")

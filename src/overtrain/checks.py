@@ -14,7 +14,7 @@ def _some(names: list[str], limit: int = 3) -> str:
 
 def diagnose(runs: RunTable) -> list[str]:
     """One line per problem found: thin sweeps, missing losses or tasks, inconsistent sizes, duplicates."""
-    problems: list[str] = []
+    problems: list[str] = list(runs.notes)
     frame = runs.frame
     for family in runs.families:
         part = runs.family(family)

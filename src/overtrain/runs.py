@@ -41,8 +41,9 @@ def flops_from(params: np.ndarray | float, tokens: np.ndarray | float) -> np.nda
 class _Columns:
     """A run table's source frame as numpy arrays, each converted once and shared by every table selected from it."""
 
-    def __init__(self, frame: pd.DataFrame) -> None:
+    def __init__(self, frame: pd.DataFrame, notes: tuple[str, ...] = ()) -> None:
         self.frame = frame
+        self.notes = notes
         self.names = list(frame.columns)
         self.known = set(self.names)
         self.index = frame.index.to_numpy(dtype=object)
@@ -100,8 +101,9 @@ class RunTable:
 
     __slots__ = ("_cache", "_frame", "_rows", "_store", "source", "tasks")
 
-    def __init__(self, frame: pd.DataFrame, tasks: pd.DataFrame | None = None, source: str = "<memory>") -> None:
-        self._init(_Columns(frame), None, frame, empty_task_table() if tasks is None else tasks, source)
+    def __init__(self, frame: pd.DataFrame, tasks: pd.DataFrame | None = None, source: str = "<memory>",
+                 notes: tuple[str, ...] = ()) -> None:
+        self._init(_Columns(frame, tuple(notes)), None, frame, empty_task_table() if tasks is None else tasks, source)
 
     def _init(self, store: _Columns, rows: np.ndarray | None, frame: pd.DataFrame | None, tasks: pd.DataFrame,
               source: str) -> None:
@@ -125,10 +127,16 @@ class RunTable:
         table._init(self._store, self._rows, self._frame, tasks, self.source if source is None else source)
         return table
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the reader had to decide for you (e.g. which of two results files of a run it kept)."""
+        return self._store.notes
+
     # -- construction -------------------------------------------------------------------------------------
     @classmethod
     def from_frame(
-        cls, frame: pd.DataFrame, tasks: pd.DataFrame | None = None, source: str = "<memory>"
+        cls, frame: pd.DataFrame, tasks: pd.DataFrame | None = None, source: str = "<memory>",
+        notes: tuple[str, ...] = (),
     ) -> RunTable:
         """Validate a frame with a `run` column (or run-id index) and derive M and C where absent.
 
@@ -161,7 +169,7 @@ class RunTable:
         frame["flops"] = frame["flops"].fillna(flops_from(frame["params"], frame["tokens"]))
         ordered = [*ID_COLUMNS, *SIZE_COLUMNS]
         frame = frame[ordered + [c for c in frame.columns if c not in ordered]]
-        return cls(frame, empty_task_table() if tasks is None else tasks, source)
+        return cls(frame, empty_task_table() if tasks is None else tasks, source, notes)
 
     # -- what is in it --------------------------------------------------------------------------------------
     @property

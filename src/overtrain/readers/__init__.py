@@ -43,5 +43,5 @@ def read_runs(path: str | Path, *, sizes: str | Path | None = None, task_info: s
     else:
         runs = read_runs_table(path)
     if task_info is not None:
-        runs = RunTable(runs.frame, read_task_table(Path(task_info)), runs.source)
+        runs = runs.with_tasks(read_task_table(Path(task_info)))
     return runs

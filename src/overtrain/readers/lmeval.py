@@ -83,6 +83,8 @@ def read_lm_eval_dir(path: str | Path, sizes: str | Path) -> RunTable:
     if not files:
         raise OvertrainError(f"{root}: no lm-evaluation-harness results*.json files found")
     accuracies: dict[str, dict[str, float]] = {run: {} for run in runs}
+    origin: dict[tuple[str, str], Path] = {}
+    notes: list[str] = []
     n_examples: dict[str, int] = {}
     for file in files:
         data = load_json(file)
@@ -102,6 +104,10 @@ def read_lm_eval_dir(path: str | Path, sizes: str | Path) -> RunTable:
                 continue
             if not math.isfinite(chosen[1]):
                 raise OvertrainError(f"{file}: task {task!r}: {chosen[0]} = {chosen[1]!r} is not finite")
+            if (run, task) in origin:
+                notes.append(f"run {run!r}: task {task!r} is in {origin[run, task].name} and {file.name}; kept "
+                             f"{file.name}, the later one")
+            origin[run, task] = file
             accuracies[run][task] = chosen[1]
         samples = data.get("n-samples")
         if isinstance(samples, dict):
@@ -121,4 +127,4 @@ def read_lm_eval_dir(path: str | Path, sizes: str | Path) -> RunTable:
          "n_examples": [n_examples.get(t, float("nan")) for t in names],
          "chance": [known.get(HARNESS_NAMES.get(t, t), float("nan")) for t in names]}
     )[list(TASK_COLUMNS)].set_index("task")
-    return RunTable.from_frame(merged.rename_axis("run").reset_index(), tasks, source=str(root))
+    return RunTable.from_frame(merged.rename_axis("run").reset_index(), tasks, source=str(root), notes=tuple(notes))
