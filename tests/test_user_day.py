@@ -121,6 +121,11 @@ def test_the_api_exports_what_notebooks_need() -> None:
     frame = result.to_frame()
     assert len(frame) == len(result.targets) and "loss_pred" in frame.columns
     assert result._repr_html_().startswith("<table")
+    families = ot.forecast_families(ot.load_testbed(), ["rpj"], [ot.Target(6.9e9, 1.38e11)], tasks="17",
+                                    fit_loss_set="paper-loss", fit_error_set="paper-error")
+    row = families[0].to_frame().iloc[0]
+    assert row["loss_low"] < row["loss"] < row["loss_high"]
+    assert row["error17_low"] < row["error17"] < row["error17_high"]
     loss = ot.fit_loss(ot.load_testbed().family("rpj"), "c4_val", fit_set="paper-loss")
     with pytest.raises(ot.OvertrainError, match="one planned run"):
         ot.forecast(loss, params=np.array([1e9, 2e9]), multiplier=20)

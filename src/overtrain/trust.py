@@ -107,6 +107,25 @@ class FamilyForecasts:
     calibration: Calibration | None
     forecasts: tuple[TrustedForecast, ...]
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per target: N, D, M, C, the forecasts and their interval bounds, and the warnings."""
+        rows = []
+        for trusted in self.forecasts:
+            f = trusted.forecast
+            row: dict[str, Any] = {"family": self.laws.family, "params": f.params, "tokens": f.tokens,
+                                   "multiplier": f.multiplier, "flops": f.flops, "loss": f.loss}
+            for key, value in f.errors.items():
+                row[f"error{key}"] = value
+            for key, interval in trusted.intervals.items():
+                name = "loss" if key == "loss" else f"error{key}"
+                row[f"{name}_low"], row[f"{name}_high"] = interval.low, interval.high
+            row["warnings"] = "; ".join(trusted.warnings())
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4g}")
+
 
 def _task_examples(runs: RunTable, laws: FittedLaws) -> dict[str, np.ndarray]:
     if laws.error is None or laws.error.task_set is None:
