@@ -150,3 +150,11 @@ def test_forecast_draws_the_runs_the_law_and_the_target(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     drawn = figure.read_text()
     assert "<svg" in drawn and "target 7B, M = 20" in drawn
+
+
+def test_fit_draws_the_runs_and_the_law(tmp_path) -> None:
+    path, figure = tmp_path / "runs.csv", tmp_path / "fit.svg"
+    _sweep(path)
+    result = CliRunner().invoke(app, ["fit", str(path), "--plot", str(figure), "-o", str(tmp_path / "laws.json")])
+    assert result.exit_code == 0, result.output
+    assert "law at M = 20" in figure.read_text()

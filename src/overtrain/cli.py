@@ -462,12 +462,15 @@ def fit_command(
     objective: ObjectiveOption = "least-squares",
     error_law: ErrorLawOption = "exponential",
     pool: PoolOption = False,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="Write the figure: your runs and the fitted loss law (PNG/SVG).")] = None,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
 ) -> None:
     """Fit the laws to RUNS and save them as a readable JSON law file for `overtrain predict`."""
-    if output is not None:
-        check_writable(output)
+    for path in (output, plot):
+        if path is not None:
+            check_writable(path)
     from overtrain.lawfile import laws_document, provenance, save_laws
     from overtrain.render.tables import laws_table
 
@@ -476,6 +479,11 @@ def fit_command(
         laws = _fit_chosen(table, family, loss_split, tasks, fit_loss, fit_error)
     else:
         laws = _fit_all(table, family, loss_split, tasks, fit_loss, fit_error, law, objective, error_law, pool)
+    if plot is not None:
+        from overtrain.render.figures import forecast_figure, save
+
+        save(forecast_figure(table, laws, []), plot)
+        print(f"wrote {plot}", file=sys.stderr)
     if output is None:
         _print_json(laws_document(laws, provenance(table)))
         return

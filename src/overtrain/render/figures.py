@@ -423,7 +423,8 @@ def comparison_figure(comparison) -> plt.Figure:
 
 def forecast_figure(runs, laws: list, forecasts: list) -> plt.Figure:
     """Per family: its runs' loss against compute (filled: the loss law's fit runs), the fitted law at each
-    target's multiplier out to the target, and each target's forecast with its interval."""
+    target's multiplier out to the target, and each target's forecast with its interval; without targets, the law
+    at each multiplier of the fit runs."""
     figure, axes = plt.subplots(1, len(laws), figsize=(5.8 * len(laws), 4.6), squeeze=False)
     for axis, law in zip(axes[0], laws, strict=True):
         fit = law.loss
@@ -434,6 +435,11 @@ def forecast_figure(runs, laws: list, forecasts: list) -> plt.Figure:
             axis.scatter(c, value, s=28, color=_m_colour(m), facecolors=None if run in fitted else "none",
                          linewidths=1.2, zorder=3)
         mine = [f for f in forecasts if f.forecast.loss_fit.family == law.family]
+        if not mine:
+            for m in sorted(set(np.round(fit.inputs[1] / fit.inputs[0], 6))):
+                grid = np.geomspace(flops.min() / 2, flops.max() * 2, 200)
+                params = np.sqrt(grid / (6 * m))
+                axis.plot(grid, fit.predict(params, params * m), color=_m_colour(m), lw=1, label=f"law at M = {m:g}")
         for trusted in mine:
             f = trusted.forecast
             grid = np.geomspace(min(flops.min(), f.flops) / 2, f.flops * 2, 200)
@@ -451,8 +457,8 @@ def forecast_figure(runs, laws: list, forecasts: list) -> plt.Figure:
         plain_log_labels(axis.yaxis)
         axis.set_xlabel("training compute C = 6ND (FLOPs)")
         axis.set_ylabel(f"loss ({fit.loss_split})")
-        axis.set_title(f"{FAMILY_LABELS.get(law.family, law.family)}: runs (filled: fit runs, colour: M), the law "
-                       "and the target", fontsize=9)
+        axis.set_title(f"{FAMILY_LABELS.get(law.family, law.family)}: runs (filled: fit runs, colour: M), the law"
+                       + (" and the target" if mine else ""), fontsize=9)
         axis.grid(True, which="major", alpha=0.3)
         axis.legend(fontsize=7)
     figure.tight_layout()
