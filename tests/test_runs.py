@@ -81,3 +81,13 @@ def test_a_run_without_a_split_or_task_is_named() -> None:
         runs.loss("val")
     with pytest.raises(OvertrainError, match=r"mine\.csv: run 'b' has no accuracy for task 'copa'"):
         runs.error("copa,piqa")
+
+
+def test_a_run_table_pickles_and_copies_as_its_runs(testbed) -> None:
+    import copy
+    import pickle
+
+    table = testbed.family("rpj").select("paper-loss")
+    for restored in (pickle.loads(pickle.dumps(table)), copy.deepcopy(table)):
+        assert restored.runs == table.runs and restored.source == table.source
+        assert (restored.loss_values("c4_val") == table.loss_values("c4_val")).all()

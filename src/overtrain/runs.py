@@ -114,6 +114,10 @@ class RunTable:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"RunTable is immutable (cannot set {name!r})")
 
+    def __reduce__(self) -> tuple:
+        """Pickled (and copied) as the runs it holds."""
+        return RunTable, (self.frame, self.tasks, self.source, self.notes)
+
     def _view(self, rows: np.ndarray) -> RunTable:
         """The runs at positions `rows` of this table."""
         table = object.__new__(RunTable)
