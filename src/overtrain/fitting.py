@@ -357,8 +357,12 @@ def solve_two_step(
 
 def task_losses(runs: RunTable, task_set: TaskSet, fit_set: str = "") -> np.ndarray:
     """Each task's loss (`taskloss:<task>`) on every run, (tasks, runs); a fit run without one is an error."""
-    values = np.array([runs.task_loss(task).to_numpy(dtype=float) for task in task_set.tasks]).reshape(
-        len(task_set), len(runs))
+    absent = [task for task in task_set.tasks if task not in runs.task_loss_names]
+    if absent:
+        raise OvertrainError(f"{runs.source}: the two-step error law needs a taskloss:<task> column for every task "
+                             f"of the set; there is none for {len(absent)} of {len(task_set)} ({absent[0]!r}"
+                             + (", ..." if len(absent) > 1 else "") + ")")
+    values = np.array([runs.column(f"taskloss:{task}") for task in task_set.tasks]).reshape(len(task_set), len(runs))
     missing = np.argwhere(~np.isfinite(values))
     if len(missing):
         task, run = missing[0]
