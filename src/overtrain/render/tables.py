@@ -39,7 +39,8 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
         loss.add_column(column, justify="left" if column in ("dataset", "target") else "right")
     for t in result.targets:
         loss.add_row(
-            FAMILY_NAMES.get(t.family, t.family), _target_name(t), f"{t.forecast.flops_ratio:.0f}x",
+            FAMILY_NAMES.get(t.family, t.family), _target_name(t) + ("*" if t.in_error_fit_set else ""),
+            f"{t.forecast.flops_ratio:.0f}x",
             f"{t.loss_true:.4f}", f"{t.forecast.loss:.4f}", percent(t.loss_rel_err),
             style="dim" if t.in_error_fit_set else None,
         )
@@ -47,6 +48,8 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
         loss.add_section()
         loss.add_row("mean", f"{len(held_out)} held out", "", "", "",
                      percent(sum(t.loss_rel_err for t in held_out) / len(held_out)), style="bold")
+        if len(held_out) < len(result.targets):
+            loss.caption = "*: in the error fit set, so the means exclude it"
 
     error = Table(title="Average top-1 error forecasts", title_justify="left")
     error.add_column("data")
@@ -56,7 +59,7 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
         for column in (label, "pred", "rel err"):
             error.add_column(column, justify="right")
     for t in result.targets:
-        row = [FAMILY_SHORT.get(t.family, t.family), _target_name(t)]
+        row = [FAMILY_SHORT.get(t.family, t.family), _target_name(t) + ("*" if t.in_error_fit_set else "")]
         for name in task_sets:
             row += [f"{t.errors_true[name]:.4f}", f"{t.forecast.errors[name]:.4f}", percent(t.error_rel_err(name))]
         error.add_row(*row, style="dim" if t.in_error_fit_set else None)
@@ -65,7 +68,7 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
         means = [percent(sum(t.error_rel_err(n) for t in held_out) / len(held_out)) for n in task_sets]
         error.add_row("mean", f"{len(held_out)} held out", *[x for m in means for x in ("", "", m)], style="bold")
     error.caption = (
-        "true values, then predicted; dim: the 1.4B M=20 run is in the error fit set, so means exclude it"
+        "true values, then predicted; *: the 1.4B M=20 run is in the error fit set, so means exclude it"
     )
 
     laws = Table(title="Loss law L(N, D) = E + A·N^-α + B·D^-α", title_justify="left")
@@ -200,8 +203,8 @@ def budget_table(family: str, rows: list[dict]) -> Table:
     best = min(range(len(rows)), key=lambda i: rows[i]["loss"])
     for i, row in enumerate(rows):
         error = "—" if row["error"] is None else f"{row['error']:.4f}"
-        table.add_row(f"{row['multiplier']:.3g}", _size(row["params"]), f"{row['tokens']:.3g}", f"{row['loss']:.4f}",
-                      error, style="bold" if i == best else None)
+        table.add_row(f"{row['multiplier']:.3g}" + (" (best)" if i == best else ""), _size(row["params"]),
+                      f"{row['tokens']:.3g}", f"{row['loss']:.4f}", error, style="bold" if i == best else None)
     return table
 
 
