@@ -105,3 +105,35 @@ def test_cli_compare_json_and_figure(tmp_path) -> None:
     assert figure.stat().st_size > 10_000
     bad = CliRunner().invoke(app, ["compare", str(path), "--target", "params=7e9"])
     assert bad.exit_code != 0 and "tokens or multiplier" in bad.output
+
+
+def test_cheaper_matches_a_monte_carlo_of_the_cost_model() -> None:
+    from types import SimpleNamespace
+
+    from overtrain.recipes import cheaper
+
+    rng = np.random.default_rng(1)
+    plan_a, plan_b = SimpleNamespace(total_flops=1e21), SimpleNamespace(total_flops=1.3e21)
+    spread_a, spread_b = Spread(0.01, 0.0, 0.05), Spread(0.02, 0.0, 0.04)
+    slope_a, slope_b, rho = -0.05, -0.04, 0.8
+    n = 400_000
+    shared, own = rng.standard_normal(n), rng.standard_normal(n)
+    miss_a = spread_a.fit * rng.standard_normal(n) + spread_a.extrapolation * shared
+    miss_b = spread_b.fit * rng.standard_normal(n) + spread_b.extrapolation * (rho * shared + np.sqrt(1 - rho**2) * own)
+    cost_a = np.log(plan_a.total_flops) - miss_a / slope_a
+    cost_b = np.log(plan_b.total_flops) - miss_b / slope_b
+    stated = cheaper((plan_a, spread_a, slope_a), (plan_b, spread_b, slope_b), rho)
+    assert stated == pytest.approx(np.mean(cost_a < cost_b), abs=0.004)
+
+
+def test_plan_says_which_family_reaches_the_target_more_cheaply(tmp_path) -> None:
+    path = tmp_path / "runs.csv"
+    _families().to_frame().to_csv(path, index=False)
+    result = CliRunner().invoke(app, ["plan", str(path), "--target-loss", "2.5", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    costs = {p["family"]: p["total_flops"] for p in document["plans"]}
+    assert len(document["cheaper"]) == 3
+    for row in document["cheaper"]:
+        first_cheaper = costs[row["first"]] < costs[row["second"]]
+        assert (row["probability"] > 0.5) == first_cheaper  # the odds favour the cheaper plan

@@ -523,13 +523,15 @@ def _plans(fitted: list[FittedLaws], runs: RunTable | None, volumes: list[float]
         plans = [plan(law, target_loss=target_loss, target_error=target_error, inference_tokens=t, budget=budget)
                  for t in volumes]
         intervals: list[dict] = [{} for _ in plans]
+        parts: list[dict] = [{} for _ in plans]
+        calibration = None
         if runs is not None and interval:
             split = law.loss.loss_split
             task_spec = law.error.task_set.name if law.error is not None and law.error.task_set else None
-            _, _, intervals, _, _ = calibrated_intervals(runs.family(law.family), law, Method(),
-                                                         [p.forecast for p in plans], split, task_spec, interval,
-                                                         calibration_runs=runs)
-        results += [(law, p, i) for p, i in zip(plans, intervals, strict=True)]
+            calibration, _, intervals, parts, _ = calibrated_intervals(
+                runs.family(law.family), law, Method(), [p.forecast for p in plans], split, task_spec, interval,
+                calibration_runs=runs)
+        results += [(law, p, i, part, calibration) for p, i, part in zip(plans, intervals, parts, strict=True)]
         if plot is not None:
             from overtrain.render.figures import plan_figure, save
 
@@ -564,7 +566,7 @@ def plan_command(
         check_writable(plot)
     from overtrain.lawfile import load_laws
     from overtrain.plan import under_budget
-    from overtrain.render.tables import budget_table, plan_table
+    from overtrain.render.tables import budget_table, cheaper_table, plan_table
 
     law_file = source is not None and source.suffix == ".json" and source.is_file()
     runs = None if law_file else _runs(source)
@@ -584,14 +586,43 @@ def plan_command(
     volumes = inference_tokens or [0.0]
     with _working("planning") as step:
         results = _plans(fitted, runs, volumes, target_loss, target_error, budget, interval, plot, step)
+    odds = _cheaper(results, interval) if len(fitted) > 1 else []
     if json_output:
-        _print_json({"plans": [{"family": law.family, **p.to_dict(),
-                                "intervals": {k: v.to_dict() for k, v in i.items()}} for law, p, i in results]})
+        _print_json({"plans": [{"family": law.family, **p.to_dict(), "intervals": {k: v.to_dict() for k, v in
+                                i.items()}} for law, p, i, _, _ in results], "cheaper": odds})
         return
-    for table in plan_table([(law.family, p, i) for law, p, i in results]):
+    for table in plan_table([(law.family, p, i) for law, p, i, _, _ in results]):
         console.print(table)
+    if odds:
+        console.print(cheaper_table(odds))
     if plot is not None:
         console.print(f"wrote {plot}")
+
+
+def _cheaper(results: list[tuple], level: float) -> list[dict]:
+    """For every pair of families and inference volume, P(the first reaches the target with less compute)."""
+    from overtrain.recipes import Spread, cheaper, cost_elasticity, extrapolation_correlation
+    from overtrain.testbed import load_suite_evidence
+
+    evidence = load_suite_evidence()
+    rows = []
+    by_volume: dict[float, list[tuple]] = {}
+    for law, p, _, parts, calibration in results:
+        if calibration is not None and parts:
+            by_volume.setdefault(p.inference_tokens, []).append((law, p, parts, calibration))
+    for volume, entries in by_volume.items():
+        for i, (law_a, plan_a, parts_a, cal_a) in enumerate(entries):
+            for law_b, plan_b, parts_b, cal_b in entries[i + 1:]:
+                key = "loss" if plan_a.target_error is None else next(iter(plan_a.forecast.errors))
+                if key not in parts_a or key not in parts_b:
+                    continue
+                rho = extrapolation_correlation(evidence, "loss" if key == "loss" else "error")[0]
+                first = (plan_a, Spread.of(parts_a[key], cal_a, level), cost_elasticity(law_a, plan_a, key))
+                second = (plan_b, Spread.of(parts_b[key], cal_b, level), cost_elasticity(law_b, plan_b, key))
+                rows.append({"first": law_a.family, "second": law_b.family, "inference_tokens": volume,
+                             "first_flops": plan_a.total_flops, "second_flops": plan_b.total_flops,
+                             "probability": cheaper(first, second, rho)})
+    return rows
 
 
 @app.command("design")

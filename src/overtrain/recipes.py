@@ -256,3 +256,31 @@ def compare_families(
                                  if key in t.intervals}}
                              for t in r.forecasts[1:]] for r in results}
     return dataclasses.replace(comparison, odds=tuple(odds), correlation=correlation, curve=curve)
+
+
+def cost_elasticity(laws: FittedLaws, plan: Any, key: str) -> float:
+    """d (interval-scale value) / d log C at the plan, along its multiplier: how far the forecast moves per
+    e-fold of training compute (negative: more compute, lower loss or error)."""
+    quantity = "loss" if key == "loss" else "error"
+    step = 0.05
+    values = []
+    for factor in (np.exp(-step), np.exp(step)):
+        params = plan.params * np.sqrt(factor)
+        forecast = laws.forecast(params, multiplier=plan.multiplier)
+        values.append(float(to_scale(quantity, forecast.loss if key == "loss" else forecast.errors[key])))
+    return (values[1] - values[0]) / (2 * step)
+
+
+def cheaper(first: tuple[Any, Spread, float], second: tuple[Any, Spread, float], rho: float) -> float:
+    """P(the first family reaches the target with less compute than the second), each given as (plan, spread of
+    its forecast at the plan, cost elasticity). A forecast off by e on the interval scale needs e / |slope| more
+    e-folds of compute, so log C ~ log C_plan - e / slope; fit parts independent, extrapolation parts correlated
+    (`rho`), the target's own measurement noise left out (it does not change what the run costs)."""
+    (plan_a, spread_a, slope_a), (plan_b, spread_b, slope_b) = first, second
+    variance = ((spread_a.fit / slope_a) ** 2 + (spread_b.fit / slope_b) ** 2
+                + (spread_a.extrapolation / slope_a) ** 2 + (spread_b.extrapolation / slope_b) ** 2
+                - 2 * rho * spread_a.extrapolation * spread_b.extrapolation / (slope_a * slope_b))
+    gap = float(np.log(plan_b.total_flops) - np.log(plan_a.total_flops))
+    if variance <= 0:
+        return 0.5 if gap == 0 else float(gap > 0)
+    return NormalDist().cdf(gap / np.sqrt(variance))

@@ -262,3 +262,18 @@ def comparison_tables(comparison: RecipeComparison) -> list[Table]:
             skipped.add_row(escape(name), escape(why))
         tables.append(skipped)
     return tables
+
+
+def cheaper_table(rows: list[dict]) -> Table:
+    """For every pair of families and inference volume: each one's total compute to reach the target and the
+    probability that the first gets there more cheaply."""
+    table = Table(title="Which family reaches the target more cheaply", title_justify="left")
+    for column in ("first", "second", "served T", "first C", "second C", "P(first cheaper)"):
+        table.add_column(column, justify="left" if column in ("first", "second") else "right")
+    for row in rows:
+        table.add_row(escape(row["first"]), escape(row["second"]), f"{row['inference_tokens']:.2g}",
+                      f"{row['first_flops']:.3g}", f"{row['second_flops']:.3g}", f"{row['probability']:.2f}")
+    table.caption = ("from the forecasts' joint uncertainty at each plan (fit parts independent, extrapolation "
+                     "parts correlated as on the development suite), each miss turned into compute by the law's "
+                     "slope there")
+    return table
