@@ -439,11 +439,15 @@ def fit_loss(
                 noise=chosen.loss_noise(split))
 
 
+def linear_count(law: type) -> int:
+    """How many of a law's coefficients are linear (all but its exponents)."""
+    return law.n_coefficients - len(law.theta_names)
+
+
 def group_identifies(law: type, inputs: tuple[np.ndarray, ...], mask: np.ndarray) -> bool:
     """Whether the runs of `mask` can carry their own linear coefficients of `law` in a pooled fit: as many runs
     as linear coefficients, and a design that separates them (see the law's `design_problem`)."""
-    n_linear = law.n_coefficients - len(law.theta_names)
-    return int(mask.sum()) >= n_linear and law.design_problem(tuple(v[mask] for v in inputs)) is None
+    return int(mask.sum()) >= linear_count(law) and law.design_problem(tuple(v[mask] for v in inputs)) is None
 
 
 def solve_pooled(
@@ -459,7 +463,7 @@ def solve_pooled(
     y = np.broadcast_to(np.asarray(y, dtype=float), weights.shape)
     group = np.asarray(group, dtype=int)
     n_groups = int(group.max()) + 1 if len(group) else 0
-    n_linear = law.n_coefficients - len(law.theta_names)
+    n_linear = linear_count(law)
     theta = np.full((len(weights), len(law.theta_grids)), np.nan)
     linear = np.full((len(weights), n_groups, n_linear), np.nan)
     at_bound = np.zeros(len(weights), dtype=bool)
@@ -507,7 +511,7 @@ def fit_loss_pooled(
         if not group_identifies(family, inputs, group == g):
             raise OvertrainError(f"loss fit set {name!r} cannot give family {member!r} its own coefficients of "
                                  f"the {family.name} law in a pooled fit: it needs at least "
-                                 f"{family.n_coefficients - len(family.theta_names)} runs of 2+ sizes and 2+ "
+                                 f"{linear_count(family)} runs of 2+ sizes and 2+ "
                                  "multipliers")
     y = chosen.loss_values(split)
     theta, linear, at_bound = solve_pooled(family, inputs, group, y, np.ones(len(chosen)))

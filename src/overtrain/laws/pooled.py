@@ -32,11 +32,6 @@ class Pooled:
     def theta_grids(self) -> tuple[np.ndarray, ...]:
         return self.law.theta_grids
 
-    @property
-    def n_linear(self) -> int:
-        """Linear coefficients per group."""
-        return self.law.n_coefficients - len(self.law.theta_names)
-
     def basis(self, inputs: tuple[np.ndarray, ...], theta: np.ndarray) -> np.ndarray:
         """(..., n, n_groups * p): the law's basis in the columns of each run's group, zero elsewhere."""
         *law_inputs, group = inputs
@@ -60,8 +55,3 @@ class Pooled:
             basis = self.law.basis(tuple(v[rows] for v in law_inputs), theta)
             total += screen_profile(basis, y[:, rows], w[:, rows], self.law.intercept)
         return total
-
-    def split(self, theta: np.ndarray, linear: np.ndarray) -> list:
-        """The law fitted to each group, from the shared exponents and the stacked linear coefficients."""
-        p = len(linear) // self.n_groups
-        return [self.law.from_solution(theta, linear[g * p:(g + 1) * p]) for g in range(self.n_groups)]
