@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.fitting import Fit, solve_law, solve_pooled
+from overtrain.fitting import Fit, linear_count, solve_law, solve_pooled
 from overtrain.forecast import Forecast
 from overtrain.scales import from_scale, physical, scale_slope, shift_on_scale, to_scale
 from overtrain.varpro import fit_profile
@@ -245,7 +245,7 @@ def _resample_pooled(fit: Fit, n_masks: int, target_inputs: list[tuple[np.ndarra
     residuals of the pooled fit), the pooled law refitted to each draw, this family's law predicted."""
     pool, law = fit.pool, type(fit.law)
     rng = np.random.default_rng(seed)
-    n_linear = law.n_coefficients - len(law.theta_names)
+    n_linear = linear_count(law)
     groups = int(pool.group.max()) + 1
     theta0, linear0, _ = solve_pooled(law, pool.inputs, pool.group, pool.observed, np.ones(len(pool.observed)))
     basis = law.basis(pool.inputs, theta0[0])
