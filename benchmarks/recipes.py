@@ -3,8 +3,9 @@
     python benchmarks/recipes.py [--json FILE]
 
 1. The bundled testbed: from the paper's fit sets (the 6.9B runs and the over-trained 1.4B runs unseen), every
-   target configuration that several families share (1.4B and 6.9B at M = 20): for every pair of families and each
-   of loss, 17- and 46-task error, is the forecast order right (decision accuracy), and the Brier score of the
+   target configuration that several families share (1.4B and 6.9B at M = 20; the 1.4B runs' errors are in the
+   paper's error fit set, so there only loss is scored): for every pair of families and each of loss, 17- and
+   46-task error, is the forecast order right (decision accuracy), and the Brier score of the
    stated probability that the first family comes out better. Beside it, the simple baseline: the order of the
    pair's runs at the largest small scale (0.411B, M = 20).
 2. DCLM's model database (`src/overtrain/data/testbeds/dclm`): its recipes trained at two or more scales, forecast
@@ -86,7 +87,10 @@ def bundled() -> list[dict]:
             comparison = compare_families(seen, Target(params, 20 * params), fit_loss_set="paper-loss",
                                           fit_error_set="paper-error", tasks=tasks, loss_split="c4_val")
             found = pair_rows(comparison, truths, baseline, f"bundled {params / 1e9:.1f}B M=20")
-            rows += [r for r in found if tasks == "17" or r["quantity"] != "loss"]
+            # the 1.4B M = 20 runs are in the paper's error fit set: their errors are fits, not forecasts
+            in_fit = params < 2e9
+            rows += [r for r in found if (tasks == "17" or r["quantity"] != "loss")
+                     and not (in_fit and r["quantity"] != "loss")]
     return rows
 
 
