@@ -7,7 +7,7 @@ from pathlib import Path
 from overtrain.errors import OvertrainError
 from overtrain.readers.lmeval import is_lm_eval_dir, read_lm_eval_dir
 from overtrain.readers.openlm import read_openlm_dir
-from overtrain.readers.table import read_runs_table, read_task_table, write_runs_table
+from overtrain.readers.table import read_runs_table, read_task_table, with_known_chance, write_runs_table
 from overtrain.runs import RunTable
 
 __all__ = ["read_lm_eval_dir", "read_openlm_dir", "read_runs", "read_runs_table", "write_runs_table"]
@@ -21,7 +21,8 @@ def read_runs(path: str | Path, *, sizes: str | Path | None = None, task_info: s
     - a directory of lm-evaluation-harness `results*.json` files, with `sizes`, a runs table giving each
       run's `params` and `tokens`.
 
-    `task_info` is an optional task-metadata table (`task, chance[, category, shots, n_examples]`).
+    `task_info` is an optional task-metadata table (`task, chance[, category, shots, n_examples]`); without it,
+    tasks the bundled task table knows get its chance accuracy.
     """
     path = Path(path)
     if not path.exists():
@@ -43,5 +44,5 @@ def read_runs(path: str | Path, *, sizes: str | Path | None = None, task_info: s
     else:
         runs = read_runs_table(path)
     if task_info is not None:
-        runs = runs.with_tasks(read_task_table(Path(task_info)))
-    return runs
+        return runs.with_tasks(read_task_table(Path(task_info)))
+    return with_known_chance(runs)

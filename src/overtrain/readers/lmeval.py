@@ -16,7 +16,6 @@ task metadata's `n_examples`; chance accuracies come from the bundled task table
 from __future__ import annotations
 
 import math
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +23,13 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.readers.openlm import load_json
-from overtrain.readers.table import read_frame, read_task_table
+from overtrain.readers.table import known_chance, read_frame
 from overtrain.runs import ACC, RunTable
 from overtrain.tasks import TASK_COLUMNS
 
 METRICS = ("acc_norm", "acc", "exact_match")
 #: Harness task names that the bundled task table spells otherwise.
 HARNESS_NAMES = {"openbookqa": "openbook_qa"}
-
-
-def known_chance() -> dict[str, float]:
-    """Chance accuracy of the tasks the bundled task table knows (arc_easy, hellaswag, piqa, winogrande...): the
-    harness does not record it, and the sigmoid and per-task laws need it."""
-    path = Path(str(resources.files("overtrain") / "data" / "tasks.csv"))
-    tasks = read_task_table(path)
-    return {str(task): float(chance) for task, chance in tasks["chance"].items()}
 
 
 def is_lm_eval_dir(path: Path) -> bool:
@@ -121,10 +112,10 @@ def read_lm_eval_dir(path: str | Path, sizes: str | Path) -> RunTable:
         raise OvertrainError(f"{sizes}: column {clashing[0]!r} is also read from the harness results")
     merged = frame.set_index(frame["run"].astype(str)).drop(columns="run").join(table)
     names = sorted({t[len(ACC):] for t in table.columns} | set(n_examples))
-    known = known_chance()
+    known = known_chance(names, HARNESS_NAMES)
     tasks = pd.DataFrame(
         {"task": names, "category": None, "shots": None,
          "n_examples": [n_examples.get(t, float("nan")) for t in names],
-         "chance": [known.get(HARNESS_NAMES.get(t, t), float("nan")) for t in names]}
+         "chance": [known.get(t, float("nan")) for t in names]}
     )[list(TASK_COLUMNS)].set_index("task")
     return RunTable.from_frame(merged.rename_axis("run").reset_index(), tasks, source=str(root), notes=tuple(notes))

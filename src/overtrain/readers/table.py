@@ -9,6 +9,7 @@ A task-metadata table has columns `task, chance` and optionally `category, shots
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -95,6 +96,27 @@ def read_task_table(path: Path) -> pd.DataFrame:
                              "is not an accuracy in [0, 1]")
     frame["chance"] = chance.astype(float)
     return frame[list(TASK_COLUMNS)].set_index("task")
+
+
+def known_chance(tasks: list[str], aliases: dict[str, str] | None = None) -> dict[str, float]:
+    """Chance accuracy of those of `tasks` the bundled task table knows (arc_easy, hellaswag, piqa, winogrande...,
+    also under the names in `aliases`): runs tables and harness results rarely record it, and the sigmoid and
+    per-task laws need it."""
+    bundled = read_task_table(Path(str(resources.files("overtrain") / "data" / "tasks.csv")))["chance"]
+    aliases = aliases or {}
+    return {task: float(bundled[aliases.get(task, task)]) for task in tasks if aliases.get(task, task) in bundled}
+
+
+def with_known_chance(runs: RunTable) -> RunTable:
+    """`runs` with the chance accuracy of each task it carries that its task table lacks and the bundled one
+    knows."""
+    missing = [t for t in runs.task_names if t not in runs.tasks.index or pd.isna(runs.tasks.loc[t, "chance"])]
+    known = known_chance(missing)
+    if not known:
+        return runs
+    tasks = runs.tasks.reindex(runs.tasks.index.union(list(known)))
+    tasks.loc[list(known), "chance"] = [known[t] for t in known]
+    return runs.with_tasks(tasks)
 
 
 def write_runs_table(runs: RunTable, path: str | Path) -> None:
