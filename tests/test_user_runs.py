@@ -258,3 +258,17 @@ def test_two_results_files_of_one_run_are_reported(tmp_path: Path) -> None:
     assert runs.accuracy_values("all").tolist() == [[0.55]]
     assert diagnose(runs)[0] == ("run 'tiny-20m': task 'arc_easy' is in results_2026-01-01.json and "
                                  "results_2026-02-01.json; kept results_2026-02-01.json, the later one")
+
+
+def test_losses_from_training_logs_join_the_sizes_table(tmp_path: Path) -> None:
+    logs = tmp_path / "losses.csv"
+    logs.write_text("run,loss:train\nacme/tiny-20m,4.9\nacme/base-150m,3.6\n")
+    runs = read_runs(LM_EVAL, sizes=[SIZES, logs])
+    losses = runs.frame["loss:train"]
+    assert losses["acme/tiny-20m"] == 4.9 and losses["acme/base-150m"] == 3.6 and losses.isna().sum() == 7
+    result = run("runs", LM_EVAL, "--sizes", SIZES, "--sizes", logs)
+    assert result.exit_code == 0 and "train" in result.stdout
+    clash = tmp_path / "clash.csv"
+    clash.write_text("run,params\nacme/tiny-20m,1e7\n")
+    bad = run("runs", LM_EVAL, "--sizes", SIZES, "--sizes", clash)
+    assert bad.exit_code == 2 and "column 'params' is already given" in bad.output

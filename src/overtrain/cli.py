@@ -70,12 +70,12 @@ def reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _runs(path: Path | None, sizes: Path | None = None, task_info: Path | None = None) -> RunTable:
+def _runs(path: Path | None, sizes: list[Path] | None = None, task_info: Path | None = None) -> RunTable:
     from overtrain.readers import read_runs
     from overtrain.testbed import load_testbed
 
     if path is None:
-        if sizes is not None or task_info is not None:
+        if sizes or task_info is not None:
             raise OvertrainError("--sizes and --task-info need a RUNS path")
         return load_testbed()
     return read_runs(path, sizes=sizes, task_info=task_info)
@@ -121,8 +121,9 @@ def _print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
 
 
-SizesOption = Annotated[Path | None, typer.Option(
-    "--sizes", help="For lm-evaluation-harness results: a table with run, params, tokens (and optional columns)."
+SizesOption = Annotated[list[Path] | None, typer.Option(
+    "--sizes", help="For lm-evaluation-harness results: a table with run, params, tokens (and optional columns); "
+    "repeat it to join more columns on run, e.g. losses from training logs."
 )]
 TaskInfoOption = Annotated[Path | None, typer.Option(
     "--task-info", help="Task metadata table: task, chance[, category, shots, n_examples]."

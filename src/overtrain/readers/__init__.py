@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from overtrain.errors import OvertrainError
@@ -13,13 +14,14 @@ from overtrain.runs import RunTable
 __all__ = ["read_lm_eval_dir", "read_openlm_dir", "read_runs", "read_runs_table", "write_runs_table"]
 
 
-def read_runs(path: str | Path, *, sizes: str | Path | None = None, task_info: str | Path | None = None) -> RunTable:
+def read_runs(path: str | Path, *, sizes: str | Path | Sequence[str | Path] | None = None,
+              task_info: str | Path | None = None) -> RunTable:
     """Read runs from any supported source.
 
     - a runs table (CSV, or Parquet with the `parquet` extra);
     - a directory of open_lm model JSONs and `evaluation_*_heavy.json` files (the paper's format);
     - a directory of lm-evaluation-harness `results*.json` files, with `sizes`, a runs table giving each
-      run's `params` and `tokens`.
+      run's `params` and `tokens` (several tables are joined on `run`, e.g. losses from training logs).
 
     `task_info` is an optional task-metadata table (`task, chance[, category, shots, n_examples]`); without it,
     tasks the bundled task table knows get its chance accuracy.
@@ -34,7 +36,7 @@ def read_runs(path: str | Path, *, sizes: str | Path | None = None, task_info: s
         if is_openlm:
             runs = read_openlm_dir(path)
         elif is_lm_eval_dir(path):
-            if sizes is None:
+            if not sizes:
                 raise OvertrainError(
                     f"{path}: lm-evaluation-harness results need a sizes table with run, params, tokens (--sizes)"
                 )

@@ -16,6 +16,7 @@ task metadata's `n_examples`; chance accuracies come from the bundled task table
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +64,37 @@ def _run_keys(file: Path, data: dict[str, Any]) -> list[str]:
     return keys
 
 
-def read_lm_eval_dir(path: str | Path, sizes: str | Path) -> RunTable:
-    """Read harness results under `path`, with N and D (and anything else) from the `sizes` table."""
-    root, sizes = Path(path), Path(sizes)
-    frame = read_frame(sizes)
-    if "run" not in frame.columns:
-        raise OvertrainError(f"{sizes}: missing required column 'run'")
+def sizes_frame(tables: Sequence[Path]) -> pd.DataFrame:
+    """The runs tables that supply what the harness does not record, joined on `run`: the first lists the runs
+    (with params and tokens), each further one adds columns (e.g. losses from training logs) for some of them."""
+    frames = []
+    for table in tables:
+        frame = read_frame(table)
+        if "run" not in frame.columns:
+            raise OvertrainError(f"{table}: missing required column 'run'")
+        frame = frame.assign(run=frame["run"].astype(str)).set_index("run")
+        if frame.index.duplicated().any():
+            raise OvertrainError(f"{table}: run {frame.index[frame.index.duplicated()][0]!r} appears twice")
+        frames.append((table, frame))
+    merged = frames[0][1]
+    for table, frame in frames[1:]:
+        clashing = [c for c in frame.columns if c in merged.columns]
+        if clashing:
+            raise OvertrainError(f"{table}: column {clashing[0]!r} is already given by an earlier --sizes table")
+        unknown = [r for r in frame.index if r not in merged.index]
+        if unknown:
+            raise OvertrainError(f"{table}: run {unknown[0]!r} is not in {frames[0][0]}")
+        merged = merged.join(frame)
+    return merged.reset_index()
+
+
+def read_lm_eval_dir(path: str | Path, sizes: str | Path | Sequence[str | Path]) -> RunTable:
+    """Read harness results under `path`, with N and D (and anything else) from the `sizes` table (or several,
+    joined on `run`: see `sizes_frame`)."""
+    root = Path(path)
+    tables = [Path(sizes)] if isinstance(sizes, str | Path) else [Path(t) for t in sizes]
+    sizes = tables[0]
+    frame = sizes_frame(tables)
     runs = [str(r) for r in frame["run"]]
     files = sorted(root.rglob("results*.json"), key=lambda p: (p.name, str(p)))
     if not files:
