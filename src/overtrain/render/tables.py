@@ -111,16 +111,17 @@ def forecast_table(forecasts: list[TrustedForecast]) -> Table:
     """One row per (family, target): N, D, M, C, predicted loss and error with intervals, compute ratio."""
     table = Table(title="Forecasts", title_justify="left")
     for column in ("family", "N", "D", "M", "loss", "error", "C / fit C"):
-        table.add_column(column, justify="left" if column == "family" else "right")
+        table.add_column(column, justify="left" if column == "family" else "right",
+                         no_wrap=column in ("family", "loss", "error"))  # names and intervals stay whole
     for trusted in forecasts:
         f, intervals = trusted.forecast, trusted.intervals
         loss = f"{f.loss:.4f}"
         if "loss" in intervals:
-            loss += escape(f"\n[{intervals['loss'].low:.3f}, {intervals['loss'].high:.3f}]")
+            loss += f"\n{intervals['loss'].low:.3f}–{intervals['loss'].high:.3f}"
         error = "—" if f.error is None else f"{f.error:.4f}"
         name = next(iter(f.errors), None)
         if name in intervals:
-            error += escape(f"\n[{intervals[name].low:.3f}, {intervals[name].high:.3f}]")
+            error += f"\n{intervals[name].low:.3f}–{intervals[name].high:.3f}"
         table.add_row(f.loss_fit.family, _size(f.params), f"{f.tokens:.3g}", f"{f.multiplier:.3g}", loss, error,
                       f"{f.flops_ratio:.0f}x" if f.flops_ratio >= 10 else f"{f.flops_ratio:.2g}x")
     if forecasts:
