@@ -19,8 +19,6 @@ are one batched call of the engine.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +30,7 @@ from overtrain.errors import OvertrainError
 from overtrain.fitsets import resolve_fit_set
 from overtrain.fitting import (
     chance_error,
+    digest,
     error_inputs,
     fit_error,
     fit_loss,
@@ -329,12 +328,10 @@ def pooled_loss_forecasts(
     if protocol == "size-ahead":
         spec = resolve_fit_set(method.loss_fit_set)
         selected = np.concatenate([spec.mask(tables[f].columns) for f in names])
-    key = hashlib.blake2b(repr((names, method.loss_law, method.loss_fit_set, error_law.n_coefficients, protocol,
-                                tuple(ratios), with_error, [len(tables[f]) for f in names])).encode(), digest_size=20)
-    for array in (params, tokens, flops, group, loss, selected):
-        key.update(np.ascontiguousarray(array).tobytes())
-    if key.digest() in _POOLED:
-        return _POOLED[key.digest()]
+    key = digest(repr((names, method.loss_law, method.loss_fit_set, error_law.n_coefficients, protocol,
+                       tuple(ratios), with_error)), [params, tokens, flops, group, loss, selected])
+    if key in _POOLED:
+        return _POOLED[key]
     rows, places = [], []
     for g, name in enumerate(names):
         targets, masks, _, _ = _protocol_masks(tables[name], method, protocol, ratios, loss_law, error_law, with_error)
@@ -355,7 +352,7 @@ def pooled_loss_forecasts(
     result = {name: (np.array(p, dtype=float), np.array(b, dtype=bool)) for name, (p, b) in predictions.items()}
     if len(_POOLED) >= 64:
         _POOLED.pop(next(iter(_POOLED)))
-    _POOLED[key.digest()] = result
+    _POOLED[key] = result
     return result
 
 
@@ -380,11 +377,10 @@ def backtest(
     tables = {family: runs.family(family).complete(loss_split, tasks) for family in runs.families}
     pooled = (pooled_loss_forecasts(tables, method, loss_split, protocol, ratios, tasks is not None)
               if method.loss_pooled else {})
-    pieces = [functools.partial(backtest_family, table, method, loss_split=loss_split,
-                                task_set=None if tasks is None else table.task_set(tasks), ratios=ratios,
-                                level=level, n_resamples=n_resamples, seed=seed, protocol=protocol,
-                                loss_override=pooled.get(family)) for family, table in tables.items()]
-    frames = [piece() for piece in pieces]
+    frames = [backtest_family(table, method, loss_split=loss_split,
+                              task_set=None if tasks is None else table.task_set(tasks), ratios=ratios, level=level,
+                              n_resamples=n_resamples, seed=seed, protocol=protocol, loss_override=pooled.get(family))
+              for family, table in tables.items()]
     frames = [f for f in frames if len(f)]
     if not frames:
         raise OvertrainError(f"{runs.source}: no fit set of cheaper runs can identify the laws; nothing to backtest")

@@ -198,8 +198,10 @@ def forget_solutions() -> None:
     _SOLVED.clear()
 
 
-def _digest(law: object, objective: str, arrays: Sequence[np.ndarray | None]) -> bytes:
-    digest = hashlib.blake2b(f"{law!r}|{objective}".encode(), digest_size=20)
+def digest(label: str, arrays: Sequence[np.ndarray | None]) -> bytes:
+    """A short key for a computation on `arrays` (their shapes and bytes) described by `label`: what the kept
+    results of pure functions are looked up by."""
+    digest = hashlib.blake2b(label.encode(), digest_size=20)
     for array in arrays:
         if array is None:
             digest.update(b"none")
@@ -224,7 +226,7 @@ def solve_law(
     """
     if objective not in OBJECTIVES:
         raise OvertrainError(f"unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
-    key = _digest(law, objective, [*inputs, y, weights])
+    key = digest(f"{law!r}|{objective}", [*inputs, y, weights])
     if key in _SOLVED:
         _SOLVED.move_to_end(key)
         return _copied(_SOLVED[key])
@@ -249,15 +251,21 @@ def _solve_unique(
     w = np.asarray(weights, dtype=float)
     y2 = np.broadcast_to(np.asarray(y, dtype=float), np.broadcast_shapes(np.shape(y), w.shape))
     w = np.broadcast_to(w, y2.shape)
-    _, first, inverse = np.unique(np.concatenate([y2, w], axis=1), axis=0, return_index=True, return_inverse=True)
+    first, pick = distinct_rows(np.concatenate([y2, w], axis=1))
     if len(first) == len(w):
         return _solve_law(law, inputs, y, objective, weights)
-    order = np.argsort(first)  # distinct fits in order of first appearance
+    theta, linear, at_bound = _solve_law(law, inputs, y2[first], objective, w[first])
+    return theta[pick], linear[pick], np.asarray(at_bound)[pick]
+
+
+def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of `rows` (B, n): the index of each one's first appearance, in order of appearance, and
+    for every row which of them it is (rows == rows[first][which])."""
+    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
-    theta, linear, at_bound = _solve_law(law, inputs, y2[first[order]], objective, w[first[order]])
-    pick = rank[np.ravel(inverse)]
-    return theta[pick], linear[pick], np.asarray(at_bound)[pick]
+    return first[order], rank[np.ravel(inverse)]
 
 
 def _solve_law(

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.fitting import Fit, linear_count, solve_law, solve_pooled
+from overtrain.fitting import Fit, distinct_rows, linear_count, solve_law, solve_pooled
 from overtrain.forecast import Forecast
 from overtrain.scales import from_scale, physical, scale_slope, shift_on_scale, to_scale
 from overtrain.varpro import fit_profile
@@ -191,12 +191,8 @@ def resample_predictions(
         raise OvertrainError(f"intervals are not available for the {fit.law.name} law")
     if fit.pool is not None and masks.all():
         return _resample_pooled(fit, len(masks), target_inputs, n_resamples, seed)
-    _, first, inverse = np.unique(masks, axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    which = rank[np.ravel(inverse)]  # each forecast's distinct fit set
-    masks = masks[first[order]]
+    first, which = distinct_rows(masks)  # each forecast's distinct fit set
+    masks = masks[first]
     rng = np.random.default_rng(seed)
     n_masks, n_runs = masks.shape
     n_coefficients = type(fit.law).n_coefficients
