@@ -258,26 +258,18 @@ def _fit_chosen(runs: RunTable, family: list[str] | None, loss_split: str | None
                 fit_loss: str | None, fit_error: str | None) -> list[FittedLaws]:
     """Each family's laws as `--law auto` chooses them (single laws: an ensemble is not one law a file can hold);
     the reasons go to stderr."""
-    import dataclasses
-
-    from overtrain.backtest import CANDIDATE_ERROR, select_method
-    from overtrain.forecast import default_loss_split, default_task_spec
+    from overtrain.backtest import CANDIDATE_ERROR
     from overtrain.names import ENSEMBLE
-    from overtrain.trust import fit_method
+    from overtrain.trust import forecast_family
 
     laws = []
     with _working("choosing the laws") as step:
         for name in _families(runs, family) or runs.families:
-            table = runs.family(name)
-            split = loss_split or default_loss_split(table)
-            spec = default_task_spec(table, tasks)
-            selection = select_method(table.complete(split), loss_split=split, tasks=spec, loss_fit_set=fit_loss,
-                                      error_fit_set=fit_error, progress=step,
-                                      error_laws=[law for law in CANDIDATE_ERROR if law != ENSEMBLE])
-            method = dataclasses.replace(selection.method, loss_fit_set=selection.method.loss_fit_set or fit_loss,
-                                         error_fit_set=selection.method.error_fit_set or fit_error)
-            print(f"{name}: {selection.reason()}", file=sys.stderr)
-            laws.append(fit_method(table, method, split, spec, runs if method.loss_pooled else None))
+            chosen = forecast_family(runs.family(name), [], loss_split=loss_split, tasks=tasks,
+                                     fit_loss_set=fit_loss, fit_error_set=fit_error, loss_law="auto", level=None,
+                                     progress=step, error_laws=[law for law in CANDIDATE_ERROR if law != ENSEMBLE])
+            print(f"{name}: {chosen.selection.reason()}", file=sys.stderr)
+            laws.append(chosen.laws)
     return laws
 
 
@@ -602,27 +594,14 @@ def plan_command(
 
 def _cheaper(results: list[tuple], level: float) -> list[dict]:
     """For every pair of families and inference volume, P(the first reaches the target with less compute)."""
-    from overtrain.recipes import Spread, cheaper, cost_elasticity, extrapolation_correlation
-    from overtrain.testbed import load_suite_evidence
+    from overtrain.recipes import cheaper_pairs
 
-    evidence = load_suite_evidence()
     rows = []
-    by_volume: dict[float, list[tuple]] = {}
-    for law, p, _, parts, calibration in results:
-        if calibration is not None and parts:
-            by_volume.setdefault(p.inference_tokens, []).append((law, p, parts, calibration))
-    for volume, entries in by_volume.items():
-        for i, (law_a, plan_a, parts_a, cal_a) in enumerate(entries):
-            for law_b, plan_b, parts_b, cal_b in entries[i + 1:]:
-                key = "loss" if plan_a.target_error is None else next(iter(plan_a.forecast.errors))
-                if key not in parts_a or key not in parts_b:
-                    continue
-                rho = extrapolation_correlation(evidence, "loss" if key == "loss" else "error")[0]
-                first = (plan_a, Spread.of(parts_a[key], cal_a, level), cost_elasticity(law_a, plan_a, key))
-                second = (plan_b, Spread.of(parts_b[key], cal_b, level), cost_elasticity(law_b, plan_b, key))
-                rows.append({"first": law_a.family, "second": law_b.family, "inference_tokens": volume,
-                             "first_flops": plan_a.total_flops, "second_flops": plan_b.total_flops,
-                             "probability": cheaper(first, second, rho)})
+    for volume in dict.fromkeys(p.inference_tokens for _, p, _, _, _ in results):
+        entries = [(law, p, parts, calibration) for law, p, _, parts, calibration in results
+                   if p.inference_tokens == volume and calibration is not None and parts]
+        rows += [{"first": row["first"], "second": row["second"], "inference_tokens": volume, **row}
+                 for row in cheaper_pairs(entries, level)]
     return rows
 
 

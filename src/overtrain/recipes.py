@@ -284,3 +284,27 @@ def cheaper(first: tuple[Any, Spread, float], second: tuple[Any, Spread, float],
     if variance <= 0:
         return 0.5 if gap == 0 else float(gap > 0)
     return NormalDist().cdf(gap / np.sqrt(variance))
+
+
+def cheaper_pairs(entries: Sequence[tuple[FittedLaws, Any, dict[str, IntervalParts], Calibration]], level: float,
+                  evidence: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """For every pair of families' plans to reach one target (each entry: the family's laws, its plan, the interval
+    parts and calibration of the forecast at the plan), P(the first gets there with less compute; see `cheaper`)."""
+    evidence = load_suite_evidence() if evidence is None else evidence
+    rho: dict[str, float] = {}
+    costs = []
+    for laws, plan, parts, calibration in entries:
+        key = "loss" if plan.target_error is None else next(iter(plan.forecast.errors))
+        if key in parts:
+            quantity = "loss" if key == "loss" else "error"
+            rho.setdefault(quantity, extrapolation_correlation(evidence, quantity)[0])
+            costs.append((laws.family, key, (plan, Spread.of(parts[key], calibration, level),
+                                             cost_elasticity(laws, plan, key))))
+    rows = []
+    for i, (first, key, plan_a) in enumerate(costs):
+        for second, other, plan_b in costs[i + 1:]:
+            if key == other:
+                rows.append({"first": first, "second": second, "first_flops": plan_a[0].total_flops,
+                             "second_flops": plan_b[0].total_flops,
+                             "probability": cheaper(plan_a, plan_b, rho["loss" if key == "loss" else "error"])})
+    return rows

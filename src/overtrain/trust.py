@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from overtrain.backtest import (
+    CANDIDATE_ERROR,
     ENSEMBLE,
     Method,
     Selection,
@@ -141,11 +142,12 @@ def forecast_family(
     calibration_runs: RunTable | None = None, options: IntervalOptions = DEFAULT_INTERVALS,
     evidence: pd.DataFrame | None = None, cache: dict | None = None, pooled: bool = False,
     pool_runs: RunTable | None = None, progress: Callable[[str], None] | None = None,
+    error_laws: Sequence[str] = CANDIDATE_ERROR,
 ) -> FamilyForecasts:
     """Fit, forecast and (with `level`) attach calibrated intervals, for one family's runs (calibrated on
     backtests of `calibration_runs`, default the family's runs; see `calibrated_intervals`). With `pooled`, the
     loss law is fitted to the families of `pool_runs` (default `calibration_runs`) at once, exponents shared.
-    `progress` hears each step."""
+    `progress` hears each step; with `loss_law` auto, `error_laws` are the error-law candidates."""
     say = progress or (lambda step: None)
     family = runs.families[0] if len(runs) else "runs"
     split = loss_split or default_loss_split(runs)
@@ -157,7 +159,7 @@ def forecast_family(
         selection = select_method(runs.complete(split), loss_split=split, tasks=task_spec,
                                   loss_fit_set=fit_loss_set, error_fit_set=fit_error_set,
                                   pool_runs=pool_runs if len(pool_runs.families) > 1 else None,
-                                  progress=lambda step: say(f"{family}: {step}"))
+                                  progress=lambda step: say(f"{family}: {step}"), error_laws=error_laws)
         method = selection.method
     else:
         method = Method(loss_law, objective, error_law, fit_loss_set, fit_error_set, pooled)
