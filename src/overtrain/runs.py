@@ -203,10 +203,13 @@ class RunTable:
     def __len__(self) -> int:
         return len(self._store.index) if self._rows is None else len(self._rows)
 
+    def _ids(self) -> np.ndarray:
+        """The run ids of this table's rows (object array)."""
+        return self._store.index if self._rows is None else self._store.index[self._rows]
+
     @property
     def runs(self) -> list[str]:
-        index = self._store.index if self._rows is None else self._store.index[self._rows]
-        return list(index)
+        return list(self._ids())
 
     @property
     def families(self) -> list[str]:
@@ -229,8 +232,7 @@ class RunTable:
     def index(self) -> pd.Index:
         """The run ids as a pandas index."""
         if "index" not in self._cache:
-            runs = self._store.index if self._rows is None else self._store.index[self._rows]
-            self._cache["index"] = pd.Index(runs, dtype=object, name="run")
+            self._cache["index"] = pd.Index(self._ids(), dtype=object, name="run")
         return self._cache["index"]
 
     def _series(self, values: np.ndarray, name: str) -> pd.Series:
@@ -414,7 +416,7 @@ class RunTable:
 
     def drop(self, runs: Iterable[str]) -> RunTable:
         """The table without the named runs."""
-        return self.subset(~np.isin(np.array(self.runs, dtype=object), list(runs)))
+        return self.subset(~np.isin(self._ids(), list(runs)))
 
     def sorted_by(self, column: str = "flops") -> RunTable:
         """The same runs ordered by a column (cheapest first for flops)."""
