@@ -15,12 +15,12 @@ from typing import Any
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.readers.table import read_runs_table, read_task_table
+from overtrain.readers.table import BUNDLED_TASKS_FILE, read_runs_table, read_task_table
 from overtrain.runs import RunTable
 
 DATA = Path(str(resources.files("overtrain") / "data"))
 RUNS_FILE = DATA / "testbed.csv"
-TASKS_FILE = DATA / "tasks.csv"
+TASKS_FILE = BUNDLED_TASKS_FILE
 SIDECAR_FILE = DATA / "testbed.json"
 
 _cache: dict[str, RunTable] = {}

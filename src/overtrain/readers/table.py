@@ -9,6 +9,7 @@ A task-metadata table has columns `task, chance` and optionally `category, shots
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from overtrain.runs import ACC, LOSS, RunTable, flops_from
 from overtrain.tasks import TASK_COLUMNS
 
 ERR = "err:"
+#: The bundled task table: the paper's tasks with their chance accuracies (also what other readers fall back on).
+BUNDLED_TASKS_FILE = Path(str(resources.files("overtrain") / "data" / "tasks.csv"))
 # pandas 3 parses floats exactly by default and deprecates the option that older versions need for it.
 _EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
 
@@ -102,16 +105,21 @@ def known_chance(tasks: list[str], aliases: dict[str, str] | None = None) -> dic
     """Chance accuracy of those of `tasks` the bundled task table knows (arc_easy, hellaswag, piqa, winogrande...,
     also under the names in `aliases`): runs tables and harness results rarely record it, and the sigmoid and
     per-task laws need it."""
-    bundled = read_task_table(Path(str(resources.files("overtrain") / "data" / "tasks.csv")))["chance"]
+    bundled = _bundled_chance()
     aliases = aliases or {}
-    return {task: float(bundled[aliases.get(task, task)]) for task in tasks if aliases.get(task, task) in bundled}
+    return {task: bundled[aliases.get(task, task)] for task in tasks if aliases.get(task, task) in bundled}
+
+
+@functools.cache
+def _bundled_chance() -> dict[str, float]:
+    return {str(task): float(chance) for task, chance in read_task_table(BUNDLED_TASKS_FILE)["chance"].items()}
 
 
 def with_known_chance(runs: RunTable) -> RunTable:
     """`runs` with the chance accuracy of each task it carries that its task table lacks and the bundled one
     knows."""
     missing = [t for t in runs.task_names if t not in runs.tasks.index or pd.isna(runs.tasks.loc[t, "chance"])]
-    known = known_chance(missing)
+    known = known_chance(missing) if missing else {}
     if not known:
         return runs
     tasks = runs.tasks.reindex(runs.tasks.index.union(list(known)))
