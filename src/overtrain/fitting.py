@@ -19,7 +19,7 @@ from overtrain.errors import OvertrainError
 from overtrain.fitsets import FitSet, resolve_fit_set
 from overtrain.laws import Law, law_family
 from overtrain.laws.pooled import Pooled
-from overtrain.runs import RunTable
+from overtrain.runs import TASKLOSS, RunTable
 from overtrain.tasks import TaskSet
 from overtrain.varpro import fit_profile
 
@@ -370,7 +370,7 @@ def task_losses(runs: RunTable, task_set: TaskSet, fit_set: str = "") -> np.ndar
         raise OvertrainError(f"{runs.source}: the two-step error law needs a taskloss:<task> column for every task "
                              f"of the set; there is none for {len(absent)} of {len(task_set)} ({absent[0]!r}"
                              + (", ..." if len(absent) > 1 else "") + ")")
-    values = np.array([runs.column(f"taskloss:{task}") for task in task_set.tasks]).reshape(len(task_set), len(runs))
+    values = np.array([runs.column(TASKLOSS + task) for task in task_set.tasks]).reshape(len(task_set), len(runs))
     missing = np.argwhere(~np.isfinite(values))
     if len(missing):
         task, run = missing[0]
