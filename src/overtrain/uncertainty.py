@@ -466,12 +466,6 @@ class _Forecasts:
         return (low <= self.truth) & (self.truth <= high)
 
 
-def backtest_bounds(frame: pd.DataFrame, quantity: str, scale: float, level: float, form: str = "log-distance",
-                    fit_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """The interval bounds of the backtest forecasts of `quantity` in `frame` at extrapolation `scale`."""
-    return _Forecasts.of(frame, quantity, form).bounds(quantity, scale, level, fit_factor)
-
-
 def coverage(frame: pd.DataFrame, quantity: str, scale: float, level: float, form: str = "log-distance",
              fit_factor: float = 1.0) -> np.ndarray:
     """Which backtest forecasts of `quantity` (loss or error) fall inside their intervals at `scale`."""
