@@ -158,3 +158,72 @@ def test_fit_draws_the_runs_and_the_law(tmp_path) -> None:
     result = CliRunner().invoke(app, ["fit", str(path), "--plot", str(figure), "-o", str(tmp_path / "laws.json")])
     assert result.exit_code == 0, result.output
     assert "law at M = 20" in figure.read_text()
+
+
+def _one_token_count(path, tokens: float = 3.5e11) -> tuple[float, float, float]:
+    """Five sizes all trained on one token count, from a law with known E, A, alpha (and B, which the runs cannot
+    see); returns the constant E absorbs, A and alpha."""
+    E, A, B, alpha = 1.8, 400.0, 400.0, 0.34
+    rows = [{"run": f"r{n:g}", "params": n, "tokens": tokens, "loss": E + A * n**-alpha + B * tokens**-alpha}
+            for n in (2e7, 6e7, 1.5e8, 4e8, 1e9)]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return E + B * tokens**-alpha, A, alpha
+
+
+def test_one_token_count_holds_b_out_and_says_so(tmp_path) -> None:
+    """Item 16: every run trained to one D: B cannot be told from E. The fit holds B out, recovers what the runs
+    identify, never prints a complex or negative M*, and says why."""
+    import json
+
+    import overtrain as ot
+
+    path = tmp_path / "sweep.csv"
+    absorbed, A, alpha = _one_token_count(path)
+    fit = ot.fit_loss(read_runs(path), "default")
+    assert fit.law.unidentified == ("B",) and fit.law.B == 0.0 and fit.law.M_star is None
+    assert fit.law.E == pytest.approx(absorbed, rel=1e-6) and fit.law.A == pytest.approx(A, rel=1e-5)
+    assert fit.law.alpha == pytest.approx(alpha, rel=1e-6)
+    assert "every fit run has D = 3.5e+11" in fit.held_out and "B held out" in fit.summary()
+    assert fit.predict(7e9, 3.5e11) == pytest.approx(absorbed + A * 7e9**-alpha, rel=1e-6)
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["forecast", str(path), "--target", "params=7B,tokens=350B"])
+    assert result.exit_code == 0, result.output
+    assert "M*=unknown" in result.output and "B held out" in result.output and "complex" not in result.output
+    law_file = tmp_path / "law.json"
+    assert runner.invoke(app, ["fit", str(path), "-o", str(law_file)]).exit_code == 0
+    saved = json.loads(law_file.read_text())["laws"][0]["loss"]
+    assert saved["M_star"] is None and saved["unidentified"] == ["B"]
+    predicted = runner.invoke(app, ["predict", str(law_file), "--target", "params=7e9,tokens=3.5e11", "--json"])
+    assert json.loads(predicted.output)["predictions"][0]["loss"] == pytest.approx(fit.predict(7e9, 3.5e11))
+    refused = runner.invoke(app, ["plan", str(path), "--target-loss", "2.1"])
+    assert refused.exit_code == 2 and "cannot plan: every fit run has D = 3.5e+11" in refused.stderr
+    assert "no candidate method can be backtested" in runner.invoke(
+        app, ["forecast", str(path), "--law", "auto", "--target", "params=7B,tokens=350B"]).stderr
+
+
+def test_one_model_size_holds_a_out_and_chinchilla_too(tmp_path) -> None:
+    import overtrain as ot
+
+    E, A, B, alpha, n = 1.8, 400.0, 400.0, 0.34, 1e8
+    rows = [{"run": f"d{d:g}", "params": n, "tokens": d, "loss": E + A * n**-alpha + B * d**-alpha}
+            for d in (2e9, 4e9, 8e9, 1.6e10, 3.2e10)]
+    path = tmp_path / "sweep.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    fit = ot.fit_loss(read_runs(path), "default")
+    assert fit.law.unidentified == ("A",) and fit.law.A == 0.0 and fit.law.M_star is None
+    assert fit.law.B == pytest.approx(B, rel=1e-5) and fit.law.E == pytest.approx(E + A * n**-alpha, rel=1e-6)
+    chinchilla = ot.fit_loss(read_runs(path), "default", law="chinchilla")
+    assert chinchilla.law.unidentified == ("A", "alpha") and chinchilla.law.beta == pytest.approx(alpha, rel=1e-5)
+    one_d = tmp_path / "one_d.csv"
+    _one_token_count(one_d)
+    chinchilla = ot.fit_loss(read_runs(one_d), "default", law="chinchilla")
+    assert chinchilla.law.unidentified == ("B", "beta") and chinchilla.law.alpha == pytest.approx(alpha, rel=1e-5)
+
+
+def test_m_star_is_never_complex_or_negative() -> None:
+    from overtrain.laws import SharedExponentLoss
+
+    assert SharedExponentLoss(E=1.8, A=400.0, B=-5.0, alpha=0.3).M_star is None
+    assert SharedExponentLoss(E=1.8, A=-1.0, B=400.0, alpha=0.3).M_star is None
+    assert SharedExponentLoss(E=1.8, A=400.0, B=400.0 * 20**0.3, alpha=0.3).M_star == pytest.approx(20.0)

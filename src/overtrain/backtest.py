@@ -157,10 +157,10 @@ def distinct_per_mask(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 
 def _identifiable(runs: RunTable, masks: np.ndarray, n_coefficients: int) -> np.ndarray:
-    """Fit sets with enough runs, at least 2 model sizes and at least 2 token multipliers."""
-    sizes, multipliers = distinct_per_mask(runs.params, masks), distinct_per_mask(
-        np.round(np.log(runs.multiplier), 9), masks)
-    return (masks.sum(axis=1) >= n_coefficients) & (sizes >= 2) & (multipliers >= 2)
+    """Fit sets with enough runs, at least 2 model sizes, 2 token counts and 2 token multipliers."""
+    sizes, counts, multipliers = (distinct_per_mask(runs.params, masks), distinct_per_mask(runs.tokens, masks),
+                                  distinct_per_mask(np.round(np.log(runs.multiplier), 9), masks))
+    return (masks.sum(axis=1) >= n_coefficients) & (sizes >= 2) & (counts >= 2) & (multipliers >= 2)
 
 
 def _predict(law_class: type, theta: np.ndarray, linear: np.ndarray, constants: dict, *inputs: float) -> float:
@@ -445,7 +445,10 @@ def _common_scores(
     candidate's errors per forecast (same order for all, for paired comparisons)."""
     def keys(frame: pd.DataFrame) -> pd.Series:
         far = frame[frame["distance"] >= min_distance]
-        return far["run"] if protocol == "size-ahead" else far["run"] + "@" + far["fit_flops"].map(repr)
+        if protocol == "size-ahead":
+            return far["run"]
+        return pd.Series([f"{run}@{flops!r}" for run, flops in zip(far["run"], far["fit_flops"].tolist(), strict=True)],
+                         index=far.index, dtype=object)
 
     reference = sorted(set(keys(next(iter(frames.values())))))
     scores, partial, errors = {}, [], {}
@@ -638,7 +641,9 @@ def select_method(
                                 for fit_set in loss_sets})
     loss_scores, loss_methods, loss_count, ineligible, loss_errors = run(loss_candidates, "loss", None)
     if not loss_scores:
-        raise OvertrainError(f"{runs.source}: no candidate method can be backtested on these runs")
+        reasons = list(dict.fromkeys(entry.partition(" (")[2][:-1] for entry in ineligible))
+        why = reasons[0] if len(reasons) == 1 else "; ".join(ineligible)
+        raise OvertrainError(f"no candidate method can be backtested on these runs: {why}")
     counts = {"loss": loss_count}
     key, loss_note = _choose(loss_scores, loss_errors, suite_candidates("loss", loss_methods))
     chosen = loss_methods[key]

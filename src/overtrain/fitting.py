@@ -18,6 +18,7 @@ import pandas as pd
 from overtrain.errors import OvertrainError
 from overtrain.fitsets import FitSet, resolve_fit_set
 from overtrain.laws import Law, law_family
+from overtrain.laws.loss import holding_out, identifiable_form
 from overtrain.laws.pooled import Pooled
 from overtrain.runs import TASKLOSS, RunTable
 from overtrain.tasks import TaskSet
@@ -82,6 +83,13 @@ class Fit:
     def rmse(self) -> float:
         return float(np.sqrt(np.mean(self.residuals**2)))
 
+    @property
+    def held_out(self) -> str | None:
+        """Why the law holds a term out (every fit run shares one size or one token count), or None."""
+        if not getattr(self.law, "unidentified", ()):
+            return None
+        return identifiable_form(type(self.law).__mro__[1], self.inputs)[1]
+
     def predict(self, *inputs: np.ndarray | float) -> np.ndarray | float:
         """The fitted law's prediction (loss laws take params, tokens; error laws take loss)."""
         return self.law.predict(*inputs)
@@ -99,9 +107,12 @@ class Fit:
             f"  coefficients: {coefficients}",
         ]
         if hasattr(self.law, "compute_form"):
-            form = "  ".join(f"{k}={v:.6g}" for k, v in self.law.compute_form().items())
+            form = "  ".join(f"{k}={'unknown' if v is None else format(v, '.6g')}"
+                             for k, v in self.law.compute_form().items())
             lines.append(f"  compute form L(C, M) = E + (a·M^η + b·M^-η)·C^-η: {form}")
         lines.append(f"  residuals: rmse {self.rmse:.3g}, max |r| {np.max(np.abs(self.residuals)):.3g}")
+        if self.held_out:
+            lines.append(f"  note: {self.held_out}")
         if self.at_bound:
             lines.append(f"  warning: {', '.join(self.law.theta_names)} at the edge of the search range")
         return "\n".join(lines)
@@ -138,6 +149,8 @@ class Fit:
         """Rebuild a Fit from `to_dict` output (e.g. a saved law file); predictions are identical."""
         try:
             law_class = law_family(document["law"], document["kind"])
+            for term in document.get("unidentified", [])[:1]:
+                law_class = holding_out(law_class, term)
             law = law_class(**{f.name: _field_value(document[f.name]) for f in dataclasses.fields(law_class)
                                if f.name in document or f.default is dataclasses.MISSING})
             data = document["data"]
@@ -396,6 +409,8 @@ def _fit(
     response: str, loss_split: str, task_set: TaskSet | None, objective: str = "least-squares",
     per_task: np.ndarray | None = None, noise: np.ndarray | None = None,
 ) -> Fit:
+    if kind == "loss":
+        law, _ = identifiable_form(law, inputs)
     if len(chosen) < law.n_coefficients:
         raise OvertrainError(
             f"{kind} fit set {name!r} has {len(chosen)} runs but the {law.name} law has {law.n_coefficients}"

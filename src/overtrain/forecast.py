@@ -72,10 +72,13 @@ class Forecast(Target):
         notes = list(self.unphysical)
         for fit in (self.loss_fit, *self.error_fits):
             label = f"{fit.kind} law ({fit.family})"
+            if fit.held_out:
+                notes.append(f"{label}: {fit.held_out}")
             if fit.kind == "loss":
                 sizes = len(np.unique(fit.inputs[0]))
                 if sizes < 3:
-                    notes.append(f"{label}: fitted on {sizes} model sizes; at least 3 are needed to trust it")
+                    notes.append(f"{label}: fitted on {sizes} model size{'s' if sizes > 1 else ''}; at least 3 are "
+                                 "needed to trust it")
                 multipliers = fit.inputs[1] / fit.inputs[0]
                 if not multipliers.min() / 4 <= self.multiplier <= multipliers.max() * 4:
                     notes.append(f"{label}: target M = {self.multiplier:.3g} is far outside the fit runs' M "

@@ -100,6 +100,13 @@ def total_compute(loss_fit: Fit, params: np.ndarray, target_loss: float, inferen
     return 6.0 * params * tokens_for_loss(loss_fit, params, target_loss) + 2.0 * params * inference_tokens
 
 
+def _needs_both_terms(laws: FittedLaws) -> None:
+    """Planning trades parameters against tokens, which a loss law holding a term out cannot do."""
+    if laws.loss.held_out:
+        raise OvertrainError(f"{laws.family}: cannot plan: {laws.loss.held_out.partition(':')[0]}, and a plan trades "
+                             "parameters against tokens")
+
+
 def plan(
     laws: FittedLaws, *, target_loss: float | None = None, target_error: float | None = None,
     inference_tokens: float = 0.0, budget: float | None = None,
@@ -109,6 +116,7 @@ def plan(
         raise OvertrainError("give exactly one of a target loss or a target error")
     if inference_tokens < 0 or not np.isfinite(inference_tokens):
         raise OvertrainError(f"inference tokens must be a non-negative number, got {inference_tokens!r}")
+    _needs_both_terms(laws)
     floor = irreducible_loss(laws.loss)
     if target_error is not None:
         if laws.error is None:
@@ -145,6 +153,7 @@ def under_budget(laws: FittedLaws, budget: float, multipliers: Sequence[float] |
     """For a training budget C: at each M, N = sqrt(C / 6M), D = M N, and the forecast loss and error."""
     if budget <= 0 or not np.isfinite(budget):
         raise OvertrainError(f"the budget must be a positive number of FLOPs, got {budget!r}")
+    _needs_both_terms(laws)
     grid = np.geomspace(1, 2000, 45) if multipliers is None else np.asarray(multipliers, dtype=float)
     rows = []
     for m in grid:

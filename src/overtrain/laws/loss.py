@@ -26,6 +26,7 @@ class SharedExponentLoss:
 
     name: ClassVar[str] = "shared-exponent"
     formula: ClassVar[str] = "L(N, D) = E + A·N^-α + B·D^-α"
+    unidentified: ClassVar[tuple[str, ...]] = ()
     inputs: ClassVar[tuple[str, ...]] = ("params", "tokens")
     theta_names: ClassVar[tuple[str, ...]] = ("alpha",)
     theta_grids: ClassVar[tuple[np.ndarray, ...]] = (np.geomspace(1e-3, 4.0, 257),)
@@ -60,8 +61,11 @@ class SharedExponentLoss:
         return self.B * 6.0**self.eta
 
     @property
-    def M_star(self) -> float:
-        """Compute-optimal multiplier M* = (b / a)^(1 / (2 eta)) = (B / A)^(1 / alpha)."""
+    def M_star(self) -> float | None:
+        """Compute-optimal multiplier M* = (b / a)^(1 / (2 eta)) = (B / A)^(1 / alpha); None when A or B is
+        unidentified or not positive (loss would then not trade parameters against tokens)."""
+        if self.unidentified or not (self.A > 0 and self.B > 0 and self.alpha > 0):
+            return None
         return float((self.b / self.a) ** (1.0 / (2.0 * self.eta)))
 
     @staticmethod
@@ -77,10 +81,13 @@ class SharedExponentLoss:
 
     @staticmethod
     def design_problem(inputs: tuple[np.ndarray, ...]) -> str | None:
-        """Why these runs cannot identify A and B separately, or None: needs 2+ sizes and 2+ multipliers."""
+        """Why these runs cannot identify A and B separately, or None: needs 2+ sizes, 2+ token counts and 2+
+        multipliers."""
         params, tokens = inputs
         if len(np.unique(params)) < 2:
             return "needs runs of at least 2 model sizes"
+        if len(np.unique(tokens)) < 2:
+            return "needs runs of at least 2 token counts (all runs share one D, so B is not separable from E)"
         if len(np.unique(np.round(np.log(tokens / params), 9))) < 2:
             return "needs runs at at least 2 token multipliers (all runs share one M, so A and B are not separable)"
         return None
@@ -93,12 +100,13 @@ class SharedExponentLoss:
         """(E, A, B, alpha) of L(N, D)."""
         return coefficient_dict(self)
 
-    def compute_form(self) -> dict[str, float]:
+    def compute_form(self) -> dict[str, float | None]:
         """(E, a, b, eta) of L(C, M), and M*."""
         return {"E": self.E, "a": self.a, "b": self.b, "eta": self.eta, "M_star": self.M_star}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"law": self.name, "formula": self.formula, **self.coefficients(), **self.compute_form()}
+        return {"law": self.name, "formula": self.formula, **self.coefficients(), **self.compute_form(),
+                **_unidentified_entry(self)}
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,7 @@ class ChinchillaLoss:
 
     name: ClassVar[str] = "chinchilla"
     formula: ClassVar[str] = "L(N, D) = E + A·N^-α + B·D^-β"
+    unidentified: ClassVar[tuple[str, ...]] = ()
     inputs: ClassVar[tuple[str, ...]] = ("params", "tokens")
     theta_names: ClassVar[tuple[str, ...]] = ("alpha", "beta")
     theta_grids: ClassVar[tuple[np.ndarray, ...]] = (np.geomspace(0.02, 2.0, 49), np.geomspace(0.02, 2.0, 49))
@@ -148,7 +157,89 @@ class ChinchillaLoss:
         return coefficient_dict(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"law": self.name, "formula": self.formula, **self.coefficients()}
+        return {"law": self.name, "formula": self.formula, **self.coefficients(), **_unidentified_entry(self)}
+
+
+def _unidentified_entry(law: object) -> dict[str, list[str]]:
+    unidentified = type(law).unidentified  # type: ignore[attr-defined]
+    return {"unidentified": list(unidentified)} if unidentified else {}
+
+
+# term: (its own exponent in a two-exponent law, its basis column, the input that must still vary)
+_TERMS = {"A": ("alpha", 1, 1), "B": ("beta", 2, 0)}
+
+
+def _holding_out(parent: type, term: str) -> type:
+    """`parent` with the term `term` ("A" or "B") held out: fixed at 0, its constant part absorbed by E.
+
+    For runs that all share one token count D0, B D0^-alpha is a constant that E absorbs and B cannot be told
+    from E; likewise A when every run has one size. The reduced law fits what the runs identify: with B held
+    out, L = E' + A N^-alpha, which forecasts any size at D0 and keeps the tokens' term at its D0 value elsewhere.
+    """
+    own_exponent, column, kept = _TERMS[term]
+    dropped = own_exponent if len(parent.theta_names) == 2 else None
+    keep = [i for i, name in enumerate(parent.theta_names) if name != dropped]
+
+    def full_theta(theta: np.ndarray) -> np.ndarray:
+        theta = np.asarray(theta, dtype=float)
+        return theta if dropped is None else np.concatenate([theta[..., :1], theta[..., :1]], axis=-1)
+
+    class HeldOut(parent):  # type: ignore[misc, valid-type]
+        unidentified = (term,) if dropped is None else (term, dropped)
+        n_coefficients = parent.n_coefficients - (1 if dropped is None else 2)
+        theta_names = tuple(parent.theta_names[i] for i in keep)
+        theta_grids = tuple(parent.theta_grids[i] for i in keep)
+
+        @staticmethod
+        def basis(inputs: tuple[np.ndarray, ...], theta: np.ndarray) -> np.ndarray:
+            return np.delete(parent.basis(inputs, full_theta(theta)), column, axis=-1)
+
+        @staticmethod
+        def design_problem(inputs: tuple[np.ndarray, ...]) -> str | None:
+            if len(np.unique(inputs[kept])) < 2:
+                return f"needs runs of at least 2 {'model sizes' if kept == 0 else 'token counts'}"
+            return None
+
+        @classmethod
+        def from_solution(cls, theta: np.ndarray, linear: np.ndarray) -> Any:
+            return super().from_solution(full_theta(theta), np.insert(np.ravel(linear)[:2], column, 0.0))
+
+    HeldOut.__name__ = HeldOut.__qualname__ = f"{parent.__name__}Without{term}"
+    return HeldOut
+
+
+SharedExponentLossWithoutA = _holding_out(SharedExponentLoss, "A")
+SharedExponentLossWithoutB = _holding_out(SharedExponentLoss, "B")
+ChinchillaLossWithoutA = _holding_out(ChinchillaLoss, "A")
+ChinchillaLossWithoutB = _holding_out(ChinchillaLoss, "B")
+_HELD_OUT = {(law.__mro__[1], law.unidentified[0]): law for law in (
+    SharedExponentLossWithoutA, SharedExponentLossWithoutB, ChinchillaLossWithoutA, ChinchillaLossWithoutB)}
+
+
+def holding_out(law: type, term: str) -> type:
+    """The loss law `law` with term "A" or "B" held out (see `_holding_out`)."""
+    if (law, term) not in _HELD_OUT:
+        raise ValueError(f"the {law.name} law has no form without {term}")
+    return _HELD_OUT[(law, term)]
+
+
+def identifiable_form(law: type, inputs: tuple[np.ndarray, ...]) -> tuple[type, str | None]:
+    """The form of a loss law these runs can identify, and why it differs, or (law, None).
+
+    Runs that all share one token count cannot identify B (nor beta), runs of one size cannot identify A (nor
+    alpha): that term is held out rather than fitted to nothing.
+    """
+    params, tokens = inputs
+    one_size, one_count = len(np.unique(params)) == 1, len(np.unique(tokens)) == 1
+    if one_size == one_count or (law, "A") not in _HELD_OUT:
+        return law, None
+    term = "A" if one_size else "B"
+    reduced = _HELD_OUT[(law, term)]
+    shared = f"N = {params[0]:.3g}" if one_size else f"D = {tokens[0]:.3g}"
+    how = "model size" if one_size else "token count"
+    return reduced, (f"every fit run has {shared}, so the runs cannot say how loss changes with {how}: "
+                     f"{' and '.join(reduced.unidentified)} held out (fixed at 0, E absorbs the term); forecasts "
+                     f"at other {how}s keep that term at its fitted value, and M* is unknown")
 
 
 @dataclass(frozen=True)

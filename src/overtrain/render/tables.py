@@ -153,21 +153,25 @@ def backtest_table(summary: BacktestSummary) -> Table:
 
 
 def laws_table(laws: list[FittedLaws]) -> Table:
-    """The fitted laws of each family: coefficients, fit set, number of runs, residual size."""
+    """The fitted laws of each family: law, fit set, runs and residual size, then the coefficients on their own
+    line (so the table fits 80 columns)."""
     table = Table(title="Fitted laws", title_justify="left")
-    for column in ("family", "law", "coefficients", "fit set", "runs", "rmse"):
-        table.add_column(column, justify="right" if column in ("runs", "rmse") else "left")
+    table.add_column("family")
+    table.add_column("law, fit set and coefficients")
     for law in laws:
         for fit in (law.loss, law.error):
             if fit is None:
                 continue
-            values = fit.law.coefficients()
+            values: dict[str, float | None] = dict(fit.law.coefficients())
             if hasattr(fit.law, "M_star"):
                 values["M*"] = fit.law.M_star
-            text = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+            coefficients = "  ".join(f"{k}={'unknown' if v is None else format(v, '.4g')}" for k, v in values.items())
             flag = " (exponent at search bound)" if fit.at_bound else ""
-            table.add_row(law.family, f"{fit.kind}: {fit.law.name}{flag}", text, fit.fit_set, str(fit.n_runs),
-                          f"{fit.rmse:.3g}")
+            held = getattr(fit.law, "unidentified", ())
+            if held:
+                flag += f" ({' and '.join(held)} held out: not identified)"
+            table.add_row(law.family, f"{fit.kind}: {fit.law.name}{flag}, {fit.n_runs} runs, rmse {fit.rmse:.3g}\n"
+                          f"fit set: {fit.fit_set}\n{coefficients}")
     return table
 
 
