@@ -181,7 +181,8 @@ def test_one_token_count_holds_b_out_and_says_so(tmp_path) -> None:
     absorbed, A, alpha = _one_token_count(path)
     fit = ot.fit_loss(read_runs(path), "default")
     assert fit.law.unidentified == ("B",) and fit.law.B == 0.0 and fit.law.M_star is None
-    assert fit.law.E == pytest.approx(absorbed, rel=1e-6) and fit.law.A == pytest.approx(A, rel=1e-5)
+    assert pytest.approx(absorbed, rel=1e-6) == fit.law.E
+    assert pytest.approx(A, rel=1e-5) == fit.law.A
     assert fit.law.alpha == pytest.approx(alpha, rel=1e-6)
     assert "every fit run has D = 3.5e+11" in fit.held_out and "B held out" in fit.summary()
     assert fit.predict(7e9, 3.5e11) == pytest.approx(absorbed + A * 7e9**-alpha, rel=1e-6)
@@ -212,7 +213,8 @@ def test_one_model_size_holds_a_out_and_chinchilla_too(tmp_path) -> None:
     pd.DataFrame(rows).to_csv(path, index=False)
     fit = ot.fit_loss(read_runs(path), "default")
     assert fit.law.unidentified == ("A",) and fit.law.A == 0.0 and fit.law.M_star is None
-    assert fit.law.B == pytest.approx(B, rel=1e-5) and fit.law.E == pytest.approx(E + A * n**-alpha, rel=1e-6)
+    assert pytest.approx(B, rel=1e-5) == fit.law.B
+    assert pytest.approx(E + A * n**-alpha, rel=1e-6) == fit.law.E
     chinchilla = ot.fit_loss(read_runs(path), "default", law="chinchilla")
     assert chinchilla.law.unidentified == ("A", "alpha") and chinchilla.law.beta == pytest.approx(alpha, rel=1e-5)
     one_d = tmp_path / "one_d.csv"
@@ -227,3 +229,69 @@ def test_m_star_is_never_complex_or_negative() -> None:
     assert SharedExponentLoss(E=1.8, A=400.0, B=-5.0, alpha=0.3).M_star is None
     assert SharedExponentLoss(E=1.8, A=-1.0, B=400.0, alpha=0.3).M_star is None
     assert SharedExponentLoss(E=1.8, A=400.0, B=400.0 * 20**0.3, alpha=0.3).M_star == pytest.approx(20.0)
+
+
+def test_one_vocabulary_in_json_options_and_api(tmp_path) -> None:
+    """Item 17: the same names for the same things in every command and in the API."""
+    import json
+    from pathlib import Path
+
+    import overtrain as ot
+
+    runner = CliRunner()
+    reproduced = json.loads(runner.invoke(app, ["reproduce", "--json"]).stdout)["targets"][0]
+    forecast = json.loads(runner.invoke(app, ["forecast", "--family", "rpj", "--fit-loss", "paper-loss",
+                                              "--fit-error", "paper-error", "--tasks", "17", "--interval", "0",
+                                              "--target", "params=6.9e9,multiplier=20", "--json"]).stdout)
+    for key in ("family", "params", "tokens", "multiplier", "flops"):
+        assert key in reproduced and key in forecast["predictions"][0]
+    assert "dataset" not in reproduced and "M" not in reproduced
+
+    listed = json.loads(runner.invoke(app, ["runs", "--json"]).stdout)
+    assert listed["runs"] == 104 and [f["family"] for f in listed["families"]] == ["c4_original", "rpj", "rw_original"]
+    assert sum(f["runs"] for f in listed["families"]) == 104 and "c4_val" in listed["loss_splits"]
+
+    sweep = tmp_path / "sweep.csv"
+    _sweep(sweep)
+    assert runner.invoke(app, ["backtest", str(sweep), "--interval", "0.8", "--json"]).exit_code == 0
+    assert runner.invoke(app, ["backtest", str(sweep), "--level", "0.8"]).exit_code == 2
+
+    harness = Path(__file__).parent / "fixtures" / "lm_eval"
+    runs = ot.read_runs(harness, sizes=harness / "sizes.csv")
+    assert runs.splits == ["val"] and ot.fit_loss(runs).loss_split == "val"
+
+
+def test_plan_budget_rows_hold_the_best_multiplier_and_error_targets_titled(tmp_path) -> None:
+    from overtrain.forecast import fit_laws
+    from overtrain.plan import plan, under_budget
+    from overtrain.render.figures import plan_figure
+    from overtrain.testbed import load_testbed
+
+    laws = fit_laws(load_testbed().family("rpj"), loss_split="c4_val", tasks="17", fit_loss_set="paper-loss",
+                    fit_error_set="paper-error")
+    rows = under_budget(laws, 1e21)
+    assert len(rows) <= 12 and sum(row["best"] for row in rows) == 1
+    best = next(row for row in rows if row["best"])
+    assert best["multiplier"] == pytest.approx(laws.loss.law.M_star)
+    fine = [row["loss"] for row in under_budget(laws, 1e21, np.geomspace(1, 2000, 4001))]
+    assert best["loss"] <= min(fine) + 1e-12
+    figure = plan_figure(laws, [plan(laws, target_error=0.4716)])
+    assert figure.axes[0].get_title().startswith("reaching 17-task error 0.4716 (loss ")
+
+
+def test_runs_on_a_harness_directory_lists_every_problem(tmp_path) -> None:
+    import shutil
+    from pathlib import Path
+
+    harness = tmp_path / "harness"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "lm_eval", harness)
+    (harness / "small-60m-m40" / "results.json").write_text('{"foo": 1}')
+    (harness / "base-150m-m10" / "results.json").write_text("[1,")
+    sizes = harness / "sizes.csv"
+    sizes.write_text(sizes.read_text().replace("tiny-20m-m320,", "tiny-20m-m999,"))
+    result = CliRunner().invoke(app, ["runs", str(harness), "--sizes", str(sizes)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("overtrain: error: ") for line in lines)
+    assert any("malformed JSON" in line for line in lines) and any("no 'results' object" in line for line in lines)
+    assert any("matches no run" in line for line in lines)

@@ -361,12 +361,13 @@ _POOLED: dict[bytes, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
 
 
 def backtest(
-    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
+    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
     tasks: str | Sequence[str] | None = "17", ratios: Sequence[float] = DEFAULT_RATIOS, level: float = 0.9,
     n_resamples: int = 0, seed: int = 0, protocol: str = "rolling",
 ) -> pd.DataFrame:
     """Backtest every family of `runs` under `method` and `protocol`; one row per (target, fit set). The ensemble
     error law is backtested through its members (`calibration_backtest`)."""
+    loss_split = loss_split or runs.default_split()
     if method.error_law == ENSEMBLE:
         if tasks is not None:
             return calibration_backtest(runs, method, loss_split=loss_split, tasks=tasks, level=level,
@@ -571,7 +572,7 @@ def size_ahead_possible(runs: RunTable) -> bool:
 
 
 def select_method(
-    runs: RunTable, *, loss_split: str = "c4_val", tasks: str | Sequence[str] | None = "17",
+    runs: RunTable, *, loss_split: str | None = None, tasks: str | Sequence[str] | None = "17",
     ratios: Sequence[float] = DEFAULT_RATIOS, min_distance: float | None = None,
     loss_fit_set: str | None = None, error_fit_set: str | None = None, forecast_runs: RunTable | None = None,
     pool_runs: RunTable | None = None, progress: Callable[[str], None] | None = None,
@@ -591,6 +592,7 @@ def select_method(
     scored on the targets of `runs`. `progress` hears each candidate as it is backtested; `error_laws` are the
     error-law candidates.
     """
+    loss_split = loss_split or runs.default_split()
     say = progress or (lambda step: None)
     forecast_runs = runs if forecast_runs is None else forecast_runs
     protocol = "size-ahead" if loss_fit_set and size_ahead_possible(runs) else "rolling"
@@ -763,12 +765,13 @@ def resembling(frame: pd.DataFrame, fit_sizes: int, m_excursion: float, at_bound
 
 
 def calibration_backtest(
-    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
+    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
     tasks: str | Sequence[str] | None = "17", level: float = 0.9, n_resamples: int = 64, seed: int = 0,
     ratios: Sequence[float] = DEFAULT_RATIOS, protocol: str = "rolling", structural: bool = True,
 ) -> pd.DataFrame:
     """The backtest intervals are calibrated on: `method` under `protocol` (the rolling protocol uses the method's
     laws on its own fit sets) with each forecast's fit part and, with `structural`, its member spread."""
+    loss_split = loss_split or runs.default_split()
     if protocol == "rolling":
         method = dataclasses.replace(method, loss_fit_set=None, error_fit_set=None)
     frame = backtest(runs, base_method(method), loss_split=loss_split, tasks=tasks, ratios=ratios, level=level,
@@ -803,12 +806,13 @@ def calibration_from(frame: pd.DataFrame, level: float, source: str, form: str =
 
 
 def calibrate(
-    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
+    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
     tasks: str | Sequence[str] | None = "17", level: float = 0.9, n_resamples: int = 64, seed: int = 0,
     ratios: Sequence[float] = DEFAULT_RATIOS, protocol: str = "rolling", structural: bool = True,
 ) -> tuple[Calibration, pd.DataFrame]:
     """Calibrate the extrapolation part of the intervals on every forecast of a backtest of `runs` (see
     `calibration_backtest`). Returns the calibration and the backtest."""
+    loss_split = loss_split or runs.default_split()
     frame = calibration_backtest(runs, method, loss_split=loss_split, tasks=tasks, level=level,
                                  n_resamples=n_resamples, seed=seed, ratios=ratios, protocol=protocol,
                                  structural=structural)
@@ -856,7 +860,7 @@ class BacktestSummary:
 
 
 def summarize_backtest(
-    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str = "c4_val",
+    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
     tasks: str | Sequence[str] | None = "17", level: float = 0.9, n_resamples: int = 64, seed: int = 0,
     protocol: str = "rolling", progress: Callable[[str], None] | None = None, structural: bool = False,
 ) -> BacktestSummary:
@@ -865,6 +869,7 @@ def summarize_backtest(
     The intervals are built as a forecast's are by default: without the laws' disagreement unless `structural`
     (the development suite found that it widens intervals more than it helps them hold). `progress` hears each
     step."""
+    loss_split = loss_split or runs.default_split()
     (progress or (lambda step: None))(f"backtesting ({protocol})")
     calibration, frame = calibrate(runs, method, loss_split=loss_split, tasks=tasks, level=level,
                                    n_resamples=n_resamples, seed=seed, protocol=protocol, structural=structural)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import shutil
 import sys
@@ -118,7 +119,19 @@ def _families(runs: RunTable, requested: list[str] | None) -> list[str] | None:
 
 
 def _print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
+    """One JSON document on stdout; a number that does not exist (NaN: e.g. an error score of runs without
+    tasks) is null."""
+    sys.stdout.write(json.dumps(_finite(document), indent=2, allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 SizesOption = Annotated[list[Path] | None, typer.Option(
@@ -219,6 +232,7 @@ def runs_command(
     ] = None,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Show what was read (runs per family, ranges of N, D, M, C, splits, tasks) and every problem found."""
     from overtrain.checks import diagnose
@@ -233,8 +247,11 @@ def runs_command(
     except OvertrainError as error:
         print(f"overtrain: error: {error}", file=sys.stderr)
         raise typer.Exit(2) from None
-    console.print(runs_table(runs))
     problems = diagnose(runs)
+    if json_output:
+        _print_json({**runs.describe(), "problems": problems})
+        return
+    console.print(runs_table(runs))
     for problem in problems:
         console.print(f"[yellow]warning:[/] {problem}", highlight=False)
     if not problems:
@@ -341,7 +358,8 @@ def forecast_command(
     error_law: ForecastErrorLawOption = ENSEMBLE,
     pool: PoolOption = False,
     interval: Annotated[float, typer.Option(
-        "--interval", help="Interval level, calibrated by a backtest of the runs; 0 for none.")] = 0.9,
+        "--interval", help="Interval level (calibrated on the development suite's held-out forecasts); 0 for none.",
+    )] = 0.9,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Write the figure: your runs, the fitted law and the target (PNG/SVG).")] = None,
     sizes: SizesOption = None,
@@ -386,7 +404,7 @@ def backtest_command(
     law: LawOption = "shared-exponent",
     objective: ObjectiveOption = "least-squares",
     error_law: ErrorLawOption = "exponential",
-    level: Annotated[float, typer.Option("--level", help="Interval level to calibrate and check.")] = 0.9,
+    level: Annotated[float, typer.Option("--interval", help="Interval level to calibrate and check.")] = 0.9,
     where: Annotated[str | None, typer.Option(
         "--where", help="Backtest only these runs (a filter), e.g. params<=4.2e8 to keep the large runs unseen.")
     ] = None,
@@ -404,13 +422,13 @@ def backtest_command(
     if plot is not None:
         check_writable(plot)
     from overtrain.backtest import Method, select_method, summarize_backtest
-    from overtrain.forecast import default_loss_split, default_task_spec
+    from overtrain.forecast import default_task_spec
     from overtrain.render.tables import backtest_table
 
     table = _runs(runs, sizes, task_info)
     if where:
         table = table.select(where)
-    split = loss_split or default_loss_split(table)
+    split = loss_split or table.default_split()
     task_spec = default_task_spec(table, tasks)
     if protocol == "size-ahead" and not fit_loss:
         raise OvertrainError("--protocol size-ahead needs --fit-loss (and --fit-error for error forecasts)")

@@ -447,14 +447,16 @@ def _fit(
 
 def fit_loss(
     runs: RunTable,
-    split: str = "c4_val",
+    split: str | None = None,
     *,
     fit_set: str | FitSet | None = None,
     law: str | type = "shared-exponent",
     objective: str = "least-squares",
 ) -> Fit:
-    """Fit a loss law L(N, D) to the runs' loss on `split` (all given runs, or those `fit_set` selects)."""
+    """Fit a loss law L(N, D) to the runs' loss on `split` (all given runs, or those `fit_set` selects). The
+    split defaults as on the command line: the only one, else `default`, else `c4_val`."""
     family = law_family(law, "loss")
+    split = split or runs.default_split()
     chosen, name = _fit_set_table(runs, fit_set, "loss")
     observed = chosen.loss_values(split)
     inputs = (chosen.params.copy(), chosen.tokens.copy())
@@ -514,7 +516,7 @@ def solve_pooled(
 
 def fit_loss_pooled(
     runs: RunTable,
-    split: str = "c4_val",
+    split: str | None = None,
     *,
     fit_set: str | FitSet | None = None,
     law: str | type = "shared-exponent",
@@ -523,6 +525,7 @@ def fit_loss_pooled(
     family, by least squares over all the fit runs. Returns each family's fit (its own runs and coefficients, the
     shared exponents); a family whose fit runs cannot identify its own coefficients is an error."""
     family = law_family(law, "loss")
+    split = split or runs.default_split()
     chosen = runs.complete(split) if fit_set is None else runs.complete(split).select(fit_set)
     name = f"runs with loss:{split}" if fit_set is None else resolve_fit_set(fit_set).name
     families = runs.families
@@ -571,16 +574,17 @@ def error_inputs(law: type, runs: RunTable, loss_split: str) -> tuple[np.ndarray
 
 def fit_error(
     runs: RunTable,
-    loss_split: str = "c4_val",
+    loss_split: str | None = None,
     tasks: str | Sequence[str] | TaskSet = "17",
     *,
     fit_set: str | FitSet | None = None,
     law: str | type = "exponential",
     objective: str = "least-squares",
 ) -> Fit:
-    """Fit an error law from measured loss on `loss_split` (and N, D or M where the law uses them) to average
-    top-1 error over `tasks`."""
+    """Fit an error law from measured loss on `loss_split` (default as in `fit_loss`; and N, D or M where the
+    law uses them) to average top-1 error over `tasks`."""
     family = law_family(law, "error")
+    loss_split = loss_split or runs.default_split()
     chosen, name = _fit_set_table(runs, fit_set, "error")
     task_set = chosen.task_set(tasks)
     observed = chosen.error_values(task_set)

@@ -181,11 +181,11 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         f = self.forecast
         row: dict[str, Any] = {
-            "dataset": self.family,
+            "family": self.family,
             "run": self.run,
             "params": f.params,
             "tokens": f.tokens,
-            "M": self.multiplier,
+            "multiplier": self.multiplier,
             "flops": f.flops,
             "loss_true": self.loss_true,
             "loss_pred": f.loss,
@@ -305,19 +305,6 @@ class FittedLaws:
                    None if document.get("error") is None else Fit.from_dict(document["error"]))
 
 
-def default_loss_split(runs: RunTable) -> str:
-    """The split to fit when none is named: the only one, else `default`, else the paper's `c4_val`."""
-    splits = runs.splits
-    if not splits:
-        raise OvertrainError(f"{runs.source}: no loss columns (loss:<split>) to fit a loss law to")
-    if len(splits) == 1:
-        return splits[0]
-    for preferred in ("default", "c4_val"):
-        if preferred in splits:
-            return preferred
-    raise OvertrainError(f"{runs.source}: several loss splits ({', '.join(splits)}); choose one with --loss-split")
-
-
 def default_task_spec(runs: RunTable, tasks: str | Sequence[str] | None) -> str | Sequence[str] | None:
     """The task set to fit when none is named: every task the runs carry, or none when they carry none (or
     `tasks` is "none")."""
@@ -341,11 +328,11 @@ def fit_laws(
     """Fit both laws to one family with defaults made for a user's sweep; with `pool` (runs of several families,
     this one among them), the loss law is fitted to all of them at once, exponents shared (`fit_loss_pooled`).
 
-    Defaults: the loss split is `default_loss_split`; the loss fit set is every run with a loss on it; the task
+    Defaults: the loss split is `RunTable.default_split`; the loss fit set is every run with a loss on it; the task
     set is every task the runs carry (no error law if they carry none, or if `tasks` is "none"); the error fit
     set is every run with that loss and all those tasks. A named fit set must supply all of these.
     """
-    split = loss_split or default_loss_split(runs)
+    split = loss_split or runs.default_split()
     if pool is not None:
         if objective != "least-squares":
             raise OvertrainError("a pooled loss fit is by least squares; drop --objective or the pooling")

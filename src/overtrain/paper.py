@@ -144,7 +144,7 @@ def heatmap_errors(runs: RunTable, task_sets: Sequence[str] = PAPER_TASK_SETS) -
         loss = fit_loss(table, PAPER_LOSS_SPLIT, fit_set="paper-loss")
         errors = [fit_error(table, PAPER_LOSS_SPLIT, t, fit_set="paper-error") for t in task_sets]
         result[family] = [
-            {"run": c.run, "params": c.forecast.params, "M": c.multiplier, "loss": c.loss_rel_err,
+            {"run": c.run, "params": c.forecast.params, "multiplier": c.multiplier, "loss": c.loss_rel_err,
              **{f"err{t}": c.error_rel_err(t) for t in task_sets}}
             for c in compare(loss, errors, table)
         ]

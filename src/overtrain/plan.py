@@ -149,17 +149,28 @@ def plan(
     return result
 
 
+BUDGET_MULTIPLIERS = np.array([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000], dtype=float)
+
+
 def under_budget(laws: FittedLaws, budget: float, multipliers: Sequence[float] | None = None) -> list[dict]:
-    """For a training budget C: at each M, N = sqrt(C / 6M), D = M N, and the forecast loss and error."""
+    """For a training budget C: at each M, N = sqrt(C / 6M), D = M N, and the forecast loss and error. By default
+    M runs over 1, 2, 5, 10, ... 2000 and the law's compute-optimal M*, where the budget buys the lowest loss;
+    the row of lowest loss is marked `best`."""
     if budget <= 0 or not np.isfinite(budget):
         raise OvertrainError(f"the budget must be a positive number of FLOPs, got {budget!r}")
     _needs_both_terms(laws)
-    grid = np.geomspace(1, 2000, 45) if multipliers is None else np.asarray(multipliers, dtype=float)
+    if multipliers is None:
+        m_star = getattr(laws.loss.law, "M_star", None)
+        grid = np.unique(np.concatenate([BUDGET_MULTIPLIERS, [] if m_star is None else [m_star]]))
+    else:
+        grid = np.asarray(multipliers, dtype=float)
     rows = []
     for m in grid:
         params = float(np.sqrt(budget / (6.0 * m)))
         f = laws.forecast(params, m * params)
-        rows.append({"multiplier": float(m), "params": params, "tokens": m * params, "loss": f.loss, "error": f.error})
+        rows.append({"multiplier": float(m), "params": params, "tokens": m * params, "loss": f.loss, "error": f.error,
+                     "best": False})
+    rows[min(range(len(rows)), key=lambda i: rows[i]["loss"])]["best"] = True
     return rows
 
 

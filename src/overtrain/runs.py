@@ -219,6 +219,18 @@ class RunTable:
     def splits(self) -> list[str]:
         return [c[len(LOSS) :] for c in self._store.names if c.startswith(LOSS)]
 
+    def default_split(self) -> str:
+        """The loss split to fit when none is named: the only one, else `default`, else the paper's `c4_val`."""
+        splits = self.splits
+        if not splits:
+            raise OvertrainError(f"{self.source}: no loss columns (loss:<split>) to fit a loss law to")
+        if len(splits) == 1:
+            return splits[0]
+        for preferred in ("default", "c4_val"):
+            if preferred in splits:
+                return preferred
+        raise OvertrainError(f"{self.source}: several loss splits ({', '.join(splits)}); choose one with --loss-split")
+
     @property
     def task_names(self) -> list[str]:
         return [c[len(ACC) :] for c in self._store.names if c.startswith(ACC)]
@@ -421,6 +433,21 @@ class RunTable:
     def sorted_by(self, column: str = "flops") -> RunTable:
         """The same runs ordered by a column (cheapest first for flops)."""
         return self._view(np.argsort(self.column(column), kind="stable"))
+
+    def describe(self) -> dict[str, Any]:
+        """What was read, JSON-ready: the source, each family's run count and ranges of N, D, M and C, the loss
+        splits and the tasks."""
+        def span(values: np.ndarray) -> list[float]:
+            return [float(values.min()), float(values.max())]
+
+        families = []
+        for name in self.families:
+            part = self.family(name)
+            families.append({"family": name, "runs": len(part), "params": span(part.params),
+                             "tokens": span(part.tokens), "multiplier": span(part.multiplier),
+                             "flops": span(part.flops)})
+        return {"source": self.source, "runs": len(self), "families": families, "loss_splits": self.splits,
+                "tasks": self.task_names}
 
     def to_frame(self) -> pd.DataFrame:
         """A copy of the table with `run` as a column."""

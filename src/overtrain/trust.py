@@ -32,7 +32,7 @@ from overtrain.backtest import (
     size_ahead_possible,
 )
 from overtrain.errors import OvertrainError
-from overtrain.forecast import FittedLaws, Forecast, Target, default_loss_split, default_task_spec, fit_laws
+from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, fit_laws
 from overtrain.runs import RunTable
 from overtrain.testbed import load_suite_evidence
 from overtrain.uncertainty import (
@@ -150,7 +150,7 @@ def forecast_family(
     `progress` hears each step; with `loss_law` auto, `error_laws` are the error-law candidates."""
     say = progress or (lambda step: None)
     family = runs.families[0] if len(runs) else "runs"
-    split = loss_split or default_loss_split(runs)
+    split = loss_split or runs.default_split()
     task_spec = default_task_spec(runs, tasks)
     selection = None
     if pool_runs is None:

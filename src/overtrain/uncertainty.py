@@ -121,6 +121,9 @@ class Calibration:
     def describe(self) -> str:
         """One line: the calibrated extrapolation half-widths and fit-part factors."""
         growth = "at any distance" if self.form == "constant" else "per decade of compute distance"
+        if not np.isfinite(self.error_scale):  # nothing to calibrate the error on: runs without tasks
+            return (f"extrapolation half-width {self.loss_scale:.3g} on log loss {growth}; "
+                    f"fit part x{self.loss_fit_factor:g}")
         return (f"extrapolation half-width {self.loss_scale:.3g} on log loss and {self.error_scale:.3g} on logit error "
                 f"{growth}; fit part x{self.loss_fit_factor:g} (loss), x{self.error_fit_factor:g} (error)")
 

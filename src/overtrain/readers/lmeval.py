@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from overtrain.errors import OvertrainError
+from overtrain.errors import InputProblems, OvertrainError
 from overtrain.readers.openlm import load_json
 from overtrain.readers.table import known_chance, read_frame
 from overtrain.runs import ACC, RunTable
@@ -103,24 +103,30 @@ def read_lm_eval_dir(path: str | Path, sizes: str | Path | Sequence[str | Path])
     origin: dict[tuple[str, str], Path] = {}
     notes: list[str] = []
     n_examples: dict[str, int] = {}
+    problems: list[str] = []
     for file in files:
-        data = load_json(file)
+        try:
+            data = load_json(file)
+        except OvertrainError as error:
+            problems.append(str(error))
+            continue
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, dict):
-            raise OvertrainError(f"{file}: no 'results' object; not an lm-evaluation-harness results file")
+            problems.append(f"{file}: no 'results' object; not an lm-evaluation-harness results file")
+            continue
         keys = _run_keys(file, data)
         run = next((k for k in keys if k in accuracies), None)
         if run is None:
-            raise OvertrainError(
-                f"{file}: matches no run of {sizes} (tried {', '.join(dict.fromkeys(keys))}); "
-                "add a row whose run is the results directory name or the model name"
-            )
+            problems.append(f"{file}: matches no run of {sizes} (tried {', '.join(dict.fromkeys(keys))}); "
+                            "add a row whose run is the results directory name or the model name")
+            continue
         for task, values in results.items():
             chosen = task_metric(values) if isinstance(values, dict) else None
             if chosen is None:
                 continue
             if not math.isfinite(chosen[1]):
-                raise OvertrainError(f"{file}: task {task!r}: {chosen[0]} = {chosen[1]!r} is not finite")
+                problems.append(f"{file}: task {task!r}: {chosen[0]} = {chosen[1]!r} is not finite")
+                continue
             if (run, task) in origin:
                 notes.append(f"run {run!r}: task {task!r} is in {origin[run, task].name} and {file.name}; kept "
                              f"{file.name}, the later one")
@@ -144,4 +150,13 @@ def read_lm_eval_dir(path: str | Path, sizes: str | Path | Sequence[str | Path])
          "n_examples": [n_examples.get(t, float("nan")) for t in names],
          "chance": [known.get(t, float("nan")) for t in names]}
     )[list(TASK_COLUMNS)].set_index("task")
-    return RunTable.from_frame(merged.rename_axis("run").reset_index(), tasks, source=str(root), notes=tuple(notes))
+    try:
+        run_table = RunTable.from_frame(merged.rename_axis("run").reset_index(), tasks, source=str(root),
+                                        notes=tuple(notes))
+    except OvertrainError as found:
+        if not problems:
+            raise
+        raise InputProblems(problems + getattr(found, "problems", [str(found)])) from None
+    if problems:
+        raise InputProblems(problems)
+    return run_table

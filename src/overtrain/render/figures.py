@@ -197,12 +197,12 @@ def figure_heatmaps(evidence) -> plt.Figure:
               for f in evidence.headline.families}
     for column, family in enumerate(families):
         cells = pd.DataFrame(evidence.heatmaps[family])
-        sizes, multipliers = sorted(cells["params"].unique()), sorted(cells["M"].unique())
+        sizes, multipliers = sorted(cells["params"].unique()), sorted(cells["multiplier"].unique())
         for row, quantity in enumerate(quantities):
             grid = np.full((len(sizes), len(multipliers)), np.nan)
             boxed = []
             for _, cell in cells.iterrows():
-                place = (sizes.index(cell["params"]), multipliers.index(cell["M"]))
+                place = (sizes.index(cell["params"]), multipliers.index(cell["multiplier"]))
                 grid[place] = 100 * abs(cell[quantity])
                 if cell["run"] in fitted.get(family, {}).get(quantity, ()):
                     boxed.append(place)
@@ -367,7 +367,11 @@ def plan_figure(laws, plans: list, multipliers: np.ndarray | None = None) -> plt
     left.set_yscale("log")
     left.set_xlabel("token multiplier M = D / N")
     left.set_ylabel("total compute 6ND + 2NT (FLOPs)")
-    left.set_title(f"reaching loss {target:.4f}: cheapest M marked", fontsize=9)
+    goal = f"loss {target:.4f}"
+    if plans[0].target_error is not None:
+        tasks = laws.error.task_set.name if laws.error is not None and laws.error.task_set is not None else ""
+        goal = f"{tasks}{'-task' if tasks.isdigit() else ''} error {plans[0].target_error:.4f} (loss {target:.4f})"
+    left.set_title(f"reaching {goal.strip()}: cheapest M marked", fontsize=9)
     left.legend(fontsize=7)
     n_axis = np.geomspace(min(p.params for p in plans) / 30, max(p.params for p in plans) * 30, 200)
     d_axis = np.geomspace(min(p.tokens for p in plans) / 30, max(p.tokens for p in plans) * 30, 200)

@@ -35,8 +35,8 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
     held_out = [t for t in result.targets if not t.in_error_fit_set]
 
     loss = Table(title=f"Loss forecasts ({result.loss_split})", title_justify="left")
-    for column in ("dataset", "target", "C / fit C", "true", "predicted", "rel err"):
-        loss.add_column(column, justify="left" if column in ("dataset", "target") else "right")
+    for column in ("family", "target", "C / fit C", "true", "predicted", "rel err"):
+        loss.add_column(column, justify="left" if column in ("family", "target") else "right")
     for t in result.targets:
         loss.add_row(
             FAMILY_NAMES.get(t.family, t.family), _target_name(t) + ("*" if t.in_error_fit_set else ""),
@@ -72,11 +72,11 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
     )
 
     laws = Table(title="Loss law L(N, D) = E + A·N^-α + B·D^-α", title_justify="left")
-    for column in ("dataset", "E", "A", "B", "α", "η = α/2", "M*", "fit C"):
-        laws.add_column(column, justify="left" if column == "dataset" else "right")
+    for column in ("family", "E", "A", "B", "α", "η = α/2", "M*", "fit C"):
+        laws.add_column(column, justify="left" if column == "family" else "right")
     errors = Table(title="Error law Err(L) = ε - k·exp(-γ·L)", title_justify="left")
-    for column in ("dataset", "tasks", "k", "γ", "ε", "fit C"):
-        errors.add_column(column, justify="left" if column in ("dataset", "tasks") else "right")
+    for column in ("family", "tasks", "k", "γ", "ε", "fit C"):
+        errors.add_column(column, justify="left" if column in ("family", "tasks") else "right")
     for family in result.families:
         law = family.loss_fit.law
         name = FAMILY_NAMES.get(family.family, family.family)
@@ -205,11 +205,12 @@ def budget_table(family: str, rows: list[dict]) -> Table:
     table = Table(title=f"{family}: what the budget buys at each M", title_justify="left")
     for column in ("M", "N", "D", "loss", "error"):
         table.add_column(column, justify="right")
-    best = min(range(len(rows)), key=lambda i: rows[i]["loss"])
-    for i, row in enumerate(rows):
+    for row in rows:
         error = "—" if row["error"] is None else f"{row['error']:.4f}"
-        table.add_row(f"{row['multiplier']:.3g}" + (" (best)" if i == best else ""), _size(row["params"]),
-                      f"{row['tokens']:.3g}", f"{row['loss']:.4f}", error, style="bold" if i == best else None)
+        m = row["multiplier"]
+        label = (f"{m:.3g}" if m < 1000 else f"{m:.0f}") + (" (best)" if row["best"] else "")
+        table.add_row(label, _size(row["params"]),
+                      f"{row['tokens']:.3g}", f"{row['loss']:.4f}", error, style="bold" if row["best"] else None)
     return table
 
 
