@@ -125,7 +125,7 @@ def test_the_api_exports_what_notebooks_need() -> None:
                                     fit_loss_set="paper-loss", fit_error_set="paper-error")
     row = families[0].to_frame().iloc[0]
     assert row["loss_low"] < row["loss"] < row["loss_high"]
-    assert row["error17_low"] < row["error17"] < row["error17_high"]
+    assert row["error_17_low"] < row["error_17"] < row["error_17_high"]
     loss = ot.fit_loss(ot.load_testbed().family("rpj"), "c4_val", fit_set="paper-loss")
     with pytest.raises(ot.OvertrainError, match="one planned run"):
         ot.forecast(loss, params=np.array([1e9, 2e9]), multiplier=20)

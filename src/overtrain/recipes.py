@@ -179,6 +179,11 @@ class RecipeComparison:
                 return 1.0 - odds.probability
         raise OvertrainError(f"no odds for {first!r} against {second!r} on {key!r}")
 
+    @staticmethod
+    def column(quantity: str) -> str:
+        """The frame's column of a quantity: `loss`, or `error_<task set>` as in the forecasts' frames."""
+        return "loss" if quantity == "loss" else f"error_{quantity}"
+
     def to_frame(self) -> pd.DataFrame:
         """One row per family: forecasts and intervals per quantity, and the rank on each."""
         rows = []
@@ -187,10 +192,11 @@ class RecipeComparison:
             row: dict[str, Any] = {"family": result.laws.family}
             for key in self.quantities:
                 interval = trusted.intervals.get(key)
-                row[key] = self.value(result.laws.family, key)
-                row[f"{key}_low"] = None if interval is None else interval.low
-                row[f"{key}_high"] = None if interval is None else interval.high
-                row[f"{key}_rank"] = self.ranking(key).index(result.laws.family) + 1
+                name = self.column(key)
+                row[name] = self.value(result.laws.family, key)
+                row[f"{name}_low"] = None if interval is None else interval.low
+                row[f"{name}_high"] = None if interval is None else interval.high
+                row[f"{name}_rank"] = self.ranking(key).index(result.laws.family) + 1
             rows.append(row)
         return pd.DataFrame(rows)
 

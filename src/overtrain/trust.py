@@ -116,9 +116,9 @@ class FamilyForecasts:
             row: dict[str, Any] = {"family": self.laws.family, "params": f.params, "tokens": f.tokens,
                                    "multiplier": f.multiplier, "flops": f.flops, "loss": f.loss}
             for key, value in f.errors.items():
-                row[f"error{key}"] = value
+                row[f"error_{key}"] = value
             for key, interval in trusted.intervals.items():
-                name = "loss" if key == "loss" else f"error{key}"
+                name = "loss" if key == "loss" else f"error_{key}"
                 row[f"{name}_low"], row[f"{name}_high"] = interval.low, interval.high
             row["warnings"] = "; ".join(trusted.warnings())
             rows.append(row)

@@ -238,11 +238,11 @@ def comparison_tables(comparison: RecipeComparison) -> list[Table]:
         forecasts.add_column("loss" if key == "loss" else f"error ({key})", justify="right")
         forecasts.add_column("rank", justify="right")
     frame = comparison.to_frame()
-    for _, row in frame.sort_values(f"{keys[0]}_rank").iterrows():
+    for _, row in frame.sort_values(f"{comparison.column(keys[0])}_rank").iterrows():
         cells = [escape(row["family"])]
-        for key in keys:
-            cells += [escape(f"{row[key]:.4f} [{row[f'{key}_low']:.3f}, {row[f'{key}_high']:.3f}]"),
-                      str(int(row[f"{key}_rank"]))]
+        for name in map(comparison.column, keys):
+            cells += [escape(f"{row[name]:.4f} [{row[f'{name}_low']:.3f}, {row[f'{name}_high']:.3f}]"),
+                      str(int(row[f"{name}_rank"]))]
         forecasts.add_row(*cells)
     forecasts.caption = f"below: {100 * comparison.level:g}% intervals; rank 1 = lowest forecast"
     odds = Table(title="Odds, pair by pair", title_justify="left")
