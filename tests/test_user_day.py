@@ -126,9 +126,18 @@ def test_the_api_exports_what_notebooks_need() -> None:
     row = families[0].to_frame().iloc[0]
     assert row["loss_low"] < row["loss"] < row["loss_high"]
     assert row["error_17_low"] < row["error_17"] < row["error_17_high"]
-    loss = ot.fit_loss(ot.load_testbed().family("rpj"), "c4_val", fit_set="paper-loss")
-    with pytest.raises(ot.OvertrainError, match="one planned run"):
-        ot.forecast(loss, params=np.array([1e9, 2e9]), multiplier=20)
+    rpj = ot.load_testbed().family("rpj")
+    loss = ot.fit_loss(rpj, "c4_val", fit_set="paper-loss")
+    error = ot.fit_error(rpj, "c4_val", tasks="17", fit_set="paper-error")
+    many = ot.forecast(loss, error, params=np.array([1.4e9, 6.9e9]), multiplier=20)  # arrays: one run each
+    assert len(many) == 2 and many.loss.shape == (2,)
+    for k, params in enumerate((1.4e9, 6.9e9)):
+        one = ot.forecast(loss, error, params=params, multiplier=20)
+        assert many.loss[k] == one.loss and many.error[k] == one.error and many[k].tokens == 20 * params
+    grid = ot.forecast(loss, params=[[1e9], [2e9]], tokens=[2e10, 4e10, 8e10])  # broadcast: 2 x 3 runs
+    assert len(grid) == 6 and grid.to_frame()["tokens"].tolist() == [2e10, 4e10, 8e10] * 2
+    with pytest.raises(ot.OvertrainError, match="do not broadcast"):
+        ot.forecast(loss, params=[1e9, 2e9], tokens=[1e10, 2e10, 3e10])
 
 
 def test_design_refuses_a_budget_too_small_and_reads_well() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
+import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.fitsets import FitSet
@@ -109,21 +110,83 @@ class Forecast(Target):
         }
 
 
+@dataclass(frozen=True)
+class Forecasts:
+    """Forecasts of several planned runs (`forecast` given arrays): a sequence of `Forecast`, with the loss and
+    errors as arrays and a DataFrame form."""
+
+    items: tuple[Forecast, ...]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Forecast]:
+        return iter(self.items)
+
+    def __getitem__(self, index: int) -> Forecast:
+        return self.items[index]
+
+    @property
+    def params(self) -> np.ndarray:
+        return np.array([f.params for f in self.items])
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return np.array([f.tokens for f in self.items])
+
+    @property
+    def loss(self) -> np.ndarray:
+        return np.array([f.loss for f in self.items])
+
+    @property
+    def error(self) -> np.ndarray | None:
+        """Average top-1 error for the first task set, per run, or None without an error law."""
+        return None if not self.items or self.items[0].error is None else np.array([f.error for f in self.items])
+
+    @property
+    def flops_ratio(self) -> np.ndarray:
+        return np.array([f.flops_ratio for f in self.items])
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per run: N, D, M, C, loss, the error per task set, the compute ratio, the warnings."""
+        return pd.DataFrame([{"params": f.params, "tokens": f.tokens, "multiplier": f.multiplier, "flops": f.flops,
+                              "loss": f.loss, **{f"error_{k}": v for k, v in f.errors.items()},
+                              "flops_ratio": f.flops_ratio, "warnings": "; ".join(f.warnings())} for f in self.items])
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+@overload
+def forecast(loss_fit: Fit, error_fits: Fit | Sequence[Fit] | None = None, *, params: float,
+             tokens: float | None = None, multiplier: float | None = None) -> Forecast: ...
+@overload
+def forecast(loss_fit: Fit, error_fits: Fit | Sequence[Fit] | None = None, *, params: np.ndarray | Sequence[float],
+             tokens: Any = None, multiplier: Any = None) -> Forecasts: ...
 def forecast(
     loss_fit: Fit,
     error_fits: Fit | Sequence[Fit] | None = None,
     *,
-    params: float,
-    tokens: float | None = None,
-    multiplier: float | None = None,
-) -> Forecast:
-    """Forecast a run of `params` parameters trained on `tokens` tokens (or `multiplier` x params tokens)."""
+    params: Any,
+    tokens: Any = None,
+    multiplier: Any = None,
+) -> Forecast | Forecasts:
+    """Forecast a run of `params` parameters trained on `tokens` tokens (or `multiplier` x params tokens). Given
+    arrays (broadcast together), forecast each run and return them as `Forecasts`."""
     if loss_fit.kind != "loss":
         raise OvertrainError(f"expected a loss-law fit, got a {loss_fit.kind}-law fit")
-    fits = _error_fits(error_fits, loss_fit)
     if any(np.ndim(v) > 0 for v in (params, tokens, multiplier) if v is not None):
-        raise OvertrainError("forecast takes one planned run (numbers, not arrays); for many, call it once per run, "
-                             "or evaluate the laws on arrays: loss_fit.predict(params, tokens)")
+        try:
+            grid = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (params, tokens, multiplier)
+                                         if v is not None))
+        except ValueError as error:
+            raise OvertrainError(f"forecast: params, tokens and multiplier do not broadcast together ({error})"
+                                 ) from None
+        names = [n for n, v in (("params", params), ("tokens", tokens), ("multiplier", multiplier)) if v is not None]
+        return Forecasts(tuple(forecast(loss_fit, error_fits, **{n: float(g.flat[i]) for n, g in zip(names, grid,
+                                                                                                        strict=True)})
+                               for i in range(grid[0].size)))
+    fits = _error_fits(error_fits, loss_fit)
     if (tokens is None) == (multiplier is None):
         raise OvertrainError("a target needs exactly one of tokens or multiplier")
     size = tokens if tokens is not None else multiplier
