@@ -304,3 +304,18 @@ def test_runs_on_a_harness_directory_lists_every_problem(tmp_path) -> None:
     assert len(lines) == 3 and all(line.startswith("overtrain: error: ") for line in lines)
     assert any("malformed JSON" in line for line in lines) and any("no 'results' object" in line for line in lines)
     assert any("matches no run" in line for line in lines)
+
+
+@pytest.mark.parametrize("args", [["backtest"], ["compare", "--target", "params=6.9B,multiplier=20"], ["runs"],
+                                  ["plan", "--budget", "1e21"]])
+def test_tables_fit_an_80_column_terminal_without_cutting_a_word(args: list[str]) -> None:
+    """Item 9: in 80 columns no table is wider than the terminal or ends a name or number with '…'."""
+    import os
+    from pathlib import Path
+
+    overtrain = Path(sys.executable).with_name("overtrain")
+    result = subprocess.run([str(overtrain), *args], env={**os.environ, "COLUMNS": "80"}, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    bad = [line for line in result.stdout.splitlines() if len(line.rstrip()) > 80 or "…" in line]
+    assert not bad and "│" in result.stdout, bad[:2]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Table as RichTable
+from rich.text import Text
 
 from overtrain.backtest import BacktestSummary
 from overtrain.forecast import Comparison, FittedLaws
@@ -14,6 +17,18 @@ from overtrain.runs import RunTable
 from overtrain.trust import TrustedForecast
 
 FAMILY_SHORT = {"c4_original": "C4", "rpj": "RPJ", "rw_original": "RW"}
+
+
+class Table(RichTable):
+    """A rich table that never cuts a word (a number, a name, an interval): each column is at least as wide as its
+    longest word, so a narrow terminal wraps cells at spaces instead of ending them with '…'."""
+
+    def add_row(self, *cells: Any, **options: Any) -> None:
+        super().add_row(*cells, **options)
+        for column, cell in zip(self.columns, cells, strict=False):
+            if isinstance(cell, str):
+                words = Text.from_markup(cell).plain.split()
+                column.min_width = max(column.min_width or 0, max(map(len, words), default=0))
 
 
 def percent(value: float) -> str:
@@ -176,27 +191,30 @@ def laws_table(laws: list[FittedLaws]) -> Table:
 
 
 def plan_table(plans: list[tuple[str, Plan, dict]]) -> list[Table]:
-    """The cheapest run reaching the target per (family, inference volume), then its forecast with intervals."""
+    """The cheapest run reaching the target per (family, inference volume), then its forecast with intervals.
+    Inference compute (2NT) is the total less the training compute; the JSON output has it."""
     runs = Table(title="Plans: least total compute reaching the target", title_justify="left")
-    for column in ("family", "served T", "N", "D", "M", "train C", "infer C", "total C"):
+    for column in ("family", "served T", "N", "D", "M", "train C", "total C"):
         runs.add_column(column, justify="left" if column == "family" else "right")
-    checks = Table(title="Forecast at each plan", title_justify="left")
-    for column in ("family", "served T", "target", "loss", "loss interval", "error", "error interval"):
+    first = plans[0][1] if plans else None
+    goal = "" if first is None else (f" (target: loss {first.target_loss:.4f})" if first.target_error is None
+                                     else f" (target: error {first.target_error:.4f})")
+    checks = Table(title=f"Forecast at each plan{goal}", title_justify="left")
+    for column in ("family", "served T", "loss", "loss interval", "error", "error interval"):
         checks.add_column(column, justify="left" if column == "family" else "right")
     for family, p, intervals in plans:
         runs.add_row(family, f"{p.inference_tokens:.2g}", _size(p.params), f"{p.tokens:.3g}", f"{p.multiplier:.3g}",
-                     f"{p.training_flops:.3g}", f"{p.inference_flops:.3g}", f"{p.total_flops:.3g}")
+                     f"{p.training_flops:.3g}", f"{p.total_flops:.3g}")
         name = next(iter(p.forecast.errors), None)
-        target = f"loss {p.target_loss:.4f}" if p.target_error is None else f"error {p.target_error:.4f}"
         loss_interval = intervals.get("loss")
         error_interval = intervals.get(name) if name is not None else None
         checks.add_row(
-            family, f"{p.inference_tokens:.2g}", target, f"{p.forecast.loss:.4f}",
-            "—" if loss_interval is None else f"{loss_interval.low:.3f} – {loss_interval.high:.3f}",
+            family, f"{p.inference_tokens:.2g}", f"{p.forecast.loss:.4f}",
+            "—" if loss_interval is None else f"{loss_interval.low:.3f}–{loss_interval.high:.3f}",
             "—" if name is None else f"{p.forecast.errors[name]:.4f}",
-            "—" if error_interval is None else f"{error_interval.low:.3f} – {error_interval.high:.3f}",
+            "—" if error_interval is None else f"{error_interval.low:.3f}–{error_interval.high:.3f}",
         )
-    runs.caption = "C: FLOPs (training 6ND, inference 2NT, over T tokens served)"
+    runs.caption = "C: FLOPs (training 6ND; total adds inference 2NT over the T tokens served)"
     return [runs, checks]
 
 
