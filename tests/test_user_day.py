@@ -319,3 +319,23 @@ def test_tables_fit_an_80_column_terminal_without_cutting_a_word(args: list[str]
     assert result.returncode == 0, result.stderr
     bad = [line for line in result.stdout.splitlines() if len(line.rstrip()) > 80 or "…" in line]
     assert not bad and "│" in result.stdout, bad[:2]
+
+
+def test_harness_forecasts_have_intervals_of_real_width_and_auto_picks_sound_laws() -> None:
+    """Items 2 and 3: on the lm-eval fixture the loss interval at 22x extrapolation was [2.323, 2.323]; and
+    `--law auto` on a small sweep chose a law whose exponent sat at its search bound."""
+    import json
+    from pathlib import Path
+
+    harness = Path(__file__).parent / "fixtures" / "lm_eval"
+    runner = CliRunner()
+    for law in ("shared-exponent", "auto"):
+        result = runner.invoke(app, ["forecast", str(harness), "--sizes", str(harness / "sizes.csv"), "--law", law,
+                                     "--target", "params=2.8e9,multiplier=20", "--json"])
+        assert result.exit_code == 0, result.output
+        document = json.loads(result.stdout)
+        (prediction,) = document["predictions"]
+        interval = prediction["intervals"]["loss"]
+        assert interval["high"] - interval["low"] > 0.05 * prediction["loss"]
+        assert not any(laws[kind]["at_bound"] for laws in document["laws"] for kind in ("loss", "error") if laws[kind])
+        assert not any("search range" in warning for warning in prediction["warnings"])
