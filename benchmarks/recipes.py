@@ -94,6 +94,56 @@ def bundled() -> list[dict]:
     return rows
 
 
+def bundled_size_ahead() -> list[dict]:
+    """Each configuration (size S, multiplier M) that every family of the bundled testbed trained at S >= 0.41B,
+    forecast from the runs of smaller models only (the default method: every run below S, no fit sets), scored
+    on loss and 17- and 46-task error; the baseline is the order at the next smaller size at the same M."""
+    testbed = ot.load_testbed()
+    sizes = sorted(set(np.round(testbed.params, -6)))
+    rows = []
+    for size in (s for s in sizes if s >= 4e8):
+        here = testbed.select(f"params>{0.9 * size},params<{1.1 * size}")
+        shared = set.intersection(*(set(np.round(here.family(f).multiplier)) for f in here.families))
+        below = testbed.select(f"params<{0.9 * size}")
+        previous = max(s for s in sizes if s < 0.9 * size)
+        for m in sorted(shared):
+            truth_runs = here.select(f"multiplier>{0.99 * m},multiplier<{1.01 * m}")
+            smaller = below.select(f"params>{0.9 * previous},multiplier>{0.99 * m},multiplier<{1.01 * m}")
+            truths, baseline = values(truth_runs, ["17", "46"]), values(smaller, ["17", "46"])
+            target = Target(float(np.median(truth_runs.params)), float(np.median(truth_runs.tokens)))
+            for tasks in ("17", "46"):
+                comparison = compare_families(below, target, tasks=tasks, loss_split="c4_val")
+                found = pair_rows(comparison, truths, baseline, f"bundled size-ahead {size / 1e9:.2f}B M={m:g}")
+                rows += [r for r in found if tasks == "17" or r["quantity"] != "loss"]
+    return rows
+
+
+def porian() -> list[dict]:
+    """Porian et al.'s two datasets under the same (cosine) recipe, OpenWebText2 against RefinedWeb: each target
+    configuration both trained, forecast from the suite's fit runs (C <= 4e17, M >= 10); loss only. The baseline
+    is the order of the costliest fit run both share."""
+    from overtrain.testbed import load_suite_testbed
+
+    suite = load_suite_testbed("porian")
+    families = ["owt2_base_cosine", "rw_base_cosine"]
+    runs = suite.runs.select(" | ".join(f"family={f}" for f in families))
+    fit, targets = runs.select(suite.fit), runs.select(suite.targets)
+    key = {f: {(round(n, -6), round(d, -7)) for n, d in zip(targets.family(f).params, targets.family(f).tokens,
+                                                             strict=True)} for f in families}
+    shared_fit = set.intersection(*({(round(n, -6), round(d, -7)) for n, d in
+                                     zip(fit.family(f).params, fit.family(f).tokens, strict=True)} for f in families))
+    n_base, d_base = max(shared_fit, key=lambda nd: nd[0] * nd[1])
+    base = fit.select(f"params>{0.99 * n_base},params<{1.01 * n_base},tokens>{0.99 * d_base},tokens<{1.01 * d_base}")
+    baseline = values(base, [])
+    rows = []
+    for n, d in sorted(set.intersection(*key.values())):
+        truth_runs = targets.select(f"params>{0.99 * n},params<{1.01 * n},tokens>{0.99 * d},tokens<{1.01 * d}")
+        comparison = compare_families(fit, Target(float(n), float(d)), tasks="none", loss_split=suite.loss_split)
+        rows += pair_rows(comparison, values(truth_runs, []), baseline,
+                          f"porian {n / 1e6:.0f}M D={d / 1e9:.3g}B")
+    return rows
+
+
 def dclm() -> tuple[list[dict], dict[str, str]]:
     # the suite pools DCLM's recipes into one family; here each recipe is its own
     table = ot.read_runs(Path(ot.__file__).parent / "data" / "testbeds" / "dclm" / "runs.csv")
@@ -140,9 +190,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    rows = pd.DataFrame(bundled())
     dclm_rows, skipped = dclm()
-    frame = pd.concat([rows, pd.DataFrame(dclm_rows)], ignore_index=True)
+    frame = pd.concat([pd.DataFrame(bundled()), pd.DataFrame(bundled_size_ahead()), pd.DataFrame(porian()),
+                       pd.DataFrame(dclm_rows)], ignore_index=True)
     print("## Pairs ordered right, Brier score of the stated odds, and the baseline (order at the largest small "
           "scale)\n")
     summary = frame.groupby(["where", "quantity"], sort=False).agg(
