@@ -8,10 +8,14 @@
    46-task error, is the forecast order right (decision accuracy), and the Brier score of the
    stated probability that the first family comes out better. Beside it, the simple baseline: the order of the
    pair's runs at the largest small scale (0.411B, M = 20).
-2. DCLM's model database (`src/overtrain/data/testbeds/dclm`): its recipes trained at two or more scales, forecast
+2. The bundled testbed size-ahead: every configuration (size S >= 0.41B, M) all three families trained, forecast
+   from the runs of smaller models with the default method; the baseline is the order at the next smaller size
+   and the same M. (Porian et al.'s two datasets cannot be compared this way: each family's loss is measured on
+   its own dataset's validation set, so their losses are not on one scale.)
+3. DCLM's model database (`src/overtrain/data/testbeds/dclm`): its recipes trained at two or more scales, forecast
    from the runs below 6.9B at their 6.9B M = 20 runs; the same scores, beside the order at 1.4B. Recipes that
    cannot be forecast are counted with the reason.
-3. Calibration of the stated probabilities pooled over both: per bin of the stated probability (tenths, folded so
+4. Calibration of the stated probabilities pooled over all: per bin of the stated probability (tenths, folded so
    that each pair is stated for the family favoured), the observed frequency where a bin holds at least 10 pairs.
 """
 
@@ -118,32 +122,6 @@ def bundled_size_ahead() -> list[dict]:
     return rows
 
 
-def porian() -> list[dict]:
-    """Porian et al.'s two datasets under the same (cosine) recipe, OpenWebText2 against RefinedWeb: each target
-    configuration both trained, forecast from the suite's fit runs (C <= 4e17, M >= 10); loss only. The baseline
-    is the order of the costliest fit run both share."""
-    from overtrain.testbed import load_suite_testbed
-
-    suite = load_suite_testbed("porian")
-    families = ["owt2_base_cosine", "rw_base_cosine"]
-    runs = suite.runs.select(" | ".join(f"family={f}" for f in families))
-    fit, targets = runs.select(suite.fit), runs.select(suite.targets)
-    key = {f: {(round(n, -6), round(d, -7)) for n, d in zip(targets.family(f).params, targets.family(f).tokens,
-                                                             strict=True)} for f in families}
-    shared_fit = set.intersection(*({(round(n, -6), round(d, -7)) for n, d in
-                                     zip(fit.family(f).params, fit.family(f).tokens, strict=True)} for f in families))
-    n_base, d_base = max(shared_fit, key=lambda nd: nd[0] * nd[1])
-    base = fit.select(f"params>{0.99 * n_base},params<{1.01 * n_base},tokens>{0.99 * d_base},tokens<{1.01 * d_base}")
-    baseline = values(base, [])
-    rows = []
-    for n, d in sorted(set.intersection(*key.values())):
-        truth_runs = targets.select(f"params>{0.99 * n},params<{1.01 * n},tokens>{0.99 * d},tokens<{1.01 * d}")
-        comparison = compare_families(fit, Target(float(n), float(d)), tasks="none", loss_split=suite.loss_split)
-        rows += pair_rows(comparison, values(truth_runs, []), baseline,
-                          f"porian {n / 1e6:.0f}M D={d / 1e9:.3g}B")
-    return rows
-
-
 def dclm() -> tuple[list[dict], dict[str, str]]:
     # the suite pools DCLM's recipes into one family; here each recipe is its own
     table = ot.read_runs(Path(ot.__file__).parent / "data" / "testbeds" / "dclm" / "runs.csv")
@@ -191,8 +169,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     dclm_rows, skipped = dclm()
-    frame = pd.concat([pd.DataFrame(bundled()), pd.DataFrame(bundled_size_ahead()), pd.DataFrame(porian()),
-                       pd.DataFrame(dclm_rows)], ignore_index=True)
+    frame = pd.concat([pd.DataFrame(bundled()), pd.DataFrame(bundled_size_ahead()), pd.DataFrame(dclm_rows)],
+                      ignore_index=True)
     print("## Pairs ordered right, Brier score of the stated odds, and the baseline (order at the largest small "
           "scale)\n")
     summary = frame.groupby(["where", "quantity"], sort=False).agg(
