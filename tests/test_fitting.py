@@ -153,8 +153,8 @@ def test_fit_set_too_small_and_unidentifiable(testbed) -> None:
     runs = testbed.family("rpj")
     with pytest.raises(OvertrainError, match="has 3 runs but the shared-exponent law has 4 coefficients"):
         fit_loss(runs, fit_set="multiplier=20,params<=1e8 | shape=d=96_l=8_h=4,multiplier=320")
-    with pytest.raises(OvertrainError, match="2 token multipliers"):
-        fit_loss(runs, fit_set="multiplier=20,params<=5e8")
+    one_multiplier = fit_loss(runs, fit_set="multiplier=20,params<=5e8")  # A and B not separable: B held out
+    assert one_multiplier.law.unidentified == ("B",) and "every fit run has M = 20" in one_multiplier.held_out
     with pytest.raises(OvertrainError, match="selects no runs"):
         fit_loss(runs, fit_set="params>1e12")
     with pytest.raises(OvertrainError, match="mixes families"):

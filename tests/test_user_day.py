@@ -232,6 +232,25 @@ def test_one_model_size_holds_a_out_and_chinchilla_too(tmp_path) -> None:
     assert chinchilla.law.unidentified == ("B", "beta") and chinchilla.law.alpha == pytest.approx(alpha, rel=1e-5)
 
 
+def test_a_sweep_at_one_multiplier_forecasts_that_multiplier(tmp_path) -> None:
+    """Every run at M = 20 (a compute-optimal ladder): A N^-alpha + B (20 N)^-alpha is one term in N, so the fit
+    holds B out with A' = A + B 20^-alpha, recovered exactly, and forecasts at M = 20 are the law's."""
+    import overtrain as ot
+
+    E, A, B, alpha = 1.9, 300.0, 700.0, 0.3
+    rows = [{"run": f"r{n:g}", "params": n, "tokens": 20 * n, "loss": E + A * n**-alpha + B * (20 * n) ** -alpha}
+            for n in (2e7, 5e7, 1e8, 2e8, 4e8)]
+    path = tmp_path / "ladder.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    fit = ot.fit_loss(read_runs(path))
+    assert fit.law.unidentified == ("B",) and fit.law.M_star is None
+    assert pytest.approx(A + B * 20**-alpha, rel=1e-5) == fit.law.A
+    assert pytest.approx(E, rel=1e-5) == fit.law.E
+    assert fit.predict(7e9, 1.4e11) == pytest.approx(E + A * 7e9**-alpha + B * 1.4e11**-alpha, rel=1e-6)
+    result = CliRunner().invoke(app, ["forecast", str(path), "--target", "params=7B,multiplier=20"])
+    assert result.exit_code == 0 and "every fit run has M = 20" in result.output
+
+
 def test_m_star_is_never_complex_or_negative() -> None:
     from overtrain.laws import SharedExponentLoss
 

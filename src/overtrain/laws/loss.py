@@ -227,19 +227,31 @@ def identifiable_form(law: type, inputs: tuple[np.ndarray, ...]) -> tuple[type, 
     """The form of a loss law these runs can identify, and why it differs, or (law, None).
 
     Runs that all share one token count cannot identify B (nor beta), runs of one size cannot identify A (nor
-    alpha): that term is held out rather than fitted to nothing.
+    alpha), and runs that all share one multiplier M0 cannot tell A from B (A N^-alpha + B (M0 N)^-alpha is one
+    term in N): that term is held out rather than fitted to nothing.
     """
     params, tokens = inputs
-    one_size, one_count = len(np.unique(params)) == 1, len(np.unique(tokens)) == 1
-    if one_size == one_count or (law, "A") not in _HELD_OUT:
+    if (law, "A") not in _HELD_OUT or len(params) == 0:
         return law, None
-    term = "A" if one_size else "B"
-    reduced = _HELD_OUT[(law, term)]
-    shared = f"N = {params[0]:.3g}" if one_size else f"D = {tokens[0]:.3g}"
-    how = "model size" if one_size else "token count"
-    return reduced, (f"every fit run has {shared}, so the runs cannot say how loss changes with {how}: "
-                     f"{' and '.join(reduced.unidentified)} held out (fixed at 0, E absorbs the term); forecasts "
-                     f"at other {how}s keep that term at its fitted value, and M* is unknown")
+    one_size, one_count = len(np.unique(params)) == 1, len(np.unique(tokens)) == 1
+    one_multiplier = len(np.unique(np.round(np.log(tokens / params), 9))) == 1
+    if one_size and one_count:
+        return law, None
+    if one_size or one_count:
+        term = "A" if one_size else "B"
+        reduced = _HELD_OUT[(law, term)]
+        shared = f"N = {params[0]:.3g}" if one_size else f"D = {tokens[0]:.3g}"
+        how = "model size" if one_size else "token count"
+        return reduced, (f"every fit run has {shared}, so the runs cannot say how loss changes with {how}: "
+                         f"{' and '.join(reduced.unidentified)} held out (fixed at 0, E absorbs the term); "
+                         f"forecasts at other {how}s keep that term at its fitted value, and M* is unknown")
+    if one_multiplier:
+        reduced = _HELD_OUT[(law, "B")]
+        m = f"{tokens[0] / params[0]:.3g}"
+        return reduced, (f"every fit run has M = {m}, so the runs cannot tell how much of the loss falls with size "
+                         f"and how much with tokens: {' and '.join(reduced.unidentified)} held out (A absorbs the "
+                         f"tokens' term); forecasts hold at M = {m} only, and M* is unknown")
+    return law, None
 
 
 @dataclass(frozen=True)
