@@ -208,8 +208,10 @@ def test_one_token_count_holds_b_out_and_says_so(tmp_path) -> None:
     assert json.loads(predicted.output)["predictions"][0]["loss"] == pytest.approx(fit.predict(7e9, 3.5e11))
     refused = runner.invoke(app, ["plan", str(path), "--target-loss", "2.1"])
     assert refused.exit_code == 2 and "cannot plan: every fit run has D = 3.5e+11" in refused.stderr
-    assert "no candidate method can be backtested" in runner.invoke(
-        app, ["forecast", str(path), "--law", "auto", "--target", "params=7B,tokens=350B"]).stderr
+    chosen = runner.invoke(app, ["forecast", str(path), "--law", "auto", "--target", "params=7B,tokens=350B",
+                                 "--json"])  # backtested with B held out too, from smaller runs at the same D
+    assert chosen.exit_code == 0, chosen.output
+    assert json.loads(chosen.stdout)["laws"][0]["loss"]["unidentified"] == ["B"]
 
 
 def test_one_model_size_holds_a_out_and_chinchilla_too(tmp_path) -> None:
@@ -249,6 +251,8 @@ def test_a_sweep_at_one_multiplier_forecasts_that_multiplier(tmp_path) -> None:
     assert fit.predict(7e9, 1.4e11) == pytest.approx(E + A * 7e9**-alpha + B * 1.4e11**-alpha, rel=1e-6)
     result = CliRunner().invoke(app, ["forecast", str(path), "--target", "params=7B,multiplier=20"])
     assert result.exit_code == 0 and "every fit run has M = 20" in result.output
+    frame = ot.backtest(read_runs(path), tasks=None)  # each run from smaller ones at the same M: the law is exact
+    assert len(frame) >= 2 and np.abs(frame["loss_rel_err"]).max() < 1e-6
 
 
 def test_m_star_is_never_complex_or_negative() -> None:

@@ -43,6 +43,7 @@ from overtrain.fitting import (
     task_losses,
 )
 from overtrain.laws import ENSEMBLE, law_family
+from overtrain.laws.loss import identifiable_form
 from overtrain.runs import RunTable
 from overtrain.scales import from_scale, physical, shift_on_scale, to_scale
 from overtrain.tasks import TaskSet
@@ -156,11 +157,18 @@ def distinct_per_mask(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return ((np.asarray(masks, dtype=float) @ member) > 0).sum(axis=1)
 
 
-def _identifiable(runs: RunTable, masks: np.ndarray, n_coefficients: int) -> np.ndarray:
-    """Fit sets with enough runs, at least 2 model sizes, 2 token counts and 2 token multipliers."""
+def _identifiable(runs: RunTable, masks: np.ndarray, n_coefficients: int, held_out: tuple[str, ...] = ()
+                  ) -> np.ndarray:
+    """Fit sets with enough runs, at least 2 model sizes, 2 token counts and 2 token multipliers; for a loss law
+    holding B out (runs of one D or one M), 2 sizes; holding A out (runs of one N), 2 token counts."""
+    enough = masks.sum(axis=1) >= n_coefficients
+    if "B" in held_out:
+        return enough & (distinct_per_mask(runs.params, masks) >= 2)
+    if "A" in held_out:
+        return enough & (distinct_per_mask(runs.tokens, masks) >= 2)
     sizes, counts, multipliers = (distinct_per_mask(runs.params, masks), distinct_per_mask(runs.tokens, masks),
                                   distinct_per_mask(np.round(np.log(runs.multiplier), 9), masks))
-    return (masks.sum(axis=1) >= n_coefficients) & (sizes >= 2) & (counts >= 2) & (multipliers >= 2)
+    return enough & (sizes >= 2) & (counts >= 2) & (multipliers >= 2)
 
 
 def _predict(law_class: type, theta: np.ndarray, linear: np.ndarray, constants: dict, *inputs: float) -> float:
@@ -181,13 +189,13 @@ def _protocol_masks(
             raise OvertrainError("the rolling protocol chooses its own fit sets; use size-ahead for a method's")
         error_masks = masks
         n_coefficients = max(loss_law.n_coefficients, error_law.n_coefficients if with_error else 0)
-        keep = _identifiable(runs, masks, n_coefficients)
+        keep = _identifiable(runs, masks, n_coefficients, loss_law.unidentified)
     elif protocol == "size-ahead":
         if not method.loss_fit_set:
             raise OvertrainError("the size-ahead protocol needs the method's loss fit set")
         targets, masks, error_masks, distances = size_ahead_masks(
             runs, method.loss_fit_set, method.error_fit_set or method.loss_fit_set)
-        keep = _identifiable(runs, masks, loss_law.n_coefficients)
+        keep = _identifiable(runs, masks, loss_law.n_coefficients, loss_law.unidentified)
         if with_error and len(targets):
             keep &= error_masks.sum(axis=1) >= error_law.n_coefficients
     else:
@@ -206,6 +214,7 @@ def backtest_family(
     loss forecasts and at-bound flags instead of the family's own fits (a pooled fit's, `pooled_loss_forecasts`);
     the fit part then still comes from the family's own resampled fits."""
     loss_law, error_law = law_family(method.loss_law, "loss"), law_family(method.error_law, "error")
+    loss_law = identifiable_form(loss_law, (runs.params, runs.tokens))[0]  # a sweep of one D, N or M: see fit_loss
     targets, masks, error_masks, distances = _protocol_masks(
         runs, method, protocol, ratios, loss_law, error_law, task_set is not None)
     if len(targets) == 0:
