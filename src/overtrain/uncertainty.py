@@ -323,24 +323,48 @@ def interval_bounds(
     """Interval bounds of many forecasts at once (see the module notes): `low`, `high` are the resampled forecasts'
     range (NaN: no fit part), scaled by `fit_factor`; `target_sigma` the target's measurement noise in loss or error
     units; `extrapolation` a half-width and `structural` a standard deviation, both on the interval scale."""
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    prediction = np.asarray(physical(quantity, np.asarray(prediction, dtype=float)), dtype=float)
-    centre = to_scale(quantity, prediction)
+    parts = _BoundParts.of(prediction, low, high, target_sigma, level, quantity, structural, fit_factor)
+    return parts.at(extrapolation)
 
-    def reach(bound: np.ndarray, sign: float) -> np.ndarray:
-        bound = np.asarray(bound, dtype=float)
-        finite = np.isfinite(bound)
-        safe = np.where(finite, bound, prediction)
-        safe = np.clip(safe, 0.0, 1.0) if quantity == "error" else np.maximum(safe, 1e-12)
-        return np.where(finite, np.maximum(sign * (to_scale(quantity, safe) - centre), 0.0), 0.0) * fit_factor
 
-    slope = scale_slope(quantity, prediction)
-    shared = ((z * np.asarray(target_sigma, dtype=float) * slope) ** 2 + np.asarray(extrapolation) ** 2
-              + (z * np.asarray(structural)) ** 2)
-    below, above = np.sqrt(reach(low, -1.0) ** 2 + shared), np.sqrt(reach(high, 1.0) ** 2 + shared)
-    lower = np.minimum(from_scale(quantity, centre - below), prediction)
-    upper = np.maximum(from_scale(quantity, centre + above), prediction)
-    return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+@dataclass(frozen=True)
+class _BoundParts:
+    """What interval bounds are built from, all but the extrapolation half-width, on the interval scale: so that a
+    search over the half-width (`calibrate_scale`) computes the rest once."""
+
+    quantity: str
+    prediction: np.ndarray
+    centre: np.ndarray
+    noise: np.ndarray
+    structural: np.ndarray
+    below: np.ndarray
+    above: np.ndarray
+
+    @classmethod
+    def of(cls, prediction: np.ndarray, low: np.ndarray, high: np.ndarray, target_sigma: np.ndarray, level: float,
+           quantity: str, structural: np.ndarray | float, fit_factor: float) -> _BoundParts:
+        z = NormalDist().inv_cdf(0.5 + level / 2)
+        prediction = np.asarray(physical(quantity, np.asarray(prediction, dtype=float)), dtype=float)
+        centre = to_scale(quantity, prediction)
+
+        def reach(bound: np.ndarray, sign: float) -> np.ndarray:
+            bound = np.asarray(bound, dtype=float)
+            finite = np.isfinite(bound)
+            safe = np.where(finite, bound, prediction)
+            safe = np.clip(safe, 0.0, 1.0) if quantity == "error" else np.maximum(safe, 1e-12)
+            return np.where(finite, np.maximum(sign * (to_scale(quantity, safe) - centre), 0.0), 0.0) * fit_factor
+
+        slope = scale_slope(quantity, prediction)
+        return cls(quantity, prediction, centre, (z * np.asarray(target_sigma, dtype=float) * slope) ** 2,
+                   (z * np.asarray(structural)) ** 2, reach(low, -1.0) ** 2, reach(high, 1.0) ** 2)
+
+    def at(self, extrapolation: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """The bounds with extrapolation half-width `extrapolation`: the parts added in quadrature, mapped back."""
+        shared = self.noise + np.asarray(extrapolation) ** 2 + self.structural
+        below, above = np.sqrt(self.below + shared), np.sqrt(self.above + shared)
+        lower = np.minimum(from_scale(self.quantity, self.centre - below), self.prediction)
+        upper = np.maximum(from_scale(self.quantity, self.centre + above), self.prediction)
+        return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
 
 
 def combine(prediction: float, low: float, high: float, target_sigma: float, extrapolation: float,
@@ -460,9 +484,12 @@ class _Forecasts:
                    np.asarray(distance_growth(form, frame["distance"].to_numpy(dtype=float)), dtype=float),
                    structural, frame[f"{quantity}_true"].to_numpy(dtype=float))
 
+    def parts(self, quantity: str, level: float, fit_factor: float) -> _BoundParts:
+        return _BoundParts.of(self.prediction, self.fit_low, self.fit_high, self.sigma, level, quantity,
+                              self.structural, fit_factor)
+
     def bounds(self, quantity: str, scale: float, level: float, fit_factor: float) -> tuple[np.ndarray, np.ndarray]:
-        return interval_bounds(self.prediction, self.fit_low, self.fit_high, self.sigma, scale * self.growth, level,
-                               quantity, self.structural, fit_factor)
+        return self.parts(quantity, level, fit_factor).at(scale * self.growth)
 
     def inside(self, quantity: str, scale: float, level: float, fit_factor: float) -> np.ndarray:
         low, high = self.bounds(quantity, scale, level, fit_factor)
@@ -497,8 +524,11 @@ def calibrate_scale(frame: pd.DataFrame, quantity: str, level: float, form: str 
 
 def _smallest_scale(forecasts: _Forecasts, weights: np.ndarray, quantity: str, level: float, fit_factor: float
                     ) -> float:
+    parts = forecasts.parts(quantity, level, fit_factor)
+
     def covered(scale: float) -> bool:
-        inside = forecasts.inside(quantity, scale, level, fit_factor)
+        low, high = parts.at(scale * forecasts.growth)
+        inside = (low <= forecasts.truth) & (forecasts.truth <= high)
         return float(np.average(inside, weights=weights)) >= level
 
     if covered(0.0):
