@@ -362,3 +362,21 @@ def test_harness_forecasts_have_intervals_of_real_width_and_auto_picks_sound_law
         assert interval["high"] - interval["low"] > 0.05 * prediction["loss"]
         assert not any(laws[kind]["at_bound"] for laws in document["laws"] for kind in ("loss", "error") if laws[kind])
         assert not any("search range" in warning for warning in prediction["warnings"])
+
+
+def test_compare_keeps_one_multiplier_ladders_at_their_multiplier_only(tmp_path) -> None:
+    """Two recipes' compute-optimal ladders (every run at M = 20) compare at M = 20, where their laws hold, and
+    are refused elsewhere with the reason."""
+    from overtrain.forecast import Target
+    from overtrain.recipes import compare_families
+
+    rows = [{"run": f"{family}{n:g}", "family": family, "params": n, "tokens": 20 * n,
+             "loss": E + 400 * n**-0.34 + 400 * (20 * n) ** -0.34}
+            for family, E in (("a", 1.8), ("b", 1.9)) for n in (2e7, 6e7, 1.5e8, 4e8, 1e9)]
+    path = tmp_path / "ladders.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    runs = read_runs(path)
+    comparison = compare_families(runs, Target(7e9, 1.4e11), tasks="none")
+    assert comparison.ranking("loss") == ["a", "b"] and comparison.probability("a", "b", "loss") > 0.5
+    with pytest.raises(Exception, match="cannot be compared at M = 40"):
+        compare_families(runs, Target(7e9, 2.8e11), tasks="none")

@@ -213,6 +213,10 @@ def fit_compute_sweep(runs: RunTable, family: str = "rpj", smallest: int = 5) ->
             row["unidentifiable"] = str(problem)
             rows.append(row)
             continue
+        if loss.held_out:  # the paper's law needs every coefficient; a law holding one out is not it
+            row["unidentifiable"] = f"loss fit set of {n} runs: {loss.held_out}"
+            rows.append(row)
+            continue
         for c in compare(loss, error, targets):
             row[f"{c.run} loss"] = c.loss_rel_err
             row[f"{c.run} err17"] = c.error_rel_err("17")

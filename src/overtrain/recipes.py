@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
+from overtrain.fitting import Fit
 from overtrain.forecast import FittedLaws, Target
 from overtrain.runs import RunTable
 from overtrain.scales import scale_slope, to_scale
@@ -217,6 +218,19 @@ class RecipeComparison:
         }
 
 
+def _cannot_compare(loss: Fit, target: Target) -> str | None:
+    """Why a loss law holding a term out (runs of one D, N or M) cannot be compared at `target`, or None. The
+    comparison walks sizes and token counts around the target together, at the target's M: a law of one-M runs
+    holds there when the target shares their M; a law of one D or one N holds nowhere along that walk."""
+    if not loss.held_out:
+        return None
+    params, tokens = loss.inputs
+    if len(np.unique(params)) > 1 and len(np.unique(tokens)) > 1 and np.isclose(tokens[0] / params[0],
+                                                                                  target.multiplier, rtol=1e-6):
+        return None
+    return f"{loss.held_out.partition(':')[0]}, so it cannot be compared at M = {target.multiplier:.3g}"
+
+
 def compare_families(
     runs: RunTable, target: Target, *, families: Sequence[str] | None = None, level: float = 0.9,
     evidence: pd.DataFrame | None = None, **options: Any,
@@ -233,10 +247,16 @@ def compare_families(
     results, skipped, cache = [], {}, {}
     for name in names:
         try:
-            results.append(forecast_family(runs.family(name), [target, *ladder], calibration_runs=runs, level=level,
-                                           evidence=evidence, cache=cache, **options))
+            result = forecast_family(runs.family(name), [target, *ladder], calibration_runs=runs, level=level,
+                                     evidence=evidence, cache=cache, **options)
         except OvertrainError as error:
             skipped[name] = str(error)
+            continue
+        why = _cannot_compare(result.laws.loss, target)
+        if why:
+            skipped[name] = why
+        else:
+            results.append(result)
     if len(results) < 2:
         raise OvertrainError(f"{runs.source}: fewer than 2 families can be forecast ("
                              + "; ".join(f"{k}: {v}" for k, v in skipped.items()) + ")")
