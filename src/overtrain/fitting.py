@@ -88,7 +88,7 @@ class Fit:
         """Why the law holds a term out (every fit run shares one size or one token count), or None."""
         if not getattr(self.law, "unidentified", ()):
             return None
-        return identifiable_form(type(self.law).__mro__[1], self.inputs)[1]
+        return identifiable_form(type(self.law).full, self.inputs)[1]  # type: ignore[attr-defined]
 
     def predict(self, *inputs: np.ndarray | float) -> np.ndarray | float:
         """The fitted law's prediction (loss laws take params, tokens; error laws take loss)."""

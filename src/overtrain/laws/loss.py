@@ -170,11 +170,12 @@ _TERMS = {"A": ("alpha", 1, 1), "B": ("beta", 2, 0)}
 
 
 def _holding_out(parent: type, term: str) -> type:
-    """`parent` with the term `term` ("A" or "B") held out: fixed at 0, its constant part absorbed by E.
+    """`parent` with the term `term` ("A" or "B") held out: fixed at 0, what it contributed absorbed elsewhere.
 
     For runs that all share one token count D0, B D0^-alpha is a constant that E absorbs and B cannot be told
-    from E; likewise A when every run has one size. The reduced law fits what the runs identify: with B held
-    out, L = E' + A N^-alpha, which forecasts any size at D0 and keeps the tokens' term at its D0 value elsewhere.
+    from E; likewise A when every run has one size. For runs that all share one multiplier M0, B (M0 N)^-alpha is
+    A's term again and A absorbs it. The reduced law fits what the runs identify: with B held out, L = E' + A'
+    N^-alpha, which forecasts any size at D0 (or at M0). `full` is the law it reduces.
     """
     own_exponent, column, kept = _TERMS[term]
     dropped = own_exponent if len(parent.theta_names) == 2 else None
@@ -185,6 +186,7 @@ def _holding_out(parent: type, term: str) -> type:
         return theta if dropped is None else np.concatenate([theta[..., :1], theta[..., :1]], axis=-1)
 
     class HeldOut(parent):  # type: ignore[misc, valid-type]
+        full = parent
         unidentified = (term,) if dropped is None else (term, dropped)
         n_coefficients = parent.n_coefficients - (1 if dropped is None else 2)
         theta_names = tuple(parent.theta_names[i] for i in keep)
@@ -212,7 +214,7 @@ SharedExponentLossWithoutA = _holding_out(SharedExponentLoss, "A")
 SharedExponentLossWithoutB = _holding_out(SharedExponentLoss, "B")
 ChinchillaLossWithoutA = _holding_out(ChinchillaLoss, "A")
 ChinchillaLossWithoutB = _holding_out(ChinchillaLoss, "B")
-_HELD_OUT = {(law.__mro__[1], law.unidentified[0]): law for law in (
+_HELD_OUT = {(law.full, law.unidentified[0]): law for law in (
     SharedExponentLossWithoutA, SharedExponentLossWithoutB, ChinchillaLossWithoutA, ChinchillaLossWithoutB)}
 
 
