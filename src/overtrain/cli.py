@@ -404,7 +404,7 @@ def backtest_command(
     law: LawOption = "shared-exponent",
     objective: ObjectiveOption = "least-squares",
     error_law: ErrorLawOption = "exponential",
-    level: Annotated[float, typer.Option("--interval", help="Interval level to calibrate and check.")] = 0.9,
+    interval: Annotated[float, typer.Option("--interval", help="Interval level to calibrate and check.")] = 0.9,
     where: Annotated[str | None, typer.Option(
         "--where", help="Backtest only these runs (a filter), e.g. params<=4.2e8 to keep the large runs unseen.")
     ] = None,
@@ -442,7 +442,7 @@ def backtest_command(
         else:
             fit_sets = (fit_loss, fit_error or fit_loss) if protocol == "size-ahead" else (None, None)
             method = Method(law, objective, error_law, *fit_sets)
-        summary = summarize_backtest(table, method, loss_split=split, tasks=task_spec, level=level,
+        summary = summarize_backtest(table, method, loss_split=split, tasks=task_spec, level=interval,
                                      protocol=protocol, progress=step)
     if selection is not None:
         console.print(selection.reason(), highlight=False)
