@@ -325,11 +325,12 @@ def figure_mstar_rank(evidence) -> plt.Figure:
     """Compute-optimal multipliers M* per family, and predicted vs true 17-task error for the large runs."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     families = evidence.headline.families
-    left.bar([FAMILY_LABELS.get(f.family, f.family) for f in families], [f.loss_fit.law.M_star for f in families],
+    m_star = [f.loss_fit.law.M_star for f in families]  # None where the fit set cannot identify it
+    left.bar([FAMILY_LABELS.get(f.family, f.family) for f in families], [np.nan if m is None else m for m in m_star],
              color="steelblue")
     left.set_ylabel("compute-optimal multiplier M*")
-    for k, f in enumerate(families):
-        left.text(k, f.loss_fit.law.M_star, f"{f.loss_fit.law.M_star:.2f}", ha="center", va="bottom")
+    for k, m in enumerate(m_star):
+        left.text(k, 0 if m is None else m, "unknown" if m is None else f"{m:.2f}", ha="center", va="bottom")
     for t in evidence.headline.targets:
         right.scatter(t.errors_true["17"], t.forecast.errors["17"], color=_m_colour(t.multiplier), s=60,
                       marker="*" if t.forecast.params > 5e9 else "o")

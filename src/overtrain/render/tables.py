@@ -95,7 +95,8 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
     for family in result.families:
         law = family.loss_fit.law
         name = FAMILY_NAMES.get(family.family, family.family)
-        laws.add_row(name, *[f"{v:.5g}" for v in (law.E, law.A, law.B, law.alpha, law.eta, law.M_star)],  # type: ignore[attr-defined]
+        values = (law.E, law.A, law.B, law.alpha, law.eta, law.M_star)  # type: ignore[attr-defined]
+        laws.add_row(name, *["—" if v is None else f"{v:.5g}" for v in values],
                      f"{family.loss_fit.fit_flops:.3g}")
         for fit in family.error_fits:
             errors.add_row(name, fit.task_set.name, *[f"{v:.5g}" for v in (fit.law.k, fit.law.gamma, fit.law.eps)],  # type: ignore[attr-defined,union-attr]
