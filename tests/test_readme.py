@@ -165,6 +165,10 @@ def test_the_walkthrough_runs_and_its_notebook_is_written_from_it(tmp_path: Path
     names = runpy.run_path(str(tmp_path / "examples" / "walkthrough.py"))
     frame = names["frame"]
     assert len(frame) == 4
+    spec = importlib.util.spec_from_file_location("make_examples", ROOT / "tools" / "make_examples.py")
+    examples = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(examples)
+    assert names["truth"] == examples.RECIPES  # the walkthrough's truths are the laws the sweep was drawn from
     page = " ".join((ROOT / "examples" / "README.md").read_text(encoding="utf-8").split())
     for row in frame.itertuples():  # the truths the walkthrough prints fall inside the intervals, as the page says
         E, A, B, alpha = names["truth"][row.family]
