@@ -157,18 +157,14 @@ def distinct_per_mask(values: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return ((np.asarray(masks, dtype=float) @ member) > 0).sum(axis=1)
 
 
-def _identifiable(runs: RunTable, masks: np.ndarray, n_coefficients: int, held_out: tuple[str, ...] = ()
-                  ) -> np.ndarray:
-    """Fit sets with enough runs, at least 2 model sizes, 2 token counts and 2 token multipliers; for a loss law
-    holding B out (runs of one D or one M), 2 sizes; holding A out (runs of one N), 2 token counts."""
-    enough = masks.sum(axis=1) >= n_coefficients
-    if "B" in held_out:
-        return enough & (distinct_per_mask(runs.params, masks) >= 2)
-    if "A" in held_out:
-        return enough & (distinct_per_mask(runs.tokens, masks) >= 2)
-    sizes, counts, multipliers = (distinct_per_mask(runs.params, masks), distinct_per_mask(runs.tokens, masks),
-                                  distinct_per_mask(np.round(np.log(runs.multiplier), 9), masks))
-    return enough & (sizes >= 2) & (counts >= 2) & (multipliers >= 2)
+def _identifiable(runs: RunTable, masks: np.ndarray, n_coefficients: int, must_vary: tuple[str, ...]) -> np.ndarray:
+    """Fit sets with enough runs that vary in each of `must_vary` (the loss law's: size, tokens and multiplier, or
+    only the one a law holding a term out still sees)."""
+    values = {"params": runs.params, "tokens": runs.tokens, "multiplier": np.round(np.log(runs.multiplier), 9)}
+    keep = masks.sum(axis=1) >= n_coefficients
+    for name in must_vary:
+        keep &= distinct_per_mask(values[name], masks) >= 2
+    return keep
 
 
 def _predict(law_class: type, theta: np.ndarray, linear: np.ndarray, constants: dict, *inputs: float) -> float:
@@ -189,13 +185,13 @@ def _protocol_masks(
             raise OvertrainError("the rolling protocol chooses its own fit sets; use size-ahead for a method's")
         error_masks = masks
         n_coefficients = max(loss_law.n_coefficients, error_law.n_coefficients if with_error else 0)
-        keep = _identifiable(runs, masks, n_coefficients, loss_law.unidentified)
+        keep = _identifiable(runs, masks, n_coefficients, loss_law.must_vary)
     elif protocol == "size-ahead":
         if not method.loss_fit_set:
             raise OvertrainError("the size-ahead protocol needs the method's loss fit set")
         targets, masks, error_masks, distances = size_ahead_masks(
             runs, method.loss_fit_set, method.error_fit_set or method.loss_fit_set)
-        keep = _identifiable(runs, masks, loss_law.n_coefficients, loss_law.unidentified)
+        keep = _identifiable(runs, masks, loss_law.n_coefficients, loss_law.must_vary)
         if with_error and len(targets):
             keep &= error_masks.sum(axis=1) >= error_law.n_coefficients
     else:

@@ -17,6 +17,7 @@ import numpy as np
 from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit
 from overtrain.forecast import FittedLaws, Forecast, Target
+from overtrain.laws.loss import held_out_reason
 from overtrain.runs import flops_from
 
 PARAMS_RANGE = (1e5, 1e15)
@@ -103,7 +104,7 @@ def total_compute(loss_fit: Fit, params: np.ndarray, target_loss: float, inferen
 def _needs_both_terms(laws: FittedLaws) -> None:
     """Planning trades parameters against tokens, which a loss law holding a term out cannot do."""
     if laws.loss.held_out:
-        raise OvertrainError(f"{laws.family}: cannot plan: {laws.loss.held_out.partition(':')[0]}, and a plan trades "
+        raise OvertrainError(f"{laws.family}: cannot plan: {held_out_reason(laws.loss.inputs)}, and a plan trades "
                              "parameters against tokens")
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit
 from overtrain.forecast import FittedLaws, Target
+from overtrain.laws.loss import held_out_reason, shared_quantity
 from overtrain.runs import RunTable
 from overtrain.scales import scale_slope, to_scale
 from overtrain.testbed import load_suite_evidence
@@ -224,11 +225,10 @@ def _cannot_compare(loss: Fit, target: Target) -> str | None:
     holds there when the target shares their M; a law of one D or one N holds nowhere along that walk."""
     if not loss.held_out:
         return None
-    params, tokens = loss.inputs
-    if len(np.unique(params)) > 1 and len(np.unique(tokens)) > 1 and np.isclose(tokens[0] / params[0],
-                                                                                  target.multiplier, rtol=1e-6):
+    name, value = shared_quantity(loss.inputs)  # type: ignore[misc]
+    if name == "multiplier" and np.isclose(value, target.multiplier, rtol=1e-6):
         return None
-    return f"{loss.held_out.partition(':')[0]}, so it cannot be compared at M = {target.multiplier:.3g}"
+    return f"{held_out_reason(loss.inputs)}, so it cannot be compared at M = {target.multiplier:.3g}"
 
 
 def compare_families(

@@ -27,6 +27,7 @@ class SharedExponentLoss:
     name: ClassVar[str] = "shared-exponent"
     formula: ClassVar[str] = "L(N, D) = E + A·N^-α + B·D^-α"
     unidentified: ClassVar[tuple[str, ...]] = ()
+    must_vary: ClassVar[tuple[str, ...]] = ("params", "tokens", "multiplier")  # across fit runs (design_problem)
     inputs: ClassVar[tuple[str, ...]] = ("params", "tokens")
     theta_names: ClassVar[tuple[str, ...]] = ("alpha",)
     theta_grids: ClassVar[tuple[np.ndarray, ...]] = (np.geomspace(1e-3, 4.0, 257),)
@@ -122,6 +123,7 @@ class ChinchillaLoss:
     name: ClassVar[str] = "chinchilla"
     formula: ClassVar[str] = "L(N, D) = E + A·N^-α + B·D^-β"
     unidentified: ClassVar[tuple[str, ...]] = ()
+    must_vary: ClassVar[tuple[str, ...]] = ("params", "tokens", "multiplier")
     inputs: ClassVar[tuple[str, ...]] = ("params", "tokens")
     theta_names: ClassVar[tuple[str, ...]] = ("alpha", "beta")
     theta_grids: ClassVar[tuple[np.ndarray, ...]] = (np.geomspace(0.02, 2.0, 49), np.geomspace(0.02, 2.0, 49))
@@ -188,6 +190,7 @@ def _holding_out(parent: type, term: str) -> type:
     class HeldOut(parent):  # type: ignore[misc, valid-type]
         full = parent
         unidentified = (term,) if dropped is None else (term, dropped)
+        must_vary = ("params",) if kept == 0 else ("tokens",)
         n_coefficients = parent.n_coefficients - (1 if dropped is None else 2)
         theta_names = tuple(parent.theta_names[i] for i in keep)
         theta_grids = tuple(parent.theta_grids[i] for i in keep)
@@ -225,6 +228,41 @@ def holding_out(law: type, term: str) -> type:
     return _HELD_OUT[(law, term)]
 
 
+def shared_quantity(inputs: tuple[np.ndarray, ...]) -> tuple[str, float] | None:
+    """The one quantity every run shares, of size N ("params"), tokens D ("tokens") and multiplier M
+    ("multiplier"), with its value; None when the runs vary in all three, or share both N and D (too few runs for
+    any law: `design_problem`)."""
+    params, tokens = inputs
+    if len(params) == 0:
+        return None
+    one_size, one_count = len(np.unique(params)) == 1, len(np.unique(tokens)) == 1
+    if one_size and one_count:
+        return None
+    if one_size:
+        return "params", float(params[0])
+    if one_count:
+        return "tokens", float(tokens[0])
+    if len(np.unique(np.round(np.log(tokens / params), 9))) == 1:
+        return "multiplier", float(tokens[0] / params[0])
+    return None
+
+
+def held_out_reason(inputs: tuple[np.ndarray, ...]) -> str | None:
+    """Why these runs cannot identify every coefficient of a loss law (see `shared_quantity`), or None."""
+    shared = shared_quantity(inputs)
+    if shared is None:
+        return None
+    name, value = shared
+    if name == "multiplier":
+        return (f"every fit run has M = {value:.3g}, so the runs cannot tell how much of the loss falls with size "
+                "and how much with tokens")
+    symbol, how = ("N", "model size") if name == "params" else ("D", "token count")
+    return f"every fit run has {symbol} = {value:.3g}, so the runs cannot say how loss changes with {how}"
+
+
+_HELD_FOR = {"params": "A", "tokens": "B", "multiplier": "B"}  # the term runs sharing that quantity cannot see
+
+
 def identifiable_form(law: type, inputs: tuple[np.ndarray, ...]) -> tuple[type, str | None]:
     """The form of a loss law these runs can identify, and why it differs, or (law, None).
 
@@ -232,28 +270,20 @@ def identifiable_form(law: type, inputs: tuple[np.ndarray, ...]) -> tuple[type, 
     alpha), and runs that all share one multiplier M0 cannot tell A from B (A N^-alpha + B (M0 N)^-alpha is one
     term in N): that term is held out rather than fitted to nothing.
     """
-    params, tokens = inputs
-    if (law, "A") not in _HELD_OUT or len(params) == 0:
+    shared = shared_quantity(inputs)
+    if shared is None or (law, "A") not in _HELD_OUT:
         return law, None
-    one_size, one_count = len(np.unique(params)) == 1, len(np.unique(tokens)) == 1
-    one_multiplier = len(np.unique(np.round(np.log(tokens / params), 9))) == 1
-    if one_size and one_count:
-        return law, None
-    if one_size or one_count:
-        term = "A" if one_size else "B"
-        reduced = _HELD_OUT[(law, term)]
-        shared = f"N = {params[0]:.3g}" if one_size else f"D = {tokens[0]:.3g}"
-        how = "model size" if one_size else "token count"
-        return reduced, (f"every fit run has {shared}, so the runs cannot say how loss changes with {how}: "
-                         f"{' and '.join(reduced.unidentified)} held out (fixed at 0, E absorbs the term); "
-                         f"forecasts at other {how}s keep that term at its fitted value, and M* is unknown")
-    if one_multiplier:
-        reduced = _HELD_OUT[(law, "B")]
-        m = f"{tokens[0] / params[0]:.3g}"
-        return reduced, (f"every fit run has M = {m}, so the runs cannot tell how much of the loss falls with size "
-                         f"and how much with tokens: {' and '.join(reduced.unidentified)} held out (A absorbs the "
-                         f"tokens' term); forecasts hold at M = {m} only, and M* is unknown")
-    return law, None
+    name, value = shared
+    reduced = _HELD_OUT[(law, _HELD_FOR[name])]
+    held = " and ".join(reduced.unidentified)
+    if name == "multiplier":
+        consequence = (f"{held} held out (A absorbs the tokens' term); forecasts hold at M = {value:.3g} only, and "
+                       "M* is unknown")
+    else:
+        how = "model size" if name == "params" else "token count"
+        consequence = (f"{held} held out (fixed at 0, E absorbs the term); forecasts at other {how}s keep that term "
+                       "at its fitted value, and M* is unknown")
+    return reduced, f"{held_out_reason(inputs)}: {consequence}"
 
 
 @dataclass(frozen=True)
