@@ -47,6 +47,11 @@ class Target:
         return float(flops_from(self.params, self.tokens))
 
 
+def quantity_column(key: str) -> str:
+    """A forecast quantity's column in DataFrames: `loss`, or `error_<task set>`."""
+    return "loss" if key == "loss" else f"error_{key}"
+
+
 @dataclass(frozen=True)
 class Forecast(Target):
     """Predicted loss and average top-1 error (per task set) of one planned run."""
@@ -93,6 +98,11 @@ class Forecast(Target):
             notes.append(f"the target needs {self.flops_ratio:.0f}x the loss fit set's compute; backtests show how "
                          "far that can be trusted (`overtrain backtest`)")
         return notes
+
+    def row(self) -> dict[str, Any]:
+        """N, D, M, C, the loss and the error per task set, for a DataFrame row (columns as `quantity_column`)."""
+        return {"params": self.params, "tokens": self.tokens, "multiplier": self.multiplier, "flops": self.flops,
+                "loss": self.loss, **{quantity_column(k): v for k, v in self.errors.items()}}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,9 +159,8 @@ class Forecasts:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per run: N, D, M, C, loss, the error per task set, the compute ratio, the warnings."""
-        return pd.DataFrame([{"params": f.params, "tokens": f.tokens, "multiplier": f.multiplier, "flops": f.flops,
-                              "loss": f.loss, **{f"error_{k}": v for k, v in f.errors.items()},
-                              "flops_ratio": f.flops_ratio, "warnings": "; ".join(f.warnings())} for f in self.items])
+        return pd.DataFrame([{**f.row(), "flops_ratio": f.flops_ratio, "warnings": "; ".join(f.warnings())}
+                             for f in self.items])
 
     def _repr_html_(self) -> str:
         return self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4g}")

@@ -28,7 +28,7 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit
-from overtrain.forecast import FittedLaws, Target
+from overtrain.forecast import FittedLaws, Target, quantity_column
 from overtrain.laws.loss import held_out_reason, shared_quantity
 from overtrain.runs import RunTable
 from overtrain.scales import scale_slope, to_scale
@@ -181,11 +181,6 @@ class RecipeComparison:
                 return 1.0 - odds.probability
         raise OvertrainError(f"no odds for {first!r} against {second!r} on {key!r}")
 
-    @staticmethod
-    def column(quantity: str) -> str:
-        """The frame's column of a quantity: `loss`, or `error_<task set>` as in the forecasts' frames."""
-        return "loss" if quantity == "loss" else f"error_{quantity}"
-
     def to_frame(self) -> pd.DataFrame:
         """One row per family: forecasts and intervals per quantity, and the rank on each."""
         rows = []
@@ -194,7 +189,7 @@ class RecipeComparison:
             row: dict[str, Any] = {"family": result.laws.family}
             for key in self.quantities:
                 interval = trusted.intervals.get(key)
-                name = self.column(key)
+                name = quantity_column(key)
                 row[name] = self.value(result.laws.family, key)
                 row[f"{name}_low"] = None if interval is None else interval.low
                 row[f"{name}_high"] = None if interval is None else interval.high

@@ -32,7 +32,7 @@ from overtrain.backtest import (
     size_ahead_possible,
 )
 from overtrain.errors import OvertrainError
-from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, fit_laws
+from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
 from overtrain.runs import RunTable
 from overtrain.testbed import load_suite_evidence
 from overtrain.uncertainty import (
@@ -113,12 +113,9 @@ class FamilyForecasts:
         rows = []
         for trusted in self.forecasts:
             f = trusted.forecast
-            row: dict[str, Any] = {"family": self.laws.family, "params": f.params, "tokens": f.tokens,
-                                   "multiplier": f.multiplier, "flops": f.flops, "loss": f.loss}
-            for key, value in f.errors.items():
-                row[f"error_{key}"] = value
+            row: dict[str, Any] = {"family": self.laws.family, **f.row()}
             for key, interval in trusted.intervals.items():
-                name = "loss" if key == "loss" else f"error_{key}"
+                name = quantity_column(key)
                 row[f"{name}_low"], row[f"{name}_high"] = interval.low, interval.high
             row["warnings"] = "; ".join(trusted.warnings())
             rows.append(row)

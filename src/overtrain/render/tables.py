@@ -9,7 +9,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from overtrain.backtest import BacktestSummary
-from overtrain.forecast import Comparison, FittedLaws
+from overtrain.forecast import Comparison, FittedLaws, quantity_column
 from overtrain.paper import FAMILY_NAMES, Reproduction
 from overtrain.plan import Design, Plan, shape_for
 from overtrain.recipes import CROSSING_DECADES, RecipeComparison
@@ -109,16 +109,11 @@ def runs_table(runs: RunTable) -> Table:
     table = Table(title=f"{len(runs)} runs from {runs.source}", title_justify="left")
     for column in ("family", "runs", "N range", "D range", "M range", "C range"):
         table.add_column(column, justify="left" if column == "family" else "right")
-    for family in runs.families:
-        part = runs.family(family)
-        table.add_row(
-            family,
-            str(len(part)),
-            f"{_size(part.params.min())} – {_size(part.params.max())}",
-            f"{part.tokens.min():.3g} – {part.tokens.max():.3g}",
-            f"{part.multiplier.min():.3g} – {part.multiplier.max():.3g}",
-            f"{part.flops.min():.3g} – {part.flops.max():.3g}",
-        )
+    for family in runs.describe()["families"]:
+        (n_low, n_high), (d_low, d_high), (m_low, m_high), (c_low, c_high) = (
+            family[key] for key in ("params", "tokens", "multiplier", "flops"))
+        table.add_row(family["family"], str(family["runs"]), f"{_size(n_low)} – {_size(n_high)}",
+                      f"{d_low:.3g} – {d_high:.3g}", f"{m_low:.3g} – {m_high:.3g}", f"{c_low:.3g} – {c_high:.3g}")
     table.caption = f"loss splits: {', '.join(runs.splits) or 'none'}; tasks: {len(runs.task_names)}"
     return table
 
@@ -257,9 +252,9 @@ def comparison_tables(comparison: RecipeComparison) -> list[Table]:
         forecasts.add_column("loss" if key == "loss" else f"error ({key})", justify="right")
         forecasts.add_column("rank", justify="right")
     frame = comparison.to_frame()
-    for _, row in frame.sort_values(f"{comparison.column(keys[0])}_rank").iterrows():
+    for _, row in frame.sort_values(f"{quantity_column(keys[0])}_rank").iterrows():
         cells = [escape(row["family"])]
-        for name in map(comparison.column, keys):
+        for name in map(quantity_column, keys):
             cells += [escape(f"{row[name]:.4f} [{row[f'{name}_low']:.3f}, {row[f'{name}_high']:.3f}]"),
                       str(int(row[f"{name}_rank"]))]
         forecasts.add_row(*cells)
