@@ -149,8 +149,8 @@ class Fit:
         """Rebuild a Fit from `to_dict` output (e.g. a saved law file); predictions are identical."""
         try:
             law_class = law_family(document["law"], document["kind"])
-            for term in document.get("unidentified", [])[:1]:
-                law_class = holding_out(law_class, term)
+            if document.get("unidentified"):  # a law holding a term out is named by its first unidentified term
+                law_class = holding_out(law_class, document["unidentified"][0])
             law = law_class(**{f.name: _field_value(document[f.name]) for f in dataclasses.fields(law_class)
                                if f.name in document or f.default is dataclasses.MISSING})
             data = document["data"]

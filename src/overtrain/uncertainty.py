@@ -329,16 +329,17 @@ def interval_bounds(
 
 @dataclass(frozen=True)
 class _BoundParts:
-    """What interval bounds are built from, all but the extrapolation half-width, on the interval scale: so that a
-    search over the half-width (`calibrate_scale`) computes the rest once."""
+    """What interval bounds are built from, all but the extrapolation half-width, on the interval scale (squared, as
+    they add in quadrature: target noise, structural spread, the fit part's reach below and above), so that a search
+    over the half-width (`calibrate_scale`) computes the rest once."""
 
     quantity: str
     prediction: np.ndarray
     centre: np.ndarray
     noise: np.ndarray
     structural: np.ndarray
-    below: np.ndarray
-    above: np.ndarray
+    fit_below: np.ndarray
+    fit_above: np.ndarray
 
     @classmethod
     def of(cls, prediction: np.ndarray, low: np.ndarray, high: np.ndarray, target_sigma: np.ndarray, level: float,
@@ -361,7 +362,7 @@ class _BoundParts:
     def at(self, extrapolation: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         """The bounds with extrapolation half-width `extrapolation`: the parts added in quadrature, mapped back."""
         shared = self.noise + np.asarray(extrapolation) ** 2 + self.structural
-        below, above = np.sqrt(self.below + shared), np.sqrt(self.above + shared)
+        below, above = np.sqrt(self.fit_below + shared), np.sqrt(self.fit_above + shared)
         lower = np.minimum(from_scale(self.quantity, self.centre - below), self.prediction)
         upper = np.maximum(from_scale(self.quantity, self.centre + above), self.prediction)
         return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
@@ -492,7 +493,11 @@ class _Forecasts:
         return self.parts(quantity, level, fit_factor).at(scale * self.growth)
 
     def inside(self, quantity: str, scale: float, level: float, fit_factor: float) -> np.ndarray:
-        low, high = self.bounds(quantity, scale, level, fit_factor)
+        return self.inside_at(self.parts(quantity, level, fit_factor), scale)
+
+    def inside_at(self, parts: _BoundParts, scale: float) -> np.ndarray:
+        """Which forecasts' truths fall inside their intervals built from `parts` with extrapolation scale `scale`."""
+        low, high = parts.at(scale * self.growth)
         return (low <= self.truth) & (self.truth <= high)
 
 
@@ -527,9 +532,7 @@ def _smallest_scale(forecasts: _Forecasts, weights: np.ndarray, quantity: str, l
     parts = forecasts.parts(quantity, level, fit_factor)
 
     def covered(scale: float) -> bool:
-        low, high = parts.at(scale * forecasts.growth)
-        inside = (low <= forecasts.truth) & (forecasts.truth <= high)
-        return float(np.average(inside, weights=weights)) >= level
+        return float(np.average(forecasts.inside_at(parts, scale), weights=weights)) >= level
 
     if covered(0.0):
         return 0.0
