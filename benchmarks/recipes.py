@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 import overtrain as ot
-from overtrain.errors import OvertrainError
 from overtrain.forecast import Target
-from overtrain.recipes import compare_families
+from overtrain.recipes import compare_families, measure_gap_drift, measured_values
+from overtrain.testbed import load_recipe_testbeds
 
 
 def pair_rows(comparison, truths: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]],
@@ -56,23 +56,19 @@ def pair_rows(comparison, truths: dict[str, dict[str, float]], baseline: dict[st
     return rows
 
 
-def values(runs: ot.RunTable, tasks: list[str]) -> dict[str, dict[str, float]]:
-    """Each family's measured loss and average errors (its first run; a quantity the run lacks is left out)."""
-    split = "c4_val" if "c4_val" in runs.splits else runs.splits[0]
+def values(runs: ot.RunTable, tasks: list[str], split: str | None = None) -> dict[str, dict[str, float]]:
+    """Each family's measured loss and average errors, the mean over its runs that measure them (a quantity none of
+    its runs measures is left out)."""
+    split = split or ("c4_val" if "c4_val" in runs.splits else runs.splits[0])
     out = {}
     for family in runs.families:
         table = runs.family(family)
         row = {}
-        loss = table.column(f"loss:{split}")[0]
-        if np.isfinite(loss):
-            row["loss"] = float(loss)
-        for spec in tasks:
-            try:
-                complete = table.complete(split, spec) if "loss" in row else None
-                if complete is not None and len(complete):
-                    row[complete.task_set(spec).name] = float(complete.error_values(spec)[0])
-            except OvertrainError:
-                continue
+        for key in ("loss", *tasks):
+            task_set = None if key == "loss" else table.task_set(key)
+            measured = measured_values(table, "loss" if key == "loss" else task_set.name, split, task_set)
+            if np.isfinite(measured).any():
+                row["loss" if key == "loss" else task_set.name] = float(np.nanmean(measured))
         out[family] = row
     return out
 
@@ -98,11 +94,12 @@ def bundled() -> list[dict]:
     return rows
 
 
-def bundled_size_ahead() -> list[dict]:
+def bundled_size_ahead(shapes: tuple[str, ...] = ("own", "shared")) -> list[dict]:
     """Each configuration (size S, multiplier M) that every family of the bundled testbed trained at S >= 0.41B,
     forecast from the runs of smaller models only (the default method: every run below S, no fit sets), scored
     on loss and 17- and 46-task error; the baseline is the order at the next smaller size at the same M."""
     testbed = ot.load_testbed()
+    drift = measure_gap_drift(["gadre2024-small"])  # the shared shape's odds, measured without this testbed
     sizes = sorted(set(np.round(testbed.params, -6)))
     rows = []
     for size in (s for s in sizes if s >= 4e8):
@@ -116,38 +113,31 @@ def bundled_size_ahead() -> list[dict]:
             truths, baseline = values(truth_runs, ["17", "46"]), values(smaller, ["17", "46"])
             target = Target(float(np.median(truth_runs.params)), float(np.median(truth_runs.tokens)))
             for tasks in ("17", "46"):
-                comparison = compare_families(below, target, tasks=tasks, loss_split="c4_val")
-                found = pair_rows(comparison, truths, baseline, f"bundled size-ahead {size / 1e9:.2f}B M={m:g}")
-                rows += [r for r in found if tasks == "17" or r["quantity"] != "loss"]
+                for shape in shapes:
+                    comparison = compare_families(below, target, tasks=tasks, loss_split="c4_val", shape=shape,
+                                                  drift=drift)
+                    found = pair_rows(comparison, truths, baseline,
+                                      f"bundled size-ahead {size / 1e9:.2f}B M={m:g} ({shape})")
+                    rows += [r for r in found if tasks == "17" or r["quantity"] != "loss"]
     return rows
 
 
 def dclm() -> tuple[list[dict], dict[str, str]]:
-    # the suite pools DCLM's recipes into one family; here each recipe is its own
-    table = ot.read_runs(Path(ot.__file__).parent / "data" / "testbeds" / "dclm" / "runs.csv")
+    """DCLM's recipes with a 6.9B M = 20 run and smaller runs, each recipe its own family, compared from the runs
+    below 6.9B (too thin to be fitted alone: the shared shape, its gap drift measured without DCLM)."""
+    testbed = next(t for t in load_recipe_testbeds() if t.name == "dclm")
+    table = testbed.runs
     target = table.where(multiplier=20).select("params>6e9")
     small = table.select("params<6e9")
-    recipes = [f for f in target.families if f in set(small.families) and len(np.unique(small.family(f).params)) >= 2]
-    if len(recipes) < 2:
-        return [], {"all": "fewer than 2 recipes with runs at two or more smaller sizes"}
-    chosen = small.select(" | ".join(f"family={r}" for r in recipes))
+    recipes = [f for f in target.families if f in set(small.families)]
+    chosen = small.subset(np.isin(small.column("family"), recipes))
     params = float(np.median(target.params))
-    truths = values(target.select(" | ".join(f"family={r}" for r in recipes)), ["all"])
+    truths = values(target.subset(np.isin(target.column("family"), recipes)), [testbed.tasks], testbed.loss_split)
     largest = chosen.where(multiplier=20, params=float(chosen.where(multiplier=20).params.max()))
-    baseline = values(largest, ["all"])
-    try:
-        comparison = compare_families(chosen, Target(params, 20 * params), tasks="all")
-    except OvertrainError as error:
-        rows = []
-        usable = sorted(r for r in recipes if "loss" in truths.get(r, {}) and "loss" in baseline.get(r, {}))
-        for a, b in itertools.combinations(usable, 2):
-            first_better = truths[a]["loss"] < truths[b]["loss"]
-            rows.append({"where": "dclm 6.9B M=20", "quantity": "loss", "first": a, "second": b,
-                         "probability": np.nan, "first_better": first_better, "correct": np.nan, "brier": np.nan,
-                         "baseline_correct": (baseline[a]["loss"] < baseline[b]["loss"]) == first_better})
-        return rows, {"every recipe": str(error).split(" (")[0] + " (each recipe has 2-3 runs with a loss, "
-                      "too few for the loss law's 4 coefficients)"}
-    return pair_rows(comparison, truths, baseline, "dclm 6.9B M=20"), comparison.skipped
+    baseline = values(largest, [testbed.tasks], testbed.loss_split)
+    comparison = compare_families(chosen, Target(params, 20 * params), tasks=testbed.tasks,
+                                  loss_split=testbed.loss_split, drift=measure_gap_drift(["dclm"]))
+    return pair_rows(comparison, truths, baseline, f"dclm 6.9B M=20 ({comparison.shape})"), comparison.skipped
 
 
 def calibration(rows: pd.DataFrame) -> pd.DataFrame:
@@ -171,9 +161,10 @@ def main() -> None:
     dclm_rows, skipped = dclm()
     frame = pd.concat([pd.DataFrame(bundled()), pd.DataFrame(bundled_size_ahead()), pd.DataFrame(dclm_rows)],
                       ignore_index=True)
+    frame["group"] = frame["where"].str.replace(r" [0-9.]+B M=[0-9.]+", "", regex=True)
     print("## Pairs ordered right, Brier score of the stated odds, and the baseline (order at the largest small "
           "scale)\n")
-    summary = frame.groupby(["where", "quantity"], sort=False).agg(
+    summary = frame.groupby(["group", "quantity"], sort=False).agg(
         pairs=("first", "size"), decision_accuracy=("correct", "mean"), brier=("brier", "mean"),
         baseline_accuracy=("baseline_correct", "mean"))
     print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
@@ -181,8 +172,9 @@ def main() -> None:
         print(f"\nnot compared: {len(skipped)} ({'; '.join(f'{k}: {v}' for k, v in list(skipped.items())[:5])})",
               file=sys.stdout)
     scored = frame[np.isfinite(frame["probability"].astype(float))]
-    print("\n## Calibration of the stated odds (all pairs pooled)\n")
-    print(calibration(scored).to_string(float_format=lambda v: f"{v:.3f}"))
+    for group, rows in scored.groupby("group", sort=False):
+        print(f"\n## Calibration of the stated odds: {group}\n")
+        print(calibration(rows).to_string(float_format=lambda v: f"{v:.3f}"))
     if args.json:
         args.json.write_text(json.dumps({"pairs": frame.replace({np.nan: None}).to_dict(orient="records"),
                                          "summary": summary.reset_index().to_dict(orient="records"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ import overtrain as ot
 from overtrain.cli import app
 from overtrain.forecast import Target
 from overtrain.laws import SharedExponentLoss
-from overtrain.recipes import Spread, beats, compare_families, extrapolation_correlation
+from overtrain.recipes import GapDrift, Spread, beats, compare_families, extrapolation_correlation, gap_changes
 from overtrain.scales import to_scale
 
 # "steady" is better at small scale, "steep" improves faster (larger A, B but lower E): their laws cross.
@@ -57,9 +58,76 @@ def test_a_family_that_cannot_be_forecast_is_reported() -> None:
     frame = _families().to_frame()
     thin = pd.DataFrame([{"run": "thin-1", "family": "thin", "params": 1e8, "tokens": 2e9, "loss:val": 3.0}])
     runs = ot.RunTable.from_frame(pd.concat([frame, thin], ignore_index=True))
-    comparison = compare_families(runs, Target(1e9, 2e10))
+    comparison = compare_families(runs, Target(1e9, 2e10), shape="own")
     assert "thin" in comparison.skipped and "thin" not in comparison.ranking("loss")
     assert len(comparison.ranking("loss")) == 3
+    # by default a family too thin to be fitted alone makes every family share one shape, and it is compared
+    shared = compare_families(runs, Target(1e9, 2e10))
+    assert shared.shape == "shared" and "1 of 4 families cannot be fitted alone" in shared.shape_reason
+    assert "thin" in shared.ranking("loss") and not shared.skipped
+
+
+# Recipes that share one shape: each family's loss is the shape's times exp(offset), its error the error at the
+# shape's loss moved by its own offset on the logit scale. The thin families' largest runs: 4e8 parameters, M = 20.
+SHAPE = SharedExponentLoss(1.9, 300.0, 600.0, 0.3)
+OFFSETS = {"a": (0.00, 0.10), "b": (0.03, -0.20), "c": (-0.02, 0.05), "d": (0.05, 0.00)}
+
+
+def _shared_shape_families() -> ot.RunTable:
+    rows = []
+    for name, (loss_offset, error_offset) in OFFSETS.items():
+        sizes = SIZES if name == "a" else SIZES[-2:]  # "a" is a full sweep; the others are thin
+        for n in sizes:
+            for m in (MULTIPLIERS if name == "a" else (20.0,)):
+                shape = SHAPE.predict(n, m * n)
+                logit = to_scale("error", 0.75 - 0.35 * np.exp(-0.5 * (4.0 - shape))) + error_offset
+                error = 1 / (1 + np.exp(-logit))
+                loss = shape * np.exp(loss_offset)
+                rows.append({"run": f"{name}-{n:g}-{m:g}", "family": name, "params": n, "tokens": m * n,
+                             "loss:val": loss, "acc:t1": 1 - error, "acc:t2": 1 - error})
+    return ot.RunTable.from_frame(pd.DataFrame(rows))
+
+
+def test_shared_shape_offsets_and_odds_from_the_gap_drift() -> None:
+    drift = GapDrift({"loss": (4e-4, 1e-4), "error": (0.01, 0.002)}, {"loss": 1, "error": 1}, ("synthetic",))
+    target = Target(7e9, 1.4e11)
+    comparison = compare_families(_shared_shape_families(), target, shape="shared", drift=drift)
+    assert comparison.shape == "shared" and not comparison.skipped
+    error_key = next(k for k in comparison.quantities if k != "loss")
+    decades = np.log10(target.flops / (6 * 4e8 * 8e9))  # from the largest runs (4e8, M = 20) to the target
+    for first, second in (("b", "c"), ("c", "d"), ("b", "d")):
+        # the thin families' largest runs share one configuration, so the shared law's miss there cancels: the
+        # forecast gap is the true offset gap on the log / logit scale
+        for key, index, quantity in (("loss", 0, "loss"), (error_key, 1, "error")):
+            gap = OFFSETS[second][index] - OFFSETS[first][index]
+            forecast_gap = (to_scale(quantity, comparison.value(second, key))
+                            - to_scale(quantity, comparison.value(first, key)))
+            assert forecast_gap == pytest.approx(gap, abs=1e-9)
+            expected = NormalDist().cdf(gap / np.sqrt(drift.variance(key, decades)))
+            assert comparison.probability(first, second, key) == pytest.approx(expected, abs=1e-9)
+    assert comparison.ranking("loss") == sorted(OFFSETS, key=lambda f: OFFSETS[f][0])
+    for forecast in comparison.forecasts:
+        for key, interval in forecast.intervals.items():
+            assert interval.low < forecast.values[key] < interval.high
+            assert interval.low >= 0 and (key == "loss" or interval.high <= 1)
+
+
+def test_gap_changes_and_drift_recover_known_values() -> None:
+    # family f's loss at a configuration: exp(base + slope_f * log10 C): a pair's gap changes by
+    # (slope_a - slope_b) x decades exactly
+    slopes = {"p": 0.0, "q": 0.01, "r": -0.02}
+    rows = [{"run": f"{f}-{n:g}", "family": f, "params": n, "tokens": 20 * n,
+             "loss:val": float(np.exp(1.0 + s * np.log10(120 * n * n)))} for f, s in slopes.items() for n in SIZES]
+    changes = gap_changes(ot.RunTable.from_frame(pd.DataFrame(rows)), "val", "all")
+    assert len(changes) == 3 * 10 and set(changes["quantity"]) == {"loss"}
+    observed = np.sort(np.abs(changes["change"].to_numpy()) / changes["decades"].to_numpy())
+    assert observed == pytest.approx(np.sort(np.repeat([0.01, 0.02, 0.03], 10)), rel=1e-9)
+    x = np.linspace(0.2, 3.0, 12)
+    synthetic = pd.DataFrame({"quantity": ["loss"] * 12 + ["error"] * 12, "decades": np.concatenate([x, x]),
+                              "change": np.concatenate([np.sqrt(0.004 + 0.002 * x), np.sqrt(0.03 + 0 * x)])})
+    drift = GapDrift.fit({"synthetic": synthetic})
+    assert drift.coefficients["loss"] == pytest.approx((0.004, 0.002), rel=1e-9)
+    assert drift.coefficients["error"] == pytest.approx((0.03, 0.0), abs=1e-12)
 
 
 def test_odds_match_a_monte_carlo_of_the_joint_model() -> None:

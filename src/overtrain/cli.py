@@ -657,6 +657,9 @@ def compare_command(
     family: FamilyOption = None,
     error_law: ForecastErrorLawOption = ENSEMBLE,
     interval: Annotated[float, typer.Option("--interval", help="Interval level of the forecasts.")] = 0.9,
+    shape: Annotated[str, typer.Option(
+        "--shape", help="own: each family's own laws; shared: one law for all, each family offset (for recipes "
+        "trained at one or two sizes); auto: own unless a family cannot be fitted alone.")] = "auto",
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Write the figure: each family's forecast and band against compute (PNG/SVG).")] = None,
     sizes: SizesOption = None,
@@ -676,7 +679,7 @@ def compare_command(
     table = _runs(runs, sizes, task_info)
     with _working("comparing") as step:
         comparison = compare_families(table, parsed, families=_families(table, family), level=interval,
-                                      loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss,
+                                      shape=shape, loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss,
                                       fit_error_set=fit_error, error_law=error_law, progress=step)
         if plot is not None:
             from overtrain.render.figures import comparison_figure, save

@@ -13,6 +13,18 @@ extrapolation errors between families forecast from the same design. A law that 
 every recipe fitted on the same sizes in the same direction, and that shared miss does not change their order:
 `extrapolation_correlation` measures rho on the development suite's held-out forecasts of several families at the
 same targets.
+
+Families too thin to be fitted alone (a recipe trained at one or two sizes) are compared through a shared shape
+(`shape="shared"`): one law fitted to all their runs at once, each family offset by where its largest runs sit
+against it (on the interval scale). The law's own miss at scale is then common to all families and cancels from
+their order; what moves the order is how the gap between two recipes changes from their runs to the target, which
+`GapDrift` measures on development testbeds of many recipes:
+
+    P(A beats B) = Phi((d_B - d_A) / sqrt(v(x_A) + v(x_B))),   v(x) = (c0 + c1 x) / 2,
+
+with d a family's offset, x the decades of compute from its largest runs to the target, and c0 + c1 x the mean
+squared change of a pair's gap over x decades. One offset per family never crosses: the order at the target is the
+order of the offsets.
 """
 
 from __future__ import annotations
@@ -30,15 +42,19 @@ from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit
 from overtrain.forecast import FittedLaws, Target, quantity_column
 from overtrain.laws.loss import held_out_reason, shared_quantity
-from overtrain.runs import RunTable
-from overtrain.scales import scale_slope, to_scale
-from overtrain.testbed import load_suite_evidence
+from overtrain.runs import ACC, LOSS, RunTable
+from overtrain.scales import from_scale, scale_slope, to_scale
+from overtrain.tasks import TaskSet
+from overtrain.testbed import RecipeTestbed, load_recipe_testbeds, load_suite_evidence
 from overtrain.trust import FamilyForecasts, forecast_family
-from overtrain.uncertainty import Calibration, IntervalParts
+from overtrain.uncertainty import Calibration, Interval, IntervalParts
 
 #: The compute range searched for the scale where two families' forecasts cross, around the target's.
 CROSSING_DECADES = 3.0
 CURVE_POINTS = 9
+#: How a comparison models each family: its own fitted laws, one shape shared by all, or own unless a family
+#: cannot be fitted alone.
+SHAPES = ("auto", "own", "shared")
 
 
 def extrapolation_correlation(evidence: pd.DataFrame, quantity: str) -> tuple[float, int]:
@@ -70,6 +86,125 @@ def extrapolation_correlation(evidence: pd.DataFrame, quantity: str) -> tuple[fl
     if pairs == 0 or own_a <= 0 or own_b <= 0:
         return 0.0, pairs
     return float(np.clip(cross / np.sqrt(own_a * own_b), 0.0, 1.0)), pairs
+
+
+def measured_values(runs: RunTable, key: str, split: str, task_set: TaskSet | None) -> np.ndarray:
+    """Each run's loss on `split` (key `loss`) or average error over `task_set`, NaN where the run lacks it (an
+    error needs an accuracy for every task of the set)."""
+    if key == "loss":
+        return runs.column(LOSS + split).astype(float)
+    if task_set is None:
+        return np.full(len(runs), np.nan)
+    measured = np.ones(len(runs), dtype=bool)
+    for task in task_set.tasks:
+        measured &= ~np.isnan(runs.column(ACC + task))
+    values = np.full(len(runs), np.nan)
+    if measured.any():
+        values[measured] = runs.subset(measured).error_values(task_set)
+    return values
+
+
+def gap_changes(runs: RunTable, split: str, tasks: str | Sequence[str]) -> pd.DataFrame:
+    """How the gap between two families changes with scale: for every pair of families measured at the same two
+    configurations (N and M to two significant digits; several runs at one averaged on the interval scale), the
+    decades of compute between the configurations and the change of the pair's gap on the interval scale (log loss,
+    logit error). Rows: quantity, decades, change."""
+    task_set = runs.task_set(tasks) if runs.task_names else None
+    configs = np.array([f"{n:.2g}/{m:.2g}" for n, m in zip(runs.params, runs.multiplier, strict=True)])
+    config_names, config_of = np.unique(configs, return_inverse=True)
+    family_names, family_of = np.unique(runs.column("family").astype(str), return_inverse=True)
+    log_flops = np.bincount(config_of, np.log10(runs.flops)) / np.bincount(config_of)
+    quantities, spans, changes = [], [], []
+    for key in ("loss", "error"):
+        values = to_scale(key, measured_values(runs, key, split, task_set))
+        ok = np.isfinite(values)
+        cells = (config_of[ok], family_of[ok])
+        total = np.zeros((len(config_names), len(family_names)))
+        count = np.zeros_like(total)
+        np.add.at(total, cells, values[ok])
+        np.add.at(count, cells, 1.0)
+        with np.errstate(invalid="ignore"):
+            mean = total / count  # NaN where a family has no run at a configuration
+        first, second = np.triu_indices(len(family_names), 1)
+        for i, j in zip(*np.triu_indices(len(config_names), 1), strict=True):
+            decades = abs(log_flops[j] - log_flops[i])
+            if decades < 0.01:
+                continue
+            change = mean[j] - mean[i] if log_flops[j] > log_flops[i] else mean[i] - mean[j]
+            gap_change = change[first] - change[second]
+            gap_change = gap_change[np.isfinite(gap_change)]
+            quantities += [key] * len(gap_change)
+            spans.append(np.full(len(gap_change), decades))
+            changes.append(gap_change)
+    return pd.DataFrame({"quantity": quantities, "decades": np.concatenate(spans) if spans else [],
+                         "change": np.concatenate(changes) if changes else []})
+
+
+@dataclass(frozen=True)
+class GapDrift:
+    """How far the gap between two families moves, on the interval scale, over `x` decades of compute: mean
+    squared change c0 + c1 x per quantity (least squares, c0, c1 >= 0, each testbed weighing the same), fitted to
+    `gap_changes` of the development testbeds of many recipes (`testbed.load_recipe_testbeds`)."""
+
+    coefficients: dict[str, tuple[float, float]]
+    pairs: dict[str, int]
+    testbeds: tuple[str, ...]
+
+    def variance(self, key: str, decades: float) -> float:
+        """The variance of a pair's gap change over `decades` (key: `loss` or an error's task-set name)."""
+        base, per_decade = self.coefficients["loss" if key == "loss" else "error"]
+        return base + per_decade * abs(decades)
+
+    @classmethod
+    def fit(cls, changes: dict[str, pd.DataFrame]) -> GapDrift:
+        """Fit c0 + c1 x to the squared gap changes of each testbed (name -> `gap_changes` rows)."""
+        coefficients, pairs = {}, {}
+        for quantity in ("loss", "error"):
+            x, y, w = [], [], []
+            for rows in changes.values():
+                rows = rows[rows["quantity"] == quantity]
+                if len(rows):
+                    x.append(rows["decades"].to_numpy())
+                    y.append(rows["change"].to_numpy() ** 2)
+                    w.append(np.full(len(rows), 1.0 / len(rows)))
+            if not x:
+                raise OvertrainError(f"no development testbed measures how {quantity} gaps between families change")
+            xs, ys, ws = np.concatenate(x), np.concatenate(y), np.concatenate(w)
+            coefficients[quantity] = _nonnegative_line(xs, ys, ws)
+            pairs[quantity] = len(xs)
+        return cls(coefficients, pairs, tuple(changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {q: {"base": c0, "per_decade": c1, "pairs": self.pairs[q]} for q, (c0, c1) in self.coefficients.items()
+                } | {"testbeds": list(self.testbeds)}
+
+
+def _nonnegative_line(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """Weighted least squares y ~ c0 + c1 x with c0, c1 >= 0 (the best of the free fit and the two one-term fits)."""
+    def loss(c0: float, c1: float) -> float:
+        return float(np.sum(w * (y - c0 - c1 * x) ** 2))
+
+    candidates = [(float(np.sum(w * y) / np.sum(w)), 0.0), (0.0, float(np.sum(w * x * y) / np.sum(w * x * x)))]
+    design = np.stack([np.ones_like(x), x], axis=1) * np.sqrt(w)[:, None]
+    free = np.linalg.lstsq(design, y * np.sqrt(w), rcond=None)[0]
+    if np.all(free >= 0):
+        candidates.append((float(free[0]), float(free[1])))
+    return min((c for c in candidates if min(c) >= 0), key=lambda c: loss(*c))
+
+
+_drift_cache: dict[tuple[str, ...], GapDrift] = {}
+
+
+def measure_gap_drift(exclude: Sequence[str] = (), testbeds: Sequence[RecipeTestbed] | None = None) -> GapDrift:
+    """`GapDrift` fitted to the development testbeds of many recipes, leaving out those named in `exclude` (to
+    judge a method on a testbed it never saw)."""
+    if testbeds is None:
+        key = tuple(sorted(exclude))
+        if key not in _drift_cache:
+            _drift_cache[key] = measure_gap_drift(exclude, load_recipe_testbeds())
+        return _drift_cache[key]
+    return GapDrift.fit({t.name: gap_changes(t.runs, t.loss_split, t.tasks) for t in testbeds
+                         if t.name not in exclude})
 
 
 @dataclass(frozen=True)
@@ -145,32 +280,52 @@ class PairOdds:
 
 
 @dataclass(frozen=True)
+class RecipeForecast:
+    """One family at the comparison's target: the forecast of each quantity (`loss`, the error's task-set name)
+    and its interval."""
+
+    family: str
+    values: dict[str, float]
+    intervals: dict[str, Interval]
+
+    @classmethod
+    def of(cls, result: FamilyForecasts) -> RecipeForecast:
+        """The first forecast of a family's own laws."""
+        trusted = result.forecasts[0]
+        return cls(result.laws.family, {"loss": trusted.forecast.loss, **trusted.forecast.errors},
+                   dict(trusted.intervals))
+
+
+@dataclass(frozen=True)
 class RecipeComparison:
     """Every family's forecast at one target, the odds for every pair, the ranking, and what could not be
-    compared."""
+    compared. `shape` says how the families were modelled (`own` laws, or one `shared` shape; see the module
+    notes) and why; `correlation` (own laws) or `drift` (shared shape) what the odds rest on."""
 
     target: Target
-    forecasts: tuple[FamilyForecasts, ...]
+    forecasts: tuple[RecipeForecast, ...]
     odds: tuple[PairOdds, ...]
     correlation: dict[str, tuple[float, int]]
     skipped: dict[str, str]
     curve: dict[str, list[dict[str, Any]]]
     level: float
+    shape: str = "own"
+    shape_reason: str = ""
+    drift: GapDrift | None = None
 
     @property
     def quantities(self) -> list[str]:
         """`loss` and the error's task-set name where every compared family forecasts it."""
-        keys = [set(f.forecasts[0].intervals) for f in self.forecasts]
+        keys = [set(f.intervals) for f in self.forecasts]
         common = set.intersection(*keys) if keys else set()
         return ["loss", *sorted(k for k in common if k != "loss")]
 
     def value(self, family: str, key: str) -> float:
-        forecast = next(f for f in self.forecasts if f.laws.family == family).forecasts[0].forecast
-        return forecast.loss if key == "loss" else forecast.errors[key]
+        return next(f for f in self.forecasts if f.family == family).values[key]
 
     def ranking(self, key: str) -> list[str]:
         """Families from best (lowest forecast) to worst on `key`."""
-        return sorted((f.laws.family for f in self.forecasts), key=lambda family: self.value(family, key))
+        return sorted((f.family for f in self.forecasts), key=lambda family: self.value(family, key))
 
     def probability(self, first: str, second: str, key: str) -> float:
         """P(`first` comes out better than `second` on `key`)."""
@@ -185,15 +340,14 @@ class RecipeComparison:
         """One row per family: forecasts and intervals per quantity, and the rank on each."""
         rows = []
         for result in self.forecasts:
-            trusted = result.forecasts[0]
-            row: dict[str, Any] = {"family": result.laws.family}
+            row: dict[str, Any] = {"family": result.family}
             for key in self.quantities:
-                interval = trusted.intervals.get(key)
+                interval = result.intervals.get(key)
                 name = quantity_column(key)
-                row[name] = self.value(result.laws.family, key)
+                row[name] = result.values[key]
                 row[f"{name}_low"] = None if interval is None else interval.low
                 row[f"{name}_high"] = None if interval is None else interval.high
-                row[f"{name}_rank"] = self.ranking(key).index(result.laws.family) + 1
+                row[f"{name}_rank"] = self.ranking(key).index(result.family) + 1
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -205,10 +359,13 @@ class RecipeComparison:
             "target": {"params": self.target.params, "tokens": self.target.tokens,
                        "multiplier": self.target.multiplier, "flops": self.target.flops},
             "level": self.level,
+            "shape": self.shape,
+            "shape_reason": self.shape_reason,
             "families": self.to_frame().replace({np.nan: None}).to_dict(orient="records"),
             "ranking": {key: self.ranking(key) for key in self.quantities},
             "odds": [o.to_dict() for o in self.odds],
             "correlation": {key: {"rho": rho, "matched_pairs": n} for key, (rho, n) in self.correlation.items()},
+            "gap_drift": None if self.drift is None else self.drift.to_dict(),
             "not_compared": self.skipped,
             "curve": self.curve,
         }
@@ -228,17 +385,41 @@ def _cannot_compare(loss: Fit, target: Target) -> str | None:
 
 def compare_families(
     runs: RunTable, target: Target, *, families: Sequence[str] | None = None, level: float = 0.9,
-    evidence: pd.DataFrame | None = None, **options: Any,
+    evidence: pd.DataFrame | None = None, shape: str = "auto", drift: GapDrift | None = None, **options: Any,
 ) -> RecipeComparison:
-    """Forecast every family of `runs` at `target` as `overtrain forecast` does (`options` go to
-    `trust.forecast_family`: fit sets, laws, tasks...), and compare them pair by pair. A family that cannot be
-    forecast (too few sizes, no loss...) is reported in `skipped` with the reason, not dropped silently."""
+    """Forecast every family of `runs` at `target` and compare them pair by pair. `shape`: `own` fits each family
+    alone as `overtrain forecast` does (`options` go to `trust.forecast_family`: fit sets, laws, tasks...);
+    `shared` fits one law to all of them and offsets each family (see the module notes; `drift` default: measured
+    on every development testbed of many recipes); `auto` is `own` when every family can be fitted alone and
+    `shared` otherwise. A family that cannot be compared is reported in `skipped` with the reason, not dropped
+    silently."""
+    if shape not in SHAPES:
+        raise OvertrainError(f"unknown shape {shape!r} (choose from {', '.join(SHAPES)})")
     names = list(families or runs.families)
     if len(names) < 2:
         raise OvertrainError(f"{runs.source}: comparing needs at least 2 families, got {len(names)}")
     evidence = load_suite_evidence() if evidence is None else evidence
     ladder = [Target(target.params * f, target.tokens * f)
               for f in np.logspace(-CROSSING_DECADES / 2, CROSSING_DECADES / 2, CURVE_POINTS)]
+    if shape != "shared":
+        results, skipped = _own_forecasts(runs, names, target, ladder, level, evidence, options)
+        if shape == "own" or not skipped:
+            if len(results) < 2:
+                raise OvertrainError(f"{runs.source}: fewer than 2 families can be forecast ("
+                                     + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+                                     + "); --shape shared compares families too thin to fit alone")
+            reason = "each family's own laws" + ("" if shape == "own" else ": every family can be fitted alone")
+            return _compare_own(target, results, skipped, level, evidence, reason)
+        reason = f"{len(skipped)} of {len(names)} families cannot be fitted alone, so all share one shape"
+    else:
+        reason = "asked for"
+    return _compare_shared(runs, names, target, ladder, level, evidence,
+                           drift if drift is not None else measure_gap_drift(), reason, options)
+
+
+def _own_forecasts(runs: RunTable, names: Sequence[str], target: Target, ladder: Sequence[Target], level: float,
+                   evidence: pd.DataFrame, options: dict[str, Any]) -> tuple[list[FamilyForecasts], dict[str, str]]:
+    """Each family forecast from its own runs at the target and along the ladder, and why the others cannot be."""
     results, skipped, cache = [], {}, {}
     for name in names:
         try:
@@ -252,10 +433,21 @@ def compare_families(
             skipped[name] = why
         else:
             results.append(result)
-    if len(results) < 2:
-        raise OvertrainError(f"{runs.source}: fewer than 2 families can be forecast ("
-                             + "; ".join(f"{k}: {v}" for k, v in skipped.items()) + ")")
-    comparison = RecipeComparison(target, tuple(results), (), {}, skipped, {}, level)
+    return results, skipped
+
+
+def _curve_point(forecast: Any, values: dict[str, float], intervals: dict[str, Interval], keys: Sequence[str]
+                 ) -> dict[str, Any]:
+    return {"params": forecast.params, "tokens": forecast.tokens, "flops": forecast.flops,
+            **{key: values.get(key) for key in keys},
+            **{f"{key}_low": intervals[key].low for key in keys if key in intervals},
+            **{f"{key}_high": intervals[key].high for key in keys if key in intervals}}
+
+
+def _compare_own(target: Target, results: list[FamilyForecasts], skipped: dict[str, str], level: float,
+                 evidence: pd.DataFrame, reason: str) -> RecipeComparison:
+    comparison = RecipeComparison(target, tuple(RecipeForecast.of(r) for r in results), (), {}, skipped, {}, level,
+                                  "own", reason)
     correlation = {key: extrapolation_correlation(evidence, "loss" if key == "loss" else "error")
                    for key in comparison.quantities}
     odds = []
@@ -268,15 +460,110 @@ def compare_families(
                 odds.append(PairOdds(a.laws.family, b.laws.family, key,
                                      beats(quantity, first, spread_a, second, spread_b, correlation[key][0]),
                                      crossing(a.laws, b.laws, quantity, key, target)))
-    curve = {r.laws.family: [{"params": t.forecast.params, "tokens": t.forecast.tokens, "flops": t.forecast.flops,
-                              **{key: (t.forecast.loss if key == "loss" else t.forecast.errors.get(key)) for key in
-                                 comparison.quantities},
-                              **{f"{key}_low": t.intervals[key].low for key in comparison.quantities
-                                 if key in t.intervals},
-                              **{f"{key}_high": t.intervals[key].high for key in comparison.quantities
-                                 if key in t.intervals}}
-                             for t in r.forecasts[1:]] for r in results}
+    curve = {}
+    for r in results:
+        curve[r.laws.family] = [_curve_point(t.forecast, {"loss": t.forecast.loss, **t.forecast.errors},
+                                             t.intervals, comparison.quantities) for t in r.forecasts[1:]]
     return dataclasses.replace(comparison, odds=tuple(odds), correlation=correlation, curve=curve)
+
+
+@dataclass(frozen=True)
+class _Offset:
+    """Where one family's largest runs sit against the shared law on one quantity: the mean difference on the
+    interval scale, and the compute (log10 FLOPs, mean) of those runs."""
+
+    offset: float
+    log_flops: float
+
+
+def _offsets(runs: RunTable, laws: FittedLaws, key: str, split: str) -> _Offset | None:
+    """A family's `_Offset` on `key` from its largest measured runs (N within 10% of the largest), or None when no
+    run of the family measures `key`."""
+    task_set = None if laws.error is None else laws.error.task_set
+    values = measured_values(runs, key, split, task_set)
+    measured = np.isfinite(values)
+    if not measured.any():
+        return None
+    largest = measured & (runs.params >= 0.9 * runs.params[measured].max())
+    quantity = "loss" if key == "loss" else "error"
+    shared = [laws.forecast(float(n), float(d)) for n, d in zip(runs.params[largest], runs.tokens[largest],
+                                                                  strict=True)]
+    predicted = np.array([f.loss if key == "loss" else f.errors[key] for f in shared])
+    offset = float(np.mean(to_scale(quantity, values[largest]) - to_scale(quantity, predicted)))
+    return _Offset(offset, float(np.mean(np.log10(runs.flops[largest]))))
+
+
+def _shifted(quantity: str, value: float, interval: Interval | None, offset: float, variance: float, z: float
+             ) -> tuple[float, Interval]:
+    """The shared forecast `value` and its interval moved by `offset` on the interval scale, each bound widened in
+    quadrature by the offset's drift (standard deviation sqrt(`variance`))."""
+    centre = float(to_scale(quantity, value))
+    spread = z * np.sqrt(variance)
+    bounds = []
+    for bound, sign in ((None if interval is None else interval.low, -1.0),
+                        (None if interval is None else interval.high, 1.0)):
+        reach = 0.0 if bound is None or not np.isfinite(bound) else abs(float(to_scale(quantity, bound)) - centre)
+        bounds.append(float(from_scale(quantity, centre + offset + sign * np.hypot(reach, spread))))
+    level = interval.level if interval is not None else float(2 * NormalDist().cdf(z) - 1)
+    return float(from_scale(quantity, centre + offset)), Interval(bounds[0], bounds[1], level)
+
+
+def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder: Sequence[Target], level: float,
+                    evidence: pd.DataFrame, drift: GapDrift, reason: str, options: dict[str, Any]
+                    ) -> RecipeComparison:
+    """Compare the families through one shape fitted to all their runs (see the module notes)."""
+    chosen = runs.subset(np.isin(runs.column("family"), names))
+    split = options.get("loss_split") or chosen.default_split()
+    pooled = RunTable(chosen.frame.assign(family="shared shape"), chosen.tasks, chosen.source)
+    shared = forecast_family(pooled, [target, *ladder], calibration_runs=pooled, level=level, evidence=evidence,
+                             **options)
+    laws = shared.laws
+    keys = ["loss", *sorted(k for k in shared.forecasts[0].intervals if k != "loss")]
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    skipped: dict[str, str] = {}
+    offsets: dict[str, dict[str, _Offset]] = {}
+    for name in names:
+        found = {key: _offsets(chosen.family(name), laws, key, split) for key in keys}
+        if found["loss"] is None:
+            skipped[name] = f"no run with a loss on {split}"
+            continue
+        offsets[name] = {key: o for key, o in found.items() if o is not None}
+    if len(offsets) < 2:
+        raise OvertrainError(f"{runs.source}: fewer than 2 families have a run with a loss on {split}")
+    keys = [k for k in keys if all(k in o for o in offsets.values())]
+
+    def family_view(name: str, trusted: Any) -> tuple[dict[str, float], dict[str, Interval]]:
+        values, intervals = {}, {}
+        forecast = trusted.forecast
+        for key in keys:
+            quantity = "loss" if key == "loss" else "error"
+            at = offsets[name][key]
+            decades = np.log10(forecast.flops) - at.log_flops
+            values[key], intervals[key] = _shifted(
+                quantity, forecast.loss if key == "loss" else forecast.errors[key], trusted.intervals.get(key),
+                at.offset, drift.variance(key, decades) / 2, z)
+        return values, intervals
+
+    forecasts, curve = [], {}
+    for name in offsets:
+        values, intervals = family_view(name, shared.forecasts[0])
+        forecasts.append(RecipeForecast(name, values, intervals))
+        curve[name] = [_curve_point(t.forecast, *family_view(name, t), keys) for t in shared.forecasts[1:]]
+    odds = []
+    log_flops = np.log10(target.flops)
+    members = list(offsets)
+    for i, a in enumerate(members):
+        for b in members[i + 1:]:
+            for key in keys:
+                at_a, at_b = offsets[a][key], offsets[b][key]
+                variance = (drift.variance(key, log_flops - at_a.log_flops)
+                            + drift.variance(key, log_flops - at_b.log_flops)) / 2
+                gap = at_b.offset - at_a.offset
+                probability = (NormalDist().cdf(gap / np.sqrt(variance)) if variance > 0
+                               else 0.5 if gap == 0 else float(gap > 0))
+                odds.append(PairOdds(a, b, key, probability, None))
+    return RecipeComparison(target, tuple(forecasts), tuple(odds), {}, skipped, curve, level, "shared", reason,
+                            drift)
 
 
 def cost_elasticity(laws: FittedLaws, plan: Any, key: str) -> float:

@@ -118,6 +118,31 @@ def load_suite_testbed(name: str) -> SuiteTestbed:
                         spec["fit"], spec["targets"], tuple(families), chooses=bool(spec.get("chooses", True)))
 
 
+@dataclass(frozen=True)
+class RecipeTestbed:
+    """A development testbed whose families are data recipes measured on one validation set and one task set, so
+    a gap between two families means the same at every scale."""
+
+    name: str
+    runs: RunTable
+    loss_split: str
+    tasks: str | tuple[str, ...]
+
+
+def load_recipe_testbeds() -> list[RecipeTestbed]:
+    """The development suite's testbeds of several recipes at matched configurations: the paper's runs up to 0.411B
+    (C4, RedPajama, RefinedWeb; its 1.4B and 6.9B targets left out) and DCLM's model database with every recipe its
+    own family (its 22 core tasks). Porian et al.'s two families are not here: each family's loss is on its own
+    dataset's validation set."""
+    paper = load_testbed().select("params<1e9")
+    folder = SUITE_DIR / "dclm"
+    spec = json.loads((folder / "suite.json").read_text(encoding="utf-8"))
+    dclm = read_runs_table(folder / "runs.csv")
+    dclm = RunTable(dclm.frame, read_task_table(folder / "tasks.csv"), "dclm testbed")
+    return [RecipeTestbed("gadre2024-small", paper, "c4_val", "17"),
+            RecipeTestbed("dclm", dclm, spec["loss_split"], tuple(spec["tasks"]))]
+
+
 def load_suite_evidence(exclude: str | None = None) -> pd.DataFrame:
     """The development suite's held-out forecasts by the default method, with what their intervals are built from
     (`uncertainty.IntervalParts`) and the truth: the evidence intervals are calibrated on beside a user's own

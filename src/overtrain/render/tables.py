@@ -259,20 +259,30 @@ def comparison_tables(comparison: RecipeComparison) -> list[Table]:
                       str(int(row[f"{name}_rank"]))]
         forecasts.add_row(*cells)
     forecasts.caption = f"below: {100 * comparison.level:g}% intervals; rank 1 = lowest forecast"
+    shared = comparison.shape == "shared"
     odds = Table(title="Odds, pair by pair", title_justify="left")
     for column in ("first", "second", *(f"P(first better): {'loss' if k == 'loss' else k}" for k in keys),
-                   "laws cross (N)"):
+                   *(() if shared else ("laws cross (N)",))):
         odds.add_column(column, justify="left" if column in ("first", "second") else "right")
     for i, a in enumerate(frame["family"]):
         for b in list(frame["family"])[i + 1:]:
             crossings = [f"{'loss' if o.quantity == 'loss' else 'error'} at {_size(o.crossing_params)}"
                          for o in comparison.odds if {o.first, o.second} == {a, b} and o.crossing_params is not None]
             odds.add_row(escape(a), escape(b), *(f"{comparison.probability(a, b, k):.2f}" for k in keys),
-                         ", ".join(crossings) or "—")
-    rho = "; ".join(f"{'loss' if k == 'loss' else 'error'} {comparison.correlation[k][0]:.2f} "
-                    f"({comparison.correlation[k][1]} matched forecasts)" for k in keys)
-    odds.caption = (f"joint uncertainty: fit parts independent, extrapolation parts correlated as on the development "
-                    f"suite ({rho}); crossings within {CROSSING_DECADES:g} decades of the target's size")
+                         *(() if shared else (", ".join(crossings) or "—",)))
+    if shared and comparison.drift is not None:
+        drift = comparison.drift
+        spread = "; ".join(f"{q} {drift.variance(q, 1.0) ** 0.5:.3f} over a decade ({drift.pairs[q]} pairs)"
+                           for q in ("loss", "error"))
+        odds.caption = (f"shared shape ({comparison.shape_reason}): one law fitted to all families' runs, each family "
+                        f"offset by its largest runs; odds from how far gaps between recipes moved with scale on "
+                        f"{' and '.join(drift.testbeds)} (rms change on the log/logit scale: {spread})")
+    else:
+        rho = "; ".join(f"{'loss' if k == 'loss' else 'error'} {comparison.correlation[k][0]:.2f} "
+                        f"({comparison.correlation[k][1]} matched forecasts)" for k in keys)
+        odds.caption = (f"joint uncertainty: fit parts independent, extrapolation parts correlated as on the "
+                        f"development suite ({rho}); crossings within {CROSSING_DECADES:g} decades of the target's "
+                        f"size")
     tables = [forecasts, odds]
     if comparison.skipped:
         skipped = Table(title="Not compared", title_justify="left")
