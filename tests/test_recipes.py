@@ -80,7 +80,7 @@ def _shared_shape_families() -> ot.RunTable:
         for n in sizes:
             for m in (MULTIPLIERS if name == "a" else (20.0,)):
                 shape = SHAPE.predict(n, m * n)
-                logit = to_scale("error", 0.75 - 0.35 * np.exp(-0.5 * (4.0 - shape))) + error_offset
+                logit = to_scale("error", 0.8 - 2.0 * np.exp(-shape)) + error_offset
                 error = 1 / (1 + np.exp(-logit))
                 loss = shape * np.exp(loss_offset)
                 rows.append({"run": f"{name}-{n:g}-{m:g}", "family": name, "params": n, "tokens": m * n,

@@ -518,6 +518,9 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
     shared = forecast_family(pooled, [target, *ladder], calibration_runs=pooled, level=level, evidence=evidence,
                              **options)
     laws = shared.laws
+    why = _cannot_compare(laws.loss, target)
+    if why:
+        raise OvertrainError(f"{runs.source}: the law all families share: {why}")
     keys = ["loss", *sorted(k for k in shared.forecasts[0].intervals if k != "loss")]
     z = NormalDist().inv_cdf(0.5 + level / 2)
     skipped: dict[str, str] = {}
