@@ -128,6 +128,13 @@ def test_gap_changes_and_drift_recover_known_values() -> None:
     drift = GapDrift.fit({"synthetic": synthetic})
     assert drift.coefficients["loss"] == pytest.approx((0.004, 0.002), rel=1e-9)
     assert drift.coefficients["error"] == pytest.approx((0.03, 0.0), abs=1e-12)
+    # the compared runs' own loss gap changes replace the testbeds' where they hold enough pairs
+    own = pd.DataFrame({"quantity": ["loss"] * 12, "decades": x, "change": np.sqrt(0.01 * x)})
+    mixed = drift.with_own(own)
+    assert mixed.coefficients["loss"] == pytest.approx((0.0, 0.01), abs=1e-12) and mixed.pairs["loss"] == 12
+    assert mixed.coefficients["error"] == drift.coefficients["error"]
+    assert mixed.source("loss") == "the compared runs" and mixed.source("error") == "synthetic"
+    assert drift.with_own(own.iloc[:5]) == drift
 
 
 def test_odds_match_a_monte_carlo_of_the_joint_model() -> None:

@@ -272,11 +272,11 @@ def comparison_tables(comparison: RecipeComparison) -> list[Table]:
                          *(() if shared else (", ".join(crossings) or "—",)))
     if shared and comparison.drift is not None:
         drift = comparison.drift
-        spread = "; ".join(f"{q} {drift.variance(q, 1.0) ** 0.5:.3f} over a decade ({drift.pairs[q]} pairs)"
-                           for q in ("loss", "error"))
+        spread = "; ".join(f"{q} {drift.variance(q, 1.0) ** 0.5:.3f} over a decade ({drift.pairs[q]} pairs of "
+                           f"{drift.source(q)})" for q in ("loss", "error"))
         odds.caption = (f"shared shape ({comparison.shape_reason}): one law fitted to all families' runs, each family "
-                        f"offset by its largest runs; odds from how far gaps between recipes moved with scale on "
-                        f"{' and '.join(drift.testbeds)} (rms change on the log/logit scale: {spread})")
+                        f"offset by its largest runs; odds from how far gaps between recipes moved with scale (rms "
+                        f"change on the log/logit scale: {spread})")
     else:
         rho = "; ".join(f"{'loss' if k == 'loss' else 'error'} {comparison.correlation[k][0]:.2f} "
                         f"({comparison.correlation[k][1]} matched forecasts)" for k in keys)
