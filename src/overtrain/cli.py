@@ -88,10 +88,14 @@ def _working(description: str, total: int | None = None) -> Iterator[Callable[[s
     under way (and advances the bar when `total` is known). Nothing is drawn when stderr is not a terminal."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    console = Console(stderr=True)
+    if not console.is_terminal:  # rich would still end its display with a blank line
+        yield lambda name: None
+        return
     columns = [SpinnerColumn(), TimeElapsedColumn(), BarColumn(bar_width=16), TextColumn("{task.description}")]
     if total is not None:
         columns.insert(3, TextColumn("{task.completed}/{task.total}"))
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(description, total=total)
 
         def step(name: str) -> None:
