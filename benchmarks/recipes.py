@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 import overtrain as ot
 from overtrain.forecast import Target
@@ -151,6 +152,10 @@ def calibration(rows: pd.DataFrame) -> pd.DataFrame:
         pairs=("stated", "size"), stated=("stated", "mean"), observed=("happened", "mean"))
     table.index = [f"{b / 10:.1f}-{(b + 1) / 10:.1f}" for b in table.index]
     table["within 0.1"] = np.where(table["pairs"] >= 10, (table["stated"] - table["observed"]).abs() <= 0.1, None)
+    # how surprising the count right is if the stated odds held and the pairs were independent (they are not: pairs
+    # that share a family move together, so this understates how often a bin misses by chance)
+    table["binomial p"] = [binomtest(round(row.observed * row.pairs), int(row.pairs), row.stated).pvalue
+                           for row in table.itertuples()]
     return table
 
 
