@@ -150,6 +150,24 @@ def test_the_worked_example_is_what_the_commands_print() -> None:
     assert f"at {np.exp(crossing) / 1e9:.1f}B" in text
 
 
+def test_the_candidates_example_quotes_the_true_losses() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_examples", ROOT / "tools" / "make_examples.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    text = " ".join((ROOT / "examples" / "README.md").read_text(encoding="utf-8").split())
+    recipes = {"web": maker.RECIPES["web"], **maker.CANDIDATES}
+    result = CliRunner().invoke(app, ["compare", str(ROOT / "examples" / "candidates.csv"), "--target",
+                                      "params=1.4B,multiplier=20", "--json"])
+    assert result.exit_code == 0, result.output
+    families = {row["family"]: row for row in json.loads(result.output)["families"]}
+    for family, (E, A, B, alpha) in recipes.items():
+        truth = E + A * 1.4e9**-alpha + B * 2.8e10**-alpha
+        assert f"{truth:.3f} (`{family}`)" in text
+        assert families[family]["loss_low"] < truth < families[family]["loss_high"]
+
+
 def _gap(recipes: dict, params: float) -> float:
     (e1, a1, b1, al1), (e2, a2, b2, al2) = recipes["web"], recipes["web-filtered"]
     tokens = 20 * params

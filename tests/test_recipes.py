@@ -120,6 +120,7 @@ def test_gap_changes_and_drift_recover_known_values() -> None:
              "loss:val": float(np.exp(1.0 + s * np.log10(120 * n * n)))} for f, s in slopes.items() for n in SIZES]
     changes = gap_changes(ot.RunTable.from_frame(pd.DataFrame(rows)), "val", "all")
     assert len(changes) == 3 * 10 and set(changes["quantity"]) == {"loss"}
+    assert changes["span"].nunique() == 10 and set(changes["families"]) == {3}
     observed = np.sort(np.abs(changes["change"].to_numpy()) / changes["decades"].to_numpy())
     assert observed == pytest.approx(np.sort(np.repeat([0.01, 0.02, 0.03], 10)), rel=1e-9)
     x = np.linspace(0.2, 3.0, 12)
@@ -129,12 +130,15 @@ def test_gap_changes_and_drift_recover_known_values() -> None:
     assert drift.coefficients["loss"] == pytest.approx((0.004, 0.002), rel=1e-9)
     assert drift.coefficients["error"] == pytest.approx((0.03, 0.0), abs=1e-12)
     # the compared runs' own loss gap changes replace the testbeds' where they hold enough pairs
-    own = pd.DataFrame({"quantity": ["loss"] * 12, "decades": x, "change": np.sqrt(0.01 * x)})
+    own = pd.DataFrame({"quantity": ["loss"] * 12, "decades": x, "change": np.sqrt(0.01 * x),
+                        "span": [f"span{i}" for i in range(12)], "families": 2})
     mixed = drift.with_own(own)
     assert mixed.coefficients["loss"] == pytest.approx((0.0, 0.01), abs=1e-12) and mixed.pairs["loss"] == 12
     assert mixed.coefficients["error"] == drift.coefficients["error"]
     assert mixed.source("loss") == "the compared runs" and mixed.source("error") == "synthetic"
     assert drift.with_own(own.iloc[:5]) == drift
+    # 12 pairs of one span measuring 5 families are only 4 independent changes: not enough
+    assert drift.with_own(own.assign(span="one", families=5)) == drift
 
 
 def test_odds_match_a_monte_carlo_of_the_joint_model() -> None:

@@ -3,7 +3,8 @@ recipes as a team would log it, drawn from known laws with measurement noise.
 
 - `examples/sweep.csv`: run, family, params, tokens, a validation loss and three task accuracies per run;
 - `examples/harness/`: the `web` recipe's runs as lm-evaluation-harness (v0.4) would write them, one results file
-  per checkpoint, with `examples/sizes.csv` giving what the harness does not know (params, tokens, the loss).
+  per checkpoint, with `examples/sizes.csv` giving what the harness does not know (params, tokens, the loss);
+- `examples/candidates.csv`: `web`'s runs and four candidate recipes tried with two small runs each.
 
 Run from the repository root:
 
@@ -30,13 +31,18 @@ CHANCE = {"arc_easy": 0.25, "hellaswag": 0.25, "piqa": 0.5}
 EXAMPLES_PER_TASK = {"arc_easy": 2376, "hellaswag": 10042, "piqa": 1838}
 HARNESS_RECIPE = "web"
 DESIGN = [(n, 20.0) for n in (2e7, 6e7, 1.5e8, 4e8)] + [(2e7, 160.0), (6e7, 80.0)]
+# candidate recipes tried against `web` with two small runs each (M = 20): (E, A, B, alpha) as above
+CANDIDATES = {"dedup": (1.84, 158.0, 275.0, 0.27), "quality": (1.79, 178.0, 305.0, 0.27),
+              "code-mix": (1.88, 150.0, 285.0, 0.27), "books-mix": (1.86, 166.0, 284.0, 0.27)}
+CANDIDATE_DESIGN = [(6e7, 20.0), (1.5e8, 20.0)]
 
 
-def sweep() -> pd.DataFrame:
-    rng = np.random.default_rng(2026)
+def runs(recipes: dict[str, tuple[float, float, float, float]], design: list[tuple[float, float]],
+         rng: np.random.Generator) -> pd.DataFrame:
+    """Each recipe's runs of the design (params, M), loss and task errors drawn from its laws with noise."""
     rows = []
-    for family, (E, A, B, alpha) in RECIPES.items():
-        for params, multiplier in DESIGN:
+    for family, (E, A, B, alpha) in recipes.items():
+        for params, multiplier in design:
             tokens = params * multiplier
             loss = E + A * params**-alpha + B * tokens**-alpha
             row = {"run": f"{family}-{params / 1e6:.0f}m-m{multiplier:g}", "family": family, "params": params,
@@ -46,6 +52,16 @@ def sweep() -> pd.DataFrame:
                 row[f"acc:{task}"] = round(1 - float(error), 4)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def sweep() -> pd.DataFrame:
+    return runs(RECIPES, DESIGN, np.random.default_rng(2026))
+
+
+def candidates(table: pd.DataFrame) -> pd.DataFrame:
+    """`web`'s sweep and four candidate recipes with two small runs each."""
+    base = table[table["family"] == "web"]
+    return pd.concat([base, runs(CANDIDATES, CANDIDATE_DESIGN, np.random.default_rng(2027))], ignore_index=True)
 
 
 def harness_files(table: pd.DataFrame) -> dict[str, str]:
@@ -71,7 +87,8 @@ def harness_files(table: pd.DataFrame) -> dict[str, str]:
 def examples() -> dict[str, str]:
     """Every file this script writes under `examples/`: path -> text."""
     table = sweep()
-    return {"sweep.csv": table.to_csv(index=False, lineterminator="\n"), **harness_files(table)}
+    return {"sweep.csv": table.to_csv(index=False, lineterminator="\n"), **harness_files(table),
+            "candidates.csv": candidates(table).to_csv(index=False, lineterminator="\n")}
 
 
 def main() -> None:

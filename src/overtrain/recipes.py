@@ -56,13 +56,13 @@ CURVE_POINTS = 9
 #: cannot be fitted alone.
 SHAPES = ("auto", "own", "shared")
 #: The quantities whose gap drift a shared-shape comparison measures on its own runs when they hold at least
-#: `MIN_OWN_PAIRS` gap changes. Loss gaps moved about 5x more between DCLM's recipes than between the paper's three
-#: datasets, so a loss drift measured on other testbeds does not carry over; measured on each testbed's own smaller
-#: runs it scored better on both (Brier, leaving the testbed out: 0.55 against 0.74 on DCLM, 0.086 against 0.165 on
-#: the paper's runs). Error gaps (logit) moved alike on both, and the development testbeds' drift scored better there
-#: on both than the runs' own (`benchmarks/recipes.py`).
+#: `MIN_OWN_CHANGES` independent gap changes. Loss gaps moved about 5x more between DCLM's recipes than between the
+#: paper's three datasets, so a loss drift measured on other testbeds does not carry over; measured on each testbed's
+#: own smaller runs it scored better on both (Brier, leaving the testbed out: 0.55 against 0.74 on DCLM, 0.086
+#: against 0.165 on the paper's runs). Error gaps (logit) moved alike on both, and the development testbeds' drift
+#: scored better there on both than the runs' own (`benchmarks/recipes.py`).
 OWN_DRIFT = ("loss",)
-MIN_OWN_PAIRS = 10
+MIN_OWN_CHANGES = 10
 
 
 def extrapolation_correlation(evidence: pd.DataFrame, quantity: str) -> tuple[float, int]:
@@ -116,13 +116,14 @@ def gap_changes(runs: RunTable, split: str, tasks: str | Sequence[str] | TaskSet
     """How the gap between two families changes with scale: for every pair of families measured at the same two
     configurations (N and M to two significant digits; several runs at one averaged on the interval scale), the
     decades of compute between the configurations and the change of the pair's gap on the interval scale (log loss,
-    logit error). Rows: quantity, decades, change."""
+    logit error). Rows: quantity, decades, change, span (the two configurations), families (how many families
+    were measured at both: the span holds families - 1 independent changes)."""
     task_set = runs.task_set(tasks) if runs.task_names and tasks is not None else None
     configs = np.array([f"{n:.2g}/{m:.2g}" for n, m in zip(runs.params, runs.multiplier, strict=True)])
     config_names, config_of = np.unique(configs, return_inverse=True)
     family_names, family_of = np.unique(runs.column("family").astype(str), return_inverse=True)
     log_flops = np.bincount(config_of, np.log10(runs.flops)) / np.bincount(config_of)
-    quantities, spans, changes = [], [], []
+    quantities, spans, changes, names, measured = [], [], [], [], []
     for key in ("loss", "error"):
         values = to_scale(key, measured_values(runs, key, split, task_set))
         ok = np.isfinite(values)
@@ -144,8 +145,11 @@ def gap_changes(runs: RunTable, split: str, tasks: str | Sequence[str] | TaskSet
             quantities += [key] * len(gap_change)
             spans.append(np.full(len(gap_change), decades))
             changes.append(gap_change)
+            names += [f"{config_names[i]} -> {config_names[j]}"] * len(gap_change)
+            measured += [int(np.isfinite(change).sum())] * len(gap_change)
     return pd.DataFrame({"quantity": quantities, "decades": np.concatenate(spans) if spans else [],
-                         "change": np.concatenate(changes) if changes else []})
+                         "change": np.concatenate(changes) if changes else [], "span": names,
+                         "families": measured})
 
 
 @dataclass(frozen=True)
@@ -185,11 +189,12 @@ class GapDrift:
 
     def with_own(self, changes: pd.DataFrame, quantities: Sequence[str] = OWN_DRIFT) -> GapDrift:
         """This drift with each of `quantities` fitted to the compared runs' own gap changes (`gap_changes`) instead,
-        where they hold at least `MIN_OWN_PAIRS` pairs."""
+        where they hold at least `MIN_OWN_CHANGES` independent changes (a span measuring k families holds k - 1)."""
         coefficients, pairs, own = dict(self.coefficients), dict(self.pairs), []
         for quantity in quantities:
             rows = changes[changes["quantity"] == quantity]
-            if len(rows) >= MIN_OWN_PAIRS:
+            independent = int((rows.groupby("span")["families"].first() - 1).sum()) if len(rows) else 0
+            if independent >= MIN_OWN_CHANGES:
                 coefficients[quantity] = _nonnegative_line(rows["decades"].to_numpy(), rows["change"].to_numpy() ** 2,
                                                            np.ones(len(rows)))
                 pairs[quantity] = len(rows)
