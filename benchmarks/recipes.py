@@ -33,6 +33,7 @@ from scipy.stats import binomtest
 
 import overtrain as ot
 from overtrain.forecast import Target
+from overtrain.readers.table import read_task_table
 from overtrain.recipes import compare_families, measure_gap_drift, measured_values
 from overtrain.testbed import load_recipe_testbeds
 
@@ -141,6 +142,42 @@ def dclm() -> tuple[list[dict], dict[str, str]]:
     return pair_rows(comparison, truths, baseline, f"dclm 6.9B M=20 ({comparison.shape})"), comparison.skipped
 
 
+def loss_to_loss(folder: Path) -> list[dict]:
+    """Brandfonbrener et al.'s iso-FLOP sweeps on six pre-training datasets, all evaluated on C4 and the OLMo suite
+    (converted locally by `tools/convert_loss_to_loss.py`; no method or drift was chosen on it): the 3.3B runs at
+    1e21 FLOPs forecast from the whole sweep, and every configuration of the two largest sweep levels that all six
+    trained, forecast from the levels below; both shapes, the gap drift from the shipped testbeds. The baseline is
+    each family's run at the largest level below, at the multiplier nearest the target's."""
+    raw = ot.read_runs(folder / "runs.csv")
+    table = ot.RunTable(raw.frame, read_task_table(folder / "tasks.csv"), "loss-to-loss testbed")
+    level = table.column("iso_flop")
+    levels = sorted(set(level))
+    cases = [(table.subset(level == levels[-1]), table.subset(level < levels[-1]), "3.3B targets (1e21 FLOPs)")]
+    for target_level in levels[-3:-1]:
+        here = table.subset(level == target_level)
+        configs = pd.Series([f"{n:.2g}" for n in here.params])
+        shared = [c for c in configs.unique()
+                  if len(set(np.asarray(here.column("family"))[np.asarray(configs == c)])) == len(table.families)]
+        for config in shared:
+            cases.append((here.subset(np.asarray(configs == config)), table.subset(level < target_level),
+                          f"{float(config) / 1e9:.2g}B at {target_level:.3g} FLOPs"))
+    rows = []
+    for truth_runs, below, where in cases:
+        target = Target(float(np.median(truth_runs.params)), float(np.median(truth_runs.tokens)))
+        below_level = below.column("iso_flop")
+        last = below.subset(below_level == below_level.max())
+        nearest = np.abs(np.log(last.multiplier / target.multiplier))
+        keep = np.zeros(len(last), dtype=bool)
+        for family in last.families:
+            mine = np.flatnonzero(np.asarray(last.column("family")) == family)
+            keep[mine[np.argmin(nearest[mine])]] = True
+        truths, baseline = values(truth_runs, ["all"], "c4_val"), values(last.subset(keep), ["all"], "c4_val")
+        for shape in ("own", "shared"):
+            comparison = compare_families(below, target, tasks="all", loss_split="c4_val", shape=shape)
+            rows += pair_rows(comparison, truths, baseline, f"loss-to-loss {where} ({shape})")
+    return rows
+
+
 def calibration(rows: pd.DataFrame) -> pd.DataFrame:
     """Stated probability (for the favoured family) against the observed frequency, per tenth."""
     stated = rows["probability"].to_numpy(dtype=float)
@@ -162,11 +199,15 @@ def calibration(rows: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--loss-to-loss", type=Path, help="a folder written by tools/convert_loss_to_loss.py")
     args = parser.parse_args()
     dclm_rows, skipped = dclm()
-    frame = pd.concat([pd.DataFrame(bundled()), pd.DataFrame(bundled_size_ahead()), pd.DataFrame(dclm_rows)],
-                      ignore_index=True)
-    frame["group"] = frame["where"].str.replace(r" [0-9.]+B M=[0-9.]+", "", regex=True)
+    frames = [pd.DataFrame(bundled()), pd.DataFrame(bundled_size_ahead()), pd.DataFrame(dclm_rows)]
+    if args.loss_to_loss:
+        frames.append(pd.DataFrame(loss_to_loss(args.loss_to_loss)))
+    frame = pd.concat(frames, ignore_index=True)
+    frame["group"] = (frame["where"].str.replace(r" [0-9.]+B M=[0-9.]+", "", regex=True)
+                      .str.replace(r" [0-9.e+]+B at [0-9.e+]+ FLOPs", " size-ahead", regex=True))
     print("## Pairs ordered right, Brier score of the stated odds, and the baseline (order at the largest small "
           "scale)\n")
     summary = frame.groupby(["group", "quantity"], sort=False).agg(
