@@ -1,22 +1,26 @@
 """Does `overtrain compare` pick the better data recipe at scale, and are its odds honest? Run by hand:
 
-    python benchmarks/recipes.py [--json FILE]
+    python benchmarks/recipes.py [--json FILE] [--loss-to-loss DIR]
 
-1. The bundled testbed: from the paper's fit sets (the 6.9B runs and the over-trained 1.4B runs unseen), every
-   target configuration that several families share (1.4B and 6.9B at M = 20; the 1.4B runs' errors are in the
-   paper's error fit set, so there only loss is scored): for every pair of families and each of loss, 17- and
-   46-task error, is the forecast order right (decision accuracy), and the Brier score of the
-   stated probability that the first family comes out better. Beside it, the simple baseline: the order of the
-   pair's runs at the largest small scale (0.411B, M = 20).
+For every pair of families and each of loss and average error: is the forecast order right (decision accuracy),
+the Brier score of the stated probability that the first family comes out better, and beside it the simple baseline,
+the order of the pair's runs at the largest smaller scale. The gap drift the odds rest on is always measured without
+the judged testbed.
+
+1. The bundled testbed from the paper's fit sets (the 6.9B and over-trained 1.4B runs unseen): 1.4B and 6.9B at
+   M = 20, the configurations all three families share (the 1.4B runs' errors are in the paper's error fit set, so
+   there only loss is scored); baseline: the 0.411B runs at M = 20.
 2. The bundled testbed size-ahead: every configuration (size S >= 0.41B, M) all three families trained, forecast
-   from the runs of smaller models with the default method; the baseline is the order at the next smaller size
-   and the same M. (Porian et al.'s two datasets cannot be compared this way: each family's loss is measured on
-   its own dataset's validation set, so their losses are not on one scale.)
-3. DCLM's model database (`src/overtrain/data/testbeds/dclm`): its recipes trained at two or more scales, forecast
-   from the runs below 6.9B at their 6.9B M = 20 runs; the same scores, beside the order at 1.4B. Recipes that
-   cannot be forecast are counted with the reason.
-4. Calibration of the stated probabilities pooled over all: per bin of the stated probability (tenths, folded so
-   that each pair is stated for the family favoured), the observed frequency where a bin holds at least 10 pairs.
+   from the runs of smaller models, with each family's own laws and with the shared shape; baseline: the next smaller
+   size at the same M. (Porian et al.'s two datasets cannot be compared: each family's loss is on its own dataset's
+   validation set.)
+3. DCLM's model database: its recipes with a 6.9B M = 20 run and smaller runs, from the runs below 6.9B (each has
+   2-3 runs with a loss, so the shared shape); baseline: the 1.4B M = 20 runs.
+4. With `--loss-to-loss DIR` (a folder written by `tools/convert_loss_to_loss.py`, local only): Brandfonbrener et
+   al.'s six pre-training datasets, no choice of overtrain's made on them: the 3.3B runs at 1e21 FLOPs from the whole
+   iso-FLOP sweep, and each configuration of the sweep's two largest levels all six trained, from the levels below.
+5. Calibration per group: per tenth of the stated probability (folded so that each pair is stated for the family
+   favoured), the observed frequency where a bin holds at least 10 pairs, and the binomial p of the count.
 """
 
 from __future__ import annotations
@@ -87,7 +91,8 @@ def bundled() -> list[dict]:
         truths, baseline = values(truth_runs, ["17", "46"]), values(small, ["17", "46"])
         for tasks in ("17", "46"):
             comparison = compare_families(seen, Target(params, 20 * params), fit_loss_set="paper-loss",
-                                          fit_error_set="paper-error", tasks=tasks, loss_split="c4_val")
+                                          fit_error_set="paper-error", tasks=tasks, loss_split="c4_val",
+                                          drift=measure_gap_drift(["gadre2024-small"]))
             found = pair_rows(comparison, truths, baseline, f"bundled {params / 1e9:.1f}B M=20")
             # the 1.4B M = 20 runs are in the paper's error fit set: their errors are fits, not forecasts
             in_fit = params < 2e9

@@ -48,8 +48,11 @@ def test_known_order_odds_and_crossing() -> None:
         truth = sorted(LAWS, key=lambda name: LAWS[name].predict(target.params, target.tokens))
         assert comparison.ranking("loss") == truth
         best, middle, worst = truth
-        assert comparison.probability(best, worst, "loss") > 0.95
-        assert comparison.probability(best, middle, "loss") > 0.5
+        # every pair favoured in its true order; the odds are no sharper than how far these families' gaps moved
+        # between their own sizes (one pair crosses), which is what the drift of loss gaps is measured on
+        for first, second in ((best, middle), (best, worst), (middle, worst)):
+            assert comparison.probability(first, second, "loss") > 0.5
+        assert comparison.drift.source("loss") == "the compared runs"
         found = next(o.crossing_params for o in comparison.odds if {o.first, o.second} == {"steady", "steep"})
         assert found == pytest.approx(crossing, rel=1e-3)
 
@@ -145,15 +148,12 @@ def test_odds_match_a_monte_carlo_of_the_joint_model() -> None:
     rng = np.random.default_rng(0)
     a, b = 2.40, 2.45
     spread_a, spread_b = Spread(0.01, 0.002, 0.04), Spread(0.015, 0.001, 0.05)
-    rho = 0.8
+    drift = 0.03**2
     n = 400_000
-    shared = rng.standard_normal(n)
-    own_a, own_b = rng.standard_normal(n), rng.standard_normal(n)
-    ext_a = spread_a.extrapolation * shared
-    ext_b = spread_b.extrapolation * (rho * shared + np.sqrt(1 - rho**2) * own_b)
-    za = to_scale("loss", a) + np.hypot(spread_a.fit, spread_a.noise) * own_a + ext_a
-    zb = to_scale("loss", b) + np.hypot(spread_b.fit, spread_b.noise) * rng.standard_normal(n) + ext_b
-    assert beats("loss", a, spread_a, b, spread_b, rho) == pytest.approx(np.mean(za < zb), abs=0.004)
+    za = to_scale("loss", a) + np.hypot(spread_a.fit, spread_a.noise) * rng.standard_normal(n)
+    zb = (to_scale("loss", b) + np.hypot(spread_b.fit, spread_b.noise) * rng.standard_normal(n)
+          + np.sqrt(drift) * rng.standard_normal(n))  # the gap's move beyond the forecast
+    assert beats("loss", a, spread_a, b, spread_b, drift) == pytest.approx(np.mean(za < zb), abs=0.004)
 
 
 def test_extrapolation_correlation_from_matched_misses() -> None:

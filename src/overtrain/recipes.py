@@ -1,29 +1,24 @@
 """Which data recipe wins at scale: every family's forecast at one target, and the odds for every pair.
 
 Each family (training distribution, data recipe, tokenizer...) is fitted and forecast as `overtrain forecast` does
-(`trust.forecast_families`, intervals calibrated on the development suite). The odds that family A beats family B
-(lower loss, lower error) come from the joint uncertainty of the two forecasts on the interval scale (log loss,
-logit error), taken as normal:
+(`trust.forecast_families`, intervals calibrated on the development suite). Families too thin to be fitted alone (a
+recipe trained at one or two sizes) are compared through a shared shape instead (`shape="shared"`): one law fitted
+to all their runs at once, each family offset by where its largest runs sit against it on the interval scale (log
+loss, logit error), so that the law's own miss at scale is common to all families and cancels from their order.
 
-    P(A beats B) = Phi((m_B - m_A) / sqrt(f_A^2 + f_B^2 + n_A^2 + n_B^2 + x_A^2 + x_B^2 - 2 rho x_A x_B)),
+Either way the odds that family A beats family B (lower loss, lower error) rest on how far the gap between two
+recipes moves, beyond what is forecast, between their runs and the target, taken as normal on the interval scale:
 
-with m the forecast, f the fit part (resampled fits of each family's own runs: independent across families), n
-the target's measurement noise (independent), x the calibrated extrapolation part, and rho the correlation of
-extrapolation errors between families forecast from the same design. A law that misses at scale tends to miss for
-every recipe fitted on the same sizes in the same direction, and that shared miss does not change their order:
-`extrapolation_correlation` measures rho on the development suite's held-out forecasts of several families at the
-same targets.
+    P(A beats B) = Phi((m_B - m_A) / sqrt(f_A^2 + f_B^2 + n_A^2 + n_B^2 + (v(x_A) + v(x_B)) / 2)),
 
-Families too thin to be fitted alone (a recipe trained at one or two sizes) are compared through a shared shape
-(`shape="shared"`): one law fitted to all their runs at once, each family offset by where its largest runs sit
-against it (on the interval scale). The law's own miss at scale is then common to all families and cancels from
-their order; what moves the order is how the gap between two recipes changes from their runs to the target, which
-`GapDrift` measures on development testbeds of many recipes:
-
-    P(A beats B) = Phi((d_B - d_A) / sqrt(v(x_A) + v(x_B))),   v(x) = (c0 + c1 x) / 2,
-
-with d a family's offset, x the decades of compute from its largest runs to the target, and c0 + c1 x the mean
-squared change of a pair's gap over x decades. One offset per family never crosses: the order at the target is the
+with m the forecast, f the fit part (resampled fits of each family's own runs; none for a shared shape), n the
+target's measurement noise, x the decades of compute from a family's largest runs to the target, and v(x) = c0 +
+c1 x the mean squared change of a pair's gap over x decades (`GapDrift`): measured on development testbeds of many
+recipes, and for loss on the compared runs themselves when they hold enough gap changes. A law that misses at scale
+misses for every recipe fitted on the same sizes in the same direction; the drift of gaps measures what is left.
+An earlier model took that shared miss as each family's calibrated extrapolation part correlated between families
+(`extrapolation_correlation`, still what `plan` uses): its odds were too cautious on every testbed that judged it
+(`benchmarks/recipes.py`). One offset per family never crosses: under a shared shape the order at the target is the
 order of the offsets.
 """
 
@@ -262,12 +257,10 @@ class Spread:
         return cls(float(np.hypot(fit, parts.structural)), float(noise), extrapolation)
 
 
-def beats(quantity: str, a: float, spread_a: Spread, b: float, spread_b: Spread, rho: float) -> float:
-    """P(family A's run comes out better than B's, lower loss or error) given both forecasts, their spreads and
-    the correlation `rho` of their extrapolation parts (see the module notes)."""
-    variance = (spread_a.fit**2 + spread_b.fit**2 + spread_a.noise**2 + spread_b.noise**2
-                + spread_a.extrapolation**2 + spread_b.extrapolation**2
-                - 2 * rho * spread_a.extrapolation * spread_b.extrapolation)
+def beats(quantity: str, a: float, spread_a: Spread, b: float, spread_b: Spread, drift: float) -> float:
+    """P(family A's run comes out better than B's, lower loss or error) given both forecasts, their fit parts and
+    target noise, and `drift`, the variance of their gap's move beyond the forecast (see the module notes)."""
+    variance = spread_a.fit**2 + spread_b.fit**2 + spread_a.noise**2 + spread_b.noise**2 + drift
     gap = float(to_scale(quantity, b) - to_scale(quantity, a))
     if variance <= 0:
         return 0.5 if gap == 0 else float(gap > 0)
@@ -331,12 +324,11 @@ class RecipeForecast:
 class RecipeComparison:
     """Every family's forecast at one target, the odds for every pair, the ranking, and what could not be
     compared. `shape` says how the families were modelled (`own` laws, or one `shared` shape; see the module
-    notes) and why; `correlation` (own laws) or `drift` (shared shape) what the odds rest on."""
+    notes) and why; `drift` how far gaps between recipes move, which the odds rest on."""
 
     target: Target
     forecasts: tuple[RecipeForecast, ...]
     odds: tuple[PairOdds, ...]
-    correlation: dict[str, tuple[float, int]]
     skipped: dict[str, str]
     curve: dict[str, list[dict[str, Any]]]
     level: float
@@ -395,7 +387,6 @@ class RecipeComparison:
             "families": self.to_frame().replace({np.nan: None}).to_dict(orient="records"),
             "ranking": {key: self.ranking(key) for key in self.quantities},
             "odds": [o.to_dict() for o in self.odds],
-            "correlation": {key: {"rho": rho, "matched_pairs": n} for key, (rho, n) in self.correlation.items()},
             "gap_drift": None if self.drift is None else self.drift.to_dict(),
             "not_compared": self.skipped,
             "curve": self.curve,
@@ -440,7 +431,8 @@ def compare_families(
                                      + "; ".join(f"{k}: {v}" for k, v in skipped.items())
                                      + "); --shape shared compares families too thin to fit alone")
             reason = "each family's own laws" + ("" if shape == "own" else ": every family can be fitted alone")
-            return _compare_own(target, results, skipped, level, evidence, reason)
+            return _compare_own(runs, target, results, skipped, level,
+                                drift if drift is not None else measure_gap_drift(), reason, options)
         reason = f"{len(skipped)} of {len(names)} families cannot be fitted alone, so all share one shape"
     else:
         reason = "asked for"
@@ -475,12 +467,19 @@ def _curve_point(forecast: Any, values: dict[str, float], intervals: dict[str, I
             **{f"{key}_high": intervals[key].high for key in keys if key in intervals}}
 
 
-def _compare_own(target: Target, results: list[FamilyForecasts], skipped: dict[str, str], level: float,
-                 evidence: pd.DataFrame, reason: str) -> RecipeComparison:
-    comparison = RecipeComparison(target, tuple(RecipeForecast.of(r) for r in results), (), {}, skipped, {}, level,
-                                  "own", reason)
-    correlation = {key: extrapolation_correlation(evidence, "loss" if key == "loss" else "error")
-                   for key in comparison.quantities}
+def _compare_own(runs: RunTable, target: Target, results: list[FamilyForecasts], skipped: dict[str, str],
+                 level: float, drift: GapDrift, reason: str, options: dict[str, Any]) -> RecipeComparison:
+    """Compare families each forecast from its own laws (see the module notes)."""
+    families = [r.laws.family for r in results]
+    compared = runs.subset(np.isin(runs.column("family"), families))
+    split = options.get("loss_split") or compared.default_split()
+    task_set = next((r.laws.error.task_set for r in results if r.laws.error is not None), None)
+    drift = drift.with_own(gap_changes(compared, split, task_set))
+    comparison = RecipeComparison(target, tuple(RecipeForecast.of(r) for r in results), (), skipped, {}, level,
+                                  "own", reason, drift)
+    log_flops = np.log10(target.flops)
+    last = {(r.laws.family, key): _offsets(runs.family(r.laws.family), r.laws, key, split)
+            for r in results for key in comparison.quantities}
     odds = []
     for i, a in enumerate(results):
         for b in results[i + 1:]:
@@ -488,14 +487,16 @@ def _compare_own(target: Target, results: list[FamilyForecasts], skipped: dict[s
                 quantity = "loss" if key == "loss" else "error"
                 spread_a, spread_b = (Spread.of(r.forecasts[0].parts[key], r.calibration, level) for r in (a, b))
                 first, second = (comparison.value(r.laws.family, key) for r in (a, b))
+                moved = sum(drift.variance(key, log_flops - at.log_flops)
+                            for at in (last[a.laws.family, key], last[b.laws.family, key]) if at is not None) / 2
                 odds.append(PairOdds(a.laws.family, b.laws.family, key,
-                                     beats(quantity, first, spread_a, second, spread_b, correlation[key][0]),
+                                     beats(quantity, first, spread_a, second, spread_b, moved),
                                      crossing(a.laws, b.laws, quantity, key, target)))
     curve = {}
     for r in results:
         curve[r.laws.family] = [_curve_point(t.forecast, {"loss": t.forecast.loss, **t.forecast.errors},
                                              t.intervals, comparison.quantities) for t in r.forecasts[1:]]
-    return dataclasses.replace(comparison, odds=tuple(odds), correlation=correlation, curve=curve)
+    return dataclasses.replace(comparison, odds=tuple(odds), curve=curve)
 
 
 @dataclass(frozen=True)
@@ -587,18 +588,15 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
     odds = []
     log_flops = np.log10(target.flops)
     members = list(offsets)
+    alone = Spread(0.0, 0.0, 0.0)  # one law for all: no fit part of a family's own
+    values = {f.family: f.values for f in forecasts}
     for i, a in enumerate(members):
         for b in members[i + 1:]:
             for key in keys:
-                at_a, at_b = offsets[a][key], offsets[b][key]
-                variance = (drift.variance(key, log_flops - at_a.log_flops)
-                            + drift.variance(key, log_flops - at_b.log_flops)) / 2
-                gap = at_b.offset - at_a.offset
-                probability = (NormalDist().cdf(gap / np.sqrt(variance)) if variance > 0
-                               else 0.5 if gap == 0 else float(gap > 0))
-                odds.append(PairOdds(a, b, key, probability, None))
-    return RecipeComparison(target, tuple(forecasts), tuple(odds), {}, skipped, curve, level, "shared", reason,
-                            drift)
+                moved = sum(drift.variance(key, log_flops - offsets[f][key].log_flops) for f in (a, b)) / 2
+                odds.append(PairOdds(a, b, key, beats("loss" if key == "loss" else "error", values[a][key], alone,
+                                                      values[b][key], alone, moved), None))
+    return RecipeComparison(target, tuple(forecasts), tuple(odds), skipped, curve, level, "shared", reason, drift)
 
 
 def cost_elasticity(laws: FittedLaws, plan: Any, key: str) -> float:

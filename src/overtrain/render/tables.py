@@ -270,19 +270,17 @@ def comparison_tables(comparison: RecipeComparison) -> list[Table]:
                          for o in comparison.odds if {o.first, o.second} == {a, b} and o.crossing_params is not None]
             odds.add_row(escape(a), escape(b), *(f"{comparison.probability(a, b, k):.2f}" for k in keys),
                          *(() if shared else (", ".join(crossings) or "—",)))
-    if shared and comparison.drift is not None:
-        drift = comparison.drift
-        spread = "; ".join(f"{q} {drift.variance(q, 1.0) ** 0.5:.3f} over a decade ({drift.pairs[q]} pairs of "
-                           f"{drift.source(q)})" for q in ("loss", "error"))
+    drift = comparison.drift
+    spread = "" if drift is None else "; ".join(
+        f"{q} {drift.variance(q, 1.0) ** 0.5:.3f} over a decade ({drift.pairs[q]} pairs of {drift.source(q)})"
+        for q in ("loss", "error"))
+    moved = f"how far gaps between recipes moved with scale (rms on the log/logit scale: {spread})"
+    if shared:
         odds.caption = (f"shared shape ({comparison.shape_reason}): one law fitted to all families' runs, each family "
-                        f"offset by its largest runs; odds from how far gaps between recipes moved with scale (rms "
-                        f"change on the log/logit scale: {spread})")
+                        f"offset by its largest runs; odds from {moved}")
     else:
-        rho = "; ".join(f"{'loss' if k == 'loss' else 'error'} {comparison.correlation[k][0]:.2f} "
-                        f"({comparison.correlation[k][1]} matched forecasts)" for k in keys)
-        odds.caption = (f"joint uncertainty: fit parts independent, extrapolation parts correlated as on the "
-                        f"development suite ({rho}); crossings within {CROSSING_DECADES:g} decades of the target's "
-                        f"size")
+        odds.caption = (f"odds from each family's fit and target noise and {moved}; crossings within "
+                        f"{CROSSING_DECADES:g} decades of the target's size")
     tables = [forecasts, odds]
     if comparison.skipped:
         skipped = Table(title="Not compared", title_justify="left")
