@@ -15,7 +15,7 @@ import overtrain as ot
 from overtrain.cli import app
 from overtrain.forecast import Target
 from overtrain.laws import SharedExponentLoss
-from overtrain.recipes import GapDrift, Spread, beats, compare_families, extrapolation_correlation, gap_changes
+from overtrain.recipes import GapDrift, Spread, beats, compare_families, gap_changes
 from overtrain.scales import to_scale
 
 # "steady" is better at small scale, "steep" improves faster (larger A, B but lower E): their laws cross.
@@ -156,22 +156,6 @@ def test_odds_match_a_monte_carlo_of_the_joint_model() -> None:
     assert beats("loss", a, spread_a, b, spread_b, drift) == pytest.approx(np.mean(za < zb), abs=0.004)
 
 
-def test_extrapolation_correlation_from_matched_misses() -> None:
-    rows = []
-    misses = [0.05, -0.02, 0.03, 0.04]
-    for i, miss in enumerate(misses):
-        for family, factor in (("a", 1.0), ("b", 1.0), ("c", -1.0)):
-            rows.append({"testbed": "t", "family": family, "run": f"{family}-config{i}", "quantity": "loss",
-                         "true": 3.0 * np.exp(factor * miss), "prediction": 3.0})
-    evidence = pd.DataFrame(rows)
-    two = evidence[evidence["family"] != "c"]
-    assert extrapolation_correlation(two, "loss") == (pytest.approx(1.0), 4)
-    three, pairs = extrapolation_correlation(evidence, "loss")
-    # a~b agree (+S), a~c and b~c oppose (-S each): -S / 3S = -1/3, clipped to 0 (no shared miss to count on)
-    assert pairs == 12 and three == 0.0
-    assert extrapolation_correlation(evidence, "error") == (0.0, 0)
-
-
 def test_cli_compare_json_and_figure(tmp_path) -> None:
     path = tmp_path / "runs.csv"
     _families().to_frame().to_csv(path, index=False)
@@ -194,14 +178,15 @@ def test_cheaper_matches_a_monte_carlo_of_the_cost_model() -> None:
     rng = np.random.default_rng(1)
     plan_a, plan_b = SimpleNamespace(total_flops=1e21), SimpleNamespace(total_flops=1.3e21)
     spread_a, spread_b = Spread(0.01, 0.0, 0.05), Spread(0.02, 0.0, 0.04)
-    slope_a, slope_b, rho = -0.05, -0.04, 0.8
+    slope_a, slope_b, moved_a, moved_b = -0.05, -0.04, 0.02**2, 0.03**2
     n = 400_000
-    shared, own = rng.standard_normal(n), rng.standard_normal(n)
-    miss_a = spread_a.fit * rng.standard_normal(n) + spread_a.extrapolation * shared
-    miss_b = spread_b.fit * rng.standard_normal(n) + spread_b.extrapolation * (rho * shared + np.sqrt(1 - rho**2) * own)
+    # a miss both share (sd sqrt(x_A x_B)), each family's share of the gap's drift, and its fit part
+    shared = np.sqrt(spread_a.extrapolation * spread_b.extrapolation) * rng.standard_normal(n)
+    miss_a = shared + np.sqrt(moved_a) * rng.standard_normal(n) + spread_a.fit * rng.standard_normal(n)
+    miss_b = shared + np.sqrt(moved_b) * rng.standard_normal(n) + spread_b.fit * rng.standard_normal(n)
     cost_a = np.log(plan_a.total_flops) - miss_a / slope_a
     cost_b = np.log(plan_b.total_flops) - miss_b / slope_b
-    stated = cheaper((plan_a, spread_a, slope_a), (plan_b, spread_b, slope_b), rho)
+    stated = cheaper((plan_a, spread_a, slope_a, moved_a), (plan_b, spread_b, slope_b, moved_b))
     assert stated == pytest.approx(np.mean(cost_a < cost_b), abs=0.004)
 
 

@@ -601,7 +601,7 @@ def plan_command(
     volumes = inference_tokens or [0.0]
     with _working("planning") as step:
         results = _plans(fitted, runs, volumes, target_loss, target_error, budget, interval, plot, step)
-    odds = _cheaper(results, interval) if len(fitted) > 1 else []
+    odds = _cheaper(results, interval, runs) if len(fitted) > 1 and runs is not None else []
     if json_output:
         _print_json({"plans": [{"family": law.family, **p.to_dict(), "intervals": {k: v.to_dict() for k, v in
                                 i.items()}} for law, p, i, _, _ in results], "cheaper": odds})
@@ -614,7 +614,7 @@ def plan_command(
         console.print(f"wrote {plot}")
 
 
-def _cheaper(results: list[tuple], level: float) -> list[dict]:
+def _cheaper(results: list[tuple], level: float, runs: RunTable) -> list[dict]:
     """For every pair of families and inference volume, P(the first reaches the target with less compute)."""
     from overtrain.recipes import cheaper_pairs
 
@@ -623,7 +623,7 @@ def _cheaper(results: list[tuple], level: float) -> list[dict]:
         entries = [(law, p, parts, calibration) for law, p, _, parts, calibration in results
                    if p.inference_tokens == volume and calibration is not None and parts]
         rows += [{"first": row["first"], "second": row["second"], "inference_tokens": volume, **row}
-                 for row in cheaper_pairs(entries, level)]
+                 for row in cheaper_pairs(entries, level, runs)]
     return rows
 
 

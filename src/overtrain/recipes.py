@@ -17,8 +17,8 @@ c1 x the mean squared change of a pair's gap over x decades (`GapDrift`): measur
 recipes, and for loss on the compared runs themselves when they hold enough gap changes. A law that misses at scale
 misses for every recipe fitted on the same sizes in the same direction; the drift of gaps measures what is left.
 An earlier model took that shared miss as each family's calibrated extrapolation part correlated between families
-(`extrapolation_correlation`, still what `plan` uses): its odds were too cautious on every testbed that judged it
-(`benchmarks/recipes.py`). One offset per family never crosses: under a shared shape the order at the target is the
+as the development suite's matched held-out forecasts were: its odds were too cautious on every testbed that judged
+it (`benchmarks/recipes.py`). One offset per family never crosses: under a shared shape the order at the target is the
 order of the offsets.
 """
 
@@ -58,37 +58,6 @@ SHAPES = ("auto", "own", "shared")
 #: scored better there on both than the runs' own (`benchmarks/recipes.py`).
 OWN_DRIFT = ("loss",)
 MIN_OWN_CHANGES = 10
-
-
-def extrapolation_correlation(evidence: pd.DataFrame, quantity: str) -> tuple[float, int]:
-    """The correlation rho of extrapolation errors (truth minus forecast on the interval scale) between families
-    forecast at the same target configuration, from held-out forecasts (`testbed.load_suite_evidence`): the
-    uncentred correlation sum(e_A e_B) / sqrt(sum e_A^2 sum e_B^2) over every matched pair of families of a testbed
-    (a shared bias counts as shared), clipped to [0, 1]. A target's configuration is its run id without the
-    family's name. Returns rho and the number of matched pairs (0 pairs: rho 0, the cautious value)."""
-    rows = evidence[evidence["quantity"] == quantity]
-    if rows.empty:
-        return 0.0, 0
-    rows = rows.assign(
-        config=[run[len(family) + 1:] if run.startswith(f"{family}-") else run
-                for run, family in zip(rows["run"], rows["family"], strict=True)],
-        miss=to_scale(quantity, rows["true"].to_numpy(dtype=float))
-        - to_scale(quantity, rows["prediction"].to_numpy(dtype=float)))
-    cross = own_a = own_b = 0.0
-    pairs = 0
-    for _, testbed in rows.groupby("testbed"):
-        table = testbed.pivot_table(index="config", columns="family", values="miss", aggfunc="first")
-        families = list(table.columns)
-        for i, a in enumerate(families):
-            for b in families[i + 1:]:
-                both = table[[a, b]].dropna().to_numpy(dtype=float)
-                cross += float(np.sum(both[:, 0] * both[:, 1]))
-                own_a += float(np.sum(both[:, 0] ** 2))
-                own_b += float(np.sum(both[:, 1] ** 2))
-                pairs += len(both)
-    if pairs == 0 or own_a <= 0 or own_b <= 0:
-        return 0.0, pairs
-    return float(np.clip(cross / np.sqrt(own_a * own_b), 0.0, 1.0)), pairs
 
 
 def measured_values(runs: RunTable, key: str, split: str, task_set: TaskSet | None) -> np.ndarray:
@@ -612,15 +581,18 @@ def cost_elasticity(laws: FittedLaws, plan: Any, key: str) -> float:
     return (values[1] - values[0]) / (2 * step)
 
 
-def cheaper(first: tuple[Any, Spread, float], second: tuple[Any, Spread, float], rho: float) -> float:
+def cheaper(first: tuple[Any, Spread, float, float], second: tuple[Any, Spread, float, float]) -> float:
     """P(the first family reaches the target with less compute than the second), each given as (plan, spread of
-    its forecast at the plan, cost elasticity). A forecast off by e on the interval scale needs e / |slope| more
-    e-folds of compute, so log C ~ log C_plan - e / slope; fit parts independent, extrapolation parts correlated
-    (`rho`), the target's own measurement noise left out (it does not change what the run costs)."""
-    (plan_a, spread_a, slope_a), (plan_b, spread_b, slope_b) = first, second
-    variance = ((spread_a.fit / slope_a) ** 2 + (spread_b.fit / slope_b) ** 2
-                + (spread_a.extrapolation / slope_a) ** 2 + (spread_b.extrapolation / slope_b) ** 2
-                - 2 * rho * spread_a.extrapolation * spread_b.extrapolation / (slope_a * slope_b))
+    its forecast at the plan, cost elasticity, its share of the pair's gap drift: `GapDrift.variance` / 2). A
+    forecast off by e on the interval scale needs -e / slope more e-folds of compute. Each family's miss is a part
+    both share (the calibrated extrapolation part: it cancels where the slopes are equal, not otherwise), its own
+    share of the gap's drift, and its fit part; the target's measurement noise is left out (it does not change what
+    the run costs):
+
+        Var = (f_A^2 + v_A) / s_A^2 + (f_B^2 + v_B) / s_B^2 + x_A x_B (1 / s_A - 1 / s_B)^2."""
+    (plan_a, spread_a, slope_a, moved_a), (plan_b, spread_b, slope_b, moved_b) = first, second
+    variance = ((spread_a.fit**2 + moved_a) / slope_a**2 + (spread_b.fit**2 + moved_b) / slope_b**2
+                + spread_a.extrapolation * spread_b.extrapolation * (1 / slope_a - 1 / slope_b) ** 2)
     gap = float(np.log(plan_b.total_flops) - np.log(plan_a.total_flops))
     if variance <= 0:
         return 0.5 if gap == 0 else float(gap > 0)
@@ -628,24 +600,30 @@ def cheaper(first: tuple[Any, Spread, float], second: tuple[Any, Spread, float],
 
 
 def cheaper_pairs(entries: Sequence[tuple[FittedLaws, Any, dict[str, IntervalParts], Calibration]], level: float,
-                  evidence: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+                  runs: RunTable, drift: GapDrift | None = None) -> list[dict[str, Any]]:
     """For every pair of families' plans to reach one target (each entry: the family's laws, its plan, the interval
-    parts and calibration of the forecast at the plan), P(the first gets there with less compute; see `cheaper`)."""
-    evidence = load_suite_evidence() if evidence is None else evidence
-    rho: dict[str, float] = {}
+    parts and calibration of the forecast at the plan), P(the first gets there with less compute; see `cheaper`).
+    The gap drift is `compare`'s: `drift` (default: the development testbeds') with the loss drift of `runs`' own
+    gap changes where they hold enough."""
+    if not entries:
+        return []
+    laws = entries[0][0]
+    families = [entry[0].family for entry in entries]
+    compared = runs.subset(np.isin(runs.column("family"), families))
+    drift = (drift if drift is not None else measure_gap_drift()).with_own(
+        gap_changes(compared, laws.loss.loss_split, None if laws.error is None else laws.error.task_set))
     costs = []
     for laws, plan, parts, calibration in entries:
         key = "loss" if plan.target_error is None else next(iter(plan.forecast.errors))
-        if key in parts:
-            quantity = "loss" if key == "loss" else "error"
-            rho.setdefault(quantity, extrapolation_correlation(evidence, quantity)[0])
+        last = _offsets(runs.family(laws.family), laws, key, laws.loss.loss_split)
+        if key in parts and last is not None:
+            moved = drift.variance(key, np.log10(plan.training_flops) - last.log_flops) / 2
             costs.append((laws.family, key, (plan, Spread.of(parts[key], calibration, level),
-                                             cost_elasticity(laws, plan, key))))
+                                             cost_elasticity(laws, plan, key), moved)))
     rows = []
     for i, (first, key, plan_a) in enumerate(costs):
         for second, other, plan_b in costs[i + 1:]:
             if key == other:
                 rows.append({"first": first, "second": second, "first_flops": plan_a[0].total_flops,
-                             "second_flops": plan_b[0].total_flops,
-                             "probability": cheaper(plan_a, plan_b, rho["loss" if key == "loss" else "error"])})
+                             "second_flops": plan_b[0].total_flops, "probability": cheaper(plan_a, plan_b)})
     return rows

@@ -301,7 +301,7 @@ def cheaper_table(rows: list[dict]) -> Table:
     for row in rows:
         table.add_row(escape(row["first"]), escape(row["second"]), f"{row['inference_tokens']:.2g}",
                       f"{row['first_flops']:.3g}", f"{row['second_flops']:.3g}", f"{row['probability']:.2f}")
-    table.caption = ("from the forecasts' joint uncertainty at each plan (fit parts independent, extrapolation "
-                     "parts correlated as on the development suite), each miss turned into compute by the law's "
-                     "slope there")
+    table.caption = ("from each forecast's fit part and share of how far gaps between recipes move with scale (as "
+                     "compare's odds), and the extrapolation miss both share where their slopes differ; each miss "
+                     "turned into compute by the law's slope at the plan")
     return table
