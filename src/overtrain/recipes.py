@@ -380,9 +380,9 @@ def compare_families(
 ) -> RecipeComparison:
     """Forecast every family of `runs` at `target` and compare them pair by pair. `shape`: `own` fits each family
     alone as `overtrain forecast` does (`options` go to `trust.forecast_family`: fit sets, laws, tasks...);
-    `shared` fits one law to all of them and offsets each family (see the module notes; `drift` default: measured
-    on every development testbed of many recipes); `auto` is `own` when every family can be fitted alone and
-    `shared` otherwise. A family that cannot be compared is reported in `skipped` with the reason, not dropped
+    `shared` fits one law to all of them and offsets each family; `auto` is `own` when every family can be fitted
+    alone and `shared` otherwise. The odds rest on `drift` (default: measured on every development testbed of many
+    recipes), its loss part measured on `runs` where they hold enough gap changes (see the module notes). A family that cannot be compared is reported in `skipped` with the reason, not dropped
     silently."""
     if shape not in SHAPES:
         raise OvertrainError(f"unknown shape {shape!r} (choose from {', '.join(SHAPES)})")
@@ -390,6 +390,7 @@ def compare_families(
     if len(names) < 2:
         raise OvertrainError(f"{runs.source}: comparing needs at least 2 families, got {len(names)}")
     evidence = load_suite_evidence() if evidence is None else evidence
+    drift = measure_gap_drift() if drift is None else drift
     ladder = [Target(target.params * f, target.tokens * f)
               for f in np.logspace(-CROSSING_DECADES / 2, CROSSING_DECADES / 2, CURVE_POINTS)]
     if shape != "shared":
@@ -400,13 +401,11 @@ def compare_families(
                                      + "; ".join(f"{k}: {v}" for k, v in skipped.items())
                                      + "); --shape shared compares families too thin to fit alone")
             reason = "each family's own laws" + ("" if shape == "own" else ": every family can be fitted alone")
-            return _compare_own(runs, target, results, skipped, level,
-                                drift if drift is not None else measure_gap_drift(), reason, options)
+            return _compare_own(runs, target, results, skipped, level, drift, reason, options)
         reason = f"{len(skipped)} of {len(names)} families cannot be fitted alone, so all share one shape"
     else:
         reason = "asked for"
-    return _compare_shared(runs, names, target, ladder, level, evidence,
-                           drift if drift is not None else measure_gap_drift(), reason, options)
+    return _compare_shared(runs, names, target, ladder, level, evidence, drift, reason, options)
 
 
 def _own_forecasts(runs: RunTable, names: Sequence[str], target: Target, ladder: Sequence[Target], level: float,
