@@ -382,8 +382,8 @@ def compare_families(
     alone as `overtrain forecast` does (`options` go to `trust.forecast_family`: fit sets, laws, tasks...);
     `shared` fits one law to all of them and offsets each family; `auto` is `own` when every family can be fitted
     alone and `shared` otherwise. The odds rest on `drift` (default: measured on every development testbed of many
-    recipes), its loss part measured on `runs` where they hold enough gap changes (see the module notes). A family that cannot be compared is reported in `skipped` with the reason, not dropped
-    silently."""
+    recipes), its loss part measured on `runs` where they hold enough gap changes (see the module notes). A family
+    that cannot be compared is reported in `skipped` with the reason, not dropped silently."""
     if shape not in SHAPES:
         raise OvertrainError(f"unknown shape {shape!r} (choose from {', '.join(SHAPES)})")
     names = list(families or runs.families)
