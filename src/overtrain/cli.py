@@ -525,36 +525,6 @@ def predict_command(
     _show_forecasts(fitted, forecasts, json_output, [])
 
 
-def _plans(fitted: list[FittedLaws], runs: RunTable | None, volumes: list[float], target_loss: float | None,
-           target_error: float | None, budget: float | None, interval: float, plot: Path | None,
-           step: Callable[[str], None]) -> list[tuple]:
-    from overtrain.backtest import Method
-    from overtrain.plan import plan
-    from overtrain.trust import calibrated_intervals
-
-    results = []
-    for law in fitted:
-        step(f"{law.family}: planning and calibrating the intervals")
-        plans = [plan(law, target_loss=target_loss, target_error=target_error, inference_tokens=t, budget=budget)
-                 for t in volumes]
-        intervals: list[dict] = [{} for _ in plans]
-        parts: list[dict] = [{} for _ in plans]
-        calibration = None
-        if runs is not None and interval:
-            split = law.loss.loss_split
-            task_spec = law.error.task_set.name if law.error is not None and law.error.task_set else None
-            calibration, _, intervals, parts, _ = calibrated_intervals(
-                runs.family(law.family), law, Method(), [p.forecast for p in plans], split, task_spec, interval,
-                calibration_runs=runs)
-        results += [(law, p, i, part, calibration) for p, i, part in zip(plans, intervals, parts, strict=True)]
-        if plot is not None:
-            from overtrain.render.figures import plan_figure, save
-
-            drawn = plans if 0.0 in volumes else [plan(law, target_loss=plans[0].target_loss), *plans]
-            save(plan_figure(law, drawn), plot if len(fitted) == 1 else plot.with_stem(f"{plot.stem}-{law.family}"))
-    return results
-
-
 @app.command("plan")
 @reports_errors
 def plan_command(
@@ -598,15 +568,21 @@ def plan_command(
         for family_name, rows in tables.items():
             console.print(budget_table(family_name, rows))
         return
+    from overtrain.recipes import cheaper_by_volume
+    from overtrain.trust import plan_families
+
     volumes = inference_tokens or [0.0]
     with _working("planning") as step:
-        results = _plans(fitted, runs, volumes, target_loss, target_error, budget, interval, plot, step)
-    odds = _cheaper(results, interval, runs) if len(fitted) > 1 and runs is not None else []
+        results = plan_families(fitted, runs, volumes, target_loss=target_loss, target_error=target_error,
+                                budget=budget, level=interval, progress=step)
+        if plot is not None:
+            _plan_figures(fitted, results, plot, step)
+    odds = cheaper_by_volume(results, interval, runs) if len(fitted) > 1 and runs is not None else []
     if json_output:
-        _print_json({"plans": [{"family": law.family, **p.to_dict(), "intervals": {k: v.to_dict() for k, v in
-                                i.items()}} for law, p, i, _, _ in results], "cheaper": odds})
+        _print_json({"plans": [{"family": r.laws.family, **r.plan.to_dict(), "intervals": {
+            k: v.to_dict() for k, v in r.intervals.items()}} for r in results], "cheaper": odds})
         return
-    for table in plan_table([(law.family, p, i) for law, p, i, _, _ in results]):
+    for table in plan_table([(r.laws.family, r.plan, r.intervals) for r in results]):
         console.print(table)
     if odds:
         console.print(cheaper_table(odds))
@@ -614,17 +590,17 @@ def plan_command(
         console.print(f"wrote {plot}")
 
 
-def _cheaper(results: list[tuple], level: float, runs: RunTable) -> list[dict]:
-    """For every pair of families and inference volume, P(the first reaches the target with less compute)."""
-    from overtrain.recipes import cheaper_pairs
+def _plan_figures(fitted: list[FittedLaws], results: list, plot: Path, step: Callable[[str], None]) -> None:
+    """One frontier figure per family (the plan with no inference first), suffixed by family when several."""
+    from overtrain.plan import plan
+    from overtrain.render.figures import plan_figure, save
 
-    rows = []
-    for volume in dict.fromkeys(p.inference_tokens for _, p, _, _, _ in results):
-        entries = [(law, p, parts, calibration) for law, p, _, parts, calibration in results
-                   if p.inference_tokens == volume and calibration is not None and parts]
-        rows += [{"first": row["first"], "second": row["second"], "inference_tokens": volume, **row}
-                 for row in cheaper_pairs(entries, level, runs)]
-    return rows
+    for law in fitted:
+        step(f"{law.family}: drawing")
+        plans = [r.plan for r in results if r.laws is law]
+        drawn = plans if any(p.inference_tokens == 0 for p in plans) else [
+            plan(law, target_loss=plans[0].target_loss), *plans]
+        save(plan_figure(law, drawn), plot if len(fitted) == 1 else plot.with_stem(f"{plot.stem}-{law.family}"))
 
 
 @app.command("design")

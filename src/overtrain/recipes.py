@@ -41,7 +41,7 @@ from overtrain.runs import ACC, LOSS, RunTable
 from overtrain.scales import from_scale, scale_slope, to_scale
 from overtrain.tasks import TaskSet
 from overtrain.testbed import RecipeTestbed, load_recipe_testbeds, load_suite_evidence
-from overtrain.trust import FamilyForecasts, forecast_family
+from overtrain.trust import FamilyForecasts, FamilyPlan, forecast_family
 from overtrain.uncertainty import Calibration, Interval, IntervalParts
 
 #: The compute range searched for the scale where two families' forecasts cross, around the target's.
@@ -625,4 +625,16 @@ def cheaper_pairs(entries: Sequence[tuple[FittedLaws, Any, dict[str, IntervalPar
             if key == other:
                 rows.append({"first": first, "second": second, "first_flops": plan_a[0].total_flops,
                              "second_flops": plan_b[0].total_flops, "probability": cheaper(plan_a, plan_b)})
+    return rows
+
+
+def cheaper_by_volume(plans: Sequence[FamilyPlan], level: float, runs: RunTable) -> list[dict[str, Any]]:
+    """`cheaper_pairs` for the families' plans (`trust.plan_families`) at each inference volume, where the plans
+    carry calibrated intervals."""
+    rows = []
+    for volume in dict.fromkeys(p.plan.inference_tokens for p in plans):
+        entries = [(p.laws, p.plan, p.parts, p.calibration) for p in plans
+                   if p.plan.inference_tokens == volume and p.calibration is not None and p.parts]
+        rows += [{"first": row["first"], "second": row["second"], "inference_tokens": volume, **row}
+                 for row in cheaper_pairs(entries, level, runs)]
     return rows

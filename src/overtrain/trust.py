@@ -342,3 +342,43 @@ def forecast_families(runs: RunTable, families: Sequence[str], targets: Sequence
     cache: dict = {}
     return [forecast_family(runs.family(name), targets, calibration_runs=runs, cache=cache, **options)
             for name in families]
+
+
+@dataclass(frozen=True)
+class FamilyPlan:
+    """One family's cheapest run to reach the target at one inference volume (`plan.Plan`), with the forecast's
+    intervals there and what they are built from (empty without runs)."""
+
+    laws: FittedLaws
+    plan: Any
+    intervals: dict[str, Interval]
+    parts: dict[str, IntervalParts]
+    calibration: Calibration | None
+
+
+def plan_families(
+    fitted: Sequence[FittedLaws], runs: RunTable | None, volumes: Sequence[float], *, target_loss: float | None,
+    target_error: float | None, budget: float | None = None, level: float = 0.9,
+    progress: Callable[[str], None] | None = None,
+) -> list[FamilyPlan]:
+    """Every family's plan (`plan.plan`) at each inference volume, with calibrated intervals on the forecast at
+    the plan when `runs` are given and `level` is not 0."""
+    from overtrain.plan import plan
+
+    say = progress or (lambda step: None)
+    results = []
+    for laws in fitted:
+        say(f"{laws.family}: planning and calibrating the intervals")
+        plans = [plan(laws, target_loss=target_loss, target_error=target_error, inference_tokens=t, budget=budget)
+                 for t in volumes]
+        intervals: list[dict] = [{} for _ in plans]
+        parts: list[dict] = [{} for _ in plans]
+        calibration = None
+        if runs is not None and level:
+            task_spec = laws.error.task_set.name if laws.error is not None and laws.error.task_set else None
+            calibration, _, intervals, parts, _ = calibrated_intervals(
+                runs.family(laws.family), laws, Method(), [p.forecast for p in plans], laws.loss.loss_split,
+                task_spec, level, calibration_runs=runs)
+        results += [FamilyPlan(laws, p, i, part, calibration) for p, i, part in zip(plans, intervals, parts,
+                                                                                       strict=True)]
+    return results
