@@ -37,7 +37,7 @@ _HOMES = {
     "fit_profile": "overtrain.varpro",
     "Method": "overtrain.backtest", "backtest": "overtrain.backtest", "select_method": "overtrain.backtest",
     "summarize_backtest": "overtrain.backtest", "plan": "overtrain.plan", "design": "overtrain.plan",
-    "forecast_families": "overtrain.trust", "compare_families": "overtrain.recipes",
+    "forecast_families": "overtrain.trust", "plan_families": "overtrain.trust", "compare_families": "overtrain.recipes",
 }
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ if TYPE_CHECKING:
     from overtrain.runs import RunTable
     from overtrain.tasks import PAPER_17, PAPER_46, TaskSet
     from overtrain.testbed import load_testbed, load_testbed_metadata
-    from overtrain.trust import forecast_families
+    from overtrain.trust import forecast_families, plan_families
     from overtrain.varpro import fit_profile
 
 
@@ -132,6 +132,7 @@ __all__ = [
     "parse_filter",
     "parse_target",
     "plan",
+    "plan_families",
     "read_lm_eval_dir",
     "read_openlm_dir",
     "read_runs",
