@@ -273,7 +273,7 @@ def comparison_tables(comparison: RecipeComparison) -> list[Table]:
     drift = comparison.drift
     spread = "" if drift is None else "; ".join(
         f"{q} {drift.variance(q, 1.0) ** 0.5:.3f} over a decade ({drift.pairs[q]} pairs of {drift.source(q)})"
-        for q in ("loss", "error"))
+        for q in dict.fromkeys("loss" if k == "loss" else "error" for k in keys))
     moved = f"how far gaps between recipes moved with scale (rms on the log/logit scale: {spread})"
     if shared:
         odds.caption = (f"shared shape ({comparison.shape_reason}): one law fitted to all families' runs, each family "
