@@ -82,6 +82,15 @@ def _pooled(runs: RunTable, name: str) -> RunTable:
     return RunTable(runs.frame.assign(family=name), runs.tasks, runs.source)
 
 
+def _shipped_testbed(name: str) -> tuple[RunTable, dict[str, Any]]:
+    """A shipped testbed's runs, every family its own (with its task table where it has one), and its `suite.json`."""
+    folder = SUITE_DIR / name
+    spec = json.loads((folder / "suite.json").read_text(encoding="utf-8"))
+    runs = read_runs_table(folder / "runs.csv")
+    tasks = read_task_table(folder / "tasks.csv") if (folder / "tasks.csv").is_file() else runs.tasks
+    return RunTable(runs.frame, tasks, f"{name} testbed"), spec
+
+
 def suite_names() -> list[str]:
     """The testbeds of the development suite: the paper's (small runs only; its six targets) and the shipped ones."""
     shipped = sorted(p.name for p in SUITE_DIR.iterdir() if (p / "suite.json").is_file())
@@ -99,15 +108,9 @@ def load_suite_testbed(name: str) -> SuiteTestbed:
                                 "paper-loss", "paper-error", chooses=False)
         return SuiteTestbed(name, runs, "c4_val", "17", "params<3e8", "params>3e8,params<1e9,multiplier>=20",
                             families, "paper-loss", "paper-error")
-    folder = SUITE_DIR / name
-    if not (folder / "suite.json").is_file():
+    if not (SUITE_DIR / name / "suite.json").is_file():
         raise OvertrainError(f"no development testbed {name!r} (testbeds: {', '.join(suite_names())})")
-    spec = json.loads((folder / "suite.json").read_text(encoding="utf-8"))
-    runs = read_runs_table(folder / "runs.csv")
-    if (folder / "tasks.csv").is_file():
-        runs = RunTable(runs.frame, read_task_table(folder / "tasks.csv"), f"{name} testbed")
-    else:
-        runs = RunTable(runs.frame, runs.tasks, f"{name} testbed")
+    runs, spec = _shipped_testbed(name)
     families = spec.get("families")
     if families is None:
         if spec.get("pooled_families"):
@@ -135,10 +138,7 @@ def load_recipe_testbeds() -> list[RecipeTestbed]:
     own family (its 22 core tasks). Porian et al.'s two families are not here: each family's loss is on its own
     dataset's validation set."""
     paper = load_testbed().select("params<1e9")
-    folder = SUITE_DIR / "dclm"
-    spec = json.loads((folder / "suite.json").read_text(encoding="utf-8"))
-    dclm = read_runs_table(folder / "runs.csv")
-    dclm = RunTable(dclm.frame, read_task_table(folder / "tasks.csv"), "dclm testbed")
+    dclm, spec = _shipped_testbed("dclm")
     return [RecipeTestbed("gadre2024-small", paper, "c4_val", "17"),
             RecipeTestbed("dclm", dclm, spec["loss_split"], tuple(spec["tasks"]))]
 
