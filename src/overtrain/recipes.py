@@ -438,15 +438,12 @@ def _curve_point(forecast: Any, values: dict[str, float], intervals: dict[str, I
 def _compare_own(runs: RunTable, target: Target, results: list[FamilyForecasts], skipped: dict[str, str],
                  level: float, drift: GapDrift, reason: str, options: dict[str, Any]) -> RecipeComparison:
     """Compare families each forecast from its own laws (see the module notes)."""
-    families = [r.laws.family for r in results]
-    compared = runs.subset(np.isin(runs.column("family"), families))
-    split = options.get("loss_split") or compared.default_split()
-    task_set = next((r.laws.error.task_set for r in results if r.laws.error is not None), None)
-    drift = drift.with_own(gap_changes(compared, split, task_set))
+    drift = _drift_with_runs(drift, runs, [r.laws.family for r in results],
+                             next((r.laws for r in results if r.laws.error is not None), results[0].laws))
     comparison = RecipeComparison(target, tuple(RecipeForecast.of(r) for r in results), (), skipped, {}, level,
                                   "own", reason, drift)
     log_flops = np.log10(target.flops)
-    last = {(r.laws.family, key): _offsets(runs.family(r.laws.family), r.laws, key, split)
+    last = {(r.laws.family, key): _last_seen(runs.family(r.laws.family), r.laws, key)
             for r in results for key in comparison.quantities}
     odds = []
     for i, a in enumerate(results):
@@ -455,8 +452,8 @@ def _compare_own(runs: RunTable, target: Target, results: list[FamilyForecasts],
                 quantity = "loss" if key == "loss" else "error"
                 spread_a, spread_b = (Spread.of(r.forecasts[0].parts[key], r.calibration, level) for r in (a, b))
                 first, second = (comparison.value(r.laws.family, key) for r in (a, b))
-                moved = sum(drift.variance(key, log_flops - at.log_flops)
-                            for at in (last[a.laws.family, key], last[b.laws.family, key]) if at is not None) / 2
+                moved = sum(drift.variance(key, log_flops - seen)
+                            for seen in (last[a.laws.family, key], last[b.laws.family, key]) if seen is not None) / 2
                 odds.append(PairOdds(a.laws.family, b.laws.family, key,
                                      beats(quantity, first, spread_a, second, spread_b, moved),
                                      crossing(a.laws, b.laws, quantity, key, target)))
@@ -476,21 +473,44 @@ class _Offset:
     log_flops: float
 
 
-def _offsets(runs: RunTable, laws: FittedLaws, key: str, split: str) -> _Offset | None:
-    """A family's `_Offset` on `key` from its largest measured runs (N within 10% of the largest), or None when no
-    run of the family measures `key`."""
-    task_set = None if laws.error is None else laws.error.task_set
+def _largest_measured(runs: RunTable, key: str, split: str, task_set: TaskSet | None
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+    """A family's largest runs measuring `key` (N within 10% of the largest such run) as a mask, with every run's
+    measured value; None when no run of the family measures `key`."""
     values = measured_values(runs, key, split, task_set)
     measured = np.isfinite(values)
     if not measured.any():
         return None
-    largest = measured & (runs.params >= 0.9 * runs.params[measured].max())
+    return measured & (runs.params >= 0.9 * runs.params[measured].max()), values
+
+
+def _last_seen(runs: RunTable, laws: FittedLaws, key: str) -> float | None:
+    """The compute (log10 FLOPs, mean) of a family's largest runs measuring `key`, or None when none does."""
+    found = _largest_measured(runs, key, laws.loss.loss_split, None if laws.error is None else laws.error.task_set)
+    return None if found is None else float(np.mean(np.log10(runs.flops[found[0]])))
+
+
+def _offset(runs: RunTable, laws: FittedLaws, key: str) -> _Offset | None:
+    """A family's `_Offset` on `key` against the shared `laws`, from its largest measured runs, or None when no run
+    of the family measures `key`."""
+    found = _largest_measured(runs, key, laws.loss.loss_split, None if laws.error is None else laws.error.task_set)
+    if found is None:
+        return None
+    largest, values = found
     quantity = "loss" if key == "loss" else "error"
     shared = [laws.forecast(float(n), float(d)) for n, d in zip(runs.params[largest], runs.tokens[largest],
                                                                   strict=True)]
     predicted = np.array([f.loss if key == "loss" else f.errors[key] for f in shared])
     offset = float(np.mean(to_scale(quantity, values[largest]) - to_scale(quantity, predicted)))
     return _Offset(offset, float(np.mean(np.log10(runs.flops[largest]))))
+
+
+def _drift_with_runs(drift: GapDrift, runs: RunTable, families: Sequence[str], laws: FittedLaws) -> GapDrift:
+    """`drift` with the parts `GapDrift.with_own` takes from the compared families' own runs, measured as `laws`
+    are (loss split, task set)."""
+    compared = runs.subset(np.isin(runs.column("family"), list(families)))
+    return drift.with_own(gap_changes(compared, laws.loss.loss_split,
+                                      None if laws.error is None else laws.error.task_set))
 
 
 def _shifted(quantity: str, value: float, interval: Interval | None, offset: float, variance: float, z: float
@@ -521,13 +541,13 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
     why = _cannot_compare(laws.loss, target)
     if why:
         raise OvertrainError(f"{runs.source}: the law all families share: {why}")
-    drift = drift.with_own(gap_changes(chosen, split, None if laws.error is None else laws.error.task_set))
+    drift = _drift_with_runs(drift, chosen, names, laws)
     keys = ["loss", *sorted(k for k in shared.forecasts[0].intervals if k != "loss")]
     z = NormalDist().inv_cdf(0.5 + level / 2)
     skipped: dict[str, str] = {}
     offsets: dict[str, dict[str, _Offset]] = {}
     for name in names:
-        found = {key: _offsets(chosen.family(name), laws, key, split) for key in keys}
+        found = {key: _offset(chosen.family(name), laws, key) for key in keys}
         if found["loss"] is None:
             skipped[name] = f"no run with a loss on {split}"
             continue
@@ -606,17 +626,14 @@ def cheaper_pairs(entries: Sequence[tuple[FittedLaws, Any, dict[str, IntervalPar
     gap changes where they hold enough."""
     if not entries:
         return []
-    laws = entries[0][0]
-    families = [entry[0].family for entry in entries]
-    compared = runs.subset(np.isin(runs.column("family"), families))
-    drift = (drift if drift is not None else measure_gap_drift()).with_own(
-        gap_changes(compared, laws.loss.loss_split, None if laws.error is None else laws.error.task_set))
+    drift = _drift_with_runs(measure_gap_drift() if drift is None else drift, runs,
+                             [entry[0].family for entry in entries], entries[0][0])
     costs = []
     for laws, plan, parts, calibration in entries:
         key = "loss" if plan.target_error is None else next(iter(plan.forecast.errors))
-        last = _offsets(runs.family(laws.family), laws, key, laws.loss.loss_split)
-        if key in parts and last is not None:
-            moved = drift.variance(key, np.log10(plan.training_flops) - last.log_flops) / 2
+        seen = _last_seen(runs.family(laws.family), laws, key)
+        if key in parts and seen is not None:
+            moved = drift.variance(key, np.log10(plan.training_flops) - seen) / 2
             costs.append((laws.family, key, (plan, Spread.of(parts[key], calibration, level),
                                              cost_elasticity(laws, plan, key), moved)))
     rows = []
