@@ -15,7 +15,7 @@ import overtrain as ot
 from overtrain.cli import app
 from overtrain.forecast import Target
 from overtrain.laws import SharedExponentLoss
-from overtrain.recipes import GapDrift, Spread, beats, compare_families, gap_changes
+from overtrain.recipes import GapDrift, Spread, beats, compare_families, gap_changes, replicate_noise
 from overtrain.scales import to_scale
 
 # "steady" is better at small scale, "steep" improves faster (larger A, B but lower E): their laws cross.
@@ -113,6 +113,45 @@ def test_shared_shape_offsets_and_odds_from_the_gap_drift() -> None:
         for key, interval in forecast.intervals.items():
             assert interval.low < forecast.values[key] < interval.high
             assert interval.low >= 0 and (key == "loss" or interval.high <= 1)
+
+
+def test_replicate_scatter_enters_the_shared_shape_odds() -> None:
+    # every run of the shared-shape families trained twice, once moved up and once down by the same step on the log
+    # loss and the logit error: the pooled variance between replicates is 2 step^2 on each (one degree of freedom
+    # per configuration) and the offsets, each the mean of a replicate pair, are unchanged
+    steps = {"loss": 0.01, "error": 0.05}
+    frame = _shared_shape_families().to_frame().reset_index()
+    twins = []
+    for sign in (1.0, -1.0):
+        twin = frame.copy()
+        twin["run"] = twin["run"] + ("+" if sign > 0 else "-")
+        twin["loss:val"] = twin["loss:val"] * np.exp(sign * steps["loss"])
+        for task in ("acc:t1", "acc:t2"):
+            logit = to_scale("error", 1 - twin[task].to_numpy()) + sign * steps["error"]
+            twin[task] = 1 - 1 / (1 + np.exp(-logit))
+        twins.append(twin)
+    runs = ot.RunTable.from_frame(pd.concat(twins, ignore_index=True))
+    configs = len(frame)
+    noise = replicate_noise(runs, "val", "all")
+    for quantity, step in steps.items():
+        assert noise[quantity][1] == configs
+        assert noise[quantity][0] == pytest.approx(2 * step**2, rel=1e-9)
+    assert replicate_noise(_shared_shape_families(), "val", "all") == {"loss": (0.0, 0), "error": (0.0, 0)}
+    drift = GapDrift({"loss": (4e-4, 1e-4), "error": (0.01, 0.002)}, {"loss": 1, "error": 1}, ("synthetic",))
+    target = Target(7e9, 1.4e11)
+    comparison = compare_families(runs, target, shape="shared", drift=drift)
+    error_key = next(k for k in comparison.quantities if k != "loss")
+    decades = np.log10(target.flops / (6 * 4e8 * 8e9))
+    for first, second in (("b", "c"), ("c", "d"), ("b", "d")):
+        for key, index, quantity in (("loss", 0, "loss"), (error_key, 1, "error")):
+            gap = OFFSETS[second][index] - OFFSETS[first][index]
+            forecast_gap = (to_scale(quantity, comparison.value(second, key))
+                            - to_scale(quantity, comparison.value(first, key)))
+            assert forecast_gap == pytest.approx(gap, abs=1e-9)
+            # one run of each at the target (2 s^2) and each offset the mean of its 2 largest runs (s^2 / 2 each)
+            scatter = 2 * steps[quantity] ** 2 * (2 + 1 / 2 + 1 / 2)
+            expected = NormalDist().cdf(gap / np.sqrt(drift.variance(key, decades) + scatter))
+            assert comparison.probability(first, second, key) == pytest.approx(expected, abs=1e-9)
 
 
 def test_gap_changes_and_drift_recover_known_values() -> None:

@@ -14,8 +14,11 @@ recipes moves, beyond what is forecast, between their runs and the target, taken
 with m the forecast, f the fit part (resampled fits of each family's own runs; none for a shared shape), n the
 target's measurement noise, x the decades of compute from a family's largest runs to the target, and v(x) = c0 +
 c1 x the mean squared change of a pair's gap over x decades (`GapDrift`): measured on development testbeds of many
-recipes, and for loss on the compared runs themselves when they hold enough gap changes. A law that misses at scale
-misses for every recipe fitted on the same sizes in the same direction; the drift of gaps measures what is left.
+recipes, and for loss on the compared runs themselves when they hold enough gap changes. Under a shared shape, n^2
+is the compared runs' own scatter between replicates s^2 (`replicate_noise`), where they hold enough: one run at the
+target, plus s^2 / k for an offset that averages k runs (left out where the drift was measured on these runs).
+A law that misses at scale misses for every recipe fitted on the same sizes in the same direction; the drift of
+gaps measures what is left.
 An earlier model took that shared miss as each family's calibrated extrapolation part correlated between families
 as the development suite's matched held-out forecasts were: its odds were too cautious on every testbed that judged
 it (`benchmarks/recipes.py`). One offset per family never crosses: under a shared shape the order at the target is the
@@ -58,6 +61,9 @@ SHAPES = ("auto", "own", "shared")
 #: scored better there on both than the runs' own (`benchmarks/recipes.py`).
 OWN_DRIFT = ("loss",)
 MIN_OWN_CHANGES = 10
+#: A shared-shape comparison adds the compared runs' own scatter between replicates (`replicate_noise`) to its odds
+#: where it is measured with at least this many degrees of freedom.
+MIN_REPLICATE_DOF = 10
 
 
 def measured_values(runs: RunTable, key: str, split: str, task_set: TaskSet | None) -> np.ndarray:
@@ -83,9 +89,7 @@ def gap_changes(runs: RunTable, split: str, tasks: str | Sequence[str] | TaskSet
     logit error). Rows: quantity, decades, change, span (the two configurations), families (how many families
     were measured at both: the span holds families - 1 independent changes)."""
     task_set = runs.task_set(tasks) if runs.task_names and tasks is not None else None
-    configs = np.array([f"{n:.2g}/{m:.2g}" for n, m in zip(runs.params, runs.multiplier, strict=True)])
-    config_names, config_of = np.unique(configs, return_inverse=True)
-    family_names, family_of = np.unique(runs.column("family").astype(str), return_inverse=True)
+    config_names, config_of, family_names, family_of = _config_cells(runs)
     log_flops = np.bincount(config_of, np.log10(runs.flops)) / np.bincount(config_of)
     quantities, spans, changes, names, measured = [], [], [], [], []
     for key in ("loss", "error"):
@@ -114,6 +118,35 @@ def gap_changes(runs: RunTable, split: str, tasks: str | Sequence[str] | TaskSet
     return pd.DataFrame({"quantity": quantities, "decades": np.concatenate(spans) if spans else [],
                          "change": np.concatenate(changes) if changes else [], "span": names,
                          "families": measured})
+
+
+def _config_cells(runs: RunTable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each run's configuration (N and M to two significant digits) and family, as indices into their names."""
+    configs = np.array([f"{n:.2g}/{m:.2g}" for n, m in zip(runs.params, runs.multiplier, strict=True)])
+    config_names, config_of = np.unique(configs, return_inverse=True)
+    family_names, family_of = np.unique(runs.column("family").astype(str), return_inverse=True)
+    return config_names, config_of, family_names, family_of
+
+
+def replicate_noise(runs: RunTable, split: str, tasks: str | Sequence[str] | TaskSet | None
+                    ) -> dict[str, tuple[float, int]]:
+    """How far runs of one family at one configuration (N and M to two significant digits: replicates, or variants
+    the laws cannot tell apart) scatter, on the interval scale (log loss, logit error): per quantity (`loss`,
+    `error`), the pooled variance s^2 = sum of squared deviations from each such group's mean / (runs - groups),
+    and its degrees of freedom (runs - groups over the groups measured more than once; 0: no replicates)."""
+    task_set = runs.task_set(tasks) if runs.task_names and tasks is not None else None
+    _, config_of, family_names, family_of = _config_cells(runs)
+    cell = config_of * len(family_names) + family_of
+    noise = {}
+    for key in ("loss", "error"):
+        values = to_scale(key, measured_values(runs, key, split, task_set))
+        ok = np.isfinite(values)
+        count = np.bincount(cell[ok], minlength=cell.max() + 1 if len(cell) else 0)
+        mean = np.bincount(cell[ok], values[ok], minlength=len(count)) / np.maximum(count, 1)
+        squares = float(np.sum((values[ok] - mean[cell[ok]]) ** 2))
+        dof = int(np.sum(np.maximum(count - 1, 0)))
+        noise[key] = (squares / dof if dof else 0.0, dof)
+    return noise
 
 
 @dataclass(frozen=True)
@@ -304,6 +337,13 @@ class RecipeComparison:
     shape: str = "own"
     shape_reason: str = ""
     drift: GapDrift | None = None
+    scatter: dict[str, tuple[float, int]] = dataclasses.field(default_factory=dict)
+
+    def scatter_used(self, quantity: str) -> float:
+        """The replicate variance (`replicate_noise`) a shared-shape comparison's odds on `quantity` (`loss`,
+        `error`) include: 0 unless measured with at least `MIN_REPLICATE_DOF` degrees of freedom."""
+        variance, dof = self.scatter.get(quantity, (0.0, 0))
+        return variance if dof >= MIN_REPLICATE_DOF else 0.0
 
     @property
     def quantities(self) -> list[str]:
@@ -357,6 +397,8 @@ class RecipeComparison:
             "ranking": {key: self.ranking(key) for key in self.quantities},
             "odds": [o.to_dict() for o in self.odds],
             "gap_drift": None if self.drift is None else self.drift.to_dict(),
+            "replicate_scatter": {q: {"variance": v, "degrees_of_freedom": dof, "in_odds": self.scatter_used(q) > 0}
+                                  for q, (v, dof) in self.scatter.items()},
             "not_compared": self.skipped,
             "curve": self.curve,
         }
@@ -471,6 +513,7 @@ class _Offset:
 
     offset: float
     log_flops: float
+    runs: int
 
 
 def _largest_measured(runs: RunTable, key: str, split: str, task_set: TaskSet | None
@@ -502,7 +545,7 @@ def _offset(runs: RunTable, laws: FittedLaws, key: str) -> _Offset | None:
                                                                   strict=True)]
     predicted = np.array([f.loss if key == "loss" else f.errors[key] for f in shared])
     offset = float(np.mean(to_scale(quantity, values[largest]) - to_scale(quantity, predicted)))
-    return _Offset(offset, float(np.mean(np.log10(runs.flops[largest]))))
+    return _Offset(offset, float(np.mean(np.log10(runs.flops[largest]))), int(largest.sum()))
 
 
 def _drift_with_runs(drift: GapDrift, runs: RunTable, families: Sequence[str], laws: FittedLaws) -> GapDrift:
@@ -511,6 +554,13 @@ def _drift_with_runs(drift: GapDrift, runs: RunTable, families: Sequence[str], l
     compared = runs.subset(np.isin(runs.column("family"), list(families)))
     return drift.with_own(gap_changes(compared, laws.loss.loss_split,
                                       None if laws.error is None else laws.error.task_set))
+
+
+def _replicate_part(variance: float, own_drift: bool, runs_a: int, runs_b: int) -> float:
+    """The variance a pair's gap gains from replicate scatter s^2: one run of each family at the target, 2 s^2,
+    and the offsets' own scatter, s^2 (1 / k_A + 1 / k_B) for offsets averaging k runs, unless the drift was
+    measured on the compared runs' gap changes, which hold it already."""
+    return variance * (2.0 + (0.0 if own_drift else 1.0 / runs_a + 1.0 / runs_b))
 
 
 def _shifted(quantity: str, value: float, interval: Interval | None, offset: float, variance: float, z: float
@@ -542,6 +592,8 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
     if why:
         raise OvertrainError(f"{runs.source}: the law all families share: {why}")
     drift = _drift_with_runs(drift, chosen, names, laws)
+    scatter = replicate_noise(chosen, split, None if laws.error is None else laws.error.task_set)
+    comparison = RecipeComparison(target, (), (), {}, {}, level, "shared", reason, drift, scatter)
     keys = ["loss", *sorted(k for k in shared.forecasts[0].intervals if k != "loss")]
     z = NormalDist().inv_cdf(0.5 + level / 2)
     skipped: dict[str, str] = {}
@@ -581,10 +633,14 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
     for i, a in enumerate(members):
         for b in members[i + 1:]:
             for key in keys:
+                quantity = "loss" if key == "loss" else "error"
                 moved = sum(drift.variance(key, log_flops - offsets[f][key].log_flops) for f in (a, b)) / 2
-                odds.append(PairOdds(a, b, key, beats("loss" if key == "loss" else "error", values[a][key], alone,
-                                                      values[b][key], alone, moved), None))
-    return RecipeComparison(target, tuple(forecasts), tuple(odds), skipped, curve, level, "shared", reason, drift)
+                moved += _replicate_part(comparison.scatter_used(quantity), quantity in drift.own,
+                                         offsets[a][key].runs, offsets[b][key].runs)
+                odds.append(PairOdds(a, b, key, beats(quantity, values[a][key], alone, values[b][key], alone, moved),
+                                     None))
+    return dataclasses.replace(comparison, forecasts=tuple(forecasts), odds=tuple(odds), skipped=skipped,
+                               curve=curve)
 
 
 def cost_elasticity(laws: FittedLaws, plan: Any, key: str) -> float:

@@ -275,6 +275,10 @@ def comparison_tables(comparison: RecipeComparison) -> list[Table]:
         f"{q} {drift.variance(q, 1.0) ** 0.5:.3f} over a decade ({drift.pairs[q]} pairs of {drift.source(q)})"
         for q in dict.fromkeys("loss" if k == "loss" else "error" for k in keys))
     moved = f"how far gaps between recipes moved with scale (rms on the log/logit scale: {spread})"
+    scatter = "; ".join(f"{q} {comparison.scatter_used(q) ** 0.5:.3f} ({comparison.scatter[q][1]} degrees of freedom)"
+                        for q in comparison.scatter if comparison.scatter_used(q) > 0)
+    if shared and scatter:
+        moved += f" and the scatter between replicates of these runs (rms: {scatter})"
     if shared:
         odds.caption = (f"shared shape ({comparison.shape_reason}): one law fitted to all families' runs, each family "
                         f"offset by its largest runs; odds from {moved}")
