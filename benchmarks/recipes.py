@@ -20,7 +20,9 @@ the judged testbed.
    al.'s six pre-training datasets, no choice of overtrain's made on them: the 3.3B runs at 1e21 FLOPs from the whole
    iso-FLOP sweep, and each configuration of the sweep's two largest levels all six trained, from the levels below.
 5. Calibration per group: per tenth of the stated probability (folded so that each pair is stated for the family
-   favoured), the observed frequency where a bin holds at least 10 pairs, and the binomial p of the count.
+   favoured), the observed frequency where a bin holds at least 10 pairs, and the binomial p of the count; beside it
+   how often a bin of those stated odds would lie within 0.1 of them if every one were exactly right and the pairs
+   independent (pairs that share a family are not, which makes a miss likelier still).
 """
 
 from __future__ import annotations
@@ -183,15 +185,30 @@ def loss_to_loss(folder: Path) -> list[dict]:
     return rows
 
 
+def chance_within(stated: np.ndarray, tolerance: float = 0.1) -> float:
+    """P(the frequency observed in a bin lies within `tolerance` of the mean stated probability) if every stated
+    probability were exactly right and the pairs independent: the count right follows the Poisson-binomial
+    distribution of `stated`, computed exactly by convolution."""
+    counts = np.array([1.0])
+    for p in stated:
+        counts = np.convolve(counts, [1 - p, p])
+    observed = np.arange(len(counts)) / len(stated)
+    return float(counts[np.abs(observed - stated.mean()) <= tolerance + 1e-12].sum())
+
+
 def calibration(rows: pd.DataFrame) -> pd.DataFrame:
-    """Stated probability (for the favoured family) against the observed frequency, per tenth."""
+    """Stated probability (for the favoured family) against the observed frequency, per tenth, and how often a bin
+    of that size would lie within 0.1 if the stated odds were exactly right (pairs independent)."""
     stated = rows["probability"].to_numpy(dtype=float)
     outcome = rows["first_better"].to_numpy(dtype=bool)
     favoured = np.where(stated >= 0.5, stated, 1 - stated)
     happened = np.where(stated >= 0.5, outcome, ~outcome)
     bins = np.minimum((favoured * 10).astype(int), 9)
-    table = pd.DataFrame({"bin": bins, "stated": favoured, "happened": happened}).groupby("bin").agg(
-        pairs=("stated", "size"), stated=("stated", "mean"), observed=("happened", "mean"))
+    frame = pd.DataFrame({"bin": bins, "stated": favoured, "happened": happened})
+    table = frame.groupby("bin").agg(pairs=("stated", "size"), stated=("stated", "mean"),
+                                     observed=("happened", "mean"))
+    table["chance within 0.1"] = [chance_within(frame.loc[frame["bin"] == b, "stated"].to_numpy())
+                                  for b in table.index]
     table.index = [f"{b / 10:.1f}-{(b + 1) / 10:.1f}" for b in table.index]
     table["within 0.1"] = np.where(table["pairs"] >= 10, (table["stated"] - table["observed"]).abs() <= 0.1, None)
     # how surprising the count right is if the stated odds held and the pairs were independent (they are not: pairs
@@ -223,9 +240,19 @@ def main() -> None:
         print(f"\nnot compared: {len(skipped)} ({'; '.join(f'{k}: {v}' for k, v in list(skipped.items())[:5])})",
               file=sys.stdout)
     scored = frame[np.isfinite(frame["probability"].astype(float))]
+    eligible = []
     for group, rows in scored.groupby("group", sort=False):
         print(f"\n## Calibration of the stated odds: {group}\n")
-        print(calibration(rows).to_string(float_format=lambda v: f"{v:.3f}"))
+        table = calibration(rows)
+        print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+        eligible.append(table[table["pairs"] >= 10].assign(group=group))
+    bins = pd.concat(eligible)
+    print(f"\n## Bins of at least 10 pairs within 0.1: {int(bins['within 0.1'].sum())} of {len(bins)}; if every "
+          f"stated probability were exactly right and pairs independent: {bins['chance within 0.1'].sum():.1f} "
+          f"expected, all {len(bins)} with probability {bins['chance within 0.1'].prod():.2g}")
+    for group, rows in bins.groupby("group", sort=False):
+        print(f"- {group}: {int(rows['within 0.1'].sum())} of {len(rows)} (expected "
+              f"{rows['chance within 0.1'].sum():.1f}, all with probability {rows['chance within 0.1'].prod():.2g})")
     if args.json:
         args.json.write_text(json.dumps({"pairs": frame.replace({np.nan: None}).to_dict(orient="records"),
                                          "summary": summary.reset_index().to_dict(orient="records"),

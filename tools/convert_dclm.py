@@ -80,8 +80,10 @@ def _contradicts(row: pd.Series) -> bool:
 
 
 DROP_RULES = (
-    DropRule("cooldown", "cooldown or continued-training checkpoints (a second schedule on top of a finished run)",
-             _name_has(r"cooldown|continued")),
+    DropRule("cooldown", "cooldown, continued or resumed training (a second schedule on top of a finished run: "
+             "`_continued`, `_resumed-from-Cx1-pretrained`)", _name_has(r"cooldown|continued|resumed")),
+    DropRule("averaged", "checkpoint averages (`avg=poly_64_avgckpt`: one run's weights averaged over its last "
+             "checkpoints, an evaluation of that run, not the end of a schedule)", _name_has(r"avgckpt")),
     DropRule("instruction", "instruction-tuned models (`_oh_ft`: fine-tuned on OpenHermes after pre-training)",
              _name_has(r"(?:^|_)oh_ft(?:_|\.|$)")),
     DropRule("epoch", "per-epoch checkpoints (`epoch6`, `epoch_12`): intermediate, not the end of a schedule",
@@ -519,7 +521,7 @@ def readme(conversion: Conversion, suite: Suite, document: dict, source: Source,
     planned = "\n".join(f"- `{run}`: {PLANNED_TOKENS[run.split('|')[0]]}" for run in conversion.dropped["planned"])
     listed = "\n".join(
         f"- {rule.key}: " + ", ".join(f"`{run}`" for run in sorted(conversion.dropped[rule.key]))
-        for rule in DROP_RULES[:4] if conversion.dropped[rule.key]
+        for rule in DROP_RULES if rule.key not in ("planned", "contradiction") and conversion.dropped[rule.key]
     )
     conflicts = "\n".join(f"- {c}" for c in conversion.conflicts) or "none (they agree to 1e-6 where both have a value)"
     chosen = "\n".join(
