@@ -152,6 +152,11 @@ def test_replicate_scatter_enters_the_shared_shape_odds() -> None:
             scatter = 2 * steps[quantity] ** 2 * (2 + 1 / 2 + 1 / 2)
             expected = NormalDist().cdf(gap / np.sqrt(drift.variance(key, decades) + scatter))
             assert comparison.probability(first, second, key) == pytest.approx(expected, abs=1e-9)
+            odds = next(o for o in comparison.odds if o.quantity == key and {o.first, o.second} == {first, second})
+            assert odds.gap_sd == pytest.approx(np.sqrt(drift.variance(key, decades) + scatter), rel=1e-12)
+    document = comparison.to_dict()
+    assert document["replicate_scatter"]["error"] == {"variance": pytest.approx(2 * steps["error"] ** 2),
+                                                      "degrees_of_freedom": configs, "in_odds": True}
 
 
 def test_gap_changes_and_drift_recover_known_values() -> None:

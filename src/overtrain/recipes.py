@@ -259,10 +259,16 @@ class Spread:
         return cls(float(np.hypot(fit, parts.structural)), float(noise), extrapolation)
 
 
+def gap_sd(spread_a: Spread, spread_b: Spread, drift: float) -> float:
+    """The standard deviation, on the interval scale, of how far two families' gap at the target may lie from its
+    forecast: their fit parts and target noise, and `drift`, the variance of the gap's move beyond the forecast."""
+    return float(np.sqrt(spread_a.fit**2 + spread_b.fit**2 + spread_a.noise**2 + spread_b.noise**2 + drift))
+
+
 def beats(quantity: str, a: float, spread_a: Spread, b: float, spread_b: Spread, drift: float) -> float:
     """P(family A's run comes out better than B's, lower loss or error) given both forecasts, their fit parts and
     target noise, and `drift`, the variance of their gap's move beyond the forecast (see the module notes)."""
-    variance = spread_a.fit**2 + spread_b.fit**2 + spread_a.noise**2 + spread_b.noise**2 + drift
+    variance = gap_sd(spread_a, spread_b, drift) ** 2
     gap = float(to_scale(quantity, b) - to_scale(quantity, a))
     if variance <= 0:
         return 0.5 if gap == 0 else float(gap > 0)
@@ -293,13 +299,15 @@ def crossing(first: FittedLaws, second: FittedLaws, quantity: str, key: str, tar
 @dataclass(frozen=True)
 class PairOdds:
     """Two families at the target: the probability that the first comes out better on each quantity, and the
-    model size where their fitted laws cross (None: not within reach of the target)."""
+    model size where their fitted laws cross (None: not within reach of the target); `gap_sd`, the standard
+    deviation of their gap on the interval scale that the probability rests on (`gap_sd`)."""
 
     first: str
     second: str
     quantity: str
     probability: float
     crossing_params: float | None
+    gap_sd: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -498,7 +506,8 @@ def _compare_own(runs: RunTable, target: Target, results: list[FamilyForecasts],
                             for seen in (last[a.laws.family, key], last[b.laws.family, key]) if seen is not None) / 2
                 odds.append(PairOdds(a.laws.family, b.laws.family, key,
                                      beats(quantity, first, spread_a, second, spread_b, moved),
-                                     crossing(a.laws, b.laws, quantity, key, target)))
+                                     crossing(a.laws, b.laws, quantity, key, target),
+                                     gap_sd(spread_a, spread_b, moved)))
     curve = {}
     for r in results:
         curve[r.laws.family] = [_curve_point(t.forecast, {"loss": t.forecast.loss, **t.forecast.errors},
@@ -638,7 +647,7 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
                 moved += _replicate_part(comparison.scatter_used(quantity), quantity in drift.own,
                                          offsets[a][key].runs, offsets[b][key].runs)
                 odds.append(PairOdds(a, b, key, beats(quantity, values[a][key], alone, values[b][key], alone, moved),
-                                     None))
+                                     None, gap_sd(alone, alone, moved)))
     return dataclasses.replace(comparison, forecasts=tuple(forecasts), odds=tuple(odds), skipped=skipped,
                                curve=curve)
 
