@@ -305,6 +305,9 @@ def main() -> None:
         print(table.to_string(float_format=lambda v: f"{v:.3f}"))
         eligible.append(table[table["pairs"] >= 10].assign(group=group))
     bins = pd.concat(eligible)
+    for group, rows in scored[scored["quantity"] != "loss"].groupby("group", sort=False):
+        print(f"\n## Calibration of the stated odds on error alone: {group}\n")
+        print(calibration(rows).to_string(float_format=lambda v: f"{v:.3f}"))
     print(f"\n## Bins of at least 10 pairs within 0.1: {int(bins['within 0.1'].sum())} of {len(bins)}\n")
     print("If every stated probability were exactly right, bins within 0.1 expected (and the chance that all are), "
           "with the pairs independent and with pairs that share a family moving together (as the odds model has "
