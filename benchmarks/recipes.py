@@ -51,10 +51,12 @@ def pair_rows(comparison, truths: dict[str, dict[str, float]], baseline: dict[st
               where: str) -> list[dict]:
     """One row per (pair, quantity): the stated probability, the truth, the baseline's call."""
     rows = []
-    families = [f for f in comparison.ranking("loss") if f in truths]
+    families = [f.family for f in comparison.forecasts if f.family in truths]
     for key in comparison.quantities:
         for a, b in itertools.combinations(sorted(families), 2):
             if key not in truths[a] or key not in truths[b] or truths[a][key] == truths[b][key]:
+                continue
+            if not (comparison.has(a, key) and comparison.has(b, key)):
                 continue
             first_better = truths[a][key] < truths[b][key]
             probability = comparison.probability(a, b, key)

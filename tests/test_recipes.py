@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import overtrain as ot
 from overtrain.cli import app
-from overtrain.forecast import Target
+from overtrain.forecast import Target, quantity_column
 from overtrain.laws import SharedExponentLoss
 from overtrain.recipes import GapDrift, Spread, beats, compare_families, gap_changes, replicate_noise
 from overtrain.scales import to_scale
@@ -113,6 +113,33 @@ def test_shared_shape_offsets_and_odds_from_the_gap_drift() -> None:
         for key, interval in forecast.intervals.items():
             assert interval.low < forecast.values[key] < interval.high
             assert interval.low >= 0 and (key == "loss" or interval.high <= 1)
+
+
+def test_a_family_without_a_loss_is_compared_on_error(tmp_path) -> None:
+    # "d" reports downstream accuracies but no loss on the split: it is ranked and given odds on error alone
+    frame = _shared_shape_families().to_frame().reset_index()
+    frame.loc[frame["family"] == "d", "loss:val"] = np.nan
+    drift = GapDrift({"loss": (4e-4, 1e-4), "error": (0.01, 0.002)}, {"loss": 1, "error": 1}, ("synthetic",))
+    target = Target(7e9, 1.4e11)
+    comparison = compare_families(ot.RunTable.from_frame(frame), target, shape="shared", drift=drift)
+    error_key = next(k for k in comparison.quantities if k != "loss")
+    assert not comparison.skipped and comparison.quantities == ["loss", error_key]
+    assert comparison.ranking("loss") == sorted("abc", key=lambda f: OFFSETS[f][0])
+    assert comparison.ranking(error_key) == sorted(OFFSETS, key=lambda f: OFFSETS[f][1])
+    decades = np.log10(target.flops / (6 * 4e8 * 8e9))
+    gap = OFFSETS["d"][1] - OFFSETS["c"][1]
+    expected = NormalDist().cdf(gap / np.sqrt(drift.variance(error_key, decades)))
+    assert comparison.probability("c", "d", error_key) == pytest.approx(expected, abs=1e-9)
+    assert not any(o.quantity == "loss" and "d" in (o.first, o.second) for o in comparison.odds)
+    row = comparison.to_frame().set_index("family").loc["d"]
+    assert np.isnan(row["loss"]) and np.isnan(row["loss_rank"]) and row[f"{quantity_column(error_key)}_rank"] == 2
+    runs = tmp_path / "runs.csv"
+    frame.to_csv(runs, index=False)
+    result = CliRunner().invoke(app, ["compare", str(runs), "--target", "params=7e9,tokens=1.4e11",
+                                      "--shape", "shared"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.split("│")[1:2] and x.split("│")[1].strip() == "d")
+    assert "—" in line
 
 
 def test_replicate_scatter_enters_the_shared_shape_odds() -> None:

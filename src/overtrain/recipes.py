@@ -355,17 +355,24 @@ class RecipeComparison:
 
     @property
     def quantities(self) -> list[str]:
-        """`loss` and the error's task-set name where every compared family forecasts it."""
-        keys = [set(f.intervals) for f in self.forecasts]
-        common = set.intersection(*keys) if keys else set()
-        return ["loss", *sorted(k for k in common if k != "loss")]
+        """`loss` and the error's task-set name, each where at least two compared families are forecast on it (a
+        family whose runs measure no loss on the split, or no error over the task set, is compared on the other)."""
+        counts: dict[str, int] = {}
+        for forecast in self.forecasts:
+            for key in forecast.values:
+                counts[key] = counts.get(key, 0) + 1
+        return [k for k in ("loss", *sorted(k for k in counts if k != "loss")) if counts.get(k, 0) >= 2]
+
+    def has(self, family: str, key: str) -> bool:
+        """Whether `family` is forecast on `key`."""
+        return key in next(f for f in self.forecasts if f.family == family).values
 
     def value(self, family: str, key: str) -> float:
         return next(f for f in self.forecasts if f.family == family).values[key]
 
     def ranking(self, key: str) -> list[str]:
-        """Families from best (lowest forecast) to worst on `key`."""
-        return sorted((f.family for f in self.forecasts), key=lambda family: self.value(family, key))
+        """The families forecast on `key`, from best (lowest forecast) to worst."""
+        return sorted((f.family for f in self.forecasts if key in f.values), key=lambda family: self.value(family, key))
 
     def probability(self, first: str, second: str, key: str) -> float:
         """P(`first` comes out better than `second` on `key`)."""
@@ -384,10 +391,11 @@ class RecipeComparison:
             for key in self.quantities:
                 interval = result.intervals.get(key)
                 name = quantity_column(key)
-                row[name] = result.values[key]
+                ranked = self.ranking(key)
+                row[name] = result.values.get(key)
                 row[f"{name}_low"] = None if interval is None else interval.low
                 row[f"{name}_high"] = None if interval is None else interval.high
-                row[f"{name}_rank"] = self.ranking(key).index(result.family) + 1
+                row[f"{name}_rank"] = ranked.index(result.family) + 1 if result.family in ranked else None
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -608,19 +616,21 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
     skipped: dict[str, str] = {}
     offsets: dict[str, dict[str, _Offset]] = {}
     for name in names:
-        found = {key: _offset(chosen.family(name), laws, key) for key in keys}
-        if found["loss"] is None:
-            skipped[name] = f"no run with a loss on {split}"
+        found = {key: o for key in keys if (o := _offset(chosen.family(name), laws, key)) is not None}
+        if not found:
+            errors = "" if len(keys) < 2 else f" or an error over every task of {keys[1]!r}"
+            skipped[name] = f"no run with a loss on {split}{errors}"
             continue
-        offsets[name] = {key: o for key, o in found.items() if o is not None}
-    if len(offsets) < 2:
-        raise OvertrainError(f"{runs.source}: fewer than 2 families have a run with a loss on {split}")
-    keys = [k for k in keys if all(k in o for o in offsets.values())]
+        offsets[name] = found
+    keys = [k for k in keys if sum(k in o for o in offsets.values()) >= 2]
+    if len(offsets) < 2 or not keys:
+        raise OvertrainError(f"{runs.source}: fewer than 2 families measure the same quantity ("
+                             + "; ".join(f"{k}: {v}" for k, v in skipped.items()) + ")")
 
     def family_view(name: str, trusted: Any) -> tuple[dict[str, float], dict[str, Interval]]:
         values, intervals = {}, {}
         forecast = trusted.forecast
-        for key in keys:
+        for key in (k for k in keys if k in offsets[name]):
             quantity = "loss" if key == "loss" else "error"
             at = offsets[name][key]
             decades = np.log10(forecast.flops) - at.log_flops
@@ -641,7 +651,7 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
     values = {f.family: f.values for f in forecasts}
     for i, a in enumerate(members):
         for b in members[i + 1:]:
-            for key in keys:
+            for key in (k for k in keys if k in offsets[a] and k in offsets[b]):
                 quantity = "loss" if key == "loss" else "error"
                 moved = sum(drift.variance(key, log_flops - offsets[f][key].log_flops) for f in (a, b)) / 2
                 moved += _replicate_part(comparison.scatter_used(quantity), quantity in drift.own,

@@ -407,6 +407,8 @@ def comparison_figure(comparison) -> plt.Figure:
     colours = plt.get_cmap("tab10")
     for axis, key in zip(axes[0], keys, strict=True):
         for k, (family, points) in enumerate(comparison.curve.items()):
+            if not comparison.has(family, key):
+                continue
             flops = np.array([p["flops"] for p in points])
             colour = colours(k % 10)
             axis.plot(flops, [p[key] for p in points], color=colour, label=FAMILY_LABELS.get(family, family))

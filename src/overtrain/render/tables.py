@@ -252,9 +252,12 @@ def comparison_tables(comparison: RecipeComparison) -> list[Table]:
         forecasts.add_column("loss" if key == "loss" else f"error ({key})", justify="right")
         forecasts.add_column("rank", justify="right")
     frame = comparison.to_frame()
-    for _, row in frame.sort_values(f"{quantity_column(keys[0])}_rank").iterrows():
+    for _, row in frame.sort_values([f"{quantity_column(k)}_rank" for k in keys], na_position="last").iterrows():
         cells = [escape(row["family"])]
         for name in map(quantity_column, keys):
+            if row[name] is None or row[name] != row[name]:  # not forecast on this quantity (None or NaN)
+                cells += ["—", "—"]
+                continue
             cells += [escape(f"{row[name]:.4f} [{row[f'{name}_low']:.3f}, {row[f'{name}_high']:.3f}]"),
                       str(int(row[f"{name}_rank"]))]
         forecasts.add_row(*cells)
@@ -268,7 +271,9 @@ def comparison_tables(comparison: RecipeComparison) -> list[Table]:
         for b in list(frame["family"])[i + 1:]:
             crossings = [f"{'loss' if o.quantity == 'loss' else 'error'} at {_size(o.crossing_params)}"
                          for o in comparison.odds if {o.first, o.second} == {a, b} and o.crossing_params is not None]
-            odds.add_row(escape(a), escape(b), *(f"{comparison.probability(a, b, k):.2f}" for k in keys),
+            odds.add_row(escape(a), escape(b), *(f"{comparison.probability(a, b, k):.2f}"
+                                                 if comparison.has(a, k) and comparison.has(b, k) else "—"
+                                                 for k in keys),
                          *(() if shared else (", ".join(crossings) or "—",)))
     drift = comparison.drift
     spread = "" if drift is None else "; ".join(
