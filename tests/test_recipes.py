@@ -91,23 +91,37 @@ def _shared_shape_families() -> ot.RunTable:
     return ot.RunTable.from_frame(pd.DataFrame(rows))
 
 
-def test_shared_shape_offsets_and_odds_from_the_gap_drift() -> None:
-    drift = GapDrift({"loss": (4e-4, 1e-4), "error": (0.01, 0.002)}, {"loss": 1, "error": 1}, ("synthetic",))
-    target = Target(7e9, 1.4e11)
-    comparison = compare_families(_shared_shape_families(), target, shape="shared", drift=drift)
-    assert comparison.shape == "shared" and not comparison.skipped
+SYNTHETIC_DRIFT = GapDrift({"loss": (4e-4, 1e-4), "error": (0.01, 0.002)}, {"loss": 1, "error": 1}, ("synthetic",))
+SHARED_TARGET = Target(7e9, 1.4e11)
+#: Decades of compute from the thin families' largest runs (4e8 parameters, M = 20) to the target.
+DECADES_AHEAD = float(np.log10(SHARED_TARGET.flops / (6 * 4e8 * 8e9)))
+
+
+def _check_shared_odds(comparison, pairs, scatter=lambda quantity: 0.0) -> str:
+    """For each pair of thin families and each quantity both are forecast on: the forecast gap is the true offset
+    gap (their largest runs share one configuration, so the shared law's miss there cancels) and the odds are
+    Phi(gap / gap_sd) with gap_sd^2 the synthetic drift plus `scatter(quantity)`. Returns the error's key."""
     error_key = next(k for k in comparison.quantities if k != "loss")
-    decades = np.log10(target.flops / (6 * 4e8 * 8e9))  # from the largest runs (4e8, M = 20) to the target
-    for first, second in (("b", "c"), ("c", "d"), ("b", "d")):
-        # the thin families' largest runs share one configuration, so the shared law's miss there cancels: the
-        # forecast gap is the true offset gap on the log / logit scale
+    for first, second in pairs:
         for key, index, quantity in (("loss", 0, "loss"), (error_key, 1, "error")):
+            if not (comparison.has(first, key) and comparison.has(second, key)):
+                continue
             gap = OFFSETS[second][index] - OFFSETS[first][index]
             forecast_gap = (to_scale(quantity, comparison.value(second, key))
                             - to_scale(quantity, comparison.value(first, key)))
             assert forecast_gap == pytest.approx(gap, abs=1e-9)
-            expected = NormalDist().cdf(gap / np.sqrt(drift.variance(key, decades)))
-            assert comparison.probability(first, second, key) == pytest.approx(expected, abs=1e-9)
+            spread = np.sqrt(SYNTHETIC_DRIFT.variance(key, DECADES_AHEAD) + scatter(quantity))
+            assert comparison.probability(first, second, key) == pytest.approx(NormalDist().cdf(gap / spread),
+                                                                               abs=1e-9)
+            odds = next(o for o in comparison.odds if o.quantity == key and {o.first, o.second} == {first, second})
+            assert odds.gap_sd == pytest.approx(spread, rel=1e-12)
+    return error_key
+
+
+def test_shared_shape_offsets_and_odds_from_the_gap_drift() -> None:
+    comparison = compare_families(_shared_shape_families(), SHARED_TARGET, shape="shared", drift=SYNTHETIC_DRIFT)
+    assert comparison.shape == "shared" and not comparison.skipped
+    _check_shared_odds(comparison, (("b", "c"), ("c", "d"), ("b", "d")))
     assert comparison.ranking("loss") == sorted(OFFSETS, key=lambda f: OFFSETS[f][0])
     for forecast in comparison.forecasts:
         for key, interval in forecast.intervals.items():
@@ -119,17 +133,12 @@ def test_a_family_without_a_loss_is_compared_on_error(tmp_path) -> None:
     # "d" reports downstream accuracies but no loss on the split: it is ranked and given odds on error alone
     frame = _shared_shape_families().to_frame().reset_index()
     frame.loc[frame["family"] == "d", "loss:val"] = np.nan
-    drift = GapDrift({"loss": (4e-4, 1e-4), "error": (0.01, 0.002)}, {"loss": 1, "error": 1}, ("synthetic",))
-    target = Target(7e9, 1.4e11)
-    comparison = compare_families(ot.RunTable.from_frame(frame), target, shape="shared", drift=drift)
-    error_key = next(k for k in comparison.quantities if k != "loss")
+    comparison = compare_families(ot.RunTable.from_frame(frame), SHARED_TARGET, shape="shared",
+                                  drift=SYNTHETIC_DRIFT)
+    error_key = _check_shared_odds(comparison, (("b", "c"), ("c", "d"), ("b", "d")))
     assert not comparison.skipped and comparison.quantities == ["loss", error_key]
     assert comparison.ranking("loss") == sorted("abc", key=lambda f: OFFSETS[f][0])
     assert comparison.ranking(error_key) == sorted(OFFSETS, key=lambda f: OFFSETS[f][1])
-    decades = np.log10(target.flops / (6 * 4e8 * 8e9))
-    gap = OFFSETS["d"][1] - OFFSETS["c"][1]
-    expected = NormalDist().cdf(gap / np.sqrt(drift.variance(error_key, decades)))
-    assert comparison.probability("c", "d", error_key) == pytest.approx(expected, abs=1e-9)
     assert not any(o.quantity == "loss" and "d" in (o.first, o.second) for o in comparison.odds)
     row = comparison.to_frame().set_index("family").loc["d"]
     assert np.isnan(row["loss"]) and np.isnan(row["loss_rank"]) and row[f"{quantity_column(error_key)}_rank"] == 2
@@ -164,26 +173,12 @@ def test_replicate_scatter_enters_the_shared_shape_odds() -> None:
         assert noise[quantity][1] == configs
         assert noise[quantity][0] == pytest.approx(2 * step**2, rel=1e-9)
     assert replicate_noise(_shared_shape_families(), "val", "all") == {"loss": (0.0, 0), "error": (0.0, 0)}
-    drift = GapDrift({"loss": (4e-4, 1e-4), "error": (0.01, 0.002)}, {"loss": 1, "error": 1}, ("synthetic",))
-    target = Target(7e9, 1.4e11)
-    comparison = compare_families(runs, target, shape="shared", drift=drift)
-    error_key = next(k for k in comparison.quantities if k != "loss")
-    decades = np.log10(target.flops / (6 * 4e8 * 8e9))
-    for first, second in (("b", "c"), ("c", "d"), ("b", "d")):
-        for key, index, quantity in (("loss", 0, "loss"), (error_key, 1, "error")):
-            gap = OFFSETS[second][index] - OFFSETS[first][index]
-            forecast_gap = (to_scale(quantity, comparison.value(second, key))
-                            - to_scale(quantity, comparison.value(first, key)))
-            assert forecast_gap == pytest.approx(gap, abs=1e-9)
-            # one run of each at the target (2 s^2) and each offset the mean of its 2 largest runs (s^2 / 2 each)
-            scatter = 2 * steps[quantity] ** 2 * (2 + 1 / 2 + 1 / 2)
-            expected = NormalDist().cdf(gap / np.sqrt(drift.variance(key, decades) + scatter))
-            assert comparison.probability(first, second, key) == pytest.approx(expected, abs=1e-9)
-            odds = next(o for o in comparison.odds if o.quantity == key and {o.first, o.second} == {first, second})
-            assert odds.gap_sd == pytest.approx(np.sqrt(drift.variance(key, decades) + scatter), rel=1e-12)
-    document = comparison.to_dict()
-    assert document["replicate_scatter"]["error"] == {"variance": pytest.approx(2 * steps["error"] ** 2),
-                                                      "degrees_of_freedom": configs, "in_odds": True}
+    comparison = compare_families(runs, SHARED_TARGET, shape="shared", drift=SYNTHETIC_DRIFT)
+    # one run of each at the target (2 s^2) and each offset the mean of its 2 largest runs (s^2 / 2 each)
+    _check_shared_odds(comparison, (("b", "c"), ("c", "d"), ("b", "d")),
+                       lambda quantity: 2 * steps[quantity] ** 2 * (2 + 1 / 2 + 1 / 2))
+    assert comparison.to_dict()["replicate_scatter"]["error"] == {
+        "variance": pytest.approx(2 * steps["error"] ** 2), "degrees_of_freedom": configs, "in_odds": True}
 
 
 def test_gap_changes_and_drift_recover_known_values() -> None:
