@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_ruff_clean() -> None:
     """ruff comes with the `test` extra, so it is installed wherever the tests are."""
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "tools", "benchmarks"], cwd=ROOT,
-                            capture_output=True, text=True)
+    folders = ["src", "tests", "tools", "benchmarks", "examples"]
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", *folders], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
