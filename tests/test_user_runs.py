@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from overtrain import read_runs, reproduce, write_runs_table
+from overtrain import RunTable, read_runs, reproduce, write_runs_table
 from overtrain.checks import diagnose
 from overtrain.cli import app
 from overtrain.forecast import fit_laws, parse_target
@@ -139,6 +140,16 @@ def test_thin_sweeps_are_diagnosed(testbed) -> None:
     thin = testbed.family("rpj").select("multiplier=20,params<2e8")
     problems = diagnose(thin)
     assert any("3 model size" not in p and "every run has M = 20" in p for p in problems)
+
+
+def test_runs_of_one_configuration_whose_losses_disagree_are_diagnosed() -> None:
+    rows = [{"run": f"{n:g}-{k}", "family": "f", "params": n, "tokens": 20 * n, "loss:val": loss}
+            for n in (1e7, 3e7, 1e8) for k, loss in enumerate((3.0, 3.01) if n < 1e8 else (3.0, 3.45))]
+    problems = diagnose(RunTable.from_frame(pd.DataFrame(rows)))
+    spread = [p for p in problems if "are their losses on one measure" in p]
+    # only N = 1e8 is flagged: 3.45 / 3.0 is 15% apart; 3.01 / 3.0 is within the 5% replicates may differ by
+    assert spread == ["family 'f': the 2 runs at N = 1e+08, D = 2e+09 differ in loss:val by 15% (3 to 3.45): are "
+                      "their losses on one measure?"]
 
 
 @pytest.mark.parametrize(

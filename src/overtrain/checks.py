@@ -6,10 +6,29 @@ import numpy as np
 
 from overtrain.runs import ACC, LOSS, RunTable
 
+#: Runs of one family at one N and D whose losses differ by more than this share are flagged: a spread that large
+#: between runs the laws cannot tell apart suggests losses on different measures (another validation set, another
+#: evaluation), as DCLM's model database mixes (its `*_swiglutorch` runs).
+LOSS_SPREAD = 0.05
+
 
 def _some(names: list[str], limit: int = 3) -> str:
     shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _loss_spread(family: str, repeated) -> list[str]:
+    """A line for each configuration whose runs' losses on one split differ by more than `LOSS_SPREAD`."""
+    lines = []
+    for (params, tokens), group in repeated.groupby(["params", "tokens"], sort=True):
+        for column in (c for c in group.columns if c.startswith(LOSS)):
+            values = group[column].dropna()
+            if len(values) > 1 and values.max() > (1 + LOSS_SPREAD) * values.min():
+                lines.append(
+                    f"family {family!r}: the {len(values)} runs at N = {params:.3g}, D = {tokens:.3g} differ in "
+                    f"{column} by {100 * (values.max() / values.min() - 1):.0f}% ({values.min():.4g} to "
+                    f"{values.max():.4g}): are their losses on one measure?")
+    return lines
 
 
 def diagnose(runs: RunTable) -> list[str]:
@@ -30,6 +49,7 @@ def diagnose(runs: RunTable) -> list[str]:
         repeated = part.frame.duplicated(subset=["params", "tokens"], keep=False)
         if repeated.any():
             problems.append(f"family {family!r}: runs {_some(list(part.frame.index[repeated]))} share N and D")
+            problems += _loss_spread(family, part.frame[repeated])
     for column in [c for c in frame.columns if c.startswith((LOSS, ACC))]:
         missing = list(frame.index[frame[column].isna()])
         if missing:
