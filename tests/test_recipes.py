@@ -70,6 +70,30 @@ def test_a_family_that_cannot_be_forecast_is_reported() -> None:
     assert "thin" in shared.ranking("loss") and not shared.skipped
 
 
+def test_a_family_without_accuracies_is_compared_on_loss_with_its_own_laws(tmp_path) -> None:
+    # "worse" was never evaluated downstream: the others are compared on both quantities, it on loss alone, each
+    # with its own laws; `forecast` of every family says which family lacks what, on one line
+    frame = _families().to_frame().reset_index()
+    error = 0.8 - 2.0 * np.exp(-frame["loss:val"])
+    for task in ("acc:t1", "acc:t2"):
+        frame[task] = np.where(frame["family"] == "worse", np.nan, 1 - error)
+    target = Target(1e9, 2e10)
+    comparison = compare_families(ot.RunTable.from_frame(frame), target)
+    error_key = next(k for k in comparison.quantities if k != "loss")
+    assert comparison.shape == "own" and not comparison.skipped
+    assert sorted(comparison.ranking("loss")) == sorted(LAWS) and sorted(comparison.ranking(error_key)) == [
+        "steady", "steep"]
+    truth = sorted(LAWS, key=lambda name: LAWS[name].predict(target.params, target.tokens))
+    assert comparison.ranking("loss") == truth
+    assert {(o.first, o.second) for o in comparison.odds if o.quantity == error_key} == {("steady", "steep")}
+    runs = tmp_path / "runs.csv"
+    frame.to_csv(runs, index=False)
+    result = CliRunner().invoke(app, ["forecast", str(runs), "--target", "params=1e9,tokens=2e10"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith("overtrain: error: family 'worse': ") and str(runs) in line
+
+
 # Recipes that share one shape: each family's loss is the shape's times exp(offset), its error the error at the
 # shape's loss moved by its own offset on the logit scale. The thin families' largest runs: 4e8 parameters, M = 20.
 SHAPE = SharedExponentLoss(1.9, 300.0, 600.0, 0.3)

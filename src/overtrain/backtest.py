@@ -115,7 +115,8 @@ def fit_set_masks(
             targets.append(target)
             masks.append(mask)
             distances.append(flops[target] / flops[mask].sum())
-    return np.array(targets, dtype=int), np.array(masks).reshape(-1, len(flops)), np.array(distances)
+    return (np.array(targets, dtype=int), np.array(masks, dtype=bool).reshape(len(masks), len(flops)),
+            np.array(distances, dtype=float))
 
 
 def size_ahead_masks(

@@ -38,7 +38,7 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit
-from overtrain.forecast import FittedLaws, Target, quantity_column
+from overtrain.forecast import FittedLaws, Target, default_task_spec, quantity_column
 from overtrain.laws.loss import held_out_reason, shared_quantity
 from overtrain.runs import ACC, LOSS, RunTable
 from overtrain.scales import from_scale, scale_slope, to_scale
@@ -468,12 +468,18 @@ def compare_families(
 
 def _own_forecasts(runs: RunTable, names: Sequence[str], target: Target, ladder: Sequence[Target], level: float,
                    evidence: pd.DataFrame, options: dict[str, Any]) -> tuple[list[FamilyForecasts], dict[str, str]]:
-    """Each family forecast from its own runs at the target and along the ladder, and why the others cannot be."""
+    """Each family forecast from its own runs at the target and along the ladder, and why the others cannot be. A
+    family none of whose runs measures an error over the task set is forecast on loss alone."""
     results, skipped, cache = [], {}, {}
+    spec = default_task_spec(runs, options.get("tasks"))
     for name in names:
+        family = runs.family(name)
+        own = dict(options)
+        if spec is not None and not np.isfinite(measured_values(family, "error", "", family.task_set(spec))).any():
+            own["tasks"] = "none"
         try:
-            result = forecast_family(runs.family(name), [target, *ladder], calibration_runs=runs, level=level,
-                                     evidence=evidence, cache=cache, **options)
+            result = forecast_family(family, [target, *ladder], calibration_runs=runs, level=level,
+                                     evidence=evidence, cache=cache, **own)
         except OvertrainError as error:
             skipped[name] = str(error)
             continue
@@ -507,6 +513,8 @@ def _compare_own(runs: RunTable, target: Target, results: list[FamilyForecasts],
     for i, a in enumerate(results):
         for b in results[i + 1:]:
             for key in comparison.quantities:
+                if not all(key in r.forecasts[0].parts for r in (a, b)):
+                    continue
                 quantity = "loss" if key == "loss" else "error"
                 spread_a, spread_b = (Spread.of(r.forecasts[0].parts[key], r.calibration, level) for r in (a, b))
                 first, second = (comparison.value(r.laws.family, key) for r in (a, b))

@@ -340,8 +340,14 @@ def forecast_families(runs: RunTable, families: Sequence[str], targets: Sequence
     """`forecast_family` for each of `families` of `runs`, every family's intervals calibrated on backtests of all
     of `runs` (computed once)."""
     cache: dict = {}
-    return [forecast_family(runs.family(name), targets, calibration_runs=runs, cache=cache, **options)
-            for name in families]
+    results = []
+    for name in families:
+        try:
+            results.append(forecast_family(runs.family(name), targets, calibration_runs=runs, cache=cache,
+                                           **options))
+        except OvertrainError as error:
+            raise OvertrainError(f"family {name!r}: {error}") from error
+    return results
 
 
 @dataclass(frozen=True)
