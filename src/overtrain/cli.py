@@ -266,13 +266,11 @@ def _fit_all(
     runs: RunTable, family: list[str] | None, loss_split: str | None, tasks: str | None, fit_loss: str | None,
     fit_error: str | None, law: str, objective: str, error_law: str, pool: bool = False,
 ) -> list[FittedLaws]:
-    from overtrain.forecast import fit_laws
+    from overtrain.forecast import fit_families
 
-    return [
-        fit_laws(runs.family(name), loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss, fit_error_set=fit_error,
-                 loss_law=law, objective=objective, error_law=error_law, pool=runs if pool else None)
-        for name in _families(runs, family) or runs.families
-    ]
+    return fit_families(runs, _families(runs, family) or runs.families, loss_split=loss_split, tasks=tasks,
+                        fit_loss_set=fit_loss, fit_error_set=fit_error, loss_law=law, objective=objective,
+                        error_law=error_law, pool=runs if pool else None)
 
 
 def _fit_chosen(runs: RunTable, family: list[str] | None, loss_split: str | None, tasks: str | None,

@@ -385,6 +385,17 @@ def default_task_spec(runs: RunTable, tasks: str | Sequence[str] | None) -> str 
     return "all" if tasks is None else tasks
 
 
+def fit_families(runs: RunTable, families: Sequence[str], **options: Any) -> list[FittedLaws]:
+    """`fit_laws` for each of `families` of `runs` (`options` as there); an error names the family it is about."""
+    fitted = []
+    for name in families:
+        try:
+            fitted.append(fit_laws(runs.family(name), **options))
+        except OvertrainError as error:
+            raise OvertrainError(f"family {name!r}: {error}") from error
+    return fitted
+
+
 def fit_laws(
     runs: RunTable,
     *,
