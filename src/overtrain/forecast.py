@@ -14,6 +14,7 @@ from overtrain.fitsets import FitSet
 from overtrain.fitting import Fit, fit_error, fit_loss, fit_loss_pooled
 from overtrain.runs import RunTable, flops_from
 from overtrain.scales import physical
+from overtrain.tasks import TaskSet
 
 
 def _error_fits(error_fits: Fit | Sequence[Fit] | None, loss_fit: Fit) -> tuple[Fit, ...]:
@@ -359,6 +360,11 @@ class FittedLaws:
     @property
     def family(self) -> str:
         return self.loss.family
+
+    @property
+    def task_set(self) -> TaskSet | None:
+        """The task set the error law averages over; None without an error law (or one without tasks)."""
+        return None if self.error is None else self.error.task_set
 
     def forecast(self, params: float, tokens: float | None = None, multiplier: float | None = None) -> Forecast:
         """Forecast loss and average error of a run of `params` parameters and `tokens` tokens."""

@@ -554,14 +554,14 @@ def _largest_measured(runs: RunTable, key: str, split: str, task_set: TaskSet | 
 
 def _last_seen(runs: RunTable, laws: FittedLaws, key: str) -> float | None:
     """The compute (log10 FLOPs, mean) of a family's largest runs measuring `key`, or None when none does."""
-    found = _largest_measured(runs, key, laws.loss.loss_split, None if laws.error is None else laws.error.task_set)
+    found = _largest_measured(runs, key, laws.loss.loss_split, laws.task_set)
     return None if found is None else float(np.mean(np.log10(runs.flops[found[0]])))
 
 
 def _offset(runs: RunTable, laws: FittedLaws, key: str) -> _Offset | None:
     """A family's `_Offset` on `key` against the shared `laws`, from its largest measured runs, or None when no run
     of the family measures `key`."""
-    found = _largest_measured(runs, key, laws.loss.loss_split, None if laws.error is None else laws.error.task_set)
+    found = _largest_measured(runs, key, laws.loss.loss_split, laws.task_set)
     if found is None:
         return None
     largest, values = found
@@ -577,8 +577,7 @@ def _drift_with_runs(drift: GapDrift, runs: RunTable, families: Sequence[str], l
     """`drift` with the parts `GapDrift.with_own` takes from the compared families' own runs, measured as `laws`
     are (loss split, task set)."""
     compared = runs.subset(np.isin(runs.column("family"), list(families)))
-    return drift.with_own(gap_changes(compared, laws.loss.loss_split,
-                                      None if laws.error is None else laws.error.task_set))
+    return drift.with_own(gap_changes(compared, laws.loss.loss_split, laws.task_set))
 
 
 def _replicate_part(variance: float, own_drift: bool, runs_a: int, runs_b: int) -> float:
@@ -617,7 +616,7 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
     if why:
         raise OvertrainError(f"{runs.source}: the law all families share: {why}")
     drift = _drift_with_runs(drift, chosen, names, laws)
-    scatter = replicate_noise(chosen, split, None if laws.error is None else laws.error.task_set)
+    scatter = replicate_noise(chosen, split, laws.task_set)
     comparison = RecipeComparison(target, (), (), {}, {}, level, "shared", reason, drift, scatter)
     keys = ["loss", *sorted(k for k in shared.forecasts[0].intervals if k != "loss")]
     z = NormalDist().inv_cdf(0.5 + level / 2)

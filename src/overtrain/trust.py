@@ -126,10 +126,11 @@ class FamilyForecasts:
 
 
 def _task_examples(runs: RunTable, laws: FittedLaws) -> dict[str, np.ndarray]:
-    if laws.error is None or laws.error.task_set is None:
+    task_set = laws.task_set
+    if task_set is None:
         return {}
-    counts = pd.to_numeric(runs.tasks["n_examples"].reindex(list(laws.error.task_set.tasks)), errors="coerce")
-    return {laws.error.task_set.name: counts.to_numpy(dtype=float)}
+    counts = pd.to_numeric(runs.tasks["n_examples"].reindex(list(task_set.tasks)), errors="coerce")
+    return {task_set.name: counts.to_numpy(dtype=float)}
 
 
 def forecast_family(
@@ -381,7 +382,7 @@ def plan_families(
         parts: list[dict] = [{} for _ in plans]
         calibration = None
         if runs is not None and level:
-            task_spec = laws.error.task_set.name if laws.error is not None and laws.error.task_set else None
+            task_spec = laws.task_set.name if laws.task_set is not None else None
             calibration, _, intervals, parts, _ = calibrated_intervals(
                 runs.family(laws.family), laws, Method(), [p.forecast for p in plans], laws.loss.loss_split,
                 task_spec, level, calibration_runs=runs)

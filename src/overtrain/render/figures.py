@@ -370,7 +370,7 @@ def plan_figure(laws, plans: list, multipliers: np.ndarray | None = None) -> plt
     left.set_ylabel("total compute 6ND + 2NT (FLOPs)")
     goal = f"loss {target:.4f}"
     if plans[0].target_error is not None:
-        tasks = laws.error.task_set.name if laws.error is not None and laws.error.task_set is not None else ""
+        tasks = laws.task_set.name if laws.task_set is not None else ""
         goal = f"{tasks}{'-task' if tasks.isdigit() else ''} error {plans[0].target_error:.4f} (loss {target:.4f})"
     left.set_title(f"reaching {goal.strip()}: cheapest M marked", fontsize=9)
     left.legend(fontsize=7)
