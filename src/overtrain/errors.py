@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class OvertrainError(Exception):
     """Bad input or an impossible request; the message is one line naming the file, run and problem."""
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))
+
+
+@contextmanager
+def about(subject: str) -> Iterator[None]:
+    """Say which `subject` (e.g. "family 'web'") an OvertrainError raised inside is about, as its first words."""
+    try:
+        yield
+    except OvertrainError as error:
+        raise OvertrainError(f"{subject}: {error}") from error
 
 
 class InputProblems(OvertrainError):

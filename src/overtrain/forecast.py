@@ -9,7 +9,7 @@ from typing import Any, overload
 import numpy as np
 import pandas as pd
 
-from overtrain.errors import OvertrainError
+from overtrain.errors import OvertrainError, about
 from overtrain.fitsets import FitSet
 from overtrain.fitting import Fit, fit_error, fit_loss, fit_loss_pooled
 from overtrain.runs import RunTable, flops_from
@@ -395,10 +395,8 @@ def fit_families(runs: RunTable, families: Sequence[str], **options: Any) -> lis
     """`fit_laws` for each of `families` of `runs` (`options` as there); an error names the family it is about."""
     fitted = []
     for name in families:
-        try:
+        with about(f"family {name!r}"):
             fitted.append(fit_laws(runs.family(name), **options))
-        except OvertrainError as error:
-            raise OvertrainError(f"family {name!r}: {error}") from error
     return fitted
 
 

@@ -31,7 +31,7 @@ from overtrain.backtest import (
     select_method,
     size_ahead_possible,
 )
-from overtrain.errors import OvertrainError
+from overtrain.errors import OvertrainError, about
 from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
 from overtrain.runs import RunTable
 from overtrain.testbed import load_suite_evidence
@@ -343,11 +343,9 @@ def forecast_families(runs: RunTable, families: Sequence[str], targets: Sequence
     cache: dict = {}
     results = []
     for name in families:
-        try:
+        with about(f"family {name!r}"):
             results.append(forecast_family(runs.family(name), targets, calibration_runs=runs, cache=cache,
                                            **options))
-        except OvertrainError as error:
-            raise OvertrainError(f"family {name!r}: {error}") from error
     return results
 
 
