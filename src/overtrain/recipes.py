@@ -88,22 +88,14 @@ def gap_changes(runs: RunTable, split: str, tasks: str | Sequence[str] | TaskSet
     decades of compute between the configurations and the change of the pair's gap on the interval scale (log loss,
     logit error). Rows: quantity, decades, change, span (the two configurations), families (how many families
     were measured at both: the span holds families - 1 independent changes)."""
-    task_set = runs.task_set(tasks) if runs.task_names and tasks is not None else None
-    config_names, config_of, family_names, family_of = _config_cells(runs)
-    log_flops = np.bincount(config_of, np.log10(runs.flops)) / np.bincount(config_of)
+    cells = _Cells.of(runs, split, tasks)
+    shape = (len(cells.config_names), cells.n_families)
+    log_flops = np.bincount(cells.config_of, np.log10(runs.flops)) / np.bincount(cells.config_of)
     quantities, spans, changes, names, measured = [], [], [], [], []
     for key in ("loss", "error"):
-        values = to_scale(key, measured_values(runs, key, split, task_set))
-        ok = np.isfinite(values)
-        cells = (config_of[ok], family_of[ok])
-        total = np.zeros((len(config_names), len(family_names)))
-        count = np.zeros_like(total)
-        np.add.at(total, cells, values[ok])
-        np.add.at(count, cells, 1.0)
-        with np.errstate(invalid="ignore"):
-            mean = total / count  # NaN where a family has no run at a configuration
-        first, second = np.triu_indices(len(family_names), 1)
-        for i, j in zip(*np.triu_indices(len(config_names), 1), strict=True):
+        mean = cells.means(key)[2].reshape(shape)  # NaN where a family has no run at a configuration
+        first, second = np.triu_indices(cells.n_families, 1)
+        for i, j in zip(*np.triu_indices(len(cells.config_names), 1), strict=True):
             decades = abs(log_flops[j] - log_flops[i])
             if decades < 0.01:
                 continue
@@ -113,19 +105,45 @@ def gap_changes(runs: RunTable, split: str, tasks: str | Sequence[str] | TaskSet
             quantities += [key] * len(gap_change)
             spans.append(np.full(len(gap_change), decades))
             changes.append(gap_change)
-            names += [f"{config_names[i]} -> {config_names[j]}"] * len(gap_change)
+            names += [f"{cells.config_names[i]} -> {cells.config_names[j]}"] * len(gap_change)
             measured += [int(np.isfinite(change).sum())] * len(gap_change)
     return pd.DataFrame({"quantity": quantities, "decades": np.concatenate(spans) if spans else [],
                          "change": np.concatenate(changes) if changes else [], "span": names,
                          "families": measured})
 
 
-def _config_cells(runs: RunTable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each run's configuration (N and M to two significant digits) and family, as indices into their names."""
-    configs = np.array([f"{n:.2g}/{m:.2g}" for n, m in zip(runs.params, runs.multiplier, strict=True)])
-    config_names, config_of = np.unique(configs, return_inverse=True)
-    family_names, family_of = np.unique(runs.column("family").astype(str), return_inverse=True)
-    return config_names, config_of, family_names, family_of
+@dataclass(frozen=True)
+class _Cells:
+    """Runs grouped by family and configuration (N and M to two significant digits): the cells within which the
+    laws cannot tell runs apart, numbered configuration x family."""
+
+    runs: RunTable
+    split: str
+    task_set: TaskSet | None
+    config_names: np.ndarray
+    config_of: np.ndarray
+    n_families: int
+    cell: np.ndarray
+
+    @classmethod
+    def of(cls, runs: RunTable, split: str, tasks: str | Sequence[str] | TaskSet | None) -> _Cells:
+        task_set = runs.task_set(tasks) if runs.task_names and tasks is not None else None
+        configs = np.array([f"{n:.2g}/{m:.2g}" for n, m in zip(runs.params, runs.multiplier, strict=True)])
+        config_names, config_of = np.unique(configs, return_inverse=True)
+        family_names, family_of = np.unique(runs.column("family").astype(str), return_inverse=True)
+        return cls(runs, split, task_set, config_names, config_of, len(family_names),
+                   config_of * len(family_names) + family_of)
+
+    def means(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For `key` (`loss`, `error`): every run's value on the interval scale (NaN where unmeasured), and per cell
+        the number of measured runs and their mean (NaN where none)."""
+        values = to_scale(key, measured_values(self.runs, key, self.split, self.task_set))
+        ok = np.isfinite(values)
+        size = len(self.config_names) * self.n_families
+        count = np.bincount(self.cell[ok], minlength=size)
+        with np.errstate(invalid="ignore"):
+            mean = np.bincount(self.cell[ok], values[ok], minlength=size) / count
+        return values, count, mean
 
 
 def replicate_noise(runs: RunTable, split: str, tasks: str | Sequence[str] | TaskSet | None
@@ -134,16 +152,12 @@ def replicate_noise(runs: RunTable, split: str, tasks: str | Sequence[str] | Tas
     the laws cannot tell apart) scatter, on the interval scale (log loss, logit error): per quantity (`loss`,
     `error`), the pooled variance s^2 = sum of squared deviations from each such group's mean / (runs - groups),
     and its degrees of freedom (runs - groups over the groups measured more than once; 0: no replicates)."""
-    task_set = runs.task_set(tasks) if runs.task_names and tasks is not None else None
-    _, config_of, family_names, family_of = _config_cells(runs)
-    cell = config_of * len(family_names) + family_of
+    cells = _Cells.of(runs, split, tasks)
     noise = {}
     for key in ("loss", "error"):
-        values = to_scale(key, measured_values(runs, key, split, task_set))
+        values, count, mean = cells.means(key)
         ok = np.isfinite(values)
-        count = np.bincount(cell[ok], minlength=cell.max() + 1 if len(cell) else 0)
-        mean = np.bincount(cell[ok], values[ok], minlength=len(count)) / np.maximum(count, 1)
-        squares = float(np.sum((values[ok] - mean[cell[ok]]) ** 2))
+        squares = float(np.sum((values[ok] - mean[cells.cell[ok]]) ** 2))
         dof = int(np.sum(np.maximum(count - 1, 0)))
         noise[key] = (squares / dof if dof else 0.0, dof)
     return noise
