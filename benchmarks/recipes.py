@@ -205,6 +205,18 @@ def chance_within(stated: np.ndarray, tolerance: float = 0.1) -> float:
     return float(counts[np.abs(observed - stated.mean()) <= tolerance + 1e-12].sum())
 
 
+def folded(stated: np.ndarray, first_better: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs restated for the family favoured: its stated probability (>= 0.5), whether it came out better (any
+    leading axes of `first_better`, e.g. draws, kept), and the tenth of probability the pair falls in."""
+    first = stated >= 0.5
+    favoured = np.where(first, stated, 1 - stated)
+    return favoured, np.where(first, first_better, ~first_better), np.minimum((favoured * 10).astype(int), 9)
+
+
+def tenth(bin_: int) -> str:
+    return f"{bin_ / 10:.1f}-{(bin_ + 1) / 10:.1f}"
+
+
 def family_spreads(rows: pd.DataFrame) -> dict[str, float]:
     """Each family's variance on the interval scale in one comparison (one `where` and quantity), as the odds model
     has it: the variance of a pair's gap (`gap_sd` squared) is the sum of two families' parts (fit part, target
@@ -229,8 +241,6 @@ def clustered_chances(rows: pd.DataFrame, draws: int = 4000, seed: int = 0) -> p
     together as they do in the data."""
     rng = np.random.default_rng(seed)
     stated = rows["probability"].to_numpy(dtype=float)
-    favoured = np.where(stated >= 0.5, stated, 1 - stated)
-    bins = np.minimum((favoured * 10).astype(int), 9)
     outcomes = np.zeros((draws, len(rows)), dtype=bool)
     for _, group in rows.groupby(["where", "quantity"], sort=False):
         spreads = family_spreads(group)
@@ -240,16 +250,15 @@ def clustered_chances(rows: pd.DataFrame, draws: int = 4000, seed: int = 0) -> p
         for position, row in zip(rows.index.get_indexer(group.index), group.itertuples(), strict=True):
             gap = row.gap + column[row.second] - column[row.first]
             outcomes[:, position] = gap > 0  # first better: its value below the second's
-    happened = np.where(stated >= 0.5, outcomes, ~outcomes)
-    observed = np.where(stated >= 0.5, rows["first_better"].to_numpy(dtype=bool),
-                        ~rows["first_better"].to_numpy(dtype=bool))
+    favoured, observed, bins = folded(stated, rows["first_better"].to_numpy(dtype=bool))
+    happened = folded(stated, outcomes)[1]
     table = {}
     for b in np.unique(bins):
         members = bins == b
         mean = favoured[members].mean()
         simulated = happened[:, members].mean(axis=1)
         miss = abs(observed[members].mean() - mean)
-        table[f"{b / 10:.1f}-{(b + 1) / 10:.1f}"] = {
+        table[tenth(b)] = {
             "clustered chance within 0.1": float(np.mean(np.abs(simulated - mean) <= 0.1 + 1e-12)),
             "clustered p": float(np.mean(np.abs(simulated - mean) >= miss - 1e-12))}
     return pd.DataFrame(table).T
@@ -258,17 +267,14 @@ def clustered_chances(rows: pd.DataFrame, draws: int = 4000, seed: int = 0) -> p
 def calibration(rows: pd.DataFrame) -> pd.DataFrame:
     """Stated probability (for the favoured family) against the observed frequency, per tenth, and how often a bin
     of that size would lie within 0.1 if the stated odds were exactly right (pairs independent)."""
-    stated = rows["probability"].to_numpy(dtype=float)
-    outcome = rows["first_better"].to_numpy(dtype=bool)
-    favoured = np.where(stated >= 0.5, stated, 1 - stated)
-    happened = np.where(stated >= 0.5, outcome, ~outcome)
-    bins = np.minimum((favoured * 10).astype(int), 9)
+    favoured, happened, bins = folded(rows["probability"].to_numpy(dtype=float),
+                                      rows["first_better"].to_numpy(dtype=bool))
     frame = pd.DataFrame({"bin": bins, "stated": favoured, "happened": happened})
     table = frame.groupby("bin").agg(pairs=("stated", "size"), stated=("stated", "mean"),
                                      observed=("happened", "mean"))
     table["chance within 0.1"] = [chance_within(frame.loc[frame["bin"] == b, "stated"].to_numpy())
                                   for b in table.index]
-    table.index = [f"{b / 10:.1f}-{(b + 1) / 10:.1f}" for b in table.index]
+    table.index = [tenth(b) for b in table.index]
     table["within 0.1"] = np.where(table["pairs"] >= 10, (table["stated"] - table["observed"]).abs() <= 0.1, None)
     table = table.join(clustered_chances(rows))
     # how surprising the count right is if the stated odds held and the pairs were independent (they are not: pairs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from overtrain.runs import ACC, LOSS, RunTable
 
@@ -17,7 +18,7 @@ def _some(names: list[str], limit: int = 3) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _loss_spread(family: str, repeated) -> list[str]:
+def _loss_spread(family: str, repeated: pd.DataFrame) -> list[str]:
     """A line for each configuration whose runs' losses on one split differ by more than `LOSS_SPREAD`."""
     lines = []
     for (params, tokens), group in repeated.groupby(["params", "tokens"], sort=True):
