@@ -207,6 +207,7 @@ class Conversion:
     sizes: dict[str, tuple[int, int]]
     other_measure: int = 0
     loss_fall: dict[str, list[float]] = field(default_factory=dict)
+    loss_above: list[float] = field(default_factory=list)
 
 
 def task_table(meta: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -277,6 +278,7 @@ def convert(database: pd.DataFrame, meta: pd.DataFrame) -> Conversion:
     has_loss = kept["eval_metrics.perplexity"].notna()
     withheld = kept.loc[has_loss & ~neox, "tokenizer"].fillna("(not recorded)").value_counts()
     fall = _loss_fall(kept[neox & has_loss])
+    above = _loss_above(kept[neox & has_loss])
     other = kept["model"].astype(str).str.endswith(OTHER_LOSS_MEASURE)
     other_measure = int((other & neox & has_loss).sum())
     neox = neox & ~other
@@ -295,7 +297,21 @@ def convert(database: pd.DataFrame, meta: pd.DataFrame) -> Conversion:
     sizes = {run: (int(n), int(d)) for run, n, d in zip(database_runs["run"], database_runs["params"],
                                                         database_runs["tokens"], strict=True)}
     return Conversion(runs, task_table(meta, tasks), dropped, sorted(merged), len(database),
-                      {str(k): int(v) for k, v in withheld.items()}, conflicts, sizes, other_measure, fall)
+                      {str(k): int(v) for k, v in withheld.items()}, conflicts, sizes, other_measure, fall,
+                      above)
+
+
+def _loss_above(kept: pd.DataFrame) -> list[float]:
+    """How far `*_swiglutorch` losses sit above the other configurations' at one recipe, N and D: the mean of one
+    minus the mean of the other, per (recipe, N, D) that has both."""
+    other = kept["model"].astype(str).str.endswith(OTHER_LOSS_MEASURE)
+    gaps = []
+    for _, block in kept.groupby(["Dataset", "params", "tokens"], sort=True):
+        mask = other[block.index]
+        if mask.any() and (~mask).any():
+            losses = block["eval_metrics.perplexity"]
+            gaps.append(float(losses[mask].mean() - losses[~mask].mean()))
+    return gaps
 
 
 def _loss_fall(kept: pd.DataFrame) -> dict[str, list[float]]:
@@ -541,7 +557,10 @@ def readme(conversion: Conversion, suite: Suite, document: dict, source: Source,
                       for model, v in sorted(conversion.loss_fall.items()))
     withheld += (f"; and from the {conversion.other_measure} runs of open_lm's `*{OTHER_LOSS_MEASURE}` "
                  "configurations, whose losses are not on the others' measure: from a recipe's 0.41B run to its 1.4B "
-                 f"runs at 1x (28x the compute) the loss falls by {falls}, while the downstream errors fall alike")
+                 f"runs at 1x (28x the compute) the loss falls by {falls}, while the downstream errors fall "
+                 f"alike; and at one recipe, N and D ({len(conversion.loss_above)} such) they sit "
+                 f"{min(conversion.loss_above):.2f}-{max(conversion.loss_above):.2f} nats above the other "
+                 "configurations' losses")
     columns = "\n".join(f"| {name} | {meaning} |" for name, meaning in _column_rows(withheld))
     contradictions = "\n".join(
         f"- `{run}`: {stated_length_conflict(run.split('|')[0], *conversion.sizes[run])}"
