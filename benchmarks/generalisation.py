@@ -40,7 +40,7 @@ from overtrain.errors import OvertrainError
 from overtrain.forecast import Target
 from overtrain.testbed import SUITE_CHOICE_FILE, SUITE_EVIDENCE_FILE, SuiteTestbed, load_suite_testbed, suite_names
 from overtrain.trust import DEFAULT_INTERVALS, IntervalOptions, forecast_family
-from overtrain.uncertainty import interval_score
+from overtrain.uncertainty import FORMS, interval_score
 
 LEVEL = 0.9
 #: The share of all the suite's loss targets a loss law's 90% intervals must hold to be chosen (the issue's bounds).
@@ -64,12 +64,15 @@ class Candidate:
 ENSEMBLE_METHOD = replace(PAPER_METHOD, error_law=ENSEMBLE)
 CANDIDATES = (
     Candidate("paper", PAPER_METHOD, IntervalOptions(resembling=False, structural=False, protocol="rolling",
-                                                     suite=False, own=True, form="log-distance")),
+                                                     suite=False, own=True, loss_form="log-distance",
+                                                     error_form="log-distance")),
     Candidate("default", ENSEMBLE_METHOD, DEFAULT_INTERVALS),
     Candidate("exponential error law", PAPER_METHOD, DEFAULT_INTERVALS),
     Candidate("pooled loss law", replace(ENSEMBLE_METHOD, loss_pooled=True), DEFAULT_INTERVALS),
     Candidate("with structural term", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, structural=True)),
-    Candidate("log-distance width", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, form="log-distance")),
+    *(Candidate(f"widths: loss {loss}, error {error}", ENSEMBLE_METHOD,
+                replace(DEFAULT_INTERVALS, loss_form=loss, error_form=error))
+      for loss in FORMS for error in FORMS if (loss, error) != DEFAULT_INTERVALS.forms),
     Candidate("own backtests only", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, suite=False, own=True)),
     Candidate("own backtests and suite evidence", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, own=True)),
     Candidate("own and suite, every backtest", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, own=True,

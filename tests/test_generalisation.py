@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit, logit
 from typer.testing import CliRunner
 
 import overtrain as ot
@@ -19,7 +20,7 @@ from overtrain.laws import TaskAveragedExponential
 from overtrain.scales import from_scale, physical, to_scale
 from overtrain.testbed import load_suite_evidence, load_suite_testbed, suite_names
 from overtrain.trust import forecast_family, pooled_calibration
-from overtrain.uncertainty import IntervalParts, combine, coverage, interval_score, resample_predictions
+from overtrain.uncertainty import Calibration, IntervalParts, combine, coverage, interval_score, resample_predictions
 
 runner = CliRunner()
 
@@ -117,7 +118,7 @@ def test_pooled_calibration_weights_two_sources_equally() -> None:
                         "loss_sigma": 0.0, "loss_struct": 0.0, "distance": 9.0})
     suite = pd.DataFrame({"quantity": "loss", "prediction": [1.0] * 20, "true": 1.0, "fit_low": np.nan,
                           "fit_high": np.nan, "sigma": 0.0, "structural": 0.0, "distance": 9.0})
-    calibration = pooled_calibration(own, suite, 0.9, "log-distance", "test")
+    calibration = pooled_calibration(own, suite, 0.9, ("log-distance", "log-distance"), "test")
     needed = np.log(1 + misses[3])  # on the log scale, at log10(1 + 9) = 1 decade
     assert calibration.loss_scale == pytest.approx(needed, rel=1e-6)
     both = pd.concat([own.assign(weight=1 / 5), pd.DataFrame({
@@ -125,6 +126,25 @@ def test_pooled_calibration_weights_two_sources_equally() -> None:
         "loss_struct": 0.0, "distance": 9.0, "weight": 1 / 20})])
     inside = coverage(both, "loss", calibration.loss_scale, 0.9)
     assert np.average(inside, weights=both["weight"]) >= 0.9
+
+
+def test_loss_and_error_widths_grow_each_by_their_own_form() -> None:
+    """Held-out forecasts at 99x the fit compute, all missing by the same amount: with a constant loss width the
+    loss scale is that miss; with a log-distance error width the error scale is half of it (log10(1 + 99) = 2
+    decades). The calibration reads back from its dictionary, and one written with a single form applies it to both."""
+    miss = 0.1
+    rows = pd.DataFrame({"quantity": ["loss"] * 10 + ["error"] * 10,
+                         "prediction": [np.exp(miss)] * 10 + [expit(logit(0.4) + miss)] * 10,
+                         "true": [1.0] * 10 + [0.4] * 10, "fit_low": np.nan, "fit_high": np.nan, "sigma": 0.0,
+                         "structural": 0.0, "distance": 99.0})
+    calibration = pooled_calibration(None, rows, 0.9, ("constant", "log-distance"), "test")
+    assert calibration.loss_scale == pytest.approx(miss, rel=1e-6)
+    assert calibration.error_scale == pytest.approx(miss / 2, rel=1e-6)
+    assert calibration.half_width("loss", 999.0) == pytest.approx(miss, rel=1e-6)
+    assert calibration.half_width("error", 999.0) == pytest.approx(miss / 2 * 3, rel=1e-6)
+    assert Calibration.from_dict(calibration.to_dict()) == calibration
+    old = {k: v for k, v in calibration.to_dict().items() if not k.endswith("_form")} | {"form": "constant"}
+    assert Calibration.from_dict(old).form("error") == "constant"
 
 
 def test_suite_testbeds_load_with_their_licences() -> None:

@@ -807,8 +807,8 @@ def calibration_from(frame: pd.DataFrame, level: float, source: str, form: str =
     loss_scale, loss_factor = calibrate_interval(frame, "loss", level, form)
     error_scale, error_factor = (calibrate_interval(frame, "error", level, form) if "error_fit_low" in frame
                                  else (float("nan"), 1.0))
-    return Calibration(loss_scale, error_scale, level, f"{source}: {len(frame)} forecasts", form, loss_factor,
-                       error_factor)
+    return Calibration(loss_scale, error_scale, level, f"{source}: {len(frame)} forecasts", form, form,
+                       loss_factor, error_factor)
 
 
 def calibrate(
@@ -886,7 +886,7 @@ def summarize_backtest(
             continue
         finite = np.isfinite(frame[f"{quantity}_pred"]).to_numpy()
         inside = np.zeros(len(frame), dtype=bool)
-        inside[finite] = coverage(frame[finite], quantity, scale, level, calibration.form,
+        inside[finite] = coverage(frame[finite], quantity, scale, level, calibration.form(quantity),
                                   calibration.fit_factor(quantity))
         frame[f"{quantity}_inside"] = inside
         families = frame["family"].unique()
@@ -895,7 +895,7 @@ def summarize_backtest(
             for family in families:
                 train = frame[finite & (frame["family"] != family).to_numpy()]
                 test = frame[finite & (frame["family"] == family).to_numpy()]
-                train_scale, train_factor = calibrate_interval(train, quantity, level, calibration.form)
-                hits.extend(coverage(test, quantity, train_scale, level, calibration.form, train_factor))
+                train_scale, train_factor = calibrate_interval(train, quantity, level, calibration.form(quantity))
+                hits.extend(coverage(test, quantity, train_scale, level, calibration.form(quantity), train_factor))
             held_out[quantity] = float(np.mean(hits))
     return BacktestSummary(method, level, frame, calibration, held_out, protocol)

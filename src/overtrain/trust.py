@@ -49,17 +49,24 @@ from overtrain.uncertainty import (
 @dataclass(frozen=True)
 class IntervalOptions:
     """How intervals are calibrated: on backtests that resemble the forecast (`resembling`) or on all of them;
-    with the plausible laws' disagreement (`structural`); the extrapolation `form` (see
-    `uncertainty.distance_growth`); and the backtest `protocol` (`auto`: size-ahead when the method names its fit
-    sets and the runs allow it, else rolling); and whether the development suite's held-out forecasts count as
-    evidence beside the runs' own backtests (`suite`), and whether those do (`own`)."""
+    with the plausible laws' disagreement (`structural`); how the extrapolation part of the loss and of the error
+    grows with compute distance (`loss_form`, `error_form`, see `uncertainty.distance_growth`); the backtest
+    `protocol` (`auto`: size-ahead when the method names its fit sets and the runs allow it, else rolling); and
+    whether the development suite's held-out forecasts count as evidence beside the runs' own backtests (`suite`),
+    and whether those do (`own`)."""
 
     resembling: bool = True
     structural: bool = False
-    form: str = "constant"
+    loss_form: str = "constant"
+    error_form: str = "log-distance"
     protocol: str = "auto"
     suite: bool = True
     own: bool = False
+
+    @property
+    def forms(self) -> tuple[str, str]:
+        """(loss form, error form)."""
+        return self.loss_form, self.error_form
 
 
 DEFAULT_INTERVALS = IntervalOptions()
@@ -226,11 +233,12 @@ def _with_ensemble(forecast: Forecast, members: dict[str, dict[str, float]]) -> 
 
 
 def pooled_calibration(
-    own: pd.DataFrame | None, evidence: pd.DataFrame | None, level: float, form: str, source: str,
+    own: pd.DataFrame | None, evidence: pd.DataFrame | None, level: float, forms: tuple[str, str], source: str,
 ) -> Calibration:
     """The extrapolation scales for which `level` of the forecasts hold the truth, counting the runs' own
     resembling backtests (`own`) and the suite's held-out forecasts (`evidence`, rows of
-    `overtrain.testbed.load_suite_evidence`) as two sources of equal weight (either may be missing)."""
+    `overtrain.testbed.load_suite_evidence`) as two sources of equal weight (either may be missing); `forms` are
+    the loss's and the error's (see `IntervalOptions`)."""
     scales, factors, counts = {}, {}, []
     for quantity in ("loss", "error"):
         sources = []
@@ -245,13 +253,14 @@ def pooled_calibration(
             scales[quantity], factors[quantity] = float("nan"), 1.0
             continue
         pooled = pd.concat([f.assign(weight=1.0 / len(f)) for f in sources], ignore_index=True)
-        scales[quantity], factors[quantity] = calibrate_interval(pooled, quantity, level, form)
+        scales[quantity], factors[quantity] = calibrate_interval(pooled, quantity, level,
+                                                                 forms[quantity == "error"])
     parts = [source] if own is not None and len(own) else []
     if evidence is not None and len(evidence):
         parts.append("held-out forecasts of the development suite")
     described = " and ".join(parts) or "nothing (no backtest, no suite evidence)"
     return Calibration(scales["loss"], scales["error"], level, f"{described}: {', '.join(counts)} forecasts",
-                       form, factors["loss"], factors["error"])
+                       *forms, factors["loss"], factors["error"])
 
 
 def calibrated_intervals(
@@ -305,15 +314,15 @@ def calibrated_intervals(
         own = frame if options.own else None
         if own is not None and options.resembling:
             own = resembling(own, sizes, multiplier_excursion(f.multiplier, fit_tokens / fit_params), at_bound)
-        return pooled_calibration(own, evidence, level, options.form, source)
+        return pooled_calibration(own, evidence, level, options.forms, source)
 
     # without the runs' own backtests the calibration is the same for every forecast (and every family)
     shared = None
     if not options.own:
-        key = ("suite calibration", level, options.form, source, id(evidence))
+        key = ("suite calibration", level, options.forms, source, id(evidence))
         shared = None if cache is None else cache.get(key)
         if shared is None:
-            shared = pooled_calibration(None, evidence, level, options.form, source)
+            shared = pooled_calibration(None, evidence, level, options.forms, source)
             if cache is not None:
                 cache[key] = shared
     calibrations, combined, intervals, parts = [], [], [], []
@@ -332,7 +341,7 @@ def calibrated_intervals(
         intervals.append({name: p.interval(usable, level) for name, p in part.items()})
     if not calibrations:
         calibrations.append(shared or pooled_calibration(frame if options.own else None, evidence, level,
-                                                         options.form, source))
+                                                         options.forms, source))
     return calibrations[0], combined, intervals, parts, found
 
 

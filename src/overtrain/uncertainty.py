@@ -108,24 +108,33 @@ class Interval:
 @dataclass(frozen=True)
 class Calibration:
     """The extrapolation half-width at `level`, on the interval scale (log loss, logit error): `loss_scale` and
-    `error_scale` times the `form`'s growth with compute distance d (see `distance_growth`)."""
+    `error_scale` times their form's growth with compute distance d (`loss_form`, `error_form`; see
+    `distance_growth`)."""
 
     loss_scale: float
     error_scale: float
     level: float
     source: str
-    form: str = "log-distance"
+    loss_form: str = "log-distance"
+    error_form: str = "log-distance"
     loss_fit_factor: float = 1.0
     error_fit_factor: float = 1.0
 
     def describe(self) -> str:
         """One line: the calibrated extrapolation half-widths and fit-part factors."""
-        growth = "at any distance" if self.form == "constant" else "per decade of compute distance"
+        def growth(form: str) -> str:
+            return "at any distance" if form == "constant" else "per decade of compute distance"
+
+        loss = f"{self.loss_scale:.3g} on log loss {growth(self.loss_form)}"
         if not np.isfinite(self.error_scale):  # nothing to calibrate the error on: runs without tasks
-            return (f"extrapolation half-width {self.loss_scale:.3g} on log loss {growth}; "
-                    f"fit part x{self.loss_fit_factor:g}")
-        return (f"extrapolation half-width {self.loss_scale:.3g} on log loss and {self.error_scale:.3g} on logit error "
-                f"{growth}; fit part x{self.loss_fit_factor:g} (loss), x{self.error_fit_factor:g} (error)")
+            return f"extrapolation half-width {loss}; fit part x{self.loss_fit_factor:g}"
+        return (f"extrapolation half-width {loss} and {self.error_scale:.3g} on logit error "
+                f"{growth(self.error_form)}; fit part x{self.loss_fit_factor:g} (loss), x{self.error_fit_factor:g} "
+                "(error)")
+
+    def form(self, quantity: str) -> str:
+        """How the extrapolation half-width of `quantity` grows with compute distance (see `distance_growth`)."""
+        return self.loss_form if quantity == "loss" else self.error_form
 
     def fit_factor(self, quantity: str) -> float:
         """How much of the resampled fit part the intervals of `quantity` carry (see `calibrate_interval`)."""
@@ -134,18 +143,21 @@ class Calibration:
     def half_width(self, quantity: str, distance: float | np.ndarray) -> float | np.ndarray:
         """Extrapolation half-width of `quantity` at compute distance `distance`, on the interval scale."""
         scale = self.loss_scale if quantity == "loss" else self.error_scale
-        return scale * distance_growth(self.form, distance)
+        return scale * distance_growth(self.form(quantity), distance)
 
     def to_dict(self) -> dict[str, Any]:
         return {"loss_scale": self.loss_scale, "error_scale": self.error_scale, "level": self.level,
-                "source": self.source, "form": self.form, "loss_fit_factor": self.loss_fit_factor,
-                "error_fit_factor": self.error_fit_factor}
+                "source": self.source, "loss_form": self.loss_form, "error_form": self.error_form,
+                "loss_fit_factor": self.loss_fit_factor, "error_fit_factor": self.error_fit_factor}
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> Calibration:
+        """Read `to_dict`'s output (a single `form`, as written before forms were per quantity, applies to both)."""
+        form = str(document.get("form", "log-distance"))
         return cls(float(document["loss_scale"]), float(document["error_scale"]), float(document["level"]),
-                   str(document["source"]), str(document.get("form", "log-distance")),
-                   float(document.get("loss_fit_factor", 1.0)), float(document.get("error_fit_factor", 1.0)))
+                   str(document["source"]), str(document.get("loss_form", form)),
+                   str(document.get("error_form", form)), float(document.get("loss_fit_factor", 1.0)),
+                   float(document.get("error_fit_factor", 1.0)))
 
 
 #: How the extrapolation half-width grows with compute distance d: log10(1 + d), or not at all.
