@@ -12,15 +12,18 @@ score relative to the truth (lower is better: width plus 20x any miss).
 The methods differ in their intervals, and the paper's in its laws too:
 - `paper`: the paper's laws, intervals calibrated as before this suite existed: rolling backtests over every fit
   set, no structural term;
-- `default`: what `overtrain forecast` does: intervals calibrated on backtests that resemble the forecast, with the
-  plausible laws' disagreement;
-- ablations of the default, one change each (among them the loss law fitted to all of a testbed's families at
-  once, one exponent and E, A, B per family).
+- `default`: what `overtrain forecast` does (`overtrain.names.DEFAULT_ERROR_LAW`, `overtrain.trust.DEFAULT_INTERVALS`):
+  intervals calibrated on the other testbeds' held-out forecasts alone, without the plausible laws' disagreement,
+  the extrapolation part constant for loss and growing with log compute distance for error;
+- ablations of the default, one change each: the other error law (exponential or ensemble), the loss law fitted to
+  all of a testbed's families at once (one exponent and E, A, B per family), the structural term, the other
+  combinations of the width's form, the runs' own backtests.
 
-The default is chosen leave one testbed out: for each testbed, the method with the lowest mean relative interval
-score on the other testbeds that may choose (the paper's six targets never do). The table says which method each
-fold chose. `gadre2024` is the paper's six targets (paper fit sets, 17 tasks): reported, never used to choose;
-`gadre2024-small` forecasts its 0.411B runs from the smaller ones, with the paper's fit sets as they apply there.
+The default is chosen leave one testbed out (see `choose`): for each testbed, the method with the lowest mean
+relative interval score on the other testbeds that may choose (the paper's six targets never do). The table says
+which method each fold chose. `gadre2024` is the paper's six targets (paper fit sets, 17 tasks): reported, never
+used to choose; `gadre2024-small` forecasts its 0.411B runs from the smaller ones, with the paper's fit sets as they
+apply there.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +41,7 @@ import pandas as pd
 from overtrain.backtest import ENSEMBLE, PAPER_METHOD, Method
 from overtrain.errors import OvertrainError
 from overtrain.forecast import Target
+from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.testbed import SUITE_CHOICE_FILE, SUITE_EVIDENCE_FILE, SuiteTestbed, load_suite_testbed, suite_names
 from overtrain.trust import DEFAULT_INTERVALS, IntervalOptions, forecast_family
 from overtrain.uncertainty import FORMS, interval_score
@@ -61,24 +65,28 @@ class Candidate:
     options: IntervalOptions
 
 
-ENSEMBLE_METHOD = replace(PAPER_METHOD, error_law=ENSEMBLE)
+DEFAULT_METHOD = replace(PAPER_METHOD, error_law=DEFAULT_ERROR_LAW)
+#: The point forecast's error law: the paper's exponential or the ensemble of the plausible laws, whichever is not
+#: the shipped default is the ablation.
+ERROR_LAWS = {"exponential": "exponential error law", ENSEMBLE: "ensemble error law"}
+OTHER_ERROR_LAW = next(law for law in ERROR_LAWS if law != DEFAULT_ERROR_LAW)
 CANDIDATES = (
     Candidate("paper", PAPER_METHOD, IntervalOptions(resembling=False, structural=False, protocol="rolling",
                                                      suite=False, own=True, loss_form="log-distance",
                                                      error_form="log-distance")),
-    Candidate("default", ENSEMBLE_METHOD, DEFAULT_INTERVALS),
-    Candidate("exponential error law", PAPER_METHOD, DEFAULT_INTERVALS),
-    Candidate("pooled loss law", replace(ENSEMBLE_METHOD, loss_pooled=True), DEFAULT_INTERVALS),
-    Candidate("with structural term", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, structural=True)),
-    *(Candidate(f"widths: loss {loss}, error {error}", ENSEMBLE_METHOD,
+    Candidate("default", DEFAULT_METHOD, DEFAULT_INTERVALS),
+    Candidate(ERROR_LAWS[OTHER_ERROR_LAW], replace(PAPER_METHOD, error_law=OTHER_ERROR_LAW), DEFAULT_INTERVALS),
+    Candidate("pooled loss law", replace(DEFAULT_METHOD, loss_pooled=True), DEFAULT_INTERVALS),
+    Candidate("with structural term", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, structural=True)),
+    *(Candidate(f"widths: loss {loss}, error {error}", DEFAULT_METHOD,
                 replace(DEFAULT_INTERVALS, loss_form=loss, error_form=error))
       for loss in FORMS for error in FORMS if (loss, error) != DEFAULT_INTERVALS.forms),
-    Candidate("own backtests only", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, suite=False, own=True)),
-    Candidate("own backtests and suite evidence", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, own=True)),
-    Candidate("own and suite, every backtest", ENSEMBLE_METHOD, replace(DEFAULT_INTERVALS, own=True,
+    Candidate("own backtests only", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, suite=False, own=True)),
+    Candidate("own backtests and suite evidence", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, own=True)),
+    Candidate("own and suite, every backtest", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, own=True,
                                                                          resembling=False)),
 )
-DEFAULT_NAME = "default"  # what `overtrain forecast` does: the ensemble error law and DEFAULT_INTERVALS
+DEFAULT_NAME = "default"  # what `overtrain forecast` does: DEFAULT_ERROR_LAW and DEFAULT_INTERVALS
 EVIDENCE_COLUMNS = ["testbed", "family", "run", "quantity", "true", "prediction", "fit_low", "fit_high", "sigma",
                     "structural", "distance"]
 
@@ -183,7 +191,15 @@ def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteT
     print("\n## Choice, in two steps, each leaving one testbed out\n")
     print("1. The error law of the point forecast, by mean |relative error| over a testbed's forecasts (ties, within"
           " 1e-4, keep the paper's exponential):\n")
-    point = ["exponential error law", DEFAULT_NAME]
+    other = ERROR_LAWS[OTHER_ERROR_LAW]
+    point = [other, DEFAULT_NAME]
+    law_of = {DEFAULT_NAME: DEFAULT_ERROR_LAW, other: OTHER_ERROR_LAW}
+
+    def lowest_law(means: pd.Series) -> str:
+        """The ensemble only where it is lower than the exponential by more than 1e-4."""
+        by_law = {law_of[name]: means[name] for name in point}
+        return ENSEMBLE if by_law[ENSEMBLE] < by_law["exponential"] - 1e-4 else "exponential"
+
     print(errors.loc[point, [c for c in choosing if c in errors.columns]].to_string(
         float_format=lambda v: f"{v:.4f}"))
     laws_of: dict[str, str] = {}
@@ -191,8 +207,7 @@ def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteT
         others = [t for t in choosing if t != testbed.name and t in errors.columns]
         if others:
             means = errors.loc[point, others].mean(axis=1)
-            laws_of[testbed.name] = (DEFAULT_NAME if means[DEFAULT_NAME] < means["exponential error law"] - 1e-4
-                                     else "exponential error law")
+            laws_of[testbed.name] = ERROR_LAWS[lowest_law(means)]
             print(f"- {testbed.name}: {laws_of[testbed.name]}")
     loss_errors = everything[everything["quantity"] == "loss"].assign(abs_err=lambda f: f["rel_err"].abs())
     loss_errors = loss_errors.groupby(["testbed", "method"])["abs_err"].mean().unstack("testbed")
@@ -214,8 +229,9 @@ def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteT
             means = loss_errors.loc[loss_point, others].mean(axis=1)
             pooled_wins = means["pooled loss law"] < means[DEFAULT_NAME] - 1e-4 and "pooled loss law" in honest
             print(f"- {testbed.name}: {'pooled loss law' if pooled_wins else 'per family'}")
-    interval_candidates = [c.name for c in CANDIDATES if c.method.error_law == ENSEMBLE and not c.method.loss_pooled]
-    print("\n2. The interval options (with the ensemble error law), by mean relative interval score; the lowest "
+    interval_candidates = [c.name for c in CANDIDATES if c.method.error_law == DEFAULT_ERROR_LAW
+                           and not c.method.loss_pooled]
+    print("\n2. The interval options (with the default error law), by mean relative interval score; the lowest "
           f"replaces the default only if it scores lower in {SWITCH_CONFIDENCE:.0%} of paired bootstrap resamples of "
           "the targets:\n")
     print(scores.loc[interval_candidates, [c for c in choosing if c in scores.columns]].mean(axis=1).sort_values()
@@ -230,8 +246,7 @@ def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteT
         print(f"- {testbed.name}: {choices[testbed.name]}{beside}")
     used = [c for c in choosing if c in errors.columns]
     law_scores = errors.loc[point, used].mean(axis=1)
-    laws = {"exponential error law": "exponential", DEFAULT_NAME: ENSEMBLE}
-    chosen_law = ENSEMBLE if law_scores[DEFAULT_NAME] < law_scores["exponential error law"] - 1e-4 else "exponential"
+    chosen_law = lowest_law(law_scores)
     interval_scores = scores.loc[interval_candidates, used].mean(axis=1)
     chosen_intervals, best, chance = pick_intervals(everything, scores, interval_candidates, used)
     print(f"- every testbed that may choose: {chosen_intervals} (lowest: {best}, lower than the default in "
@@ -247,11 +262,12 @@ def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteT
         "loss_law": {"scores": {loss_names[k]: float(v) for k, v in loss_scores.items()}, "chosen": chosen_loss,
                      "testbeds": loss_used,
                      "coverage": {loss_names[k]: v for k, v in loss_coverage.items()}},
-        "error_law": {"scores": {laws[k]: float(v) for k, v in law_scores.items()}, "chosen": chosen_law,
+        "error_law": {"scores": {law_of[k]: float(v) for k, v in law_scores.items()}, "chosen": chosen_law,
                       "testbeds": used},
         "intervals": {"scores": {k: float(v) for k, v in interval_scores.sort_values().items()},
                       "lowest": best, "lower_than_default_in": chance, "switch_confidence": SWITCH_CONFIDENCE,
-                      "chosen": chosen_intervals},
+                      "chosen": chosen_intervals,
+                      "options": asdict(next(c.options for c in CANDIDATES if c.name == chosen_intervals))},
     }
     return choices, suite_choice
 

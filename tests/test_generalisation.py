@@ -3,6 +3,7 @@ calibration on resembling backtests and on the suite's evidence, and no impossib
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -17,9 +18,10 @@ from overtrain.cli import app
 from overtrain.fitting import task_bounds
 from overtrain.forecast import Target
 from overtrain.laws import TaskAveragedExponential
+from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.scales import from_scale, physical, to_scale
-from overtrain.testbed import load_suite_evidence, load_suite_testbed, suite_names
-from overtrain.trust import forecast_family, pooled_calibration
+from overtrain.testbed import load_suite_choice, load_suite_evidence, load_suite_testbed, suite_names
+from overtrain.trust import DEFAULT_INTERVALS, forecast_family, pooled_calibration
 from overtrain.uncertainty import Calibration, IntervalParts, combine, coverage, interval_score, resample_predictions
 
 runner = CliRunner()
@@ -145,6 +147,13 @@ def test_loss_and_error_widths_grow_each_by_their_own_form() -> None:
     assert Calibration.from_dict(calibration.to_dict()) == calibration
     old = {k: v for k, v in calibration.to_dict().items() if not k.endswith("_form")} | {"form": "constant"}
     assert Calibration.from_dict(old).form("error") == "constant"
+
+
+def test_the_shipped_defaults_are_the_development_suites_choice() -> None:
+    """`benchmarks/generalisation.py --write-evidence` records what it chose; the code's defaults must be it."""
+    choice = load_suite_choice()
+    assert choice["error_law"]["chosen"] == DEFAULT_ERROR_LAW
+    assert choice["intervals"]["options"] == dataclasses.asdict(DEFAULT_INTERVALS)
 
 
 def test_suite_testbeds_load_with_their_licences() -> None:

@@ -20,7 +20,7 @@ from rich.console import Console
 from overtrain._version import __version__
 from overtrain.errors import InputProblems, OvertrainError
 from overtrain.files import check_writable
-from overtrain.names import ENSEMBLE, ERROR_LAW_NAMES, LOSS_LAW_NAMES
+from overtrain.names import DEFAULT_ERROR_LAW, ENSEMBLE, ERROR_LAW_NAMES, LOSS_LAW_NAMES
 
 if TYPE_CHECKING:
     from overtrain.forecast import FittedLaws
@@ -357,7 +357,7 @@ def forecast_command(
     family: FamilyOption = None,
     law: LawOption = "shared-exponent",
     objective: ObjectiveOption = "least-squares",
-    error_law: ForecastErrorLawOption = ENSEMBLE,
+    error_law: ForecastErrorLawOption = DEFAULT_ERROR_LAW,
     pool: PoolOption = False,
     interval: Annotated[float, typer.Option(
         "--interval", help="Interval level (calibrated on the development suite's held-out forecasts); 0 for none.",
@@ -633,7 +633,7 @@ def compare_command(
     loss_split: LossSplitOption = None,
     tasks: TasksOption = None,
     family: FamilyOption = None,
-    error_law: ForecastErrorLawOption = ENSEMBLE,
+    error_law: ForecastErrorLawOption = DEFAULT_ERROR_LAW,
     interval: Annotated[float, typer.Option("--interval", help="Interval level of the forecasts.")] = 0.9,
     shape: Annotated[str, typer.Option(
         "--shape", help="own: each family's own laws; shared: one law for all, each family offset (for recipes "

@@ -33,6 +33,7 @@ from overtrain.backtest import (
 )
 from overtrain.errors import OvertrainError, about
 from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
+from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.runs import RunTable
 from overtrain.testbed import load_suite_evidence
 from overtrain.uncertainty import (
@@ -143,7 +144,7 @@ def _task_examples(runs: RunTable, laws: FittedLaws) -> dict[str, np.ndarray]:
 def forecast_family(
     runs: RunTable, targets: Sequence[Target], *, loss_split: str | None = None, tasks: str | None = None,
     fit_loss_set: str | None = None, fit_error_set: str | None = None, loss_law: str = "shared-exponent",
-    objective: str = "least-squares", error_law: str = ENSEMBLE, level: float | None = 0.9, seed: int = 0,
+    objective: str = "least-squares", error_law: str = DEFAULT_ERROR_LAW, level: float | None = 0.9, seed: int = 0,
     calibration_runs: RunTable | None = None, options: IntervalOptions = DEFAULT_INTERVALS,
     evidence: pd.DataFrame | None = None, cache: dict | None = None, pooled: bool = False,
     pool_runs: RunTable | None = None, progress: Callable[[str], None] | None = None,

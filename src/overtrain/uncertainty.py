@@ -328,6 +328,13 @@ def sample_bounds(samples: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def physical_bounds(quantity: str, samples: np.ndarray, level: float) -> tuple[float, float]:
+    """`sample_bounds` moved inside what a run can measure: a fit part whose resampled laws run off (an error
+    below 0 at the target) reaches the edge, not beyond."""
+    low, high = physical(quantity, np.array(sample_bounds(samples, level)))
+    return float(low), float(high)
+
+
 def interval_bounds(
     prediction: np.ndarray, low: np.ndarray, high: np.ndarray, target_sigma: np.ndarray, extrapolation: np.ndarray,
     level: float, quantity: str = "loss", structural: np.ndarray | float = 0.0, fit_factor: float = 1.0,
@@ -433,7 +440,7 @@ def forecast_parts(
     if forecast.loss_fit.pooled and forecast.loss_fit.pool is None:  # a pooled fit read back from a law file
         loss_samples = centred_on_pooled(forecast.loss_fit, loss_samples, forecast.params, forecast.tokens,
                                          forecast.loss)
-    parts = {"loss": IntervalParts("loss", forecast.loss, *sample_bounds(loss_samples, level),
+    parts = {"loss": IntervalParts("loss", forecast.loss, *physical_bounds("loss", loss_samples, level),
                                    loss_target_noise(forecast.loss_fit, forecast.loss), spread.get("loss", 0.0),
                                    forecast.flops_ratio)}
     for fit in forecast.error_fits:
@@ -447,7 +454,7 @@ def forecast_parts(
             inputs = _target_inputs(fit, forecast.params, forecast.tokens, losses)
             samples = resample_predictions(fit, np.ones((1, fit.n_runs), dtype=bool), [inputs], n_resamples,
                                            seed + 1)
-            bounds = sample_bounds(samples[0], level)
+            bounds = physical_bounds("error", samples[0], level)
         counts = (examples or {}).get(name, np.array([]))
         parts[name] = IntervalParts("error", prediction, *bounds, error_target_noise(fit, prediction, counts),
                                     spread.get(name, 0.0), forecast.flops_ratio)
