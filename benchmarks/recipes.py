@@ -297,10 +297,12 @@ def main() -> None:
     frame["group"] = (frame["where"].str.replace(r" [0-9.]+B M=[0-9.]+", "", regex=True)
                       .str.replace(r" [0-9.e+]+B at [0-9.e+]+ FLOPs", " size-ahead", regex=True))
     print("## Pairs ordered right, Brier score of the stated odds, and the baseline (order at the largest small "
-          "scale)\n")
-    summary = frame.groupby(["group", "quantity"], sort=False).agg(
+          "scale) on the pairs it can call, with the forecast's accuracy on those (accuracy_there)\n")
+    called = frame.assign(called_correct=frame["correct"].where(frame["baseline_correct"].notna()))
+    summary = called.groupby(["group", "quantity"], sort=False).agg(
         pairs=("first", "size"), decision_accuracy=("correct", "mean"), brier=("brier", "mean"),
-        baseline_accuracy=("baseline_correct", "mean"))
+        baseline_pairs=("baseline_correct", "count"), baseline_accuracy=("baseline_correct", "mean"),
+        accuracy_there=("called_correct", "mean"))
     print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
     if skipped:
         print(f"\nnot compared: {len(skipped)} ({'; '.join(f'{k}: {v}' for k, v in list(skipped.items())[:5])})",
