@@ -278,7 +278,6 @@ def _fit_chosen(runs: RunTable, family: list[str] | None, loss_split: str | None
     """Each family's laws as `--law auto` chooses them (single laws: an ensemble is not one law a file can hold);
     the reasons go to stderr."""
     from overtrain.backtest import CANDIDATE_ERROR
-    from overtrain.names import ENSEMBLE
     from overtrain.trust import forecast_family
 
     laws = []
