@@ -63,7 +63,7 @@ def pair_rows(comparison, truths: dict[str, dict[str, float]], baseline: dict[st
             scale = "loss" if key == "loss" else "error"
             gap = float(to_scale(scale, comparison.value(b, key)) - to_scale(scale, comparison.value(a, key)))
             spread = next(o.gap_sd for o in comparison.odds if o.quantity == key and {o.first, o.second} == {a, b})
-            row = {"where": where, "quantity": "loss" if key == "loss" else f"error{key}" if key.isdigit() else key,
+            row = {"where": where, "quantity": _quantity(key),
                    "first": a, "second": b, "probability": probability, "gap": gap, "gap_sd": spread,
                    "first_better": first_better,
                    "correct": (probability > 0.5) == first_better, "brier": (probability - first_better) ** 2}
@@ -71,6 +71,25 @@ def pair_rows(comparison, truths: dict[str, dict[str, float]], baseline: dict[st
                 row["baseline_correct"] = (baseline[a][key] < baseline[b][key]) == first_better
             rows.append(row)
     return rows
+
+
+def value_rows(comparison, truths: dict[str, dict[str, float]], where: str) -> list[dict]:
+    """One row per (family, quantity) with a truth: the forecast, the truth, and whether the interval holds it."""
+    rows = []
+    for forecast in comparison.forecasts:
+        for key in comparison.quantities:
+            truth = truths.get(forecast.family, {}).get(key)
+            if truth is None or not comparison.has(forecast.family, key):
+                continue
+            value, interval = forecast.values[key], forecast.intervals.get(key)
+            rows.append({"where": where, "quantity": _quantity(key), "family": forecast.family, "forecast": value,
+                         "true": truth, "rel_err": value / truth - 1,
+                         "inside": None if interval is None else bool(interval.low <= truth <= interval.high)})
+    return rows
+
+
+def _quantity(key: str) -> str:
+    return "loss" if key == "loss" else f"error{key}" if key.isdigit() else key
 
 
 def values(runs: ot.RunTable, tasks: list[str], split: str | None = None) -> dict[str, dict[str, float]]:
@@ -90,12 +109,12 @@ def values(runs: ot.RunTable, tasks: list[str], split: str | None = None) -> dic
     return out
 
 
-def bundled() -> list[dict]:
+def bundled() -> tuple[list[dict], list[dict]]:
     testbed = ot.load_testbed()
     hidden = [r for f in testbed.families
               for r in testbed.family(f).select("paper-targets").drop([f"{f}-open_lm_1b-1.0"]).runs]
     seen = testbed.drop(hidden)
-    rows = []
+    rows, forecasts = [], []
     for params in sorted(set(testbed.select("paper-targets").where(multiplier=20).params)):
         truth_runs = testbed.where(multiplier=20, params=float(params))
         small = testbed.where(multiplier=20, params=float(testbed.select("params<=4.2e8").params.max()))
@@ -104,22 +123,24 @@ def bundled() -> list[dict]:
             comparison = compare_families(seen, Target(params, 20 * params), fit_loss_set="paper-loss",
                                           fit_error_set="paper-error", tasks=tasks, loss_split="c4_val",
                                           drift=measure_gap_drift(["gadre2024-small"]))
-            found = pair_rows(comparison, truths, baseline, f"bundled {params / 1e9:.1f}B M=20")
+            where = f"bundled {params / 1e9:.1f}B M=20"
             # the 1.4B M = 20 runs are in the paper's error fit set: their errors are fits, not forecasts
             in_fit = params < 2e9
-            rows += [r for r in found if (tasks == "17" or r["quantity"] != "loss")
-                     and not (in_fit and r["quantity"] != "loss")]
-    return rows
+            for found, kept in ((pair_rows(comparison, truths, baseline, where), rows),
+                                (value_rows(comparison, truths, where), forecasts)):
+                kept += [r for r in found if (tasks == "17" or r["quantity"] != "loss")
+                         and not (in_fit and r["quantity"] != "loss")]
+    return rows, forecasts
 
 
-def bundled_size_ahead(shapes: tuple[str, ...] = ("own", "shared")) -> list[dict]:
+def bundled_size_ahead(shapes: tuple[str, ...] = ("own", "shared")) -> tuple[list[dict], list[dict]]:
     """Each configuration (size S, multiplier M) that every family of the bundled testbed trained at S >= 0.41B,
     forecast from the runs of smaller models only (the default method: every run below S, no fit sets), scored
     on loss and 17- and 46-task error; the baseline is the order at the next smaller size at the same M."""
     testbed = ot.load_testbed()
     drift = measure_gap_drift(["gadre2024-small"])  # the shared shape's odds, measured without this testbed
     sizes = sorted(set(np.round(testbed.params, -6)))
-    rows = []
+    rows, forecasts = [], []
     for size in (s for s in sizes if s >= 4e8):
         here = testbed.select(f"params>{0.9 * size},params<{1.1 * size}")
         shared = set.intersection(*(set(np.round(here.family(f).multiplier)) for f in here.families))
@@ -134,13 +155,14 @@ def bundled_size_ahead(shapes: tuple[str, ...] = ("own", "shared")) -> list[dict
                 for shape in shapes:
                     comparison = compare_families(below, target, tasks=tasks, loss_split="c4_val", shape=shape,
                                                   drift=drift)
-                    found = pair_rows(comparison, truths, baseline,
-                                      f"bundled size-ahead {size / 1e9:.2f}B M={m:g} ({shape})")
-                    rows += [r for r in found if tasks == "17" or r["quantity"] != "loss"]
-    return rows
+                    where = f"bundled size-ahead {size / 1e9:.2f}B M={m:g} ({shape})"
+                    for found, kept in ((pair_rows(comparison, truths, baseline, where), rows),
+                                        (value_rows(comparison, truths, where), forecasts)):
+                        kept += [r for r in found if tasks == "17" or r["quantity"] != "loss"]
+    return rows, forecasts
 
 
-def dclm() -> tuple[list[dict], dict[str, str]]:
+def dclm() -> tuple[list[dict], list[dict], dict[str, str]]:
     """DCLM's recipes with a 6.9B M = 20 run and smaller runs, each recipe its own family, compared from the runs
     below 6.9B (too thin to be fitted alone: the shared shape, its gap drift measured without DCLM)."""
     testbed = next(t for t in load_recipe_testbeds() if t.name == "dclm")
@@ -155,10 +177,12 @@ def dclm() -> tuple[list[dict], dict[str, str]]:
     baseline = values(largest, [testbed.tasks], testbed.loss_split)
     comparison = compare_families(chosen, Target(params, 20 * params), tasks=testbed.tasks,
                                   loss_split=testbed.loss_split, drift=measure_gap_drift(["dclm"]))
-    return pair_rows(comparison, truths, baseline, f"dclm 6.9B M=20 ({comparison.shape})"), comparison.skipped
+    where = f"dclm 6.9B M=20 ({comparison.shape})"
+    return (pair_rows(comparison, truths, baseline, where), value_rows(comparison, truths, where),
+            comparison.skipped)
 
 
-def loss_to_loss(folder: Path) -> list[dict]:
+def loss_to_loss(folder: Path) -> tuple[list[dict], list[dict]]:
     """Brandfonbrener et al.'s iso-FLOP sweeps on six pre-training datasets, all evaluated on C4 and the OLMo suite
     (converted locally by `tools/convert_loss_to_loss.py`; no method or drift was chosen on it): the 3.3B runs at
     1e21 FLOPs forecast from the whole sweep, and every configuration of the two largest sweep levels that all six
@@ -177,7 +201,7 @@ def loss_to_loss(folder: Path) -> list[dict]:
         for config in shared:
             cases.append((here.subset(np.asarray(configs == config)), table.subset(level < target_level),
                           f"{float(config) / 1e9:.2g}B at {target_level:.3g} FLOPs"))
-    rows = []
+    rows, forecasts = [], []
     for truth_runs, below, where in cases:
         target = Target(float(np.median(truth_runs.params)), float(np.median(truth_runs.tokens)))
         below_level = below.column("iso_flop")
@@ -191,7 +215,8 @@ def loss_to_loss(folder: Path) -> list[dict]:
         for shape in ("own", "shared"):
             comparison = compare_families(below, target, tasks="all", loss_split="c4_val", shape=shape)
             rows += pair_rows(comparison, truths, baseline, f"loss-to-loss {where} ({shape})")
-    return rows
+            forecasts += value_rows(comparison, truths, f"loss-to-loss {where} ({shape})")
+    return rows, forecasts
 
 
 def chance_within(stated: np.ndarray, tolerance: float = 0.1) -> float:
@@ -284,18 +309,23 @@ def calibration(rows: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def grouped(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with the group each row's `where` belongs to (its target sizes dropped from the name)."""
+    return frame.assign(group=frame["where"].str.replace(r" [0-9.]+B M=[0-9.]+", "", regex=True)
+                        .str.replace(r" [0-9.e+]+B at [0-9.e+]+ FLOPs", " size-ahead", regex=True))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
     parser.add_argument("--loss-to-loss", type=Path, help="a folder written by tools/convert_loss_to_loss.py")
     args = parser.parse_args()
-    dclm_rows, skipped = dclm()
-    frames = [pd.DataFrame(bundled()), pd.DataFrame(bundled_size_ahead()), pd.DataFrame(dclm_rows)]
+    dclm_rows, dclm_values, skipped = dclm()
+    results = [bundled(), bundled_size_ahead(), (dclm_rows, dclm_values)]
     if args.loss_to_loss:
-        frames.append(pd.DataFrame(loss_to_loss(args.loss_to_loss)))
-    frame = pd.concat(frames, ignore_index=True)
-    frame["group"] = (frame["where"].str.replace(r" [0-9.]+B M=[0-9.]+", "", regex=True)
-                      .str.replace(r" [0-9.e+]+B at [0-9.e+]+ FLOPs", " size-ahead", regex=True))
+        results.append(loss_to_loss(args.loss_to_loss))
+    frame = grouped(pd.concat([pd.DataFrame(pairs) for pairs, _ in results], ignore_index=True))
+    forecasts = grouped(pd.concat([pd.DataFrame(found) for _, found in results], ignore_index=True))
     print("## Pairs ordered right, Brier score of the stated odds, and the baseline (order at the largest small "
           "scale) on the pairs it can call, with the forecast's accuracy on those (accuracy_there)\n")
     called = frame.assign(called_correct=frame["correct"].where(frame["baseline_correct"].notna()))
@@ -304,6 +334,11 @@ def main() -> None:
         baseline_pairs=("baseline_correct", "count"), baseline_accuracy=("baseline_correct", "mean"),
         accuracy_there=("called_correct", "mean"))
     print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+    print("\n## Each family's forecast against its truth: mean |relative error|, and how many truths fall inside "
+          "the 90% intervals\n")
+    print(forecasts.groupby(["group", "quantity"], sort=False).agg(
+        forecasts=("family", "size"), mean_abs_rel_err=("rel_err", lambda x: float(np.mean(np.abs(x)))),
+        mean_rel_err=("rel_err", "mean"), inside=("inside", "sum")).to_string(float_format=lambda v: f"{v:.3f}"))
     if skipped:
         print(f"\nnot compared: {len(skipped)} ({'; '.join(f'{k}: {v}' for k, v in list(skipped.items())[:5])})",
               file=sys.stdout)
@@ -328,6 +363,7 @@ def main() -> None:
               f"{rows['clustered chance within 0.1'].sum():.1f} ({rows['clustered chance within 0.1'].prod():.2g})")
     if args.json:
         args.json.write_text(json.dumps({"pairs": frame.replace({np.nan: None}).to_dict(orient="records"),
+                                         "forecasts": forecasts.replace({np.nan: None}).to_dict(orient="records"),
                                          "summary": summary.reset_index().to_dict(orient="records"),
                                          "not_compared": skipped}, indent=1, default=float) + "\n")
 
