@@ -155,6 +155,24 @@ def test_shared_shape_offsets_and_odds_from_the_gap_drift() -> None:
             assert interval.low >= 0 and (key == "loss" or interval.high <= 1)
 
 
+def test_shared_shape_error_intervals_grow_with_each_familys_distance_from_its_own_runs() -> None:
+    """Without drift, every family's interval is the shared forecast's moved by its offset, except the extrapolation
+    part, which grows with the distance from the family's own runs: the thin families (two runs, all alike) get
+    equal error intervals on the logit scale, wider than the full sweep's; loss widths (constant form) are equal."""
+    still = GapDrift({"loss": (0.0, 0.0), "error": (0.0, 0.0)}, {"loss": 1, "error": 1}, ("synthetic",))
+    comparison = compare_families(_shared_shape_families(), SHARED_TARGET, shape="shared", drift=still)
+    error_key = next(k for k in comparison.quantities if k != "loss")
+
+    def width(family: str, key: str) -> float:
+        forecast = next(f for f in comparison.forecasts if f.family == family)
+        interval, quantity = forecast.intervals[key], "loss" if key == "loss" else "error"
+        return float(to_scale(quantity, interval.high) - to_scale(quantity, interval.low))
+
+    thin = [width(f, error_key) for f in ("b", "c", "d")]
+    assert thin == pytest.approx([thin[0]] * 3, rel=1e-9) and thin[0] > width("a", error_key) * 1.05
+    assert [width(f, "loss") for f in "abcd"] == pytest.approx([width("a", "loss")] * 4, rel=1e-9)
+
+
 def test_a_family_without_a_loss_is_compared_on_error(tmp_path) -> None:
     # "d" reports downstream accuracies but no loss on the split: it is ranked and given odds on error alone
     frame = _shared_shape_families().to_frame().reset_index()

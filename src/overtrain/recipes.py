@@ -548,11 +548,13 @@ def _compare_own(runs: RunTable, target: Target, results: list[FamilyForecasts],
 @dataclass(frozen=True)
 class _Offset:
     """Where one family's largest runs sit against the shared law on one quantity: the mean difference on the
-    interval scale, and the compute (log10 FLOPs, mean) of those runs."""
+    interval scale, the compute (log10 FLOPs, mean) and number of those runs, and the compute of all the family's
+    runs that measure the quantity (what its forecast extrapolates from)."""
 
     offset: float
     log_flops: float
     runs: int
+    fit_flops: float
 
 
 def _largest_measured(runs: RunTable, key: str, split: str, task_set: TaskSet | None
@@ -584,7 +586,8 @@ def _offset(runs: RunTable, laws: FittedLaws, key: str) -> _Offset | None:
                                                                   strict=True)]
     predicted = np.array([f.loss if key == "loss" else f.errors[key] for f in shared])
     offset = float(np.mean(to_scale(quantity, values[largest]) - to_scale(quantity, predicted)))
-    return _Offset(offset, float(np.mean(np.log10(runs.flops[largest]))), int(largest.sum()))
+    return _Offset(offset, float(np.mean(np.log10(runs.flops[largest]))), int(largest.sum()),
+                   float(runs.flops[np.isfinite(values)].sum()))
 
 
 def _drift_with_runs(drift: GapDrift, runs: RunTable, families: Sequence[str], laws: FittedLaws) -> GapDrift:
@@ -655,9 +658,14 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
             quantity = "loss" if key == "loss" else "error"
             at = offsets[name][key]
             decades = np.log10(forecast.flops) - at.log_flops
+            interval, part = trusted.intervals.get(key), trusted.parts.get(key)
+            if part is not None and shared.calibration is not None:
+                # the extrapolation part grows with the distance from the family's own runs, not from all of them
+                interval = dataclasses.replace(part, distance=forecast.flops / at.fit_flops).interval(
+                    shared.calibration.finite(), level)
             values[key], intervals[key] = _shifted(
-                quantity, forecast.loss if key == "loss" else forecast.errors[key], trusted.intervals.get(key),
-                at.offset, drift.variance(key, decades) / 2, z)
+                quantity, forecast.loss if key == "loss" else forecast.errors[key], interval, at.offset,
+                drift.variance(key, decades) / 2, z)
         return values, intervals
 
     forecasts, curve = [], {}

@@ -329,9 +329,7 @@ def calibrated_intervals(
     calibrations, combined, intervals, parts = [], [], [], []
     for f, spread, members_of in zip(forecasts, spreads, found, strict=True):
         calibration = shared or calibration_for(f)
-        usable = dataclasses.replace(calibration, **{
-            name: 0.0 if not np.isfinite(getattr(calibration, name)) else getattr(calibration, name)
-            for name in ("loss_scale", "error_scale")})
+        usable = calibration.finite()
         calibrations.append(calibration)
         part = forecast_parts(f, level=level, seed=seed, examples=examples, structural=spread)
         if ensemble:

@@ -132,6 +132,11 @@ class Calibration:
                 f"{growth(self.error_form)}; fit part x{self.loss_fit_factor:g} (loss), x{self.error_fit_factor:g} "
                 "(error)")
 
+    def finite(self) -> Calibration:
+        """This calibration with a scale nothing could calibrate (NaN) taken as 0: no extrapolation part."""
+        return dataclasses.replace(self, **{name: 0.0 if not np.isfinite(getattr(self, name)) else getattr(self, name)
+                                            for name in ("loss_scale", "error_scale")})
+
     def form(self, quantity: str) -> str:
         """How the extrapolation half-width of `quantity` grows with compute distance (see `distance_growth`)."""
         return self.loss_form if quantity == "loss" else self.error_form
