@@ -14,10 +14,11 @@ The methods differ in their intervals, and the paper's in its laws too:
   set, no structural term;
 - `default`: what `overtrain forecast` does (`overtrain.names.DEFAULT_ERROR_LAW`, `overtrain.trust.DEFAULT_INTERVALS`):
   intervals calibrated on the other testbeds' held-out forecasts alone, without the plausible laws' disagreement,
-  the extrapolation part constant for loss and growing with log compute distance for error;
+  the extrapolation part constant for loss and growing with log compute distance for error (the distance measured
+  against the fit runs' compute together);
 - ablations of the default, one change each: the other error law (exponential or ensemble), the loss law fitted to
   all of a testbed's families at once (one exponent and E, A, B per family), the structural term, the other
-  combinations of the width's form, the runs' own backtests.
+  combinations of the width's form and of what the compute distance is measured against, the runs' own backtests.
 
 The default is chosen leave one testbed out (see `choose`): for each testbed, the method with the lowest mean
 relative interval score on the other testbeds that may choose (the paper's six targets never do). The table says
@@ -44,7 +45,7 @@ from overtrain.forecast import Target
 from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.testbed import SUITE_CHOICE_FILE, SUITE_EVIDENCE_FILE, SuiteTestbed, load_suite_testbed, suite_names
 from overtrain.trust import DEFAULT_INTERVALS, IntervalOptions, forecast_family
-from overtrain.uncertainty import FORMS, interval_score
+from overtrain.uncertainty import DISTANCES, FORMS, interval_score
 
 LEVEL = 0.9
 #: The share of the choosing testbeds' loss targets a loss law's 90% intervals must hold to be chosen (the issue's
@@ -79,9 +80,11 @@ CANDIDATES = (
     Candidate(ERROR_LAWS[OTHER_ERROR_LAW], replace(PAPER_METHOD, error_law=OTHER_ERROR_LAW), DEFAULT_INTERVALS),
     Candidate("pooled loss law", replace(DEFAULT_METHOD, loss_pooled=True), DEFAULT_INTERVALS),
     Candidate("with structural term", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, structural=True)),
-    *(Candidate(f"widths: loss {loss}, error {error}", DEFAULT_METHOD,
-                replace(DEFAULT_INTERVALS, loss_form=loss, error_form=error))
-      for loss in FORMS for error in FORMS if (loss, error) != DEFAULT_INTERVALS.forms),
+    *(Candidate(f"widths: loss {loss}, error {error}" + ("" if distance == "total" else ", from the largest fit run"),
+                DEFAULT_METHOD, replace(DEFAULT_INTERVALS, distance=distance, loss_form=loss, error_form=error))
+      for distance in DISTANCES for loss in FORMS for error in FORMS
+      if (distance, loss, error) != (DEFAULT_INTERVALS.distance, *DEFAULT_INTERVALS.forms)
+      and (distance == DEFAULT_INTERVALS.distance or "log-distance" in (loss, error))),
     Candidate("own backtests only", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, suite=False, own=True)),
     Candidate("own backtests and suite evidence", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, own=True)),
     Candidate("own and suite, every backtest", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, own=True,

@@ -56,6 +56,27 @@ def test_batched_backtest_equals_fitting_each_fit_set_alone(small) -> None:
         assert row.error_pred == pytest.approx(alone.errors["17"], rel=1e-6)
 
 
+def test_reach_is_measured_from_the_most_expensive_fit_run(small, tmp_path: Path) -> None:
+    """Beside the paper's C / fit C (the fit runs' compute together), the reach: target compute over the most
+    expensive fit run's, in forecasts, in backtest frames, and through a law file (one written before it was kept
+    reads back with C / fit C)."""
+    runs = small.family("rpj")
+    loss, error = fit_loss(runs, "c4_val"), fit_error(runs, "c4_val", "17")
+    target = forecast(loss, error, params=1.4e9, tokens=2.8e10)
+    assert target.reach == pytest.approx(target.flops / runs.flops.max(), rel=1e-12)
+    assert target.flops_ratio == pytest.approx(target.flops / runs.flops.sum(), rel=1e-12)
+    assert target.reach > target.flops_ratio
+    frame = backtest(runs, tasks="17")
+    targets, masks, _ = fit_set_masks(runs.params, runs.flops, (1, 3, 10, 30, 100, 300))
+    for row in frame.sample(5, random_state=1).itertuples():
+        index = next(i for i, t in enumerate(targets) if runs.runs[t] == row.run and masks[i].sum() == row.fit_runs)
+        assert row.reach == pytest.approx(row.flops / runs.flops[masks[index]].max(), rel=1e-12)
+    document = loss.to_dict()
+    assert type(loss).from_dict(document).largest_flops == loss.largest_flops
+    old = type(loss).from_dict({k: v for k, v in document.items() if k != "largest_flops"})
+    assert forecast(old, None, params=1.4e9, tokens=2.8e10).reach == pytest.approx(target.flops_ratio, rel=1e-12)
+
+
 def test_calibrated_scale_is_the_smallest_that_reaches_the_level(small) -> None:
     frame = backtest(small.family("c4_original"), tasks="17", n_resamples=32)
     frame = frame[np.isfinite(frame["loss_pred"])]

@@ -235,6 +235,7 @@ def backtest_family(
         "m_excursion": [multiplier_excursion(runs.multiplier[t], runs.multiplier[m])
                         for t, m in zip(targets, masks, strict=True)],
         "error_fit_runs": error_masks.sum(axis=1), "fit_flops": weights @ runs.flops, "distance": distances,
+        "reach": runs.flops[targets] / np.where(masks, runs.flops, 0.0).max(axis=1),
         "loss_true": loss[targets], "loss_pred": loss_pred, "loss_at_bound": np.asarray(loss_bound, dtype=bool),
     })
     frame["loss_rel_err"] = (frame["loss_pred"] - frame["loss_true"]) / frame["loss_true"]

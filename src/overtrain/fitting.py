@@ -59,6 +59,8 @@ class Fit:
     noise: np.ndarray | None = None
     pooled: tuple[str, ...] = ()
     pool: PoolData | None = None
+    #: The compute of the fit set's most expensive run (NaN where unknown: a law file written before it was kept).
+    largest_flops: float = float("nan")
 
     @property
     def n_runs(self) -> int:
@@ -133,6 +135,7 @@ class Fit:
             "fit_set": self.fit_set,
             "runs": list(self.runs),
             "fit_flops": self.fit_flops,
+            "largest_flops": self.largest_flops if np.isfinite(self.largest_flops) else None,
             "sse": self.sse,
             "rmse": self.rmse,
             "at_bound": self.at_bound,
@@ -165,6 +168,7 @@ class Fit:
                 response=str(document["response"]), loss_split=str(document["loss_split"]),
                 task_set=None if task_set is None else TaskSet(task_set["name"], tuple(task_set["tasks"])),
                 fit_flops=float(document["fit_flops"]), at_bound=bool(document["at_bound"]),
+                largest_flops=float(document.get("largest_flops") or float("nan")),
                 objective=str(document.get("objective", "least-squares")),
                 noise=None if data.get("noise") is None else np.array(data["noise"], dtype=float),
                 pooled=tuple(str(f) for f in document.get("pooled", ())),
@@ -441,7 +445,7 @@ def _fit(
     return Fit(
         kind=kind, law=fitted, family=chosen.families[0], fit_set=name, runs=tuple(chosen.runs), inputs=inputs,
         observed=y, response=response, loss_split=loss_split, task_set=task_set, fit_flops=chosen.total_flops,
-        at_bound=bool(np.any(at_bound)), objective=objective, noise=noise,
+        at_bound=bool(np.any(at_bound)), objective=objective, noise=noise, largest_flops=float(chosen.flops.max()),
     )
 
 
@@ -559,6 +563,7 @@ def fit_loss_pooled(
             response=f"loss:{split}", loss_split=split, task_set=None,
             fit_flops=float(chosen.flops[rows].sum()), at_bound=bool(at_bound[0]), noise=noise[rows],
             pooled=tuple(families), pool=PoolData(inputs, y, group, noise, g),
+            largest_flops=float(chosen.flops[rows].max()),
         )
     return fits
 
@@ -618,4 +623,4 @@ def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], o
     return Fit(kind="error", law=laws[0], family=chosen.families[0], fit_set=name, runs=tuple(chosen.runs),
                inputs=inputs, observed=y, response=f"error:{task_set.name}", loss_split=loss_split,
                task_set=task_set, fit_flops=chosen.total_flops, at_bound=bool(at_bound[0]),
-               noise=chosen.error_noise(task_set))
+               noise=chosen.error_noise(task_set), largest_flops=float(chosen.flops.max()))

@@ -73,6 +73,14 @@ class Forecast(Target):
         """Target compute over the loss fit set's compute: how far the forecast extrapolates."""
         return self.flops / self.loss_fit.fit_flops
 
+    @property
+    def reach(self) -> float:
+        """Target compute over the compute of the loss fit set's most expensive run: how far the forecast
+        extrapolates beyond what any fit run saw, however many runs share that budget (`flops_ratio` where a law
+        file does not record it)."""
+        largest = self.loss_fit.largest_flops
+        return self.flops / largest if np.isfinite(largest) else self.flops_ratio
+
     def warnings(self) -> list[str]:
         """Why this forecast may be unsafe: thin fit sets, far extrapolation, exponents at a search bound,
         poor fits."""

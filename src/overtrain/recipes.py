@@ -44,7 +44,7 @@ from overtrain.runs import ACC, LOSS, RunTable
 from overtrain.scales import from_scale, scale_slope, to_scale
 from overtrain.tasks import TaskSet
 from overtrain.testbed import RecipeTestbed, load_recipe_testbeds, load_suite_evidence
-from overtrain.trust import FamilyForecasts, FamilyPlan, forecast_family
+from overtrain.trust import DEFAULT_INTERVALS, FamilyForecasts, FamilyPlan, forecast_family
 from overtrain.uncertainty import Calibration, Interval, IntervalParts
 
 #: The compute range searched for the scale where two families' forecasts cross, around the target's.
@@ -549,12 +549,18 @@ def _compare_own(runs: RunTable, target: Target, results: list[FamilyForecasts],
 class _Offset:
     """Where one family's largest runs sit against the shared law on one quantity: the mean difference on the
     interval scale, the compute (log10 FLOPs, mean) and number of those runs, and the compute of all the family's
-    runs that measure the quantity (what its forecast extrapolates from)."""
+    runs that measure the quantity (what its forecast extrapolates from), together and of the most expensive."""
 
     offset: float
     log_flops: float
     runs: int
     fit_flops: float
+    largest_flops: float
+
+    def distance(self, flops: float, distance: str) -> float:
+        """The compute distance from these runs to a target of `flops`, measured as `distance` says (see
+        `uncertainty.DISTANCES`)."""
+        return flops / (self.fit_flops if distance == "total" else self.largest_flops)
 
 
 def _largest_measured(runs: RunTable, key: str, split: str, task_set: TaskSet | None
@@ -586,8 +592,9 @@ def _offset(runs: RunTable, laws: FittedLaws, key: str) -> _Offset | None:
                                                                   strict=True)]
     predicted = np.array([f.loss if key == "loss" else f.errors[key] for f in shared])
     offset = float(np.mean(to_scale(quantity, values[largest]) - to_scale(quantity, predicted)))
-    return _Offset(offset, float(np.mean(np.log10(runs.flops[largest]))), int(largest.sum()),
-                   float(runs.flops[np.isfinite(values)].sum()))
+    own = runs.flops[np.isfinite(values)]
+    return _Offset(offset, float(np.mean(np.log10(runs.flops[largest]))), int(largest.sum()), float(own.sum()),
+                   float(own.max()))
 
 
 def _drift_with_runs(drift: GapDrift, runs: RunTable, families: Sequence[str], laws: FittedLaws) -> GapDrift:
@@ -661,8 +668,8 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
             interval, part = trusted.intervals.get(key), trusted.parts.get(key)
             if part is not None and shared.calibration is not None:
                 # the extrapolation part grows with the distance from the family's own runs, not from all of them
-                interval = dataclasses.replace(part, distance=forecast.flops / at.fit_flops).interval(
-                    shared.calibration.finite(), level)
+                reach = at.distance(forecast.flops, options.get("options", DEFAULT_INTERVALS).distance)
+                interval = dataclasses.replace(part, distance=reach).interval(shared.calibration.finite(), level)
             values[key], intervals[key] = _shifted(
                 quantity, forecast.loss if key == "loss" else forecast.errors[key], interval, at.offset,
                 drift.variance(key, decades) / 2, z)

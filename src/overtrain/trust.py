@@ -51,13 +51,14 @@ from overtrain.uncertainty import (
 class IntervalOptions:
     """How intervals are calibrated: on backtests that resemble the forecast (`resembling`) or on all of them;
     with the plausible laws' disagreement (`structural`); how the extrapolation part of the loss and of the error
-    grows with compute distance (`loss_form`, `error_form`, see `uncertainty.distance_growth`); the backtest
-    `protocol` (`auto`: size-ahead when the method names its fit sets and the runs allow it, else rolling); and
-    whether the development suite's held-out forecasts count as evidence beside the runs' own backtests (`suite`),
-    and whether those do (`own`)."""
+    grows with compute distance (`loss_form`, `error_form`, see `uncertainty.distance_growth`) and what that distance
+    is measured against (`distance`, see `uncertainty.DISTANCES`); the backtest `protocol` (`auto`: size-ahead when
+    the method names its fit sets and the runs allow it, else rolling); and whether the development suite's
+    held-out forecasts count as evidence beside the runs' own backtests (`suite`), and whether those do (`own`)."""
 
     resembling: bool = True
     structural: bool = False
+    distance: str = "total"
     loss_form: str = "constant"
     error_form: str = "log-distance"
     protocol: str = "auto"
@@ -311,6 +312,9 @@ def calibrated_intervals(
     fit_params, fit_tokens = laws.loss.inputs[0], laws.loss.inputs[1]
     sizes = len(np.unique(fit_params))
     at_bound = laws.loss.at_bound or (laws.error is not None and laws.error.at_bound)
+    if frame is not None and "reach" in frame and options.distance == "largest":
+        frame = frame.assign(distance=frame["reach"])
+
     def calibration_for(f: Forecast) -> Calibration:
         own = frame if options.own else None
         if own is not None and options.resembling:
@@ -331,7 +335,8 @@ def calibrated_intervals(
         calibration = shared or calibration_for(f)
         usable = calibration.finite()
         calibrations.append(calibration)
-        part = forecast_parts(f, level=level, seed=seed, examples=examples, structural=spread)
+        part = forecast_parts(f, level=level, seed=seed, examples=examples, structural=spread,
+                              distance=options.distance)
         if ensemble:
             f = _with_ensemble(f, members_of)
             part = {name: p if name == "loss" else p.moved_to(f.errors[name]) for name, p in part.items()}

@@ -167,6 +167,18 @@ class Calibration:
 
 #: How the extrapolation half-width grows with compute distance d: log10(1 + d), or not at all.
 FORMS = ("log-distance", "constant")
+#: What the compute distance d is measured against: the fit runs' compute together (the paper's C / fit C), or the
+#: most expensive fit run's (a sweep of many runs at one budget is no nearer the target than one of them).
+DISTANCES = ("total", "largest")
+
+
+def forecast_distance(forecast: Forecast, distance: str) -> float:
+    """The compute distance of `forecast` as `distance` measures it (see `DISTANCES`)."""
+    if distance == "total":
+        return forecast.flops_ratio
+    if distance == "largest":
+        return forecast.reach
+    raise OvertrainError(f"unknown compute distance {distance!r} (known: {', '.join(DISTANCES)})")
 
 
 def distance_growth(form: str, distance: float | np.ndarray) -> float | np.ndarray:
@@ -434,9 +446,12 @@ class IntervalParts:
 def forecast_parts(
     forecast: Forecast, *, level: float = 0.9, n_resamples: int = 400, seed: int = 0,
     examples: dict[str, np.ndarray] | None = None, structural: dict[str, float] | None = None,
+    distance: str = "total",
 ) -> dict[str, IntervalParts]:
     """The parts of the intervals of a forecast's loss and each task set's error (key `loss` and the task-set
-    names); `structural` holds the spread of the eligible laws' forecasts per key (see `structural_spread`)."""
+    names); `structural` holds the spread of the eligible laws' forecasts per key (see `structural_spread`);
+    `distance` says how the compute distance the extrapolation part grows with is measured (see `DISTANCES`)."""
+    reach = forecast_distance(forecast, distance)
     spread = structural or {}
     one = np.ones((1, forecast.loss_fit.n_runs), dtype=bool)
     loss_samples = resample_predictions(
@@ -447,7 +462,7 @@ def forecast_parts(
                                          forecast.loss)
     parts = {"loss": IntervalParts("loss", forecast.loss, *physical_bounds("loss", loss_samples, level),
                                    loss_target_noise(forecast.loss_fit, forecast.loss), spread.get("loss", 0.0),
-                                   forecast.flops_ratio)}
+                                   reach)}
     for fit in forecast.error_fits:
         if fit.task_set is None:
             continue
@@ -462,7 +477,7 @@ def forecast_parts(
             bounds = physical_bounds("error", samples[0], level)
         counts = (examples or {}).get(name, np.array([]))
         parts[name] = IntervalParts("error", prediction, *bounds, error_target_noise(fit, prediction, counts),
-                                    spread.get(name, 0.0), forecast.flops_ratio)
+                                    spread.get(name, 0.0), reach)
     return parts
 
 
