@@ -400,12 +400,12 @@ class RecipeComparison:
     def to_frame(self) -> pd.DataFrame:
         """One row per family: forecasts and intervals per quantity, and the rank on each."""
         rows = []
+        rankings = {key: self.ranking(key) for key in self.quantities}
         for result in self.forecasts:
             row: dict[str, Any] = {"family": result.family}
-            for key in self.quantities:
+            for key, ranked in rankings.items():
                 interval = result.intervals.get(key)
                 name = quantity_column(key)
-                ranked = self.ranking(key)
                 row[name] = result.values.get(key)
                 row[f"{name}_low"] = None if interval is None else interval.low
                 row[f"{name}_high"] = None if interval is None else interval.high

@@ -242,6 +242,7 @@ def pooled_calibration(
     `overtrain.testbed.load_suite_evidence`) as two sources of equal weight (either may be missing); `forms` are
     the loss's and the error's (see `IntervalOptions`)."""
     scales, factors, counts = {}, {}, []
+    form_of = dict(zip(("loss", "error"), forms, strict=True))
     for quantity in ("loss", "error"):
         sources = []
         if own is not None and f"{quantity}_fit_low" in own and len(own):
@@ -255,8 +256,7 @@ def pooled_calibration(
             scales[quantity], factors[quantity] = float("nan"), 1.0
             continue
         pooled = pd.concat([f.assign(weight=1.0 / len(f)) for f in sources], ignore_index=True)
-        scales[quantity], factors[quantity] = calibrate_interval(pooled, quantity, level,
-                                                                 forms[quantity == "error"])
+        scales[quantity], factors[quantity] = calibrate_interval(pooled, quantity, level, form_of[quantity])
     parts = [source] if own is not None and len(own) else []
     if evidence is not None and len(evidence):
         parts.append("held-out forecasts of the development suite")
