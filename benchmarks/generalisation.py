@@ -30,6 +30,7 @@ apply there.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -43,6 +44,7 @@ from overtrain.backtest import ENSEMBLE, PAPER_METHOD, Method
 from overtrain.errors import OvertrainError
 from overtrain.forecast import Target
 from overtrain.names import DEFAULT_ERROR_LAW
+from overtrain.recipes import recipe_forecasts
 from overtrain.testbed import SUITE_CHOICE_FILE, SUITE_EVIDENCE_FILE, SuiteTestbed, load_suite_testbed, suite_names
 from overtrain.trust import DEFAULT_INTERVALS, IntervalOptions, forecast_family
 from overtrain.uncertainty import DISTANCES, FORMS, interval_score
@@ -120,10 +122,21 @@ def forecast_testbed(testbed: SuiteTestbed, candidate: Candidate, evidence: pd.D
         except OvertrainError as error:
             print(f"  {testbed.name}/{family}: {candidate.name}: cannot forecast ({error})", file=sys.stderr)
             continue
+        forecasts = list(result.forecasts)
+        if testbed.recipe_offsets:
+            recipes = targets.column("recipe")
+            fit_recipes = fit_tables[family].column("recipe")
+            for recipe in dict.fromkeys(recipes):
+                where = np.flatnonzero(recipes == recipe)
+                own = fit_tables[family].subset(fit_recipes == recipe)
+                moved = recipe_forecasts(dataclasses.replace(result, forecasts=tuple(forecasts[i] for i in where)),
+                                         own, LEVEL, candidate.options.distance)
+                for i, trusted in zip(where, moved, strict=True):
+                    forecasts[i] = trusted
         loss_true = targets.frame[f"loss:{testbed.loss_split}"].to_numpy(dtype=float)
         error_true = (targets.error(result.laws.error.task_set).to_numpy(dtype=float)
                       if result.laws.error is not None else np.full(len(targets), np.nan))
-        for run, trusted, lt, et in zip(targets.runs, result.forecasts, loss_true, error_true, strict=True):
+        for run, trusted, lt, et in zip(targets.runs, forecasts, loss_true, error_true, strict=True):
             f, intervals = trusted.forecast, trusted.intervals
             quantities = [("loss", "loss", lt, f.loss)]
             if f.errors:

@@ -40,11 +40,18 @@ from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit
 from overtrain.forecast import FittedLaws, Target, default_task_spec, quantity_column
 from overtrain.laws.loss import held_out_reason, shared_quantity
-from overtrain.runs import ACC, LOSS, RunTable
+from overtrain.runs import RunTable, measured_values
 from overtrain.scales import from_scale, scale_slope, to_scale
 from overtrain.tasks import TaskSet
 from overtrain.testbed import RecipeTestbed, load_recipe_testbeds, load_suite_evidence
-from overtrain.trust import DEFAULT_INTERVALS, FamilyForecasts, FamilyPlan, forecast_family
+from overtrain.trust import (
+    DEFAULT_INTERVALS,
+    FamilyForecasts,
+    FamilyPlan,
+    TrustedForecast,
+    bounded,
+    forecast_family,
+)
 from overtrain.uncertainty import Calibration, Interval, IntervalParts
 
 #: The compute range searched for the scale where two families' forecasts cross, around the target's.
@@ -64,22 +71,6 @@ MIN_OWN_CHANGES = 10
 #: A shared-shape comparison adds the compared runs' own scatter between replicates (`replicate_noise`) to its odds
 #: where it is measured with at least this many degrees of freedom.
 MIN_REPLICATE_DOF = 10
-
-
-def measured_values(runs: RunTable, key: str, split: str, task_set: TaskSet | None) -> np.ndarray:
-    """Each run's loss on `split` (key `loss`) or average error over `task_set`, NaN where the run lacks it (an
-    error needs an accuracy for every task of the set)."""
-    if key == "loss":
-        return runs.column(LOSS + split).astype(float)
-    if task_set is None:
-        return np.full(len(runs), np.nan)
-    measured = np.ones(len(runs), dtype=bool)
-    for task in task_set.tasks:
-        measured &= ~np.isnan(runs.column(ACC + task))
-    values = np.full(len(runs), np.nan)
-    if measured.any():
-        values[measured] = runs.subset(measured).error_values(task_set)
-    return values
 
 
 def gap_changes(runs: RunTable, split: str, tasks: str | Sequence[str] | TaskSet | None) -> pd.DataFrame:
@@ -595,6 +586,35 @@ def _offset(runs: RunTable, laws: FittedLaws, key: str) -> _Offset | None:
     own = runs.flops[np.isfinite(values)]
     return _Offset(offset, float(np.mean(np.log10(runs.flops[largest]))), int(largest.sum()), float(own.sum()),
                    float(own.max()))
+
+
+def recipe_forecasts(result: FamilyForecasts, recipe_runs: RunTable, level: float,
+                     distance: str = DEFAULT_INTERVALS.distance) -> list[TrustedForecast]:
+    """`result`'s forecasts (of a law fitted to several recipes pooled) for one recipe: each quantity moved by the
+    recipe's offset (where its largest runs in `recipe_runs` sit against the pooled law, on the interval scale), its
+    interval rebuilt around the moved forecast with the extrapolation part grown from the recipe's own runs. A
+    quantity none of the recipe's runs measures stays the pooled law's. Each bound is kept below what the recipe's own
+    smaller fit runs measured (`trust.bounded`)."""
+    laws, calibration = result.laws, result.calibration
+    keys = ["loss", *(() if laws.task_set is None else (laws.task_set.name,))]
+    offsets = {key: o for key in keys if (o := _offset(recipe_runs, laws, key)) is not None}
+    moved = []
+    for trusted in result.forecasts:
+        forecast, parts, intervals = trusted.forecast, dict(trusted.parts), dict(trusted.intervals)
+        values = {"loss": forecast.loss, **forecast.errors}
+        for key, at in offsets.items():
+            quantity = "loss" if key == "loss" else "error"
+            values[key] = float(from_scale(quantity, to_scale(quantity, values[key]) + at.offset))
+            if key in parts:
+                parts[key] = dataclasses.replace(parts[key].moved_to(values[key]),
+                                                 distance=at.distance(forecast.flops, distance))
+        errors = {name: values[name] for name in forecast.errors}
+        forecast, parts = bounded(recipe_runs, laws, dataclasses.replace(forecast, loss=values["loss"],
+                                                                         errors=errors), parts, level)
+        if calibration is not None:
+            intervals = {key: part.interval(calibration.finite(), level) for key, part in parts.items()}
+        moved.append(dataclasses.replace(trusted, forecast=forecast, parts=parts, intervals=intervals))
+    return moved
 
 
 def _drift_with_runs(drift: GapDrift, runs: RunTable, families: Sequence[str], laws: FittedLaws) -> GapDrift:

@@ -482,3 +482,19 @@ def _numeric(
         describe = next(say for mask, say in checks if mask[i])
         problems.append(f"{source}: run {series.index[i]!r}: {column} {describe(series.iloc[i], float(number[i]))}")
     return values
+
+
+def measured_values(runs: RunTable, key: str, split: str, task_set: TaskSet | None) -> np.ndarray:
+    """Each run's loss on `split` (key `loss`) or average error over `task_set`, NaN where the run lacks it (an
+    error needs an accuracy for every task of the set)."""
+    if key == "loss":
+        return runs.column(LOSS + split).astype(float)
+    if task_set is None:
+        return np.full(len(runs), np.nan)
+    measured = np.ones(len(runs), dtype=bool)
+    for task in task_set.tasks:
+        measured &= ~np.isnan(runs.column(ACC + task))
+    values = np.full(len(runs), np.nan)
+    if measured.any():
+        values[measured] = runs.subset(measured).error_values(task_set)
+    return values

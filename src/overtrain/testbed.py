@@ -67,6 +67,9 @@ class SuiteTestbed:
     fit_loss_set: str | None = None
     fit_error_set: str | None = None
     chooses: bool = True
+    #: Pooled recipes (`pooled_families`) each keep their own offset from the pooled law: a run's recipe is in the
+    #: `recipe` column, and its forecast is the pooled law's moved by where its recipe's fit runs sit against it.
+    recipe_offsets: bool = False
 
     def fit_runs(self, family: str) -> RunTable:
         """The runs of `family` a team would have trained first."""
@@ -78,8 +81,9 @@ class SuiteTestbed:
 
 
 def _pooled(runs: RunTable, name: str) -> RunTable:
-    """Every run as one family called `name` (for testbeds whose families are not training distributions)."""
-    return RunTable(runs.frame.assign(family=name), runs.tasks, runs.source)
+    """Every run as one family called `name` (for testbeds whose families are not training distributions), each
+    run's own family kept as its `recipe`."""
+    return RunTable(runs.frame.assign(recipe=runs.frame["family"], family=name), runs.tasks, runs.source)
 
 
 def _shipped_testbed(name: str) -> tuple[RunTable, dict[str, Any]]:
@@ -118,7 +122,8 @@ def load_suite_testbed(name: str) -> SuiteTestbed:
         runs, families = _pooled(runs, name), [name]
     tasks = spec.get("tasks")
     return SuiteTestbed(name, runs, spec.get("loss_split"), tuple(tasks) if isinstance(tasks, list) else tasks,
-                        spec["fit"], spec["targets"], tuple(families), chooses=bool(spec.get("chooses", True)))
+                        spec["fit"], spec["targets"], tuple(families), chooses=bool(spec.get("chooses", True)),
+                        recipe_offsets=bool(spec.get("recipe_offsets", False)))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -32,17 +33,20 @@ from overtrain.backtest import (
     size_ahead_possible,
 )
 from overtrain.errors import OvertrainError, about
+from overtrain.fitting import Fit, task_chance
 from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
 from overtrain.names import DEFAULT_ERROR_LAW
-from overtrain.runs import RunTable
+from overtrain.runs import RunTable, measured_values
 from overtrain.testbed import load_suite_evidence
 from overtrain.uncertainty import (
     Calibration,
     Interval,
     IntervalParts,
     calibrate_interval,
+    error_target_noise,
     evidence_frame,
     forecast_parts,
+    loss_target_noise,
     structural_spread,
 )
 
@@ -265,6 +269,70 @@ def pooled_calibration(
                        *forms, factors["loss"], factors["error"])
 
 
+def measured_ceiling(runs: RunTable, fit: Fit, key: str, params: float, tokens: float, examples: np.ndarray,
+                     level: float) -> float:
+    """The most a run of N = `params`, D = `tokens` could measure on `key` (`loss`, or the error over `fit`'s task
+    set), NaN where nothing bounds it. Loss falls with N and with D, so a fit run of `fit` among `runs` no larger
+    and trained on no more tokens bounds the target from above: the lowest such run's measurement plus z times its
+    noise (its measurement noise and the law's residual scatter, in quadrature). An error is also at most the task set's
+    chance error, mean over tasks of 1 - chance (1 where chance is unknown)."""
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    task_set = fit.task_set
+    runs = runs.subset(np.isin(runs.runs, fit.runs))
+    values = measured_values(runs, key, fit.loss_split, task_set)
+    dominated = (runs.params <= params * (1 + 1e-9)) & (runs.tokens <= tokens * (1 + 1e-9)) & np.isfinite(values)
+    ceiling = float("inf")
+    if dominated.any():
+        value = float(values[dominated].min())
+        noise = (loss_target_noise(fit, value) if key == "loss"
+                 else error_target_noise(fit, value, examples))
+        ceiling = value + z * float(np.hypot(noise, fit.rmse))
+    if key != "loss" and task_set is not None:
+        chance = task_chance(runs, task_set)
+        ceiling = min(ceiling, float(np.mean(np.where(np.isfinite(chance), 1.0 - chance, 1.0))))
+    return ceiling if np.isfinite(ceiling) else float("nan")
+
+
+def loss_floor(fit: Fit) -> float:
+    """The loss no run can go below by the fitted law: its irreducible loss E, where the law has one, it is
+    positive and no exponent sits at a search bound; NaN otherwise."""
+    floor = float(getattr(fit.law, "E", float("nan")))
+    return floor if np.isfinite(floor) and floor > 0 and not fit.at_bound else float("nan")
+
+
+def below_every_run(runs: RunTable, forecast: Forecast) -> bool:
+    """Whether a target sits below every run of the family (smaller and on fewer tokens than the smallest): the
+    laws were fitted to larger runs and say nothing there that an interval could be trusted for."""
+    return bool(len(runs)) and forecast.params < runs.params.min() and forecast.tokens < runs.tokens.min()
+
+
+def bounded(runs: RunTable, laws: FittedLaws, forecast: Forecast, parts: dict[str, IntervalParts], level: float
+            ) -> tuple[Forecast, dict[str, IntervalParts]]:
+    """`forecast` and its interval parts with each quantity's floor and ceiling (see `IntervalParts`; the ceiling
+    from the fit runs among `runs`); a forecast above its ceiling is moved down to it, with a warning."""
+    examples = _task_examples(runs, laws)
+    notes, errors, loss = list(forecast.unphysical), dict(forecast.errors), forecast.loss
+    bounded = {}
+    for key, part in parts.items():
+        fit = laws.loss if key == "loss" else laws.error
+        if fit is None:
+            bounded[key] = part
+            continue
+        ceiling = measured_ceiling(runs, fit, key, forecast.params, forecast.tokens,
+                                   examples.get(key, np.array([])), level)
+        floor = loss_floor(fit) if key == "loss" else 0.0
+        if np.isfinite(ceiling) and part.prediction > ceiling:
+            notes.append(f"{key} ({fit.family}): the law forecasts {part.prediction:.4g}, above {ceiling:.4g}, what "
+                         "a smaller fit run measured (or chance); shown at that")
+            part = part.moved_to(ceiling)
+            if key == "loss":
+                loss = ceiling
+            else:
+                errors[key] = ceiling
+        bounded[key] = dataclasses.replace(part, floor=floor, ceiling=ceiling)
+    return dataclasses.replace(forecast, loss=loss, errors=errors, unphysical=tuple(notes)), bounded
+
+
 def calibrated_intervals(
     runs: RunTable, laws: FittedLaws, method: Method, forecasts: Sequence[Forecast], split: str,
     tasks: str | Sequence[str] | None, level: float, seed: int = 0, calibration_runs: RunTable | None = None,
@@ -340,6 +408,12 @@ def calibrated_intervals(
         if ensemble:
             f = _with_ensemble(f, members_of)
             part = {name: p if name == "loss" else p.moved_to(f.errors[name]) for name, p in part.items()}
+        f, part = bounded(runs, laws, f, part, level)
+        if below_every_run(runs, f):
+            f = dataclasses.replace(f, unphysical=(*f.unphysical, "the target is smaller and trained on fewer tokens "
+                                                   "than every fit run: the laws do not speak for it, so it has no "
+                                                   "interval"))
+            part = {}
         combined.append(f)
         parts.append(part)
         intervals.append({name: p.interval(usable, level) for name, p in part.items()})

@@ -417,7 +417,10 @@ def combine(prediction: float, low: float, high: float, target_sigma: float, ext
 class IntervalParts:
     """What a forecast's interval is built from, all but the calibrated extrapolation part: the prediction, the
     fit part's range of resampled forecasts (NaN: none), the target's measurement noise (loss or error units), the
-    structural spread (on the interval scale) and the compute distance the extrapolation part grows with."""
+    structural spread (on the interval scale) and the compute distance the extrapolation part grows with; and the
+    edges no bound passes (NaN: none beyond what a run can measure): `floor`, the loss law's irreducible loss E, and
+    `ceiling`, what the target could not exceed (an error at chance, or what a smaller fit run already measured
+    beyond its noise; see `trust.measured_ceiling`)."""
 
     quantity: str
     prediction: float
@@ -426,12 +429,18 @@ class IntervalParts:
     sigma: float
     structural: float
     distance: float
+    floor: float = float("nan")
+    ceiling: float = float("nan")
 
     def interval(self, calibration: Calibration, level: float) -> Interval:
-        """The interval at `level`, with the extrapolation half-width of `calibration`."""
-        return combine(self.prediction, self.fit_low, self.fit_high, self.sigma,
-                       float(calibration.half_width(self.quantity, self.distance)), level, self.quantity,
-                       self.structural, calibration.fit_factor(self.quantity))
+        """The interval at `level`, with the extrapolation half-width of `calibration`, kept within the floor and
+        the ceiling."""
+        interval = combine(self.prediction, self.fit_low, self.fit_high, self.sigma,
+                           float(calibration.half_width(self.quantity, self.distance)), level, self.quantity,
+                           self.structural, calibration.fit_factor(self.quantity))
+        low = max(interval.low, self.floor) if np.isfinite(self.floor) else interval.low
+        high = min(interval.high, self.ceiling) if np.isfinite(self.ceiling) else interval.high
+        return Interval(min(low, self.prediction), max(high, self.prediction), level)
 
     def moved_to(self, prediction: float) -> IntervalParts:
         """The same parts around another prediction: the fit part's range moves with it on the interval scale."""
