@@ -53,6 +53,9 @@ LEVEL = 0.9
 #: The share of the choosing testbeds' loss targets a loss law's 90% intervals must hold to be chosen (the issue's
 #: bounds).
 LOSS_COVERAGE = (0.80, 0.95)
+#: The share of the choosing testbeds' loss targets, and of their error targets, that interval options' 90% intervals
+#: must hold to be chosen (the issue's bounds; coverage is the constraint, the interval score the choice).
+COVERAGE = LOSS_COVERAGE
 #: Interval options that score lowest replace the default's only where they score lower than the default in at least
 #: this share of paired bootstrap resamples of the targets (`chance_better`): a shipped default moves on evidence
 #: beyond the noise of a few dozen targets, not on a difference in the third digit.
@@ -70,6 +73,8 @@ class Candidate:
 
 
 DEFAULT_METHOD = replace(PAPER_METHOD, error_law=DEFAULT_ERROR_LAW)
+#: How many suite forecasts the runs' own backtests are weighed against (`IntervalOptions.own_prior`).
+OWN_PRIORS = (10.0, 40.0, 160.0)
 #: The point forecast's error law: the paper's exponential or the ensemble of the plausible laws, whichever is not
 #: the shipped default is the ablation.
 ERROR_LAWS = {"exponential": "exponential error law", ENSEMBLE: "ensemble error law"}
@@ -91,6 +96,11 @@ CANDIDATES = (
     Candidate("own backtests and suite evidence", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, own=True)),
     Candidate("own and suite, every backtest", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, own=True,
                                                                          resembling=False)),
+    *(Candidate(f"own and suite, own weighed n / (n + {prior:g})", DEFAULT_METHOD,
+                replace(DEFAULT_INTERVALS, own=True, own_prior=prior)) for prior in OWN_PRIORS),
+    Candidate("widths follow the fit part", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, adaptive=True)),
+    Candidate(f"widths follow the fit part, own weighed n / (n + {OWN_PRIORS[1]:g})", DEFAULT_METHOD,
+              replace(DEFAULT_INTERVALS, adaptive=True, own=True, own_prior=OWN_PRIORS[1])),
 )
 DEFAULT_NAME = "default"  # what `overtrain forecast` does: DEFAULT_ERROR_LAW and DEFAULT_INTERVALS
 EVIDENCE_COLUMNS = ["testbed", "family", "run", "quantity", "true", "prediction", "fit_low", "fit_high", "sigma",
@@ -118,7 +128,7 @@ def forecast_testbed(testbed: SuiteTestbed, candidate: Candidate, evidence: pd.D
                 loss_split=testbed.loss_split, tasks=tasks or "none", fit_loss_set=method.loss_fit_set,
                 fit_error_set=method.error_fit_set, loss_law=method.loss_law, objective=method.loss_objective,
                 error_law=method.error_law, level=LEVEL, calibration_runs=calibration_runs, pooled=method.loss_pooled,
-                options=candidate.options, evidence=evidence)
+                options=candidate.options, evidence=evidence, per_task=candidate.name == DEFAULT_NAME)
         except OvertrainError as error:
             print(f"  {testbed.name}/{family}: {candidate.name}: cannot forecast ({error})", file=sys.stderr)
             continue
@@ -130,7 +140,7 @@ def forecast_testbed(testbed: SuiteTestbed, candidate: Candidate, evidence: pd.D
                 where = np.flatnonzero(recipes == recipe)
                 own = fit_tables[family].subset(fit_recipes == recipe)
                 moved = recipe_forecasts(dataclasses.replace(result, forecasts=tuple(forecasts[i] for i in where)),
-                                         own, LEVEL, candidate.options.distance)
+                                         own, LEVEL, candidate.options.distance, fit_tables[family])
                 for i, trusted in zip(where, moved, strict=True):
                     forecasts[i] = trusted
         loss_true = targets.frame[f"loss:{testbed.loss_split}"].to_numpy(dtype=float)
@@ -151,6 +161,13 @@ def forecast_testbed(testbed: SuiteTestbed, candidate: Candidate, evidence: pd.D
                     "pred": prediction, "low": interval.low, "high": interval.high,
                     **{k: v for k, v in part.to_dict().items() if k != "quantity"},
                 })
+            for task in trusted.tasks:
+                truth = 1.0 - float(targets.frame.loc[run, f"acc:{task.task}"])
+                if np.isfinite(truth) and task.low is not None:
+                    rows.append({"testbed": testbed.name, "family": family, "run": f"{run}/{task.task}",
+                                 "quantity": "task", "true": truth, "pred": task.error, "low": task.low,
+                                 "high": task.high,
+                                 **{k: v for k, v in task.part.to_dict().items() if k != "quantity"}})
     frame = pd.DataFrame(rows)
     if len(frame):
         frame["rel_err"] = frame["pred"] / frame["true"] - 1
@@ -188,13 +205,27 @@ def chance_better(everything: pd.DataFrame, challenger: str, testbeds: list[str]
     return float(np.mean(total < 0))
 
 
+def covers_honestly(everything: pd.DataFrame, candidate: str, testbeds: list[str]) -> bool:
+    """Whether `candidate`'s 90% intervals hold `COVERAGE` of the loss targets and of the error targets of
+    `testbeds`, each quantity pooled over them."""
+    rows = everything[(everything["method"] == candidate) & everything["testbed"].isin(testbeds)]
+    shares = rows.groupby("quantity")["inside"].mean()
+    return all(COVERAGE[0] <= share <= COVERAGE[1] for share in shares)
+
+
 def pick_intervals(everything: pd.DataFrame, scores: pd.DataFrame, candidates: list[str], testbeds: list[str]
                    ) -> tuple[str, str, float]:
-    """The interval options chosen on `testbeds` (see `SWITCH_CONFIDENCE`): (chosen, lowest scoring, the chance the
-    lowest scoring beats the default; 1 where it is the default)."""
-    best = str(scores.loc[candidates, testbeds].mean(axis=1).idxmin())
+    """The interval options chosen on `testbeds`: the lowest mean relative interval score among the candidates
+    whose coverage is honest there (`covers_honestly`; coverage is the constraint, the score the choice). A default
+    that is honest is replaced only by one that scores lower in `SWITCH_CONFIDENCE` of paired resamples. Returns
+    (chosen, lowest scoring honest candidate, the chance it beats the default; 1 where it is the default, NaN where
+    the default is not honest)."""
+    eligible = [c for c in candidates if covers_honestly(everything, c, testbeds)] or candidates
+    best = str(scores.loc[eligible, testbeds].mean(axis=1).idxmin())
     if best == DEFAULT_NAME:
         return best, best, 1.0
+    if DEFAULT_NAME not in eligible:
+        return best, best, float("nan")
     chance = chance_better(everything, best, testbeds)
     return (best if chance >= SWITCH_CONFIDENCE else DEFAULT_NAME), best, chance
 
@@ -248,26 +279,35 @@ def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteT
             print(f"- {testbed.name}: {'pooled loss law' if pooled_wins else 'per family'}")
     interval_candidates = [c.name for c in CANDIDATES if c.method.error_law == DEFAULT_ERROR_LAW
                            and not c.method.loss_pooled]
-    print("\n2. The interval options (with the default error law), by mean relative interval score; the lowest "
-          f"replaces the default only if it scores lower in {SWITCH_CONFIDENCE:.0%} of paired bootstrap resamples of "
-          "the targets:\n")
-    print(scores.loc[interval_candidates, [c for c in choosing if c in scores.columns]].mean(axis=1).sort_values()
-          .to_string())
+    print("\n2. The interval options (with the default error law), by mean relative interval score, among those whose "
+          f"90% intervals hold {COVERAGE[0]:.0%}-{COVERAGE[1]:.0%} of the loss and of the error targets (coverage is "
+          f"the constraint); the lowest replaces an honest default only if it scores lower in {SWITCH_CONFIDENCE:.0%} "
+          "of paired bootstrap resamples of the targets:\n")
+    scored = [c for c in choosing if c in scores.columns]
+    rows = everything[everything["testbed"].isin(scored)]
+    table = pd.DataFrame({"score": scores.loc[interval_candidates, scored].mean(axis=1),
+                          **{f"{q} coverage": rows[rows["quantity"] == q].groupby("method")["inside"].mean()
+                             .reindex(interval_candidates) for q in ("loss", "error")}})
+    table["honest"] = [covers_honestly(everything, c, scored) for c in table.index]
+    print(table.sort_values("score").to_string(float_format=lambda v: f"{v:.4f}"))
     choices: dict[str, str] = {}
     for testbed in testbeds:
         others = [t for t in choosing if t != testbed.name and t in scores.columns]
         if not others:
             continue
         choices[testbed.name], best, chance = pick_intervals(everything, scores, interval_candidates, others)
-        beside = "" if best == DEFAULT_NAME else f" (lowest: {best}, lower than the default in {chance:.0%})"
+        beside = "" if best == DEFAULT_NAME else (
+            f" (lowest honest: {best}, " + ("the default is not honest)" if not np.isfinite(chance)
+                                            else f"lower than the default in {chance:.0%})"))
         print(f"- {testbed.name}: {choices[testbed.name]}{beside}")
     used = [c for c in choosing if c in errors.columns]
     law_scores = errors.loc[point, used].mean(axis=1)
     chosen_law = lowest_law(law_scores)
     interval_scores = scores.loc[interval_candidates, used].mean(axis=1)
     chosen_intervals, best, chance = pick_intervals(everything, scores, interval_candidates, used)
-    print(f"- every testbed that may choose: {chosen_intervals} (lowest: {best}, lower than the default in "
-          f"{chance:.0%} of resamples)")
+    print(f"- every testbed that may choose: {chosen_intervals} (lowest honest: {best}, "
+          + ("the default is not honest)" if not np.isfinite(chance)
+             else f"lower than the default in {chance:.0%} of resamples)"))
     loss_used = [c for c in choosing if c in loss_errors.columns]
     loss_scores = loss_errors.loc[loss_point, loss_used].mean(axis=1)
     loss_names = {DEFAULT_NAME: "shared-exponent/least-squares",
@@ -282,7 +322,8 @@ def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteT
         "error_law": {"scores": {law_of[k]: float(v) for k, v in law_scores.items()}, "chosen": chosen_law,
                       "testbeds": used},
         "intervals": {"scores": {k: float(v) for k, v in interval_scores.sort_values().items()},
-                      "lowest": best, "lower_than_default_in": chance, "switch_confidence": SWITCH_CONFIDENCE,
+                      "lowest": best, "lower_than_default_in": None if not np.isfinite(chance) else chance,
+                      "switch_confidence": SWITCH_CONFIDENCE, "coverage_bounds": list(COVERAGE),
                       "chosen": chosen_intervals,
                       "options": asdict(next(c.options for c in CANDIDATES if c.name == chosen_intervals))},
     }
@@ -323,6 +364,8 @@ def main() -> None:
                 frame = forecast_testbed(testbed, candidate, evidence)
             frames.append(frame.assign(method=candidate.name))
     everything = pd.concat(frames, ignore_index=True)
+    per_task = everything[(everything["quantity"] == "task") & (everything["method"] == DEFAULT_NAME)]
+    everything = everything[everything["quantity"] != "task"]
     scores = everything.groupby(["testbed", "method"])["score"].mean().unstack("testbed")
     print("## Per testbed and method\n")
     table = everything.groupby(["testbed", "method", "quantity"], sort=False).agg(
@@ -342,6 +385,11 @@ def main() -> None:
               "paper": summarise(everything[everything["method"] == "paper"])}
     for name, summary in pooled.items():
         print(f"{name}:\n{summary.to_string(float_format=lambda v: f'{v:.4f}')}\n")
+    if len(per_task):
+        print("## Each task's forecast by the default (`overtrain forecast --per-task`), per testbed and pooled\n")
+        by_testbed = per_task.groupby("testbed").apply(summarise, include_groups=False)
+        print(by_testbed.to_string(float_format=lambda v: f"{v:.4f}"))
+        print(f"\npooled:\n{summarise(per_task).to_string(float_format=lambda v: f'{v:.4f}')}\n")
     if args.json:
         document = {"forecasts": everything.replace({np.nan: None}).to_dict(orient="records"),
                     "scores": scores.to_dict(), "choices": choices,

@@ -292,8 +292,8 @@ def _fit_chosen(runs: RunTable, family: list[str] | None, loss_split: str | None
 
 
 def _show_forecasts(laws: list[FittedLaws], forecasts: list[TrustedForecast], json_output: bool,
-                    notes: list[str]) -> None:
-    from overtrain.render.tables import forecast_table, laws_table
+                    notes: list[str], per_task: bool = False) -> None:
+    from overtrain.render.tables import forecast_table, laws_table, task_table
 
     if json_output:
         _print_json({
@@ -303,6 +303,8 @@ def _show_forecasts(laws: list[FittedLaws], forecasts: list[TrustedForecast], js
         })
         return
     console.print(forecast_table(forecasts))
+    if per_task:
+        console.print(task_table(forecasts))
     console.print(laws_table(laws))
     for note in notes:
         console.print(note, highlight=False)
@@ -365,6 +367,9 @@ def forecast_command(
         "--plot", help="Write the figure: your runs, the fitted law and the target (PNG/SVG).")] = None,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
+    per_task: Annotated[bool, typer.Option(
+        "--per-task", help="Also show each task's forecast accuracy with its interval (always in --json).",
+        metavar="")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Fit the loss and error laws to RUNS and forecast each target run's loss and average error."""
@@ -393,7 +398,8 @@ def forecast_command(
 
         save(forecast_figure(table, [r.laws for r in results], [f for r in results for f in r.forecasts]), plot)
         notes.append(f"wrote {plot}")
-    _show_forecasts([r.laws for r in results], [f for r in results for f in r.forecasts], json_output, notes)
+    _show_forecasts([r.laws for r in results], [f for r in results for f in r.forecasts], json_output, notes,
+                    per_task)
 
 
 @app.command("backtest")

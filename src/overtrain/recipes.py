@@ -42,6 +42,7 @@ from overtrain.forecast import FittedLaws, Target, default_task_spec, quantity_c
 from overtrain.laws.loss import held_out_reason, shared_quantity
 from overtrain.runs import RunTable, measured_values
 from overtrain.scales import from_scale, scale_slope, to_scale
+from overtrain.task_forecasts import per_task_fit, task_forecasts, task_offsets, task_residual_scatter
 from overtrain.tasks import TaskSet
 from overtrain.testbed import RecipeTestbed, load_recipe_testbeds, load_suite_evidence
 from overtrain.trust import (
@@ -52,7 +53,7 @@ from overtrain.trust import (
     bounded,
     forecast_family,
 )
-from overtrain.uncertainty import Calibration, Interval, IntervalParts
+from overtrain.uncertainty import Calibration, Interval, IntervalParts, fit_width
 
 #: The compute range searched for the scale where two families' forecasts cross, around the target's.
 CROSSING_DECADES = 3.0
@@ -259,7 +260,8 @@ class Spread:
                  if np.isfinite(bound) and possible(bound)]
         fit = (float(np.mean(reach)) if reach else 0.0) * calibration.fit_factor(q) / z
         noise = parts.sigma * float(scale_slope(q, parts.prediction))
-        half_width = float(calibration.half_width(q, parts.distance))
+        half_width = float(calibration.half_width(q, parts.distance,
+                                                  fit_width(q, parts.prediction, parts.fit_low, parts.fit_high)))
         extrapolation = (half_width if np.isfinite(half_width) else 0.0) / z
         return cls(float(np.hypot(fit, parts.structural)), float(noise), extrapolation)
 
@@ -484,7 +486,7 @@ def _own_forecasts(runs: RunTable, names: Sequence[str], target: Target, ladder:
             own["tasks"] = "none"
         try:
             result = forecast_family(family, [target, *ladder], calibration_runs=runs, level=level,
-                                     evidence=evidence, cache=cache, **own)
+                                     evidence=evidence, cache=cache, per_task=False, **own)
         except OvertrainError as error:
             skipped[name] = str(error)
             continue
@@ -589,17 +591,29 @@ def _offset(runs: RunTable, laws: FittedLaws, key: str) -> _Offset | None:
 
 
 def recipe_forecasts(result: FamilyForecasts, recipe_runs: RunTable, level: float,
-                     distance: str = DEFAULT_INTERVALS.distance) -> list[TrustedForecast]:
+                     distance: str = DEFAULT_INTERVALS.distance, pooled_runs: RunTable | None = None
+                     ) -> list[TrustedForecast]:
     """`result`'s forecasts (of a law fitted to several recipes pooled) for one recipe: each quantity moved by the
     recipe's offset (where its largest runs in `recipe_runs` sit against the pooled law, on the interval scale), its
     interval rebuilt around the moved forecast with the extrapolation part grown from the recipe's own runs. A
     quantity none of the recipe's runs measures stays the pooled law's. Each bound is kept below what the recipe's own
-    smaller fit runs measured (`trust.bounded`)."""
+    smaller fit runs measured (`trust.bounded`). Given the runs the pooled law was fitted to (`pooled_runs`), each
+    task's forecast (where the forecasts carry them) moves by the recipe's own offset on that task
+    (`task_forecasts.task_offsets`)."""
     laws, calibration = result.laws, result.calibration
     keys = ["loss", *(() if laws.task_set is None else (laws.task_set.name,))]
     offsets = {key: o for key in keys if (o := _offset(recipe_runs, laws, key)) is not None}
+    task_fit = None if pooled_runs is None else per_task_fit(pooled_runs, laws)
+    if task_fit is not None:
+        scatter = task_residual_scatter(task_fit, pooled_runs)
+        shifts = task_offsets(pooled_runs, task_fit, laws, recipe_runs)
     moved = []
     for trusted in result.forecasts:
+        tasks = trusted.tasks
+        if task_fit is not None and trusted.tasks and laws.task_set.name in trusted.parts:
+            reach = (offsets[laws.task_set.name].distance(trusted.forecast.flops, distance)
+                     if laws.task_set.name in offsets else trusted.parts[laws.task_set.name].distance)
+            tasks = task_forecasts(recipe_runs, task_fit, trusted.forecast, calibration, level, reach, scatter, shifts)
         forecast, parts, intervals = trusted.forecast, dict(trusted.parts), dict(trusted.intervals)
         values = {"loss": forecast.loss, **forecast.errors}
         for key, at in offsets.items():
@@ -613,7 +627,7 @@ def recipe_forecasts(result: FamilyForecasts, recipe_runs: RunTable, level: floa
                                                                          errors=errors), parts, level)
         if calibration is not None:
             intervals = {key: part.interval(calibration.finite(), level) for key, part in parts.items()}
-        moved.append(dataclasses.replace(trusted, forecast=forecast, parts=parts, intervals=intervals))
+        moved.append(dataclasses.replace(trusted, forecast=forecast, parts=parts, intervals=intervals, tasks=tasks))
     return moved
 
 
@@ -654,7 +668,7 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
     split = options.get("loss_split") or chosen.default_split()
     pooled = RunTable(chosen.frame.assign(family="shared shape"), chosen.tasks, chosen.source)
     shared = forecast_family(pooled, [target, *ladder], calibration_runs=pooled, level=level, evidence=evidence,
-                             **options)
+                             per_task=False, **options)
     laws = shared.laws
     why = _cannot_compare(laws.loss, target)
     if why:

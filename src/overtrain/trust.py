@@ -37,12 +37,14 @@ from overtrain.fitting import Fit, task_chance
 from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
 from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.runs import RunTable, measured_values
+from overtrain.task_forecasts import TaskForecast, per_task_fit, task_forecasts, task_residual_scatter
 from overtrain.testbed import load_suite_evidence
 from overtrain.uncertainty import (
+    POWERS,
     Calibration,
     Interval,
     IntervalParts,
-    calibrate_interval,
+    calibrate_width,
     error_target_noise,
     evidence_frame,
     forecast_parts,
@@ -58,7 +60,10 @@ class IntervalOptions:
     grows with compute distance (`loss_form`, `error_form`, see `uncertainty.distance_growth`) and what that distance
     is measured against (`distance`, see `uncertainty.DISTANCES`); the backtest `protocol` (`auto`: size-ahead when
     the method names its fit sets and the runs allow it, else rolling); and whether the development suite's
-    held-out forecasts count as evidence beside the runs' own backtests (`suite`), and whether those do (`own`)."""
+    held-out forecasts count as evidence beside the runs' own backtests (`suite`), and whether those do (`own`);
+    with both, how the two weigh (`own_prior`: equal weights, or the runs' own n backtest forecasts weighing
+    n / (n + own_prior), see `pooled_calibration`); and whether each width follows the forecast's own fit part
+    (`adaptive`, see `uncertainty.calibrate_width`)."""
 
     resembling: bool = True
     structural: bool = False
@@ -68,6 +73,8 @@ class IntervalOptions:
     protocol: str = "auto"
     suite: bool = True
     own: bool = False
+    own_prior: float | None = None
+    adaptive: bool = False
 
     @property
     def forms(self) -> tuple[str, str]:
@@ -75,7 +82,9 @@ class IntervalOptions:
         return self.loss_form, self.error_form
 
 
-DEFAULT_INTERVALS = IntervalOptions()
+#: The development suite's choice (`benchmarks/generalisation.py`, recorded in `data/suite_choice.json`): the suite's
+#: held-out forecasts beside the runs' own resembling backtests, those weighing n / (n + 40).
+DEFAULT_INTERVALS = IntervalOptions(own=True, own_prior=40.0)
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,7 @@ class TrustedForecast:
     intervals: dict[str, Interval]
     parts: dict[str, IntervalParts] = dataclasses.field(default_factory=dict, repr=False)
     members: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict, repr=False)
+    tasks: tuple[TaskForecast, ...] = dataclasses.field(default=(), repr=False)
 
     def warnings(self) -> list[str]:
         """The forecast's own warnings, and where the plausible laws disagree by more than the interval spans."""
@@ -108,6 +118,7 @@ class TrustedForecast:
             "warnings": self.warnings(),
             "intervals": {name: interval.to_dict() for name, interval in self.intervals.items()},
             "member_forecasts": self.members,
+            "tasks": [task.to_dict() for task in self.tasks],
         }
 
 
@@ -153,12 +164,13 @@ def forecast_family(
     calibration_runs: RunTable | None = None, options: IntervalOptions = DEFAULT_INTERVALS,
     evidence: pd.DataFrame | None = None, cache: dict | None = None, pooled: bool = False,
     pool_runs: RunTable | None = None, progress: Callable[[str], None] | None = None,
-    error_laws: Sequence[str] = CANDIDATE_ERROR,
+    error_laws: Sequence[str] = CANDIDATE_ERROR, per_task: bool = True,
 ) -> FamilyForecasts:
     """Fit, forecast and (with `level`) attach calibrated intervals, for one family's runs (calibrated on
     backtests of `calibration_runs`, default the family's runs; see `calibrated_intervals`). With `pooled`, the
     loss law is fitted to the families of `pool_runs` (default `calibration_runs`) at once, exponents shared.
-    `progress` hears each step; with `loss_law` auto, `error_laws` are the error-law candidates."""
+    `progress` hears each step; with `loss_law` auto, `error_laws` are the error-law candidates; with `per_task`,
+    each forecast carries each task's (`task_forecasts`)."""
     say = progress or (lambda step: None)
     family = runs.families[0] if len(runs) else "runs"
     split = loss_split or runs.default_split()
@@ -189,7 +201,16 @@ def forecast_family(
             cache, pool)
         if not level:
             calibration, intervals, parts = None, empty, empty
-    trusted = tuple(TrustedForecast(*fields) for fields in zip(forecasts, intervals, parts, members, strict=True))
+    tasks: list[tuple[TaskForecast, ...]] = [() for _ in forecasts]
+    if per_task and laws.error is not None:
+        fit = per_task_fit(runs, laws)
+        scatter = None if fit is None else task_residual_scatter(fit, runs)
+        tasks = [task_forecasts(runs, fit, f, calibration if part else None, level or 0.9,
+                                part[key].distance if key in part else f.flops_ratio, scatter)
+                 for f, part in zip(forecasts, parts, strict=True)
+                 for key in [laws.task_set.name]]
+    trusted = tuple(TrustedForecast(*fields) for fields in zip(forecasts, intervals, parts, members, tasks,
+                                                               strict=True))
     return FamilyForecasts(laws, method, selection, calibration, trusted)
 
 
@@ -240,14 +261,18 @@ def _with_ensemble(forecast: Forecast, members: dict[str, dict[str, float]]) -> 
 
 def pooled_calibration(
     own: pd.DataFrame | None, evidence: pd.DataFrame | None, level: float, forms: tuple[str, str], source: str,
+    own_prior: float | None = None, adaptive: bool = False,
 ) -> Calibration:
     """The extrapolation scales for which `level` of the forecasts hold the truth, counting the runs' own
     resembling backtests (`own`) and the suite's held-out forecasts (`evidence`, rows of
-    `overtrain.testbed.load_suite_evidence`) as two sources of equal weight (either may be missing); `forms` are
-    the loss's and the error's (see `IntervalOptions`)."""
-    scales, factors, counts = {}, {}, []
-    form_of = dict(zip(("loss", "error"), forms, strict=True))
-    for quantity in ("loss", "error"):
+    `overtrain.testbed.load_suite_evidence`) as two sources (either may be missing); `forms` are the loss's and the
+    error's (see `IntervalOptions`). The two sources weigh equally, or with `own_prior` k the runs' own n backtest
+    forecasts weigh n / (n + k): a sweep with many backtests is judged on its own misses, one with few on the
+    suite's. With `adaptive`, each quantity's half-width may follow the forecast's own fit part (`POWERS`, see
+    `uncertainty.calibrate_width`)."""
+    scales, factors, powers, references, counts = {}, {}, {}, {}, []
+    form_of = {**dict(zip(("loss", "error"), forms, strict=True)), "task": forms[1]}
+    for quantity in ("loss", "error", "task"):
         sources = []
         if own is not None and f"{quantity}_fit_low" in own and len(own):
             sources.append(own)
@@ -255,18 +280,26 @@ def pooled_calibration(
             rows = evidence_frame(evidence, quantity)
             if len(rows):
                 sources.append(rows)
-        counts.append(f"{quantity} " + " + ".join(str(len(f)) for f in sources))
+        if quantity != "task" or sources:
+            counts.append(f"{quantity} " + " + ".join(str(len(f)) for f in sources))
         if not sources:
-            scales[quantity], factors[quantity] = float("nan"), 1.0
+            scales[quantity], factors[quantity], powers[quantity], references[quantity] = float("nan"), 1.0, 0.0, 1.0
             continue
-        pooled = pd.concat([f.assign(weight=1.0 / len(f)) for f in sources], ignore_index=True)
-        scales[quantity], factors[quantity] = calibrate_interval(pooled, quantity, level, form_of[quantity])
+        shares = [1.0] * len(sources)
+        if own_prior is not None and len(sources) == 2:
+            n_own = float(np.isfinite(sources[0][f"{quantity}_pred"]).sum())
+            shares = [n_own / (n_own + own_prior), own_prior / (n_own + own_prior)]
+        pooled = pd.concat([f.assign(weight=share / len(f)) for f, share in zip(sources, shares, strict=True)],
+                           ignore_index=True)
+        scales[quantity], factors[quantity], powers[quantity], references[quantity] = calibrate_width(
+            pooled, quantity, level, form_of[quantity], POWERS if adaptive and quantity != "task" else (0.0,))
     parts = [source] if own is not None and len(own) else []
     if evidence is not None and len(evidence):
         parts.append("held-out forecasts of the development suite")
     described = " and ".join(parts) or "nothing (no backtest, no suite evidence)"
     return Calibration(scales["loss"], scales["error"], level, f"{described}: {', '.join(counts)} forecasts",
-                       *forms, factors["loss"], factors["error"])
+                       *forms, factors["loss"], factors["error"], scales["task"], powers["loss"], powers["error"],
+                       references["loss"], references["error"])
 
 
 def measured_ceiling(runs: RunTable, fit: Fit, key: str, params: float, tokens: float, examples: np.ndarray,
@@ -387,15 +420,15 @@ def calibrated_intervals(
         own = frame if options.own else None
         if own is not None and options.resembling:
             own = resembling(own, sizes, multiplier_excursion(f.multiplier, fit_tokens / fit_params), at_bound)
-        return pooled_calibration(own, evidence, level, options.forms, source)
+        return pooled_calibration(own, evidence, level, options.forms, source, options.own_prior, options.adaptive)
 
     # without the runs' own backtests the calibration is the same for every forecast (and every family)
     shared = None
     if not options.own:
-        key = ("suite calibration", level, options.forms, source, id(evidence))
+        key = ("suite calibration", level, options.forms, options.adaptive, source, id(evidence))
         shared = None if cache is None else cache.get(key)
         if shared is None:
-            shared = pooled_calibration(None, evidence, level, options.forms, source)
+            shared = pooled_calibration(None, evidence, level, options.forms, source, adaptive=options.adaptive)
             if cache is not None:
                 cache[key] = shared
     calibrations, combined, intervals, parts = [], [], [], []
@@ -419,7 +452,7 @@ def calibrated_intervals(
         intervals.append({name: p.interval(usable, level) for name, p in part.items()})
     if not calibrations:
         calibrations.append(shared or pooled_calibration(frame if options.own else None, evidence, level,
-                                                         options.forms, source))
+                                                         options.forms, source, options.own_prior, options.adaptive))
     return calibrations[0], combined, intervals, parts, found
 
 

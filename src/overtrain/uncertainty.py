@@ -119,18 +119,31 @@ class Calibration:
     error_form: str = "log-distance"
     loss_fit_factor: float = 1.0
     error_fit_factor: float = 1.0
+    #: The extrapolation scale of one task's error (`task_forecasts`), calibrated on held-out per-task forecasts;
+    #: NaN where none were, and then the average error's.
+    task_scale: float = float("nan")
+    #: How the half-width adapts to the forecast's own fit part w (half its resampled range on the scale): times
+    #: (max(w, MIN_FIT_WIDTH) / reference)^power; power 0 (the same width for every forecast at one distance).
+    loss_power: float = 0.0
+    error_power: float = 0.0
+    loss_reference: float = 1.0
+    error_reference: float = 1.0
 
     def describe(self) -> str:
         """One line: the calibrated extrapolation half-widths and fit-part factors."""
         def growth(form: str) -> str:
             return "at any distance" if form == "constant" else "per decade of compute distance"
 
-        loss = f"{self.loss_scale:.3g} on log loss {growth(self.loss_form)}"
+        def adapts(quantity: str) -> str:
+            power, reference = self.adaptation(quantity)
+            return "" if not power else f", times (fit part / {reference:.2g})^{power:g}"
+
+        loss = f"{self.loss_scale:.3g} on log loss {growth(self.loss_form)}{adapts('loss')}"
         if not np.isfinite(self.error_scale):  # nothing to calibrate the error on: runs without tasks
             return f"extrapolation half-width {loss}; fit part x{self.loss_fit_factor:g}"
         return (f"extrapolation half-width {loss} and {self.error_scale:.3g} on logit error "
-                f"{growth(self.error_form)}; fit part x{self.loss_fit_factor:g} (loss), x{self.error_fit_factor:g} "
-                "(error)")
+                f"{growth(self.error_form)}{adapts('error')}; fit part x{self.loss_fit_factor:g} (loss), "
+                f"x{self.error_fit_factor:g} (error)")
 
     def finite(self) -> Calibration:
         """This calibration with a scale nothing could calibrate (NaN) taken as 0: no extrapolation part."""
@@ -145,15 +158,29 @@ class Calibration:
         """How much of the resampled fit part the intervals of `quantity` carry (see `calibrate_interval`)."""
         return self.loss_fit_factor if quantity == "loss" else self.error_fit_factor
 
-    def half_width(self, quantity: str, distance: float | np.ndarray) -> float | np.ndarray:
-        """Extrapolation half-width of `quantity` at compute distance `distance`, on the interval scale."""
+    def adaptation(self, quantity: str) -> tuple[float, float]:
+        """(power, reference) of how `quantity`'s half-width follows the forecast's fit part (tasks: none)."""
+        if quantity == "loss":
+            return self.loss_power, self.loss_reference
+        return (self.error_power, self.error_reference) if quantity == "error" else (0.0, 1.0)
+
+    def half_width(self, quantity: str, distance: float | np.ndarray, fit_width: float | np.ndarray = float("nan")
+                   ) -> float | np.ndarray:
+        """Extrapolation half-width of `quantity` at compute distance `distance`, on the interval scale, for a
+        forecast whose fit part is `fit_width` (see `adaptive_factor`)."""
         scale = self.loss_scale if quantity == "loss" else self.error_scale
-        return scale * distance_growth(self.form(quantity), distance)
+        if quantity == "task" and np.isfinite(self.task_scale):
+            scale = self.task_scale
+        power, reference = self.adaptation(quantity)
+        return (scale * distance_growth(self.form(quantity), distance)
+                * adaptive_factor(fit_width, power, reference))
 
     def to_dict(self) -> dict[str, Any]:
         return {"loss_scale": self.loss_scale, "error_scale": self.error_scale, "level": self.level,
                 "source": self.source, "loss_form": self.loss_form, "error_form": self.error_form,
-                "loss_fit_factor": self.loss_fit_factor, "error_fit_factor": self.error_fit_factor}
+                "loss_fit_factor": self.loss_fit_factor, "error_fit_factor": self.error_fit_factor,
+                "task_scale": self.task_scale, "loss_power": self.loss_power, "error_power": self.error_power,
+                "loss_reference": self.loss_reference, "error_reference": self.error_reference}
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> Calibration:
@@ -162,7 +189,38 @@ class Calibration:
         return cls(float(document["loss_scale"]), float(document["error_scale"]), float(document["level"]),
                    str(document["source"]), str(document.get("loss_form", form)),
                    str(document.get("error_form", form)), float(document.get("loss_fit_factor", 1.0)),
-                   float(document.get("error_fit_factor", 1.0)))
+                   float(document.get("error_fit_factor", 1.0)), float(document.get("task_scale", float("nan"))),
+                   *(float(document.get(name, default)) for name, default in (
+                       ("loss_power", 0.0), ("error_power", 0.0), ("loss_reference", 1.0), ("error_reference", 1.0))))
+
+
+#: The smallest fit part (half its range on the interval scale) an adaptive half-width follows: below it, a fit so
+#: tight that its resamples barely move says no more.
+MIN_FIT_WIDTH = 1e-3
+#: The powers of the fit part the calibration may scale the half-width by (`calibrate_width`); 0 is a constant width.
+POWERS = (0.0, 0.5, 1.0)
+
+
+def fit_width(quantity: str, prediction: np.ndarray | float, low: np.ndarray | float, high: np.ndarray | float
+              ) -> np.ndarray | float:
+    """Half the fit part's range (resampled forecasts' `low` to `high`) on the interval scale; NaN without one."""
+    values = [np.asarray(physical(quantity, np.asarray(v, dtype=float)), dtype=float) for v in (low, high)]
+    if quantity == "loss":
+        values = [np.where(v > 0, v, np.nan) for v in values]
+    width = (np.asarray(to_scale(quantity, values[1])) - np.asarray(to_scale(quantity, values[0]))) / 2
+    width = np.where(np.isfinite(values[0]) & np.isfinite(values[1]), width, np.nan)
+    return float(width) if width.ndim == 0 else width
+
+
+def adaptive_factor(width: np.ndarray | float, power: float, reference: float) -> np.ndarray | float:
+    """(max(width, MIN_FIT_WIDTH) / reference)^power, 1 where the width is unknown or the power 0: how much wider
+    or narrower a forecast's extrapolation part is than at the calibration's reference fit part."""
+    width = np.asarray(width, dtype=float)
+    if not power:
+        return np.ones_like(width) if width.ndim else 1.0
+    factor = np.where(np.isfinite(width), (np.maximum(np.nan_to_num(width), MIN_FIT_WIDTH) / reference) ** power,
+                      1.0)
+    return float(factor) if factor.ndim == 0 else factor
 
 
 #: How the extrapolation half-width grows with compute distance d: log10(1 + d), or not at all.
@@ -435,8 +493,9 @@ class IntervalParts:
     def interval(self, calibration: Calibration, level: float) -> Interval:
         """The interval at `level`, with the extrapolation half-width of `calibration`, kept within the floor and
         the ceiling."""
+        width = fit_width(self.quantity, self.prediction, self.fit_low, self.fit_high)
         interval = combine(self.prediction, self.fit_low, self.fit_high, self.sigma,
-                           float(calibration.half_width(self.quantity, self.distance)), level, self.quantity,
+                           float(calibration.half_width(self.quantity, self.distance, width)), level, self.quantity,
                            self.structural, calibration.fit_factor(self.quantity))
         low = max(interval.low, self.floor) if np.isfinite(self.floor) else interval.low
         high = min(interval.high, self.ceiling) if np.isfinite(self.ceiling) else interval.high
@@ -600,21 +659,36 @@ FIT_FACTORS = (1.0, 0.5, 0.25, 0.0)
 
 def calibrate_interval(frame: pd.DataFrame, quantity: str, level: float, form: str = "log-distance"
                        ) -> tuple[float, float]:
-    """The extrapolation scale and fit-part factor of `quantity`'s intervals: for each factor in `FIT_FACTORS`, the
-    smallest scale that covers `level` of the forecasts in `frame`; of those, the pair whose intervals have the
-    lowest mean interval score relative to the truth (weighted by a `weight` column). Coverage is the constraint,
-    sharpness and misses the choice. Ties keep the larger factor."""
+    """The extrapolation scale and fit-part factor of `quantity`'s intervals, the same width for every forecast at
+    one distance (`calibrate_width` with power 0)."""
+    scale, factor, _, _ = calibrate_width(frame, quantity, level, form)
+    return scale, factor
+
+
+def calibrate_width(frame: pd.DataFrame, quantity: str, level: float, form: str = "log-distance",
+                    powers: tuple[float, ...] = (0.0,)) -> tuple[float, float, float, float]:
+    """The extrapolation scale, fit-part factor, power and reference of `quantity`'s intervals: for each factor in
+    `FIT_FACTORS` and power in `powers` (the half-width times (fit part / reference)^power, `adaptive_factor`, with
+    the reference the forecasts' geometric mean fit part), the smallest scale that covers `level` of the forecasts
+    in `frame`; of those, the one whose intervals have the lowest mean interval score relative to the truth
+    (weighted by a `weight` column). Coverage is the constraint, sharpness and misses the choice. Ties keep the
+    larger factor and the smaller power."""
     frame = frame[np.isfinite(frame[f"{quantity}_pred"])]
     if len(frame) == 0:
-        return float("nan"), 1.0
+        return float("nan"), 1.0, 0.0, 1.0
     weights = frame["weight"].to_numpy(dtype=float) if "weight" in frame else np.ones(len(frame))
     forecasts = _Forecasts.of(frame, quantity, form)
     truth = forecasts.truth
-    best: tuple[float, float, float] | None = None
-    for factor in FIT_FACTORS:
-        scale = _smallest_scale(forecasts, weights, quantity, level, factor)
-        low, high = forecasts.bounds(quantity, scale, level, factor)
-        score = float(np.average(interval_score(low, high, truth, level) / truth, weights=weights))
-        if best is None or score < best[0] - 1e-12:
-            best = (score, scale, factor)
-    return best[1], best[2]
+    widths = np.asarray(fit_width(quantity, forecasts.prediction, forecasts.fit_low, forecasts.fit_high), dtype=float)
+    known = np.isfinite(widths)
+    reference = float(np.exp(np.mean(np.log(np.maximum(widths[known], MIN_FIT_WIDTH))))) if known.any() else 1.0
+    best: tuple[float, float, float, float] | None = None
+    for power in powers:
+        adapted = dataclasses.replace(forecasts, growth=forecasts.growth * adaptive_factor(widths, power, reference))
+        for factor in FIT_FACTORS:
+            scale = _smallest_scale(adapted, weights, quantity, level, factor)
+            low, high = adapted.bounds(quantity, scale, level, factor)
+            score = float(np.average(interval_score(low, high, truth, level) / truth, weights=weights))
+            if best is None or score < best[0] - 1e-12:
+                best = (score, scale, factor, power)
+    return best[1], best[2], best[3], reference if best[3] else 1.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from rich.markup import escape
 from rich.table import Table as RichTable
 from rich.text import Text
@@ -141,6 +142,30 @@ def forecast_table(forecasts: list[TrustedForecast]) -> Table:
         level = next(iter(forecasts[0].intervals.values()), None)
         bracket = f"; below each forecast its {100 * level.level:g}% interval" if level is not None else ""
         table.caption = f"loss: split {first.loss_fit.loss_split!r}{tasks}{bracket}"
+    return table
+
+
+def task_table(forecasts: list[TrustedForecast]) -> Table:
+    """Each task's forecast per (family, target): accuracy with its interval, and the task's chance accuracy; tasks
+    still at chance on every fit run are marked."""
+    table = Table(title="Each task's forecast", title_justify="left")
+    for column in ("family", "N", "D", "task", "accuracy", "chance"):
+        table.add_column(column, justify="right" if column in ("N", "D", "accuracy", "chance") else "left",
+                         no_wrap=column == "accuracy")
+    level = None
+    for trusted in forecasts:
+        f = trusted.forecast
+        for task in trusted.tasks:
+            accuracy = f"{task.accuracy:.3f}"
+            if task.low is not None and task.high is not None:
+                accuracy += f" ({1 - task.high:.3f}–{1 - task.low:.3f})"
+                level = next(iter(trusted.intervals.values()), None)
+            chance = "?" if not np.isfinite(task.chance_error) else f"{1 - task.chance_error:.3g}"
+            table.add_row(f.loss_fit.family, _size(f.params), f"{f.tokens:.3g}",
+                          task.task + (" (at chance)" if task.at_chance else ""), accuracy, chance)
+    bracket = f"; in brackets its {100 * level.level:g}% interval" if level is not None else ""
+    table.caption = ("top-1 accuracy = 1 - error" + bracket + "; a task at chance on every fit run is forecast at "
+                     "what those runs measured")
     return table
 
 

@@ -1,0 +1,194 @@
+"""Never past what is possible or already measured: error bounds within [0, chance], below what a smaller fit run
+measured, loss bounds above the law's floor; each task's forecast inside its own range; targets the runs cannot
+speak for have no interval; a pooled recipe forecast through its own offset."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import overtrain as ot
+from overtrain.forecast import Target
+from overtrain.recipes import recipe_forecasts
+from overtrain.runs import RunTable
+from overtrain.testbed import load_suite_testbed
+from overtrain.trust import DEFAULT_INTERVALS, forecast_family
+from overtrain.uncertainty import Calibration, IntervalParts
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+Z = NormalDist().inv_cdf(0.95)
+
+
+def _families() -> list[tuple[str, RunTable, str | None]]:
+    """(label, one family's fit runs, task spec) for every testbed with downstream tasks and a loss."""
+    found = []
+    paper = load_suite_testbed("gadre2024")
+    for family in paper.families:
+        found.append((f"gadre2024/{family}", paper.fit_runs(family), "17"))
+    dclm = load_suite_testbed("dclm")
+    found.append(("dclm", dclm.fit_runs("dclm"), ",".join(dclm.tasks)))
+    sweep = ot.read_runs(EXAMPLES / "sweep.csv")
+    for family in sweep.families:
+        found.append((f"examples/{family}", sweep.family(family), None))
+    return found
+
+
+def _targets(runs: RunTable) -> list[Target]:
+    """Near and far targets: the largest fit size and 10x, 100x it, at 20 and 500 tokens per parameter."""
+    largest = float(runs.params.max())
+    return [Target(largest * f, largest * f * m) for f in (1.0, 10.0, 100.0) for m in (20.0, 500.0)]
+
+
+def _chance_error(runs: RunTable, tasks: tuple[str, ...]) -> float:
+    chance = pd.to_numeric(runs.tasks["chance"].reindex(list(tasks)), errors="coerce").to_numpy(dtype=float)
+    return float(np.mean(np.where(np.isfinite(chance), 1.0 - chance, 1.0)))
+
+
+@pytest.mark.parametrize(("label", "runs", "tasks"), _families(), ids=[f[0] for f in _families()])
+def test_no_bound_leaves_what_is_possible_or_already_measured(label: str, runs: RunTable, tasks: str | None) -> None:
+    result = forecast_family(runs, _targets(runs), tasks=tasks, level=0.9)
+    error_fit = result.laws.error
+    task_set = error_fit.task_set
+    chance_error = _chance_error(runs, task_set.tasks)
+    fitted = runs.subset(np.isin(runs.runs, error_fit.runs))
+    measured = fitted.error_values(task_set)
+    noise = np.nan_to_num(fitted.error_noise(task_set))
+    floor = getattr(result.laws.loss.law, "E", 0.0)
+    for trusted in result.forecasts:
+        f = trusted.forecast
+        error, loss = trusted.intervals[task_set.name], trusted.intervals["loss"]
+        assert 0.0 <= error.low <= f.errors[task_set.name] <= error.high <= chance_error + 1e-12, (label, f)
+        smaller = (fitted.params <= f.params) & (fitted.tokens <= f.tokens)
+        if smaller.any():
+            # beyond the smallest-error smaller run's measurement by more than its noise and the law's scatter
+            allowed = np.min(measured[smaller] + Z * (noise[smaller] + error_fit.rmse))
+            assert error.high <= allowed + 1e-12, (label, f.params, f.tokens, error.high, allowed)
+        assert 0.0 < loss.low <= f.loss <= loss.high
+        if not result.laws.loss.at_bound and floor > 0:
+            assert loss.low >= floor - 1e-12, (label, loss.low, floor)
+        for task in trusted.tasks:
+            assert 0.0 <= task.low <= task.error <= task.high <= 1.0, (label, task)
+            if np.isfinite(task.chance_error):
+                assert task.high <= task.chance_error + 1e-12, (label, task)
+
+
+def test_the_readme_plan_upper_bound_no_longer_passes_chance(testbed: RunTable) -> None:
+    """The plan example's error interval reached 0.813 with the 17 tasks' chance error at 0.64: now it cannot."""
+    runs = testbed.family("rpj")
+    result = forecast_family(runs, [Target(10.99e9, 8.16e10)], tasks="17", fit_loss_set="paper-loss",
+                             fit_error_set="paper-error", level=0.9)
+    interval = result.forecasts[0].intervals["17"]
+    assert interval.high <= _chance_error(runs, result.laws.task_set.tasks) < 0.813
+
+
+def test_a_target_below_every_run_has_no_interval() -> None:
+    sweep = ot.read_runs(EXAMPLES / "sweep.csv").family("web")
+    small = float(sweep.params.min())
+    result = forecast_family(sweep, [Target(small / 4, small / 4 * 20), Target(small * 40, small * 800)], level=0.9)
+    below, above = result.forecasts
+    assert below.intervals == {} and all(t.low is None for t in below.tasks)
+    assert any("no interval" in w for w in below.warnings())
+    assert set(above.intervals) == {"loss", "all"}
+
+
+def test_each_task_is_forecast_with_the_average_laws_fit_runs() -> None:
+    """The per-task forecasts average to nearly the average law's forecast on a sweep drawn from per-task
+    exponentials (the average of exponentials is close to, not exactly, one exponential), and each task's
+    interval holds the task's true error at the examples' target (`tools/make_examples.py` draws them)."""
+    sweep = ot.read_runs(EXAMPLES / "sweep.csv").family("web")
+    target = Target(1.4e9, 1.4e9 * 20)
+    result = forecast_family(sweep, [target], level=0.9)
+    trusted = result.forecasts[0]
+    tasks = {t.task: t for t in trusted.tasks}
+    assert set(tasks) == {"arc_easy", "hellaswag", "piqa"}
+    assert np.mean([t.error for t in tasks.values()]) == pytest.approx(trusted.forecast.errors["all"], abs=0.02)
+    # the examples' true laws (tools/make_examples.py): loss E + A N^-a + B D^-a, task error eps - k exp(-gamma L)
+    E, A, B, alpha = 1.85, 160.0, 280.0, 0.27
+    loss = E + A * target.params**-alpha + B * target.tokens**-alpha
+    truth = {"arc_easy": 0.80 - 6.0 * np.exp(-0.9 * loss), "hellaswag": 0.78 - 9.0 * np.exp(-1.1 * loss),
+             "piqa": 0.52 - 3.5 * np.exp(-1.2 * loss)}
+    for name, task in tasks.items():
+        assert task.low <= truth[name] <= task.high, (name, task, truth[name])
+    document = trusted.to_dict()
+    assert [t["task"] for t in document["tasks"]] == list(tasks)
+
+
+def test_a_recipe_is_forecast_through_its_own_offset() -> None:
+    """Two recipes drawn from one loss law, the second 3% higher on every run: pooled, each one's forecast through
+    its offset recovers its own truth, where the pooled law's sits between them."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for recipe, factor in (("a", 1.0), ("b", 1.03)):
+        for n in (5e7, 1e8, 2e8, 4e8):
+            for m in (10, 20, 40, 80):
+                loss = (1.8 + 400 * n**-0.3 + 900 * (m * n) ** -0.3) * factor * (1 + 0.001 * rng.standard_normal())
+                rows.append({"run": f"{recipe}-{n:g}-{m}", "family": "pool", "recipe": recipe, "params": n,
+                             "tokens": m * n, "loss:val": loss})
+    runs = RunTable.from_frame(pd.DataFrame(rows))
+    target = Target(4e9, 8e10)
+    truth = 1.8 + 400 * target.params**-0.3 + 900 * target.tokens**-0.3
+    result = forecast_family(runs, [target], level=0.9)
+    recipes = runs.column("recipe")
+    for recipe, factor in (("a", 1.0), ("b", 1.03)):
+        [moved] = recipe_forecasts(result, runs.subset(recipes == recipe), 0.9)
+        assert moved.forecast.loss == pytest.approx(truth * factor, rel=0.01)
+        assert moved.intervals["loss"].low <= truth * factor <= moved.intervals["loss"].high
+    assert truth < result.forecasts[0].forecast.loss < truth * 1.03
+
+
+def test_a_ceiling_caps_the_interval_of_a_moved_forecast() -> None:
+    part = IntervalParts("error", 0.3, 0.25, 0.36, 0.0, 0.0, 10.0)
+    moved = dataclasses.replace(part.moved_to(0.2), ceiling=0.21)
+    interval = moved.interval(Calibration(0.05, 0.3, 0.9, "test"), 0.9)
+    assert interval.high == pytest.approx(0.21)
+    assert interval.low < 0.2
+    free = part.moved_to(0.2).interval(Calibration(0.05, 0.3, 0.9, "test"), 0.9)
+    assert free.high > 0.21 and free.low == pytest.approx(interval.low)
+
+
+def _sweep(noise: float, seed: int = 0) -> RunTable:
+    """A sweep drawn from known laws: loss 1.8 + 400 N^-0.3 + 900 D^-0.3 and three tasks' errors
+    eps - k exp(-gamma L), each run's loss and accuracies perturbed by relative noise `noise`."""
+    rng = np.random.default_rng(seed)
+    tasks = {"t1": (0.75, 8.0, 1.0, 0.25), "t2": (0.72, 10.0, 1.1, 0.25), "t3": (0.48, 4.0, 1.2, 0.5)}
+    rows = []
+    for n in (2e7, 4e7, 8e7, 1.6e8, 3.2e8):
+        for m in (10, 20, 40, 80):
+            loss = 1.8 + 400 * n**-0.3 + 900 * (m * n) ** -0.3
+            row = {"run": f"r-{n:g}-{m}", "family": "clean", "params": n, "tokens": m * n,
+                   "loss:val": loss * (1 + noise * rng.standard_normal())}
+            for task, (eps, k, gamma, _) in tasks.items():
+                error = eps - k * np.exp(-gamma * loss)
+                row[f"acc:{task}"] = 1 - error * (1 + noise * rng.standard_normal())
+            rows.append(row)
+    task_table = pd.DataFrame({"task": list(tasks), "chance": [v[3] for v in tasks.values()],
+                               "n_examples": [100000] * 3}).set_index("task")
+    return RunTable.from_frame(pd.DataFrame(rows), tasks=task_table)
+
+
+def test_a_clean_sweep_gets_a_sharper_interval_than_a_noisy_one() -> None:
+    """The runs' own backtests weigh beside the suite's evidence (`DEFAULT_INTERVALS.own_prior`): a clean sweep's
+    intervals come out sharper than the suite's evidence alone would make them, and a noisy sweep's wider than the
+    clean one's; both hold the truth at 100x the sweep's compute."""
+    target = Target(1e10, 2e11)  # 30x the largest size at M = 20: 100x the sweep's compute
+    truth = 1.8 + 400 * target.params**-0.3 + 900 * target.tokens**-0.3
+    clean_runs = _sweep(0.001)
+    clean = forecast_family(clean_runs, [target], level=0.9).forecasts[0]
+    suite_only = forecast_family(clean_runs, [target], level=0.9,
+                                 options=dataclasses.replace(DEFAULT_INTERVALS, own=False)).forecasts[0]
+    noisy = forecast_family(_sweep(0.03), [target], level=0.9).forecasts[0]
+    assert clean.forecast.flops_ratio > 95
+    for trusted in (clean, noisy):
+        assert trusted.intervals["loss"].low <= truth <= trusted.intervals["loss"].high
+
+    def width(trusted: object, key: str) -> float:
+        return trusted.intervals[key].high - trusted.intervals[key].low  # type: ignore[attr-defined]
+
+    for key in ("loss", "all"):
+        assert width(clean, key) < width(suite_only, key), key
+        assert width(noisy, key) > width(clean, key), key
