@@ -42,11 +42,11 @@ import pandas as pd
 
 from overtrain.backtest import ENSEMBLE, PAPER_METHOD, Method
 from overtrain.errors import OvertrainError
-from overtrain.forecast import Target
+from overtrain.forecast import Target, beyond_design
 from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.recipes import recipe_forecasts
 from overtrain.testbed import SUITE_CHOICE_FILE, SUITE_EVIDENCE_FILE, SuiteTestbed, load_suite_testbed, suite_names
-from overtrain.trust import DEFAULT_INTERVALS, IntervalOptions, forecast_family
+from overtrain.trust import DEFAULT_INTERVALS, IntervalOptions, fit_method, forecast_family
 from overtrain.uncertainty import DISTANCES, FORMS, interval_score
 
 LEVEL = 0.9
@@ -92,8 +92,10 @@ CANDIDATES = (
       for distance in DISTANCES for loss in FORMS for error in FORMS
       if (distance, loss, error) != (DEFAULT_INTERVALS.distance, *DEFAULT_INTERVALS.forms)
       and (distance == DEFAULT_INTERVALS.distance or "log-distance" in (loss, error))),
-    Candidate("own backtests only", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, suite=False, own=True)),
-    Candidate("own backtests and suite evidence", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, own=True)),
+    Candidate("own backtests only", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, suite=False, own=True,
+                                                            own_prior=None)),
+    Candidate("own backtests and suite evidence, equal weights", DEFAULT_METHOD,
+              replace(DEFAULT_INTERVALS, own=True, own_prior=None)),
     Candidate("own and suite, every backtest", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, own=True,
                                                                          resembling=False)),
     *(Candidate(f"own and suite, own weighed n / (n + {prior:g})", DEFAULT_METHOD,
@@ -122,6 +124,17 @@ def forecast_testbed(testbed: SuiteTestbed, candidate: Candidate, evidence: pd.D
         method = replace(candidate.method, loss_fit_set=testbed.fit_loss_set, error_fit_set=testbed.fit_error_set)
         tasks = None if testbed.tasks is None else (
             testbed.tasks if isinstance(testbed.tasks, str) else ",".join(testbed.tasks))
+        try:
+            loss_fit = fit_method(fit_tables[family], method, testbed.loss_split or fit_tables[family].default_split(),
+                                  None, calibration_runs).loss
+        except OvertrainError:
+            loss_fit = None
+        beyond = [None if loss_fit is None else beyond_design(loss_fit, p, t)
+                  for p, t in zip(targets.params, targets.tokens, strict=True)]
+        if any(beyond):
+            print(f"  {testbed.name}/{family}: {candidate.name}: {sum(map(bool, beyond))} targets refused "
+                  f"({next(b for b in beyond if b)})", file=sys.stderr)
+            targets = targets.subset(np.array([b is None for b in beyond]))
         try:
             result = forecast_family(
                 fit_tables[family], [Target(p, t) for p, t in zip(targets.params, targets.tokens, strict=True)],

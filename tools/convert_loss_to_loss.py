@@ -11,7 +11,8 @@ repository (`.testbeds/` is ignored by git) and never commit it. `benchmarks/rec
 uses it as a testbed no method or calibration of overtrain was chosen on.
 
 Written: `runs.csv` (run, family = the training dataset, params, tokens, `loss:c4_val` and the other datasets'
-validation losses, the OLMo evaluation suite's eight accuracies), `tasks.csv` (task, chance) and `README.md` (what
+validation losses, the OLMo evaluation suite's eight accuracies and each one's own loss, `taskloss:<task>`, the
+cross-entropy of the correct answer as OLMo logs it), `tasks.csv` (task, chance) and `README.md` (what
 was read, with sha256). Every model is evaluated on the same validation sets, so losses compare across families.
 """
 
@@ -38,6 +39,11 @@ TASKS = {"arc_challenge": ("arc_challenge_test_len_norm", 0.25), "arc_easy": ("a
          "sciq": ("sciq_test_acc", 0.25), "winogrande": ("winogrande_test_acc", 0.5)}
 
 
+# each task's own loss as the runs log it: the cross-entropy of the correct continuation (OLMo's downstream CE loss)
+TASK_LOSSES = {task: column.rsplit("_", 2)[0] + "_ce_loss" if column.endswith("_len_norm")
+               else column.removesuffix("_acc") + "_ce_loss" for task, (column, _) in TASKS.items()}
+
+
 def read(source: Path, path: str, rev: str) -> str:
     if (source / path).is_file():
         return (source / path).read_text(encoding="utf-8")
@@ -61,6 +67,7 @@ def convert(texts: dict[str, str]) -> pd.DataFrame:
             table[f"loss:{split}"] = raw[f"eval/{column}/CrossEntropyLoss"].astype(float)
         for task, (column, _) in TASKS.items():
             table[f"acc:{task}"] = raw[f"eval/downstream/{column}"].astype(float)
+            table[f"taskloss:{task}"] = raw[f"eval/downstream_ce_loss/{TASK_LOSSES[task]}"].astype(float)
         frames.append(table)
     runs = pd.concat(frames, ignore_index=True).sort_values("run", kind="stable").reset_index(drop=True)
     if runs["run"].duplicated().any():

@@ -18,7 +18,7 @@ import pandas as pd
 from overtrain.errors import OvertrainError
 from overtrain.fitsets import FitSet, resolve_fit_set
 from overtrain.laws import Law, law_family
-from overtrain.laws.loss import holding_out, identifiable_form
+from overtrain.laws.loss import SharedExponentLoss, holding_out, identifiable_form
 from overtrain.laws.pooled import Pooled
 from overtrain.runs import TASKLOSS, RunTable
 from overtrain.tasks import TaskSet
@@ -88,9 +88,9 @@ class Fit:
     @property
     def held_out(self) -> str | None:
         """Why the law holds a term out (every fit run shares one size or one token count), or None."""
-        if not getattr(self.law, "unidentified", ()):
+        if not (getattr(self.law, "unidentified", ()) or getattr(self.law, "held_terms", ())):
             return None
-        return identifiable_form(type(self.law).full, self.inputs)[1]  # type: ignore[attr-defined]
+        return identifiable_form(getattr(type(self.law), "full", SharedExponentLoss), self.inputs)[1]
 
     def predict(self, *inputs: np.ndarray | float) -> np.ndarray | float:
         """The fitted law's prediction (loss laws take params, tokens; error laws take loss)."""
@@ -352,11 +352,15 @@ def solve_two_step(
     losses = np.where(known, task_losses, 1.0)
     step_weights = weights[:, None, :] * known[None]  # (B, T, n)
     loss_law, error_law = law_family("shared-exponent", "loss"), law_family("exponential", "error")
+    loss_law, _ = identifiable_form(loss_law, (params, tokens))  # runs of one D, N or M: that term held out
+    held = tuple(getattr(loss_law, "unidentified", ()))
     n_runs = len(params)
     stacked = np.broadcast_to(losses, (n_fits, n_tasks, n_runs)).reshape(-1, n_runs)
     theta1, linear1, bound1 = solve_law(loss_law, (params, tokens), stacked, "least-squares",
                                         step_weights.reshape(-1, n_runs))
     theta1, linear1 = theta1.reshape(n_fits, n_tasks, -1), linear1.reshape(n_fits, n_tasks, -1)
+    if held:  # back to (E, A, B) with the held-out term at 0
+        linear1 = np.insert(linear1, {"A": 1, "B": 2}[held[0]], 0.0, axis=-1)
     bounds = np.asarray(bound1, dtype=bool).reshape(n_fits, n_tasks)
     theta2, linear2 = np.empty((n_fits, n_tasks, 1)), np.empty((n_fits, n_tasks, 2))
     for t in range(n_tasks):
@@ -375,7 +379,7 @@ def solve_two_step(
             B=tuple(map(float, linear1[b, :, 2])), alpha=tuple(map(float, theta1[b, :, 0])),
             eps=tuple(map(float, linear2[b, :, 0])), k=tuple(map(float, linear2[b, :, 1])),
             gamma=tuple(map(float, theta2[b, :, 0])), ceiling=tuple(map(float, ceiling)),
-            flat=tuple(map(float, flat)), flat_error=tuple(map(float, flat_error))))
+            flat=tuple(map(float, flat)), flat_error=tuple(map(float, flat_error)), held_terms=held))
         at_bound[b] = bool(np.any(bounds[b][~flat]))
     return laws, at_bound
 
@@ -413,7 +417,7 @@ def _fit(
     response: str, loss_split: str, task_set: TaskSet | None, objective: str = "least-squares",
     per_task: np.ndarray | None = None, noise: np.ndarray | None = None,
 ) -> Fit:
-    if kind == "loss":
+    if kind == "loss" or law.name == "direct":  # a law of N and D: hold out the term the runs cannot see
         law, _ = identifiable_form(law, inputs)
     if len(chosen) < law.n_coefficients:
         raise OvertrainError(
@@ -608,7 +612,7 @@ def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], o
     if len(chosen) < family.n_coefficients:
         raise OvertrainError(f"error fit set {name!r} has {len(chosen)} runs but the two-step law needs at least "
                              f"{family.n_coefficients} per task; select more runs")
-    problem = family.design_problem(inputs)
+    problem = identifiable_form(SharedExponentLoss, inputs)[0].design_problem(inputs)
     if problem is not None:
         raise OvertrainError(f"error fit set {name!r} cannot identify the two-step law: it {problem}")
     losses = task_losses(chosen, task_set, name)

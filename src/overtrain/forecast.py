@@ -12,6 +12,7 @@ import pandas as pd
 from overtrain.errors import OvertrainError, about
 from overtrain.fitsets import FitSet
 from overtrain.fitting import Fit, fit_error, fit_loss, fit_loss_pooled
+from overtrain.laws.loss import held_out_reason, shared_quantity
 from overtrain.runs import RunTable, flops_from
 from overtrain.scales import physical
 from overtrain.tasks import TaskSet
@@ -212,6 +213,9 @@ def forecast(
         if value is None or not np.isfinite(value) or value <= 0:
             raise OvertrainError(f"target {name} must be a positive number, got {value!r}")
     tokens = float(tokens) if tokens is not None else float(multiplier) * float(params)  # type: ignore[arg-type]
+    beyond = beyond_design(loss_fit, float(params), tokens)
+    if beyond:
+        raise OvertrainError(beyond)
     unphysical = []
     raw_loss = float(loss_fit.predict(float(params), tokens))
     loss = physical("loss", raw_loss)
@@ -234,6 +238,28 @@ def forecast(
                               f"{len(fit.task_set)} tasks are at chance on every fit run and are forecast at their "
                               f"measured error ({', '.join(flat[:4])}{', ...' if len(flat) > 4 else ''})")
     return Forecast(float(params), tokens, loss, errors, loss_fit, fits, tuple(unphysical))
+
+
+def beyond_design(loss_fit: Fit, params: float, tokens: float) -> str | None:
+    """Why a loss law whose fit runs all share one size, token count or multiplier (a term held out, see
+    `laws.loss.identifiable_form`) cannot speak for a target of N = `params`, D = `tokens`, or None: the runs say
+    nothing of how the loss moves away from the value they share."""
+    if not loss_fit.held_out:
+        return None
+    name, value = shared_quantity(loss_fit.inputs)  # type: ignore[misc]
+    at = {"params": params, "tokens": tokens, "multiplier": tokens / params}[name]
+    if np.isclose(at, value, rtol=1e-6):
+        return None
+    symbol = {"params": "N", "tokens": "D", "multiplier": "M"}[name]
+    return (f"loss law ({loss_fit.family}): {held_out_reason(loss_fit.inputs)}; it cannot forecast {symbol} = "
+            f"{at:.3g}: forecast at {symbol} = {value:.3g}, or add runs of other "
+            + {"params": "model sizes", "tokens": "token counts", "multiplier": "multipliers M"}[name])
+
+
+def within_design(loss_fit: Fit, runs: RunTable) -> np.ndarray:
+    """Which of `runs` the loss law can speak for (`beyond_design` finds nothing against them)."""
+    return np.array([beyond_design(loss_fit, float(n), float(d)) is None
+                     for n, d in zip(runs.params, runs.tokens, strict=True)], dtype=bool)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit
-from overtrain.forecast import FittedLaws, Target, default_task_spec, quantity_column
+from overtrain.forecast import FittedLaws, Target, default_task_spec, quantity_column, within_design
 from overtrain.laws.loss import held_out_reason, shared_quantity
 from overtrain.runs import RunTable, measured_values
 from overtrain.scales import from_scale, scale_slope, to_scale
@@ -574,8 +574,9 @@ def _last_seen(runs: RunTable, laws: FittedLaws, key: str) -> float | None:
 
 
 def _offset(runs: RunTable, laws: FittedLaws, key: str) -> _Offset | None:
-    """A family's `_Offset` on `key` against the shared `laws`, from its largest measured runs, or None when no run
-    of the family measures `key`."""
+    """A family's `_Offset` on `key` against the shared `laws`, from its largest measured runs the laws can speak
+    for (`forecast.within_design`), or None when no such run of the family measures `key`."""
+    runs = runs.subset(within_design(laws.loss, runs))
     found = _largest_measured(runs, key, laws.loss.loss_split, laws.task_set)
     if found is None:
         return None

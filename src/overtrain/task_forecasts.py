@@ -23,7 +23,7 @@ import numpy as np
 from overtrain.errors import OvertrainError
 from overtrain.fitsets import FitSet
 from overtrain.fitting import Fit, fit_error, task_chance
-from overtrain.forecast import FittedLaws, Forecast
+from overtrain.forecast import FittedLaws, Forecast, within_design
 from overtrain.runs import ACC, RunTable
 from overtrain.scales import from_scale, to_scale
 from overtrain.uncertainty import Calibration, IntervalParts
@@ -147,10 +147,11 @@ def task_forecasts(runs: RunTable, fit: Fit | None, forecast: Forecast, calibrat
 
 
 def task_offsets(pooled_runs: RunTable, fit: Fit, laws: FittedLaws, recipe_runs: RunTable) -> np.ndarray:
-    """Where one recipe's largest runs (N within 10% of its largest) sit against a pooled law's per-task forecasts
-    (`fit`, with `laws` giving the loss), per task on the logit scale: the mean of logit(measured) - logit(forecast);
-    NaN for a task none of them measures."""
+    """Where one recipe's largest runs the law can speak for (N within 10% of the largest) sit against a pooled
+    law's per-task forecasts (`fit`, with `laws` giving the loss), per task on the logit scale: the mean of
+    logit(measured) - logit(forecast); NaN for a task none of them measures."""
     offsets = np.full(len(fit.task_set), np.nan)
+    recipe_runs = recipe_runs.subset(within_design(laws.loss, recipe_runs))
     if len(recipe_runs) == 0:
         return offsets
     largest = recipe_runs.subset(recipe_runs.params >= 0.9 * recipe_runs.params.max())

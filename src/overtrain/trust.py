@@ -83,8 +83,8 @@ class IntervalOptions:
 
 
 #: The development suite's choice (`benchmarks/generalisation.py`, recorded in `data/suite_choice.json`): the suite's
-#: held-out forecasts beside the runs' own resembling backtests, those weighing n / (n + 40).
-DEFAULT_INTERVALS = IntervalOptions(own=True, own_prior=40.0)
+#: held-out forecasts beside the runs' own resembling backtests, those weighing n / (n + 160).
+DEFAULT_INTERVALS = IntervalOptions(own=True, own_prior=160.0)
 
 
 @dataclass(frozen=True)
@@ -203,12 +203,11 @@ def forecast_family(
             calibration, intervals, parts = None, empty, empty
     tasks: list[tuple[TaskForecast, ...]] = [() for _ in forecasts]
     if per_task and laws.error is not None:
-        fit = per_task_fit(runs, laws)
+        fit, key = per_task_fit(runs, laws), laws.task_set.name
         scatter = None if fit is None else task_residual_scatter(fit, runs)
         tasks = [task_forecasts(runs, fit, f, calibration if part else None, level or 0.9,
                                 part[key].distance if key in part else f.flops_ratio, scatter)
-                 for f, part in zip(forecasts, parts, strict=True)
-                 for key in [laws.task_set.name]]
+                 for f, part in zip(forecasts, parts, strict=True)]
     trusted = tuple(TrustedForecast(*fields) for fields in zip(forecasts, intervals, parts, members, tasks,
                                                                strict=True))
     return FamilyForecasts(laws, method, selection, calibration, trusted)

@@ -265,6 +265,9 @@ class TwoStepError:
     ceiling: tuple[float, ...] = ()
     flat: tuple[float, ...] = ()
     flat_error: tuple[float, ...] = ()
+    #: The step-1 terms held out (fixed at 0) because every fit run shares one size, token count or multiplier
+    #: (`laws.loss.identifiable_form`).
+    held_terms: tuple[str, ...] = ()
 
     name: ClassVar[str] = "two-step"
     formula: ClassVar[str] = ("Err(N, D) = mean_t clip(ε_t - k_t·exp(-γ_t·L_t(N, D)), 0, 1 - chance_t), "
@@ -302,5 +305,5 @@ class TwoStepError:
         return {**medians, "tasks at chance": float(len(self.flat_tasks))}
 
     def to_dict(self) -> dict[str, Any]:
-        fields = ("tasks", "E", "A", "B", "alpha", "eps", "k", "gamma", "ceiling", "flat", "flat_error")
+        fields = ("tasks", "E", "A", "B", "alpha", "eps", "k", "gamma", "ceiling", "flat", "flat_error", "held_terms")
         return {"law": self.name, "formula": self.formula, **{name: list(getattr(self, name)) for name in fields}}

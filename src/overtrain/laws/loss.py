@@ -295,3 +295,8 @@ class DirectError(SharedExponentLoss):
 
     def to_dict(self) -> dict[str, Any]:
         return {"law": self.name, "formula": self.formula, **self.coefficients()}
+
+
+DirectErrorWithoutA = _holding_out(DirectError, "A")
+DirectErrorWithoutB = _holding_out(DirectError, "B")
+_HELD_OUT.update({(DirectError, "A"): DirectErrorWithoutA, (DirectError, "B"): DirectErrorWithoutB})
