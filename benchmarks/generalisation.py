@@ -60,6 +60,10 @@ COVERAGE = LOSS_COVERAGE
 #: this share of paired bootstrap resamples of the targets (`chance_better`): a shipped default moves on evidence
 #: beyond the noise of a few dozen targets, not on a difference in the third digit.
 SWITCH_CONFIDENCE = 0.95
+#: Interval options whose mean relative interval score is within this of the default's tie with it, and ties keep the
+#: default: near-identical options (e.g. one backtest more or less) differ on a handful of targets by a hair, which a
+#: paired resample then calls "lower" in every draw.
+SCORE_TIE = 0.005
 RESAMPLES = 2000
 
 
@@ -227,20 +231,25 @@ def covers_honestly(everything: pd.DataFrame, candidate: str, testbeds: list[str
 
 
 def pick_intervals(everything: pd.DataFrame, scores: pd.DataFrame, candidates: list[str], testbeds: list[str]
-                   ) -> tuple[str, str, float]:
+                   ) -> tuple[str, str, float, str]:
     """The interval options chosen on `testbeds`: the lowest mean relative interval score among the candidates
     whose coverage is honest there (`covers_honestly`; coverage is the constraint, the score the choice). A default
-    that is honest is replaced only by one that scores lower in `SWITCH_CONFIDENCE` of paired resamples. Returns
-    (chosen, lowest scoring honest candidate, the chance it beats the default; 1 where it is the default, NaN where
-    the default is not honest)."""
+    that is honest is replaced only by one that scores lower by more than `SCORE_TIE` and lower in
+    `SWITCH_CONFIDENCE` of paired resamples. Returns (chosen, lowest scoring honest candidate, the chance it beats
+    the default, NaN where not measured, and why, in words)."""
     eligible = [c for c in candidates if covers_honestly(everything, c, testbeds)] or candidates
-    best = str(scores.loc[eligible, testbeds].mean(axis=1).idxmin())
+    means = scores.loc[eligible, testbeds].mean(axis=1)
+    best = str(means.idxmin())
     if best == DEFAULT_NAME:
-        return best, best, 1.0
+        return best, best, float("nan"), "the default scores lowest"
     if DEFAULT_NAME not in eligible:
-        return best, best, float("nan")
+        return best, best, float("nan"), f"lowest honest: {best}; the default is not honest"
+    if means[best] > means[DEFAULT_NAME] - SCORE_TIE:
+        return (DEFAULT_NAME, best, float("nan"),
+                f"lowest honest: {best}, {means[best]:.4f} against {means[DEFAULT_NAME]:.4f}: a tie")
     chance = chance_better(everything, best, testbeds)
-    return (best if chance >= SWITCH_CONFIDENCE else DEFAULT_NAME), best, chance
+    return ((best if chance >= SWITCH_CONFIDENCE else DEFAULT_NAME), best, chance,
+            f"lowest honest: {best}, lower than the default in {chance:.0%} of resamples")
 
 
 def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteTestbed], choosing: list[str]
@@ -308,19 +317,14 @@ def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteT
         others = [t for t in choosing if t != testbed.name and t in scores.columns]
         if not others:
             continue
-        choices[testbed.name], best, chance = pick_intervals(everything, scores, interval_candidates, others)
-        beside = "" if best == DEFAULT_NAME else (
-            f" (lowest honest: {best}, " + ("the default is not honest)" if not np.isfinite(chance)
-                                            else f"lower than the default in {chance:.0%})"))
-        print(f"- {testbed.name}: {choices[testbed.name]}{beside}")
+        choices[testbed.name], _, _, why = pick_intervals(everything, scores, interval_candidates, others)
+        print(f"- {testbed.name}: {choices[testbed.name]} ({why})")
     used = [c for c in choosing if c in errors.columns]
     law_scores = errors.loc[point, used].mean(axis=1)
     chosen_law = lowest_law(law_scores)
     interval_scores = scores.loc[interval_candidates, used].mean(axis=1)
-    chosen_intervals, best, chance = pick_intervals(everything, scores, interval_candidates, used)
-    print(f"- every testbed that may choose: {chosen_intervals} (lowest honest: {best}, "
-          + ("the default is not honest)" if not np.isfinite(chance)
-             else f"lower than the default in {chance:.0%} of resamples)"))
+    chosen_intervals, best, chance, why = pick_intervals(everything, scores, interval_candidates, used)
+    print(f"- every testbed that may choose: {chosen_intervals} ({why})")
     loss_used = [c for c in choosing if c in loss_errors.columns]
     loss_scores = loss_errors.loc[loss_point, loss_used].mean(axis=1)
     loss_names = {DEFAULT_NAME: "shared-exponent/least-squares",
@@ -336,7 +340,8 @@ def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteT
                       "testbeds": used},
         "intervals": {"scores": {k: float(v) for k, v in interval_scores.sort_values().items()},
                       "lowest": best, "lower_than_default_in": None if not np.isfinite(chance) else chance,
-                      "switch_confidence": SWITCH_CONFIDENCE, "coverage_bounds": list(COVERAGE),
+                      "switch_confidence": SWITCH_CONFIDENCE, "score_tie": SCORE_TIE,
+                      "coverage_bounds": list(COVERAGE), "why": why,
                       "chosen": chosen_intervals,
                       "options": asdict(next(c.options for c in CANDIDATES if c.name == chosen_intervals))},
     }

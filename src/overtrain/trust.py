@@ -83,8 +83,8 @@ class IntervalOptions:
 
 
 #: The development suite's choice (`benchmarks/generalisation.py`, recorded in `data/suite_choice.json`): the suite's
-#: held-out forecasts beside the runs' own resembling backtests, those weighing n / (n + 160).
-DEFAULT_INTERVALS = IntervalOptions(own=True, own_prior=160.0)
+#: held-out forecasts beside the runs' own resembling backtests, the two weighing equally.
+DEFAULT_INTERVALS = IntervalOptions(own=True)
 
 
 @dataclass(frozen=True)
