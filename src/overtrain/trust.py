@@ -326,10 +326,18 @@ def measured_ceiling(runs: RunTable, fit: Fit, key: str, params: float, tokens: 
 
 
 def loss_floor(fit: Fit) -> float:
-    """The loss no run can go below by the fitted law: its irreducible loss E, where the law has one, it is
-    positive and no exponent sits at a search bound; NaN otherwise."""
+    """The loss no run can go below by the fitted law: its irreducible loss E, where the law is trusted (it has
+    an E, E is positive, no exponent sits at a search bound, no term is held out and the fit runs span at least
+    `TRUSTED_SIZES` model sizes: two sizes leave E barely identified); NaN otherwise."""
     floor = float(getattr(fit.law, "E", float("nan")))
-    return floor if np.isfinite(floor) and floor > 0 and not fit.at_bound else float("nan")
+    trusted = (not fit.at_bound and not fit.held_out and fit.kind == "loss"
+               and len(np.unique(fit.inputs[0])) >= TRUSTED_SIZES)
+    return floor if trusted and np.isfinite(floor) and floor > 0 else float("nan")
+
+
+#: The fewest model sizes whose loss law's irreducible loss E bounds the interval from below (as `Forecast.warnings`
+#: asks of a loss law it trusts).
+TRUSTED_SIZES = 3
 
 
 def below_every_run(runs: RunTable, forecast: Forecast) -> bool:
