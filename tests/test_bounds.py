@@ -244,3 +244,19 @@ def test_two_step_and_direct_laws_hold_out_what_one_token_count_cannot_identify(
     assert two_step.law.task_losses(n, tokens)[0] == pytest.approx(expected, rel=1e-3)
     direct = ot.fit_error(runs, "val", "all", law="direct")
     assert direct.law.unidentified == ("B",)
+
+
+def test_forecast_per_task_prints_each_task_within_80_columns() -> None:
+    import os
+    import subprocess
+    import sys
+
+    overtrain = Path(sys.executable).with_name("overtrain")
+    result = subprocess.run([str(overtrain), "forecast", str(EXAMPLES / "sweep.csv"), "--target",
+                             "params=1.4B,multiplier=20", "--per-task"], capture_output=True, text=True,
+                            env={**os.environ, "COLUMNS": "80", "NO_COLOR": "1"}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("Each task: ") == 2  # one table per family's target
+    for task in ("arc_easy", "hellaswag", "piqa"):
+        assert result.stdout.count(f"│ {task} ") == 2
+    assert not [line for line in result.stdout.splitlines() if len(line.rstrip()) > 80 or "…" in line]

@@ -293,7 +293,7 @@ def _fit_chosen(runs: RunTable, family: list[str] | None, loss_split: str | None
 
 def _show_forecasts(laws: list[FittedLaws], forecasts: list[TrustedForecast], json_output: bool,
                     notes: list[str], per_task: bool = False) -> None:
-    from overtrain.render.tables import forecast_table, laws_table, task_table
+    from overtrain.render.tables import forecast_table, laws_table, task_tables
 
     if json_output:
         _print_json({
@@ -304,7 +304,8 @@ def _show_forecasts(laws: list[FittedLaws], forecasts: list[TrustedForecast], js
         return
     console.print(forecast_table(forecasts))
     if per_task:
-        console.print(task_table(forecasts))
+        for table in task_tables(forecasts):
+            console.print(table)
     console.print(laws_table(laws))
     for note in notes:
         console.print(note, highlight=False)

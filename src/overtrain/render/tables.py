@@ -145,28 +145,31 @@ def forecast_table(forecasts: list[TrustedForecast]) -> Table:
     return table
 
 
-def task_table(forecasts: list[TrustedForecast]) -> Table:
-    """Each task's forecast per (family, target): accuracy with its interval, and the task's chance accuracy; tasks
-    still at chance on every fit run are marked."""
-    table = Table(title="Each task's forecast", title_justify="left")
-    for column in ("family", "N", "D", "task", "accuracy", "chance"):
-        table.add_column(column, justify="right" if column in ("N", "D", "accuracy", "chance") else "left",
-                         no_wrap=column == "accuracy")
-    level = None
+def task_tables(forecasts: list[TrustedForecast]) -> list[Table]:
+    """Each task's forecast, one table per (family, target) so it fits 80 columns: accuracy with its interval and
+    the task's chance accuracy; tasks still at chance on every fit run are marked."""
+    tables = []
     for trusted in forecasts:
+        if not trusted.tasks:
+            continue
         f = trusted.forecast
+        table = Table(title=f"Each task: {f.loss_fit.family} at N = {_size(f.params)}, D = {f.tokens:.3g}",
+                      title_justify="left")
+        for column in ("task", "accuracy", "chance"):
+            table.add_column(column, justify="left" if column == "task" else "right", no_wrap=column == "accuracy")
+        bracket = ""
         for task in trusted.tasks:
             accuracy = f"{task.accuracy:.3f}"
             if task.low is not None and task.high is not None:
                 accuracy += f" ({1 - task.high:.3f}–{1 - task.low:.3f})"
                 level = next(iter(trusted.intervals.values()), None)
+                bracket = "" if level is None else f"; in brackets its {100 * level.level:g}% interval"
             chance = "?" if not np.isfinite(task.chance_error) else f"{1 - task.chance_error:.3g}"
-            table.add_row(f.loss_fit.family, _size(f.params), f"{f.tokens:.3g}",
-                          task.task + (" (at chance)" if task.at_chance else ""), accuracy, chance)
-    bracket = f"; in brackets its {100 * level.level:g}% interval" if level is not None else ""
-    table.caption = ("top-1 accuracy = 1 - error" + bracket + "; a task at chance on every fit run is forecast at "
-                     "what those runs measured")
-    return table
+            table.add_row(task.task + (" (at chance)" if task.at_chance else ""), accuracy, chance)
+        table.caption = (f"top-1 accuracy = 1 - error{bracket}; a task at chance on every fit run is forecast at "
+                         "what those runs measured")
+        tables.append(table)
+    return tables
 
 
 def backtest_table(summary: BacktestSummary) -> Table:
