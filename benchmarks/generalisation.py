@@ -13,15 +13,23 @@ The methods differ in their intervals, and the paper's in its laws too:
 - `paper`: the paper's laws, intervals calibrated as before this suite existed: rolling backtests over every fit
   set, no structural term;
 - `default`: what `overtrain forecast` does (`overtrain.names.DEFAULT_ERROR_LAW`, `overtrain.trust.DEFAULT_INTERVALS`):
-  intervals calibrated on the other testbeds' held-out forecasts alone, without the plausible laws' disagreement,
-  the extrapolation part constant for loss and growing with log compute distance for error (the distance measured
-  against the fit runs' compute together);
+  intervals calibrated on the other testbeds' held-out forecasts and, with equal weight, on the testbed's own
+  backtests that resemble each forecast, without the plausible laws' disagreement, the extrapolation part constant
+  for loss and growing with log compute distance for error (the distance measured against the fit runs' compute
+  together);
 - ablations of the default, one change each: the other error law (exponential or ensemble), the loss law fitted to
   all of a testbed's families at once (one exponent and E, A, B per family), the structural term, the other
-  combinations of the width's form and of what the compute distance is measured against, the runs' own backtests.
+  combinations of the width's form and of what the compute distance is measured against, how the runs' own
+  backtests weigh beside the suite's evidence, widths that follow each forecast's fit part.
+
+DCLM's pooled recipes are each forecast through the pooled law moved by the recipe's own offset (`recipe_offsets` in
+its `suite.json`), and targets a testbed's loss law cannot speak for (its fit runs share one M) are refused, as
+`overtrain forecast` refuses them. The default also forecasts each task (`--per-task`); those forecasts are summarised
+apart and written to the evidence as `task` rows, which calibrate the per-task intervals.
 
 The default is chosen leave one testbed out (see `choose`): for each testbed, the method with the lowest mean
-relative interval score on the other testbeds that may choose (the paper's six targets never do). The table says
+relative interval score on the other testbeds that may choose (the paper's six targets never do), among those whose
+intervals hold 80-95% of the loss and of the error targets there. The table says
 which method each fold chose. `gadre2024` is the paper's six targets (paper fit sets, 17 tasks): reported, never
 used to choose; `gadre2024-small` forecasts its 0.411B runs from the smaller ones, with the paper's fit sets as they
 apply there.
