@@ -32,7 +32,8 @@ from overtrain.uncertainty import Calibration, IntervalParts
 @dataclass(frozen=True)
 class TaskForecast:
     """One task's forecast error at a target, its interval (None without a calibration), the task's chance error
-    (1 - chance, NaN where unknown), and whether the task sat at chance on every fit run."""
+    (1 - chance, NaN where unknown), whether the task sat at chance on every fit run, and what its interval is built
+    from (`part`, as the development suite's evidence records it)."""
 
     task: str
     error: float
