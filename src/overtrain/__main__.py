@@ -1,5 +1,11 @@
-"""`python -m overtrain` runs the command line."""
+"""`python -m overtrain` runs the command line; Ctrl-C while it starts up exits as it does later (130, one line)."""
 
-from overtrain.cli import main
+import sys
+
+try:
+    from overtrain.cli import main
+except KeyboardInterrupt:
+    print("overtrain: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 main()

@@ -686,5 +686,10 @@ def version_command() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; Ctrl-C before a command's own handling starts (while typer parses) exits as it
+    does within one: 130, one line."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("overtrain: interrupted", file=sys.stderr)
+        sys.exit(130)
