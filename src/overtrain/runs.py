@@ -498,3 +498,9 @@ def measured_values(runs: RunTable, key: str, split: str, task_set: TaskSet | No
     if measured.any():
         values[measured] = runs.subset(measured).error_values(task_set)
     return values
+
+
+def no_larger(runs: RunTable, params: float, tokens: float) -> np.ndarray:
+    """Which runs are no larger than `params` and trained on no more than `tokens` tokens: loss falls with N and with
+    D, so each such run's measurement bounds from above what a run of that size and data could measure."""
+    return (runs.params <= params * (1 + 1e-9)) & (runs.tokens <= tokens * (1 + 1e-9))

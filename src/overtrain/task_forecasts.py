@@ -24,7 +24,7 @@ from overtrain.errors import OvertrainError
 from overtrain.fitsets import FitSet
 from overtrain.fitting import Fit, fit_error, task_chance
 from overtrain.forecast import FittedLaws, Forecast, within_design
-from overtrain.runs import ACC, RunTable
+from overtrain.runs import ACC, RunTable, no_larger
 from overtrain.scales import from_scale, to_scale
 from overtrain.uncertainty import Calibration, IntervalParts
 
@@ -96,7 +96,7 @@ def task_ceilings(runs: RunTable, fit: Fit, forecast: Forecast, level: float) ->
     chance = task_chance(runs, task_set)
     ceiling = np.where(np.isfinite(chance), 1.0 - chance, 1.0)
     chosen = runs.subset(np.isin(runs.runs, fit.runs))
-    smaller = (chosen.params <= forecast.params * (1 + 1e-9)) & (chosen.tokens <= forecast.tokens * (1 + 1e-9))
+    smaller = no_larger(chosen, forecast.params, forecast.tokens)
     if smaller.any():
         examples = chosen.task_examples(task_set)
         for t, task in enumerate(task_set.tasks):

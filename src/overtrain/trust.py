@@ -36,7 +36,7 @@ from overtrain.errors import OvertrainError, about
 from overtrain.fitting import Fit, task_chance
 from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
 from overtrain.names import DEFAULT_ERROR_LAW
-from overtrain.runs import RunTable, measured_values
+from overtrain.runs import RunTable, measured_values, no_larger
 from overtrain.task_forecasts import TaskForecast, per_task_fit, task_forecasts, task_residual_scatter
 from overtrain.testbed import load_suite_evidence
 from overtrain.uncertainty import (
@@ -312,7 +312,7 @@ def measured_ceiling(runs: RunTable, fit: Fit, key: str, params: float, tokens: 
     task_set = fit.task_set
     runs = runs.subset(np.isin(runs.runs, fit.runs))
     values = measured_values(runs, key, fit.loss_split, task_set)
-    dominated = (runs.params <= params * (1 + 1e-9)) & (runs.tokens <= tokens * (1 + 1e-9)) & np.isfinite(values)
+    dominated = no_larger(runs, params, tokens) & np.isfinite(values)
     ceiling = float("inf")
     if dominated.any():
         value = float(values[dominated].min())
