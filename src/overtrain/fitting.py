@@ -329,10 +329,15 @@ def task_chance(runs: RunTable, task_set: TaskSet) -> np.ndarray:
     return chance.to_numpy(dtype=float)
 
 
+def chance_ceilings(chance: np.ndarray) -> np.ndarray:
+    """Each task's highest meaningful error, 1 - chance (1 where chance is unknown): above it is guessing badly."""
+    return np.where(np.isfinite(chance), 1.0 - np.nan_to_num(chance), 1.0)
+
+
 def task_bounds(task_errors: np.ndarray, chance: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For per-task laws fitted to `task_errors` (tasks, runs): each task's ceiling 1 - chance (1 where chance is
     unknown), whether it is at chance on every run (flat), and its mean measured error."""
-    ceiling = np.where(np.isfinite(chance), 1.0 - np.nan_to_num(chance), 1.0)
+    ceiling = chance_ceilings(chance)
     best_accuracy = 1.0 - np.min(task_errors, axis=1)
     flat = np.isfinite(chance) & (best_accuracy - np.nan_to_num(chance) < AT_CHANCE)
     return ceiling, flat, np.mean(task_errors, axis=1)

@@ -22,7 +22,7 @@ import numpy as np
 
 from overtrain.errors import OvertrainError
 from overtrain.fitsets import FitSet
-from overtrain.fitting import Fit, fit_error, task_chance
+from overtrain.fitting import Fit, chance_ceilings, fit_error, task_chance
 from overtrain.forecast import FittedLaws, Forecast, within_design
 from overtrain.runs import ACC, RunTable, no_larger
 from overtrain.scales import from_scale, to_scale
@@ -94,7 +94,7 @@ def task_ceilings(runs: RunTable, fit: Fit, forecast: Forecast, level: float) ->
     z = NormalDist().inv_cdf(0.5 + level / 2)
     task_set = fit.task_set
     chance = task_chance(runs, task_set)
-    ceiling = np.where(np.isfinite(chance), 1.0 - chance, 1.0)
+    ceiling = chance_ceilings(chance)
     chosen = runs.subset(np.isin(runs.runs, fit.runs))
     smaller = no_larger(chosen, forecast.params, forecast.tokens)
     if smaller.any():

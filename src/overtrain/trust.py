@@ -33,7 +33,7 @@ from overtrain.backtest import (
     size_ahead_possible,
 )
 from overtrain.errors import OvertrainError, about
-from overtrain.fitting import Fit, task_chance
+from overtrain.fitting import Fit, chance_ceilings, task_chance
 from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
 from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.runs import RunTable, measured_values, no_larger
@@ -321,7 +321,7 @@ def measured_ceiling(runs: RunTable, fit: Fit, key: str, params: float, tokens: 
         ceiling = value + z * float(np.hypot(noise, fit.rmse))
     if key != "loss" and task_set is not None:
         chance = task_chance(runs, task_set)
-        ceiling = min(ceiling, float(np.mean(np.where(np.isfinite(chance), 1.0 - chance, 1.0))))
+        ceiling = min(ceiling, float(np.mean(chance_ceilings(chance))))
     return ceiling if np.isfinite(ceiling) else float("nan")
 
 
