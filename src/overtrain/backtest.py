@@ -295,7 +295,7 @@ def backtest_family(
     frame["error_true"] = error[targets]
     frame["error_pred"] = error_pred
     if n_resamples and hasattr(error_law, "basis") and loss_samples is not None:
-        whole = fit_error(runs, loss_split, task_set, law=error_law)
+        whole = fit_error(runs, loss_split, task_set, law=error_law, checkpoints=False)
         inputs_per_mask = []
         for b, t in enumerate(targets):
             losses = np.where(np.isfinite(loss_samples[b]), loss_samples[b], loss_pred[b])

@@ -20,7 +20,7 @@ from overtrain.fitsets import FitSet, resolve_fit_set
 from overtrain.laws import Law, law_family
 from overtrain.laws.loss import SharedExponentLoss, holding_out, identifiable_form
 from overtrain.laws.pooled import Pooled
-from overtrain.runs import TASKLOSS, RunTable
+from overtrain.runs import ACC, CHECKPOINT_OF, LOSS, TASKLOSS, RunTable
 from overtrain.tasks import TaskSet
 from overtrain.varpro import fit_profile
 
@@ -61,10 +61,28 @@ class Fit:
     pool: PoolData | None = None
     #: The compute of the fit set's most expensive run (NaN where unknown: a law file written before it was kept).
     largest_flops: float = float("nan")
+    #: Intermediate checkpoints of the runs fitted beside them (an error law of the loss alone): their ids, and the
+    #: run each is a checkpoint of; their points follow the runs' in `inputs` and `observed`.
+    checkpoints: tuple[str, ...] = ()
+    checkpoint_of: tuple[str, ...] = ()
 
     @property
     def n_runs(self) -> int:
         return len(self.runs)
+
+    @property
+    def n_points(self) -> int:
+        """The points fitted: one per run and one per checkpoint."""
+        return len(self.observed)
+
+    @property
+    def units(self) -> np.ndarray:
+        """The run each point belongs to, as an index into `runs` (n_points,): a run and its checkpoints are one
+        unit of resampling."""
+        if self.n_points == self.n_runs:  # no checkpoints, or only inside the law (the two-step law's step 2)
+            return np.arange(self.n_runs)
+        position = {run: i for i, run in enumerate(self.runs)}
+        return np.array([*range(self.n_runs), *(position[run] for run in self.checkpoint_of)], dtype=np.intp)
 
     @property
     def predicted(self) -> np.ndarray:
@@ -104,8 +122,8 @@ class Fit:
             objective += f", exponents shared with {', '.join(f for f in self.pooled if f != self.family)}"
         lines = [
             f"{self.kind} law '{self.law.name}': {self.law.formula}",
-            f"  response {self.response} ({self.family}), fit set {self.fit_set!r}: {self.n_runs} runs,"
-            f" {self.fit_flops:.3g} FLOPs{objective}",
+            f"  response {self.response} ({self.family}), fit set {self.fit_set!r}: {self.n_runs} runs"
+            f"{self.checkpoint_note()}, {self.fit_flops:.3g} FLOPs{objective}",
             f"  coefficients: {coefficients}",
         ]
         if hasattr(self.law, "compute_form"):
@@ -118,6 +136,13 @@ class Fit:
         if self.at_bound:
             lines.append(f"  warning: {', '.join(self.law.theta_names)} at the edge of the search range")
         return "\n".join(lines)
+
+    def checkpoint_note(self) -> str:
+        """' and N checkpoints of M of them' where the fit used checkpoints, else ''."""
+        if not self.checkpoints:
+            return ""
+        return (f" and {len(self.checkpoints)} checkpoint{'s' * (len(self.checkpoints) != 1)} of"
+                f" {len(set(self.checkpoint_of))} of them")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description: law and coefficients, fit set, runs with residuals."""
@@ -139,8 +164,11 @@ class Fit:
             "sse": self.sse,
             "rmse": self.rmse,
             "at_bound": self.at_bound,
+            "checkpoints": len(self.checkpoints),
             "data": {
                 "runs": list(self.runs),
+                "checkpoints": list(self.checkpoints),
+                "checkpoint_of": list(self.checkpoint_of),
                 **{name: values.tolist() for name, values in zip(self.law.inputs, self.inputs, strict=True)},
                 "observed": self.observed.tolist(),
                 "noise": None if self.noise is None else self.noise.tolist(),
@@ -172,6 +200,8 @@ class Fit:
                 objective=str(document.get("objective", "least-squares")),
                 noise=None if data.get("noise") is None else np.array(data["noise"], dtype=float),
                 pooled=tuple(str(f) for f in document.get("pooled", ())),
+                checkpoints=tuple(str(c) for c in data.get("checkpoints", ())),
+                checkpoint_of=tuple(str(c) for c in data.get("checkpoint_of", ())),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise OvertrainError(f"not a saved {document.get('kind', '')} fit: bad or missing field {exc}") from None
@@ -347,30 +377,32 @@ def solve_two_step(
     params: np.ndarray, tokens: np.ndarray, task_losses: np.ndarray, task_errors: np.ndarray, chance: np.ndarray,
     tasks: tuple[str, ...], weights: np.ndarray,
 ) -> tuple[list, np.ndarray]:
-    """The two-step law (`laws.TwoStepError`) fitted for each row of `weights` (B, n): step 1 the shared-exponent
-    law to each task's loss `task_losses` (T, n), step 2 each task's exponential law from its measured task loss
-    to its error `task_errors` (T, n). Runs without a task loss (NaN) weigh nothing. Returns the laws (None where a
-    step cannot be fitted) and whether a non-flat task's exponent sits at a search bound (B,)."""
+    """The two-step law (`laws.TwoStepError`) fitted for each row of `weights` (B, points): step 1 the
+    shared-exponent law to each task's loss `task_losses` (T, points) on the n = len(params) runs, step 2 each
+    task's exponential law from its measured task loss to its error `task_errors` (T, points) on every point (the
+    runs, then any checkpoints of them). Points without a task loss (NaN) weigh nothing. Returns the laws (None
+    where a step cannot be fitted) and whether a non-flat task's exponent sits at a search bound (B,)."""
     weights = np.atleast_2d(np.asarray(weights, dtype=float))
     n_fits, n_tasks = len(weights), len(task_losses)
     known = np.isfinite(task_losses)
     losses = np.where(known, task_losses, 1.0)
-    step_weights = weights[:, None, :] * known[None]  # (B, T, n)
+    step_weights = weights[:, None, :] * known[None]  # (B, T, points)
     loss_law, error_law = law_family("shared-exponent", "loss"), law_family("exponential", "error")
     loss_law, _ = identifiable_form(loss_law, (params, tokens))  # runs of one D, N or M: that term held out
     held = tuple(getattr(loss_law, "unidentified", ()))
-    n_runs = len(params)
-    stacked = np.broadcast_to(losses, (n_fits, n_tasks, n_runs)).reshape(-1, n_runs)
+    n_runs, n_points = len(params), losses.shape[1]
+    stacked = np.broadcast_to(losses[:, :n_runs], (n_fits, n_tasks, n_runs)).reshape(-1, n_runs)
     theta1, linear1, bound1 = solve_law(loss_law, (params, tokens), stacked, "least-squares",
-                                        step_weights.reshape(-1, n_runs))
+                                        step_weights[..., :n_runs].reshape(-1, n_runs))
     theta1, linear1 = theta1.reshape(n_fits, n_tasks, -1), linear1.reshape(n_fits, n_tasks, -1)
     if held:  # back to (E, A, B) with the held-out term at 0
         linear1 = np.insert(linear1, {"A": 1, "B": 2}[held[0]], 0.0, axis=-1)
     bounds = np.asarray(bound1, dtype=bool).reshape(n_fits, n_tasks)
     theta2, linear2 = np.empty((n_fits, n_tasks, 1)), np.empty((n_fits, n_tasks, 2))
     for t in range(n_tasks):
-        theta, linear, bound = solve_law(error_law, (losses[t],), np.broadcast_to(task_errors[t], (n_fits, n_runs)),
-                                         "least-squares", step_weights[:, t])
+        theta, linear, bound = solve_law(error_law, (losses[t],),
+                                         np.broadcast_to(task_errors[t], (n_fits, n_points)), "least-squares",
+                                         step_weights[:, t])
         theta2[:, t], linear2[:, t] = np.atleast_2d(theta), np.atleast_2d(linear)
         bounds[:, t] |= np.asarray(bound, dtype=bool)
     laws, at_bound = [], np.zeros(n_fits, dtype=bool)
@@ -378,7 +410,7 @@ def solve_two_step(
         if not (np.all(np.isfinite(theta1[b])) and np.all(np.isfinite(theta2[b]))):
             laws.append(None)
             continue
-        ceiling, flat, flat_error = task_bounds(task_errors[:, weights[b] > 0], chance)
+        ceiling, flat, flat_error = task_bounds(task_errors[:, :n_runs][:, weights[b, :n_runs] > 0], chance)
         laws.append(law_family("two-step", "error")(
             tasks=tasks, E=tuple(map(float, linear1[b, :, 0])), A=tuple(map(float, linear1[b, :, 1])),
             B=tuple(map(float, linear1[b, :, 2])), alpha=tuple(map(float, theta1[b, :, 0])),
@@ -420,7 +452,7 @@ def chance_error(runs: RunTable, task_set: TaskSet) -> float:
 def _fit(
     kind: str, law: type, chosen: RunTable, inputs: tuple[np.ndarray, ...], observed: np.ndarray, name: str,
     response: str, loss_split: str, task_set: TaskSet | None, objective: str = "least-squares",
-    per_task: np.ndarray | None = None, noise: np.ndarray | None = None,
+    per_task: np.ndarray | None = None, noise: np.ndarray | None = None, checkpoints: RunTable | None = None,
 ) -> Fit:
     if kind == "loss" or law.name == "direct":  # a law of N and D: hold out the term the runs cannot see
         law, _ = identifiable_form(law, inputs)
@@ -442,7 +474,7 @@ def _fit(
     if not np.all(np.isfinite(theta)):
         raise OvertrainError(f"{kind} fit set {name!r}: the {law.name} law could not be fitted (degenerate data)")
     if per_task is not None:
-        ceiling, flat, flat_error = task_bounds(per_task, task_chance(chosen, task_set))
+        ceiling, flat, flat_error = task_bounds(per_task[:, :len(chosen)], task_chance(chosen, task_set))
         fitted = law(tasks=task_set.tasks, eps=tuple(map(float, linear[:, 0])), k=tuple(map(float, linear[:, 1])),
                      gamma=tuple(map(float, theta[:, 0])), ceiling=tuple(map(float, ceiling)),
                      flat=tuple(map(float, flat)), flat_error=tuple(map(float, flat_error)))
@@ -455,6 +487,7 @@ def _fit(
         kind=kind, law=fitted, family=chosen.families[0], fit_set=name, runs=tuple(chosen.runs), inputs=inputs,
         observed=y, response=response, loss_split=loss_split, task_set=task_set, fit_flops=chosen.total_flops,
         at_bound=bool(np.any(at_bound)), objective=objective, noise=noise, largest_flops=float(chosen.flops.max()),
+        **checkpoint_fields(checkpoints),
     )
 
 
@@ -577,6 +610,26 @@ def fit_loss_pooled(
     return fits
 
 
+def checkpoint_fields(checkpoints: RunTable | None) -> dict[str, tuple[str, ...]]:
+    """The `Fit` fields that name the checkpoints fitted beside the runs."""
+    if checkpoints is None:
+        return {}
+    return {"checkpoints": tuple(checkpoints.runs), "checkpoint_of": tuple(map(str, checkpoints.column(CHECKPOINT_OF)))}
+
+
+def usable_checkpoints(runs: RunTable, loss_split: str, task_set: TaskSet) -> RunTable | None:
+    """The checkpoints of `runs` that carry the loss split and every task of the set, or None."""
+    held = runs.checkpoints
+    if held is None:
+        return None
+    keep = np.isfinite(held.loss_values(loss_split)) if LOSS + loss_split in held.columns.columns else None
+    if keep is None:
+        return None
+    for task in task_set.tasks:
+        keep &= np.isfinite(held.column(ACC + task)) if ACC + task in held.columns.columns else False
+    return held.subset(keep) if keep.any() else None
+
+
 def error_inputs(law: type, runs: RunTable, loss_split: str) -> tuple[np.ndarray, ...]:
     """The inputs an error law takes, read from the runs (measured loss, N, D, M)."""
     columns = {"params": runs.params, "tokens": runs.tokens, "multiplier": runs.multiplier}
@@ -594,9 +647,14 @@ def fit_error(
     fit_set: str | FitSet | None = None,
     law: str | type = "exponential",
     objective: str = "least-squares",
+    checkpoints: bool = True,
 ) -> Fit:
     """Fit an error law from measured loss on `loss_split` (default as in `fit_loss`; and N, D or M where the
-    law uses them) to average top-1 error over `tasks`."""
+    law uses them) to average top-1 error over `tasks`.
+
+    With `checkpoints`, a law of the loss alone (and the two-step law's second step, task loss to task error)
+    also learns from the fit runs' intermediate checkpoints that carry the loss and the tasks
+    (`RunTable.checkpoints`): more points along the same relation, at no extra compute."""
     family = law_family(law, "error")
     loss_split = loss_split or runs.default_split()
     chosen, name = _fit_set_table(runs, fit_set, "error")
@@ -604,15 +662,25 @@ def fit_error(
     observed = chosen.error_values(task_set)
     chosen.loss_values(loss_split)  # every error law needs the runs to carry the loss split
     inputs = error_inputs(family, chosen, loss_split)
-    if getattr(family, "needs_task_loss", False):
-        return _fit_two_step(chosen, name, inputs, observed, loss_split, task_set)
+    two_step = getattr(family, "needs_task_loss", False)
+    extra = (usable_checkpoints(chosen, loss_split, task_set)
+             if checkpoints and (two_step or family.inputs == ("loss",)) else None)
+    if two_step:
+        return _fit_two_step(chosen, name, inputs, observed, loss_split, task_set, extra)
     per_task = (1.0 - chosen.accuracy_values(task_set).T) if hasattr(family, "per_task") else None
+    noise = chosen.error_noise(task_set)
+    if extra is not None:
+        inputs = (np.concatenate([inputs[0], extra.loss_values(loss_split)]),)
+        observed = np.concatenate([observed, extra.error_values(task_set)])
+        noise = np.concatenate([noise, extra.error_noise(task_set)])
+        if per_task is not None:
+            per_task = np.concatenate([per_task, 1.0 - extra.accuracy_values(task_set).T], axis=1)
     return _fit("error", family, chosen, inputs, observed, name, f"error:{task_set.name}", loss_split, task_set,
-                objective, per_task, noise=chosen.error_noise(task_set))
+                objective, per_task, noise=noise, checkpoints=extra)
 
 
 def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], observed: np.ndarray, loss_split: str,
-                  task_set: TaskSet) -> Fit:
+                  task_set: TaskSet, extra: RunTable | None = None) -> Fit:
     family = law_family("two-step", "error")
     if len(chosen) < family.n_coefficients:
         raise OvertrainError(f"error fit set {name!r} has {len(chosen)} runs but the two-step law needs at least "
@@ -622,8 +690,15 @@ def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], o
         raise OvertrainError(f"error fit set {name!r} cannot identify the two-step law: it {problem}")
     losses = task_losses(chosen, task_set, name)
     errors = 1.0 - chosen.accuracy_values(task_set).T
+    if extra is not None:
+        extra_losses = np.array([extra.column(TASKLOSS + task) if TASKLOSS + task in extra.columns.columns
+                                 else np.full(len(extra), np.nan) for task in task_set.tasks]).reshape(-1, len(extra))
+        losses = np.concatenate([losses, extra_losses], axis=1)
+        errors = np.concatenate([errors, 1.0 - extra.accuracy_values(task_set).T], axis=1)
+        if not np.isfinite(extra_losses).any():
+            extra = None
     laws, at_bound = solve_two_step(inputs[0], inputs[1], losses, errors, task_chance(chosen, task_set),
-                                    task_set.tasks, np.ones(len(chosen)))
+                                    task_set.tasks, np.ones(losses.shape[1]))
     if laws[0] is None:
         raise OvertrainError(f"error fit set {name!r}: the two-step law could not be fitted (degenerate data)")
     y = np.array(observed, dtype=float)
@@ -632,4 +707,5 @@ def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], o
     return Fit(kind="error", law=laws[0], family=chosen.families[0], fit_set=name, runs=tuple(chosen.runs),
                inputs=inputs, observed=y, response=f"error:{task_set.name}", loss_split=loss_split,
                task_set=task_set, fit_flops=chosen.total_flops, at_bound=bool(at_bound[0]),
-               noise=chosen.error_noise(task_set), largest_flops=float(chosen.flops.max()))
+               noise=chosen.error_noise(task_set), largest_flops=float(chosen.flops.max()),
+               **checkpoint_fields(extra))

@@ -93,7 +93,8 @@ def reproduce(
     for family in families or runs.families:
         table = runs.family(family)
         loss = fit_loss(table, loss_split, fit_set=loss_fit_set)
-        errors = tuple(fit_error(table, loss_split, tasks, fit_set=error_fit_set) for tasks in task_sets)
+        errors = tuple(fit_error(table, loss_split, tasks, fit_set=error_fit_set, checkpoints=False)
+                       for tasks in task_sets)
         chosen = table.select(targets).sorted_by("flops")
         if len(chosen) == 0:
             raise OvertrainError(f"targets {targets!r} select no runs of family {family!r} in {runs.source}")
@@ -129,7 +130,7 @@ def per_task_errors(
         target = table.where(shape="open_lm_7b")
         row = {}
         for name, spec in [*((t, [t]) for t in tasks), ("avg_subset", "17"), ("avg", "46")]:
-            error = fit_error(table, loss_split, spec, fit_set=error_fit_set)
+            error = fit_error(table, loss_split, spec, fit_set=error_fit_set, checkpoints=False)
             (comparison,) = compare(loss, error, target)
             row[name] = comparison.error_rel_err(error.task_set.name)
         result[family] = row

@@ -9,6 +9,11 @@ Columns of `RunTable.frame` (index: run id):
 - `acc:<task>`, top-1 accuracy in [0, 1];
 - `taskloss:<task>`, optional, a per-task loss (e.g. the loss of the correct answer), positive: the first step of
   a two-step error forecast (Bhagia et al., 2024).
+
+Intermediate checkpoints are not runs: a row with a `checkpoint_of` run id, or, where a `step` column repeats a run
+id, every row of that run but its last step, is kept apart (`RunTable.checkpoints`). A checkpoint's loss sits above
+a finished run's at the same tokens (its learning rate has not decayed), so it never enters a loss law; its loss
+and accuracies do hold the loss-to-error relation, which error laws of the loss alone may learn from.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ LOSS_UPPER = "loss_upper95:"
 ACC = "acc:"
 TASKLOSS = "taskloss:"
 ID_COLUMNS = ("family", "shape")
+CHECKPOINT_OF = "checkpoint_of"
+STEP = "step"
 SIZE_COLUMNS = ("params", "tokens", "multiplier", "flops")
 DEFAULT_FAMILY = "default"
 
@@ -41,9 +48,11 @@ def flops_from(params: np.ndarray | float, tokens: np.ndarray | float) -> np.nda
 class _Columns:
     """A run table's source frame as numpy arrays, each converted once and shared by every table selected from it."""
 
-    def __init__(self, frame: pd.DataFrame, notes: tuple[str, ...] = ()) -> None:
+    def __init__(self, frame: pd.DataFrame, notes: tuple[str, ...] = (), checkpoints: RunTable | None = None
+                 ) -> None:
         self.frame = frame
         self.notes = notes
+        self.checkpoints = checkpoints
         self.names = list(frame.columns)
         self.known = set(self.names)
         self.index = frame.index.to_numpy(dtype=object)
@@ -102,8 +111,10 @@ class RunTable:
     __slots__ = ("_cache", "_frame", "_rows", "_store", "source", "tasks")
 
     def __init__(self, frame: pd.DataFrame, tasks: pd.DataFrame | None = None, source: str = "<memory>",
-                 notes: tuple[str, ...] = ()) -> None:
-        self._init(_Columns(frame, tuple(notes)), None, frame, empty_task_table() if tasks is None else tasks, source)
+                 notes: tuple[str, ...] = (), checkpoints: pd.DataFrame | None = None) -> None:
+        tasks = empty_task_table() if tasks is None else tasks
+        held = None if checkpoints is None or not len(checkpoints) else RunTable(checkpoints, tasks, source)
+        self._init(_Columns(frame, tuple(notes), held), None, frame, tasks, source)
 
     def _init(self, store: _Columns, rows: np.ndarray | None, frame: pd.DataFrame | None, tasks: pd.DataFrame,
               source: str) -> None:
@@ -116,7 +127,8 @@ class RunTable:
 
     def __reduce__(self) -> tuple:
         """Pickled (and copied) as the runs it holds."""
-        return RunTable, (self.frame, self.tasks, self.source, self.notes)
+        held = self.checkpoints
+        return RunTable, (self.frame, self.tasks, self.source, self.notes, None if held is None else held.frame)
 
     def _view(self, rows: np.ndarray) -> RunTable:
         """The runs at positions `rows` of this table."""
@@ -130,6 +142,18 @@ class RunTable:
         table = object.__new__(RunTable)
         table._init(self._store, self._rows, self._frame, tasks, self.source if source is None else source)
         return table
+
+    @property
+    def checkpoints(self) -> RunTable | None:
+        """The intermediate checkpoints of this table's runs (column `checkpoint_of` names each one's run), or
+        None; they are never runs of the table (see the module docstring)."""
+        held = self._store.checkpoints
+        if held is None:
+            return None
+        if "checkpoints" not in self._cache:
+            mine = held.subset(np.isin(held.column(CHECKPOINT_OF), self._ids()))
+            self._cache["checkpoints"] = mine if len(mine) else None
+        return self._cache["checkpoints"]
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -154,6 +178,7 @@ class RunTable:
         for required in ("params", "tokens"):
             if required not in frame.columns:
                 raise OvertrainError(f"{source}: missing required column {required!r}")
+        frame, of = _checkpoint_rows(frame, source)
         problems = [f"{source}: duplicate run id {run!r}" for run in frame.index[frame.index.duplicated()].unique()]
         for column, default in (("family", DEFAULT_FAMILY), ("shape", "")):
             present = column in frame.columns
@@ -173,7 +198,9 @@ class RunTable:
         frame["flops"] = frame["flops"].fillna(flops_from(frame["params"], frame["tokens"]))
         ordered = [*ID_COLUMNS, *SIZE_COLUMNS]
         frame = frame[ordered + [c for c in frame.columns if c not in ordered]]
-        return cls(frame, empty_task_table() if tasks is None else tasks, source, notes)
+        checkpoints = _checked_checkpoints(frame, of, source)
+        return cls(frame[of.isna().to_numpy()].drop(columns=[CHECKPOINT_OF], errors="ignore"),
+                   empty_task_table() if tasks is None else tasks, source, notes, checkpoints)
 
     # -- what is in it --------------------------------------------------------------------------------------
     @property
@@ -446,8 +473,9 @@ class RunTable:
             families.append({"family": name, "runs": len(part), "params": span(part.params),
                              "tokens": span(part.tokens), "multiplier": span(part.multiplier),
                              "flops": span(part.flops)})
-        return {"source": self.source, "runs": len(self), "families": families, "loss_splits": self.splits,
-                "tasks": self.task_names}
+        held = self.checkpoints
+        return {"source": self.source, "runs": len(self), "checkpoints": 0 if held is None else len(held),
+                "families": families, "loss_splits": self.splits, "tasks": self.task_names}
 
     def to_frame(self) -> pd.DataFrame:
         """A copy of the table with `run` as a column."""
@@ -458,6 +486,59 @@ class RunTable:
             f"RunTable({len(self)} runs, families={self.families}, {len(self.splits)} loss splits, "
             f"{len(self.task_names)} tasks, source={self.source!r})"
         )
+
+
+def _checkpoint_rows(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.Series]:
+    """`frame` with each checkpoint row given an id of its own, and which run each row is a checkpoint of (NaN for
+    a run): rows with a `checkpoint_of`, and, where a `step` column repeats a run id, that run's earlier steps
+    (ids `<run>@step<step>`)."""
+    owners = (frame[CHECKPOINT_OF].map(_run_id) if CHECKPOINT_OF in frame.columns
+              else pd.Series(np.nan, index=frame.index)).to_numpy(dtype=object)
+    if STEP in frame.columns and frame.index.duplicated().any():
+        steps = pd.to_numeric(frame[STEP], errors="coerce").to_numpy(dtype=float)
+        repeated = frame.index.duplicated(keep=False)
+        if (repeated & np.isnan(steps)).any():
+            row = int(np.argmax(repeated & np.isnan(steps)))
+            raise OvertrainError(f"{source}: run {frame.index[row]!r} appears more than once but its step "
+                                 f"{frame[STEP].iloc[row]!r} is not a number")
+        keys = pd.MultiIndex.from_arrays([frame.index, steps])
+        if keys.duplicated().any():
+            row = int(np.argmax(keys.duplicated()))
+            raise OvertrainError(f"{source}: run {frame.index[row]!r} has two rows at step {steps[row]:g}")
+        last = pd.Series(steps, index=frame.index).groupby(level=0).transform("max").to_numpy()
+        earlier = repeated & (steps < last)
+        ids = frame.index.to_numpy(dtype=object).copy()
+        owners[earlier] = ids[earlier]
+        ids[earlier] = [f"{run}@step{step:g}" for run, step in zip(ids[earlier], steps[earlier], strict=True)]
+        frame.index = pd.Index(ids, name="run")
+    return frame, pd.Series(owners, index=frame.index, dtype=object)
+
+
+def _run_id(value: object) -> object:
+    """A run id as text, or NaN for an empty cell."""
+    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
+    return text or np.nan
+
+
+def _checked_checkpoints(frame: pd.DataFrame, of: pd.Series, source: str) -> pd.DataFrame | None:
+    """The checkpoint rows of a validated `frame` (with their `checkpoint_of`), each checked against its run:
+    the run exists and is no checkpoint itself, the size is the run's, the tokens are at most the run's."""
+    held = of.notna().to_numpy()
+    if not held.any():
+        return None
+    checkpoints = frame[held].assign(**{CHECKPOINT_OF: of[held].to_numpy()})
+    runs = frame[~held]
+    for run, owner in checkpoints[CHECKPOINT_OF].items():
+        if owner not in runs.index:
+            raise OvertrainError(f"{source}: checkpoint {run!r}: checkpoint_of {owner!r} names no run of the table")
+        if not np.isclose(checkpoints.at[run, "params"], runs.at[owner, "params"], rtol=1e-6):
+            raise OvertrainError(f"{source}: checkpoint {run!r}: params {checkpoints.at[run, 'params']:g} differs "
+                                 f"from its run {owner!r} ({runs.at[owner, 'params']:g})")
+        if checkpoints.at[run, "tokens"] > runs.at[owner, "tokens"] * (1 + 1e-9):
+            raise OvertrainError(f"{source}: checkpoint {run!r}: tokens {checkpoints.at[run, 'tokens']:g} are more "
+                                 f"than its run {owner!r} was trained on ({runs.at[owner, 'tokens']:g})")
+    checkpoints["family"] = runs["family"].reindex(checkpoints[CHECKPOINT_OF]).to_numpy()
+    return checkpoints
 
 
 def _numeric(

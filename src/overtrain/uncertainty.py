@@ -1,6 +1,6 @@
 """Fit uncertainty by bootstrap over runs: refit the law to resampled fit sets, all resamples at once.
 
-A resample draws the fit set's runs with replacement (never checkpoints of one run: a run is the unit), which
+A resample draws the fit set's runs with replacement (a run's checkpoints come with it: a run is the unit), which
 is the same as fitting with integer weights, so the batched engine solves every resample in one call.
 Resamples whose design cannot identify the law (e.g. every draw from one model size) are dropped and counted.
 """
@@ -62,7 +62,7 @@ def resample_weights(n_runs: int, n_resamples: int, seed: int) -> np.ndarray:
 def bootstrap(fit: Fit, n_resamples: int = 1000, seed: int = 0) -> Bootstrap:
     """Refit `fit`'s law to `n_resamples` resamples of its runs (deterministic for a given seed)."""
     law = type(fit.law)
-    weights = resample_weights(fit.n_runs, n_resamples, seed)
+    weights = resample_weights(fit.n_runs, n_resamples, seed)[:, fit.units]
     solution = fit_profile(law, fit.inputs, fit.observed, weights)
     ok = np.isfinite(solution.sse)
     return Bootstrap(fit, solution.theta[ok], solution.linear[ok], n_resamples, seed)
@@ -291,7 +291,9 @@ def resample_predictions(
     weights = np.zeros((n_masks, n_resamples, n_runs))
     centre = np.broadcast_to(fit.observed, (n_masks, n_runs)).copy()
     spread = np.broadcast_to(noise, (n_masks, n_runs)).copy()
-    small = masks.sum(axis=1) < CASE_RESAMPLING_RUNS_PER_COEFFICIENT * n_coefficients
+    units = fit.units if n_runs == fit.n_points else np.arange(n_runs)
+    n_units = np.array([len(np.unique(units[mask])) for mask in masks])
+    small = n_units < CASE_RESAMPLING_RUNS_PER_COEFFICIENT * n_coefficients
     if small.any():
         theta0, linear0, _ = solve_law(law, fit.inputs, np.broadcast_to(fit.observed - offset, (int(small.sum()),
                                        n_runs)), fit.objective, masks[small].astype(float))
@@ -309,7 +311,9 @@ def resample_predictions(
         if small[b]:
             weights[b][:, chosen] = 1.0
         else:
-            weights[b][:, chosen] = rng.multinomial(len(chosen), np.full(len(chosen), 1 / len(chosen)), n_resamples)
+            drawn, unit = np.unique(units[chosen], return_inverse=True)
+            counts = rng.multinomial(len(drawn), np.full(len(drawn), 1 / len(drawn)), n_resamples)
+            weights[b][:, chosen] = counts[:, unit]
     y = centre[:, None, :] + spread[:, None, :] * rng.standard_normal((n_masks, n_resamples, n_runs))
     theta, linear, _ = solve_law(law, fit.inputs, (y - offset).reshape(-1, n_runs), fit.objective,
                                  weights.reshape(-1, n_runs))
@@ -521,7 +525,7 @@ def forecast_parts(
     `distance` says how the compute distance the extrapolation part grows with is measured (see `DISTANCES`)."""
     reach = forecast_distance(forecast, distance)
     spread = structural or {}
-    one = np.ones((1, forecast.loss_fit.n_runs), dtype=bool)
+    one = np.ones((1, forecast.loss_fit.n_points), dtype=bool)
     loss_samples = resample_predictions(
         forecast.loss_fit, one, [_target_inputs(forecast.loss_fit, forecast.params, forecast.tokens,
                                                 np.zeros(n_resamples))], n_resamples, seed)[0]
@@ -540,7 +544,7 @@ def forecast_parts(
         if _law_class(fit) is type(fit.law):
             losses = np.where(np.isfinite(loss_samples), loss_samples, forecast.loss)
             inputs = _target_inputs(fit, forecast.params, forecast.tokens, losses)
-            samples = resample_predictions(fit, np.ones((1, fit.n_runs), dtype=bool), [inputs], n_resamples,
+            samples = resample_predictions(fit, np.ones((1, fit.n_points), dtype=bool), [inputs], n_resamples,
                                            seed + 1)
             bounds = physical_bounds("error", samples[0], level)
         counts = (examples or {}).get(name, np.array([]))

@@ -1,6 +1,8 @@
 """Reader and writer for the runs-table format (CSV, or Parquet with the `parquet` extra).
 
 One row per run. Required: `run` (unique id), `params` (N, total parameters), `tokens` (D).
+Intermediate checkpoints may be given as rows with a `checkpoint_of` run id, or as rows repeating a run id with a
+`step` column (the last step is the run); see `overtrain.runs`.
 Optional: `family`, `shape`, `multiplier` (default D/N), `flops` (default 6ND); `loss:<split>` columns (a plain
 `loss` column is split `default`) with optional `loss_lower95:<split>` / `loss_upper95:<split>`;
 `acc:<task>` accuracies in [0, 1] or `err:<task>` errors (accuracy = 1 - error).
@@ -131,6 +133,8 @@ def write_runs_table(runs: RunTable, path: str | Path) -> None:
     """Write runs as a CSV (or Parquet by suffix) that `read_runs_table` reads back exactly."""
     path = Path(path)
     frame = runs.to_frame()
+    if runs.checkpoints is not None:
+        frame = pd.concat([frame, runs.checkpoints.to_frame()], ignore_index=True)
     if (frame["flops"] == flops_from(frame["params"], frame["tokens"])).all():
         frame = frame.drop(columns="flops")
     if path.suffix.lower() in (".parquet", ".pq"):

@@ -116,6 +116,10 @@ def runs_table(runs: RunTable) -> Table:
         table.add_row(family["family"], str(family["runs"]), f"{_size(n_low)} – {_size(n_high)}",
                       f"{d_low:.3g} – {d_high:.3g}", f"{m_low:.3g} – {m_high:.3g}", f"{c_low:.3g} – {c_high:.3g}")
     table.caption = f"loss splits: {', '.join(runs.splits) or 'none'}; tasks: {len(runs.task_names)}"
+    held = runs.checkpoints
+    if held is not None:
+        table.caption += (f"; {len(held)} intermediate checkpoints of {len(set(held.column('checkpoint_of')))} runs"
+                          " (for the error law's loss-to-error step, never the loss law)")
     return table
 
 
@@ -209,7 +213,8 @@ def laws_table(laws: list[FittedLaws]) -> Table:
             held = getattr(fit.law, "unidentified", ())
             if held:
                 flag += f" ({' and '.join(held)} held out: not identified)"
-            table.add_row(law.family, f"{fit.kind}: {fit.law.name}{flag}, {fit.n_runs} runs, rmse {fit.rmse:.3g}\n"
+            table.add_row(law.family, f"{fit.kind}: {fit.law.name}{flag}, {fit.n_runs} runs{fit.checkpoint_note()},"
+                                      f" rmse {fit.rmse:.3g}\n"
                           f"fit set: {fit.fit_set}\n{coefficients}")
     return table
 
