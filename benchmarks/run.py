@@ -1,9 +1,10 @@
 """Speed and accuracy benchmarks of overtrain's fitting engine, run by hand (not by the test suite):
 
-    python benchmarks/run.py [--quick] [--workflows] [--json FILE]
+    python benchmarks/run.py [--quick] [--workflows] [--compare] [--json FILE]
 
 Sections: (0) the workflows a user waits for, each beside the paper's procedure timed in the same run
-(`paper_procedure.py`; `--workflows` runs only these); (1) the engine against the paper's multi-start
+(`paper_procedure.py`; `--workflows` runs only these; `--compare` only `overtrain compare` on databases of 10 to
+1,000 recipes); (1) the engine against the paper's multi-start
 Levenberg-Marquardt on the same fits (time per fit, ratio, objective each reaches); (2) end-to-end timings (commands
 include interpreter start-up) and peak memory; (3) how cost grows with runs per fit and with simultaneous fits.
 Times are medians of repeated runs; the machine is shared and noisy, so read ratios, not single numbers.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -191,6 +193,93 @@ def workflows(repeats: int) -> list[dict]:
     return rows
 
 
+def measured_run(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Wall time, peak resident memory (MiB) and stdout of one command."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed ({process.returncode})")
+        out.seek(0)
+        return seconds, usage.ru_maxrss / 1024, out.read().decode()
+
+
+def ordered_right(document: dict, shifts: dict[str, float], noise: float) -> tuple[int, int]:
+    """Of the pairs whose true loss gap (log scale) exceeds 4x the noise of a gap between two runs, how many the
+    comparison's loss ranking puts in their true order, and how many there are."""
+    from recipe_database import true_loss
+
+    position = {name: i for i, name in enumerate(document["ranking"]["loss"])}
+    target = document["target"]
+    kind = document["kind"]
+    truth = {f: float(np.log(true_loss(target["params"], target["tokens"], s, kind))) for f, s in shifts.items()}
+    ranked = [f for f in truth if f in position]
+    margin = 4 * noise * np.sqrt(2)
+    clear = [(a, b) for a in ranked for b in ranked if truth[a] < truth[b] and truth[b] - truth[a] > margin]
+    return sum(position[a] < position[b] for a, b in clear), len(clear)
+
+
+def compare_growth(pairs: int) -> list[dict]:
+    """`overtrain compare` end to end on databases of recipes, each run alternately with the paper's script: DCLM's
+    (272 recipes, the suite's 22 tasks, at 6.9B) and synthetic ones of 10 to 1,000 recipes (`recipe_database.py`),
+    and on recipes each fitted alone (own laws: every recipe a 4-size sweep). Median wall time, peak memory, the
+    ratio to the paper's script, the lines printed at 80 columns, and for the synthetic databases how many clearly
+    separated pairs (true log gap above 4x the gap noise) the ranking orders right."""
+    import pandas as pd
+
+    from recipe_database import NOISE, database
+
+    script = [sys.executable, str(Path(__file__).resolve().parent / "paper_procedure.py")]
+    compare = [sys.executable, "-m", "overtrain", "compare"]
+    target = ["--target", "params=6.9e9,multiplier=20"]
+    env = {**os.environ, "COLUMNS": "80"}
+    dclm = Path(ot.__file__).resolve().parent / "data" / "testbeds" / "dclm"
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        cases = [("DCLM database", 272, [str(dclm / "runs.csv"), "--task-info", str(dclm / "tasks.csv"), "--tasks",
+                                         ",".join(json.loads((dclm / "suite.json").read_text())["tasks"])], None)]
+        for families, kind in ((10, "scaled"), (100, "scaled"), (300, "scaled"), (1000, "scaled"),
+                               (1000, "shifted")):
+            runs, tasks, shifts = database(families, kind=kind)
+            path, task_path = Path(scratch) / f"db{families}{kind}.csv", Path(scratch) / "tasks.csv"
+            runs.to_csv(path, index=False)
+            tasks.to_csv(task_path, index=False)
+            cases.append((f"synthetic, {kind}", families, [str(path), "--task-info", str(task_path)],
+                          (shifts, kind)))
+        for families in (10, 100):
+            frames = []
+            for f in range(families):
+                shift = 0.1 * f / families
+                frames += [{"run": f"own{f}-{n:g}-{m:g}", "family": f"recipe-{f:04d}", "params": n, "tokens": m * n,
+                            "loss:val": (1.8 + 400 * n**-0.3 + 900 * (m * n) ** -0.3) * np.exp(shift)}
+                           for n in (2e7, 5e7, 1.2e8, 3e8) for m in (10.0, 20.0, 40.0)]
+            path = Path(scratch) / f"own{families}.csv"
+            pd.DataFrame(frames).to_csv(path, index=False)
+            cases.append(("own laws, loss only", families, [str(path)], None))
+        for name, families, args, truth in cases:
+            times, paper, peaks = [], [], []
+            for _ in range(pairs):
+                paper.append(measured_run(script)[0])
+                seconds, peak, text = measured_run([*compare, *args, *target], env)
+                times.append(seconds)
+                peaks.append(peak)
+            row = {"what": name, "families": families, "seconds": statistics.median(times),
+                   "paper_seconds": statistics.median(paper),
+                   "ratio": statistics.median(t / p for t, p in zip(times, paper, strict=True)),
+                   "peak_mib": max(peaks), "lines_at_80": len(text.splitlines()),
+                   "widest_line": max(map(len, text.splitlines()))}
+            if truth is not None:
+                document = json.loads(measured_run([*compare, *args, *target, "--json"])[2])
+                right, clear = ordered_right({**document, "kind": truth[1]}, truth[0], NOISE)
+                row.update(ordered_right=right, clear_pairs=clear)
+            rows.append(row)
+            print(f"  {name}, {families} families: {row['seconds']:.1f} s", file=sys.stderr)
+    return rows
+
+
 def growth(repeats: int) -> tuple[list[dict], list[dict]]:
     rng = np.random.default_rng(0)
     truth = SharedExponentLoss(E=1.8, A=170.0, B=290.0, alpha=0.27)
@@ -219,7 +308,8 @@ def growth(repeats: int) -> tuple[list[dict], list[dict]]:
 def markdown(rows: list[dict], columns: list[str], formats: dict[str, str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        lines.append("| " + " | ".join(format(row[c], formats.get(c, "")) for c in columns) + " |")
+        lines.append("| " + " | ".join(format(row[c], formats.get(c, "")) if c in row else "" for c in columns)
+                     + " |")
     return "\n".join(lines)
 
 
@@ -228,8 +318,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--workflows", action="store_true", help="only the workflows against the paper's procedure")
+    parser.add_argument("--compare", action="store_true", help="only `overtrain compare` on databases of recipes")
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
+
+    if args.compare:
+        rows = compare_growth(3 if args.quick else 5)
+        print("## compare on databases of recipes (ratio = overtrain / paper's script)\n")
+        print(markdown(rows, ["what", "families", "seconds", "paper_seconds", "ratio", "peak_mib", "lines_at_80",
+                              "widest_line", "ordered_right", "clear_pairs"],
+                       {"seconds": ".2f", "paper_seconds": ".2f", "ratio": ".2f", "peak_mib": ".0f"}))
+        if args.json:
+            args.json.write_text(json.dumps({"compare": rows}, indent=2) + "\n")
+        return
 
     flows = workflows(repeats)
     print("## Workflows against the paper's procedure (ratio = overtrain / paper; below 1 is faster)\n")

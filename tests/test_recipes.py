@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
@@ -15,7 +16,8 @@ import overtrain as ot
 from overtrain.cli import app
 from overtrain.forecast import Target, quantity_column
 from overtrain.laws import SharedExponentLoss
-from overtrain.recipes import GapDrift, Spread, beats, compare_families, gap_changes, replicate_noise
+from overtrain.ranking import Standing, crossings
+from overtrain.recipes import GapDrift, Spread, compare_families, gap_changes, replicate_noise
 from overtrain.scales import to_scale
 
 # "steady" is better at small scale, "steep" improves faster (larger A, B but lower E): their laws cross.
@@ -254,16 +256,36 @@ def test_gap_changes_and_drift_recover_known_values() -> None:
     assert drift.with_own(own.assign(span="one", families=5)) == drift
 
 
-def test_odds_match_a_monte_carlo_of_the_joint_model() -> None:
+def test_odds_and_ranking_chances_match_a_monte_carlo_of_the_joint_model() -> None:
+    """Each family's run lands at its forecast plus an independent normal miss on the log scale: the pair odds,
+    P(best) and P(top 2) agree with a brute-force simulation of that model, for every family at once."""
     rng = np.random.default_rng(0)
-    a, b = 2.40, 2.45
-    spread_a, spread_b = Spread(0.01, 0.002, 0.04), Spread(0.015, 0.001, 0.05)
-    drift = 0.03**2
+    values = np.array([2.40, 2.45, 2.43, 2.60])
+    sd = np.array([0.03, 0.04, 0.05, 0.02])
+    standing = Standing("loss", ("a", "b", "c", "d"), values, sd)
     n = 400_000
-    za = to_scale("loss", a) + np.hypot(spread_a.fit, spread_a.noise) * rng.standard_normal(n)
-    zb = (to_scale("loss", b) + np.hypot(spread_b.fit, spread_b.noise) * rng.standard_normal(n)
-          + np.sqrt(drift) * rng.standard_normal(n))  # the gap's move beyond the forecast
-    assert beats("loss", a, spread_a, b, spread_b, drift) == pytest.approx(np.mean(za < zb), abs=0.004)
+    draws = to_scale("loss", values)[None, :] + sd[None, :] * rng.standard_normal((n, 4))
+    brute = (draws[:, :, None] < draws[:, None, :]).mean(axis=0)
+    odds = standing.probabilities()
+    off_diagonal = ~np.eye(4, dtype=bool)
+    assert np.allclose(odds[off_diagonal], brute[off_diagonal], atol=0.004)
+    assert standing.probability("a", "b") == pytest.approx(odds[0, 1], abs=1e-12)
+    best, top2 = standing.chances(2)
+    order = np.argsort(draws, axis=1)
+    assert np.allclose(best, np.bincount(order[:, 0], minlength=4) / n, atol=0.01)
+    assert np.allclose(top2, (np.bincount(order[:, 0], minlength=4) + np.bincount(order[:, 1], minlength=4)) / n,
+                       atol=0.01)
+    assert best.sum() == pytest.approx(1.0) and top2.sum() == pytest.approx(2.0)
+    assert np.array_equal(standing.chances(2)[0], best)  # seeded: the same draws every time
+
+
+def test_crossings_are_found_between_grid_points() -> None:
+    sizes = np.logspace(8, 11, 241)
+    curves = np.array([2.0 + 0.1 * np.log10(sizes / 1e9), np.full(241, 2.0 + 0.1 * np.log10(3.0)),
+                       np.full(241, 5.0)])
+    found = crossings(curves, sizes, 1e9)
+    assert found[0, 1] == pytest.approx(3e9, rel=1e-9) and found[1, 0] == found[0, 1]
+    assert np.isnan(found[0, 2]) and np.isnan(found[1, 2])
 
 
 def test_cli_compare_json_and_figure(tmp_path) -> None:
@@ -311,3 +333,93 @@ def test_plan_says_which_family_reaches_the_target_more_cheaply(tmp_path) -> Non
     for row in document["cheaper"]:
         first_cheaper = costs[row["first"]] < costs[row["second"]]
         assert (row["probability"] > 0.5) == first_cheaper  # the odds favour the cheaper plan
+
+
+# --- a database of recipes (issue 26): a ranking, not a pair dump; tasks that fit the runs ----------------------
+
+def _database(families: int, seed: int = 0) -> tuple[ot.RunTable, np.ndarray]:
+    """Recipes each tried at two of four small configurations, drawn from one loss law scaled by the recipe's own
+    factor exp(shift) (shift uniform in +-0.05) with 0.4% noise, three tasks' errors an exponential of the loss: the
+    true order at any target is the order of the shifts."""
+    rng = np.random.default_rng(seed)
+    shifts = rng.uniform(-0.05, 0.05, families)
+    configurations = ((4e7, 20.0), (1.2e8, 20.0), (4e8, 20.0), (1.2e8, 100.0))
+    tasks = {"t1": (0.75, 8.0, 1.0), "t2": (0.72, 10.0, 1.1), "t3": (0.48, 4.0, 1.2)}
+    rows = []
+    for f, shift in enumerate(shifts):
+        for c in sorted(rng.choice(4, 2, replace=False)):
+            n, m = configurations[c]
+            loss = (1.8 + 400 * n**-0.3 + 900 * (m * n) ** -0.3) * np.exp(shift)
+            row = {"run": f"r{f}-{c}", "family": f"recipe-{f:03d}", "params": n, "tokens": m * n,
+                   "loss:val": loss * (1 + 0.004 * rng.standard_normal())}
+            for task, (eps, k, gamma) in tasks.items():
+                row[f"acc:{task}"] = 1 - (eps - k * np.exp(-gamma * loss)) * (1 + 0.004 * rng.standard_normal())
+            rows.append(row)
+    table = pd.DataFrame({"task": list(tasks), "chance": [0.25, 0.25, 0.5], "n_examples": [100000] * 3})
+    return ot.RunTable.from_frame(pd.DataFrame(rows), tasks=table.set_index("task")), shifts
+
+
+def test_a_database_is_ranked_right_where_the_true_gaps_exceed_the_noise() -> None:
+    """80 recipes through one shared shape: every pair whose true loss gap (on the log scale) exceeds 4x the noise
+    of the gap between two runs (0.4% each) is in its true order, the ranking chances sum as probabilities do, and
+    the true best recipe is among the three the comparison thinks most likely best."""
+    runs, shifts = _database(80)
+    comparison = compare_families(runs, Target(6.9e9, 1.38e11))
+    assert comparison.shape == "shared" and len(comparison.ranking("loss")) == 80
+    position = {name: i for i, name in enumerate(comparison.ranking("loss"))}
+    truth = {f"recipe-{f:03d}": s for f, s in enumerate(shifts)}
+    margin = 4 * 0.004 * np.sqrt(2)
+    clear = [(a, b) for a in truth for b in truth if truth[a] < truth[b] and truth[b] - truth[a] > margin]
+    assert len(clear) > 1500
+    assert all(position[a] < position[b] for a, b in clear)
+    best, within = comparison.chances("loss", 5)
+    assert best.sum() == pytest.approx(1.0) and within.sum() == pytest.approx(5.0)
+    standing = comparison.standings["loss"]
+    likeliest = [standing.families[i] for i in np.argsort(-best)[:3]]
+    assert min(truth, key=truth.get) in likeliest
+
+
+def test_the_dclm_database_reads_as_a_ranking_in_80_columns() -> None:
+    """DCLM's 272 recipes at 6.9B with the suite's 22 tasks: at most 150 lines at 80 columns, none wider, the
+    leader of each quantity named with its chance of being best, long names given labels and a legend."""
+    import os
+
+    path = Path(__file__).resolve().parents[1] / "src/overtrain/data/testbeds/dclm"
+    tasks = json.loads((path / "suite.json").read_text())["tasks"]
+    result = CliRunner().invoke(app, ["compare", str(path / "runs.csv"), "--task-info", str(path / "tasks.csv"),
+                                      "--tasks", ",".join(tasks), "--target", "params=6.9e9,multiplier=20",
+                                      "--baseline", "rpj"], env={**os.environ, "COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) <= 150 and max(map(len, lines)) <= 80
+    assert sum("leader:" in line for line in lines) == 2 and "P(best)" in result.stdout
+    assert "(baseline)" in result.stdout and "Families" in result.stdout and "[1]" in result.stdout
+
+
+def test_without_tasks_the_error_averages_the_tasks_every_family_was_evaluated_on() -> None:
+    runs, _ = _database(6)
+    frame = runs.to_frame()
+    frame.loc[frame["family"] == "recipe-002", "acc:t3"] = np.nan
+    comparison = compare_families(ot.RunTable.from_frame(frame, tasks=runs.tasks), Target(6.9e9, 1.38e11))
+    assert comparison.tasks.used == ("t1", "t2") and comparison.tasks.dropped == {"t3": ("recipe-002",)}
+    assert "t1,t2" in comparison.quantities and len(comparison.ranking("t1,t2")) == 6
+    assert "1 dropped (t3), lacked by 1 families, most: recipe-002 (1)" in comparison.tasks.describe()
+    frame.loc[frame["family"] == "recipe-003", ["acc:t1", "acc:t2"]] = np.nan
+    with pytest.raises(ot.OvertrainError, match="no task was scored for every compared family"):
+        compare_families(ot.RunTable.from_frame(frame, tasks=runs.tasks), Target(6.9e9, 1.38e11))
+
+
+def test_json_holds_the_leading_pairs_and_every_pair_when_asked(tmp_path) -> None:
+    runs, _ = _database(12)
+    path = tmp_path / "db.csv"
+    runs.to_frame().to_csv(path, index=False)
+    tasks = tmp_path / "tasks.csv"
+    runs.tasks.reset_index().to_csv(tasks, index=False)
+    base = ["compare", str(path), "--task-info", str(tasks), "--target", "params=6.9e9,multiplier=20", "--json"]
+    leading = json.loads(CliRunner().invoke(app, base).stdout)
+    every = json.loads(CliRunner().invoke(app, [*base, "--pairs"]).stdout)
+    assert len(every["odds"]) == 2 * 12 * 11 // 2 and every["odds_of"] == "every pair"
+    assert len(leading["odds"]) == 2 * 3 and leading["standing"]["top_k"] == 5
+    assert [row["family"] for row in leading["standing"]["loss"]] == leading["ranking"]["loss"]
+    unknown = CliRunner().invoke(app, [*base, "--baseline", "nope"])
+    assert unknown.exit_code == 2 and "no family 'nope'" in unknown.stderr

@@ -646,11 +646,19 @@ def compare_command(
         "trained at one or two sizes); auto: own unless a family cannot be fitted alone.")] = "auto",
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Write the figure: each family's forecast and band against compute (PNG/SVG).")] = None,
+    top: Annotated[int, typer.Option("--top", help="Families ranked in the terminal (every one is in --json).",
+                                     min=1)] = 10,
+    baseline: Annotated[str | None, typer.Option(
+        "--baseline", help="A family to rank and to pit against the leaders, e.g. the recipe in use today.")] = None,
+    pairs: Annotated[bool, typer.Option(
+        "--pairs", help="The odds of every pair, in the terminal and in --json (by default: the leading pairs).")
+    ] = False,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Which family (data recipe) wins at the target: forecasts, ranking, and the odds for every pair."""
+    """Which family (data recipe) wins at the target: the families ranked, with intervals, the chance each is
+    best, and the odds for the leading pairs (every pair in --json)."""
     from overtrain.forecast import parse_target
     from overtrain.recipes import compare_families
     from overtrain.render.tables import comparison_tables
@@ -661,9 +669,12 @@ def compare_command(
     if plot is not None:
         check_writable(plot)
     table = _runs(runs, sizes, task_info)
+    if baseline is not None:
+        baseline = (_families(table, [baseline]) or [baseline])[0]
     with _working("comparing") as step:
         comparison = compare_families(table, parsed, families=_families(table, family), level=interval,
-                                      shape=shape, loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss,
+                                      shape=shape, curve=plot is not None, loss_split=loss_split, tasks=tasks,
+                                      fit_loss_set=fit_loss,
                                       fit_error_set=fit_error, error_law=error_law, progress=step)
         if plot is not None:
             from overtrain.render.figures import comparison_figure, save
@@ -671,9 +682,9 @@ def compare_command(
             step("drawing")
             save(comparison_figure(comparison), plot)
     if json_output:
-        _print_json(comparison.to_dict())
+        _print_json(comparison.to_dict(pairs=pairs, baseline=baseline))
         return
-    for result in comparison_tables(comparison):
+    for result in comparison_tables(comparison, top=top, baseline=baseline, pairs=pairs):
         console.print(result)
     if plot is not None:
         console.print(f"wrote {plot}")

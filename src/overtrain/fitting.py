@@ -308,11 +308,16 @@ def _solve_unique(
 def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of `rows` (B, n): the index of each one's first appearance, in order of appearance, and
     for every row which of them it is (rows == rows[first][which])."""
-    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return first[order], rank[np.ravel(inverse)]
+    rows = np.ascontiguousarray(rows)
+    seen: dict[bytes, int] = {}
+    first: list[int] = []
+    which = np.empty(len(rows), dtype=np.intp)
+    for i, row in enumerate(rows):  # by the rows' bytes: hashing, where sorting rows of thousands of runs is slow
+        j = seen.setdefault(row.tobytes(), len(first))
+        if j == len(first):
+            first.append(i)
+        which[i] = j
+    return np.array(first, dtype=np.intp), which
 
 
 def _solve_law(

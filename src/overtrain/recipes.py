@@ -28,7 +28,7 @@ order of the offsets.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -40,8 +40,9 @@ from overtrain.errors import OvertrainError
 from overtrain.fitting import Fit
 from overtrain.forecast import FittedLaws, Target, default_task_spec, quantity_column, within_design
 from overtrain.laws.loss import held_out_reason, shared_quantity
-from overtrain.runs import RunTable, measured_values
-from overtrain.scales import from_scale, scale_slope, to_scale
+from overtrain.ranking import Standing, crossings
+from overtrain.runs import ACC, RunTable, measured_values
+from overtrain.scales import from_scale, physical, scale_slope, to_scale
 from overtrain.task_forecasts import per_task_fit, task_forecasts, task_offsets, task_residual_scatter
 from overtrain.tasks import TaskSet
 from overtrain.testbed import RecipeTestbed, load_recipe_testbeds, load_suite_evidence
@@ -58,6 +59,8 @@ from overtrain.uncertainty import Calibration, Interval, IntervalParts, fit_widt
 #: The compute range searched for the scale where two families' forecasts cross, around the target's.
 CROSSING_DECADES = 3.0
 CURVE_POINTS = 9
+#: Grid of model sizes over which two families' laws are searched for a crossing.
+CROSSING_POINTS = 241
 #: How a comparison models each family: its own fitted laws, one shape shared by all, or own unless a family
 #: cannot be fitted alone.
 SHAPES = ("auto", "own", "shared")
@@ -69,6 +72,10 @@ SHAPES = ("auto", "own", "shared")
 #: scored better there on both than the runs' own (`benchmarks/recipes.py`).
 OWN_DRIFT = ("loss",)
 MIN_OWN_CHANGES = 10
+#: Families ranked in the terminal by default (every one is in the JSON).
+TOP = 10
+#: Pairs shown by default: among this many leaders of each quantity (and each against the baseline).
+LEADERS = 3
 #: A shared-shape comparison adds the compared runs' own scatter between replicates (`replicate_noise`) to its odds
 #: where it is measured with at least this many degrees of freedom.
 MIN_REPLICATE_DOF = 10
@@ -266,48 +273,11 @@ class Spread:
         return cls(float(np.hypot(fit, parts.structural)), float(noise), extrapolation)
 
 
-def gap_sd(spread_a: Spread, spread_b: Spread, drift: float) -> float:
-    """The standard deviation, on the interval scale, of how far two families' gap at the target may lie from its
-    forecast: their fit parts and target noise, and `drift`, the variance of the gap's move beyond the forecast."""
-    return float(np.sqrt(spread_a.fit**2 + spread_b.fit**2 + spread_a.noise**2 + spread_b.noise**2 + drift))
-
-
-def beats(quantity: str, a: float, spread_a: Spread, b: float, spread_b: Spread, drift: float) -> float:
-    """P(family A's run comes out better than B's, lower loss or error) given both forecasts, their fit parts and
-    target noise, and `drift`, the variance of their gap's move beyond the forecast (see the module notes)."""
-    variance = gap_sd(spread_a, spread_b, drift) ** 2
-    gap = float(to_scale(quantity, b) - to_scale(quantity, a))
-    if variance <= 0:
-        return 0.5 if gap == 0 else float(gap > 0)
-    return NormalDist().cdf(gap / np.sqrt(variance))
-
-
-def crossing(first: FittedLaws, second: FittedLaws, quantity: str, key: str, target: Target) -> float | None:
-    """The model size N nearest the target's (at the target's M, within `CROSSING_DECADES` of its compute either
-    way) at which the two families' fitted laws forecast the same `quantity` (the order flips there), or None."""
-    sizes = target.params * np.logspace(-CROSSING_DECADES / 2, CROSSING_DECADES / 2, 241)
-
-    def gap(n: float) -> float:
-        a, b = (laws.forecast(float(n), multiplier=target.multiplier) for laws in (first, second))
-        return (a.loss - b.loss) if quantity == "loss" else (a.errors[key] - b.errors[key])
-
-    values = np.array([gap(n) for n in sizes])
-    flips = np.flatnonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0)
-    if len(flips) == 0:
-        return None
-    nearest = flips[np.argmin(np.abs(np.log(sizes[flips] / target.params)))]
-    low, high = np.log(sizes[nearest]), np.log(sizes[nearest + 1])
-    for _ in range(60):
-        middle = (low + high) / 2
-        low, high = (middle, high) if np.sign(gap(np.exp(middle))) == np.sign(values[nearest]) else (low, middle)
-    return float(np.exp((low + high) / 2))
-
-
 @dataclass(frozen=True)
 class PairOdds:
     """Two families at the target: the probability that the first comes out better on each quantity, and the
     model size where their fitted laws cross (None: not within reach of the target); `gap_sd`, the standard
-    deviation of their gap on the interval scale that the probability rests on (`gap_sd`)."""
+    deviation of their gap on the interval scale that the probability rests on."""
 
     first: str
     second: str
@@ -339,13 +309,15 @@ class RecipeForecast:
 
 @dataclass(frozen=True)
 class RecipeComparison:
-    """Every family's forecast at one target, the odds for every pair, the ranking, and what could not be
-    compared. `shape` says how the families were modelled (`own` laws, or one `shared` shape; see the module
-    notes) and why; `drift` how far gaps between recipes move, which the odds rest on."""
+    """Every family's forecast at one target, each quantity's standing (`ranking.Standing`: the odds of every pair,
+    the chance of being best), and what could not be compared. `shape` says how the families were modelled (`own`
+    laws, or one `shared` shape; see the module notes) and why; `drift` how far gaps between recipes move, which the
+    odds rest on; `crossings` (own laws) where two families' laws cross, per quantity; `tasks` which tasks the error
+    averages and which were dropped because some compared family lacks them."""
 
     target: Target
     forecasts: tuple[RecipeForecast, ...]
-    odds: tuple[PairOdds, ...]
+    standings: dict[str, Standing]
     skipped: dict[str, str]
     curve: dict[str, list[dict[str, Any]]]
     level: float
@@ -353,6 +325,8 @@ class RecipeComparison:
     shape_reason: str = ""
     drift: GapDrift | None = None
     scatter: dict[str, tuple[float, int]] = dataclasses.field(default_factory=dict)
+    crossings: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    tasks: TaskChoice | None = None
 
     def scatter_used(self, quantity: str) -> float:
         """The replicate variance (`replicate_noise`) a shared-shape comparison's odds on `quantity` (`loss`,
@@ -372,10 +346,15 @@ class RecipeComparison:
 
     def has(self, family: str, key: str) -> bool:
         """Whether `family` is forecast on `key`."""
-        return key in next(f for f in self.forecasts if f.family == family).values
+        return key in self._forecast(family).values
+
+    def _forecast(self, family: str) -> RecipeForecast:
+        if "_by_family" not in self.__dict__:
+            object.__setattr__(self, "_by_family", {f.family: f for f in self.forecasts})
+        return self.__dict__["_by_family"][family]
 
     def value(self, family: str, key: str) -> float:
-        return next(f for f in self.forecasts if f.family == family).values[key]
+        return self._forecast(family).values[key]
 
     def ranking(self, key: str) -> list[str]:
         """The families forecast on `key`, from best (lowest forecast) to worst."""
@@ -383,17 +362,32 @@ class RecipeComparison:
 
     def probability(self, first: str, second: str, key: str) -> float:
         """P(`first` comes out better than `second` on `key`)."""
-        for odds in self.odds:
-            if odds.quantity == key and (odds.first, odds.second) == (first, second):
-                return odds.probability
-            if odds.quantity == key and (odds.first, odds.second) == (second, first):
-                return 1.0 - odds.probability
-        raise OvertrainError(f"no odds for {first!r} against {second!r} on {key!r}")
+        standing = self.standings.get(key)
+        if standing is None or first not in standing.families or second not in standing.families:
+            raise OvertrainError(f"no odds for {first!r} against {second!r} on {key!r}")
+        return standing.probability(first, second)
+
+    @property
+    def odds(self) -> tuple[PairOdds, ...]:
+        """Every pair's odds on every quantity (built when asked: a database of recipes holds many pairs)."""
+        return tuple(PairOdds(**pair) for pair in self.pair_records())
+
+    def pair_records(self) -> list[dict[str, Any]]:
+        """Every pair on every quantity as JSON-ready records (see `PairOdds`)."""
+        return [pair for key, standing in self.standings.items()
+                for pair in standing.pairs(self.crossings.get(key))]
+
+    def chances(self, key: str, top: int) -> tuple[np.ndarray, np.ndarray]:
+        """P(best) and P(among the `top` best) of each family of `standings[key]` (in its order), from joint draws."""
+        found = self.__dict__.setdefault("_chances", {})
+        if (key, top) not in found:
+            found[key, top] = self.standings[key].chances(top)
+        return found[key, top]
 
     def to_frame(self) -> pd.DataFrame:
         """One row per family: forecasts and intervals per quantity, and the rank on each."""
         rows = []
-        rankings = {key: self.ranking(key) for key in self.quantities}
+        rankings = {key: {f: i + 1 for i, f in enumerate(self.ranking(key))} for key in self.quantities}
         for result in self.forecasts:
             row: dict[str, Any] = {"family": result.family}
             for key, ranked in rankings.items():
@@ -402,29 +396,114 @@ class RecipeComparison:
                 row[name] = result.values.get(key)
                 row[f"{name}_low"] = None if interval is None else interval.low
                 row[f"{name}_high"] = None if interval is None else interval.high
-                row[f"{name}_rank"] = ranked.index(result.family) + 1 if result.family in ranked else None
+                row[f"{name}_rank"] = ranked.get(result.family)
             rows.append(row)
         return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:
         return self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4g}")
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def top_k(self) -> int:
+        """The k of P(among the k best): 5, or one less than the fewest families ranked on a quantity."""
+        sizes = [len(s.families) for s in self.standings.values()]
+        return max(1, min(5, min(sizes, default=2) - 1))
+
+    def leader_pairs(self, leaders: int = LEADERS, baseline: str | None = None) -> list[tuple[str, str]]:
+        """The pairs worth reading: among each quantity's `leaders` best, and each of them against `baseline`;
+        each pair once, the better-ranked family first."""
+        chosen: list[tuple[str, str]] = []
+        for standing in self.standings.values():
+            ranked = [standing.families[i] for i in standing.order()[:leaders]]
+            chosen += [(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1:]]
+            if baseline is not None:
+                chosen += [(a, baseline) for a in ranked if a != baseline]
+        seen: set[frozenset[str]] = set()
+        return [p for p in chosen if not (frozenset(p) in seen or seen.add(frozenset(p)))]
+
+    def to_dict(self, pairs: bool = False, baseline: str | None = None) -> dict[str, Any]:
+        """JSON-ready: target, every family's forecasts, each quantity's ranking with P(best) and P(among the k
+        best), the odds of the leading pairs (of every pair with `pairs`), the drift and scatter the odds rest on,
+        the task set, what was not compared."""
+        leaders, k = {}, self.top_k
+        for key, standing in self.standings.items():
+            best, within = self.chances(key, k)
+            leaders[key] = [{"family": standing.families[i], "forecast": float(standing.values[i]),
+                             "p_best": float(best[i]), "p_top_k": float(within[i])} for i in standing.order()]
+        if pairs:
+            odds = self.pair_records()
+        else:
+            odds = [{"first": a, "second": b, "quantity": key, "probability": self.probability(a, b, key)}
+                    for a, b in self.leader_pairs(baseline=baseline) for key, standing in self.standings.items()
+                    if a in standing.families and b in standing.families]
         return {
             "target": {"params": self.target.params, "tokens": self.target.tokens,
                        "multiplier": self.target.multiplier, "flops": self.target.flops},
             "level": self.level,
             "shape": self.shape,
             "shape_reason": self.shape_reason,
+            "tasks": None if self.tasks is None else self.tasks.to_dict(),
             "families": self.to_frame().replace({np.nan: None}).to_dict(orient="records"),
             "ranking": {key: self.ranking(key) for key in self.quantities},
-            "odds": [o.to_dict() for o in self.odds],
+            "standing": {"top_k": k, **leaders},
+            "odds": odds,
+            "odds_of": "every pair" if pairs else f"the pairs among each quantity's {LEADERS} leaders"
+                       + (f" and against {baseline}" if baseline else ""),
             "gap_drift": None if self.drift is None else self.drift.to_dict(),
             "replicate_scatter": {q: {"variance": v, "degrees_of_freedom": dof, "in_odds": self.scatter_used(q) > 0}
                                   for q, (v, dof) in self.scatter.items()},
             "not_compared": self.skipped,
             "curve": self.curve,
         }
+
+
+@dataclass(frozen=True)
+class TaskChoice:
+    """The tasks a comparison's error averages when none are named: those every compared family was evaluated on
+    (`used`), and each task left out with the families that lack it (`dropped`)."""
+
+    used: tuple[str, ...]
+    dropped: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, runs: RunTable, families: Sequence[str]) -> TaskChoice:
+        """The tasks scored on at least one run of every one of `families` of `runs` that was evaluated at all (a
+        family with no task scored is compared on loss alone)."""
+        family_of = runs.column("family")
+        scored = {task: np.isfinite(runs.column(ACC + task)) for task in runs.task_names}
+        evaluated = set().union(*(family_of[mask] for mask in scored.values())) if scored else set()
+        dropped, used = {}, []
+        for task, mask in scored.items():
+            have = set(family_of[mask])
+            lacking = tuple(f for f in families if f in evaluated and f not in have)
+            if lacking:
+                dropped[task] = lacking
+            else:
+                used.append(task)
+        return cls(tuple(used), dropped)
+
+    @property
+    def name(self) -> str:
+        """The task set's name: its tasks when at most three, else how many."""
+        return ",".join(self.used) if len(self.used) <= 3 else f"{len(self.used)} tasks"
+
+    def describe(self, name: Callable[[str], str] = str) -> str:
+        """One line: how many tasks are averaged and which were dropped, with the families most often lacking one
+        (each shown as `name` gives it)."""
+        text = f"error over the {len(self.used)} tasks every compared family was evaluated on"
+        if not self.dropped:
+            return text
+        counts: dict[str, int] = {}
+        for lacking in self.dropped.values():
+            for family in lacking:
+                counts[family] = counts.get(family, 0) + 1
+        worst = sorted(counts, key=lambda f: (-counts[f], f))[:3]
+        names = ", ".join(f"{name(f)} ({counts[f]})" for f in worst) + (", ..." if len(counts) > 3 else "")
+        return (f"{text}; {len(self.dropped)} dropped ({', '.join(list(self.dropped)[:4])}"
+                f"{', ...' if len(self.dropped) > 4 else ''}), lacked by {len(counts)} families, most: {names}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"used": list(self.used), "dropped": {task: list(f) for task, f in self.dropped.items()}}
 
 
 def _cannot_compare(loss: Fit, target: Target) -> str | None:
@@ -441,14 +520,17 @@ def _cannot_compare(loss: Fit, target: Target) -> str | None:
 
 def compare_families(
     runs: RunTable, target: Target, *, families: Sequence[str] | None = None, level: float = 0.9,
-    evidence: pd.DataFrame | None = None, shape: str = "auto", drift: GapDrift | None = None, **options: Any,
+    evidence: pd.DataFrame | None = None, shape: str = "auto", drift: GapDrift | None = None, curve: bool = False,
+    **options: Any,
 ) -> RecipeComparison:
     """Forecast every family of `runs` at `target` and compare them pair by pair. `shape`: `own` fits each family
     alone as `overtrain forecast` does (`options` go to `trust.forecast_family`: fit sets, laws, tasks...);
     `shared` fits one law to all of them and offsets each family; `auto` is `own` when every family can be fitted
     alone and `shared` otherwise. The odds rest on `drift` (default: measured on every development testbed of many
     recipes), its loss part measured on `runs` where they hold enough gap changes (see the module notes). A family
-    that cannot be compared is reported in `skipped` with the reason, not dropped silently."""
+    that cannot be compared is reported in `skipped` with the reason, not dropped silently. With `curve`, each
+    family is also forecast along sizes around the target (`RecipeComparison.curve`, which the figure draws). With
+    no `tasks` named, the error averages the tasks every compared family was evaluated on (`TaskChoice`)."""
     if shape not in SHAPES:
         raise OvertrainError(f"unknown shape {shape!r} (choose from {', '.join(SHAPES)})")
     names = list(families or runs.families)
@@ -456,8 +538,17 @@ def compare_families(
         raise OvertrainError(f"{runs.source}: comparing needs at least 2 families, got {len(names)}")
     evidence = load_suite_evidence() if evidence is None else evidence
     drift = measure_gap_drift() if drift is None else drift
+    choice = None
+    if options.get("tasks") is None and runs.task_names:
+        compared = runs.subset(np.isin(runs.column("family"), names))
+        choice = TaskChoice.of(compared, names)
+        if not choice.used:
+            raise OvertrainError(f"{runs.source}: no task was scored for every compared family ({choice.describe()}"
+                                 "); name the tasks with --tasks, or the families with --family")
+        if choice.dropped:
+            options = {**options, "tasks": TaskSet(choice.name, choice.used)}
     ladder = [Target(target.params * f, target.tokens * f)
-              for f in np.logspace(-CROSSING_DECADES / 2, CROSSING_DECADES / 2, CURVE_POINTS)]
+              for f in np.logspace(-CROSSING_DECADES / 2, CROSSING_DECADES / 2, CURVE_POINTS)] if curve else []
     if shape != "shared":
         results, skipped = _own_forecasts(runs, names, target, ladder, level, evidence, options)
         if shape == "own" or not skipped:
@@ -466,11 +557,13 @@ def compare_families(
                                      + "; ".join(f"{k}: {v}" for k, v in skipped.items())
                                      + "); --shape shared compares families too thin to fit alone")
             reason = "each family's own laws" + ("" if shape == "own" else ": every family can be fitted alone")
-            return _compare_own(runs, target, results, skipped, level, drift, reason, options)
+            comparison = _compare_own(runs, target, results, skipped, level, drift, reason, options)
+            return dataclasses.replace(comparison, tasks=choice)
         reason = f"{len(skipped)} of {len(names)} families cannot be fitted alone, so all share one shape"
     else:
         reason = "asked for"
-    return _compare_shared(runs, names, target, ladder, level, evidence, drift, reason, options)
+    comparison = _compare_shared(runs, names, target, ladder, level, evidence, drift, reason, options)
+    return dataclasses.replace(comparison, tasks=choice)
 
 
 def _own_forecasts(runs: RunTable, names: Sequence[str], target: Target, ladder: Sequence[Target], level: float,
@@ -479,9 +572,11 @@ def _own_forecasts(runs: RunTable, names: Sequence[str], target: Target, ladder:
     family none of whose runs measures an error over the task set is forecast on loss alone."""
     results, skipped, cache = [], {}, {}
     spec = default_task_spec(runs, options.get("tasks"))
-    for name in names:
+    say = options.get("progress") or (lambda step: None)
+    for count, name in enumerate(names, 1):
+        say(f"family {count} of {len(names)}: {name}")
         family = runs.family(name)
-        own = dict(options)
+        own = {**options, "progress": None}
         if spec is not None and not np.isfinite(measured_values(family, "error", "", family.task_set(spec))).any():
             own["tasks"] = "none"
         try:
@@ -511,31 +606,43 @@ def _compare_own(runs: RunTable, target: Target, results: list[FamilyForecasts],
     """Compare families each forecast from its own laws (see the module notes)."""
     drift = _drift_with_runs(drift, runs, [r.laws.family for r in results],
                              next((r.laws for r in results if r.laws.error is not None), results[0].laws))
-    comparison = RecipeComparison(target, tuple(RecipeForecast.of(r) for r in results), (), skipped, {}, level,
+    comparison = RecipeComparison(target, tuple(RecipeForecast.of(r) for r in results), {}, skipped, {}, level,
                                   "own", reason, drift)
     log_flops = np.log10(target.flops)
-    last = {(r.laws.family, key): _last_seen(runs.family(r.laws.family), r.laws, key)
-            for r in results for key in comparison.quantities}
-    odds = []
-    for i, a in enumerate(results):
-        for b in results[i + 1:]:
-            for key in comparison.quantities:
-                if not all(key in r.forecasts[0].parts for r in (a, b)):
-                    continue
-                quantity = "loss" if key == "loss" else "error"
-                spread_a, spread_b = (Spread.of(r.forecasts[0].parts[key], r.calibration, level) for r in (a, b))
-                first, second = (comparison.value(r.laws.family, key) for r in (a, b))
-                moved = sum(drift.variance(key, log_flops - seen)
-                            for seen in (last[a.laws.family, key], last[b.laws.family, key]) if seen is not None) / 2
-                odds.append(PairOdds(a.laws.family, b.laws.family, key,
-                                     beats(quantity, first, spread_a, second, spread_b, moved),
-                                     crossing(a.laws, b.laws, quantity, key, target),
-                                     gap_sd(spread_a, spread_b, moved)))
+    sizes = target.params * np.logspace(-CROSSING_DECADES / 2, CROSSING_DECADES / 2, CROSSING_POINTS)
+    standings, crossings_of = {}, {}
+    for key in comparison.quantities:
+        members = [r for r in results if key in r.forecasts[0].parts]
+        if len(members) < 2:
+            continue
+        quantity = "loss" if key == "loss" else "error"
+        sd = []
+        for r in members:
+            spread = Spread.of(r.forecasts[0].parts[key], r.calibration, level)
+            seen = _last_seen(runs.family(r.laws.family), r.laws, key)
+            moved = 0.0 if seen is None else drift.variance(key, log_flops - seen) / 2
+            sd.append(float(np.sqrt(spread.fit**2 + spread.noise**2 + moved)))
+        names = tuple(r.laws.family for r in members)
+        standings[key] = Standing(key, names, np.array([comparison.value(n, key) for n in names]), np.array(sd))
+        curves = np.array([_size_curve(r.laws, quantity, key, sizes, target.multiplier) for r in members])
+        crossings_of[key] = crossings(curves, sizes, target.params)
     curve = {}
     for r in results:
         curve[r.laws.family] = [_curve_point(t.forecast, {"loss": t.forecast.loss, **t.forecast.errors},
                                              t.intervals, comparison.quantities) for t in r.forecasts[1:]]
-    return dataclasses.replace(comparison, odds=tuple(odds), curve=curve)
+    return dataclasses.replace(comparison, standings=standings, crossings=crossings_of, curve=curve)
+
+
+def _size_curve(laws: FittedLaws, quantity: str, key: str, sizes: np.ndarray, multiplier: float) -> np.ndarray:
+    """A family's forecast of `quantity` (error: over task set `key`) at each of `sizes`, at `multiplier`."""
+    tokens = sizes * multiplier
+    loss = physical("loss", np.asarray(laws.loss.predict(sizes, tokens), dtype=float))
+    if quantity == "loss":
+        return loss
+    fit = laws.error
+    known = {"loss": loss, "params": sizes, "tokens": tokens, "multiplier": np.full_like(sizes, multiplier)}
+    values = np.asarray(fit.predict(*(known[name] for name in fit.law.inputs)), dtype=float)
+    return physical("error", np.broadcast_to(values, sizes.shape))
 
 
 @dataclass(frozen=True)
@@ -676,7 +783,7 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
         raise OvertrainError(f"{runs.source}: the law all families share: {why}")
     drift = _drift_with_runs(drift, chosen, names, laws)
     scatter = replicate_noise(chosen, split, laws.task_set)
-    comparison = RecipeComparison(target, (), (), {}, {}, level, "shared", reason, drift, scatter)
+    comparison = RecipeComparison(target, (), {}, {}, {}, level, "shared", reason, drift, scatter)
     keys = ["loss", *sorted(k for k in shared.forecasts[0].intervals if k != "loss")]
     z = NormalDist().inv_cdf(0.5 + level / 2)
     skipped: dict[str, str] = {}
@@ -715,21 +822,20 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
         values, intervals = family_view(name, shared.forecasts[0])
         forecasts.append(RecipeForecast(name, values, intervals))
         curve[name] = [_curve_point(t.forecast, *family_view(name, t), keys) for t in shared.forecasts[1:]]
-    odds = []
     log_flops = np.log10(target.flops)
-    members = list(offsets)
-    alone = Spread(0.0, 0.0, 0.0)  # one law for all: no fit part of a family's own
-    values = {f.family: f.values for f in forecasts}
-    for i, a in enumerate(members):
-        for b in members[i + 1:]:
-            for key in (k for k in keys if k in offsets[a] and k in offsets[b]):
-                quantity = "loss" if key == "loss" else "error"
-                moved = sum(drift.variance(key, log_flops - offsets[f][key].log_flops) for f in (a, b)) / 2
-                moved += _replicate_part(comparison.scatter_used(quantity), quantity in drift.own,
-                                         offsets[a][key].runs, offsets[b][key].runs)
-                odds.append(PairOdds(a, b, key, beats(quantity, values[a][key], alone, values[b][key], alone, moved),
-                                     None, gap_sd(alone, alone, moved)))
-    return dataclasses.replace(comparison, forecasts=tuple(forecasts), odds=tuple(odds), skipped=skipped,
+    standings = {}
+    for key in keys:
+        members = tuple(f for f in offsets if key in offsets[f])
+        quantity = "loss" if key == "loss" else "error"
+        scatter_variance = comparison.scatter_used(quantity)
+        own_drift = quantity in drift.own
+        # one law for all: no fit part of a family's own; each family's share of the gap's drift and replicate noise
+        variance = np.array([drift.variance(key, log_flops - offsets[f][key].log_flops) / 2
+                             + scatter_variance * (1.0 + (0.0 if own_drift else 1.0 / offsets[f][key].runs))
+                             for f in members])
+        values = np.array([next(r for r in forecasts if r.family == f).values[key] for f in members])
+        standings[key] = Standing(key, members, values, np.sqrt(variance))
+    return dataclasses.replace(comparison, forecasts=tuple(forecasts), standings=standings, skipped=skipped,
                                curve=curve)
 
 

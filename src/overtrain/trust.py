@@ -44,10 +44,10 @@ from overtrain.uncertainty import (
     Calibration,
     Interval,
     IntervalParts,
+    batch_parts,
     calibrate_width,
     error_target_noise,
     evidence_frame,
-    forecast_parts,
     loss_target_noise,
     structural_spread,
 )
@@ -176,6 +176,7 @@ def forecast_family(
     split = loss_split or runs.default_split()
     task_spec = default_task_spec(runs, tasks)
     selection = None
+    cache = {} if cache is None else cache
     if pool_runs is None:
         pool_runs = calibration_runs if calibration_runs is not None else runs
     if loss_law == "auto":
@@ -412,6 +413,7 @@ def calibrated_intervals(
         source = frame.attrs["source"]
     except OvertrainError:
         frame, members, source = None, None, "no backtest possible on these runs"
+    frame_key = None if frame is None else (key, options.distance)
     ensemble = method.error_law == ENSEMBLE
     found = (member_forecasts(runs, method, forecasts, split, tasks, members, pool) if options.structural or ensemble
              else [{} for _ in forecasts])
@@ -427,7 +429,16 @@ def calibrated_intervals(
         own = frame if options.own else None
         if own is not None and options.resembling:
             own = resembling(own, sizes, multiplier_excursion(f.multiplier, fit_tokens / fit_params), at_bound)
-        return pooled_calibration(own, evidence, level, options.forms, source, options.own_prior, options.adaptive)
+        # forecasts (of one family or of several) that resemble the same backtests share one calibration
+        key = ("calibration", None if own is None else own.index.to_numpy().tobytes(), frame_key, level,
+               options.forms, source, options.own_prior, options.adaptive, id(evidence))
+        found = cache.get(key) if cache is not None else None
+        if found is None:
+            found = pooled_calibration(own, evidence, level, options.forms, source, options.own_prior,
+                                       options.adaptive)
+            if cache is not None:
+                cache[key] = found
+        return found
 
     # without the runs' own backtests the calibration is the same for every forecast (and every family)
     shared = None
@@ -439,12 +450,12 @@ def calibrated_intervals(
             if cache is not None:
                 cache[key] = shared
     calibrations, combined, intervals, parts = [], [], [], []
-    for f, spread, members_of in zip(forecasts, spreads, found, strict=True):
+    all_parts = batch_parts(forecasts, level=level, seed=seed, examples=examples, structural=spreads,
+                            distance=options.distance)
+    for f, members_of, part in zip(forecasts, found, all_parts, strict=True):
         calibration = shared or calibration_for(f)
         usable = calibration.finite()
         calibrations.append(calibration)
-        part = forecast_parts(f, level=level, seed=seed, examples=examples, structural=spread,
-                              distance=options.distance)
         if ensemble:
             f = _with_ensemble(f, members_of)
             part = {name: p if name == "loss" else p.moved_to(f.errors[name]) for name, p in part.items()}

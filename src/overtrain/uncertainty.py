@@ -523,33 +523,49 @@ def forecast_parts(
     """The parts of the intervals of a forecast's loss and each task set's error (key `loss` and the task-set
     names); `structural` holds the spread of the eligible laws' forecasts per key (see `structural_spread`);
     `distance` says how the compute distance the extrapolation part grows with is measured (see `DISTANCES`)."""
-    reach = forecast_distance(forecast, distance)
-    spread = structural or {}
-    one = np.ones((1, forecast.loss_fit.n_points), dtype=bool)
+    return batch_parts([forecast], level=level, n_resamples=n_resamples, seed=seed, examples=examples,
+                       structural=[structural or {}], distance=distance)[0]
+
+
+def batch_parts(
+    forecasts: Sequence[Forecast], *, level: float = 0.9, n_resamples: int = 400, seed: int = 0,
+    examples: dict[str, np.ndarray] | None = None, structural: Sequence[dict[str, float]] | None = None,
+    distance: str = "total",
+) -> list[dict[str, IntervalParts]]:
+    """`forecast_parts` of several forecasts of the same fitted laws at once: one set of refits (the same draws a
+    forecast alone would use) predicts every target."""
+    if not forecasts:
+        return []
+    first = forecasts[0]
+    loss_fit, n = first.loss_fit, len(forecasts)
+    spreads = list(structural) if structural is not None else [{} for _ in forecasts]
+    masks = np.ones((n, loss_fit.n_points), dtype=bool)
     loss_samples = resample_predictions(
-        forecast.loss_fit, one, [_target_inputs(forecast.loss_fit, forecast.params, forecast.tokens,
-                                                np.zeros(n_resamples))], n_resamples, seed)[0]
-    if forecast.loss_fit.pooled and forecast.loss_fit.pool is None:  # a pooled fit read back from a law file
-        loss_samples = centred_on_pooled(forecast.loss_fit, loss_samples, forecast.params, forecast.tokens,
-                                         forecast.loss)
-    parts = {"loss": IntervalParts("loss", forecast.loss, *physical_bounds("loss", loss_samples, level),
-                                   loss_target_noise(forecast.loss_fit, forecast.loss), spread.get("loss", 0.0),
-                                   reach)}
-    for fit in forecast.error_fits:
+        loss_fit, masks, [_target_inputs(loss_fit, f.params, f.tokens, np.zeros(n_resamples)) for f in forecasts],
+        n_resamples, seed)
+    if loss_fit.pooled and loss_fit.pool is None:  # a pooled fit read back from a law file
+        loss_samples = np.array([centred_on_pooled(loss_fit, samples, f.params, f.tokens, f.loss)
+                                 for samples, f in zip(loss_samples, forecasts, strict=True)])
+    parts = [{"loss": IntervalParts("loss", f.loss, *physical_bounds("loss", samples, level),
+                                    loss_target_noise(loss_fit, f.loss), spread.get("loss", 0.0),
+                                    forecast_distance(f, distance))}
+             for f, samples, spread in zip(forecasts, loss_samples, spreads, strict=True)]
+    for fit in first.error_fits:
         if fit.task_set is None:
             continue
         name = fit.task_set.name
-        prediction = forecast.errors[name]
-        bounds = (float("nan"), float("nan"))
+        bounds = [(float("nan"), float("nan"))] * n
         if _law_class(fit) is type(fit.law):
-            losses = np.where(np.isfinite(loss_samples), loss_samples, forecast.loss)
-            inputs = _target_inputs(fit, forecast.params, forecast.tokens, losses)
-            samples = resample_predictions(fit, np.ones((1, fit.n_points), dtype=bool), [inputs], n_resamples,
+            inputs = [_target_inputs(fit, f.params, f.tokens, np.where(np.isfinite(samples), samples, f.loss))
+                      for f, samples in zip(forecasts, loss_samples, strict=True)]
+            samples = resample_predictions(fit, np.ones((n, fit.n_points), dtype=bool), inputs, n_resamples,
                                            seed + 1)
-            bounds = physical_bounds("error", samples[0], level)
+            bounds = [physical_bounds("error", row, level) for row in samples]
         counts = (examples or {}).get(name, np.array([]))
-        parts[name] = IntervalParts("error", prediction, *bounds, error_target_noise(fit, prediction, counts),
-                                    spread.get(name, 0.0), reach)
+        for part, f, bound, spread in zip(parts, forecasts, bounds, spreads, strict=True):
+            prediction = f.errors[name]
+            part[name] = IntervalParts("error", prediction, *bound, error_target_noise(fit, prediction, counts),
+                                       spread.get(name, 0.0), forecast_distance(f, distance))
     return parts
 
 

@@ -10,10 +10,11 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from overtrain.backtest import BacktestSummary
-from overtrain.forecast import Comparison, FittedLaws, quantity_column
+from overtrain.forecast import Comparison, FittedLaws
 from overtrain.paper import FAMILY_NAMES, Reproduction
 from overtrain.plan import Design, Plan, shape_for
-from overtrain.recipes import CROSSING_DECADES, RecipeComparison
+from overtrain.ranking import DRAWS
+from overtrain.recipes import CROSSING_DECADES, LEADERS, TOP, RecipeComparison
 from overtrain.runs import RunTable
 from overtrain.trust import TrustedForecast
 
@@ -273,41 +274,126 @@ def design_table(design: Design) -> Table:
     return table
 
 
-def comparison_tables(comparison: RecipeComparison) -> list[Table]:
-    """Each family's forecasts with intervals and ranks; then for every pair the odds that the first comes out
-    better, and where their laws cross."""
-    keys = comparison.quantities
+#: Names longer than this are shown in the terminal by a short label, with a legend of the full names.
+LABEL_AFTER = 28
+
+
+def _quantity_name(key: str) -> str:
+    return "loss" if key == "loss" else f"error ({key})"
+
+
+class _Labels:
+    """Short labels ([1], [2], ...) for long family names, in the order they are first shown."""
+
+    def __init__(self) -> None:
+        self.order: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        """The name or its label, as rich markup."""
+        return escape(self.plain(name))
+
+    def plain(self, name: str) -> str:
+        """The name or its label, as plain text."""
+        if len(name) <= LABEL_AFTER:
+            return name
+        return self.order.setdefault(name, f"[{len(self.order) + 1}]")
+
+    def legend(self) -> RichTable | None:
+        if not self.order:
+            return None
+        legend = RichTable(title="Families", title_justify="left", show_header=False, box=None)
+        legend.add_column("label", no_wrap=True)
+        legend.add_column("family", overflow="fold")
+        for name, label in self.order.items():
+            legend.add_row(Text(label), Text(name, overflow="fold"))
+        return legend
+
+
+def comparison_tables(comparison: RecipeComparison, top: int = TOP, baseline: str | None = None,
+                      pairs: bool = False) -> list[Any]:
+    """Each quantity's ranking at the target (the `top` best, and `baseline`), with intervals, P(best) and P(among
+    the best k); then the odds for the pairs among the leaders and against the baseline (every pair with `pairs`);
+    what the odds rest on; what could not be compared. Long names get short labels and a legend."""
+    keys = [k for k in comparison.quantities if k in comparison.standings]
     target = comparison.target
-    forecasts = Table(title=f"Families at N = {_size(target.params)}, D = {target.tokens:.3g} (M = "
-                            f"{target.multiplier:.3g})", title_justify="left")
-    forecasts.add_column("family")
+    label = _Labels()
+    tables: list[Any] = []
+    k = comparison.top_k
     for key in keys:
-        forecasts.add_column("loss" if key == "loss" else f"error ({key})", justify="right")
-        forecasts.add_column("rank", justify="right")
-    frame = comparison.to_frame()
-    for _, row in frame.sort_values([f"{quantity_column(k)}_rank" for k in keys], na_position="last").iterrows():
-        cells = [escape(row["family"])]
-        for name in map(quantity_column, keys):
-            if row[name] is None or row[name] != row[name]:  # not forecast on this quantity (None or NaN)
-                cells += ["—", "—"]
-                continue
-            cells += [escape(f"{row[name]:.4f} [{row[f'{name}_low']:.3f}, {row[f'{name}_high']:.3f}]"),
-                      str(int(row[f"{name}_rank"]))]
-        forecasts.add_row(*cells)
-    forecasts.caption = f"below: {100 * comparison.level:g}% intervals; rank 1 = lowest forecast"
+        standing = comparison.standings[key]
+        best, within = comparison.chances(key, k)
+        order = list(standing.order())
+        rows = order[:top]
+        if baseline is not None and baseline in standing.families and standing.index(baseline) not in rows:
+            rows.append(standing.index(baseline))
+        shown = f"the best {top} of {len(standing.families)}" if len(standing.families) > top else "every family"
+        table = Table(title=f"{_quantity_name(key).capitalize()} at N = {_size(target.params)}, M = "
+                            f"{target.multiplier:.3g}: {shown}", title_justify="left")
+        for column in ("#", "family", "forecast", f"{100 * comparison.level:g}% interval", "P(best)",
+                       *((f"P(top {k})",) if k > 1 else ())):
+            table.add_column(column, justify="left" if column == "family" else "right")
+        for i in rows:
+            name = standing.families[i]
+            interval = next(f for f in comparison.forecasts if f.family == name).intervals.get(key)
+            span = "—" if interval is None else f"{interval.low:.3f}–{interval.high:.3f}"
+            mark = " (baseline)" if name == baseline else ""
+            table.add_row(str(order.index(i) + 1), label(name) + mark, f"{standing.values[i]:.4f}", span,
+                          _chance(best[i]), *((_chance(within[i]),) if k > 1 else ()))
+        leader = standing.families[order[0]]
+        table.caption = (f"leader: {label(leader)}, P(best) {_chance(best[order[0]])}; P from {DRAWS} joint draws "
+                         "of every family's miss (the pair odds' model)")
+        tables.append(table)
+    tables.append(_odds_table(comparison, keys, baseline, pairs, label))
+    if comparison.tasks is not None and comparison.tasks.dropped:
+        tables.append(Text(comparison.tasks.describe(label.plain)))
+    if comparison.skipped:
+        skipped = Table(title=f"Not compared: {len(comparison.skipped)}", title_justify="left")
+        skipped.add_column("family")
+        skipped.add_column("why")
+        for name, why in list(comparison.skipped.items())[:5]:
+            skipped.add_row(label(name), escape(why))
+        if len(comparison.skipped) > 5:
+            skipped.caption = f"and {len(comparison.skipped) - 5} more (--json lists every one)"
+        tables.append(skipped)
+    legend = label.legend()
+    return tables if legend is None else [*tables, legend]
+
+
+def _chance(value: float) -> str:
+    return "<0.01" if 0 < value < 0.005 else f"{value:.2f}"
+
+
+def _odds_table(comparison: RecipeComparison, keys: list[str], baseline: str | None, every: bool, label: _Labels
+                ) -> Table:
+    """The odds that the first of a pair comes out better, per quantity, for the pairs among each quantity's
+    leaders and each leader against the baseline (every pair with `every`), and where their laws cross."""
     shared = comparison.shape == "shared"
-    odds = Table(title="Odds, pair by pair", title_justify="left")
-    for column in ("first", "second", *(f"P(first better): {'loss' if k == 'loss' else k}" for k in keys),
+    if every:
+        names = [f.family for f in comparison.forecasts]
+        chosen = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+        title = "Odds, pair by pair"
+    else:
+        chosen = comparison.leader_pairs(LEADERS, baseline)
+        few = len(comparison.forecasts) <= LEADERS
+        title = ("Odds, pair by pair" if few else f"Odds among the {LEADERS} leaders"
+                 + (f" and against {label(baseline)}" if baseline else ""))
+    table = Table(title=title, title_justify="left")
+    for column in ("first", "second", *(f"P(first better): {_quantity_name(k)}" for k in keys),
                    *(() if shared else ("laws cross (N)",))):
-        odds.add_column(column, justify="left" if column in ("first", "second") else "right")
-    for i, a in enumerate(frame["family"]):
-        for b in list(frame["family"])[i + 1:]:
-            crossings = [f"{'loss' if o.quantity == 'loss' else 'error'} at {_size(o.crossing_params)}"
-                         for o in comparison.odds if {o.first, o.second} == {a, b} and o.crossing_params is not None]
-            odds.add_row(escape(a), escape(b), *(f"{comparison.probability(a, b, k):.2f}"
-                                                 if comparison.has(a, k) and comparison.has(b, k) else "—"
-                                                 for k in keys),
-                         *(() if shared else (", ".join(crossings) or "—",)))
+        table.add_column(column, justify="left" if column in ("first", "second") else "right")
+    for a, b in chosen:
+        cells = [f"{comparison.probability(a, b, k):.2f}" if comparison.has(a, k) and comparison.has(b, k)
+                 and a in comparison.standings[k].families and b in comparison.standings[k].families else "—"
+                 for k in keys]
+        crossings = []
+        for k in keys:
+            found = comparison.crossings.get(k)
+            standing = comparison.standings[k]
+            if found is not None and a in standing.families and b in standing.families:
+                at = found[standing.index(a), standing.index(b)]
+                if np.isfinite(at):
+                    crossings.append(f"{'loss' if k == 'loss' else 'error'} at {_size(at)}")
+        table.add_row(label(a), label(b), *cells, *(() if shared else (", ".join(crossings) or "—",)))
     drift = comparison.drift
     spread = "" if drift is None else "; ".join(
         f"{q} {drift.variance(q, 1.0) ** 0.5:.3f} over a decade ({drift.pairs[q]} pairs of {drift.source(q)})"
@@ -317,21 +403,14 @@ def comparison_tables(comparison: RecipeComparison) -> list[Table]:
                         for q in comparison.scatter if comparison.scatter_used(q) > 0)
     if shared and scatter:
         moved += f" and the scatter between replicates of these runs (rms: {scatter})"
+    more = "" if every or len(comparison.forecasts) <= LEADERS else "; every pair in --json, or here with --pairs"
     if shared:
-        odds.caption = (f"shared shape ({comparison.shape_reason}): one law fitted to all families' runs, each family "
-                        f"offset by its largest runs; odds from {moved}")
+        table.caption = (f"shared shape ({comparison.shape_reason}): one law fitted to all families' runs, each family "
+                         f"offset by its largest runs; odds from {moved}{more}")
     else:
-        odds.caption = (f"odds from each family's fit and target noise and {moved}; crossings within "
-                        f"{CROSSING_DECADES:g} decades of the target's size")
-    tables = [forecasts, odds]
-    if comparison.skipped:
-        skipped = Table(title="Not compared", title_justify="left")
-        skipped.add_column("family")
-        skipped.add_column("why")
-        for name, why in comparison.skipped.items():
-            skipped.add_row(escape(name), escape(why))
-        tables.append(skipped)
-    return tables
+        table.caption = (f"odds from each family's fit and target noise and {moved}; crossings within "
+                         f"{CROSSING_DECADES:g} decades of the target's size{more}")
+    return table
 
 
 def cheaper_table(rows: list[dict]) -> Table:
