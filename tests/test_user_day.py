@@ -3,6 +3,7 @@ sizes, spreadsheet CSVs, percentages, Ctrl-C."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -84,13 +85,13 @@ def test_ctrl_c_leaves_no_report_and_says_interrupted(tmp_path) -> None:
     out = tmp_path / "report"
     process = subprocess.Popen([sys.executable, "-m", "overtrain", "reproduce", "--all", "--out", str(out)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               preexec_fn=lambda: (os.setpgrp(), signal.signal(signal.SIGINT, signal.SIG_DFL)))
     time.sleep(2.5)
-    process.send_signal(signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the command and its worker processes
     _, error = process.communicate(timeout=60)
     if process.returncode == 0:
         pytest.skip("the report finished before the interruption")
-    assert process.returncode == 130 and error.decode().strip().endswith("overtrain: interrupted")
+    assert process.returncode == 130 and error.decode() == "overtrain: interrupted\n"
     assert not out.exists() and not list(tmp_path.glob(".report*"))
 
 
@@ -380,3 +381,13 @@ def test_compare_keeps_one_multiplier_ladders_at_their_multiplier_only(tmp_path)
     assert comparison.ranking("loss") == ["a", "b"] and comparison.probability("a", "b", "loss") > 0.5
     with pytest.raises(Exception, match=r"every fit run has M = 20.*cannot forecast M = 40"):
         compare_families(runs, Target(7e9, 2.8e11), tasks="none")
+
+
+@pytest.mark.parametrize("command", [["forecast", "--target", "params=1e9,multiplier=20"], ["fit", "-o"],
+                                     ["backtest"], ["compare", "--target", "params=1e9,multiplier=20"]])
+def test_a_figure_file_of_an_unknown_format_is_refused_before_the_work(tmp_path, command) -> None:
+    laws = [str(tmp_path / "laws.json")] if command[-1] == "-o" else []
+    result = CliRunner().invoke(app, [*command, *laws, "--plot", str(tmp_path / "figure.txt")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [f"overtrain: error: {tmp_path / 'figure.txt'}: a figure is written "
+                                                  "as .png, .svg or .pdf, chosen by the file's suffix, not '.txt'"]

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from overtrain._version import __version__
 from overtrain.errors import InputProblems, OvertrainError
-from overtrain.files import check_writable
+from overtrain.files import check_figure, check_writable
 from overtrain.names import DEFAULT_ERROR_LAW, ENSEMBLE, ERROR_LAW_NAMES, LOSS_LAW_NAMES
 
 if TYPE_CHECKING:
@@ -365,7 +365,7 @@ def forecast_command(
         "--interval", help="Interval level (calibrated on the development suite's held-out forecasts); 0 for none.",
     )] = 0.9,
     plot: Annotated[Path | None, typer.Option(
-        "--plot", help="Write the figure: your runs, the fitted law and the target (PNG/SVG).")] = None,
+        "--plot", help="Write the figure: your runs, the fitted law and the target (.png, .svg or .pdf).")] = None,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
     per_task: Annotated[bool, typer.Option(
@@ -381,7 +381,7 @@ def forecast_command(
     if not 0 <= interval < 1:
         raise OvertrainError(f"--interval must be a level in [0, 1), got {interval}")
     if plot is not None:
-        check_writable(plot)
+        check_figure(plot)
     table = _runs(runs, sizes, task_info)
     with _working("forecasting") as step:
         results = forecast_families(table, _families(table, family) or table.families, parsed,
@@ -416,7 +416,8 @@ def backtest_command(
     where: Annotated[str | None, typer.Option(
         "--where", help="Backtest only these runs (a filter), e.g. params<=4.2e8 to keep the large runs unseen.")
     ] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Write the error-vs-distance figure (PNG/SVG).")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", help="Write the error-vs-distance figure (.png, .svg or .pdf).")] = None,
     protocol: Annotated[str, typer.Option(
         "--protocol", help="rolling (every fit set of cheaper runs) or size-ahead (each size with 3+ smaller sizes "
         "forecast from the --fit-loss and --fit-error sets chosen among smaller runs).")] = "rolling",
@@ -428,7 +429,7 @@ def backtest_command(
 ) -> None:
     """Backtest: forecast larger runs from smaller, cheaper ones; errors, coverage, figure."""
     if plot is not None:
-        check_writable(plot)
+        check_figure(plot)
     from overtrain.backtest import Method, select_method, summarize_backtest
     from overtrain.forecast import default_task_spec
     from overtrain.render.tables import backtest_table
@@ -482,14 +483,15 @@ def fit_command(
     error_law: ErrorLawOption = "exponential",
     pool: PoolOption = False,
     plot: Annotated[Path | None, typer.Option(
-        "--plot", help="Write the figure: your runs and the fitted loss law (PNG/SVG).")] = None,
+        "--plot", help="Write the figure: your runs and the fitted loss law (.png, .svg or .pdf).")] = None,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
 ) -> None:
     """Fit the laws to RUNS and save them as a readable JSON law file for `overtrain predict`."""
-    for path in (output, plot):
-        if path is not None:
-            check_writable(path)
+    if output is not None:
+        check_writable(output)
+    if plot is not None:
+        check_figure(plot)
     from overtrain.lawfile import laws_document, provenance, save_laws
     from overtrain.render.tables import laws_table
 
@@ -547,12 +549,12 @@ def plan_command(
     family: FamilyOption = None,
     interval: Annotated[float, typer.Option(
         "--interval", help="Interval level for the forecast at the plan (runs only); 0 for none.")] = 0.9,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Write the frontier figure (PNG/SVG).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write the frontier figure (.png, .svg or .pdf).")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Which N and D reach a target loss or error at least total compute (training + inference)."""
     if plot is not None:
-        check_writable(plot)
+        check_figure(plot)
     from overtrain.lawfile import load_laws
     from overtrain.plan import under_budget
     from overtrain.render.tables import budget_table, cheaper_table, plan_table
@@ -645,7 +647,8 @@ def compare_command(
         "--shape", help="own: each family's own laws; shared: one law for all, each family offset (for recipes "
         "trained at one or two sizes); auto: own unless a family cannot be fitted alone.")] = "auto",
     plot: Annotated[Path | None, typer.Option(
-        "--plot", help="Write the figure: each family's forecast and band against compute (PNG/SVG).")] = None,
+        "--plot", help="Write the figure: each family's forecast and band against compute (.png, .svg or .pdf)."
+    )] = None,
     top: Annotated[int, typer.Option("--top", help="Families ranked in the terminal (every one is in --json).",
                                      min=1)] = 10,
     baseline: Annotated[str | None, typer.Option(
@@ -667,7 +670,7 @@ def compare_command(
     if not 0 < interval < 1:
         raise OvertrainError(f"--interval must be a level in (0, 1), got {interval}")
     if plot is not None:
-        check_writable(plot)
+        check_figure(plot)
     table = _runs(runs, sizes, task_info)
     if baseline is not None:
         baseline = (_families(table, [baseline]) or [baseline])[0]
@@ -698,9 +701,21 @@ def version_command() -> None:
 
 def main() -> None:
     """Console-script entry point; Ctrl-C before a command's own handling starts (while typer parses) exits as it
-    does within one: 130, one line."""
+    does within one: 130, one line. An interrupted process leaves at once once its files are cleaned up: the
+    interpreter's shutdown would wait on (or abort over) the threads of a worker pool the interruption cut short."""
     try:
         app()
     except KeyboardInterrupt:
         print("overtrain: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _leave(130)
+    except SystemExit as leaving:
+        if leaving.code == 130:
+            _leave(130)
+        raise
+
+
+def _leave(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

@@ -24,6 +24,21 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
+#: The figure formats a `--plot` file may be written in, by its suffix.
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_figure(path: str | Path) -> Path:
+    """`path` if a figure can be written there in a format its suffix names (`FIGURE_SUFFIXES`), else a one-line
+    error, before any work."""
+    path = check_writable(path)
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        formats = ", ".join(FIGURE_SUFFIXES[:-1]) + f" or {FIGURE_SUFFIXES[-1]}"
+        raise OvertrainError(f"{path}: a figure is written as {formats}, chosen by the file's suffix, not "
+                             f"{path.suffix or 'no suffix'!r}")
+    return path
+
+
 def write_atomic(path: str | Path, write: Callable[[str], object]) -> None:
     """Call `write(temporary_path)`, then rename the finished file over `path`; on failure leave no file."""
     path = check_writable(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,6 +19,11 @@ _PIECES: list[Callable[[], Any]] = []
 
 def _run(index: int) -> Any:
     return _PIECES[index]()
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the parent, which ends them: no worker prints its own traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def fork_map(pieces: Sequence[Callable[[], Any]], done: Callable[[int], None] | None = None) -> list[Any]:
@@ -32,7 +38,7 @@ def fork_map(pieces: Sequence[Callable[[], Any]], done: Callable[[int], None] | 
         return results
     _PIECES[:] = pieces
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_interrupts) as pool:
             results = []
             for index, result in enumerate(pool.imap(_run, range(len(pieces)))):
                 results.append(result)

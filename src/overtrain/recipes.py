@@ -76,6 +76,9 @@ MIN_OWN_CHANGES = 10
 TOP = 10
 #: Pairs shown by default: among this many leaders of each quantity (and each against the baseline).
 LEADERS = 3
+#: Families compared by their own laws calibrate their intervals on the backtests of at most this many of them:
+#: backtesting a database of hundreds would cost minutes and add evidence of the same kind.
+CALIBRATION_FAMILIES = 24
 #: A shared-shape comparison adds the compared runs' own scatter between replicates (`replicate_noise`) to its odds
 #: where it is measured with at least this many degrees of freedom.
 MIN_REPLICATE_DOF = 10
@@ -573,6 +576,10 @@ def _own_forecasts(runs: RunTable, names: Sequence[str], target: Target, ladder:
     results, skipped, cache = [], {}, {}
     spec = default_task_spec(runs, options.get("tasks"))
     say = options.get("progress") or (lambda step: None)
+    calibration_runs = runs
+    if len(names) > CALIBRATION_FAMILIES:  # evenly spread over the names: the backtests' evidence, not all of it
+        chosen = [names[int(i)] for i in np.linspace(0, len(names) - 1, CALIBRATION_FAMILIES)]
+        calibration_runs = runs.subset(np.isin(runs.column("family"), chosen))
     for count, name in enumerate(names, 1):
         say(f"family {count} of {len(names)}: {name}")
         family = runs.family(name)
@@ -580,7 +587,7 @@ def _own_forecasts(runs: RunTable, names: Sequence[str], target: Target, ladder:
         if spec is not None and not np.isfinite(measured_values(family, "error", "", family.task_set(spec))).any():
             own["tasks"] = "none"
         try:
-            result = forecast_family(family, [target, *ladder], calibration_runs=runs, level=level,
+            result = forecast_family(family, [target, *ladder], calibration_runs=calibration_runs, level=level,
                                      evidence=evidence, cache=cache, per_task=False, **own)
         except OvertrainError as error:
             skipped[name] = str(error)

@@ -1,4 +1,4 @@
-"""Figures (matplotlib, no display needed): written whole as PNG or SVG by file suffix."""
+"""Figures (matplotlib, no display needed): written whole as PNG, SVG or PDF by file suffix."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ matplotlib.use("Agg")
 matplotlib.rcParams["svg.hashsalt"] = "overtrain"  # stable element ids: the same input draws the same file
 
 # No dates or tool stamps in the files, so the same input gives the same bytes.
-FIXED_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None, "Format": None, "Type": None}}
+FIXED_METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None, "Format": None, "Type": None},
+                  "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
 
 
 def save(figure: plt.Figure, path: str | Path) -> None:
     """Write a figure whole or not at all; the suffix picks the format."""
     path = Path(path)
-    suffix = path.suffix.lstrip(".") or "png"
+    suffix = path.suffix.lstrip(".").lower() or "png"
     write_atomic(path, lambda temporary: figure.savefig(temporary, format=suffix, dpi=150, bbox_inches="tight",
                                                         metadata=FIXED_METADATA.get(suffix)))
     plt.close(figure)
