@@ -3,6 +3,7 @@ sizes, spreadsheet CSVs, percentages, Ctrl-C."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -391,3 +392,49 @@ def test_a_figure_file_of_an_unknown_format_is_refused_before_the_work(tmp_path,
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.stderr.strip().splitlines() == [f"overtrain: error: {tmp_path / 'figure.txt'}: a figure is written "
                                                   "as .png, .svg or .pdf, chosen by the file's suffix, not '.txt'"]
+
+
+def test_columns_not_read_are_named_and_can_be_mapped(tmp_path) -> None:
+    """A trainer's own names (val_loss, acc_piqa, a W&B path) are named with the --column that reads them; mapped,
+    the table reads as if written in overtrain's names, sizes written as 50M and 1B included."""
+    path = tmp_path / "export.csv"
+    pd.DataFrame({"run": ["a", "b", "c", "d"], "params": ["50M", "100M", "200M", "400M"],
+                  "tokens": ["1B", "2B", "4B", "16B"], "eval/c4_en-validation/CrossEntropyLoss": [3.4, 3.1, 2.9, 2.6],
+                  "acc_piqa": [0.6, 0.62, 0.65, 0.7], "comment": ["", "", "", ""]}).to_csv(path, index=False)
+    shown = CliRunner().invoke(app, ["runs", str(path)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0
+    assert ("3 columns not read: 'eval/c4_en-validation/CrossEntropyLoss' (--column "
+            "eval/c4_en-validation/CrossEntropyLoss=loss:c4_en-validation?), 'acc_piqa' (--column "
+            "acc_piqa=acc:piqa?), 'comment'") in shown.stdout
+    refused = CliRunner().invoke(app, ["forecast", str(path), "--target", "params=1B,multiplier=20"])
+    assert refused.exit_code == 2 and "no loss columns" in refused.stderr and "--column acc_piqa=acc:piqa?" in \
+        refused.stderr
+    mapped = ["--column", "eval/c4_en-validation/CrossEntropyLoss=loss:val", "--column", "acc_piqa=acc:piqa"]
+    read = CliRunner().invoke(app, ["runs", str(path), *mapped, "--json"])
+    document = json.loads(read.stdout)
+    assert document["loss_splits"] == ["val"] and document["tasks"] == ["piqa"]
+    assert document["families"][0]["params"] == [5e7, 4e8] and document["families"][0]["tokens"] == [1e9, 1.6e10]
+    wrong = CliRunner().invoke(app, ["runs", str(path), "--column", "val_loss=loss:val"])
+    assert wrong.exit_code == 2 and "--column val_loss=loss:val: no column 'val_loss'" in wrong.stderr
+
+
+def test_amounts_take_size_suffixes_and_names_get_a_suggestion() -> None:
+    runner = CliRunner()
+    as_number = runner.invoke(app, ["plan", "--budget", "1e21", "--json"])
+    as_suffix = runner.invoke(app, ["plan", "--budget", "1000000000000G", "--json"])
+    assert as_number.exit_code == 0 and as_number.stdout == as_suffix.stdout
+    bad = runner.invoke(app, ["plan", "--budget", "lots"])
+    assert bad.exit_code == 2 and "--budget: cannot read 'lots' as an amount" in bad.stderr
+    misspelled = runner.invoke(app, ["forecast", "--target", "params=1e9,multiplier=20", "--law", "chinchila"])
+    assert misspelled.exit_code == 2 and "did you mean 'chinchilla'?" in misspelled.stderr
+    ensemble = runner.invoke(app, ["forecast", "--target", "params=1e9,multiplier=20", "--error-law", "ensembl"])
+    assert "ensemble" in ensemble.stderr and "family" not in ensemble.stderr
+
+
+def test_fit_prints_json_when_asked_and_backtest_takes_a_family(tmp_path) -> None:
+    runner = CliRunner()
+    laws = tmp_path / "laws.json"
+    fitted = runner.invoke(app, ["fit", "-o", str(laws), "--json"])
+    assert fitted.exit_code == 0 and json.loads(fitted.stdout) == json.loads(laws.read_text())
+    one = json.loads(runner.invoke(app, ["backtest", "--family", "RedPajama", "--json"]).stdout)
+    assert {row["family"] for row in one["forecasts"]} == {"rpj"}

@@ -60,6 +60,7 @@ def reports_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _check_names(kwargs)
             return command(*args, **kwargs)
         except OvertrainError as error:
             print(f"overtrain: error: {error}", file=sys.stderr)
@@ -71,15 +72,54 @@ def reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _runs(path: Path | None, sizes: list[Path] | None = None, task_info: Path | None = None) -> RunTable:
+def _check_names(options: dict[str, Any]) -> None:
+    """Laws and fit-set presets named on the command line exist, before any work: a misspelling is one line with the
+    names known and the nearest, not an error about the first family fitted."""
+    import difflib
+
+    def unknown(what: str, name: str, known: list[str], more: str = "", where: str = "") -> OvertrainError:
+        near = difflib.get_close_matches(name, known, n=1)
+        return OvertrainError(f"unknown {what} {name!r}{where} (known: {', '.join(known)}{more})"
+                              + (f"; did you mean {near[0]!r}?" if near else ""))
+
+    law = options.get("law")
+    if isinstance(law, str) and law not in (*LOSS_LAW_NAMES, "auto"):
+        raise unknown("loss law", law, [*LOSS_LAW_NAMES, "auto"])
+    error_law = options.get("error_law")
+    if isinstance(error_law, str) and error_law not in (*ERROR_LAW_NAMES, ENSEMBLE):
+        raise unknown("error law", error_law, [*ERROR_LAW_NAMES, ENSEMBLE])
+    for option in ("fit_loss", "fit_error"):
+        spec = options.get(option)
+        if isinstance(spec, str) and not any(op in spec for op in "=<>"):
+            from overtrain.fitsets import CHEAP_SUFFIX, PRESETS
+
+            base = spec.removesuffix(CHEAP_SUFFIX)
+            if base not in PRESETS:
+                raise unknown("fit-set preset", base, list(PRESETS), "; or a filter like params<=4e8",
+                              f" for --{option.replace('_', '-')}")
+
+
+def _columns(pairs: list[str] | None) -> dict[str, str]:
+    """`--column OLD=NEW` options as a mapping."""
+    mapping = {}
+    for pair in pairs or []:
+        old, sep, new = pair.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise OvertrainError(f"--column {pair!r}: write OLD=NEW, e.g. --column val_loss=loss:val")
+        mapping[old.strip()] = new.strip()
+    return mapping
+
+
+def _runs(path: Path | None, sizes: list[Path] | None = None, task_info: Path | None = None,
+          columns: list[str] | None = None) -> RunTable:
     from overtrain.readers import read_runs
     from overtrain.testbed import load_testbed
 
     if path is None:
-        if sizes or task_info is not None:
-            raise OvertrainError("--sizes and --task-info need a RUNS path")
+        if sizes or task_info is not None or columns:
+            raise OvertrainError("--sizes, --task-info and --column need a RUNS path")
         return load_testbed()
-    return read_runs(path, sizes=sizes, task_info=task_info)
+    return read_runs(path, sizes=sizes, task_info=task_info, columns=_columns(columns))
 
 
 @contextlib.contextmanager
@@ -122,6 +162,16 @@ def _families(runs: RunTable, requested: list[str] | None) -> list[str] | None:
     return chosen
 
 
+def _amount(text: str, option: str) -> float:
+    """A non-negative number given to `option`, possibly with a size suffix (2T, 7B, 50M)."""
+    from overtrain.runs import size_number
+
+    value = size_number(text)
+    if value is None or not math.isfinite(value) or value < 0:
+        raise OvertrainError(f"{option}: cannot read {text!r} as an amount; write e.g. 1e22, 2T or 7B")
+    return value
+
+
 def _print_json(document: Any) -> None:
     """One JSON document on stdout; a number that does not exist (NaN: e.g. an error score of runs without
     tasks) is null."""
@@ -142,6 +192,9 @@ SizesOption = Annotated[list[Path] | None, typer.Option(
     "--sizes", help="For lm-evaluation-harness results: a table with run, params, tokens (and optional columns); "
     "repeat it to join more columns on run, e.g. losses from training logs."
 )]
+ColumnOption = Annotated[list[str] | None, typer.Option(
+    "--column", help="Read a column of RUNS under overtrain's name: OLD=NEW, e.g. val_loss=loss:val or "
+    "acc_piqa=acc:piqa (repeatable).")]
 TaskInfoOption = Annotated[Path | None, typer.Option(
     "--task-info", help="Task metadata table: task, chance[, category, shots, n_examples]."
 )]
@@ -236,6 +289,7 @@ def runs_command(
     ] = None,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
+    column: ColumnOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Show what was read (runs per family, ranges of N, D, M, C, splits, tasks) and every problem found."""
@@ -243,7 +297,7 @@ def runs_command(
     from overtrain.render.tables import runs_table
 
     try:
-        runs = _runs(path, sizes, task_info)
+        runs = _runs(path, sizes, task_info, column)
     except InputProblems as problems:
         for problem in problems.problems:
             print(f"overtrain: error: {problem}", file=sys.stderr)
@@ -368,6 +422,7 @@ def forecast_command(
         "--plot", help="Write the figure: your runs, the fitted law and the target (.png, .svg or .pdf).")] = None,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
+    column: ColumnOption = None,
     per_task: Annotated[bool, typer.Option(
         "--per-task", help="Also show each task's forecast accuracy with its interval (always in --json).",
         metavar="")] = False,
@@ -382,7 +437,7 @@ def forecast_command(
         raise OvertrainError(f"--interval must be a level in [0, 1), got {interval}")
     if plot is not None:
         check_figure(plot)
-    table = _runs(runs, sizes, task_info)
+    table = _runs(runs, sizes, task_info, column)
     with _working("forecasting") as step:
         results = forecast_families(table, _families(table, family) or table.families, parsed,
                                     loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss,
@@ -423,18 +478,25 @@ def backtest_command(
         "forecast from the --fit-loss and --fit-error sets chosen among smaller runs).")] = "rolling",
     fit_loss: FitLossOption = None,
     fit_error: FitErrorOption = None,
+    family: FamilyOption = None,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
+    column: ColumnOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Backtest: forecast larger runs from smaller, cheaper ones; errors, coverage, figure."""
     if plot is not None:
         check_figure(plot)
+    import numpy as np
+
     from overtrain.backtest import Method, select_method, summarize_backtest
     from overtrain.forecast import default_task_spec
     from overtrain.render.tables import backtest_table
 
-    table = _runs(runs, sizes, task_info)
+    table = _runs(runs, sizes, task_info, column)
+    chosen = _families(table, family)
+    if chosen:
+        table = table.subset(np.isin(table.column("family"), chosen))
     if where:
         table = table.select(where)
     split = loss_split or table.default_split()
@@ -486,8 +548,11 @@ def fit_command(
         "--plot", help="Write the figure: your runs and the fitted loss law (.png, .svg or .pdf).")] = None,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
+    column: ColumnOption = None,
+    json_output: JsonOption = False,
 ) -> None:
-    """Fit the laws to RUNS and save them as a readable JSON law file for `overtrain predict`."""
+    """Fit the laws to RUNS and save them as a readable JSON law file for `overtrain predict` (printed as JSON
+    without -o, or with --json)."""
     if output is not None:
         check_writable(output)
     if plot is not None:
@@ -495,7 +560,7 @@ def fit_command(
     from overtrain.lawfile import laws_document, provenance, save_laws
     from overtrain.render.tables import laws_table
 
-    table = _runs(runs, sizes, task_info)
+    table = _runs(runs, sizes, task_info, column)
     if law == "auto":
         laws = _fit_chosen(table, family, loss_split, tasks, fit_loss, fit_error)
     else:
@@ -505,10 +570,13 @@ def fit_command(
 
         save(forecast_figure(table, laws, []), plot)
         print(f"wrote {plot}", file=sys.stderr)
-    if output is None:
+    if output is not None:
+        save_laws(output, laws, provenance(table))
+    if output is None or json_output:
         _print_json(laws_document(laws, provenance(table)))
+        if output is not None:
+            print(f"wrote {output}", file=sys.stderr)
         return
-    save_laws(output, laws, provenance(table))
     console.print(laws_table(laws))
     console.print(f"wrote {output}")
 
@@ -538,10 +606,11 @@ def plan_command(
         help="A law file (`overtrain fit -o`) or runs to fit; default: the bundled testbed.")] = None,
     target_loss: Annotated[float | None, typer.Option("--target-loss", help="Loss to reach.")] = None,
     target_error: Annotated[float | None, typer.Option("--target-error", help="Average error to reach.")] = None,
-    inference_tokens: Annotated[list[float] | None, typer.Option(
-        "--inference-tokens", help="Tokens served over the model's life (repeatable); default 0.")] = None,
-    budget: Annotated[float | None, typer.Option(
-        "--budget", help="Training FLOPs available: with a target, a ceiling; alone, what it buys at each M.")] = None,
+    inference_tokens: Annotated[list[str] | None, typer.Option(
+        "--inference-tokens", help="Tokens served over the model's life, e.g. 2T (repeatable); default 0.")] = None,
+    budget: Annotated[str | None, typer.Option(
+        "--budget", help="Training FLOPs available (e.g. 1e22): with a target, a ceiling; alone, what it buys at "
+        "each M.")] = None,
     fit_loss: FitLossOption = None,
     fit_error: FitErrorOption = None,
     loss_split: LossSplitOption = None,
@@ -555,6 +624,9 @@ def plan_command(
     """Which N and D reach a target loss or error at least total compute (training + inference)."""
     if plot is not None:
         check_figure(plot)
+    budget = None if budget is None else _amount(budget, "--budget")
+    inference_tokens = None if inference_tokens is None else [_amount(v, "--inference-tokens")
+                                                               for v in inference_tokens]
     from overtrain.lawfile import load_laws
     from overtrain.plan import under_budget
     from overtrain.render.tables import budget_table, cheaper_table, plan_table
@@ -613,7 +685,7 @@ def _plan_figures(fitted: list[FittedLaws], results: list, plot: Path, step: Cal
 @reports_errors
 def design_command(
     target: Annotated[str, typer.Option("--target", help="The big run, e.g. params=7e9,tokens=1.4e11.")],
-    budget: Annotated[float, typer.Option("--budget", help="FLOPs to spend on the small runs.")],
+    budget: Annotated[str, typer.Option("--budget", help="FLOPs to spend on the small runs, e.g. 1e20.")],
     json_output: JsonOption = False,
 ) -> None:
     """Propose the small runs to train first (sizes, multipliers, cost) and the accuracy to expect."""
@@ -623,7 +695,7 @@ def design_command(
     from overtrain.render.tables import design_table
 
     parsed = parse_target(target)
-    proposal = design(parsed.params, parsed.tokens, budget, design_evidence())
+    proposal = design(parsed.params, parsed.tokens, _amount(budget, "--budget"), design_evidence())
     if json_output:
         _print_json(proposal.to_dict())
         return
@@ -658,6 +730,7 @@ def compare_command(
     ] = False,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
+    column: ColumnOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Which family (data recipe) wins at the target: the families ranked, with intervals, the chance each is
@@ -671,7 +744,7 @@ def compare_command(
         raise OvertrainError(f"--interval must be a level in (0, 1), got {interval}")
     if plot is not None:
         check_figure(plot)
-    table = _runs(runs, sizes, task_info)
+    table = _runs(runs, sizes, task_info, column)
     if baseline is not None:
         baseline = (_families(table, [baseline]) or [baseline])[0]
     with _working("comparing") as step:

@@ -13,7 +13,7 @@ from overtrain.errors import OvertrainError, about
 from overtrain.fitsets import FitSet
 from overtrain.fitting import Fit, fit_error, fit_loss, fit_loss_pooled
 from overtrain.laws.loss import held_out_reason, shared_quantity
-from overtrain.runs import RunTable, flops_from
+from overtrain.runs import RunTable, flops_from, size_number
 from overtrain.scales import physical
 from overtrain.tasks import TaskSet
 
@@ -342,21 +342,6 @@ TARGET_KEYS = {"params": "params", "N": "params", "tokens": "tokens", "D": "toke
                "M": "multiplier"}
 
 
-#: Suffixes a size may carry, as overtrain prints them (7.00B parameters, 2T tokens).
-SIZE_SUFFIXES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
-
-
-def _size_number(raw: str) -> float | None:
-    """A number, possibly with a size suffix (k, M, B or G, T): 7B is 7e9; None when it is not one."""
-    raw = raw.strip().replace("_", "")
-    factor = SIZE_SUFFIXES.get(raw[-1:], 1.0) if raw and not raw[-1:].isdigit() and raw[-1:] != "." else 1.0
-    number = raw[:-1] if factor != 1.0 else raw
-    try:
-        return float(number) * factor
-    except ValueError:
-        return None
-
-
 def parse_target(text: str) -> Target:
     """Parse `params=7e9,tokens=2e12` (or `N=7e9,M=20`, or `params=7B,tokens=2T`); sizes must be positive."""
     values: dict[str, float] = {}
@@ -369,7 +354,7 @@ def parse_target(text: str) -> Target:
         name = TARGET_KEYS[key]
         if name in values:
             raise OvertrainError(f"target {text!r}: {name} given twice")
-        value = _size_number(raw)
+        value = size_number(raw)
         if value is None:
             raise OvertrainError(f"target {text!r}: {name} = {raw.strip()!r} is not a number (write 7e9 or 7B, "
                                  "2e12 or 2T)") from None

@@ -40,6 +40,21 @@ SIZE_COLUMNS = ("params", "tokens", "multiplier", "flops")
 DEFAULT_FAMILY = "default"
 
 
+#: Suffixes a size may carry, as overtrain prints them (7.00B parameters, 2T tokens).
+SIZE_SUFFIXES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+
+
+def size_number(raw: object) -> float | None:
+    """A number, possibly with a size suffix (k, M, B or G, T): 7B is 7e9; None when it is not one."""
+    text = str(raw).strip().replace("_", "")
+    factor = SIZE_SUFFIXES.get(text[-1:], 1.0) if text and not text[-1:].isdigit() and text[-1:] != "." else 1.0
+    number = text[:-1] if factor != 1.0 else text
+    try:
+        return float(number) * factor
+    except ValueError:
+        return None
+
+
 def flops_from(params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray | float:
     """Training compute C = 6 N D (the paper's approximation)."""
     return 6.0 * params * tokens
@@ -250,7 +265,9 @@ class RunTable:
         """The loss split to fit when none is named: the only one, else `default`, else the paper's `c4_val`."""
         splits = self.splits
         if not splits:
-            raise OvertrainError(f"{self.source}: no loss columns (loss:<split>) to fit a loss law to")
+            unread = next((note for note in self.notes if "not read" in note), "")
+            raise OvertrainError(f"{self.source}: no loss columns (loss:<split>) to fit a loss law to"
+                                 + (f"; {unread}" if unread else ""))
         if len(splits) == 1:
             return splits[0]
         for preferred in ("default", "c4_val"):
@@ -545,8 +562,13 @@ def _numeric(
     series: pd.Series, column: str, source: str, problems: list[str], *, positive: bool, required: bool = False,
     unit: bool = False,
 ) -> pd.Series:
-    """`series` as float; each bad value adds a problem naming the file, run, column and value."""
+    """`series` as float (sizes may carry a suffix: 50M, 7B, 2T); each bad value adds a problem naming the file,
+    run, column and value."""
     values = pd.to_numeric(series, errors="coerce").astype(float)
+    if column in SIZE_COLUMNS and not pd.api.types.is_numeric_dtype(series):
+        suffixed = values.isna() & series.notna()
+        if suffixed.any():
+            values[suffixed] = [size_number(v) if size_number(v) is not None else np.nan for v in series[suffixed]]
     number = values.to_numpy()
     blank = series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
     with np.errstate(invalid="ignore"):

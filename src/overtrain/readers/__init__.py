@@ -15,7 +15,7 @@ __all__ = ["read_lm_eval_dir", "read_openlm_dir", "read_runs", "read_runs_table"
 
 
 def read_runs(path: str | Path, *, sizes: str | Path | Sequence[str | Path] | None = None,
-              task_info: str | Path | None = None) -> RunTable:
+              task_info: str | Path | None = None, columns: dict[str, str] | None = None) -> RunTable:
     """Read runs from any supported source.
 
     - a runs table (CSV, or Parquet with the `parquet` extra);
@@ -24,7 +24,8 @@ def read_runs(path: str | Path, *, sizes: str | Path | Sequence[str | Path] | No
       run's `params` and `tokens` (several tables are joined on `run`, e.g. losses from training logs).
 
     `task_info` is an optional task-metadata table (`task, chance[, category, shots, n_examples]`); without it,
-    tasks the bundled task table knows get its chance accuracy.
+    tasks the bundled task table knows get its chance accuracy. `columns` renames a runs table's own column names
+    to overtrain's before reading (e.g. {"val_loss": "loss:val"}).
     """
     path = Path(path)
     if not path.exists():
@@ -44,7 +45,7 @@ def read_runs(path: str | Path, *, sizes: str | Path | Sequence[str | Path] | No
         else:
             raise OvertrainError(f"{path}: no open_lm model JSONs or lm-evaluation-harness results found")
     else:
-        runs = read_runs_table(path)
+        runs = read_runs_table(path, columns=columns)
     if task_info is not None:
         return runs.with_tasks(read_task_table(Path(task_info)))
     return with_known_chance(runs)

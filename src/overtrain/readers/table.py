@@ -12,6 +12,7 @@ A task-metadata table has columns `task, chance` and optionally `category, shots
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.files import write_atomic
-from overtrain.runs import ACC, LOSS, RunTable, flops_from
+from overtrain.runs import ACC, CHECKPOINT_OF, LOSS, TASKLOSS, RunTable, flops_from
 from overtrain.tasks import TASK_COLUMNS
 
 ERR = "err:"
@@ -58,13 +59,30 @@ def read_frame(path: Path) -> pd.DataFrame:
         raise OvertrainError(f"{path}: cannot read as a table ({message})") from None
 
 
-def read_runs_table(path: str | Path, tasks: str | Path | None = None) -> RunTable:
-    """Read a runs table (CSV or Parquet) and an optional task-metadata table."""
+#: Columns read as they are named (besides the `loss:`, `loss_lower95:`, `loss_upper95:`, `acc:`, `err:` and
+#: `taskloss:` families and a plain `loss`).
+KNOWN_COLUMNS = ("run", "family", "shape", "params", "tokens", "multiplier", "flops", "step", CHECKPOINT_OF,
+                 "recipe")
+_PREFIXES = (LOSS, "loss_lower95:", "loss_upper95:", ACC, ERR, TASKLOSS)
+_PLAIN_NAMES = {"name": "run", "model": "run", "model_name": "run", "id": "run", "run_id": "run",
+                "n_params": "params", "num_params": "params", "parameters": "params", "model_size": "params",
+                "n_tokens": "tokens", "num_tokens": "tokens", "train_tokens": "tokens", "data": "family",
+                "dataset": "family"}
+
+
+def read_runs_table(path: str | Path, tasks: str | Path | None = None, columns: dict[str, str] | None = None
+                    ) -> RunTable:
+    """Read a runs table (CSV or Parquet) and an optional task-metadata table; `columns` renames a table's own
+    column names to overtrain's (e.g. {"val_loss": "loss:val"}) before anything is read. Columns overtrain does
+    not read are named in the table's notes, each with the name it may have meant."""
     path = Path(path)
     frame = read_frame(path)
     frame.columns = [str(c).strip() for c in frame.columns]
+    frame = renamed(frame, columns or {}, path)
+    unread = [c for c in frame.columns if c not in KNOWN_COLUMNS and c != "loss" and not c.startswith(_PREFIXES)]
     if "run" not in frame.columns:
-        raise OvertrainError(f"{path}: missing required column 'run'")
+        hint = next((f"; map it: --column {c}=run" for c in unread if _PLAIN_NAMES.get(c.lower()) == "run"), "")
+        raise OvertrainError(f"{path}: missing required column 'run'{hint}")
     if "loss" in frame.columns:
         frame = frame.rename(columns={"loss": LOSS + "default"})
     for column in [c for c in frame.columns if c.startswith(ERR)]:
@@ -81,7 +99,51 @@ def read_runs_table(path: str | Path, tasks: str | Path | None = None) -> RunTab
         frame[ACC + task] = 1.0 - errors
         frame = frame.drop(columns=column)
     task_table = read_task_table(Path(tasks)) if tasks is not None else None
-    return RunTable.from_frame(frame, task_table, source=str(path))
+    notes = (unread_note(unread),) if unread else ()
+    return RunTable.from_frame(frame, task_table, source=str(path), notes=notes)
+
+
+def renamed(frame: pd.DataFrame, columns: dict[str, str], path: Path) -> pd.DataFrame:
+    """`frame` with its columns renamed as `columns` says (OLD -> NEW); a name the table lacks, or a new name it
+    already has, is an error naming both."""
+    for old, new in columns.items():
+        if old not in frame.columns:
+            listed = ", ".join(map(str, frame.columns[:12])) + (", ..." if len(frame.columns) > 12 else "")
+            raise OvertrainError(f"{path}: --column {old}={new}: no column {old!r} (columns: {listed})")
+        if new in frame.columns and new != old:
+            raise OvertrainError(f"{path}: --column {old}={new}: the table already has a column {new!r}")
+    return frame.rename(columns=columns)
+
+
+def suggested_name(column: str) -> str | None:
+    """The overtrain column a table's own column name most likely means (val_loss -> loss:val, acc_piqa ->
+    acc:piqa, eval/c4_en-validation/CrossEntropyLoss -> loss:c4_en-validation), or None."""
+    lower = column.lower()
+    if lower in _PLAIN_NAMES:
+        return _PLAIN_NAMES[lower]
+    for pattern, prefix in ((r"^(?:acc|accuracy)[_\-.:/](.+)$", ACC), (r"^(.+?)[_\-.:/](?:acc|accuracy)$", ACC),
+                            (r"^(?:err|error)[_\-.:/](.+)$", ERR)):
+        match = re.match(pattern, column, flags=re.IGNORECASE)
+        if match:
+            return prefix + match.group(1)
+    if "loss" in lower:
+        parts = [p for p in re.split(r"/", column) if p]
+        if len(parts) >= 2 and "loss" in parts[-1].lower():
+            return LOSS + parts[-2]
+        name = re.sub(r"(?i)(cross[_\-]?entropy[_\-]?)?loss", "", column).strip("_-.: ")
+        return LOSS + (name or "default")
+    return None
+
+
+def unread_note(unread: list[str]) -> str:
+    """One line naming the columns not read, each with the --column that would read it where one is likely."""
+    shown = []
+    for column in unread[:6]:
+        guess = suggested_name(column)
+        shown.append(f"{column!r}" + (f" (--column {column}={guess}?)" if guess else ""))
+    more = f" and {len(unread) - 6} more" if len(unread) > 6 else ""
+    return (f"{len(unread)} column{'s' * (len(unread) != 1)} not read: {', '.join(shown)}{more}; overtrain reads "
+            "run, family, params, tokens, loss:<split>, acc:<task> (or err:<task>), taskloss:<task>")
 
 
 def read_task_table(path: Path) -> pd.DataFrame:
