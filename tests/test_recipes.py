@@ -90,12 +90,17 @@ def test_a_family_without_accuracies_is_compared_on_loss_with_its_own_laws(tmp_p
     assert {(o.first, o.second) for o in comparison.odds if o.quantity == error_key} == {("steady", "steep")}
     runs = tmp_path / "runs.csv"
     frame.to_csv(runs, index=False)
-    for command in (["forecast", str(runs), "--target", "params=1e9,tokens=2e10"],
-                    ["plan", str(runs), "--target-loss", "2.8"], ["fit", str(runs)]):
+    for command in (["plan", str(runs), "--target-loss", "2.8"], ["fit", str(runs)]):
         result = CliRunner().invoke(app, command)
         assert result.exit_code == 2 and "Traceback" not in result.output, command
         line = result.stderr.strip()
         assert "\n" not in line and line.startswith("overtrain: error: family 'worse': ") and str(runs) in line
+    # forecast shows the families it can forecast and says which it cannot, and why
+    shown = CliRunner().invoke(app, ["forecast", str(runs), "--target", "params=1e9,tokens=2e10", "--json"])
+    document = json.loads(shown.stdout)
+    assert shown.exit_code == 0 and {p["family"] for p in document["predictions"]} == {"steady", "steep"}
+    assert any(note.startswith("warning: not forecast: family 'worse': ") and str(runs) in note
+               for note in document["notes"])
 
 
 # Recipes that share one shape: each family's loss is the shape's times exp(offset), its error the error at the

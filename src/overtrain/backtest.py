@@ -421,14 +421,19 @@ class Selection:
         where = f"at distance >= {self.min_distance:g} " if self.min_distance > 0 else ""
         skipped = (f"; not eligible: {', '.join(self.ineligible)}"
                    if self.ineligible else "")
-        return (
-            f"chose {self.method.label}: {self.protocol} backtest mean |relative error| {where}"
-            f"over {self.forecasts['loss']} loss forecasts (candidates: "
-            + ", ".join(f"{k} {100 * v:.2f}%" for k, v in self.loss_scores.items())
-            + f"); over {self.forecasts.get('error', 0)} error forecasts (candidates: "
-            + ", ".join(f"{k} {100 * v:.2f}%" for k, v in self.error_scores.items())
-            + ")" + skipped + (f"; {self.suite}" if self.suite else "")
-        )
+
+        def scored(quantity: str, scores: dict[str, float]) -> str:
+            count = self.forecasts.get(quantity, 0)
+            if not count:
+                return f"no {quantity} forecast {where}to score its {len(scores)} candidates by"
+            return (f"mean |relative error| {where}over {count} {quantity} forecasts (candidates: "
+                    + ", ".join(f"{k} {100 * v:.2f}%" for k, v in scores.items()) + ")")
+
+        parts = [scored("loss", self.loss_scores)]
+        if "error" in self.forecasts:
+            parts.append(scored("error", self.error_scores))
+        return (f"chose {self.method.label}: {self.protocol} backtest, {'; '.join(parts)}{skipped}"
+                + (f"; {self.suite}" if self.suite else ""))
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method.label, "protocol": self.protocol, "min_distance": self.min_distance,
@@ -497,6 +502,10 @@ def _choose(scores: dict[str, float], errors: dict[str, np.ndarray], preferred: 
     The suite's choice (the best-scoring of `preferred`) stands unless the runs' own best candidate beats it by
     more than `SUITE_MARGIN` standard errors of the paired per-forecast difference: a handful of backtest forecasts
     of one sweep is weaker evidence than held-out forecasts of other labs' runs, unless the gap is clear."""
+    if not any(np.isfinite(v) for v in scores.values()):  # no backtest forecast to judge by
+        pick = next((k for k in preferred if k in scores), next(iter(scores)))
+        return pick, (f"without backtest evidence the development suite's choice {pick} stands" if pick in preferred
+                      else f"without backtest evidence the first candidate, {pick}, stands")
     best = _best(scores, preferred)
     candidates = {k: scores[k] for k in preferred if k in scores and np.isfinite(scores[k])}
     if not candidates:

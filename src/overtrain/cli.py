@@ -396,9 +396,9 @@ PoolOption = Annotated[bool, typer.Option(
     "--pool", help="Fit the loss law to every family of RUNS at once: one exponent, E, A, B per family.", metavar="")]
 ObjectiveOption = Annotated[str, typer.Option("--objective", help="least-squares or huber-log (on log residuals).")]
 ErrorLawOption = Annotated[str, typer.Option("--error-law", help=f"Error law: {', '.join(ERROR_LAW_NAMES)}.")]
-ForecastErrorLawOption = Annotated[str, typer.Option(
-    "--error-law", help=f"Error law: {ENSEMBLE} (the mean of the laws the runs' backtests find plausible) or one of "
-    f"{', '.join(ERROR_LAW_NAMES)}.")]
+ForecastErrorLawOption = Annotated[str | None, typer.Option(
+    "--error-law", help=f"Error law: {ENSEMBLE} (the mean of the laws the runs' backtests find plausible; the "
+    f"default) or one of {', '.join(ERROR_LAW_NAMES)}; with --law auto, the one law to consider.")]
 
 
 @app.command("forecast")
@@ -413,7 +413,7 @@ def forecast_command(
     family: FamilyOption = None,
     law: LawOption = "shared-exponent",
     objective: ObjectiveOption = "least-squares",
-    error_law: ForecastErrorLawOption = DEFAULT_ERROR_LAW,
+    error_law: ForecastErrorLawOption = None,
     pool: PoolOption = False,
     interval: Annotated[float, typer.Option(
         "--interval", help="Interval level (calibrated on the development suite's held-out forecasts); 0 for none.",
@@ -438,12 +438,17 @@ def forecast_command(
     if plot is not None:
         check_figure(plot)
     table = _runs(runs, sizes, task_info, column)
+    skipped: dict[str, str] = {}
+    # --law auto chooses the error law too, among every candidate unless one is named
+    chosen_laws = {} if error_law is None else {"error_laws": (error_law,)}
     with _working("forecasting") as step:
-        results = forecast_families(table, _families(table, family) or table.families, parsed,
+        results = forecast_families(table, _families(table, family) or table.families, parsed, skipped,
                                     loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss,
-                                    fit_error_set=fit_error, loss_law=law, objective=objective, error_law=error_law,
-                                    level=interval or None, pooled=pool, progress=step)
-    notes = [f"{r.laws.family}: {r.selection.reason()}" for r in results if r.selection is not None]
+                                    fit_error_set=fit_error, loss_law=law, objective=objective,
+                                    error_law=error_law or DEFAULT_ERROR_LAW, level=interval or None, pooled=pool,
+                                    progress=step, **chosen_laws)
+    notes = [f"warning: not forecast: {why}" for why in skipped.values()]
+    notes += [f"{r.laws.family}: {r.selection.reason()}" for r in results if r.selection is not None]
     notes += [f"{r.laws.family}: intervals calibrated on {r.calibration.source}; {r.calibration.describe()}"
               for r in results if r.calibration is not None]
     notes += [f"{r.laws.family}: error forecast = mean on the logit scale of the laws the backtest finds plausible "

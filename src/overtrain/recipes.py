@@ -330,6 +330,8 @@ class RecipeComparison:
     scatter: dict[str, tuple[float, int]] = dataclasses.field(default_factory=dict)
     crossings: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     tasks: TaskChoice | None = None
+    #: Under an automatic shared shape: the families that could not be fitted alone, and why.
+    thin: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def scatter_used(self, quantity: str) -> float:
         """The replicate variance (`replicate_noise`) a shared-shape comparison's odds on `quantity` (`loss`,
@@ -563,10 +565,11 @@ def compare_families(
             comparison = _compare_own(runs, target, results, skipped, level, drift, reason, options)
             return dataclasses.replace(comparison, tasks=choice)
         reason = f"{len(skipped)} of {len(names)} families cannot be fitted alone, so all share one shape"
+        thin = skipped
     else:
-        reason = "asked for"
+        reason, thin = "asked for", {}
     comparison = _compare_shared(runs, names, target, ladder, level, evidence, drift, reason, options)
-    return dataclasses.replace(comparison, tasks=choice)
+    return dataclasses.replace(comparison, tasks=choice, thin=thin)
 
 
 def _own_forecasts(runs: RunTable, names: Sequence[str], target: Target, ladder: Sequence[Target], level: float,

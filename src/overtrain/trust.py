@@ -474,16 +474,25 @@ def calibrated_intervals(
     return calibrations[0], combined, intervals, parts, found
 
 
-def forecast_families(runs: RunTable, families: Sequence[str], targets: Sequence[Target], **options: Any
-                      ) -> list[FamilyForecasts]:
+def forecast_families(runs: RunTable, families: Sequence[str], targets: Sequence[Target],
+                      skipped: dict[str, str] | None = None, **options: Any) -> list[FamilyForecasts]:
     """`forecast_family` for each of `families` of `runs`, every family's intervals calibrated on backtests of all
-    of `runs` (computed once)."""
+    of `runs` (computed once). Given a `skipped` dict, a family that cannot be forecast is recorded there with the
+    reason and the others are forecast; unless none can, which raises the first family's error."""
     cache: dict = {}
-    results = []
+    results, first = [], None
     for name in families:
-        with about(f"family {name!r}"):
-            results.append(forecast_family(runs.family(name), targets, calibration_runs=runs, cache=cache,
-                                           **options))
+        try:
+            with about(f"family {name!r}"):
+                results.append(forecast_family(runs.family(name), targets, calibration_runs=runs, cache=cache,
+                                               **options))
+        except OvertrainError as error:
+            if skipped is None:
+                raise
+            skipped[name] = str(error)
+            first = first or error
+    if not results and first is not None:
+        raise first
     return results
 
 

@@ -318,6 +318,15 @@ def comparison_tables(comparison: RecipeComparison, top: int = TOP, baseline: st
     target = comparison.target
     label = _Labels()
     tables: list[Any] = []
+    if comparison.thin:
+        names = ", ".join(label.plain(f) for f in list(comparison.thin)[:3]) + (", ..." if len(comparison.thin) > 3
+                                                                                 else "")
+        fitted = len(comparison.forecasts) - len(comparison.thin)
+        tables.append(Text(f"warning: {len(comparison.thin)} of {len(comparison.forecasts)} families cannot be "
+                           f"fitted alone ({names}), so every family is compared through one law fitted to all of "
+                           "them, each offset by its largest runs: forecasts differ from `forecast`'s own laws"
+                           + (f"; --shape own compares the {fitted} that can be" if fitted >= 2 else ""),
+                           style="yellow"))
     k = comparison.top_k
     for key in keys:
         standing = comparison.standings[key]
