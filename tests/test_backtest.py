@@ -144,7 +144,8 @@ def test_forecast_command_gives_calibrated_intervals_and_can_choose_the_law() ->
     document = json.loads(result.stdout)
     (entry,) = document["predictions"]
     assert entry["intervals"]["loss"]["low"] < entry["loss"] < entry["intervals"]["loss"]["high"]
-    assert entry["intervals"]["17"]["level"] == 0.9 and any("calibrated" in n for n in document["notes"])
+    assert entry["intervals"]["error"]["level"] == 0.9 and entry["intervals"]["error"]["task_set"] == "17"
+    assert any("calibrated" in n for n in document["notes"])
     chosen = runner.invoke(app, ["forecast", "--family", "rpj", "--tasks", "17", "--law", "auto", "--interval", "0",
                                  "--target", "params=6.9e9,multiplier=20", "--json"])
     assert chosen.exit_code == 0, chosen.output

@@ -104,7 +104,7 @@ def test_every_command_of_the_pages_runs_and_prints_what_they_show(tmp_path: Pat
 def _row(plan: dict) -> str:
     served = plan["inference_tokens"]
     m = plan["multiplier"]
-    loss, error = plan["intervals"]["loss"], plan["intervals"]["17"]
+    loss, error = plan["intervals"]["loss"], plan["intervals"]["error"]
     cells = ["0" if served == 0 else f"{served:.0e}", _size(plan["params"]), f"{plan['tokens']:.3g}",
              f"{m:.2g}" if m < 100 else f"{m:.0f}", f"{plan['training_flops']:.3g}",
              "0" if served == 0 else f"{plan['inference_flops']:.3g}", f"{plan['total_flops']:.3g}",

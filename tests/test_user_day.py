@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -438,3 +439,25 @@ def test_fit_prints_json_when_asked_and_backtest_takes_a_family(tmp_path) -> Non
     assert fitted.exit_code == 0 and json.loads(fitted.stdout) == json.loads(laws.read_text())
     one = json.loads(runner.invoke(app, ["backtest", "--family", "RedPajama", "--json"]).stdout)
     assert {row["family"] for row in one["forecasts"]} == {"rpj"}
+
+
+def test_the_api_forecast_is_the_command_lines() -> None:
+    """`ot.predict` gives a notebook what `overtrain forecast` prints: the same defaults, the same numbers, intervals
+    included, targets as arrays; `ot.fit_error` takes every task the runs carry unless told."""
+    import overtrain as ot
+
+    sweep = Path(__file__).resolve().parents[1] / "examples" / "sweep.csv"
+    result = CliRunner().invoke(app, ["forecast", str(sweep), "--target", "params=1.4e9,multiplier=20", "--target",
+                                      "params=7e9,multiplier=20", "--json"])
+    printed = json.loads(result.stdout)["predictions"]
+    frame = ot.predict(ot.read_runs(sweep), [1.4e9, 7e9], multiplier=20).summary_frame()
+    assert len(frame) == len(printed) == 4
+    for row, entry in zip(frame.to_dict(orient="records"), printed, strict=True):
+        assert (row["family"], row["params"], row["loss"], row["error_all"]) == (
+            entry["family"], entry["params"], entry["loss"], entry["error"])
+        assert row["loss_low"] == entry["intervals"]["loss"]["low"]
+        assert row["error_all_high"] == entry["intervals"]["error"]["high"]
+        assert entry["intervals"]["error"]["task_set"] == "all"
+    assert ot.fit_error(ot.read_runs(sweep).family("web"), "val").task_set.tasks == ("arc_easy", "hellaswag", "piqa")
+    with pytest.raises(ot.OvertrainError, match="give tokens or multiplier"):
+        ot.predict(ot.read_runs(sweep), 7e9)

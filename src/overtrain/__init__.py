@@ -8,6 +8,8 @@
 
     laws = ot.fit_laws(ot.read_runs("sweep.csv"))          # defaults made for a user's sweep
     laws.forecast(params=7e9, tokens=2e12)
+
+    ot.predict(ot.read_runs("sweep.csv"), [1e9, 7e9], multiplier=20).summary_frame()  # as `overtrain forecast`
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ _HOMES = {
     "Method": "overtrain.backtest", "backtest": "overtrain.backtest", "select_method": "overtrain.backtest",
     "summarize_backtest": "overtrain.backtest", "plan": "overtrain.plan", "design": "overtrain.plan",
     "forecast_families": "overtrain.trust", "plan_families": "overtrain.trust", "compare_families": "overtrain.recipes",
+    "predict": "overtrain.trust", "Prediction": "overtrain.trust",
 }
 
 if TYPE_CHECKING:
@@ -67,7 +70,7 @@ if TYPE_CHECKING:
     from overtrain.runs import RunTable
     from overtrain.tasks import PAPER_17, PAPER_46, TaskSet
     from overtrain.testbed import load_testbed, load_testbed_metadata
-    from overtrain.trust import forecast_families, plan_families
+    from overtrain.trust import Prediction, forecast_families, plan_families, predict
     from overtrain.varpro import fit_profile
 
 
@@ -109,6 +112,7 @@ __all__ = [
     "Forecasts",
     "Method",
     "OvertrainError",
+    "Prediction",
     "Reproduction",
     "RunTable",
     "SharedExponentLoss",
@@ -133,6 +137,7 @@ __all__ = [
     "parse_target",
     "plan",
     "plan_families",
+    "predict",
     "read_lm_eval_dir",
     "read_openlm_dir",
     "read_runs",

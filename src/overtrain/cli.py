@@ -215,9 +215,14 @@ def reproduce_command(
     tasks: Annotated[
         list[str] | None, typer.Option(help="Task set for average error (repeatable): 17, 46, all, or a,b,c.")
     ] = None,
-    fit_loss: Annotated[str, typer.Option(help="Loss fit set: a preset or a filter.")] = "paper-loss",
-    fit_error: Annotated[str, typer.Option(help="Error fit set: a preset or a filter.")] = "paper-error",
-    targets: Annotated[str, typer.Option(help="Runs to forecast: a preset or a filter.")] = "paper-targets",
+    fit_loss: Annotated[str | None, typer.Option(
+        help="Loss fit set: a preset or a filter. Default: paper-loss; for your RUNS, every run of a smaller model "
+        "than the largest.")] = None,
+    fit_error: Annotated[str | None, typer.Option(
+        help="Error fit set: a preset or a filter. Default: paper-error; for your RUNS, as the loss fit set.")] = None,
+    targets: Annotated[str | None, typer.Option(
+        help="Runs to forecast: a preset or a filter. Default: paper-targets; for your RUNS, those of the largest "
+        "model.")] = None,
     family: Annotated[list[str] | None, typer.Option(help="Only these training distributions (repeatable).")] = None,
     everything: Annotated[bool, typer.Option(
         "--all", metavar="", help="Every table and figure of the paper, as a report written into --out.")] = False,
@@ -238,13 +243,19 @@ def reproduce_command(
         _reproduce_all(_runs(runs), out, force)
         return
     table = _runs(runs)
+    if runs is None:
+        defaults = (PAPER_LOSS_SPLIT, PAPER_TASK_SETS, "paper-loss", "paper-error", "paper-targets")
+    else:  # the paper's method on a user's runs: fit on the smaller models, forecast the largest
+        largest = f"{float(table.params.max()):.6g}"
+        defaults = (table.default_split(), ["all"] if table.task_names else [], f"params<{largest}",
+                    f"params<{largest}", f"params>={largest}")
     result = reproduce(
         table,
-        loss_split=loss_split or PAPER_LOSS_SPLIT,
-        task_sets=tasks or PAPER_TASK_SETS,
-        loss_fit_set=fit_loss,
-        error_fit_set=fit_error,
-        targets=targets,
+        loss_split=loss_split or defaults[0],
+        task_sets=tasks or defaults[1],
+        loss_fit_set=fit_loss or defaults[2],
+        error_fit_set=fit_error or fit_loss or defaults[3],
+        targets=targets or defaults[4],
         families=_families(table, family),
     )
     if json_output:
@@ -662,8 +673,10 @@ def plan_command(
             _plan_figures(fitted, results, plot, step)
     odds = cheaper_by_volume(results, interval, runs) if len(fitted) > 1 and runs is not None else []
     if json_output:
-        _print_json({"plans": [{"family": r.laws.family, **r.plan.to_dict(), "intervals": {
-            k: v.to_dict() for k, v in r.intervals.items()}} for r in results], "cheaper": odds})
+        from overtrain.uncertainty import intervals_document
+
+        _print_json({"plans": [{"family": r.laws.family, **r.plan.to_dict(),
+                                "intervals": intervals_document(r.intervals)} for r in results], "cheaper": odds})
         return
     for table in plan_table([(r.laws.family, r.plan, r.intervals) for r in results]):
         console.print(table)

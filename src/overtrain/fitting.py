@@ -647,7 +647,7 @@ def error_inputs(law: type, runs: RunTable, loss_split: str) -> tuple[np.ndarray
 def fit_error(
     runs: RunTable,
     loss_split: str | None = None,
-    tasks: str | Sequence[str] | TaskSet = "17",
+    tasks: str | Sequence[str] | TaskSet | None = None,
     *,
     fit_set: str | FitSet | None = None,
     law: str | type = "exponential",
@@ -655,7 +655,7 @@ def fit_error(
     checkpoints: bool = True,
 ) -> Fit:
     """Fit an error law from measured loss on `loss_split` (default as in `fit_loss`; and N, D or M where the
-    law uses them) to average top-1 error over `tasks`.
+    law uses them) to average top-1 error over `tasks` (default: every task the runs carry, as the command line).
 
     With `checkpoints`, a law of the loss alone (and the two-step law's second step, task loss to task error)
     also learns from the fit runs' intermediate checkpoints that carry the loss and the tasks
@@ -663,7 +663,7 @@ def fit_error(
     family = law_family(law, "error")
     loss_split = loss_split or runs.default_split()
     chosen, name = _fit_set_table(runs, fit_set, "error")
-    task_set = chosen.task_set(tasks)
+    task_set = chosen.task_set("all" if tasks is None else tasks)
     observed = chosen.error_values(task_set)
     chosen.loss_values(loss_split)  # every error law needs the runs to carry the loss split
     inputs = error_inputs(family, chosen, loss_split)

@@ -48,6 +48,7 @@ from overtrain.uncertainty import (
     calibrate_width,
     error_target_noise,
     evidence_frame,
+    intervals_document,
     loss_target_noise,
     structural_spread,
 )
@@ -116,7 +117,7 @@ class TrustedForecast:
             "family": self.forecast.loss_fit.family,
             **self.forecast.to_dict(),
             "warnings": self.warnings(),
-            "intervals": {name: interval.to_dict() for name, interval in self.intervals.items()},
+            "intervals": intervals_document(self.intervals),
             "member_forecasts": self.members,
             "tasks": [task.to_dict() for task in self.tasks],
         }
@@ -494,6 +495,51 @@ def forecast_families(runs: RunTable, families: Sequence[str], targets: Sequence
     if not results and first is not None:
         raise first
     return results
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What `overtrain forecast` prints, for a notebook: each family's forecasts at every target with their
+    intervals, and the families that could not be forecast with the reason."""
+
+    families: tuple[FamilyForecasts, ...]
+    skipped: dict[str, str]
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per (family, target): N, D, M, C, the forecasts, their interval bounds and the warnings."""
+        return pd.concat([family.to_frame() for family in self.families], ignore_index=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"predictions": [f.to_dict() for family in self.families for f in family.forecasts],
+                "not_forecast": dict(self.skipped)}
+
+    def _repr_html_(self) -> str:
+        return self.summary_frame().to_html(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def predict(
+    runs: RunTable, params: float | Sequence[float] | np.ndarray, tokens: float | Sequence[float] | None = None,
+    *, multiplier: float | Sequence[float] | None = None, families: Sequence[str] | None = None, **options: Any,
+) -> Prediction:
+    """`overtrain forecast` from Python, with its defaults (every task the runs carry, the ensemble error law,
+    90% intervals calibrated on the development suite and the runs' own backtests): every family of `runs` (or
+    `families`) at each target, params with tokens or multiplier broadcast together as arrays; `options` as
+    `forecast_family` takes them (`level`, `loss_split`, `tasks`, `error_law`, ...)."""
+    if (tokens is None) == (multiplier is None):
+        raise OvertrainError("give tokens or multiplier, not both")
+    try:
+        sizes, amounts = np.broadcast_arrays(np.asarray(params, dtype=float),
+                                             np.asarray(tokens if tokens is not None else multiplier, dtype=float))
+    except ValueError as error:
+        raise OvertrainError(f"params and {'tokens' if tokens is not None else 'multiplier'} do not broadcast "
+                             f"together ({error})") from None
+    targets = [Target(float(n), float(a) if tokens is not None else float(a) * float(n))
+               for n, a in zip(sizes.ravel(), amounts.ravel(), strict=True)]
+    if not targets or any(not (np.isfinite(v) and v > 0) for t in targets for v in (t.params, t.tokens)):
+        raise OvertrainError("every target needs a positive, finite params and tokens (or multiplier)")
+    skipped: dict[str, str] = {}
+    results = forecast_families(runs, list(families or runs.families), targets, skipped, **options)
+    return Prediction(tuple(results), skipped)
 
 
 @dataclass(frozen=True)

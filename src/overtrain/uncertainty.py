@@ -515,6 +515,18 @@ class IntervalParts:
         return dataclasses.asdict(self)
 
 
+def intervals_document(intervals: dict[str, Interval]) -> dict[str, dict[str, Any]]:
+    """Intervals keyed `loss` and `error` for JSON (the error's task set named inside it, as `task_set`); a
+    forecast of several task sets (the paper's 17 and 46) keys each further one `error:<task set>`."""
+    document: dict[str, dict[str, Any]] = {}
+    for key, interval in intervals.items():
+        if key == "loss":
+            document[key] = interval.to_dict()
+        else:
+            document["error" if "error" not in document else f"error:{key}"] = {**interval.to_dict(), "task_set": key}
+    return document
+
+
 def forecast_parts(
     forecast: Forecast, *, level: float = 0.9, n_resamples: int = 400, seed: int = 0,
     examples: dict[str, np.ndarray] | None = None, structural: dict[str, float] | None = None,

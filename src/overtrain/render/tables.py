@@ -84,9 +84,8 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
         error.add_section()
         means = [percent(sum(t.error_rel_err(n) for t in held_out) / len(held_out)) for n in task_sets]
         error.add_row("mean", f"{len(held_out)} held out", *[x for m in means for x in ("", "", m)], style="bold")
-    error.caption = (
-        "true values, then predicted; *: the 1.4B M=20 run is in the error fit set, so means exclude it"
-    )
+    error.caption = "true values, then predicted" + (
+        "; *: in the error fit set, so the means exclude it" if len(held_out) < len(result.targets) else "")
 
     laws = Table(title="Loss law L(N, D) = E + A·N^-α + B·D^-α", title_justify="left")
     for column in ("family", "E", "A", "B", "α", "η = α/2", "M*", "fit C"):
@@ -98,7 +97,7 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
         law = family.loss_fit.law
         name = FAMILY_NAMES.get(family.family, family.family)
         values = (law.E, law.A, law.B, law.alpha, law.eta, law.M_star)  # type: ignore[attr-defined]
-        laws.add_row(name, *["—" if v is None else f"{v:.5g}" for v in values],
+        laws.add_row(name, *["—" if v is None else f"{v:.4g}" for v in values],
                      f"{family.loss_fit.fit_flops:.3g}")
         for fit in family.error_fits:
             errors.add_row(name, fit.task_set.name, *[f"{v:.5g}" for v in (fit.law.k, fit.law.gamma, fit.law.eps)],  # type: ignore[attr-defined,union-attr]
