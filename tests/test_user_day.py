@@ -461,3 +461,26 @@ def test_the_api_forecast_is_the_command_lines() -> None:
     assert ot.fit_error(ot.read_runs(sweep).family("web"), "val").task_set.tasks == ("arc_easy", "hellaswag", "piqa")
     with pytest.raises(ot.OvertrainError, match="give tokens or multiplier"):
         ot.predict(ot.read_runs(sweep), 7e9)
+
+
+def test_reproduce_takes_a_users_runs_without_options() -> None:
+    """The paper's method on a user's sweep: fit on the smaller models, forecast the largest; no paper footnote."""
+    sweep = Path(__file__).resolve().parents[1] / "examples" / "sweep.csv"
+    result = CliRunner().invoke(app, ["reproduce", "--runs", str(sweep)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "1.4B" not in result.stdout and "400M M=20" in result.stdout and "3.6x" in result.stdout
+    assert max(map(len, result.stdout.splitlines())) <= 80
+
+
+def test_options_a_budget_alone_cannot_use_are_refused(tmp_path) -> None:
+    result = CliRunner().invoke(app, ["plan", "--budget", "1e21", "--plot", str(tmp_path / "p.png")])
+    assert result.exit_code == 2 and "--plot: for a plan to reach --target-loss or --target-error" in result.stderr
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_notes_true_of_several_families_are_said_once() -> None:
+    sweep = Path(__file__).resolve().parents[1] / "examples" / "sweep.csv"
+    notes = json.loads(CliRunner().invoke(app, ["forecast", str(sweep), "--target", "params=1.4B,multiplier=20",
+                                                "--json"]).stdout)["notes"]
+    calibrated = [note for note in notes if "intervals calibrated on" in note]
+    assert len(calibrated) == 1 and calibrated[0].startswith("web, web-filtered: ")

@@ -243,7 +243,7 @@ def reproduce_command(
         _reproduce_all(_runs(runs), out, force)
         return
     table = _runs(runs)
-    if runs is None:
+    if runs is None or _paper_like(table, PAPER_LOSS_SPLIT):
         defaults = (PAPER_LOSS_SPLIT, PAPER_TASK_SETS, "paper-loss", "paper-error", "paper-targets")
     else:  # the paper's method on a user's runs: fit on the smaller models, forecast the largest
         largest = f"{float(table.params.max()):.6g}"
@@ -265,6 +265,15 @@ def reproduce_command(
         console.print(printed)
 
 
+def _paper_like(runs: RunTable, split: str) -> bool:
+    """Whether runs are the paper's own kind (its loss split, and runs its target preset names), so that its fit
+    sets and targets apply."""
+    try:
+        return split in runs.splits and len(runs.select("paper-targets")) > 0
+    except OvertrainError:
+        return False
+
+
 def _reproduce_all(runs: RunTable, out: Path | None, force: bool) -> None:
     from overtrain.paper import reproduce_all
 
@@ -274,10 +283,13 @@ def _reproduce_all(runs: RunTable, out: Path | None, force: bool) -> None:
         raise OvertrainError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise OvertrainError(f"{out}: directory is not empty; use --force to write into it")
-    if not out.parent.is_dir():
-        raise OvertrainError(f"{out}: cannot write there, folder {str(out.parent)!r} does not exist")
+    created = next((p for p in reversed(out.absolute().parents) if not p.exists()), None)
+    if any(p.exists() and not p.is_dir() for p in out.absolute().parents):
+        raise OvertrainError(f"{out}: cannot write there, a part of the path is a file")
+    out.parent.mkdir(parents=True, exist_ok=True)  # missing folders are created, and removed if the report fails
     # the report is built in a hidden sibling and moved into place when whole: an interruption leaves nothing
     building = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial"))
+    finished = False
     try:
         with _working("reproducing the paper", total=16) as step:
             from overtrain.render.report import write_report  # matplotlib loads only for commands that draw
@@ -287,8 +299,11 @@ def _reproduce_all(runs: RunTable, out: Path | None, force: bool) -> None:
         out.mkdir(exist_ok=True)
         for path in written:
             os.replace(path, out / path.name)
+        finished = True
     finally:
         shutil.rmtree(building, ignore_errors=True)
+        if not finished and created is not None:
+            shutil.rmtree(created, ignore_errors=True)
     console.print(f"wrote {len(written)} files into {out}: report.html, report.md, results.json and figures")
 
 
@@ -458,13 +473,10 @@ def forecast_command(
                                     fit_error_set=fit_error, loss_law=law, objective=objective,
                                     error_law=error_law or DEFAULT_ERROR_LAW, level=interval or None, pooled=pool,
                                     progress=step, **chosen_laws)
+    from overtrain.render.tables import family_notes
+
     notes = [f"warning: not forecast: {why}" for why in skipped.values()]
-    notes += [f"{r.laws.family}: {r.selection.reason()}" for r in results if r.selection is not None]
-    notes += [f"{r.laws.family}: intervals calibrated on {r.calibration.source}; {r.calibration.describe()}"
-              for r in results if r.calibration is not None]
-    notes += [f"{r.laws.family}: error forecast = mean on the logit scale of the laws the backtest finds plausible "
-              f"({', '.join(r.forecasts[0].members.get(next(iter(r.forecasts[0].forecast.errors)), {})) or 'none'})"
-              for r in results if r.method.error_law == ENSEMBLE and r.forecasts and r.forecasts[0].forecast.errors]
+    notes += family_notes(results)
     if plot is not None:
         from overtrain.render.figures import forecast_figure, save
 
@@ -654,6 +666,11 @@ def plan_command(
     if target_loss is None and target_error is None:
         if budget is None:
             raise OvertrainError("give --target-loss, --target-error, or --budget")
+        unused = [name for name, value in (("--plot", plot), ("--inference-tokens", inference_tokens),
+                                            ("--interval", interval if interval != 0.9 else None)) if value]
+        if unused:
+            raise OvertrainError(f"{', '.join(unused)}: for a plan to reach --target-loss or --target-error; "
+                                 "--budget alone prints what the budget buys at each M")
         tables = {law.family: under_budget(law, budget) for law in fitted}
         if json_output:
             best = {name: min(rows, key=lambda r: r["loss"]) for name, rows in tables.items()}

@@ -105,8 +105,9 @@ class Forecast(Target):
             if relative > 0.02:
                 notes.append(f"{label}: poor fit, residuals {100 * relative:.1f}% of the data on average")
         if self.flops_ratio > 100:
-            notes.append(f"the target needs {self.flops_ratio:.0f}x the loss fit set's compute; backtests show how "
-                         "far that can be trusted (`overtrain backtest`)")
+            ratio = f"{self.flops_ratio:.0f}" if self.flops_ratio < 1e5 else f"{self.flops_ratio:.2g}"
+            notes.append(f"the target N = {self.params:.3g}, D = {self.tokens:.3g} needs {ratio}x the loss fit set's "
+                         "compute; backtests show how far that can be trusted (`overtrain backtest`)")
         return notes
 
     def row(self) -> dict[str, Any]:

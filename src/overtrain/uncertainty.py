@@ -130,20 +130,22 @@ class Calibration:
     error_reference: float = 1.0
 
     def describe(self) -> str:
-        """One line: the calibrated extrapolation half-widths and fit-part factors."""
-        def growth(form: str) -> str:
-            return "at any distance" if form == "constant" else "per decade of compute distance"
-
-        def adapts(quantity: str) -> str:
+        """One line: the calibrated extrapolation half-widths and how much of the resampled fit part counts."""
+        def width(scale: float, form: str, quantity: str) -> str:
+            grows = "at any distance" if form == "constant" else "x log10(1 + compute distance)"
             power, reference = self.adaptation(quantity)
-            return "" if not power else f", times (fit part / {reference:.2g})^{power:g}"
+            adapts = "" if not power else f", times (fit part / {reference:.2g})^{power:g}"
+            return f"{scale:.3g} {grows}{adapts}"
 
-        loss = f"{self.loss_scale:.3g} on log loss {growth(self.loss_form)}{adapts('loss')}"
+        def counted(factor: float) -> str:
+            return "not counted" if factor == 0 else "in full" if factor == 1 else f"x{factor:g}"
+
+        loss = f"loss {width(self.loss_scale, self.loss_form, 'loss')} on the log scale"
         if not np.isfinite(self.error_scale):  # nothing to calibrate the error on: runs without tasks
-            return f"extrapolation half-width {loss}; fit part x{self.loss_fit_factor:g}"
-        return (f"extrapolation half-width {loss} and {self.error_scale:.3g} on logit error "
-                f"{growth(self.error_form)}{adapts('error')}; fit part x{self.loss_fit_factor:g} (loss), "
-                f"x{self.error_fit_factor:g} (error)")
+            return f"extrapolation half-width: {loss}; resampled fit part {counted(self.loss_fit_factor)}"
+        return (f"extrapolation half-width: {loss}, error {width(self.error_scale, self.error_form, 'error')} on the "
+                f"logit scale; resampled fit part {counted(self.loss_fit_factor)} (loss), "
+                f"{counted(self.error_fit_factor)} (error)")
 
     def finite(self) -> Calibration:
         """This calibration with a scale nothing could calibrate (NaN) taken as 0: no extrapolation part."""

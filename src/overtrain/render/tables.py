@@ -11,12 +11,13 @@ from rich.text import Text
 
 from overtrain.backtest import BacktestSummary
 from overtrain.forecast import Comparison, FittedLaws
+from overtrain.names import ENSEMBLE
 from overtrain.paper import FAMILY_NAMES, Reproduction
 from overtrain.plan import Design, Plan, shape_for
 from overtrain.ranking import DRAWS
 from overtrain.recipes import CROSSING_DECADES, LEADERS, TOP, RecipeComparison
 from overtrain.runs import RunTable
-from overtrain.trust import TrustedForecast
+from overtrain.trust import FamilyForecasts, TrustedForecast
 
 FAMILY_SHORT = {"c4_original": "C4", "rpj": "RPJ", "rw_original": "RW"}
 
@@ -39,7 +40,14 @@ def percent(value: float) -> str:
 
 
 def _size(value: float) -> str:
+    if value >= 1e12:
+        return f"{value / 1e12:.3g}T"
     return f"{value / 1e9:.2f}B" if value >= 1e9 else f"{value / 1e6:.0f}M"
+
+
+def _ratio(value: float) -> str:
+    """A compute ratio: 343x; 0.44x and 5.9e+08x at either end."""
+    return f"{value:.2g}x" if value >= 1e5 or value < 10 else f"{value:.0f}x"
 
 
 def _target_name(t: Comparison) -> str:
@@ -57,7 +65,7 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
     for t in result.targets:
         loss.add_row(
             FAMILY_NAMES.get(t.family, t.family), _target_name(t) + ("*" if t.in_error_fit_set else ""),
-            f"{t.forecast.flops_ratio:.0f}x",
+            _ratio(t.forecast.flops_ratio),
             f"{t.loss_true:.4f}", f"{t.forecast.loss:.4f}", percent(t.loss_rel_err),
             style="dim" if t.in_error_fit_set else None,
         )
@@ -123,6 +131,23 @@ def runs_table(runs: RunTable) -> Table:
     return table
 
 
+def family_notes(results: list[FamilyForecasts]) -> list[str]:
+    """What each family's forecasts rest on (how the method was chosen, how the intervals were calibrated, which laws
+    the ensemble averaged), one line per distinct text, naming every family it is true of."""
+    said: dict[str, list[str]] = {}
+    for r in results:
+        texts = [] if r.selection is None else [r.selection.reason()]
+        if r.calibration is not None:
+            texts.append(f"intervals calibrated on {r.calibration.source}; {r.calibration.describe()}")
+        if r.method.error_law == ENSEMBLE and r.forecasts and r.forecasts[0].forecast.errors:
+            members = r.forecasts[0].members.get(next(iter(r.forecasts[0].forecast.errors)), {})
+            texts.append("error forecast = mean on the logit scale of the laws the backtest finds plausible "
+                         f"({', '.join(members) or 'none'})")
+        for text in texts:
+            said.setdefault(text, []).append(r.laws.family)
+    return [f"{', '.join(families)}: {text}" for text, families in said.items()]
+
+
 def forecast_table(forecasts: list[TrustedForecast]) -> Table:
     """One row per (family, target): N, D, M, C, predicted loss and error with intervals, compute ratio."""
     table = Table(title="Forecasts", title_justify="left")
@@ -139,7 +164,7 @@ def forecast_table(forecasts: list[TrustedForecast]) -> Table:
         if name in intervals:
             error += f"\n{intervals[name].low:.3f}–{intervals[name].high:.3f}"
         table.add_row(f.loss_fit.family, _size(f.params), f"{f.tokens:.3g}", f"{f.multiplier:.3g}", loss, error,
-                      f"{f.flops_ratio:.0f}x" if f.flops_ratio >= 10 else f"{f.flops_ratio:.2g}x")
+                      _ratio(f.flops_ratio))
     if forecasts:
         first = forecasts[0].forecast
         tasks = "" if not first.errors else f"; error: average top-1 over task set {next(iter(first.errors))!r}"
