@@ -484,3 +484,32 @@ def test_notes_true_of_several_families_are_said_once() -> None:
                                                 "--json"]).stdout)["notes"]
     calibrated = [note for note in notes if "intervals calibrated on" in note]
     assert len(calibrated) == 1 and calibrated[0].startswith("web, web-filtered: ")
+
+
+def test_a_unit_slip_is_said_and_no_interval_collapses_to_a_point(tmp_path) -> None:
+    """One run's params written as 1e30: the forecast says so, and an interval whose bounds met is not shown as
+    one (0.437-0.437) but said to have none."""
+    sweep = Path(__file__).resolve().parents[1] / "examples" / "sweep.csv"
+    frame = pd.read_csv(sweep)
+    frame.loc[frame["run"] == "web-400m-m20", "params"] = 1e30
+    path = tmp_path / "slip.csv"
+    frame.to_csv(path, index=False)
+    result = CliRunner().invoke(app, ["forecast", str(path), "--target", "params=7B,tokens=2T", "--json"])
+    document = json.loads(result.stdout)
+    assert any("'web-400m-m20' (1e+30); a unit slip?" in note for note in document["notes"])
+    for prediction in document["predictions"]:
+        for interval in prediction["intervals"].values():
+            assert interval["high"] - interval["low"] > 1e-6 * interval["high"]
+    web = next(p for p in document["predictions"] if p["family"] == "web")
+    assert "error" not in web["intervals"] and any("no interval" in w for w in web["warnings"])
+
+
+def test_a_law_file_edited_into_nonsense_is_refused(tmp_path) -> None:
+    laws = tmp_path / "laws.json"
+    assert CliRunner().invoke(app, ["fit", "-o", str(laws)]).exit_code == 0
+    document = json.loads(laws.read_text())
+    document["laws"][0]["loss"]["alpha"] = -0.3
+    laws.write_text(json.dumps(document))
+    result = CliRunner().invoke(app, ["predict", str(laws), "--target", "params=7B,tokens=2T"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "not a usable loss law: alpha = -0.3: the exponent must be positive" in result.stderr

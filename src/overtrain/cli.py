@@ -474,8 +474,10 @@ def forecast_command(
                                     error_law=error_law or DEFAULT_ERROR_LAW, level=interval or None, pooled=pool,
                                     progress=step, **chosen_laws)
     from overtrain.render.tables import family_notes
+    from overtrain.runs import IMPLAUSIBLE
 
-    notes = [f"warning: not forecast: {why}" for why in skipped.values()]
+    notes = [f"warning: {note}" for note in table.notes if IMPLAUSIBLE in note]
+    notes += [f"warning: not forecast: {why}" for why in skipped.values()]
     notes += family_notes(results)
     if plot is not None:
         from overtrain.render.figures import forecast_figure, save

@@ -184,6 +184,9 @@ class Fit:
                 law_class = holding_out(law_class, document["unidentified"][0])
             law = law_class(**{f.name: _field_value(document[f.name]) for f in dataclasses.fields(law_class)
                                if f.name in document or f.default is dataclasses.MISSING})
+            problem = coefficient_problem(law)
+            if problem:
+                raise OvertrainError(f"not a usable {document['kind']} law: {problem}")
             data = document["data"]
             inputs = tuple(np.array(data[name], dtype=float) for name in law_class.inputs)
             observed = np.array(data["observed"], dtype=float)
@@ -208,6 +211,23 @@ class Fit:
 
     def __repr__(self) -> str:
         return f"Fit({self.kind}, {self.law!r}, {self.n_runs} runs of {self.family!r})"
+
+
+#: Exponents the fits search over positive values only: a law file with another has been edited into nonsense.
+_POSITIVE = ("alpha", "beta", "gamma")
+
+
+def coefficient_problem(law: Law) -> str | None:
+    """What makes a law's coefficients impossible (not finite, or an exponent at or below 0), or None."""
+    for field in dataclasses.fields(law):
+        value = getattr(law, field.name)
+        values = value if isinstance(value, tuple) else (value,)
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if any(not np.isfinite(v) for v in numbers):
+            return f"{field.name} = {value!r} is not a finite number"
+        if field.name in _POSITIVE and any(v <= 0 for v in numbers):
+            return f"{field.name} = {value!r}: the exponent must be positive"
+    return None
 
 
 def _field_value(value: Any) -> Any:

@@ -213,6 +213,7 @@ class RunTable:
         frame["flops"] = frame["flops"].fillna(flops_from(frame["params"], frame["tokens"]))
         ordered = [*ID_COLUMNS, *SIZE_COLUMNS]
         frame = frame[ordered + [c for c in frame.columns if c not in ordered]]
+        notes = (*notes, *implausible(frame, source))
         checkpoints = _checked_checkpoints(frame, of, source)
         return cls(frame[of.isna().to_numpy()].drop(columns=[CHECKPOINT_OF], errors="ignore"),
                    empty_task_table() if tasks is None else tasks, source, notes, checkpoints)
@@ -503,6 +504,24 @@ class RunTable:
             f"RunTable({len(self)} runs, families={self.families}, {len(self.splits)} loss splits, "
             f"{len(self.task_names)} tasks, source={self.source!r})"
         )
+
+
+#: Sizes no language model has been trained at (and none is likely to be soon): a value outside is a unit slip.
+PLAUSIBLE = {"params": (1e4, 1e14), "tokens": (1e5, 1e16)}
+IMPLAUSIBLE = "outside what any model has been trained at"
+
+
+def implausible(frame: pd.DataFrame, source: str) -> list[str]:
+    """One note per size column with values no training run has, naming the runs (a unit slip, e.g. 1e30)."""
+    notes = []
+    for column, (low, high) in PLAUSIBLE.items():
+        values = frame[column].to_numpy(dtype=float)
+        odd = np.flatnonzero((values < low) | (values > high))
+        if len(odd):
+            shown = ", ".join(f"{frame.index[i]!r} ({values[i]:.3g})" for i in odd[:3])
+            notes.append(f"{source}: {column} of {len(odd)} run{'s' * (len(odd) > 1)} {IMPLAUSIBLE} ({low:g} to "
+                         f"{high:g}): {shown}{' ...' if len(odd) > 3 else ''}; a unit slip?")
+    return notes
 
 
 def _checkpoint_rows(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.Series]:

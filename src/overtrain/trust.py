@@ -466,9 +466,17 @@ def calibrated_intervals(
                                                    "than every fit run: the laws do not speak for it, so it has no "
                                                    "interval"))
             part = {}
+        made = {name: p.interval(usable, level) for name, p in part.items()}
+        collapsed = [name for name, interval in made.items()
+                     if not interval.high - interval.low > 1e-6 * abs(interval.high)]
+        if collapsed:  # a bound the forecast sits on leaves nothing to say how far it may be off
+            f = dataclasses.replace(f, unphysical=(*f.unphysical, *(
+                f"{name}: no interval, its bounds met at {made[name].low:.4g} (the forecast sits where the runs' "
+                "measurements bound it, far outside what they can speak for)" for name in collapsed)))
+            made = {name: interval for name, interval in made.items() if name not in collapsed}
         combined.append(f)
         parts.append(part)
-        intervals.append({name: p.interval(usable, level) for name, p in part.items()})
+        intervals.append(made)
     if not calibrations:
         calibrations.append(shared or pooled_calibration(frame if options.own else None, evidence, level,
                                                          options.forms, source, options.own_prior, options.adaptive))

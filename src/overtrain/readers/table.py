@@ -77,8 +77,12 @@ def read_runs_table(path: str | Path, tasks: str | Path | None = None, columns: 
     not read are named in the table's notes, each with the name it may have meant."""
     path = Path(path)
     frame = read_frame(path)
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
     frame = renamed(frame, columns or {}, path)
+    repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise OvertrainError(f"{path}: column {repeated[0]!r} appears more than once; keep one (or rename the "
+                             "others with --column)")
     unread = [c for c in frame.columns if c not in KNOWN_COLUMNS and c != "loss" and not c.startswith(_PREFIXES)]
     if "run" not in frame.columns:
         hint = next((f"; map it: --column {c}=run" for c in unread if _PLAIN_NAMES.get(c.lower()) == "run"), "")
