@@ -793,7 +793,7 @@ def compare_command(
             from overtrain.render.figures import comparison_figure, save
 
             step("drawing")
-            save(comparison_figure(comparison), plot)
+            save(comparison_figure(comparison, table), plot)
     if json_output:
         _print_json(comparison.to_dict(pairs=pairs, baseline=baseline))
         return

@@ -332,6 +332,9 @@ class RecipeComparison:
     tasks: TaskChoice | None = None
     #: Under an automatic shared shape: the families that could not be fitted alone, and why.
     thin: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: The loss split and the error's tasks the families were compared on (for drawing their runs).
+    loss_split: str = ""
+    task_names: tuple[str, ...] = ()
 
     def scatter_used(self, quantity: str) -> float:
         """The replicate variance (`replicate_noise`) a shared-shape comparison's odds on `quantity` (`loss`,
@@ -563,13 +566,18 @@ def compare_families(
                                      + "); --shape shared compares families too thin to fit alone")
             reason = "each family's own laws" + ("" if shape == "own" else ": every family can be fitted alone")
             comparison = _compare_own(runs, target, results, skipped, level, drift, reason, options)
-            return dataclasses.replace(comparison, tasks=choice)
+            return dataclasses.replace(comparison, tasks=choice, **_measured_on(results[0].laws))
         reason = f"{len(skipped)} of {len(names)} families cannot be fitted alone, so all share one shape"
         thin = skipped
     else:
         reason, thin = "asked for", {}
-    comparison = _compare_shared(runs, names, target, ladder, level, evidence, drift, reason, options)
-    return dataclasses.replace(comparison, tasks=choice, thin=thin)
+    comparison, laws = _compare_shared(runs, names, target, ladder, level, evidence, drift, reason, options)
+    return dataclasses.replace(comparison, tasks=choice, thin=thin, **_measured_on(laws))
+
+
+def _measured_on(laws: FittedLaws) -> dict[str, Any]:
+    """The loss split and the tasks a comparison's laws were fitted on."""
+    return {"loss_split": laws.loss.loss_split, "task_names": () if laws.task_set is None else laws.task_set.tasks}
 
 
 def _own_forecasts(runs: RunTable, names: Sequence[str], target: Target, ladder: Sequence[Target], level: float,
@@ -780,7 +788,7 @@ def _shifted(quantity: str, value: float, interval: Interval | None, offset: flo
 
 def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder: Sequence[Target], level: float,
                     evidence: pd.DataFrame, drift: GapDrift, reason: str, options: dict[str, Any]
-                    ) -> RecipeComparison:
+                    ) -> tuple[RecipeComparison, FittedLaws]:
     """Compare the families through one shape fitted to all their runs (see the module notes)."""
     chosen = runs.subset(np.isin(runs.column("family"), names))
     split = options.get("loss_split") or chosen.default_split()
@@ -846,7 +854,7 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
         values = np.array([next(r for r in forecasts if r.family == f).values[key] for f in members])
         standings[key] = Standing(key, members, values, np.sqrt(variance))
     return dataclasses.replace(comparison, forecasts=tuple(forecasts), standings=standings, skipped=skipped,
-                               curve=curve)
+                               curve=curve), laws
 
 
 def cost_elasticity(laws: FittedLaws, plan: Any, key: str) -> float:

@@ -401,8 +401,12 @@ def plan_figure(laws, plans: list, multipliers: np.ndarray | None = None) -> plt
     return figure
 
 
-def comparison_figure(comparison) -> plt.Figure:
-    """Each family's forecast against compute at the target's M, with its interval band; the target marked."""
+def comparison_figure(comparison, runs=None) -> plt.Figure:
+    """Each family's forecast against compute at the target's M, with its interval band, and its runs (filled: at
+    the target's M); the target marked."""
+    from overtrain.runs import measured_values
+    from overtrain.tasks import TaskSet
+
     keys = comparison.quantities
     figure, axes = plt.subplots(1, len(keys), figsize=(5.6 * len(keys), 4.4), squeeze=False)
     colours = plt.get_cmap("tab10")
@@ -412,6 +416,13 @@ def comparison_figure(comparison) -> plt.Figure:
                 continue
             flops = np.array([p["flops"] for p in points])
             colour = colours(k % 10)
+            if runs is not None and family in runs.families:
+                mine = runs.family(family)
+                task_set = TaskSet(key, comparison.task_names) if key != "loss" else None
+                values = measured_values(mine, key, comparison.loss_split, task_set)
+                same_m = np.isclose(mine.multiplier, comparison.target.multiplier, rtol=0.05)
+                axis.scatter(mine.flops, values, s=18, color=colour, facecolors=np.where(
+                    same_m[:, None], np.array([colour]), np.array([[0.0, 0.0, 0.0, 0.0]])), linewidths=1, zorder=3)
             axis.plot(flops, [p[key] for p in points], color=colour, label=FAMILY_LABELS.get(family, family))
             if all(f"{key}_low" in p for p in points):
                 axis.fill_between(flops, [p[f"{key}_low"] for p in points], [p[f"{key}_high"] for p in points],
@@ -421,20 +432,63 @@ def comparison_figure(comparison) -> plt.Figure:
         axis.set_xscale("log")
         axis.set_xlabel(f"training compute C = 6ND (FLOPs) at M = {comparison.target.multiplier:.3g}")
         axis.set_ylabel("loss" if key == "loss" else f"average top-1 error ({key} tasks)")
-        axis.set_title(f"{'loss' if key == 'loss' else 'error'}: forecasts and {100 * comparison.level:g}% bands; "
-                       "dotted: the target", fontsize=9)
+        axis.set_title(f"{'loss' if key == 'loss' else 'error'}: forecasts and {100 * comparison.level:g}% bands, "
+                       "runs (filled: at the target's M); dotted: the target", fontsize=9)
         axis.grid(True, which="major", alpha=0.3)
         axis.legend(fontsize=7)
     figure.tight_layout()
     return figure
 
 
+def _error_panel(axis: plt.Axes, runs, law, mine: list) -> None:
+    """A family's runs' average error against their loss, the error law, and each target's error forecast."""
+    fit = law.error
+    if fit is None or fit.task_set is None:
+        axis.set_axis_off()
+        axis.text(0.5, 0.5, "no error law (the runs carry no tasks)", ha="center", va="center", fontsize=9,
+                  transform=axis.transAxes)
+        return
+    table = runs.family(law.family).complete(fit.loss_split, fit.task_set)
+    loss, error = table.loss_values(fit.loss_split), table.error_values(fit.task_set)
+    fitted = set(fit.runs)
+    for run, value, measured, m in zip(table.runs, loss, error, table.column("multiplier"), strict=True):
+        axis.scatter(value, measured, s=28, color=_m_colour(m), facecolors=None if run in fitted else "none",
+                     linewidths=1.2, zorder=3)
+    lowest = min([loss.min(), *(t.forecast.loss for t in mine)])
+    grid = np.linspace(lowest * 0.97, loss.max() * 1.02, 200)
+    key = fit.task_set.name
+    if all(name == "loss" for name in fit.law.inputs):
+        axis.plot(grid, np.clip(fit.predict(grid), 0, 1), color="0.3", lw=1, label=f"{fit.law.name} law")
+    for trusted in mine:
+        f = trusted.forecast
+        if key not in f.errors:
+            continue
+        interval = trusted.intervals.get("error") or trusted.intervals.get(key)
+        below = 0 if interval is None else f.errors[key] - interval.low
+        above = 0 if interval is None else interval.high - f.errors[key]
+        axis.errorbar([f.loss], [f.errors[key]], yerr=[[below], [above]], fmt="*", ms=14, color="crimson",
+                      capsize=4, zorder=4, label=f"target {f.params / 1e9:.3g}B, M = {f.multiplier:.3g}: "
+                      f"{f.errors[key]:.3f}" + ("" if interval is None else f" [{interval.low:.3f}, "
+                                                                              f"{interval.high:.3f}]"))
+    axis.set_xlabel(f"loss ({fit.loss_split})")
+    axis.set_ylabel(f"average top-1 error ({key})")
+    axis.set_title("error against loss: runs (filled: the error law's fit runs), the law and the target",
+                   fontsize=9)
+    axis.grid(True, which="major", alpha=0.3)
+    axis.legend(fontsize=7)
+
+
 def forecast_figure(runs, laws: list, forecasts: list) -> plt.Figure:
-    """Per family: its runs' loss against compute (filled: the loss law's fit runs), the fitted law at each
-    target's multiplier out to the target, and each target's forecast with its interval; without targets, the law
-    at each multiplier of the fit runs."""
-    figure, axes = plt.subplots(1, len(laws), figsize=(5.8 * len(laws), 4.6), squeeze=False)
-    for axis, law in zip(axes[0], laws, strict=True):
+    """Per family, top: its runs' loss against compute (filled: the loss law's fit runs; colour: M, in the legend),
+    the fitted law at each target's multiplier out to the target, and each target's forecast with its interval;
+    without targets, the law at each multiplier of the fit runs. Bottom, where the family has an error law: its
+    runs' average error against loss, the error law out to each target's loss, and the target's error forecast
+    with its interval."""
+    with_error = any(law.error is not None for law in laws)
+    figure, axes = plt.subplots(2 if with_error else 1, len(laws), figsize=(5.8 * len(laws), 8.8 if with_error
+                                                                             else 4.6), squeeze=False)
+    for column, law in enumerate(laws):
+        axis = axes[0][column]
         fit = law.loss
         table = runs.family(law.family).complete(fit.loss_split)
         fitted = set(fit.runs)
@@ -442,6 +496,8 @@ def forecast_figure(runs, laws: list, forecasts: list) -> plt.Figure:
         for run, c, value, m in zip(table.runs, flops, loss, multiplier, strict=True):
             axis.scatter(c, value, s=28, color=_m_colour(m), facecolors=None if run in fitted else "none",
                          linewidths=1.2, zorder=3)
+        for m in sorted(set(np.round(multiplier, 3))):  # the colour key: one entry per multiplier of the runs
+            axis.scatter([], [], s=28, color=_m_colour(m), label=f"runs at M = {m:g}")
         mine = [f for f in forecasts if f.forecast.loss_fit.family == law.family]
         if not mine:
             for m in sorted(set(np.round(fit.inputs[1] / fit.inputs[0], 6))):
@@ -465,9 +521,49 @@ def forecast_figure(runs, laws: list, forecasts: list) -> plt.Figure:
         plain_log_labels(axis.yaxis)
         axis.set_xlabel("training compute C = 6ND (FLOPs)")
         axis.set_ylabel(f"loss ({fit.loss_split})")
-        axis.set_title(f"{FAMILY_LABELS.get(law.family, law.family)}: runs (filled: fit runs, colour: M), the law"
+        axis.set_title(f"{FAMILY_LABELS.get(law.family, law.family)}: runs (filled: fit runs), the law"
                        + (" and the target" if mine else ""), fontsize=9)
         axis.grid(True, which="major", alpha=0.3)
         axis.legend(fontsize=7)
+        if with_error:
+            _error_panel(axes[1][column], runs, law, mine)
     figure.tight_layout()
     return figure
+
+
+def _error_panel(axis: plt.Axes, runs, law, mine: list) -> None:
+    """A family's runs' average error against their loss, the error law, and each target's error forecast."""
+    fit = law.error
+    if fit is None or fit.task_set is None:
+        axis.set_axis_off()
+        axis.text(0.5, 0.5, "no error law (the runs carry no tasks)", ha="center", va="center", fontsize=9,
+                  transform=axis.transAxes)
+        return
+    table = runs.family(law.family).complete(fit.loss_split, fit.task_set)
+    loss, error = table.loss_values(fit.loss_split), table.error_values(fit.task_set)
+    fitted = set(fit.runs)
+    for run, value, measured, m in zip(table.runs, loss, error, table.column("multiplier"), strict=True):
+        axis.scatter(value, measured, s=28, color=_m_colour(m), facecolors=None if run in fitted else "none",
+                     linewidths=1.2, zorder=3)
+    lowest = min([loss.min(), *(t.forecast.loss for t in mine)])
+    grid = np.linspace(lowest * 0.97, loss.max() * 1.02, 200)
+    key = fit.task_set.name
+    if all(name == "loss" for name in fit.law.inputs):
+        axis.plot(grid, np.clip(fit.predict(grid), 0, 1), color="0.3", lw=1, label=f"{fit.law.name} law")
+    for trusted in mine:
+        f = trusted.forecast
+        if key not in f.errors:
+            continue
+        interval = trusted.intervals.get("error") or trusted.intervals.get(key)
+        below = 0 if interval is None else f.errors[key] - interval.low
+        above = 0 if interval is None else interval.high - f.errors[key]
+        axis.errorbar([f.loss], [f.errors[key]], yerr=[[below], [above]], fmt="*", ms=14, color="crimson",
+                      capsize=4, zorder=4, label=f"target {f.params / 1e9:.3g}B, M = {f.multiplier:.3g}: "
+                      f"{f.errors[key]:.3f}" + ("" if interval is None else f" [{interval.low:.3f}, "
+                                                                              f"{interval.high:.3f}]"))
+    axis.set_xlabel(f"loss ({fit.loss_split})")
+    axis.set_ylabel(f"average top-1 error ({key})")
+    axis.set_title("error against loss: runs (filled: the error law's fit runs), the law and the target",
+                   fontsize=9)
+    axis.grid(True, which="major", alpha=0.3)
+    axis.legend(fontsize=7)
