@@ -21,7 +21,8 @@ from overtrain.render.tables import _size
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-PAGES = ("README.md", "examples/README.md", "docs/development-suite.md", "docs/recipes-evidence.md", "docs/speed.md")
+PAGES = ("README.md", "examples/README.md", "docs/development-suite.md", "docs/recipes-evidence.md", "docs/speed.md",
+         "docs/method.md")
 BOX = str.maketrans("", "", "│┃┏┓┗┛━┡┩╇┳┻─┼├┤└┘┌┐┬┴╭╮╰╯═║")
 # Commands of the pages that are not overtrain's (installing it, the harness itself) or are benchmarks
 NOT_RUN = ("python3 -m venv", "lm_eval ", "python benchmarks/", "python tools/", "pip ")
