@@ -221,8 +221,12 @@ class Design:
                 return f"{100 * values[0]:.2f}%"
             return f"{100 * min(values):.2f}% to {100 * max(values):.2f}% (mean {100 * np.mean(values):.2f}%)"
 
+        beyond = ""
+        if self.distance > high * 1.05:
+            beyond = (f"; {self.distance:.0f}x is {self.distance / high:.1f}x further than any of them, and "
+                      "backtest misses grow with distance: expect worse")
         return (f"at {self.distance:.0f}x, the paper's recipe forecast {len(near)} held-out {runs} of the bundled "
-                f"testbed {where}: loss off by {spread(loss)}, 17-task average error off by {spread(error)}")
+                f"testbed {where}: loss off by {spread(loss)}, 17-task average error off by {spread(error)}{beyond}")
 
     def to_dict(self) -> dict[str, Any]:
         return {

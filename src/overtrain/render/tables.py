@@ -77,7 +77,7 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
             loss.caption = "*: in the error fit set, so the means exclude it"
 
     error = Table(title="Average top-1 error forecasts", title_justify="left")
-    error.add_column("data")
+    error.add_column("family")
     error.add_column("target", no_wrap=True)
     for name in task_sets:
         label = f"{name}-task" if len(name) <= 4 else name[:8]
@@ -215,7 +215,8 @@ def backtest_table(summary: BacktestSummary) -> Table:
     scales = summary.calibration
     table.caption = (
         f"{100 * summary.level:g}% intervals; {scales.describe()}"
-        + (f"; coverage with each family held out of the calibration: {held}" if held else "")
+        + "; the table's coverage is of intervals calibrated on these same forecasts"
+        + (f"; with each family held out of the calibration, as a forecast of new runs is: {held}" if held else "")
     )
     return table
 
@@ -436,7 +437,9 @@ def _odds_table(comparison: RecipeComparison, keys: list[str], baseline: str | N
                         for q in comparison.scatter if comparison.scatter_used(q) > 0)
     if shared and scatter:
         moved += f" and the scatter between replicates of these runs (rms: {scatter})"
-    more = "" if every or len(comparison.forecasts) <= LEADERS else "; every pair in --json, or here with --pairs"
+    more = ("; odds can be near 1 between overlapping intervals: the extrapolation miss that widens the intervals is "
+            "shared by families fitted alike and cancels from their gap"
+            + ("" if every or len(comparison.forecasts) <= LEADERS else "; every pair in --json, or here with --pairs"))
     if shared:
         table.caption = (f"shared shape ({comparison.shape_reason}): one law fitted to all families' runs, each family "
                          f"offset by its largest runs; odds from {moved}{more}")
