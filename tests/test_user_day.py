@@ -514,3 +514,42 @@ def test_a_law_file_edited_into_nonsense_is_refused(tmp_path) -> None:
     result = CliRunner().invoke(app, ["predict", str(laws), "--target", "params=7B,tokens=2T"])
     assert result.exit_code == 2 and result.stdout == ""
     assert "not a usable loss law: alpha = -0.3: the exponent must be positive" in result.stderr
+
+
+def test_compare_says_when_a_thin_family_switches_every_family_to_the_shared_shape(tmp_path) -> None:
+    rows = [{"run": f"good-{n:g}-{m}", "family": "good", "params": n, "tokens": m * n,
+             "loss": 1.8 + 400 * n**-0.3 + 900 * (m * n) ** -0.3} for n in (2e7, 5e7, 1e8, 2e8) for m in (10, 40)]
+    rows += [{"run": "thin-1", "family": "thin", "params": 1e8, "tokens": 2e9, "loss": 3.1}]
+    path = tmp_path / "runs.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    result = CliRunner().invoke(app, ["compare", str(path), "--target", "params=1e9,multiplier=20"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("warning: 1 of 2 families cannot be fitted alone (thin), so every family is "
+                                    "compared through one law fitted to all of them")
+
+
+def test_the_words_say_what_the_numbers_are() -> None:
+    runner = CliRunner()
+    design = runner.invoke(app, ["design", "--target", "params=6.9e9,tokens=4.9e11", "--budget", "2.4e19"],
+                           env={"COLUMNS": "200"})
+    assert "845x is 2.6x further than any of them" in " ".join(design.stdout.split())
+    backtest = " ".join(runner.invoke(app, ["backtest"], env={"COLUMNS": "200"}).stdout.split())
+    assert "the table's coverage is of intervals calibrated on these same forecasts" in backtest
+    reproduce = runner.invoke(app, ["reproduce"], env={"COLUMNS": "80"}).stdout
+    assert "RPJ" not in reproduce and reproduce.count("│ RedPajama ") == 3 * 3 + 1 + 2  # forecasts; loss, error laws
+    assert max(map(len, reproduce.splitlines())) <= 80
+
+
+def test_the_forecast_figure_draws_error_against_loss() -> None:
+    import overtrain as ot
+    from overtrain.render.figures import forecast_figure
+
+    sweep = Path(__file__).resolve().parents[1] / "examples" / "sweep.csv"
+    runs = ot.read_runs(sweep)
+    prediction = ot.predict(runs, 1.4e9, multiplier=20)
+    figure = forecast_figure(runs, [f.laws for f in prediction.families],
+                             [t for f in prediction.families for t in f.forecasts])
+    axes = figure.axes
+    assert len(axes) == 4 and [a.get_xlabel() for a in axes[2:]] == ["loss (val)", "loss (val)"]
+    assert all("runs at M = 20" in [t.get_text() for t in a.get_legend().get_texts()] for a in axes[:2])

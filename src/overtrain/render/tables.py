@@ -19,8 +19,6 @@ from overtrain.recipes import CROSSING_DECADES, LEADERS, TOP, RecipeComparison
 from overtrain.runs import RunTable
 from overtrain.trust import FamilyForecasts, TrustedForecast
 
-FAMILY_SHORT = {"c4_original": "C4", "rpj": "RPJ", "rw_original": "RW"}
-
 
 class Table(RichTable):
     """A rich table that never cuts a word (a number, a name, an interval): each column is at least as wide as its
@@ -76,24 +74,23 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
         if len(held_out) < len(result.targets):
             loss.caption = "*: in the error fit set, so the means exclude it"
 
-    error = Table(title="Average top-1 error forecasts", title_justify="left")
-    error.add_column("family")
-    error.add_column("target", no_wrap=True)
+    errors_by_set = []
     for name in task_sets:
-        label = f"{name}-task" if len(name) <= 4 else name[:8]
-        for column in (label, "pred", "rel err"):
-            error.add_column(column, justify="right")
-    for t in result.targets:
-        row = [FAMILY_SHORT.get(t.family, t.family), _target_name(t) + ("*" if t.in_error_fit_set else "")]
-        for name in task_sets:
-            row += [f"{t.errors_true[name]:.4f}", f"{t.forecast.errors[name]:.4f}", percent(t.error_rel_err(name))]
-        error.add_row(*row, style="dim" if t.in_error_fit_set else None)
-    if held_out:
-        error.add_section()
-        means = [percent(sum(t.error_rel_err(n) for t in held_out) / len(held_out)) for n in task_sets]
-        error.add_row("mean", f"{len(held_out)} held out", *[x for m in means for x in ("", "", m)], style="bold")
-    error.caption = "true values, then predicted" + (
-        "; *: in the error fit set, so the means exclude it" if len(held_out) < len(result.targets) else "")
+        error = Table(title=f"Average top-1 error forecasts ({name} tasks)", title_justify="left")
+        for column in ("family", "target", "true", "predicted", "rel err"):
+            error.add_column(column, justify="left" if column in ("family", "target") else "right",
+                             no_wrap=column == "target")
+        for t in result.targets:
+            error.add_row(FAMILY_NAMES.get(t.family, t.family), _target_name(t) + ("*" if t.in_error_fit_set else ""),
+                          f"{t.errors_true[name]:.4f}", f"{t.forecast.errors[name]:.4f}",
+                          percent(t.error_rel_err(name)), style="dim" if t.in_error_fit_set else None)
+        if held_out:
+            error.add_section()
+            error.add_row("mean", f"{len(held_out)} held out", "", "",
+                          percent(sum(t.error_rel_err(name) for t in held_out) / len(held_out)), style="bold")
+        if len(held_out) < len(result.targets):
+            error.caption = "*: in the error fit set, so the means exclude it"
+        errors_by_set.append(error)
 
     laws = Table(title="Loss law L(N, D) = E + A·N^-α + B·D^-α", title_justify="left")
     for column in ("family", "E", "A", "B", "α", "η = α/2", "M*", "fit C"):
@@ -110,7 +107,7 @@ def reproduction_tables(result: Reproduction) -> list[Table]:
         for fit in family.error_fits:
             errors.add_row(name, fit.task_set.name, *[f"{v:.5g}" for v in (fit.law.k, fit.law.gamma, fit.law.eps)],  # type: ignore[attr-defined,union-attr]
                            f"{fit.fit_flops:.3g}")
-    return [loss, error, laws, errors]
+    return [loss, *errors_by_set, laws, errors]
 
 
 def runs_table(runs: RunTable) -> Table:
