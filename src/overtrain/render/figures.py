@@ -440,44 +440,6 @@ def comparison_figure(comparison, runs=None) -> plt.Figure:
     return figure
 
 
-def _error_panel(axis: plt.Axes, runs, law, mine: list) -> None:
-    """A family's runs' average error against their loss, the error law, and each target's error forecast."""
-    fit = law.error
-    if fit is None or fit.task_set is None:
-        axis.set_axis_off()
-        axis.text(0.5, 0.5, "no error law (the runs carry no tasks)", ha="center", va="center", fontsize=9,
-                  transform=axis.transAxes)
-        return
-    table = runs.family(law.family).complete(fit.loss_split, fit.task_set)
-    loss, error = table.loss_values(fit.loss_split), table.error_values(fit.task_set)
-    fitted = set(fit.runs)
-    for run, value, measured, m in zip(table.runs, loss, error, table.column("multiplier"), strict=True):
-        axis.scatter(value, measured, s=28, color=_m_colour(m), facecolors=None if run in fitted else "none",
-                     linewidths=1.2, zorder=3)
-    lowest = min([loss.min(), *(t.forecast.loss for t in mine)])
-    grid = np.linspace(lowest * 0.97, loss.max() * 1.02, 200)
-    key = fit.task_set.name
-    if all(name == "loss" for name in fit.law.inputs):
-        axis.plot(grid, np.clip(fit.predict(grid), 0, 1), color="0.3", lw=1, label=f"{fit.law.name} law")
-    for trusted in mine:
-        f = trusted.forecast
-        if key not in f.errors:
-            continue
-        interval = trusted.intervals.get("error") or trusted.intervals.get(key)
-        below = 0 if interval is None else f.errors[key] - interval.low
-        above = 0 if interval is None else interval.high - f.errors[key]
-        axis.errorbar([f.loss], [f.errors[key]], yerr=[[below], [above]], fmt="*", ms=14, color="crimson",
-                      capsize=4, zorder=4, label=f"target {f.params / 1e9:.3g}B, M = {f.multiplier:.3g}: "
-                      f"{f.errors[key]:.3f}" + ("" if interval is None else f" [{interval.low:.3f}, "
-                                                                              f"{interval.high:.3f}]"))
-    axis.set_xlabel(f"loss ({fit.loss_split})")
-    axis.set_ylabel(f"average top-1 error ({key})")
-    axis.set_title("error against loss: runs (filled: the error law's fit runs), the law and the target",
-                   fontsize=9)
-    axis.grid(True, which="major", alpha=0.3)
-    axis.legend(fontsize=7)
-
-
 def forecast_figure(runs, laws: list, forecasts: list) -> plt.Figure:
     """Per family, top: its runs' loss against compute (filled: the loss law's fit runs; colour: M, in the legend),
     the fitted law at each target's multiplier out to the target, and each target's forecast with its interval;
