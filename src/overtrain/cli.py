@@ -68,8 +68,25 @@ def reports_errors(command: F) -> F:
         except KeyboardInterrupt:
             print("overtrain: interrupted", file=sys.stderr)
             raise typer.Exit(130) from None
+        except Exception as error:
+            if not interrupted(error):
+                raise
+            print("overtrain: interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def interrupted(error: BaseException) -> bool:
+    """Whether `error` is a Ctrl-C in disguise: Python 3.11 wraps one that lands while a class is being created (a
+    module importing) in a RuntimeError."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return False
 
 
 def _check_names(options: dict[str, Any]) -> None:
@@ -822,6 +839,11 @@ def main() -> None:
         if leaving.code == 130:
             _leave(130)
         raise
+    except Exception as error:
+        if not interrupted(error):
+            raise
+        print("overtrain: interrupted", file=sys.stderr)
+        _leave(130)
 
 
 def _leave(code: int) -> None:
