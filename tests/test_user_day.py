@@ -92,7 +92,7 @@ def test_ctrl_c_leaves_no_report_and_says_interrupted(tmp_path) -> None:
     assert (tmp_path / "whole" / "report.html").is_file() and not whole.stderr
     duration = time.perf_counter() - start
     rng = np.random.default_rng(30)
-    for attempt, delay in enumerate(rng.uniform(0.3, min(0.9 * duration, 6.0), 30)):
+    for attempt, delay in enumerate(rng.uniform(0.3, min(0.6 * duration, 6.0), 30)):
         out = tmp_path / f"report{attempt}" / "nested"
         process = subprocess.Popen([sys.executable, "-m", "overtrain", "reproduce", "--all", "--out", str(out)],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
