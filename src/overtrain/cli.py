@@ -598,8 +598,7 @@ def fit_command(
     column: ColumnOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Fit the laws to RUNS and save them as a readable JSON law file for `overtrain predict` (printed as JSON
-    without -o, or with --json)."""
+    """Fit the laws to RUNS and save them as a JSON law file for `overtrain predict` (printed without -o)."""
     if output is not None:
         check_writable(output)
     if plot is not None:
@@ -787,8 +786,7 @@ def compare_command(
     column: ColumnOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Which family (data recipe) wins at the target: the families ranked, with intervals, the chance each is
-    best, and the odds for the leading pairs (every pair in --json)."""
+    """Which family (data recipe) wins at the target: a ranking with intervals, P(best) and the leading pairs' odds."""
     from overtrain.forecast import parse_target
     from overtrain.recipes import compare_families
     from overtrain.render.tables import comparison_tables
