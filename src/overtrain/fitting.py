@@ -645,11 +645,9 @@ def checkpoint_fields(checkpoints: RunTable | None) -> dict[str, tuple[str, ...]
 def usable_checkpoints(runs: RunTable, loss_split: str, task_set: TaskSet) -> RunTable | None:
     """The checkpoints of `runs` that carry the loss split and every task of the set, or None."""
     held = runs.checkpoints
-    if held is None:
+    if held is None or LOSS + loss_split not in held.columns.columns:
         return None
-    keep = np.isfinite(held.loss_values(loss_split)) if LOSS + loss_split in held.columns.columns else None
-    if keep is None:
-        return None
+    keep = np.isfinite(held.loss_values(loss_split))
     for task in task_set.tasks:
         keep &= np.isfinite(held.column(ACC + task)) if ACC + task in held.columns.columns else False
     return held.subset(keep) if keep.any() else None

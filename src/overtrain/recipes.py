@@ -354,15 +354,16 @@ class RecipeComparison:
 
     def has(self, family: str, key: str) -> bool:
         """Whether `family` is forecast on `key`."""
-        return key in self._forecast(family).values
+        return key in self.forecast_of(family).values
 
-    def _forecast(self, family: str) -> RecipeForecast:
+    def forecast_of(self, family: str) -> RecipeForecast:
+        """`family`'s forecasts at the target."""
         if "_by_family" not in self.__dict__:
             object.__setattr__(self, "_by_family", {f.family: f for f in self.forecasts})
         return self.__dict__["_by_family"][family]
 
     def value(self, family: str, key: str) -> float:
-        return self._forecast(family).values[key]
+        return self.forecast_of(family).values[key]
 
     def ranking(self, key: str) -> list[str]:
         """The families forecast on `key`, from best (lowest forecast) to worst."""
@@ -764,11 +765,11 @@ def _drift_with_runs(drift: GapDrift, runs: RunTable, families: Sequence[str], l
     return drift.with_own(gap_changes(compared, laws.loss.loss_split, laws.task_set))
 
 
-def _replicate_part(variance: float, own_drift: bool, runs_a: int, runs_b: int) -> float:
-    """The variance a pair's gap gains from replicate scatter s^2: one run of each family at the target, 2 s^2,
-    and the offsets' own scatter, s^2 (1 / k_A + 1 / k_B) for offsets averaging k runs, unless the drift was
-    measured on the compared runs' gap changes, which hold it already."""
-    return variance * (2.0 + (0.0 if own_drift else 1.0 / runs_a + 1.0 / runs_b))
+def _replicate_part(variance: float, own_drift: bool, runs: int) -> float:
+    """One family's share of the variance a pair's gap gains from replicate scatter s^2: its one run at the target,
+    s^2, and its offset's own scatter, s^2 / k for an offset averaging k runs, unless the drift was measured on the
+    compared runs' gap changes, which hold it already (a pair's gap gains both families' shares)."""
+    return variance * (1.0 + (0.0 if own_drift else 1.0 / runs))
 
 
 def _shifted(quantity: str, value: float, interval: Interval | None, offset: float, variance: float, z: float
@@ -841,6 +842,7 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
         forecasts.append(RecipeForecast(name, values, intervals))
         curve[name] = [_curve_point(t.forecast, *family_view(name, t), keys) for t in shared.forecasts[1:]]
     log_flops = np.log10(target.flops)
+    by_family = {f.family: f for f in forecasts}
     standings = {}
     for key in keys:
         members = tuple(f for f in offsets if key in offsets[f])
@@ -849,9 +851,8 @@ def _compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder
         own_drift = quantity in drift.own
         # one law for all: no fit part of a family's own; each family's share of the gap's drift and replicate noise
         variance = np.array([drift.variance(key, log_flops - offsets[f][key].log_flops) / 2
-                             + scatter_variance * (1.0 + (0.0 if own_drift else 1.0 / offsets[f][key].runs))
-                             for f in members])
-        values = np.array([next(r for r in forecasts if r.family == f).values[key] for f in members])
+                             + _replicate_part(scatter_variance, own_drift, offsets[f][key].runs) for f in members])
+        values = np.array([by_family[f].values[key] for f in members])
         standings[key] = Standing(key, members, values, np.sqrt(variance))
     return dataclasses.replace(comparison, forecasts=tuple(forecasts), standings=standings, skipped=skipped,
                                curve=curve), laws

@@ -266,7 +266,7 @@ class RunTable:
         """The loss split to fit when none is named: the only one, else `default`, else the paper's `c4_val`."""
         splits = self.splits
         if not splits:
-            unread = next((note for note in self.notes if "not read" in note), "")
+            unread = next((note for note in self.notes if UNREAD in note), "")
             raise OvertrainError(f"{self.source}: no loss columns (loss:<split>) to fit a loss law to"
                                  + (f"; {unread}" if unread else ""))
         if len(splits) == 1:
@@ -509,6 +509,8 @@ class RunTable:
 #: Sizes no language model has been trained at (and none is likely to be soon): a value outside is a unit slip.
 PLAUSIBLE = {"params": (1e4, 1e14), "tokens": (1e5, 1e16)}
 IMPLAUSIBLE = "outside what any model has been trained at"
+#: How a reader's note about columns it did not read reads (`readers.table.unread_note`).
+UNREAD = "not read"
 
 
 def implausible(frame: pd.DataFrame, source: str) -> list[str]:
@@ -587,7 +589,7 @@ def _numeric(
     if column in SIZE_COLUMNS and not pd.api.types.is_numeric_dtype(series):
         suffixed = values.isna() & series.notna()
         if suffixed.any():
-            values[suffixed] = [size_number(v) if size_number(v) is not None else np.nan for v in series[suffixed]]
+            values[suffixed] = [np.nan if (number := size_number(v)) is None else number for v in series[suffixed]]
     number = values.to_numpy()
     blank = series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
     with np.errstate(invalid="ignore"):

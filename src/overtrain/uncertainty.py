@@ -293,8 +293,9 @@ def resample_predictions(
     weights = np.zeros((n_masks, n_resamples, n_runs))
     centre = np.broadcast_to(fit.observed, (n_masks, n_runs)).copy()
     spread = np.broadcast_to(noise, (n_masks, n_runs)).copy()
-    units = fit.units if n_runs == fit.n_points else np.arange(n_runs)
-    n_units = np.array([len(np.unique(units[mask])) for mask in masks])
+    units = fit.units  # a run and its checkpoints are one unit: count and draw units, not points
+    n_units = (masks.sum(axis=1) if fit.n_points == fit.n_runs
+               else np.array([len(np.unique(units[mask])) for mask in masks]))
     small = n_units < CASE_RESAMPLING_RUNS_PER_COEFFICIENT * n_coefficients
     if small.any():
         theta0, linear0, _ = solve_law(law, fit.inputs, np.broadcast_to(fit.observed - offset, (int(small.sum()),

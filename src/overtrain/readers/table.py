@@ -20,7 +20,7 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.files import write_atomic
-from overtrain.runs import ACC, CHECKPOINT_OF, LOSS, TASKLOSS, RunTable, flops_from
+from overtrain.runs import ACC, CHECKPOINT_OF, LOSS, TASKLOSS, UNREAD, RunTable, flops_from
 from overtrain.tasks import TASK_COLUMNS
 
 ERR = "err:"
@@ -146,7 +146,7 @@ def unread_note(unread: list[str]) -> str:
         guess = suggested_name(column)
         shown.append(f"{column!r}" + (f" (--column {column}={guess}?)" if guess else ""))
     more = f" and {len(unread) - 6} more" if len(unread) > 6 else ""
-    return (f"{len(unread)} column{'s' * (len(unread) != 1)} not read: {', '.join(shown)}{more}; overtrain reads "
+    return (f"{len(unread)} column{'s' * (len(unread) != 1)} {UNREAD}: {', '.join(shown)}{more}; overtrain reads "
             "run, family, params, tokens, loss:<split>, acc:<task> (or err:<task>), taskloss:<task>")
 
 

@@ -365,7 +365,7 @@ def comparison_tables(comparison: RecipeComparison, top: int = TOP, baseline: st
             table.add_column(column, justify="left" if column == "family" else "right")
         for i in rows:
             name = standing.families[i]
-            interval = next(f for f in comparison.forecasts if f.family == name).intervals.get(key)
+            interval = comparison.forecast_of(name).intervals.get(key)
             span = "—" if interval is None else f"{interval.low:.3f}–{interval.high:.3f}"
             mark = " (baseline)" if name == baseline else ""
             table.add_row(str(order.index(i) + 1), label(name) + mark, f"{standing.values[i]:.4f}", span,
@@ -413,8 +413,8 @@ def _odds_table(comparison: RecipeComparison, keys: list[str], baseline: str | N
                    *(() if shared else ("laws cross (N)",))):
         table.add_column(column, justify="left" if column in ("first", "second") else "right")
     for a, b in chosen:
-        cells = [f"{comparison.probability(a, b, k):.2f}" if comparison.has(a, k) and comparison.has(b, k)
-                 and a in comparison.standings[k].families and b in comparison.standings[k].families else "—"
+        cells = [f"{comparison.probability(a, b, k):.2f}"
+                 if a in comparison.standings[k].families and b in comparison.standings[k].families else "—"
                  for k in keys]
         crossings = []
         for k in keys:
