@@ -23,8 +23,10 @@ import numpy as np
 import pandas as pd
 
 import overtrain as ot
-from overtrain.backtest import CANDIDATE_LOSS, Method, backtest
 from overtrain.errors import OvertrainError
+from overtrain.fitting.method import Method
+from overtrain.trust.backtest import backtest
+from overtrain.trust.choice import CANDIDATE_LOSS
 
 
 def loss_predictions(runs: ot.RunTable, protocol: str) -> tuple[pd.DataFrame, pd.Series]:

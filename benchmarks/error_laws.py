@@ -22,8 +22,8 @@ import pandas as pd
 import overtrain as ot
 from overtrain.errors import OvertrainError
 from overtrain.forecast import Target
-from overtrain.readers.table import read_task_table
-from overtrain.trust import forecast_family
+from overtrain.runs.readers.runs_table import read_task_table
+from overtrain.trust.trusted import forecast_family
 
 LAWS = ("exponential", "two-step", "per-task", "direct", "sigmoid")
 FIT_M = (5.0, 200.0)

@@ -2,7 +2,7 @@
 
     python benchmarks/generalisation.py [--testbeds a,b] [--json FILE]
 
-Each testbed of the suite (`overtrain.testbed.suite_names`) says what a team would have trained first (its fit
+Each testbed of the suite (`overtrain.runs.testbed.suite_names`) says what a team would have trained first (its fit
 runs) and what it would then forecast (its targets). Every method below sees only the fit runs of every family of
 the testbed (its intervals are calibrated on backtests of those), and forecasts each target from its N and D.
 Per testbed and method: mean |relative error| of loss and of average error on the targets, how many targets fall
@@ -12,7 +12,7 @@ score relative to the truth (lower is better: width plus 20x any miss).
 The methods differ in their intervals, and the paper's in its laws too:
 - `paper`: the paper's laws, intervals calibrated as before this suite existed: rolling backtests over every fit
   set, no structural term;
-- `default`: what `overtrain forecast` does (`overtrain.names.DEFAULT_ERROR_LAW`, `overtrain.trust.DEFAULT_INTERVALS`):
+- `default`: what `overtrain forecast` does (`overtrain.names.DEFAULT_ERROR_LAW`, `overtrain.trust.calibration.DEFAULT_INTERVALS`):
   intervals calibrated on the other testbeds' held-out forecasts and, with equal weight, on the testbed's own
   backtests that resemble each forecast, without the plausible laws' disagreement, the extrapolation part constant
   for loss and growing with log compute distance for error (the distance measured against the fit runs' compute
@@ -48,14 +48,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from overtrain.backtest import ENSEMBLE, PAPER_METHOD, Method
+from overtrain.decide.shared import recipe_forecasts
 from overtrain.errors import OvertrainError
+from overtrain.fitting.method import PAPER_METHOD, Method
 from overtrain.forecast import Target, beyond_design
+from overtrain.laws import ENSEMBLE
 from overtrain.names import DEFAULT_ERROR_LAW
-from overtrain.recipes import recipe_forecasts
-from overtrain.testbed import SUITE_CHOICE_FILE, SUITE_EVIDENCE_FILE, SuiteTestbed, load_suite_testbed, suite_names
-from overtrain.trust import DEFAULT_INTERVALS, IntervalOptions, fit_method, forecast_family
-from overtrain.uncertainty import DISTANCES, FORMS, interval_score
+from overtrain.runs.testbed import SUITE_CHOICE_FILE, SUITE_EVIDENCE_FILE, SuiteTestbed, load_suite_testbed, suite_names
+from overtrain.trust.calibration import DEFAULT_INTERVALS, IntervalOptions
+from overtrain.trust.intervals import DISTANCES, FORMS
+from overtrain.trust.trusted import fit_method, forecast_family
+from overtrain.trust.widths import interval_score
 
 LEVEL = 0.9
 #: The share of the choosing testbeds' loss targets a loss law's 90% intervals must hold to be chosen (the issue's
@@ -211,7 +214,7 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def evidence_of(frame: pd.DataFrame) -> pd.DataFrame:
-    """Held-out forecasts as `overtrain.testbed.load_suite_evidence` reads them."""
+    """Held-out forecasts as `overtrain.runs.testbed.load_suite_evidence` reads them."""
     return frame[EVIDENCE_COLUMNS].reset_index(drop=True)
 
 
@@ -263,7 +266,7 @@ def pick_intervals(everything: pd.DataFrame, scores: pd.DataFrame, candidates: l
 def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteTestbed], choosing: list[str]
            ) -> tuple[dict[str, str], dict]:
     """Print the two-step choice, leaving one testbed out; return each testbed's chosen interval method, and the
-    choice on every testbed that may choose (what `overtrain.testbed.load_suite_choice` reads)."""
+    choice on every testbed that may choose (what `overtrain.runs.testbed.load_suite_choice` reads)."""
     errors = everything.assign(abs_err=everything["rel_err"].abs()).groupby(["testbed", "method"])["abs_err"].mean()
     errors = errors.unstack("testbed")
     print("\n## Choice, in two steps, each leaving one testbed out\n")

@@ -40,11 +40,13 @@ from scipy.optimize import nnls
 from scipy.stats import binomtest
 
 import overtrain as ot
+from overtrain.decide.compare import compare_families
+from overtrain.decide.gaps import measure_gap_drift
 from overtrain.forecast import Target
-from overtrain.readers.table import read_task_table
-from overtrain.recipes import compare_families, measure_gap_drift, measured_values
+from overtrain.runs.readers.runs_table import read_task_table
+from overtrain.runs.table import measured_values
+from overtrain.runs.testbed import load_recipe_testbeds
 from overtrain.scales import to_scale
-from overtrain.testbed import load_recipe_testbeds
 
 
 def pair_rows(comparison, truths: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]],

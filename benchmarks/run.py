@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import overtrain as ot
 from baseline import fit_error_multistart, fit_loss_multistart
-from overtrain.fitting import forget_solutions
+from overtrain.fitting.engine import fit_profile
+from overtrain.fitting.fit import forget_solutions
 from overtrain.laws import ExponentialError, SharedExponentLoss
-from overtrain.uncertainty import bootstrap, resample_weights
-from overtrain.varpro import fit_profile
+from overtrain.trust.bootstrap import bootstrap, resample_weights
 
 
 def median_time(action: Callable[[], object], repeats: int) -> float:

@@ -32,19 +32,14 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 import overtrain as ot
-from overtrain.backtest import (
-    CANDIDATE_ERROR,
-    CANDIDATE_LOSS,
-    PAPER_METHOD,
-    TASK_LOSS_LAWS,
-    Method,
-    backtest,
-    size_ahead_masks,
-)
 from overtrain.errors import OvertrainError
-from overtrain.fitsets import resolve_fit_set
+from overtrain.fitting.engine import solve_linear
+from overtrain.fitting.method import PAPER_METHOD, Method
 from overtrain.laws import ENSEMBLE, law_family
-from overtrain.varpro import solve_linear
+from overtrain.runs.fitsets import resolve_fit_set
+from overtrain.trust.backtest import backtest
+from overtrain.trust.choice import CANDIDATE_ERROR, CANDIDATE_LOSS, TASK_LOSS_LAWS
+from overtrain.trust.protocols import size_ahead_masks
 
 LOSS_SETS = ("paper-loss", "paper-loss+cheap")
 ERROR_SETS = ("paper-error", "paper-error+cheap")
@@ -252,7 +247,7 @@ def six_target_forecasts(
 
 def mean_abs_rel(prediction: pd.Series, truth: pd.Series) -> float:
     """Mean |relative error| over the truth's runs; a missing or wild forecast (off by over 100%) counts 100%,
-    as in `overtrain.backtest.score`."""
+    as in `overtrain.trust.choice.score`."""
     relative = (np.abs(prediction.reindex(truth.index) - truth) / truth).to_numpy(dtype=float)
     return float(np.mean(np.minimum(np.where(np.isfinite(relative), relative, 1.0), 1.0)))
 

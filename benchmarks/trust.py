@@ -23,9 +23,12 @@ from pathlib import Path
 import numpy as np
 
 import overtrain as ot
-from overtrain.backtest import ENSEMBLE, PAPER_METHOD, Method, select_method, summarize_backtest
-from overtrain.trust import forecast_family
-from overtrain.uncertainty import forecast_intervals
+from overtrain.fitting.method import PAPER_METHOD, Method
+from overtrain.laws import ENSEMBLE
+from overtrain.trust.calibration import summarize_backtest
+from overtrain.trust.choice import select_method
+from overtrain.trust.intervals import forecast_intervals
+from overtrain.trust.trusted import forecast_family
 
 LEVEL = 0.9
 

@@ -10,19 +10,15 @@ import pytest
 from typer.testing import CliRunner
 
 from overtrain import fit_error, fit_loss, forecast
-from overtrain.backtest import (
-    Method,
-    _best,
-    _unsound,
-    backtest,
-    fit_set_masks,
-    select_method,
-    size_ahead_masks,
-    summarize_backtest,
-)
 from overtrain.cli import app
-from overtrain.fitsets import PRESETS
-from overtrain.uncertainty import Calibration, calibrate_scale, coverage, forecast_intervals
+from overtrain.fitting.method import Method
+from overtrain.runs.fitsets import PRESETS
+from overtrain.trust.backtest import backtest
+from overtrain.trust.calibration import summarize_backtest
+from overtrain.trust.choice import _best, _unsound, select_method
+from overtrain.trust.intervals import Calibration, forecast_intervals
+from overtrain.trust.protocols import fit_set_masks, size_ahead_masks
+from overtrain.trust.widths import calibrate_scale, coverage
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 
 import overtrain as ot
+from overtrain.decide.shared import recipe_forecasts
 from overtrain.forecast import Target
-from overtrain.recipes import recipe_forecasts
-from overtrain.runs import RunTable
-from overtrain.testbed import load_suite_testbed
-from overtrain.trust import DEFAULT_INTERVALS, forecast_family
-from overtrain.uncertainty import Calibration, IntervalParts
+from overtrain.runs.table import RunTable
+from overtrain.runs.testbed import load_suite_testbed
+from overtrain.trust.calibration import DEFAULT_INTERVALS
+from overtrain.trust.intervals import Calibration, IntervalParts
+from overtrain.trust.trusted import forecast_family
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 Z = NormalDist().inv_cdf(0.95)

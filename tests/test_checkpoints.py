@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 import overtrain as ot
 from overtrain.cli import app
-from overtrain.readers.table import read_runs_table, write_runs_table
-from overtrain.runs import RunTable
+from overtrain.runs.readers.runs_table import read_runs_table, write_runs_table
+from overtrain.runs.table import RunTable
 
 TASKS = {"t1": (0.75, 8.0, 1.0, 0.25), "t2": (0.72, 10.0, 1.1, 0.25), "t3": (0.48, 4.0, 1.2, 0.5)}
 SIZES = (2e7, 4e7, 8e7, 1.6e8, 3.2e8)

@@ -9,8 +9,8 @@ from scipy.optimize import least_squares
 
 from overtrain import ExponentialError, SharedExponentLoss, fit_error, fit_loss, fit_profile
 from overtrain.errors import OvertrainError
-from overtrain.runs import RunTable
-from overtrain.varpro import solve_linear
+from overtrain.fitting.engine import solve_linear
+from overtrain.runs.table import RunTable
 
 # The brute-force baselines wander through overflowing exponents on the way; that is their business.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -13,16 +13,19 @@ from scipy.special import expit, logit
 from typer.testing import CliRunner
 
 import overtrain as ot
-from overtrain.backtest import ENSEMBLE, ensemble_mean, plausible_members, resembling
 from overtrain.cli import app
-from overtrain.fitting import task_bounds
+from overtrain.fitting.fit import task_bounds
 from overtrain.forecast import Target, within_design
-from overtrain.laws import TaskAveragedExponential
+from overtrain.laws import ENSEMBLE, TaskAveragedExponential
 from overtrain.names import DEFAULT_ERROR_LAW
+from overtrain.runs.testbed import load_suite_choice, load_suite_evidence, load_suite_testbed, suite_names
 from overtrain.scales import from_scale, physical, to_scale
-from overtrain.testbed import load_suite_choice, load_suite_evidence, load_suite_testbed, suite_names
-from overtrain.trust import DEFAULT_INTERVALS, forecast_family, pooled_calibration
-from overtrain.uncertainty import Calibration, IntervalParts, combine, coverage, interval_score, resample_predictions
+from overtrain.trust.backtest import ensemble_mean, plausible_members
+from overtrain.trust.bootstrap import resample_predictions
+from overtrain.trust.calibration import DEFAULT_INTERVALS, pooled_calibration, resembling
+from overtrain.trust.intervals import Calibration, IntervalParts, combine
+from overtrain.trust.trusted import forecast_family
+from overtrain.trust.widths import coverage, interval_score
 
 runner = CliRunner()
 
@@ -234,8 +237,8 @@ def test_task_losses_are_read_and_checked(tmp_path) -> None:
 
 
 def test_forecast_warns_when_plausible_laws_disagree_beyond_the_interval(testbed) -> None:
-    from overtrain.trust import TrustedForecast
-    from overtrain.uncertainty import Interval
+    from overtrain.trust.intervals import Interval
+    from overtrain.trust.trusted import TrustedForecast
 
     runs = testbed.family("rpj")
     laws = ot.fit_laws(runs, loss_split="c4_val", tasks="17", fit_loss_set="paper-loss", fit_error_set="paper-error")
@@ -259,7 +262,7 @@ def test_forecasts_with_intervals_are_deterministic() -> None:
 
 
 def test_ties_go_to_the_preferred_candidate_then_the_earliest() -> None:
-    from overtrain.backtest import _best
+    from overtrain.trust.choice import _best
 
     scores = {"exponential": 0.031, "sigmoid": 0.05, "ensemble": 0.031}
     assert _best(scores) == "exponential"
@@ -268,7 +271,8 @@ def test_ties_go_to_the_preferred_candidate_then_the_earliest() -> None:
 
 
 def test_the_ensemble_backtests_through_its_members(testbed) -> None:
-    from overtrain.backtest import Method, backtest
+    from overtrain.fitting.method import Method
+    from overtrain.trust.backtest import backtest
 
     small = testbed.select("params<=4.2e8").family("rpj")
     frame = backtest(small, Method(error_law=ENSEMBLE), loss_split="c4_val", tasks="17")

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from overtrain import OvertrainError, RunTable, fit_error, fit_loss, forecast
+from overtrain.fitting.engine import fit_profile, solve_linear
 from overtrain.laws import ChinchillaLoss, ExponentialErrorLogM, SigmoidError, TaskAveragedExponential
-from overtrain.varpro import fit_profile, solve_linear
 
 PARAMS = np.array([1.1e7, 7.9e7, 1.5e8, 4.1e8, 1.1e7, 7.9e7, 1.5e8, 4.1e8, 2.0e7])
 MULTIPLIERS = np.array([20, 20, 20, 20, 320, 80, 5, 40, 160], dtype=float)

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from overtrain import OvertrainError, fit_error, fit_loss
 from overtrain.cli import app
+from overtrain.decide.plan import design, open_lm_params, plan, shape_for, under_budget
 from overtrain.forecast import FittedLaws
-from overtrain.plan import design, open_lm_params, plan, shape_for, under_budget
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,16 @@ import pytest
 from typer.testing import CliRunner
 
 import overtrain as ot
-from overtrain.backtest import SUITE_MARGIN, Method, _choose, backtest, select_method
 from overtrain.cli import app
 from overtrain.errors import OvertrainError
-from overtrain.fitting import fit_error, fit_loss, fit_loss_pooled
+from overtrain.fitting.fit import fit_error, fit_loss, fit_loss_pooled
+from overtrain.fitting.method import Method
 from overtrain.forecast import Target
 from overtrain.laws import SharedExponentLoss, TwoStepError
-from overtrain.tasks import empty_task_table
-from overtrain.trust import forecast_families
+from overtrain.runs.tasks import empty_task_table
+from overtrain.trust.backtest import backtest
+from overtrain.trust.choice import SUITE_MARGIN, _choose, select_method
+from overtrain.trust.trusted import forecast_families
 
 ALPHA = 0.3
 FAMILIES = {"a": (1.8, 400.0, 900.0), "b": (2.0, 300.0, 1500.0), "c": (1.9, 500.0, 1100.0)}
@@ -169,7 +171,7 @@ def test_the_suites_choice_stands_unless_the_runs_beat_it_clearly() -> None:
 
 
 def test_pooled_fit_part_resamples_every_family_and_centres_on_the_pooled_forecast() -> None:
-    from overtrain.uncertainty import resample_predictions, sample_bounds
+    from overtrain.trust.bootstrap import resample_predictions, sample_bounds
 
     exact = fit_loss_pooled(_sweep(), "val")["b"]
     one = np.ones((1, exact.n_runs), dtype=bool)

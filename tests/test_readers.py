@@ -18,8 +18,8 @@ from overtrain import (
     read_runs_table,
     write_runs_table,
 )
-from overtrain.readers.openlm import split_name
-from overtrain.testbed import RUNS_FILE
+from overtrain.runs.readers.openlm import split_name
+from overtrain.runs.testbed import RUNS_FILE
 
 
 def test_reader_yields_exactly_the_bundled_rows(openlm_dir: Path, testbed) -> None:

@@ -14,10 +14,12 @@ from typer.testing import CliRunner
 
 import overtrain as ot
 from overtrain.cli import app
+from overtrain.decide.compare import compare_families
+from overtrain.decide.comparison import Spread
+from overtrain.decide.gaps import GapDrift, gap_changes, replicate_noise
+from overtrain.decide.ranking import Standing, crossings
 from overtrain.forecast import Target, quantity_column
 from overtrain.laws import SharedExponentLoss
-from overtrain.ranking import Standing, crossings
-from overtrain.recipes import GapDrift, Spread, compare_families, gap_changes, replicate_noise
 from overtrain.scales import to_scale
 
 # "steady" is better at small scale, "steep" improves faster (larger A, B but lower E): their laws cross.
@@ -310,7 +312,7 @@ def test_cli_compare_json_and_figure(tmp_path) -> None:
 def test_cheaper_matches_a_monte_carlo_of_the_cost_model() -> None:
     from types import SimpleNamespace
 
-    from overtrain.recipes import cheaper
+    from overtrain.decide.cheaper import cheaper
 
     rng = np.random.default_rng(1)
     plan_a, plan_b = SimpleNamespace(total_flops=1e21), SimpleNamespace(total_flops=1.3e21)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from overtrain import PAPER_17, PAPER_46, OvertrainError, RunTable, parse_filter
-from overtrain.tasks import average_error
+from overtrain.runs.tasks import average_error
 
 
 def test_paper_fit_sets_select_the_papers_runs(testbed) -> None:

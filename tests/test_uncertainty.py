@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from overtrain import SharedExponentLoss, fit_loss, fit_profile
-from overtrain.uncertainty import bootstrap, resample_weights
+from overtrain.trust.bootstrap import bootstrap, resample_weights
 
 
 @pytest.fixture(scope="module")

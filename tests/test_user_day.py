@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from overtrain.cli import app
 from overtrain.forecast import parse_target
-from overtrain.readers import read_runs
+from overtrain.runs.readers import read_runs
 
 
 def _sweep(path) -> None:
@@ -120,9 +120,9 @@ def test_fit_law_auto_saves_the_chosen_laws(tmp_path) -> None:
 
 def test_the_api_exports_what_notebooks_need() -> None:
     import overtrain as ot
-    import overtrain.backtest
+    import overtrain.decide.plan  # importing a module must not hide the function of the same name
     import overtrain.forecast
-    import overtrain.plan  # importing a module must not hide the function of the same name
+    import overtrain.trust.backtest
 
     assert callable(ot.forecast) and callable(ot.backtest) and callable(ot.plan)
     for name in ("design", "select_method", "summarize_backtest", "forecast_families", "compare_families", "Method"):
@@ -304,10 +304,10 @@ def test_one_vocabulary_in_json_options_and_api(tmp_path) -> None:
 
 
 def test_plan_budget_rows_hold_the_best_multiplier_and_error_targets_titled(tmp_path) -> None:
+    from overtrain.decide.plan import plan, under_budget
     from overtrain.forecast import fit_laws
-    from overtrain.plan import plan, under_budget
     from overtrain.render.figures import plan_figure
-    from overtrain.testbed import load_testbed
+    from overtrain.runs.testbed import load_testbed
 
     laws = fit_laws(load_testbed().family("rpj"), loss_split="c4_val", tasks="17", fit_loss_set="paper-loss",
                     fit_error_set="paper-error")
@@ -377,8 +377,8 @@ def test_harness_forecasts_have_intervals_of_real_width_and_auto_picks_sound_law
 def test_compare_keeps_one_multiplier_ladders_at_their_multiplier_only(tmp_path) -> None:
     """Two recipes' compute-optimal ladders (every run at M = 20) compare at M = 20, where their laws hold, and
     are refused elsewhere with the reason."""
+    from overtrain.decide.compare import compare_families
     from overtrain.forecast import Target
-    from overtrain.recipes import compare_families
 
     rows = [{"run": f"{family}{n:g}", "family": family, "params": n, "tokens": 20 * n,
              "loss": E + 400 * n**-0.34 + 400 * (20 * n) ** -0.34}

@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from overtrain import RunTable, read_runs, reproduce, write_runs_table
-from overtrain.checks import diagnose
 from overtrain.cli import app
 from overtrain.forecast import fit_laws, parse_target
 from overtrain.lawfile import load_laws
+from overtrain.runs.checks import diagnose
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LM_EVAL = FIXTURES / "lm_eval"

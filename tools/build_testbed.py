@@ -3,7 +3,7 @@
     python tools/build_testbed.py [SOURCE_DIR]          # default ../shared/gadre2024
     python tools/build_testbed.py [SOURCE_DIR] --check  # verify the bundled files equal a fresh conversion
 
-The bundled table is exactly what `overtrain.readers.read_openlm_dir` yields on SOURCE_DIR.
+The bundled table is exactly what `overtrain.runs.readers.read_openlm_dir` yields on SOURCE_DIR.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from overtrain.readers.openlm import read_openlm_dir
-from overtrain.readers.table import write_runs_table, write_task_table
-from overtrain.testbed import DATA
+from overtrain.runs.readers.openlm import read_openlm_dir
+from overtrain.runs.readers.runs_table import write_runs_table, write_task_table
+from overtrain.runs.testbed import DATA
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO.parent / "shared" / "gadre2024"
@@ -34,7 +34,7 @@ def sidecar(source: Path, runs_csv: Path) -> dict:
         "arXiv:2403.08540, ICLR 2025",
         "source": "the paper's released exp_data (model JSONs and evaluation_*_heavy.json files), data only",
         "licence": "MIT (see LICENSE-testbed.txt)",
-        "converted_by": "tools/build_testbed.py via overtrain.readers.read_openlm_dir",
+        "converted_by": "tools/build_testbed.py via overtrain.runs.readers.read_openlm_dir",
         "files": {
             "testbed.csv": {"rows": len(pd.read_csv(runs_csv)),
                             "sha256": hashlib.sha256(runs_csv.read_bytes()).hexdigest()},

@@ -24,32 +24,32 @@ from overtrain._version import __version__
 #: Where each public name lives; a module loads on first use, so `import overtrain` (and the command line's help)
 #: costs next to nothing until something is used.
 _HOMES = {
-    "OvertrainError": "overtrain.errors", "diagnose": "overtrain.checks", "parse_filter": "overtrain.filters",
-    "PRESETS": "overtrain.fitsets", "FitSet": "overtrain.fitsets",
-    "Fit": "overtrain.fitting", "fit_error": "overtrain.fitting", "fit_loss": "overtrain.fitting",
+    "OvertrainError": "overtrain.errors", "diagnose": "overtrain.runs.checks", "parse_filter": "overtrain.runs.filters",
+    "PRESETS": "overtrain.runs.fitsets", "FitSet": "overtrain.runs.fitsets",
+    "Fit": "overtrain.fitting.fit", "fit_error": "overtrain.fitting.fit", "fit_loss": "overtrain.fitting.fit",
     **dict.fromkeys(("Comparison", "FittedLaws", "Forecast", "Forecasts", "Target", "compare", "fit_laws",
                      "forecast", "parse_target"), "overtrain.forecast"),
     "load_laws": "overtrain.lawfile", "save_laws": "overtrain.lawfile",
     "ExponentialError": "overtrain.laws", "SharedExponentLoss": "overtrain.laws",
     "Reproduction": "overtrain.paper", "reproduce": "overtrain.paper",
     **dict.fromkeys(("read_lm_eval_dir", "read_openlm_dir", "read_runs", "read_runs_table", "write_runs_table"),
-                    "overtrain.readers"),
-    "RunTable": "overtrain.runs", "PAPER_17": "overtrain.tasks", "PAPER_46": "overtrain.tasks",
-    "TaskSet": "overtrain.tasks", "load_testbed": "overtrain.testbed", "load_testbed_metadata": "overtrain.testbed",
-    "fit_profile": "overtrain.varpro",
-    "Method": "overtrain.backtest", "backtest": "overtrain.backtest", "select_method": "overtrain.backtest",
-    "summarize_backtest": "overtrain.backtest", "plan": "overtrain.plan", "design": "overtrain.plan",
-    "forecast_families": "overtrain.trust", "plan_families": "overtrain.trust", "compare_families": "overtrain.recipes",
-    "predict": "overtrain.trust", "Prediction": "overtrain.trust",
+                    "overtrain.runs.readers"),
+    "RunTable": "overtrain.runs.table", "PAPER_17": "overtrain.runs.tasks", "PAPER_46": "overtrain.runs.tasks",
+    "TaskSet": "overtrain.runs.tasks", "load_testbed": "overtrain.runs.testbed", "load_testbed_metadata": "overtrain.runs.testbed",
+    "fit_profile": "overtrain.fitting.engine",
+    "Method": "overtrain.trust.backtest", "backtest": "overtrain.trust.backtest", "select_method": "overtrain.trust.backtest",
+    "summarize_backtest": "overtrain.trust.backtest", "plan": "overtrain.decide.plan", "design": "overtrain.decide.plan",
+    "forecast_families": "overtrain.trust.trusted", "plan_families": "overtrain.trust.trusted", "compare_families": "overtrain.decide.compare",
+    "predict": "overtrain.trust.trusted", "Prediction": "overtrain.trust.trusted",
 }
 
 if TYPE_CHECKING:
-    from overtrain.backtest import Method, backtest, select_method, summarize_backtest
-    from overtrain.checks import diagnose
+    from overtrain.decide.compare import compare_families
+    from overtrain.decide.plan import design, plan, plan_families
     from overtrain.errors import OvertrainError
-    from overtrain.filters import parse_filter
-    from overtrain.fitsets import PRESETS, FitSet
-    from overtrain.fitting import Fit, fit_error, fit_loss
+    from overtrain.fitting.engine import fit_profile
+    from overtrain.fitting.fit import Fit, fit_error, fit_loss
+    from overtrain.fitting.method import Method
     from overtrain.forecast import (
         Comparison,
         FittedLaws,
@@ -64,14 +64,17 @@ if TYPE_CHECKING:
     from overtrain.lawfile import load_laws, save_laws
     from overtrain.laws import ExponentialError, SharedExponentLoss
     from overtrain.paper import Reproduction, reproduce
-    from overtrain.plan import design, plan
-    from overtrain.readers import read_lm_eval_dir, read_openlm_dir, read_runs, read_runs_table, write_runs_table
-    from overtrain.recipes import compare_families
-    from overtrain.runs import RunTable
-    from overtrain.tasks import PAPER_17, PAPER_46, TaskSet
-    from overtrain.testbed import load_testbed, load_testbed_metadata
-    from overtrain.trust import Prediction, forecast_families, plan_families, predict
-    from overtrain.varpro import fit_profile
+    from overtrain.runs.checks import diagnose
+    from overtrain.runs.filters import parse_filter
+    from overtrain.runs.fitsets import PRESETS, FitSet
+    from overtrain.runs.readers import read_lm_eval_dir, read_openlm_dir, read_runs, read_runs_table, write_runs_table
+    from overtrain.runs.table import RunTable
+    from overtrain.runs.tasks import PAPER_17, PAPER_46, TaskSet
+    from overtrain.runs.testbed import load_testbed, load_testbed_metadata
+    from overtrain.trust.backtest import backtest
+    from overtrain.trust.calibration import summarize_backtest
+    from overtrain.trust.choice import select_method
+    from overtrain.trust.trusted import Prediction, forecast_families, predict
 
 
 class _Package(types.ModuleType):

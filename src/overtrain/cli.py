@@ -24,8 +24,8 @@ from overtrain.names import DEFAULT_ERROR_LAW, ENSEMBLE, ERROR_LAW_NAMES, LOSS_L
 
 if TYPE_CHECKING:
     from overtrain.forecast import FittedLaws
-    from overtrain.runs import RunTable
-    from overtrain.trust import TrustedForecast
+    from overtrain.runs.table import RunTable
+    from overtrain.trust.trusted import TrustedForecast
 
 # Every command imports the machinery it needs when it runs: `overtrain --help` loads typer, rich and numpy only.
 
@@ -108,7 +108,7 @@ def _check_names(options: dict[str, Any]) -> None:
     for option in ("fit_loss", "fit_error"):
         spec = options.get(option)
         if isinstance(spec, str) and not any(op in spec for op in "=<>"):
-            from overtrain.fitsets import CHEAP_SUFFIX, PRESETS
+            from overtrain.runs.fitsets import CHEAP_SUFFIX, PRESETS
 
             base = spec.removesuffix(CHEAP_SUFFIX)
             if base not in PRESETS:
@@ -129,8 +129,8 @@ def _columns(pairs: list[str] | None) -> dict[str, str]:
 
 def _runs(path: Path | None, sizes: list[Path] | None = None, task_info: Path | None = None,
           columns: list[str] | None = None) -> RunTable:
-    from overtrain.readers import read_runs
-    from overtrain.testbed import load_testbed
+    from overtrain.runs.readers import read_runs
+    from overtrain.runs.testbed import load_testbed
 
     if path is None:
         if sizes or task_info is not None or columns:
@@ -181,7 +181,7 @@ def _families(runs: RunTable, requested: list[str] | None) -> list[str] | None:
 
 def _amount(text: str, option: str) -> float:
     """A non-negative number given to `option`, possibly with a size suffix (2T, 7B, 50M)."""
-    from overtrain.runs import size_number
+    from overtrain.runs.table import size_number
 
     value = size_number(text)
     if value is None or not math.isfinite(value) or value < 0:
@@ -336,8 +336,8 @@ def runs_command(
     json_output: JsonOption = False,
 ) -> None:
     """Show what was read (runs per family, ranges of N, D, M, C, splits, tasks) and every problem found."""
-    from overtrain.checks import diagnose
     from overtrain.render.tables import runs_table
+    from overtrain.runs.checks import diagnose
 
     try:
         runs = _runs(path, sizes, task_info, column)
@@ -374,8 +374,8 @@ def _fit_chosen(runs: RunTable, family: list[str] | None, loss_split: str | None
                 fit_loss: str | None, fit_error: str | None) -> list[FittedLaws]:
     """Each family's laws as `--law auto` chooses them (single laws: an ensemble is not one law a file can hold);
     the reasons go to stderr."""
-    from overtrain.backtest import CANDIDATE_ERROR
-    from overtrain.trust import forecast_family
+    from overtrain.trust.choice import CANDIDATE_ERROR
+    from overtrain.trust.trusted import forecast_family
 
     laws = []
     with _working("choosing the laws") as step:
@@ -473,7 +473,7 @@ def forecast_command(
 ) -> None:
     """Fit the loss and error laws to RUNS and forecast each target run's loss and average error."""
     from overtrain.forecast import parse_target
-    from overtrain.trust import forecast_families
+    from overtrain.trust.trusted import forecast_families
 
     parsed = [parse_target(t) for t in target]  # validate targets before fitting
     if not 0 <= interval < 1:
@@ -491,7 +491,7 @@ def forecast_command(
                                     error_law=error_law or DEFAULT_ERROR_LAW, level=interval or None, pooled=pool,
                                     progress=step, **chosen_laws)
     from overtrain.render.tables import family_notes
-    from overtrain.runs import IMPLAUSIBLE
+    from overtrain.runs.table import IMPLAUSIBLE
 
     notes = [f"warning: {note}" for note in table.notes if IMPLAUSIBLE in note]
     notes += [f"warning: not forecast: {why}" for why in skipped.values()]
@@ -536,9 +536,11 @@ def backtest_command(
         check_figure(plot)
     import numpy as np
 
-    from overtrain.backtest import Method, select_method, summarize_backtest
+    from overtrain.fitting.method import Method
     from overtrain.forecast import default_task_spec
     from overtrain.render.tables import backtest_table
+    from overtrain.trust.calibration import summarize_backtest
+    from overtrain.trust.choice import select_method
 
     table = _runs(runs, sizes, task_info, column)
     chosen = _families(table, family)
@@ -637,7 +639,7 @@ def predict_command(
     """Forecast target runs from a saved law file, without the runs it was fitted to."""
     from overtrain.forecast import parse_target
     from overtrain.lawfile import load_laws
-    from overtrain.trust import TrustedForecast
+    from overtrain.trust.trusted import TrustedForecast
 
     fitted = load_laws(laws)
     parsed = [parse_target(t) for t in target]
@@ -673,8 +675,8 @@ def plan_command(
     budget = None if budget is None else _amount(budget, "--budget")
     inference_tokens = None if inference_tokens is None else [_amount(v, "--inference-tokens")
                                                                for v in inference_tokens]
+    from overtrain.decide.plan import under_budget
     from overtrain.lawfile import load_laws
-    from overtrain.plan import under_budget
     from overtrain.render.tables import budget_table, cheaper_table, plan_table
 
     law_file = source is not None and source.suffix == ".json" and source.is_file()
@@ -697,8 +699,8 @@ def plan_command(
         for family_name, rows in tables.items():
             console.print(budget_table(family_name, rows))
         return
-    from overtrain.recipes import cheaper_by_volume
-    from overtrain.trust import plan_families
+    from overtrain.decide.cheaper import cheaper_by_volume
+    from overtrain.decide.plan import plan_families
 
     volumes = inference_tokens or [0.0]
     with _working("planning") as step:
@@ -708,7 +710,7 @@ def plan_command(
             _plan_figures(fitted, results, plot, step)
     odds = cheaper_by_volume(results, interval, runs) if len(fitted) > 1 and runs is not None else []
     if json_output:
-        from overtrain.uncertainty import intervals_document
+        from overtrain.trust.intervals import intervals_document
 
         _print_json({"plans": [{"family": r.laws.family, **r.plan.to_dict(),
                                 "intervals": intervals_document(r.intervals)} for r in results], "cheaper": odds})
@@ -723,7 +725,7 @@ def plan_command(
 
 def _plan_figures(fitted: list[FittedLaws], results: list, plot: Path, step: Callable[[str], None]) -> None:
     """One frontier figure per family (the plan with no inference first), suffixed by family when several."""
-    from overtrain.plan import plan
+    from overtrain.decide.plan import plan
     from overtrain.render.figures import plan_figure, save
 
     for law in fitted:
@@ -742,9 +744,9 @@ def design_command(
     json_output: JsonOption = False,
 ) -> None:
     """Propose the small runs to train first (sizes, multipliers, cost) and the accuracy to expect."""
+    from overtrain.decide.plan import design
     from overtrain.forecast import parse_target
     from overtrain.paper import design_evidence
-    from overtrain.plan import design
     from overtrain.render.tables import design_table
 
     parsed = parse_target(target)
@@ -787,8 +789,8 @@ def compare_command(
     json_output: JsonOption = False,
 ) -> None:
     """Which family (data recipe) wins at the target: a ranking with intervals, P(best) and the leading pairs' odds."""
+    from overtrain.decide.compare import compare_families
     from overtrain.forecast import parse_target
-    from overtrain.recipes import compare_families
     from overtrain.render.tables import comparison_tables
 
     parsed = parse_target(target)

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError, about
-from overtrain.fitsets import FitSet
-from overtrain.fitting import Fit, fit_error, fit_loss, fit_loss_pooled
+from overtrain.fitting.fit import Fit, fit_error, fit_loss, fit_loss_pooled
 from overtrain.laws.loss import held_out_reason, shared_quantity
-from overtrain.runs import RunTable, flops_from, size_number
+from overtrain.runs.fitsets import FitSet
+from overtrain.runs.table import RunTable, flops_from, size_number
+from overtrain.runs.tasks import TaskSet
 from overtrain.scales import physical
-from overtrain.tasks import TaskSet
 
 
 def _error_fits(error_fits: Fit | Sequence[Fit] | None, loss_fit: Fit) -> tuple[Fit, ...]:

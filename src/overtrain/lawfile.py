@@ -16,7 +16,7 @@ from overtrain._version import __version__
 from overtrain.errors import OvertrainError
 from overtrain.files import write_text_atomic
 from overtrain.forecast import FittedLaws
-from overtrain.runs import RunTable
+from overtrain.runs.table import RunTable
 
 FORMAT = "overtrain-laws"
 FORMAT_VERSION = 1

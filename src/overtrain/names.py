@@ -8,7 +8,7 @@ from __future__ import annotations
 
 LOSS_LAW_NAMES = ("shared-exponent", "chinchilla")
 ERROR_LAW_NAMES = ("exponential", "exponential+logM", "sigmoid", "per-task", "direct", "two-step")
-#: Not a law but the mean of the plausible error laws' forecasts (`overtrain.backtest`).
+#: Not a law but the mean of the plausible error laws' forecasts (`overtrain.trust.backtest`).
 ENSEMBLE = "ensemble"
 #: The error law `forecast`, `compare` and `plan` use unless told: the development suite's choice
 #: (`benchmarks/generalisation.py`; a test holds it to `data/suite_choice.json`).

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.fitting import Fit, fit_error, fit_loss
+from overtrain.fitting.fit import Fit, fit_error, fit_loss
 from overtrain.forecast import Comparison, compare
-from overtrain.runs import RunTable
-from overtrain.testbed import load_testbed
+from overtrain.runs.table import RunTable
+from overtrain.runs.testbed import load_testbed
 
 PAPER_LOSS_SPLIT = "c4_val"
 PAPER_TASK_SETS = ("17", "46")

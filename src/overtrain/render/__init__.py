@@ -1,0 +1,1 @@
+"""Render: what a person reads (terminal tables, figures, the reproduction report)."""

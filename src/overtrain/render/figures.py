@@ -11,9 +11,9 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
+from overtrain.decide.plan import params_for_loss
 from overtrain.files import write_atomic
 from overtrain.paper import FAMILY_NAMES
-from overtrain.plan import params_for_loss
 
 matplotlib.use("Agg")
 matplotlib.rcParams["svg.hashsalt"] = "overtrain"  # stable element ids: the same input draws the same file
@@ -404,8 +404,8 @@ def plan_figure(laws, plans: list, multipliers: np.ndarray | None = None) -> plt
 def comparison_figure(comparison, runs=None) -> plt.Figure:
     """Each family's forecast against compute at the target's M, with its interval band, and its runs (filled: at
     the target's M); the target marked."""
-    from overtrain.runs import measured_values
-    from overtrain.tasks import TaskSet
+    from overtrain.runs.table import measured_values
+    from overtrain.runs.tasks import TaskSet
 
     keys = comparison.quantities
     figure, axes = plt.subplots(1, len(keys), figsize=(5.6 * len(keys), 4.4), squeeze=False)

@@ -19,7 +19,7 @@ from overtrain.paper import PaperEvidence
 from overtrain.parallel import fork_map
 from overtrain.render import figures
 from overtrain.render.tables import percent
-from overtrain.runs import RunTable
+from overtrain.runs.table import RunTable
 
 
 @dataclass(frozen=True)

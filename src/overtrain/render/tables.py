@@ -9,15 +9,15 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from overtrain.backtest import BacktestSummary
+from overtrain.decide.comparison import CROSSING_DECADES, LEADERS, TOP, RecipeComparison
+from overtrain.decide.plan import Design, Plan, shape_for
+from overtrain.decide.ranking import DRAWS
 from overtrain.forecast import Comparison, FittedLaws
 from overtrain.names import ENSEMBLE
 from overtrain.paper import FAMILY_NAMES, Reproduction
-from overtrain.plan import Design, Plan, shape_for
-from overtrain.ranking import DRAWS
-from overtrain.recipes import CROSSING_DECADES, LEADERS, TOP, RecipeComparison
-from overtrain.runs import RunTable
-from overtrain.trust import FamilyForecasts, TrustedForecast
+from overtrain.runs.table import RunTable
+from overtrain.trust.calibration import BacktestSummary
+from overtrain.trust.trusted import FamilyForecasts, TrustedForecast
 
 
 class Table(RichTable):

@@ -8,17 +8,24 @@ error law, which rises with loss. With T = 0 the plan's M = D/N is the law's com
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from overtrain.errors import OvertrainError
-from overtrain.fitting import Fit
+from overtrain.fitting.fit import Fit
+from overtrain.fitting.method import Method
 from overtrain.forecast import FittedLaws, Forecast, Target
 from overtrain.laws.loss import held_out_reason
-from overtrain.runs import flops_from
+from overtrain.runs.table import RunTable, flops_from
+from overtrain.trust.intervals import (
+    Calibration,
+    Interval,
+    IntervalParts,
+)
+from overtrain.trust.trusted import calibrated_intervals
 
 PARAMS_RANGE = (1e5, 1e15)
 TOKENS_RANGE = (1e5, 1e20)
@@ -329,3 +336,42 @@ def shape_for(params: float, vocab: int = OPEN_LM_VOCAB) -> Shape:
     while width % heads:
         heads //= 2
     return Shape(width, depth, heads, open_lm_params(width, depth, vocab))
+
+
+@dataclass(frozen=True)
+class FamilyPlan:
+    """One family's cheapest run to reach the target at one inference volume (`plan.Plan`), with the forecast's
+    intervals there and what they are built from (empty without runs)."""
+
+    laws: FittedLaws
+    plan: Any
+    intervals: dict[str, Interval]
+    parts: dict[str, IntervalParts]
+    calibration: Calibration | None
+
+
+def plan_families(
+    fitted: Sequence[FittedLaws], runs: RunTable | None, volumes: Sequence[float], *, target_loss: float | None,
+    target_error: float | None, budget: float | None = None, level: float = 0.9,
+    progress: Callable[[str], None] | None = None,
+) -> list[FamilyPlan]:
+    """Every family's plan (`plan.plan`) at each inference volume, with calibrated intervals on the forecast at
+    the plan when `runs` are given and `level` is not 0."""
+
+    say = progress or (lambda step: None)
+    results = []
+    for laws in fitted:
+        say(f"{laws.family}: planning and calibrating the intervals")
+        plans = [plan(laws, target_loss=target_loss, target_error=target_error, inference_tokens=t, budget=budget)
+                 for t in volumes]
+        intervals: list[dict] = [{} for _ in plans]
+        parts: list[dict] = [{} for _ in plans]
+        calibration = None
+        if runs is not None and level:
+            task_spec = laws.task_set.name if laws.task_set is not None else None
+            calibration, _, intervals, parts, _ = calibrated_intervals(
+                runs.family(laws.family), laws, Method(), [p.forecast for p in plans], laws.loss.loss_split,
+                task_spec, level, calibration_runs=runs)
+        results += [FamilyPlan(laws, p, i, part, calibration) for p, i, part in zip(plans, intervals, parts,
+                                                                                       strict=True)]
+    return results

@@ -2,7 +2,7 @@
 
 One row per run. Required: `run` (unique id), `params` (N, total parameters), `tokens` (D).
 Intermediate checkpoints may be given as rows with a `checkpoint_of` run id, or as rows repeating a run id with a
-`step` column (the last step is the run); see `overtrain.runs`.
+`step` column (the last step is the run); see `overtrain.runs.table`.
 Optional: `family`, `shape`, `multiplier` (default D/N), `flops` (default 6ND); `loss:<split>` columns (a plain
 `loss` column is split `default`) with optional `loss_lower95:<split>` / `loss_upper95:<split>`;
 `acc:<task>` accuracies in [0, 1] or `err:<task>` errors (accuracy = 1 - error).
@@ -20,8 +20,8 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.files import write_atomic
-from overtrain.runs import ACC, CHECKPOINT_OF, LOSS, TASKLOSS, UNREAD, RunTable, flops_from
-from overtrain.tasks import TASK_COLUMNS
+from overtrain.runs.table import ACC, CHECKPOINT_OF, LOSS, TASKLOSS, UNREAD, RunTable, flops_from
+from overtrain.runs.tasks import TASK_COLUMNS
 
 ERR = "err:"
 #: The bundled task table: the paper's tasks with their chance accuracies (also what other readers fall back on).

@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.readers.table import BUNDLED_TASKS_FILE, read_runs_table, read_task_table
-from overtrain.runs import RunTable
+from overtrain.runs.readers.runs_table import BUNDLED_TASKS_FILE, read_runs_table, read_task_table
+from overtrain.runs.table import RunTable
 
 DATA = Path(str(resources.files("overtrain") / "data"))
 RUNS_FILE = DATA / "testbed.csv"

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from overtrain.errors import OvertrainError
-from overtrain.fitsets import FitSet
-from overtrain.fitting import Fit, chance_ceilings, fit_error, task_chance
+from overtrain.fitting.fit import Fit, chance_ceilings, fit_error, task_chance
 from overtrain.forecast import FittedLaws, Forecast, within_design
-from overtrain.runs import ACC, RunTable, no_larger
+from overtrain.runs.fitsets import FitSet
+from overtrain.runs.table import ACC, RunTable, no_larger
 from overtrain.scales import from_scale, to_scale
-from overtrain.uncertainty import Calibration, IntervalParts
+from overtrain.trust.intervals import Calibration, IntervalParts
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from overtrain.errors import OvertrainError
-from overtrain.readers.lmeval import is_lm_eval_dir, read_lm_eval_dir
-from overtrain.readers.openlm import read_openlm_dir
-from overtrain.readers.table import read_runs_table, read_task_table, with_known_chance, write_runs_table
-from overtrain.runs import RunTable
+from overtrain.runs.readers.lmeval import is_lm_eval_dir, read_lm_eval_dir
+from overtrain.runs.readers.openlm import read_openlm_dir
+from overtrain.runs.readers.runs_table import read_runs_table, read_task_table, with_known_chance, write_runs_table
+from overtrain.runs.table import RunTable
 
 __all__ = ["read_lm_eval_dir", "read_openlm_dir", "read_runs", "read_runs_table", "write_runs_table"]
 

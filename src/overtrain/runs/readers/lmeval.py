@@ -23,10 +23,10 @@ from typing import Any
 import pandas as pd
 
 from overtrain.errors import InputProblems, OvertrainError
-from overtrain.readers.openlm import load_json
-from overtrain.readers.table import known_chance, read_frame
-from overtrain.runs import ACC, RunTable
-from overtrain.tasks import TASK_COLUMNS
+from overtrain.runs.readers.openlm import load_json
+from overtrain.runs.readers.runs_table import known_chance, read_frame
+from overtrain.runs.table import ACC, RunTable
+from overtrain.runs.tasks import TASK_COLUMNS
 
 METRICS = ("acc_norm", "acc", "exact_match")
 #: Harness task names that the bundled task table spells otherwise.

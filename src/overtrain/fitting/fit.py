@@ -1,6 +1,6 @@
 """Fitting a law to runs: the user-facing `fit_loss` and `fit_error`, and the immutable `Fit` they return.
 
-The numerical work is `overtrain.varpro.fit_profile` (batched variable projection).
+The numerical work is `overtrain.fitting.engine.fit_profile` (batched variable projection).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.fitsets import FitSet, resolve_fit_set
+from overtrain.fitting.engine import fit_profile
+from overtrain.fitting.pooled import Pooled
 from overtrain.laws import Law, law_family
 from overtrain.laws.loss import SharedExponentLoss, holding_out, identifiable_form
-from overtrain.laws.pooled import Pooled
-from overtrain.runs import ACC, CHECKPOINT_OF, LOSS, TASKLOSS, RunTable
-from overtrain.tasks import TaskSet
-from overtrain.varpro import fit_profile
+from overtrain.runs.fitsets import FitSet, resolve_fit_set
+from overtrain.runs.table import ACC, CHECKPOINT_OF, LOSS, TASKLOSS, RunTable
+from overtrain.runs.tasks import TaskSet
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from overtrain.runs import ACC, LOSS, RunTable
+from overtrain.runs.table import ACC, LOSS, RunTable
 
 #: Runs of one family at one N and D whose losses differ by more than this share are flagged: a spread that large
 #: between runs the laws cannot tell apart suggests losses on different measures (another validation set, another

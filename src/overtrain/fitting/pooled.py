@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from overtrain.varpro import screen_profile
+from overtrain.fitting.engine import screen_profile
 
 
 @dataclass(frozen=True)

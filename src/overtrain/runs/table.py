@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import InputProblems, OvertrainError
-from overtrain.fitsets import FitSet, resolve_fit_set
-from overtrain.tasks import TaskSet, empty_task_table, resolve_task_set
+from overtrain.runs.fitsets import FitSet, resolve_fit_set
+from overtrain.runs.tasks import TaskSet, empty_task_table, resolve_task_set
 
 LOSS = "loss:"
 LOSS_LOWER = "loss_lower95:"

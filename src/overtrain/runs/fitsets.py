@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.filters import Filter, parse_filter
+from overtrain.runs.filters import Filter, parse_filter
 
 _SMALL_SHAPES = ("d=96_l=8_h=4", "d=512_l=8_h=4", "d=576_l=24_h=8", "d=1024_l=24_h=8")
 _PAPER_LOSS = " | ".join(f"shape={s},multiplier=20" for s in _SMALL_SHAPES) + " | shape=d=96_l=8_h=4,multiplier=320"

@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.runs import ACC, LOSS, LOSS_LOWER, LOSS_UPPER, RunTable
-from overtrain.tasks import TASK_COLUMNS
+from overtrain.runs.table import ACC, LOSS, LOSS_LOWER, LOSS_UPPER, RunTable
+from overtrain.runs.tasks import TASK_COLUMNS
 
 #: The directory name `openlm` holds the OpenLM validation set, called `open_lm_val` in the paper's data card.
 SPLIT_ALIASES = {"openlm": "open_lm_val", "de-en": "val_de-en_100"}

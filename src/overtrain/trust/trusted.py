@@ -11,81 +11,32 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from overtrain.backtest import (
-    CANDIDATE_ERROR,
-    ENSEMBLE,
-    Method,
-    Selection,
-    base_method,
-    calibration_backtest,
-    ensemble_mean,
-    member_methods,
-    multiplier_excursion,
-    plausible_members,
-    resembling,
-    select_method,
-    size_ahead_possible,
-)
 from overtrain.errors import OvertrainError, about
-from overtrain.fitting import Fit, chance_ceilings, task_chance
+from overtrain.fitting.method import Method, base_method
 from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
+from overtrain.laws import ENSEMBLE
 from overtrain.names import DEFAULT_ERROR_LAW
-from overtrain.runs import RunTable, measured_values, no_larger
-from overtrain.task_forecasts import TaskForecast, per_task_fit, task_forecasts, task_residual_scatter
-from overtrain.testbed import load_suite_evidence
-from overtrain.uncertainty import (
-    POWERS,
+from overtrain.runs.table import RunTable
+from overtrain.runs.testbed import load_suite_evidence
+from overtrain.trust.backtest import calibration_backtest, ensemble_mean, member_methods, plausible_members
+from overtrain.trust.bounds import below_every_run, bounded, examples_per_task
+from overtrain.trust.calibration import DEFAULT_INTERVALS, IntervalOptions, pooled_calibration, resembling
+from overtrain.trust.choice import CANDIDATE_ERROR, Selection, select_method
+from overtrain.trust.intervals import (
     Calibration,
     Interval,
     IntervalParts,
     batch_parts,
-    calibrate_width,
-    error_target_noise,
-    evidence_frame,
     intervals_document,
-    loss_target_noise,
     structural_spread,
 )
-
-
-@dataclass(frozen=True)
-class IntervalOptions:
-    """How intervals are calibrated: on backtests that resemble the forecast (`resembling`) or on all of them;
-    with the plausible laws' disagreement (`structural`); how the extrapolation part of the loss and of the error
-    grows with compute distance (`loss_form`, `error_form`, see `uncertainty.distance_growth`) and what that distance
-    is measured against (`distance`, see `uncertainty.DISTANCES`); the backtest `protocol` (`auto`: size-ahead when
-    the method names its fit sets and the runs allow it, else rolling); and whether the development suite's
-    held-out forecasts count as evidence beside the runs' own backtests (`suite`), and whether those do (`own`);
-    with both, how the two weigh (`own_prior`: equal weights, or the runs' own n backtest forecasts weighing
-    n / (n + own_prior), see `pooled_calibration`); and whether each width follows the forecast's own fit part
-    (`adaptive`, see `uncertainty.calibrate_width`)."""
-
-    resembling: bool = True
-    structural: bool = False
-    distance: str = "total"
-    loss_form: str = "constant"
-    error_form: str = "log-distance"
-    protocol: str = "auto"
-    suite: bool = True
-    own: bool = False
-    own_prior: float | None = None
-    adaptive: bool = False
-
-    @property
-    def forms(self) -> tuple[str, str]:
-        """(loss form, error form)."""
-        return self.loss_form, self.error_form
-
-
-#: The development suite's choice (`benchmarks/generalisation.py`, recorded in `data/suite_choice.json`): the suite's
-#: held-out forecasts beside the runs' own resembling backtests, the two weighing equally.
-DEFAULT_INTERVALS = IntervalOptions(own=True)
+from overtrain.trust.protocols import multiplier_excursion, size_ahead_possible
+from overtrain.trust.task_forecasts import TaskForecast, per_task_fit, task_forecasts, task_residual_scatter
 
 
 @dataclass(frozen=True)
@@ -148,14 +99,6 @@ class FamilyForecasts:
 
     def _repr_html_(self) -> str:
         return self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4g}")
-
-
-def _task_examples(runs: RunTable, laws: FittedLaws) -> dict[str, np.ndarray]:
-    task_set = laws.task_set
-    if task_set is None:
-        return {}
-    counts = pd.to_numeric(runs.tasks["n_examples"].reindex(list(task_set.tasks)), errors="coerce")
-    return {task_set.name: counts.to_numpy(dtype=float)}
 
 
 def forecast_family(
@@ -260,121 +203,6 @@ def _with_ensemble(forecast: Forecast, members: dict[str, dict[str, float]]) -> 
     return dataclasses.replace(forecast, errors=errors)
 
 
-def pooled_calibration(
-    own: pd.DataFrame | None, evidence: pd.DataFrame | None, level: float, forms: tuple[str, str], source: str,
-    own_prior: float | None = None, adaptive: bool = False,
-) -> Calibration:
-    """The extrapolation scales for which `level` of the forecasts hold the truth, counting the runs' own
-    resembling backtests (`own`) and the suite's held-out forecasts (`evidence`, rows of
-    `overtrain.testbed.load_suite_evidence`) as two sources (either may be missing); `forms` are the loss's and the
-    error's (see `IntervalOptions`). The two sources weigh equally, or with `own_prior` k the runs' own n backtest
-    forecasts weigh n / (n + k): a sweep with many backtests is judged on its own misses, one with few on the
-    suite's. With `adaptive`, each quantity's half-width may follow the forecast's own fit part (`POWERS`, see
-    `uncertainty.calibrate_width`)."""
-    scales, factors, powers, references, counts = {}, {}, {}, {}, []
-    form_of = {**dict(zip(("loss", "error"), forms, strict=True)), "task": forms[1]}
-    for quantity in ("loss", "error", "task"):
-        sources = []
-        if own is not None and f"{quantity}_fit_low" in own and len(own):
-            sources.append(own)
-        if evidence is not None:
-            rows = evidence_frame(evidence, quantity)
-            if len(rows):
-                sources.append(rows)
-        if quantity != "task" or sources:
-            counts.append(f"{quantity} " + " + ".join(str(len(f)) for f in sources))
-        if not sources:
-            scales[quantity], factors[quantity], powers[quantity], references[quantity] = float("nan"), 1.0, 0.0, 1.0
-            continue
-        shares = [1.0] * len(sources)
-        if own_prior is not None and len(sources) == 2:
-            n_own = float(np.isfinite(sources[0][f"{quantity}_pred"]).sum())
-            shares = [n_own / (n_own + own_prior), own_prior / (n_own + own_prior)]
-        pooled = pd.concat([f.assign(weight=share / len(f)) for f, share in zip(sources, shares, strict=True)],
-                           ignore_index=True)
-        scales[quantity], factors[quantity], powers[quantity], references[quantity] = calibrate_width(
-            pooled, quantity, level, form_of[quantity], POWERS if adaptive and quantity != "task" else (0.0,))
-    parts = [source] if own is not None and len(own) else []
-    if evidence is not None and len(evidence):
-        parts.append("held-out forecasts of the development suite")
-    described = " and ".join(parts) or "nothing (no backtest, no suite evidence)"
-    return Calibration(scales["loss"], scales["error"], level, f"{described}: {', '.join(counts)} forecasts",
-                       *forms, factors["loss"], factors["error"], scales["task"], powers["loss"], powers["error"],
-                       references["loss"], references["error"])
-
-
-def measured_ceiling(runs: RunTable, fit: Fit, key: str, params: float, tokens: float, examples: np.ndarray,
-                     level: float) -> float:
-    """The most a run of N = `params`, D = `tokens` could measure on `key` (`loss`, or the error over `fit`'s task
-    set), NaN where nothing bounds it. Loss falls with N and with D, so a fit run of `fit` among `runs` no larger
-    and trained on no more tokens bounds the target from above: the lowest such run's measurement plus z times its
-    noise (its measurement noise and the law's residual scatter, in quadrature). An error is also at most the task set's
-    chance error, mean over tasks of 1 - chance (1 where chance is unknown)."""
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    task_set = fit.task_set
-    runs = runs.subset(np.isin(runs.runs, fit.runs))
-    values = measured_values(runs, key, fit.loss_split, task_set)
-    dominated = no_larger(runs, params, tokens) & np.isfinite(values)
-    ceiling = float("inf")
-    if dominated.any():
-        value = float(values[dominated].min())
-        noise = (loss_target_noise(fit, value) if key == "loss"
-                 else error_target_noise(fit, value, examples))
-        ceiling = value + z * float(np.hypot(noise, fit.rmse))
-    if key != "loss" and task_set is not None:
-        chance = task_chance(runs, task_set)
-        ceiling = min(ceiling, float(np.mean(chance_ceilings(chance))))
-    return ceiling if np.isfinite(ceiling) else float("nan")
-
-
-def loss_floor(fit: Fit) -> float:
-    """The loss no run can go below by the fitted law: its irreducible loss E, where the law is trusted (it has
-    an E, E is positive, no exponent sits at a search bound, no term is held out and the fit runs span at least
-    `TRUSTED_SIZES` model sizes: two sizes leave E barely identified); NaN otherwise."""
-    floor = float(getattr(fit.law, "E", float("nan")))
-    trusted = (not fit.at_bound and not fit.held_out and fit.kind == "loss"
-               and len(np.unique(fit.inputs[0])) >= TRUSTED_SIZES)
-    return floor if trusted and np.isfinite(floor) and floor > 0 else float("nan")
-
-
-#: The fewest model sizes whose loss law's irreducible loss E bounds the interval from below (as `Forecast.warnings`
-#: asks of a loss law it trusts).
-TRUSTED_SIZES = 3
-
-
-def below_every_run(runs: RunTable, forecast: Forecast) -> bool:
-    """Whether a target sits below every run of the family (smaller and on fewer tokens than the smallest): the
-    laws were fitted to larger runs and say nothing there that an interval could be trusted for."""
-    return bool(len(runs)) and forecast.params < runs.params.min() and forecast.tokens < runs.tokens.min()
-
-
-def bounded(runs: RunTable, laws: FittedLaws, forecast: Forecast, parts: dict[str, IntervalParts], level: float
-            ) -> tuple[Forecast, dict[str, IntervalParts]]:
-    """`forecast` and its interval parts with each quantity's floor and ceiling (see `IntervalParts`; the ceiling
-    from the fit runs among `runs`); a forecast above its ceiling is moved down to it, with a warning."""
-    examples = _task_examples(runs, laws)
-    notes, errors, loss = list(forecast.unphysical), dict(forecast.errors), forecast.loss
-    bounded = {}
-    for key, part in parts.items():
-        fit = laws.loss if key == "loss" else laws.error
-        if fit is None:
-            bounded[key] = part
-            continue
-        ceiling = measured_ceiling(runs, fit, key, forecast.params, forecast.tokens,
-                                   examples.get(key, np.array([])), level)
-        floor = loss_floor(fit) if key == "loss" else 0.0
-        if np.isfinite(ceiling) and part.prediction > ceiling:
-            notes.append(f"{key} ({fit.family}): the law forecasts {part.prediction:.4g}, above {ceiling:.4g}, what "
-                         "a smaller fit run measured (or chance); shown at that")
-            part = part.moved_to(ceiling)
-            if key == "loss":
-                loss = ceiling
-            else:
-                errors[key] = ceiling
-        bounded[key] = dataclasses.replace(part, floor=floor, ceiling=ceiling)
-    return dataclasses.replace(forecast, loss=loss, errors=errors, unphysical=tuple(notes)), bounded
-
-
 def calibrated_intervals(
     runs: RunTable, laws: FittedLaws, method: Method, forecasts: Sequence[Forecast], split: str,
     tasks: str | Sequence[str] | None, level: float, seed: int = 0, calibration_runs: RunTable | None = None,
@@ -399,7 +227,7 @@ def calibrated_intervals(
     protocol = options.protocol
     if protocol == "auto":
         protocol = "size-ahead" if method.loss_fit_set and size_ahead_possible(table) else "rolling"
-    examples = _task_examples(runs, laws)
+    examples = examples_per_task(runs, laws)
     try:
         # without the runs' own backtests in the calibration, the backtest only ranks the member laws: no resampling
         n_resamples = 64 if options.own else 0
@@ -548,43 +376,3 @@ def predict(
     skipped: dict[str, str] = {}
     results = forecast_families(runs, list(families or runs.families), targets, skipped, **options)
     return Prediction(tuple(results), skipped)
-
-
-@dataclass(frozen=True)
-class FamilyPlan:
-    """One family's cheapest run to reach the target at one inference volume (`plan.Plan`), with the forecast's
-    intervals there and what they are built from (empty without runs)."""
-
-    laws: FittedLaws
-    plan: Any
-    intervals: dict[str, Interval]
-    parts: dict[str, IntervalParts]
-    calibration: Calibration | None
-
-
-def plan_families(
-    fitted: Sequence[FittedLaws], runs: RunTable | None, volumes: Sequence[float], *, target_loss: float | None,
-    target_error: float | None, budget: float | None = None, level: float = 0.9,
-    progress: Callable[[str], None] | None = None,
-) -> list[FamilyPlan]:
-    """Every family's plan (`plan.plan`) at each inference volume, with calibrated intervals on the forecast at
-    the plan when `runs` are given and `level` is not 0."""
-    from overtrain.plan import plan
-
-    say = progress or (lambda step: None)
-    results = []
-    for laws in fitted:
-        say(f"{laws.family}: planning and calibrating the intervals")
-        plans = [plan(laws, target_loss=target_loss, target_error=target_error, inference_tokens=t, budget=budget)
-                 for t in volumes]
-        intervals: list[dict] = [{} for _ in plans]
-        parts: list[dict] = [{} for _ in plans]
-        calibration = None
-        if runs is not None and level:
-            task_spec = laws.task_set.name if laws.task_set is not None else None
-            calibration, _, intervals, parts, _ = calibrated_intervals(
-                runs.family(laws.family), laws, Method(), [p.forecast for p in plans], laws.loss.loss_split,
-                task_spec, level, calibration_runs=runs)
-        results += [FamilyPlan(laws, p, i, part, calibration) for p, i, part in zip(plans, intervals, parts,
-                                                                                       strict=True)]
-    return results

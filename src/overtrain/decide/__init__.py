@@ -1,0 +1,1 @@
+"""Decide: forecasts turned into decisions (plan the big run and the small runs, compare data recipes)."""

@@ -1,0 +1,399 @@
+"""A forecast's interval and its parts, added in quadrature on the interval scale s (log loss, logit error), where
+every value is physical, and mapped back so that no bound leaves what a run could measure:
+
+    s(bound) = s(m) -/+ sqrt(f^2 + (z sigma s'(m))^2 + (z d)^2 + w(x)^2)
+
+- m the forecast; z the normal quantile of the level;
+- f, the fit part: how far the forecasts of the law refitted to resamples of its fit set reach below or above m
+  (`overtrain.trust.bootstrap`), times the calibration's fit factor;
+- sigma, the target's own measurement noise (its loss evaluation, or the binomial noise of its task accuracies);
+- d, the structural part (optional): the spread of the plausible laws' forecasts, which disagree most where the
+  data cannot tell them apart;
+- w(x), the extrapolation part, which sampling noise cannot cover: a half-width constant or growing as
+  log10(1 + x) with compute distance x (`distance_growth`), calibrated so that the level of held-out forecasts fall
+  inside (`overtrain.trust.widths`).
+
+No bound passes the loss law's irreducible loss or what a run could measure (`IntervalParts.floor`, `ceiling`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from overtrain.errors import OvertrainError
+from overtrain.fitting.fit import Fit
+from overtrain.forecast import Forecast
+from overtrain.scales import from_scale, physical, scale_slope, shift_on_scale, to_scale
+from overtrain.trust.bootstrap import (
+    centred_on_pooled,
+    physical_bounds,
+    refitted_law,
+    resample_predictions,
+    target_inputs,
+)
+
+
+def structural_spread(quantity: str, predictions: Sequence[float]) -> float:
+    """Standard deviation, on the interval scale, of the forecasts of several eligible laws (0 for fewer than 2)."""
+    values = np.array([p for p in predictions if np.isfinite(p)], dtype=float)
+    if len(values) < 2:
+        return 0.0
+    return float(np.std(to_scale(quantity, physical(quantity, values)), ddof=1))
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A central interval around a forecast."""
+
+    low: float
+    high: float
+    level: float
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    def to_dict(self) -> dict[str, float]:
+        return {"low": self.low, "high": self.high, "level": self.level}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The extrapolation half-width at `level`, on the interval scale (log loss, logit error): `loss_scale` and
+    `error_scale` times their form's growth with compute distance d (`loss_form`, `error_form`; see
+    `distance_growth`)."""
+
+    loss_scale: float
+    error_scale: float
+    level: float
+    source: str
+    loss_form: str = "log-distance"
+    error_form: str = "log-distance"
+    loss_fit_factor: float = 1.0
+    error_fit_factor: float = 1.0
+    #: The extrapolation scale of one task's error (`task_forecasts`), calibrated on held-out per-task forecasts;
+    #: NaN where none were, and then the average error's.
+    task_scale: float = float("nan")
+    #: How the half-width adapts to the forecast's own fit part w (half its resampled range on the scale): times
+    #: (max(w, MIN_FIT_WIDTH) / reference)^power; power 0 (the same width for every forecast at one distance).
+    loss_power: float = 0.0
+    error_power: float = 0.0
+    loss_reference: float = 1.0
+    error_reference: float = 1.0
+
+    def describe(self) -> str:
+        """One line: the calibrated extrapolation half-widths and how much of the resampled fit part counts."""
+        def width(scale: float, form: str, quantity: str) -> str:
+            grows = "at any distance" if form == "constant" else "x log10(1 + compute distance)"
+            power, reference = self.adaptation(quantity)
+            adapts = "" if not power else f", times (fit part / {reference:.2g})^{power:g}"
+            return f"{scale:.3g} {grows}{adapts}"
+
+        def counted(factor: float) -> str:
+            return "not counted" if factor == 0 else "in full" if factor == 1 else f"x{factor:g}"
+
+        loss = f"loss {width(self.loss_scale, self.loss_form, 'loss')} on the log scale"
+        if not np.isfinite(self.error_scale):  # nothing to calibrate the error on: runs without tasks
+            return f"extrapolation half-width: {loss}; resampled fit part {counted(self.loss_fit_factor)}"
+        return (f"extrapolation half-width: {loss}, error {width(self.error_scale, self.error_form, 'error')} on the "
+                f"logit scale; resampled fit part {counted(self.loss_fit_factor)} (loss), "
+                f"{counted(self.error_fit_factor)} (error)")
+
+    def finite(self) -> Calibration:
+        """This calibration with a scale nothing could calibrate (NaN) taken as 0: no extrapolation part."""
+        return dataclasses.replace(self, **{name: 0.0 if not np.isfinite(getattr(self, name)) else getattr(self, name)
+                                            for name in ("loss_scale", "error_scale")})
+
+    def form(self, quantity: str) -> str:
+        """How the extrapolation half-width of `quantity` grows with compute distance (see `distance_growth`)."""
+        return self.loss_form if quantity == "loss" else self.error_form
+
+    def fit_factor(self, quantity: str) -> float:
+        """How much of the resampled fit part the intervals of `quantity` carry (see `calibrate_interval`)."""
+        return self.loss_fit_factor if quantity == "loss" else self.error_fit_factor
+
+    def adaptation(self, quantity: str) -> tuple[float, float]:
+        """(power, reference) of how `quantity`'s half-width follows the forecast's fit part (tasks: none)."""
+        if quantity == "loss":
+            return self.loss_power, self.loss_reference
+        return (self.error_power, self.error_reference) if quantity == "error" else (0.0, 1.0)
+
+    def half_width(self, quantity: str, distance: float | np.ndarray, fit_width: float | np.ndarray = float("nan")
+                   ) -> float | np.ndarray:
+        """Extrapolation half-width of `quantity` at compute distance `distance`, on the interval scale, for a
+        forecast whose fit part is `fit_width` (see `adaptive_factor`)."""
+        scale = self.loss_scale if quantity == "loss" else self.error_scale
+        if quantity == "task" and np.isfinite(self.task_scale):
+            scale = self.task_scale
+        power, reference = self.adaptation(quantity)
+        return (scale * distance_growth(self.form(quantity), distance)
+                * adaptive_factor(fit_width, power, reference))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"loss_scale": self.loss_scale, "error_scale": self.error_scale, "level": self.level,
+                "source": self.source, "loss_form": self.loss_form, "error_form": self.error_form,
+                "loss_fit_factor": self.loss_fit_factor, "error_fit_factor": self.error_fit_factor,
+                "task_scale": self.task_scale, "loss_power": self.loss_power, "error_power": self.error_power,
+                "loss_reference": self.loss_reference, "error_reference": self.error_reference}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> Calibration:
+        """Read `to_dict`'s output (a single `form`, as written before forms were per quantity, applies to both)."""
+        form = str(document.get("form", "log-distance"))
+        return cls(float(document["loss_scale"]), float(document["error_scale"]), float(document["level"]),
+                   str(document["source"]), str(document.get("loss_form", form)),
+                   str(document.get("error_form", form)), float(document.get("loss_fit_factor", 1.0)),
+                   float(document.get("error_fit_factor", 1.0)), float(document.get("task_scale", float("nan"))),
+                   *(float(document.get(name, default)) for name, default in (
+                       ("loss_power", 0.0), ("error_power", 0.0), ("loss_reference", 1.0), ("error_reference", 1.0))))
+
+
+#: The smallest fit part (half its range on the interval scale) an adaptive half-width follows: below it, a fit so
+#: tight that its resamples barely move says no more.
+MIN_FIT_WIDTH = 1e-3
+
+
+def fit_width(quantity: str, prediction: np.ndarray | float, low: np.ndarray | float, high: np.ndarray | float
+              ) -> np.ndarray | float:
+    """Half the fit part's range (resampled forecasts' `low` to `high`) on the interval scale; NaN without one."""
+    values = [np.asarray(physical(quantity, np.asarray(v, dtype=float)), dtype=float) for v in (low, high)]
+    if quantity == "loss":
+        values = [np.where(v > 0, v, np.nan) for v in values]
+    width = (np.asarray(to_scale(quantity, values[1])) - np.asarray(to_scale(quantity, values[0]))) / 2
+    width = np.where(np.isfinite(values[0]) & np.isfinite(values[1]), width, np.nan)
+    return float(width) if width.ndim == 0 else width
+
+
+def adaptive_factor(width: np.ndarray | float, power: float, reference: float) -> np.ndarray | float:
+    """(max(width, MIN_FIT_WIDTH) / reference)^power, 1 where the width is unknown or the power 0: how much wider
+    or narrower a forecast's extrapolation part is than at the calibration's reference fit part."""
+    width = np.asarray(width, dtype=float)
+    if not power:
+        return np.ones_like(width) if width.ndim else 1.0
+    factor = np.where(np.isfinite(width), (np.maximum(np.nan_to_num(width), MIN_FIT_WIDTH) / reference) ** power,
+                      1.0)
+    return float(factor) if factor.ndim == 0 else factor
+
+
+#: How the extrapolation half-width grows with compute distance d: log10(1 + d), or not at all.
+FORMS = ("log-distance", "constant")
+
+
+#: What the compute distance d is measured against: the fit runs' compute together (the paper's C / fit C), or the
+#: most expensive fit run's (a sweep of many runs at one budget is no nearer the target than one of them).
+DISTANCES = ("total", "largest")
+
+
+def forecast_distance(forecast: Forecast, distance: str) -> float:
+    """The compute distance of `forecast` as `distance` measures it (see `DISTANCES`)."""
+    if distance == "total":
+        return forecast.flops_ratio
+    if distance == "largest":
+        return forecast.reach
+    raise OvertrainError(f"unknown compute distance {distance!r} (known: {', '.join(DISTANCES)})")
+
+
+def distance_growth(form: str, distance: float | np.ndarray) -> float | np.ndarray:
+    """The factor the extrapolation scale is multiplied by at compute distance d: log10(1 + d) or 1."""
+    if form == "log-distance":
+        return np.log10(1.0 + np.asarray(distance, dtype=float))
+    if form == "constant":
+        return np.ones_like(np.asarray(distance, dtype=float))
+    raise OvertrainError(f"unknown extrapolation form {form!r} (known: {', '.join(FORMS)})")
+
+
+def loss_target_noise(fit: Fit, prediction: float) -> float:
+    """The target's own loss measurement noise, assumed relatively as large as the fit runs' (median)."""
+    if fit.noise is None or not np.any(fit.noise > 0):
+        return 0.0
+    return float(np.median(fit.noise / fit.observed) * prediction)
+
+
+def error_target_noise(fit: Fit, prediction: float, examples: np.ndarray) -> float:
+    """Binomial noise of an average error at `prediction` over tasks with `examples` examples each."""
+    examples = examples[np.isfinite(examples) & (examples > 0)]
+    if len(examples) == 0:
+        return 0.0
+    error = min(max(prediction, 0.0), 1.0)
+    return float(np.sqrt(np.sum(error * (1 - error) / examples)) / len(examples))
+
+
+def interval_bounds(
+    prediction: np.ndarray, low: np.ndarray, high: np.ndarray, target_sigma: np.ndarray, extrapolation: np.ndarray,
+    level: float, quantity: str = "loss", structural: np.ndarray | float = 0.0, fit_factor: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interval bounds of many forecasts at once (see the module notes): `low`, `high` are the resampled forecasts'
+    range (NaN: no fit part), scaled by `fit_factor`; `target_sigma` the target's measurement noise in loss or error
+    units; `extrapolation` a half-width and `structural` a standard deviation, both on the interval scale."""
+    parts = BoundParts.of(prediction, low, high, target_sigma, level, quantity, structural, fit_factor)
+    return parts.at(extrapolation)
+
+
+@dataclass(frozen=True)
+class BoundParts:
+    """What interval bounds are built from, all but the extrapolation half-width, on the interval scale (squared, as
+    they add in quadrature: target noise, structural spread, the fit part's reach below and above), so that a search
+    over the half-width (`calibrate_scale`) computes the rest once."""
+
+    quantity: str
+    prediction: np.ndarray
+    centre: np.ndarray
+    noise: np.ndarray
+    structural: np.ndarray
+    fit_below: np.ndarray
+    fit_above: np.ndarray
+
+    @classmethod
+    def of(cls, prediction: np.ndarray, low: np.ndarray, high: np.ndarray, target_sigma: np.ndarray, level: float,
+           quantity: str, structural: np.ndarray | float, fit_factor: float) -> BoundParts:
+        z = NormalDist().inv_cdf(0.5 + level / 2)
+        prediction = np.asarray(physical(quantity, np.asarray(prediction, dtype=float)), dtype=float)
+        centre = to_scale(quantity, prediction)
+
+        def reach(bound: np.ndarray, sign: float) -> np.ndarray:
+            bound = np.asarray(bound, dtype=float)
+            finite = np.isfinite(bound)
+            safe = np.where(finite, bound, prediction)
+            safe = np.clip(safe, 0.0, 1.0) if quantity == "error" else np.maximum(safe, 1e-12)
+            return np.where(finite, np.maximum(sign * (to_scale(quantity, safe) - centre), 0.0), 0.0) * fit_factor
+
+        slope = scale_slope(quantity, prediction)
+        return cls(quantity, prediction, centre, (z * np.asarray(target_sigma, dtype=float) * slope) ** 2,
+                   (z * np.asarray(structural)) ** 2, reach(low, -1.0) ** 2, reach(high, 1.0) ** 2)
+
+    def at(self, extrapolation: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """The bounds with extrapolation half-width `extrapolation`: the parts added in quadrature, mapped back."""
+        shared = self.noise + np.asarray(extrapolation) ** 2 + self.structural
+        below, above = np.sqrt(self.fit_below + shared), np.sqrt(self.fit_above + shared)
+        lower = np.minimum(from_scale(self.quantity, self.centre - below), self.prediction)
+        upper = np.maximum(from_scale(self.quantity, self.centre + above), self.prediction)
+        return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+
+
+def combine(prediction: float, low: float, high: float, target_sigma: float, extrapolation: float,
+            level: float, quantity: str = "loss", structural: float = 0.0, fit_factor: float = 1.0) -> Interval:
+    """The interval of one forecast (see `interval_bounds`)."""
+    lower, upper = interval_bounds(np.array([prediction]), np.array([low]), np.array([high]),
+                                   np.array([target_sigma]), np.array([extrapolation]), level, quantity,
+                                   structural, fit_factor)
+    return Interval(float(lower[0]), float(upper[0]), level)
+
+
+@dataclass(frozen=True)
+class IntervalParts:
+    """What a forecast's interval is built from, all but the calibrated extrapolation part: the prediction, the
+    fit part's range of resampled forecasts (NaN: none), the target's measurement noise (loss or error units), the
+    structural spread (on the interval scale) and the compute distance the extrapolation part grows with; and the
+    edges no bound passes (NaN: none beyond what a run can measure): `floor`, the loss law's irreducible loss E, and
+    `ceiling`, what the target could not exceed (an error at chance, or what a smaller fit run already measured
+    beyond its noise; see `trust.measured_ceiling`)."""
+
+    quantity: str
+    prediction: float
+    fit_low: float
+    fit_high: float
+    sigma: float
+    structural: float
+    distance: float
+    floor: float = float("nan")
+    ceiling: float = float("nan")
+
+    def interval(self, calibration: Calibration, level: float) -> Interval:
+        """The interval at `level`, with the extrapolation half-width of `calibration`, kept within the floor and
+        the ceiling."""
+        width = fit_width(self.quantity, self.prediction, self.fit_low, self.fit_high)
+        interval = combine(self.prediction, self.fit_low, self.fit_high, self.sigma,
+                           float(calibration.half_width(self.quantity, self.distance, width)), level, self.quantity,
+                           self.structural, calibration.fit_factor(self.quantity))
+        low = max(interval.low, self.floor) if np.isfinite(self.floor) else interval.low
+        high = min(interval.high, self.ceiling) if np.isfinite(self.ceiling) else interval.high
+        return Interval(min(low, self.prediction), max(high, self.prediction), level)
+
+    def moved_to(self, prediction: float) -> IntervalParts:
+        """The same parts around another prediction: the fit part's range moves with it on the interval scale."""
+        low, high = (float(shift_on_scale(self.quantity, bound, self.prediction, prediction))
+                     for bound in (self.fit_low, self.fit_high))
+        return dataclasses.replace(self, prediction=prediction, fit_low=low, fit_high=high)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def intervals_document(intervals: dict[str, Interval]) -> dict[str, dict[str, Any]]:
+    """Intervals keyed `loss` and `error` for JSON (the error's task set named inside it, as `task_set`); a
+    forecast of several task sets (the paper's 17 and 46) keys each further one `error:<task set>`."""
+    document: dict[str, dict[str, Any]] = {}
+    for key, interval in intervals.items():
+        if key == "loss":
+            document[key] = interval.to_dict()
+        else:
+            document["error" if "error" not in document else f"error:{key}"] = {**interval.to_dict(), "task_set": key}
+    return document
+
+
+def forecast_parts(
+    forecast: Forecast, *, level: float = 0.9, n_resamples: int = 400, seed: int = 0,
+    examples: dict[str, np.ndarray] | None = None, structural: dict[str, float] | None = None,
+    distance: str = "total",
+) -> dict[str, IntervalParts]:
+    """The parts of the intervals of a forecast's loss and each task set's error (key `loss` and the task-set
+    names); `structural` holds the spread of the eligible laws' forecasts per key (see `structural_spread`);
+    `distance` says how the compute distance the extrapolation part grows with is measured (see `DISTANCES`)."""
+    return batch_parts([forecast], level=level, n_resamples=n_resamples, seed=seed, examples=examples,
+                       structural=[structural or {}], distance=distance)[0]
+
+
+def batch_parts(
+    forecasts: Sequence[Forecast], *, level: float = 0.9, n_resamples: int = 400, seed: int = 0,
+    examples: dict[str, np.ndarray] | None = None, structural: Sequence[dict[str, float]] | None = None,
+    distance: str = "total",
+) -> list[dict[str, IntervalParts]]:
+    """`forecast_parts` of several forecasts of the same fitted laws at once: one set of refits (the same draws a
+    forecast alone would use) predicts every target."""
+    if not forecasts:
+        return []
+    first = forecasts[0]
+    loss_fit, n = first.loss_fit, len(forecasts)
+    spreads = list(structural) if structural is not None else [{} for _ in forecasts]
+    masks = np.ones((n, loss_fit.n_points), dtype=bool)
+    loss_samples = resample_predictions(
+        loss_fit, masks, [target_inputs(loss_fit, f.params, f.tokens, np.zeros(n_resamples)) for f in forecasts],
+        n_resamples, seed)
+    if loss_fit.pooled and loss_fit.pool is None:  # a pooled fit read back from a law file
+        loss_samples = np.array([centred_on_pooled(loss_fit, samples, f.params, f.tokens, f.loss)
+                                 for samples, f in zip(loss_samples, forecasts, strict=True)])
+    parts = [{"loss": IntervalParts("loss", f.loss, *physical_bounds("loss", samples, level),
+                                    loss_target_noise(loss_fit, f.loss), spread.get("loss", 0.0),
+                                    forecast_distance(f, distance))}
+             for f, samples, spread in zip(forecasts, loss_samples, spreads, strict=True)]
+    for fit in first.error_fits:
+        if fit.task_set is None:
+            continue
+        name = fit.task_set.name
+        bounds = [(float("nan"), float("nan"))] * n
+        if refitted_law(fit) is type(fit.law):
+            inputs = [target_inputs(fit, f.params, f.tokens, np.where(np.isfinite(samples), samples, f.loss))
+                      for f, samples in zip(forecasts, loss_samples, strict=True)]
+            samples = resample_predictions(fit, np.ones((n, fit.n_points), dtype=bool), inputs, n_resamples,
+                                           seed + 1)
+            bounds = [physical_bounds("error", row, level) for row in samples]
+        counts = (examples or {}).get(name, np.array([]))
+        for part, f, bound, spread in zip(parts, forecasts, bounds, spreads, strict=True):
+            prediction = f.errors[name]
+            part[name] = IntervalParts("error", prediction, *bound, error_target_noise(fit, prediction, counts),
+                                       spread.get(name, 0.0), forecast_distance(f, distance))
+    return parts
+
+
+def forecast_intervals(
+    forecast: Forecast, calibration: Calibration, *, level: float = 0.9, n_resamples: int = 400, seed: int = 0,
+    examples: dict[str, np.ndarray] | None = None, structural: dict[str, float] | None = None,
+) -> dict[str, Interval]:
+    """Intervals for a forecast's loss and each task set's error (see `forecast_parts`)."""
+    parts = forecast_parts(forecast, level=level, n_resamples=n_resamples, seed=seed, examples=examples,
+                           structural=structural)
+    return {name: part.interval(calibration, level) for name, part in parts.items()}

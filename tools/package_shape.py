@@ -1,0 +1,141 @@
+"""The package's shape, measured from its source: rooms, floors of imports, the largest file, the longest parameter
+lists. Run from the repository root (`python tools/package_shape.py [--json]`).
+
+- A room is a top-level module or folder of `src/overtrain` (a folder counts once, whatever it holds).
+- Floors: the longest chain of imports between rooms, counting only imports made when a module loads (not those
+  inside functions, nor under TYPE_CHECKING). A room on floor 1 imports no other room.
+- Parameter lists count every parameter a function or method takes, `self` and `cls` excluded; public means a name
+  without a leading underscore, defined at module level or on a public class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "overtrain"
+INFRASTRUCTURE = {"__init__", "__main__", "_version"}
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A function and how many parameters it takes."""
+
+    where: str
+    params: int
+    public: bool
+
+
+def room_of(module: str) -> str:
+    """The room a dotted module name belongs to (`overtrain.trust.backtest` -> `trust`)."""
+    return module.split(".")[1]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def load_time_imports(tree: ast.Module, name: str, is_package: bool) -> set[str]:
+    """Modules of the package imported when `name` loads (module level, not under TYPE_CHECKING)."""
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for inner in ast.walk(node) if isinstance(node, (ast.If, ast.Try)) else [node]:
+            if isinstance(inner, ast.ImportFrom):
+                if inner.level:
+                    base = name.split(".")[: len(name.split(".")) - inner.level + (1 if is_package else 0)]
+                    target = ".".join([*base, inner.module] if inner.module else base)
+                else:
+                    target = inner.module or ""
+                if target.startswith("overtrain"):
+                    found.add(target)
+            elif isinstance(inner, ast.Import):
+                found.update(alias.name for alias in inner.names if alias.name.startswith("overtrain"))
+    return found
+
+
+def signatures(tree: ast.Module, name: str) -> list[Signature]:
+    found = []
+
+    def visit(body: list[ast.stmt], prefix: str, public: bool) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = node.args
+                every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+                every += [a for a in (args.vararg, args.kwarg) if a is not None]
+                count = sum(a.arg not in ("self", "cls") for a in every)
+                found.append(Signature(f"{prefix}{node.name}", count, public and not node.name.startswith("_")))
+            elif isinstance(node, ast.ClassDef):
+                visit(node.body, f"{prefix}{node.name}.", public and not node.name.startswith("_"))
+
+    visit(tree.body, f"{name}:", True)
+    return found
+
+
+@cache
+def shape() -> dict:
+    files = sorted(PACKAGE.rglob("*.py"))
+    edges: dict[str, set[str]] = {}
+    sizes: dict[str, int] = {}
+    every_signature: list[Signature] = []
+    for path in files:
+        name = module_name(path)
+        text = path.read_text()
+        sizes[str(path.relative_to(PACKAGE))] = len(text.splitlines())
+        tree = ast.parse(text)
+        every_signature += signatures(tree, name)
+        if name.count(".") == 0 or room_of(name) in INFRASTRUCTURE:
+            continue
+        room = room_of(name)
+        targets = {room_of(t) for t in load_time_imports(tree, name, path.name == "__init__.py") if "." in t}
+        edges.setdefault(room, set()).update(t for t in targets if t != room and t not in INFRASTRUCTURE)
+
+    @cache
+    def floor(room: str) -> int:
+        return 1 + max((floor(other) for other in edges.get(room, ())), default=0)
+
+    floors = {room: floor(room) for room in edges}
+    longest = max(every_signature, key=lambda s: s.params)
+    longest_public = max((s for s in every_signature if s.public), key=lambda s: s.params)
+    largest = max(sizes, key=sizes.get)
+    return {
+        "files": len(files),
+        "lines": sum(sizes.values()),
+        "rooms": len(floors),
+        "floors": max(floors.values()),
+        "largest_file": {"path": largest, "lines": sizes[largest]},
+        "longest_parameter_list": {"function": longest.where, "params": longest.params},
+        "longest_public_parameter_list": {"function": longest_public.where, "params": longest_public.params},
+        "public_functions_over_8": sorted(s.where for s in every_signature if s.public and s.params > 8),
+        "room_floors": dict(sorted(floors.items(), key=lambda item: (item[1], item[0]))),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the measures as JSON")
+    measured = shape()
+    if parser.parse_args().json:
+        print(json.dumps(measured, indent=1))
+        return
+    print(f"{measured['files']} files, {measured['lines']:,} lines; {measured['rooms']} rooms on "
+          f"{measured['floors']} floors")
+    largest = measured["largest_file"]
+    print(f"largest file: {largest['path']} ({largest['lines']} lines)")
+    for key in ("longest_parameter_list", "longest_public_parameter_list"):
+        print(f"{key.replace('_', ' ')}: {measured[key]['function']} ({measured[key]['params']} parameters)")
+    print(f"public functions over 8 parameters: {len(measured['public_functions_over_8'])}")
+    for name in measured["public_functions_over_8"]:
+        print(f"  {name}")
+    for room, level in measured["room_floors"].items():
+        print(f"  floor {level}: {room}")
+
+
+if __name__ == "__main__":
+    main()
