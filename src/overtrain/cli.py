@@ -23,6 +23,7 @@ from overtrain.files import check_figure, check_writable
 from overtrain.names import DEFAULT_ERROR_LAW, ENSEMBLE, ERROR_LAW_NAMES, LOSS_LAW_NAMES
 
 if TYPE_CHECKING:
+    from overtrain.fitting.method import Method
     from overtrain.forecast import FittedLaws
     from overtrain.runs.table import RunTable
     from overtrain.trust.trusted import TrustedForecast
@@ -359,30 +360,27 @@ def runs_command(
         console.print("no problems found")
 
 
-def _fit_all(
-    runs: RunTable, family: list[str] | None, loss_split: str | None, tasks: str | None, fit_loss: str | None,
-    fit_error: str | None, law: str, objective: str, error_law: str, pool: bool = False,
-) -> list[FittedLaws]:
+def _fit_all(runs: RunTable, family: list[str] | None, loss_split: str | None, tasks: str | None,
+             method: Method) -> list[FittedLaws]:
     from overtrain.forecast import fit_families
 
-    return fit_families(runs, _families(runs, family) or runs.families, loss_split=loss_split, tasks=tasks,
-                        fit_loss_set=fit_loss, fit_error_set=fit_error, loss_law=law, objective=objective,
-                        error_law=error_law, pool=runs if pool else None)
+    return fit_families(runs, _families(runs, family) or runs.families, method, loss_split=loss_split, tasks=tasks)
 
 
 def _fit_chosen(runs: RunTable, family: list[str] | None, loss_split: str | None, tasks: str | None,
                 fit_loss: str | None, fit_error: str | None) -> list[FittedLaws]:
     """Each family's laws as `--law auto` chooses them (single laws: an ensemble is not one law a file can hold);
     the reasons go to stderr."""
+    from overtrain.fitting.method import Method
     from overtrain.trust.choice import CANDIDATE_ERROR
-    from overtrain.trust.trusted import forecast_family
+    from overtrain.trust.trusted import ForecastRequest, forecast_family
 
+    request = ForecastRequest(loss_split, tasks, Method("auto", loss_fit_set=fit_loss, error_fit_set=fit_error),
+                              tuple(law for law in CANDIDATE_ERROR if law != ENSEMBLE), level=None)
     laws = []
     with _working("choosing the laws") as step:
         for name in _families(runs, family) or runs.families:
-            chosen = forecast_family(runs.family(name), [], loss_split=loss_split, tasks=tasks,
-                                     fit_loss_set=fit_loss, fit_error_set=fit_error, loss_law="auto", level=None,
-                                     progress=step, error_laws=[law for law in CANDIDATE_ERROR if law != ENSEMBLE])
+            chosen = forecast_family(runs.family(name), [], request, progress=step)
             print(f"{name}: {chosen.selection.reason()}", file=sys.stderr)
             laws.append(chosen.laws)
     return laws
@@ -472,8 +470,10 @@ def forecast_command(
     json_output: JsonOption = False,
 ) -> None:
     """Fit the loss and error laws to RUNS and forecast each target run's loss and average error."""
+    from overtrain.fitting.method import Method
     from overtrain.forecast import parse_target
-    from overtrain.trust.trusted import forecast_families
+    from overtrain.trust.choice import CANDIDATE_ERROR
+    from overtrain.trust.trusted import ForecastRequest, forecast_families
 
     parsed = [parse_target(t) for t in target]  # validate targets before fitting
     if not 0 <= interval < 1:
@@ -483,13 +483,12 @@ def forecast_command(
     table = _runs(runs, sizes, task_info, column)
     skipped: dict[str, str] = {}
     # --law auto chooses the error law too, among every candidate unless one is named
-    chosen_laws = {} if error_law is None else {"error_laws": (error_law,)}
+    request = ForecastRequest(loss_split, tasks, Method(law, objective, error_law or DEFAULT_ERROR_LAW, fit_loss,
+                                                        fit_error, pool),
+                              CANDIDATE_ERROR if error_law is None else (error_law,), level=interval or None)
     with _working("forecasting") as step:
-        results = forecast_families(table, _families(table, family) or table.families, parsed, skipped,
-                                    loss_split=loss_split, tasks=tasks, fit_loss_set=fit_loss,
-                                    fit_error_set=fit_error, loss_law=law, objective=objective,
-                                    error_law=error_law or DEFAULT_ERROR_LAW, level=interval or None, pooled=pool,
-                                    progress=step, **chosen_laws)
+        results = forecast_families(table, _families(table, family) or table.families, parsed, request,
+                                    skipped=skipped, progress=step)
     from overtrain.render.tables import family_notes
     from overtrain.runs.table import IMPLAUSIBLE
 
@@ -540,7 +539,8 @@ def backtest_command(
     from overtrain.forecast import default_task_spec
     from overtrain.render.tables import backtest_table
     from overtrain.trust.calibration import summarize_backtest
-    from overtrain.trust.choice import select_method
+    from overtrain.trust.choice import Candidates, select_method
+    from overtrain.trust.protocols import BacktestOptions
 
     table = _runs(runs, sizes, task_info, column)
     chosen = _families(table, family)
@@ -555,15 +555,15 @@ def backtest_command(
     with _working("backtesting") as step:
         selection = None
         if law == "auto":
-            selection = select_method(table.complete(split), loss_split=split, tasks=task_spec,
-                                      loss_fit_set=fit_loss if protocol == "size-ahead" else None,
-                                      error_fit_set=fit_error, progress=step)
+            candidates = Candidates(fit_loss if protocol == "size-ahead" else None, fit_error)
+            selection = select_method(table.complete(split), candidates, loss_split=split, tasks=task_spec,
+                                      progress=step)
             method, protocol = selection.method, selection.protocol
         else:
             fit_sets = (fit_loss, fit_error or fit_loss) if protocol == "size-ahead" else (None, None)
             method = Method(law, objective, error_law, *fit_sets)
-        summary = summarize_backtest(table, method, loss_split=split, tasks=task_spec, level=interval,
-                                     protocol=protocol, progress=step)
+        summary = summarize_backtest(table, method, loss_split=split, tasks=task_spec,
+                                     options=BacktestOptions(protocol, level=interval, n_resamples=64), progress=step)
     if selection is not None:
         console.print(selection.reason(), highlight=False)
     if plot is not None:
@@ -605,6 +605,7 @@ def fit_command(
         check_writable(output)
     if plot is not None:
         check_figure(plot)
+    from overtrain.fitting.method import Method
     from overtrain.lawfile import laws_document, provenance, save_laws
     from overtrain.render.tables import laws_table
 
@@ -612,7 +613,7 @@ def fit_command(
     if law == "auto":
         laws = _fit_chosen(table, family, loss_split, tasks, fit_loss, fit_error)
     else:
-        laws = _fit_all(table, family, loss_split, tasks, fit_loss, fit_error, law, objective, error_law, pool)
+        laws = _fit_all(table, family, loss_split, tasks, Method(law, objective, error_law, fit_loss, fit_error, pool))
     if plot is not None:
         from overtrain.render.figures import forecast_figure, save
 
@@ -676,13 +677,14 @@ def plan_command(
     inference_tokens = None if inference_tokens is None else [_amount(v, "--inference-tokens")
                                                                for v in inference_tokens]
     from overtrain.decide.plan import under_budget
+    from overtrain.fitting.method import Method
     from overtrain.lawfile import load_laws
     from overtrain.render.tables import budget_table, cheaper_table, plan_table
 
     law_file = source is not None and source.suffix == ".json" and source.is_file()
     runs = None if law_file else _runs(source)
     fitted = load_laws(source) if law_file else _fit_all(
-        runs, family, loss_split, tasks, fit_loss, fit_error, "shared-exponent", "least-squares", "exponential")
+        runs, family, loss_split, tasks, Method(loss_fit_set=fit_loss, error_fit_set=fit_error))
     if target_loss is None and target_error is None:
         if budget is None:
             raise OvertrainError("give --target-loss, --target-error, or --budget")
@@ -789,9 +791,11 @@ def compare_command(
     json_output: JsonOption = False,
 ) -> None:
     """Which family (data recipe) wins at the target: a ranking with intervals, P(best) and the leading pairs' odds."""
-    from overtrain.decide.compare import compare_families
+    from overtrain.decide.compare import CompareOptions, compare_families
+    from overtrain.fitting.method import Method
     from overtrain.forecast import parse_target
     from overtrain.render.tables import comparison_tables
+    from overtrain.trust.trusted import ForecastRequest
 
     parsed = parse_target(target)
     if not 0 < interval < 1:
@@ -802,10 +806,10 @@ def compare_command(
     if baseline is not None:
         baseline = (_families(table, [baseline]) or [baseline])[0]
     with _working("comparing") as step:
-        comparison = compare_families(table, parsed, families=_families(table, family), level=interval,
-                                      shape=shape, curve=plot is not None, loss_split=loss_split, tasks=tasks,
-                                      fit_loss_set=fit_loss,
-                                      fit_error_set=fit_error, error_law=error_law, progress=step)
+        request = ForecastRequest(loss_split, tasks, Method(error_law=error_law, loss_fit_set=fit_loss,
+                                                            error_fit_set=fit_error), level=interval)
+        comparison = compare_families(table, parsed, request, CompareOptions(shape, curve=plot is not None),
+                                      families=_families(table, family), progress=step)
         if plot is not None:
             from overtrain.render.figures import comparison_figure, save
 

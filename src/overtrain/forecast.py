@@ -11,6 +11,7 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError, about
 from overtrain.fitting.fit import Fit, fit_error, fit_loss, fit_loss_pooled
+from overtrain.fitting.method import PAPER_METHOD, Method
 from overtrain.laws.loss import held_out_reason, shared_quantity
 from overtrain.runs.fitsets import FitSet
 from overtrain.runs.table import RunTable, flops_from, size_number
@@ -411,39 +412,36 @@ def default_task_spec(runs: RunTable, tasks: str | Sequence[str] | None) -> str 
     return "all" if tasks is None else tasks
 
 
-def fit_families(runs: RunTable, families: Sequence[str], **options: Any) -> list[FittedLaws]:
-    """`fit_laws` for each of `families` of `runs` (`options` as there); an error names the family it is about."""
+def fit_families(runs: RunTable, families: Sequence[str], method: Method = PAPER_METHOD, *,
+                 loss_split: str | None = None, tasks: str | Sequence[str] | None = None) -> list[FittedLaws]:
+    """`fit_laws` for each of `families` of `runs` (a pooled loss law fitted to all of `runs`); an error names the
+    family it is about."""
     fitted = []
     for name in families:
         with about(f"family {name!r}"):
-            fitted.append(fit_laws(runs.family(name), **options))
+            fitted.append(fit_laws(runs.family(name), method, loss_split=loss_split, tasks=tasks, pool=runs))
     return fitted
 
 
 def fit_laws(
-    runs: RunTable,
-    *,
-    loss_split: str | None = None,
-    tasks: str | Sequence[str] | None = None,
-    fit_loss_set: str | None = None,
-    fit_error_set: str | None = None,
-    loss_law: str = "shared-exponent",
-    objective: str = "least-squares",
-    error_law: str = "exponential",
-    pool: RunTable | None = None,
+    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
+    tasks: str | Sequence[str] | TaskSet | None = None, pool: RunTable | None = None,
 ) -> FittedLaws:
-    """Fit both laws to one family with defaults made for a user's sweep; with `pool` (runs of several families,
-    this one among them), the loss law is fitted to all of them at once, exponents shared (`fit_loss_pooled`).
+    """Fit both laws of `method` (laws, objective, fit sets) to one family with defaults made for a user's sweep;
+    with `method.loss_pooled`, the loss law is fitted to the families of `pool` (default `runs`; this family among
+    them) at once, exponents shared (`fit_loss_pooled`).
 
     Defaults: the loss split is `RunTable.default_split`; the loss fit set is every run with a loss on it; the task
     set is every task the runs carry (no error law if they carry none, or if `tasks` is "none"); the error fit
     set is every run with that loss and all those tasks. A named fit set must supply all of these.
     """
     split = loss_split or runs.default_split()
-    if pool is not None:
+    loss_law, objective, fit_loss_set = method.loss_law, method.loss_objective, method.loss_fit_set
+    if method.loss_pooled:
         if objective != "least-squares":
             raise OvertrainError("a pooled loss fit is by least squares; drop --objective or the pooling")
-        loss = fit_loss_pooled(pool, split, fit_set=fit_loss_set, law=loss_law)[runs.families[0]]
+        loss = fit_loss_pooled(runs if pool is None else pool, split, fit_set=fit_loss_set,
+                               law=loss_law)[runs.families[0]]
     elif fit_loss_set is None:
         chosen = runs.complete(split)
         loss = fit_loss(chosen, split, fit_set=FitSet(f"runs with loss:{split}", "", "every run with the loss"),
@@ -454,10 +452,10 @@ def fit_laws(
     if spec is None:
         return FittedLaws(loss)
     task_set = runs.task_set(spec)
-    if fit_error_set is None:
+    if method.error_fit_set is None:
         chosen = runs.complete(split, task_set)
-        error = fit_error(chosen, split, task_set, law=error_law,
+        error = fit_error(chosen, split, task_set, law=method.error_law,
                           fit_set=FitSet(f"runs with loss:{split} and {task_set.name} tasks", "", "complete runs"))
     else:
-        error = fit_error(runs, split, task_set, fit_set=fit_error_set, law=error_law)
+        error = fit_error(runs, split, task_set, fit_set=method.error_fit_set, law=method.error_law)
     return FittedLaws(loss, error)

@@ -1,9 +1,15 @@
-"""COMPAREDOC"""
+"""Which data recipe wins at scale: every family's forecast at one target, ranked, with the odds for every pair.
+
+Each family is fitted and forecast as `overtrain forecast` does (`overtrain.trust.trusted`) when it can be fitted
+alone; otherwise every family shares one shape (`overtrain.decide.shared`). The odds rest on how far gaps between
+recipes move with scale (`overtrain.decide.gaps`), each quantity's standing on `overtrain.decide.ranking`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +35,7 @@ from overtrain.runs.table import RunTable, measured_values
 from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import load_suite_evidence
 from overtrain.scales import physical
-from overtrain.trust.trusted import FamilyForecasts, forecast_family
+from overtrain.trust.trusted import DEFAULT_REQUEST, Evidence, FamilyForecasts, ForecastRequest, forecast_family
 
 #: How a comparison models each family: its own fitted laws, one shape shared by all, or own unless a family
 #: cannot be fitted alone.
@@ -41,53 +47,70 @@ SHAPES = ("auto", "own", "shared")
 CALIBRATION_FAMILIES = 24
 
 
+@dataclass(frozen=True)
+class CompareOptions:
+    """How a comparison models the families: `shape` (one of `SHAPES`: each family's own laws, one shape shared by
+    all, or own unless a family cannot be fitted alone), the gap drift the odds rest on (`drift`; None: measured on
+    every development testbed of many recipes), and with `curve` each family also forecast along sizes around the
+    target (`RecipeComparison.curve`, which the figure draws)."""
+
+    shape: str = "auto"
+    drift: GapDrift | None = None
+    curve: bool = False
+
+
+DEFAULT_COMPARE = CompareOptions()
+
+
 def compare_families(
-    runs: RunTable, target: Target, *, families: Sequence[str] | None = None, level: float = 0.9,
-    evidence: pd.DataFrame | None = None, shape: str = "auto", drift: GapDrift | None = None, curve: bool = False,
-    **options: Any,
+    runs: RunTable, target: Target, request: ForecastRequest = DEFAULT_REQUEST,
+    options: CompareOptions = DEFAULT_COMPARE, *, families: Sequence[str] | None = None,
+    suite: pd.DataFrame | None = None, progress: Callable[[str], None] | None = None,
 ) -> RecipeComparison:
-    """Forecast every family of `runs` at `target` and compare them pair by pair. `shape`: `own` fits each family
-    alone as `overtrain forecast` does (`options` go to `trust.forecast_family`: fit sets, laws, tasks...);
-    `shared` fits one law to all of them and offsets each family; `auto` is `own` when every family can be fitted
-    alone and `shared` otherwise. The odds rest on `drift` (default: measured on every development testbed of many
-    recipes), its loss part measured on `runs` where they hold enough gap changes (see the module notes). A family
-    that cannot be compared is reported in `skipped` with the reason, not dropped silently. With `curve`, each
-    family is also forecast along sizes around the target (`RecipeComparison.curve`, which the figure draws). With
-    no `tasks` named, the error averages the tasks every compared family was evaluated on (`TaskChoice`)."""
+    """Forecast every family of `runs` (or `families`) at `target` as `request` asks (each family alone as
+    `overtrain forecast` does, or through one shared shape, as `options.shape` says) and compare them pair by pair.
+    The odds rest on `options.drift`, its loss part measured on `runs` where they hold enough gap changes (see
+    `overtrain.decide.gaps`); the intervals are calibrated on `suite` (default: the development suite's held-out
+    forecasts). A family that cannot be compared is reported in `skipped` with the reason, not dropped silently.
+    With no tasks named, the error averages the tasks every compared family was evaluated on (`TaskChoice`).
+    `progress` hears each family."""
+    shape = options.shape
     if shape not in SHAPES:
         raise OvertrainError(f"unknown shape {shape!r} (choose from {', '.join(SHAPES)})")
     names = list(families or runs.families)
     if len(names) < 2:
         raise OvertrainError(f"{runs.source}: comparing needs at least 2 families, got {len(names)}")
-    evidence = load_suite_evidence() if evidence is None else evidence
-    drift = measure_gap_drift() if drift is None else drift
+    suite = load_suite_evidence() if suite is None else suite
+    drift = measure_gap_drift() if options.drift is None else options.drift
+    request = dataclasses.replace(request, per_task=False, level=request.level or 0.9)
     choice = None
-    if options.get("tasks") is None and runs.task_names:
+    if request.tasks is None and runs.task_names:
         compared = runs.subset(np.isin(runs.column("family"), names))
         choice = TaskChoice.of(compared, names)
         if not choice.used:
             raise OvertrainError(f"{runs.source}: no task was scored for every compared family ({choice.describe()}"
                                  "); name the tasks with --tasks, or the families with --family")
         if choice.dropped:
-            options = {**options, "tasks": TaskSet(choice.name, choice.used)}
-    ladder = [Target(target.params * f, target.tokens * f)
-              for f in np.logspace(-CROSSING_DECADES / 2, CROSSING_DECADES / 2, CURVE_POINTS)] if curve else []
+            request = dataclasses.replace(request, tasks=TaskSet(choice.name, choice.used))
+    ladder = [Target(target.params * f, target.tokens * f) for f in
+              np.logspace(-CROSSING_DECADES / 2, CROSSING_DECADES / 2, CURVE_POINTS)] if options.curve else []
     if shape != "shared":
-        results, skipped = _own_forecasts(runs, names, target, ladder, level, evidence, options)
+        results, skipped = _own_forecasts(runs, names, [target, *ladder], request, suite, progress)
         if shape == "own" or not skipped:
             if len(results) < 2:
                 raise OvertrainError(f"{runs.source}: fewer than 2 families can be forecast ("
                                      + "; ".join(f"{k}: {v}" for k, v in skipped.items())
                                      + "); --shape shared compares families too thin to fit alone")
             reason = "each family's own laws" + ("" if shape == "own" else ": every family can be fitted alone")
-            comparison = _compare_own(runs, target, results, skipped, level, drift, reason, options)
-            return dataclasses.replace(comparison, tasks=choice, **_measured_on(results[0].laws))
+            comparison = _compare_own(runs, target, results, skipped, request.level, drift)
+            return dataclasses.replace(comparison, shape_reason=reason, tasks=choice, **_measured_on(results[0].laws))
         reason = f"{len(skipped)} of {len(names)} families cannot be fitted alone, so all share one shape"
         thin = skipped
     else:
         reason, thin = "asked for", {}
-    comparison, laws = compare_shared(runs, names, target, ladder, level, evidence, drift, reason, options)
-    return dataclasses.replace(comparison, tasks=choice, thin=thin, **_measured_on(laws))
+    comparison, laws = compare_shared(runs, names, [target, *ladder], request, Evidence(suite=suite), drift,
+                                      progress)
+    return dataclasses.replace(comparison, shape_reason=reason, tasks=choice, thin=thin, **_measured_on(laws))
 
 
 def _measured_on(laws: FittedLaws) -> dict[str, Any]:
@@ -95,30 +118,31 @@ def _measured_on(laws: FittedLaws) -> dict[str, Any]:
     return {"loss_split": laws.loss.loss_split, "task_names": () if laws.task_set is None else laws.task_set.tasks}
 
 
-def _own_forecasts(runs: RunTable, names: Sequence[str], target: Target, ladder: Sequence[Target], level: float,
-                   evidence: pd.DataFrame, options: dict[str, Any]) -> tuple[list[FamilyForecasts], dict[str, str]]:
-    """Each family forecast from its own runs at the target and along the ladder, and why the others cannot be. A
-    family none of whose runs measures an error over the task set is forecast on loss alone."""
-    results, skipped, cache = [], {}, {}
-    spec = default_task_spec(runs, options.get("tasks"))
-    say = options.get("progress") or (lambda step: None)
+def _own_forecasts(runs: RunTable, names: Sequence[str], targets: Sequence[Target], request: ForecastRequest,
+                   suite: pd.DataFrame, progress: Callable[[str], None] | None,
+                   ) -> tuple[list[FamilyForecasts], dict[str, str]]:
+    """Each family forecast from its own runs at the targets (the comparison's first), and why the others cannot
+    be. A family none of whose runs measures an error over the task set is forecast on loss alone."""
+    results, skipped = [], {}
+    spec = default_task_spec(runs, request.tasks)
+    say = progress or (lambda step: None)
     calibration_runs = runs
     if len(names) > CALIBRATION_FAMILIES:  # evenly spread over the names: the backtests' evidence, not all of it
         chosen = [names[int(i)] for i in np.linspace(0, len(names) - 1, CALIBRATION_FAMILIES)]
         calibration_runs = runs.subset(np.isin(runs.column("family"), chosen))
+    evidence = Evidence(calibration=calibration_runs, suite=suite)
     for count, name in enumerate(names, 1):
         say(f"family {count} of {len(names)}: {name}")
         family = runs.family(name)
-        own = {**options, "progress": None}
+        own = request
         if spec is not None and not np.isfinite(measured_values(family, "error", "", family.task_set(spec))).any():
-            own["tasks"] = "none"
+            own = dataclasses.replace(request, tasks="none")
         try:
-            result = forecast_family(family, [target, *ladder], calibration_runs=calibration_runs, level=level,
-                                     evidence=evidence, cache=cache, per_task=False, **own)
+            result = forecast_family(family, targets, own, evidence)
         except OvertrainError as error:
             skipped[name] = str(error)
             continue
-        why = cannot_compare(result.laws.loss, target)
+        why = cannot_compare(result.laws.loss, targets[0])
         if why:
             skipped[name] = why
         else:
@@ -127,12 +151,12 @@ def _own_forecasts(runs: RunTable, names: Sequence[str], target: Target, ladder:
 
 
 def _compare_own(runs: RunTable, target: Target, results: list[FamilyForecasts], skipped: dict[str, str],
-                 level: float, drift: GapDrift, reason: str, options: dict[str, Any]) -> RecipeComparison:
+                 level: float, drift: GapDrift) -> RecipeComparison:
     """Compare families each forecast from its own laws (see the module notes)."""
     drift = drift_with_runs(drift, runs, [r.laws.family for r in results],
                              next((r.laws for r in results if r.laws.error is not None), results[0].laws))
     comparison = RecipeComparison(target, tuple(RecipeForecast.of(r) for r in results), {}, skipped, {}, level,
-                                  "own", reason, drift)
+                                  "own", "", drift)
     log_flops = np.log10(target.flops)
     sizes = target.params * np.logspace(-CROSSING_DECADES / 2, CROSSING_DECADES / 2, CROSSING_POINTS)
     standings, crossings_of = {}, {}

@@ -1,4 +1,15 @@
-"""GAPSDOC"""
+"""How far the gap between two recipes moves with scale, beyond what is forecast: what the odds rest on.
+
+The odds that family A beats family B (lower loss, lower error) take that movement as normal on the interval scale:
+
+    P(A beats B) = Phi((m_B - m_A) / sqrt(f_A^2 + f_B^2 + n_A^2 + n_B^2 + (v(x_A) + v(x_B)) / 2))
+
+with m the forecast, f the fit part (none for a shared shape), n the target's measurement noise, x the decades of
+compute from a family's largest runs to the target, and v(x) = c0 + c1 x the mean squared change of a pair's gap
+over x decades (`GapDrift`), measured on development testbeds of many recipes and, for loss, on the compared runs
+themselves when they hold enough gap changes. Under a shared shape n^2 is the compared runs' own scatter between
+replicates s^2 (`replicate_noise`): one run at the target, plus s^2 / k for an offset that averages k runs.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +28,9 @@ from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import RecipeTestbed, load_recipe_testbeds
 from overtrain.scales import to_scale
 
-#: The quantities whose gap drift a shared-shape comparison measures on its own runs when they hold at least
-#: `MIN_OWN_CHANGES` independent gap changes. Loss gaps moved about 5x more between DCLM's recipes than between the
-#: paper's three datasets, so a loss drift measured on other testbeds does not carry over; measured on each testbed's
-#: own smaller runs it scored better on both (Brier, leaving the testbed out: 0.55 against 0.74 on DCLM, 0.086
-#: against 0.165 on the paper's runs). Error gaps (logit) moved alike on both, and the development testbeds' drift
-#: scored better there on both than the runs' own (`benchmarks/recipes.py`).
+#: The quantities whose gap drift a comparison measures on its own runs when they hold at least `MIN_OWN_CHANGES`
+#: independent gap changes (the others take the development testbeds'; why: docs/recipes-evidence.md).
 OWN_DRIFT = ("loss",)
-
-
 MIN_OWN_CHANGES = 10
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting.fit import Fit
-from overtrain.fitting.method import Method
+from overtrain.fitting.method import PAPER_METHOD
 from overtrain.forecast import FittedLaws, Forecast, Target
 from overtrain.laws.loss import held_out_reason
 from overtrain.runs.table import RunTable, flops_from
@@ -25,7 +25,7 @@ from overtrain.trust.intervals import (
     Interval,
     IntervalParts,
 )
-from overtrain.trust.trusted import calibrated_intervals
+from overtrain.trust.trusted import Evidence, ForecastRequest, calibrated_intervals
 
 PARAMS_RANGE = (1e5, 1e15)
 TOKENS_RANGE = (1e5, 1e20)
@@ -357,7 +357,6 @@ def plan_families(
 ) -> list[FamilyPlan]:
     """Every family's plan (`plan.plan`) at each inference volume, with calibrated intervals on the forecast at
     the plan when `runs` are given and `level` is not 0."""
-
     say = progress or (lambda step: None)
     results = []
     for laws in fitted:
@@ -369,9 +368,9 @@ def plan_families(
         calibration = None
         if runs is not None and level:
             task_spec = laws.task_set.name if laws.task_set is not None else None
+            request = ForecastRequest(laws.loss.loss_split, task_spec, PAPER_METHOD, level=level)
             calibration, _, intervals, parts, _ = calibrated_intervals(
-                runs.family(laws.family), laws, Method(), [p.forecast for p in plans], laws.loss.loss_split,
-                task_spec, level, calibration_runs=runs)
+                runs.family(laws.family), laws, [p.forecast for p in plans], request, Evidence(calibration=runs))
         results += [FamilyPlan(laws, p, i, part, calibration) for p, i, part in zip(plans, intervals, parts,
                                                                                        strict=True)]
     return results

@@ -1,15 +1,19 @@
-"""SHAREDDOC"""
+"""Recipes too thin to be fitted alone (trained at one or two sizes), compared through one shared shape.
+
+One law is fitted to all their runs at once, and each family is offset by where its largest runs sit against it on
+the interval scale (log loss, logit error). The law's own miss at scale is then common to every family and cancels
+from their order, and one offset per family never crosses: the order at the target is the order of the offsets.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from overtrain.decide.comparison import RecipeComparison, RecipeForecast, cannot_compare, curve_point
 from overtrain.decide.gaps import GapDrift, drift_with_runs, replicate_noise, replicate_part
@@ -23,7 +27,7 @@ from overtrain.trust.bounds import bounded
 from overtrain.trust.calibration import DEFAULT_INTERVALS
 from overtrain.trust.intervals import Interval
 from overtrain.trust.task_forecasts import per_task_fit, task_forecasts, task_offsets, task_residual_scatter
-from overtrain.trust.trusted import FamilyForecasts, TrustedForecast, forecast_family
+from overtrain.trust.trusted import Evidence, FamilyForecasts, ForecastRequest, TrustedForecast, forecast_family
 
 
 @dataclass(frozen=True)
@@ -135,22 +139,24 @@ def _shifted(quantity: str, value: float, interval: Interval | None, offset: flo
     return float(from_scale(quantity, centre + offset)), Interval(bounds[0], bounds[1], level)
 
 
-def compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder: Sequence[Target], level: float,
-                    evidence: pd.DataFrame, drift: GapDrift, reason: str, options: dict[str, Any]
-                    ) -> tuple[RecipeComparison, FittedLaws]:
-    """Compare the families through one shape fitted to all their runs (see the module notes)."""
+def compare_shared(runs: RunTable, names: Sequence[str], targets: Sequence[Target], request: ForecastRequest,
+                   evidence: Evidence, drift: GapDrift, progress: Callable[[str], None] | None = None,
+                   ) -> tuple[RecipeComparison, FittedLaws]:
+    """Compare the families `names` of `runs` through one shape fitted to all their runs (see the module notes), at
+    the first of `targets` (the others: the size curve around it); the intervals calibrated on `evidence.suite`."""
+    target, ladder, level = targets[0], targets[1:], request.level or 0.9
     chosen = runs.subset(np.isin(runs.column("family"), names))
-    split = options.get("loss_split") or chosen.default_split()
+    split = request.loss_split or chosen.default_split()
     pooled = RunTable(chosen.frame.assign(family="shared shape"), chosen.tasks, chosen.source)
-    shared = forecast_family(pooled, [target, *ladder], calibration_runs=pooled, level=level, evidence=evidence,
-                             per_task=False, **options)
+    shared = forecast_family(pooled, [target, *ladder], request, dataclasses.replace(evidence, calibration=pooled),
+                             progress)
     laws = shared.laws
     why = cannot_compare(laws.loss, target)
     if why:
         raise OvertrainError(f"{runs.source}: the law all families share: {why}")
     drift = drift_with_runs(drift, chosen, names, laws)
     scatter = replicate_noise(chosen, split, laws.task_set)
-    comparison = RecipeComparison(target, (), {}, {}, {}, level, "shared", reason, drift, scatter)
+    comparison = RecipeComparison(target, (), {}, {}, {}, level, "shared", "", drift, scatter)
     keys = ["loss", *sorted(k for k in shared.forecasts[0].intervals if k != "loss")]
     z = NormalDist().inv_cdf(0.5 + level / 2)
     skipped: dict[str, str] = {}
@@ -177,7 +183,7 @@ def compare_shared(runs: RunTable, names: Sequence[str], target: Target, ladder:
             interval, part = trusted.intervals.get(key), trusted.parts.get(key)
             if part is not None and shared.calibration is not None:
                 # the extrapolation part grows with the distance from the family's own runs, not from all of them
-                reach = at.distance(forecast.flops, options.get("options", DEFAULT_INTERVALS).distance)
+                reach = at.distance(forecast.flops, request.intervals.distance)
                 interval = dataclasses.replace(part, distance=reach).interval(shared.calibration.finite(), level)
             values[key], intervals[key] = _shifted(
                 quantity, forecast.loss if key == "loss" else forecast.errors[key], interval, at.offset,

@@ -17,30 +17,33 @@ from overtrain.laws import ENSEMBLE
 from overtrain.runs.table import RunTable
 from overtrain.scales import from_scale, shift_on_scale, to_scale
 from overtrain.trust.intervals import structural_spread
-from overtrain.trust.protocols import DEFAULT_RATIOS, backtest_family, pooled_loss_forecasts
+from overtrain.trust.protocols import (
+    CALIBRATING,
+    DEFAULT_BACKTEST,
+    BacktestOptions,
+    backtest_family,
+    pooled_loss_forecasts,
+)
 
 
 def backtest(
     runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
-    tasks: str | Sequence[str] | None = "17", ratios: Sequence[float] = DEFAULT_RATIOS, level: float = 0.9,
-    n_resamples: int = 0, seed: int = 0, protocol: str = "rolling",
+    tasks: str | Sequence[str] | None = "17", options: BacktestOptions = DEFAULT_BACKTEST,
 ) -> pd.DataFrame:
-    """Backtest every family of `runs` under `method` and `protocol`; one row per (target, fit set). The ensemble
+    """Backtest every family of `runs` under `method` as `options` say; one row per (target, fit set). The ensemble
     error law is backtested through its members (`calibration_backtest`)."""
     loss_split = loss_split or runs.default_split()
     if method.error_law == ENSEMBLE:
         if tasks is not None:
-            return calibration_backtest(runs, method, loss_split=loss_split, tasks=tasks, level=level,
-                                        n_resamples=n_resamples, seed=seed, ratios=ratios, protocol=protocol,
-                                        structural=False)
+            return calibration_backtest(runs, method, loss_split=loss_split, tasks=tasks,
+                                        options=dataclasses.replace(options, structural=False))
         method = base_method(method)
-    frames = []
     tables = {family: runs.family(family).complete(loss_split, tasks) for family in runs.families}
-    pooled = (pooled_loss_forecasts(tables, method, loss_split, protocol, ratios, tasks is not None)
+    pooled = (pooled_loss_forecasts(tables, method, loss_split, options.protocol, options.ratios, tasks is not None)
               if method.loss_pooled else {})
     frames = [backtest_family(table, method, loss_split=loss_split,
-                              task_set=None if tasks is None else table.task_set(tasks), ratios=ratios, level=level,
-                              n_resamples=n_resamples, seed=seed, protocol=protocol, loss_override=pooled.get(family))
+                              task_set=None if tasks is None else table.task_set(tasks), options=options,
+                              loss_override=pooled.get(family))
               for family, table in tables.items()]
     frames = [f for f in frames if len(f)]
     if not frames:
@@ -82,7 +85,7 @@ def member_methods(method: Method, quantity: str) -> dict[str, Method]:
 
 def with_structure(
     frame: pd.DataFrame, runs: RunTable, method: Method, *, loss_split: str, tasks: str | Sequence[str] | None,
-    ratios: Sequence[float] = DEFAULT_RATIOS, protocol: str = "rolling",
+    options: BacktestOptions = DEFAULT_BACKTEST,
 ) -> pd.DataFrame:
     """`frame` (a backtest of `method`) with each member law's forecast (`loss_pred:<law>`, `error_pred:<law>`;
     NaN where the member is not eligible) and the spread of the plausible ones on the interval scale
@@ -92,7 +95,8 @@ def with_structure(
         for name, member in member_methods(method, quantity).items():
             try:
                 other = backtest(runs, base_method(member), loss_split=loss_split,
-                                 tasks=tasks if quantity == "error" else None, ratios=ratios, protocol=protocol)
+                                 tasks=tasks if quantity == "error" else None,
+                                 options=BacktestOptions(options.protocol, options.ratios))
             except OvertrainError:
                 continue
             values = other[f"{quantity}_pred"].where(~other[f"{quantity}_at_bound"].astype(bool))
@@ -127,19 +131,18 @@ def plausible_members(frame: pd.DataFrame, quantity: str) -> list[str]:
 
 def calibration_backtest(
     runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
-    tasks: str | Sequence[str] | None = "17", level: float = 0.9, n_resamples: int = 64, seed: int = 0,
-    ratios: Sequence[float] = DEFAULT_RATIOS, protocol: str = "rolling", structural: bool = True,
+    tasks: str | Sequence[str] | None = "17", options: BacktestOptions = CALIBRATING,
 ) -> pd.DataFrame:
-    """The backtest intervals are calibrated on: `method` under `protocol` (the rolling protocol uses the method's
-    laws on its own fit sets) with each forecast's fit part and, with `structural`, its member spread."""
+    """The backtest intervals are calibrated on: `method` under `options.protocol` (the rolling protocol uses the
+    method's laws on its own fit sets) with each forecast's fit part and, with `options.structural`, its member
+    spread."""
     loss_split = loss_split or runs.default_split()
+    protocol, structural = options.protocol, options.structural
     if protocol == "rolling":
         method = dataclasses.replace(method, loss_fit_set=None, error_fit_set=None)
-    frame = backtest(runs, base_method(method), loss_split=loss_split, tasks=tasks, ratios=ratios, level=level,
-                     n_resamples=n_resamples, seed=seed, protocol=protocol)
+    frame = backtest(runs, base_method(method), loss_split=loss_split, tasks=tasks, options=options)
     if structural or method.error_law == ENSEMBLE:
-        frame = with_structure(frame, runs, method, loss_split=loss_split, tasks=tasks, ratios=ratios,
-                               protocol=protocol)
+        frame = with_structure(frame, runs, method, loss_split=loss_split, tasks=tasks, options=options)
     if method.error_law == ENSEMBLE and "error_pred" in frame:
         columns = [f"error_pred:{name}" for name in plausible_members(frame, "error")]
         mean = ensemble_mean("error", frame[columns].to_numpy(dtype=float)) if columns else frame["error_pred"]

@@ -1,4 +1,8 @@
-"""TODO"""
+"""Where a forecast and its interval stop: what a run could measure.
+
+A loss falls with N and with D, so a smaller fit run trained on no more tokens bounds the target from above, and the
+loss law's irreducible loss E bounds it from below where the law is trusted; an error is at most chance.
+"""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from overtrain.trust.backtest import calibration_backtest
 from overtrain.trust.intervals import (
     Calibration,
 )
-from overtrain.trust.protocols import DEFAULT_RATIOS, MIN_SMALLER_SIZES
+from overtrain.trust.protocols import CALIBRATING, MIN_SMALLER_SIZES, BacktestOptions
 from overtrain.trust.widths import POWERS, calibrate_interval, calibrate_width, coverage, evidence_frame
 
 #: Fewer resembling backtest forecasts than this and the calibration falls back to every backtest forecast.
@@ -51,16 +51,13 @@ def calibration_from(frame: pd.DataFrame, level: float, source: str, form: str =
 
 def calibrate(
     runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
-    tasks: str | Sequence[str] | None = "17", level: float = 0.9, n_resamples: int = 64, seed: int = 0,
-    ratios: Sequence[float] = DEFAULT_RATIOS, protocol: str = "rolling", structural: bool = True,
+    tasks: str | Sequence[str] | None = "17", options: BacktestOptions = CALIBRATING,
 ) -> tuple[Calibration, pd.DataFrame]:
     """Calibrate the extrapolation part of the intervals on every forecast of a backtest of `runs` (see
     `calibration_backtest`). Returns the calibration and the backtest."""
-    loss_split = loss_split or runs.default_split()
-    frame = calibration_backtest(runs, method, loss_split=loss_split, tasks=tasks, level=level,
-                                 n_resamples=n_resamples, seed=seed, ratios=ratios, protocol=protocol,
-                                 structural=structural)
-    return calibration_from(frame, level, frame.attrs["source"]), frame
+    frame = calibration_backtest(runs, method, loss_split=loss_split or runs.default_split(), tasks=tasks,
+                                 options=options)
+    return calibration_from(frame, options.level, frame.attrs["source"]), frame
 
 
 @dataclass(frozen=True)
@@ -105,18 +102,16 @@ class BacktestSummary:
 
 def summarize_backtest(
     runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
-    tasks: str | Sequence[str] | None = "17", level: float = 0.9, n_resamples: int = 64, seed: int = 0,
-    protocol: str = "rolling", progress: Callable[[str], None] | None = None, structural: bool = False,
+    tasks: str | Sequence[str] | None = "17", options: BacktestOptions = CALIBRATING,
+    progress: Callable[[str], None] | None = None,
 ) -> BacktestSummary:
     """Backtest, calibrate intervals on it, and mark which forecasts fall inside. With several families,
     `held_out_coverage` also calibrates on all families but one and checks coverage on the one left out.
-    The intervals are built as a forecast's are by default: without the laws' disagreement unless `structural`
-    (the development suite found that it widens intervals more than it helps them hold). `progress` hears each
-    step."""
-    loss_split = loss_split or runs.default_split()
+    The intervals are built as a forecast's are by default: without the laws' disagreement unless
+    `options.structural`. `progress` hears each step."""
+    level, protocol = options.level, options.protocol
     (progress or (lambda step: None))(f"backtesting ({protocol})")
-    calibration, frame = calibrate(runs, method, loss_split=loss_split, tasks=tasks, level=level,
-                                   n_resamples=n_resamples, seed=seed, protocol=protocol, structural=structural)
+    calibration, frame = calibrate(runs, method, loss_split=loss_split, tasks=tasks, options=options)
     frame = frame.copy()
     held_out: dict[str, float] = {}
     for quantity, scale in (("loss", calibration.loss_scale), ("error", calibration.error_scale)):

@@ -20,7 +20,7 @@ from overtrain.fitting.method import Method, base_method
 from overtrain.runs.table import RunTable
 from overtrain.runs.testbed import load_suite_choice
 from overtrain.trust.backtest import backtest
-from overtrain.trust.protocols import DEFAULT_RATIOS, size_ahead_possible
+from overtrain.trust.protocols import DEFAULT_RATIOS, BacktestOptions, size_ahead_possible
 
 # Chinchilla with the Huber objective is left out: twelve re-weighted two-exponent fits per fit set make it
 # the one candidate that costs seconds rather than fractions of one.
@@ -225,12 +225,26 @@ def _candidate(name: str, fit_set: str | None) -> str:
     return f"{name} on {fit_set}" if fit_set else name
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """What `select_method` chooses among and how it scores them: the fit sets a forecast will use (None: every
+    run), the error laws, the rolling protocol's compute `ratios`, and the least compute distance of a scored
+    forecast (None: 10x under the rolling protocol, every forecast under the size-ahead one)."""
+
+    loss_fit_set: str | None = None
+    error_fit_set: str | None = None
+    error_laws: tuple[str, ...] = CANDIDATE_ERROR
+    ratios: tuple[float, ...] = DEFAULT_RATIOS
+    min_distance: float | None = None
+
+
+DEFAULT_CANDIDATES = Candidates()
+
+
 def select_method(
-    runs: RunTable, *, loss_split: str | None = None, tasks: str | Sequence[str] | None = "17",
-    ratios: Sequence[float] = DEFAULT_RATIOS, min_distance: float | None = None,
-    loss_fit_set: str | None = None, error_fit_set: str | None = None, forecast_runs: RunTable | None = None,
+    runs: RunTable, candidates: Candidates = DEFAULT_CANDIDATES, *, loss_split: str | None = None,
+    tasks: str | Sequence[str] | None = "17", forecast_runs: RunTable | None = None,
     pool_runs: RunTable | None = None, progress: Callable[[str], None] | None = None,
-    error_laws: Sequence[str] = CANDIDATE_ERROR,
 ) -> Selection:
     """Pick the loss law, objective (and fit set) with the lowest backtest loss error, then, with that loss
     method, the error law (and fit set) with the lowest backtest error error. Ties keep the paper's choice. Where
@@ -243,13 +257,15 @@ def select_method(
     hit a search bound on the fit sets of `forecast_runs` (default `runs`), the runs the forecast will be fitted
     to, is not eligible. Given `pool_runs` (runs of several families, those of `runs` among them), the shared-exponent
     law fitted to all of them at once (`fitting.fit_loss_pooled`) is a loss candidate too, backtested on them and
-    scored on the targets of `runs`. `progress` hears each candidate as it is backtested; `error_laws` are the
-    error-law candidates.
+    scored on the targets of `runs`. `progress` hears each candidate as it is backtested.
     """
     loss_split = loss_split or runs.default_split()
     say = progress or (lambda step: None)
     forecast_runs = runs if forecast_runs is None else forecast_runs
+    loss_fit_set, error_fit_set = candidates.loss_fit_set, candidates.error_fit_set
     protocol = "size-ahead" if loss_fit_set and size_ahead_possible(runs) else "rolling"
+    options = BacktestOptions(protocol, candidates.ratios)
+    min_distance = candidates.min_distance
     if min_distance is None:
         min_distance = 0.0 if protocol == "size-ahead" else 10.0
     if protocol == "size-ahead":
@@ -258,6 +274,7 @@ def select_method(
         error_sets: tuple[str | None, ...] = (error_base, f"{error_base}+cheap")
     else:
         loss_sets, error_sets = (None,), (None,)
+
     def run(candidates: dict[str, Method], quantity: str, stage_tasks: str | Sequence[str] | None) -> tuple[
         dict[str, float], dict[str, Method], int, list[str], dict[str, np.ndarray]
     ]:
@@ -272,12 +289,10 @@ def select_method(
                 continue
             try:
                 if method.loss_pooled:
-                    frame = backtest(pool, method, loss_split=loss_split, tasks=stage_tasks, ratios=ratios,
-                                     protocol=protocol)
+                    frame = backtest(pool, method, loss_split=loss_split, tasks=stage_tasks, options=options)
                     frames[key] = frame[frame["family"].isin(runs.families)].reset_index(drop=True)
                 else:
-                    frames[key] = backtest(runs, method, loss_split=loss_split, tasks=stage_tasks, ratios=ratios,
-                                           protocol=protocol)
+                    frames[key] = backtest(runs, method, loss_split=loss_split, tasks=stage_tasks, options=options)
             except OvertrainError as error:
                 ineligible.append(f"{key} ({error})")
                 continue
@@ -308,7 +323,7 @@ def select_method(
     if tasks is not None:
         error_scores, error_methods, counts["error"], skipped, errors = run(
             {_candidate(error_law, fit_set): dataclasses.replace(chosen, error_law=error_law, error_fit_set=fit_set)
-             for error_law in error_laws for fit_set in error_sets
+             for error_law in candidates.error_laws for fit_set in error_sets
              if runs.task_loss_names or error_law not in TASK_LOSS_LAWS
              }, "error", tasks)
         ineligible += skipped

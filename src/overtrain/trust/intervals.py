@@ -222,17 +222,6 @@ def error_target_noise(fit: Fit, prediction: float, examples: np.ndarray) -> flo
     return float(np.sqrt(np.sum(error * (1 - error) / examples)) / len(examples))
 
 
-def interval_bounds(
-    prediction: np.ndarray, low: np.ndarray, high: np.ndarray, target_sigma: np.ndarray, extrapolation: np.ndarray,
-    level: float, quantity: str = "loss", structural: np.ndarray | float = 0.0, fit_factor: float = 1.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Interval bounds of many forecasts at once (see the module notes): `low`, `high` are the resampled forecasts'
-    range (NaN: no fit part), scaled by `fit_factor`; `target_sigma` the target's measurement noise in loss or error
-    units; `extrapolation` a half-width and `structural` a standard deviation, both on the interval scale."""
-    parts = BoundParts.of(prediction, low, high, target_sigma, level, quantity, structural, fit_factor)
-    return parts.at(extrapolation)
-
-
 @dataclass(frozen=True)
 class BoundParts:
     """What interval bounds are built from, all but the extrapolation half-width, on the interval scale (squared, as
@@ -250,6 +239,9 @@ class BoundParts:
     @classmethod
     def of(cls, prediction: np.ndarray, low: np.ndarray, high: np.ndarray, target_sigma: np.ndarray, level: float,
            quantity: str, structural: np.ndarray | float, fit_factor: float) -> BoundParts:
+        """The parts of many forecasts at once: `low`, `high` the resampled forecasts' range (NaN: no fit part),
+        scaled by `fit_factor`; `target_sigma` the target's measurement noise in loss or error units; `structural` a
+        standard deviation on the interval scale."""
         z = NormalDist().inv_cdf(0.5 + level / 2)
         prediction = np.asarray(physical(quantity, np.asarray(prediction, dtype=float)), dtype=float)
         centre = to_scale(quantity, prediction)
@@ -272,15 +264,6 @@ class BoundParts:
         lower = np.minimum(from_scale(self.quantity, self.centre - below), self.prediction)
         upper = np.maximum(from_scale(self.quantity, self.centre + above), self.prediction)
         return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
-
-
-def combine(prediction: float, low: float, high: float, target_sigma: float, extrapolation: float,
-            level: float, quantity: str = "loss", structural: float = 0.0, fit_factor: float = 1.0) -> Interval:
-    """The interval of one forecast (see `interval_bounds`)."""
-    lower, upper = interval_bounds(np.array([prediction]), np.array([low]), np.array([high]),
-                                   np.array([target_sigma]), np.array([extrapolation]), level, quantity,
-                                   structural, fit_factor)
-    return Interval(float(lower[0]), float(upper[0]), level)
 
 
 @dataclass(frozen=True)
@@ -306,11 +289,12 @@ class IntervalParts:
         """The interval at `level`, with the extrapolation half-width of `calibration`, kept within the floor and
         the ceiling."""
         width = fit_width(self.quantity, self.prediction, self.fit_low, self.fit_high)
-        interval = combine(self.prediction, self.fit_low, self.fit_high, self.sigma,
-                           float(calibration.half_width(self.quantity, self.distance, width)), level, self.quantity,
-                           self.structural, calibration.fit_factor(self.quantity))
-        low = max(interval.low, self.floor) if np.isfinite(self.floor) else interval.low
-        high = min(interval.high, self.ceiling) if np.isfinite(self.ceiling) else interval.high
+        parts = BoundParts.of(np.array([self.prediction]), np.array([self.fit_low]), np.array([self.fit_high]),
+                              np.array([self.sigma]), level, self.quantity, self.structural,
+                              calibration.fit_factor(self.quantity))
+        lower, upper = parts.at(np.array([float(calibration.half_width(self.quantity, self.distance, width))]))
+        low = max(float(lower[0]), self.floor) if np.isfinite(self.floor) else float(lower[0])
+        high = min(float(upper[0]), self.ceiling) if np.isfinite(self.ceiling) else float(upper[0])
         return Interval(min(low, self.prediction), max(high, self.prediction), level)
 
     def moved_to(self, prediction: float) -> IntervalParts:

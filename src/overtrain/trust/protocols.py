@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,25 @@ PROTOCOLS = ("rolling", "size-ahead")
 
 
 MIN_SMALLER_SIZES = 3
+
+
+@dataclass(frozen=True)
+class BacktestOptions:
+    """How a backtest runs: its `protocol` (see the module notes), the compute `ratios` of the rolling protocol, and,
+    with `n_resamples`, the fit part of each forecast's interval at `level` from fits to resampled fit sets (drawn
+    with `seed`); with `structural`, each forecast also carries the member laws' forecasts and their spread
+    (`overtrain.trust.backtest.with_structure`)."""
+
+    protocol: str = "rolling"
+    ratios: tuple[float, ...] = DEFAULT_RATIOS
+    level: float = 0.9
+    n_resamples: int = 0
+    seed: int = 0
+    structural: bool = False
+
+
+#: A backtest's forecasts alone; and the backtest intervals are calibrated on, every forecast with its fit part.
+DEFAULT_BACKTEST, CALIBRATING = BacktestOptions(), BacktestOptions(n_resamples=64)
 
 
 def fit_set_masks(
@@ -161,16 +181,17 @@ def _protocol_masks(
 
 def backtest_family(
     runs: RunTable, method: Method, *, loss_split: str, task_set: TaskSet | None,
-    ratios: Sequence[float] = DEFAULT_RATIOS, level: float = 0.9, n_resamples: int = 0, seed: int = 0,
-    protocol: str = "rolling", loss_override: tuple[np.ndarray, np.ndarray] | None = None,
+    options: BacktestOptions = DEFAULT_BACKTEST, loss_override: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Backtest one family under `method`: one row per (target, fit set). With `n_resamples`, also the fit
+    """Backtest one family under `method`: one row per (target, fit set). With `options.n_resamples`, also the fit
     part of each forecast's interval (`*_fit_low`, `*_fit_high`) and the target's measurement noise
-    (`*_sigma`), from which `overtrain.trust.uncertainty` builds and calibrates intervals. `loss_override` gives the
+    (`*_sigma`), from which `overtrain.trust.widths` calibrates intervals. `loss_override` gives the
     loss forecasts and at-bound flags instead of the family's own fits (a pooled fit's, `pooled_loss_forecasts`);
     the fit part then still comes from the family's own resampled fits."""
     loss_law, error_law = law_family(method.loss_law, "loss"), law_family(method.error_law, "error")
     loss_law = identifiable_form(loss_law, (runs.params, runs.tokens))[0]  # a sweep of one D, N or M: see fit_loss
+    protocol, ratios, level, n_resamples, seed = (options.protocol, options.ratios, options.level, options.n_resamples,
+                                                  options.seed)
     targets, masks, error_masks, distances = _protocol_masks(
         runs, method, protocol, ratios, loss_law, error_law, task_set is not None)
     if len(targets) == 0:

@@ -2,8 +2,9 @@
 
 This is what `overtrain forecast` runs for each family: fit the laws (the named method, or with `auto` the one
 that backtests best on these runs; given fit sets, the size-ahead protocol also weighs their `+cheap` extensions),
-forecast each target, calibrate the extrapolation part of the intervals on
-a backtest of the same runs with the same method, and attach the forecast's warnings.
+forecast each target, calibrate the extrapolation part of the intervals on a backtest of the same runs with the
+same method, and attach the forecast's warnings. A `ForecastRequest` says what is asked, an `Evidence` what else
+the forecast learns from.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, 
 from overtrain.laws import ENSEMBLE
 from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.runs.table import RunTable
+from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import load_suite_evidence
 from overtrain.trust.backtest import calibration_backtest, ensemble_mean, member_methods, plausible_members
 from overtrain.trust.bounds import below_every_run, bounded, examples_per_task
 from overtrain.trust.calibration import DEFAULT_INTERVALS, IntervalOptions, pooled_calibration, resembling
-from overtrain.trust.choice import CANDIDATE_ERROR, Selection, select_method
+from overtrain.trust.choice import CANDIDATE_ERROR, Candidates, Selection, select_method
 from overtrain.trust.intervals import (
     Calibration,
     Interval,
@@ -35,7 +37,7 @@ from overtrain.trust.intervals import (
     intervals_document,
     structural_spread,
 )
-from overtrain.trust.protocols import multiplier_excursion, size_ahead_possible
+from overtrain.trust.protocols import BacktestOptions, multiplier_excursion, size_ahead_possible
 from overtrain.trust.task_forecasts import TaskForecast, per_task_fit, task_forecasts, task_residual_scatter
 
 
@@ -101,53 +103,88 @@ class FamilyForecasts:
         return self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4g}")
 
 
+#: What `overtrain forecast` fits when no law is named: the paper's loss law, the development suite's error law.
+DEFAULT_METHOD = Method(error_law=DEFAULT_ERROR_LAW)
+
+
+@dataclass(frozen=True)
+class ForecastRequest:
+    """What a forecast is asked for, as `forecast`, `predict`, `compare` and `plan` share it: the loss split (None:
+    the runs' default) and the task set (None: every task the runs carry; "none": loss alone); the `method` (a
+    `loss_law` of "auto" is chosen by backtest, its error law among `error_laws`, its fit sets as named); the
+    interval `level` (None or 0: no intervals), the `seed` of the resampled fits and how the intervals are
+    calibrated (`intervals`); and whether each task is forecast too (`per_task`)."""
+
+    loss_split: str | None = None
+    tasks: str | Sequence[str] | TaskSet | None = None
+    method: Method = DEFAULT_METHOD
+    error_laws: tuple[str, ...] = CANDIDATE_ERROR
+    level: float | None = 0.9
+    seed: int = 0
+    intervals: IntervalOptions = DEFAULT_INTERVALS
+    per_task: bool = True
+
+
+DEFAULT_REQUEST = ForecastRequest()
+
+
+@dataclass(frozen=True, eq=False)
+class Evidence:
+    """What a family's forecast learns from besides its own runs: the runs its intervals are calibrated on
+    (`calibration`; None: the family's own), the runs a pooled loss law is fitted to (`pool`; None: `calibration`),
+    the development suite's held-out forecasts (`suite`; None: the shipped ones, where the interval options count
+    them), and what the forecasts of several families share (`cache`: backtests and calibrations)."""
+
+    calibration: RunTable | None = None
+    pool: RunTable | None = None
+    suite: pd.DataFrame | None = None
+    cache: dict = dataclasses.field(default_factory=dict)
+
+
 def forecast_family(
-    runs: RunTable, targets: Sequence[Target], *, loss_split: str | None = None, tasks: str | None = None,
-    fit_loss_set: str | None = None, fit_error_set: str | None = None, loss_law: str = "shared-exponent",
-    objective: str = "least-squares", error_law: str = DEFAULT_ERROR_LAW, level: float | None = 0.9, seed: int = 0,
-    calibration_runs: RunTable | None = None, options: IntervalOptions = DEFAULT_INTERVALS,
-    evidence: pd.DataFrame | None = None, cache: dict | None = None, pooled: bool = False,
-    pool_runs: RunTable | None = None, progress: Callable[[str], None] | None = None,
-    error_laws: Sequence[str] = CANDIDATE_ERROR, per_task: bool = True,
+    runs: RunTable, targets: Sequence[Target], request: ForecastRequest = DEFAULT_REQUEST,
+    evidence: Evidence | None = None, progress: Callable[[str], None] | None = None,
 ) -> FamilyForecasts:
-    """Fit, forecast and (with `level`) attach calibrated intervals, for one family's runs (calibrated on
-    backtests of `calibration_runs`, default the family's runs; see `calibrated_intervals`). With `pooled`, the
-    loss law is fitted to the families of `pool_runs` (default `calibration_runs`) at once, exponents shared.
-    `progress` hears each step; with `loss_law` auto, `error_laws` are the error-law candidates; with `per_task`,
-    each forecast carries each task's (`task_forecasts`)."""
+    """Fit, forecast and (with `request.level`) attach calibrated intervals, for one family's runs (see
+    `calibrated_intervals`). With a pooled loss law, it is fitted to the families of `evidence.pool` at once,
+    exponents shared. `progress` hears each step; with `request.per_task`, each forecast carries each task's
+    (`task_forecasts`)."""
+    evidence = Evidence() if evidence is None else evidence
     say = progress or (lambda step: None)
     family = runs.families[0] if len(runs) else "runs"
-    split = loss_split or runs.default_split()
-    task_spec = default_task_spec(runs, tasks)
+    split = request.loss_split or runs.default_split()
+    task_spec = default_task_spec(runs, request.tasks)
+    level, named = request.level, request.method
     selection = None
-    cache = {} if cache is None else cache
+    pool_runs = evidence.pool
     if pool_runs is None:
-        pool_runs = calibration_runs if calibration_runs is not None else runs
-    if loss_law == "auto":
-        selection = select_method(runs.complete(split), loss_split=split, tasks=task_spec,
-                                  loss_fit_set=fit_loss_set, error_fit_set=fit_error_set,
+        pool_runs = evidence.calibration if evidence.calibration is not None else runs
+    if named.loss_law == "auto":
+        selection = select_method(runs.complete(split), Candidates(named.loss_fit_set, named.error_fit_set,
+                                                                   tuple(request.error_laws)),
+                                  loss_split=split, tasks=task_spec,
                                   pool_runs=pool_runs if len(pool_runs.families) > 1 else None,
-                                  progress=lambda step: say(f"{family}: {step}"), error_laws=error_laws)
+                                  progress=lambda step: say(f"{family}: {step}"))
         method = selection.method
     else:
-        method = Method(loss_law, objective, error_law, fit_loss_set, fit_error_set, pooled)
-    pool = pool_runs if method.loss_pooled else None
-    method = dataclasses.replace(method, loss_fit_set=method.loss_fit_set or fit_loss_set,
-                                 error_fit_set=method.error_fit_set or fit_error_set)
+        method = named
+    method = dataclasses.replace(method, loss_fit_set=method.loss_fit_set or named.loss_fit_set,
+                                 error_fit_set=method.error_fit_set or named.error_fit_set)
+    evidence = dataclasses.replace(evidence, pool=pool_runs)
     say(f"{family}: fitting")
-    laws = fit_method(runs, method, split, task_spec, pool)
+    laws = fit_method(runs, method, split, task_spec, evidence.pool)
     forecasts = [laws.forecast(t.params, t.tokens) for t in targets]
     empty: list[dict] = [{} for _ in forecasts]
     calibration, intervals, parts, members = None, empty, empty, empty
     if level or method.error_law == ENSEMBLE:
         say(f"{family}: calibrating")
-        calibration, forecasts, intervals, parts, members = calibrated_intervals(
-            runs, laws, method, forecasts, split, task_spec, level or 0.9, seed, calibration_runs, options, evidence,
-            cache, pool)
+        resolved = dataclasses.replace(request, loss_split=split, tasks=task_spec, method=method, level=level or 0.9)
+        calibration, forecasts, intervals, parts, members = calibrated_intervals(runs, laws, forecasts, resolved,
+                                                                                 evidence)
         if not level:
             calibration, intervals, parts = None, empty, empty
     tasks: list[tuple[TaskForecast, ...]] = [() for _ in forecasts]
-    if per_task and laws.error is not None:
+    if request.per_task and laws.error is not None:
         fit, key = per_task_fit(runs, laws), laws.task_set.name
         scatter = None if fit is None else task_residual_scatter(fit, runs)
         tasks = [task_forecasts(runs, fit, f, calibration if part else None, level or 0.9,
@@ -158,13 +195,11 @@ def forecast_family(
     return FamilyForecasts(laws, method, selection, calibration, trusted)
 
 
-def fit_method(runs: RunTable, method: Method, split: str, tasks: str | Sequence[str] | None,
+def fit_method(runs: RunTable, method: Method, split: str, tasks: str | Sequence[str] | TaskSet | None,
                pool: RunTable | None = None) -> FittedLaws:
-    """One family's laws under `method` (an ensemble: its base law; a pooled loss law: fitted with `pool`)."""
-    base = base_method(method)
-    return fit_laws(runs, loss_split=split, tasks=tasks or "none", fit_loss_set=base.loss_fit_set,
-                    fit_error_set=base.error_fit_set, loss_law=base.loss_law, objective=base.loss_objective,
-                    error_law=base.error_law, pool=pool if method.loss_pooled else None)
+    """One family's laws under `method` (an ensemble: its base law; a pooled loss law: fitted with `pool`); no
+    error law when `tasks` is None."""
+    return fit_laws(runs, base_method(method), loss_split=split, tasks=tasks or "none", pool=pool)
 
 
 def member_forecasts(
@@ -204,26 +239,30 @@ def _with_ensemble(forecast: Forecast, members: dict[str, dict[str, float]]) -> 
 
 
 def calibrated_intervals(
-    runs: RunTable, laws: FittedLaws, method: Method, forecasts: Sequence[Forecast], split: str,
-    tasks: str | Sequence[str] | None, level: float, seed: int = 0, calibration_runs: RunTable | None = None,
-    options: IntervalOptions = DEFAULT_INTERVALS, evidence: pd.DataFrame | None = None,
-    cache: dict | None = None, pool: RunTable | None = None,
+    runs: RunTable, laws: FittedLaws, forecasts: Sequence[Forecast], request: ForecastRequest,
+    evidence: Evidence | None = None,
 ) -> tuple[Calibration, list[Forecast], list[dict[str, Interval]], list[dict[str, IntervalParts]],
            list[dict[str, dict[str, float]]]]:
-    """Intervals for `forecasts` of one family, fitted to `runs`, and their parts; with the `ensemble` error law
-    the forecasts' errors become the mean of the plausible member laws' (the forecasts are returned).
+    """Intervals for `forecasts` of one family, fitted to `runs` as `request` says (its loss split, task set and
+    method resolved, its level set), and their parts; with the `ensemble` error law the forecasts' errors become the
+    mean of the plausible member laws' (the forecasts are returned).
 
     The extrapolation part is calibrated on the development suite's held-out forecasts (`options.suite`;
-    `evidence`, default the shipped ones) and, with `options.own`, with equal weight on backtests of
-    `calibration_runs` (default `runs`) that resemble each forecast (`backtest.resembling`). The defaults, the suite
-    alone, were chosen by `benchmarks/generalisation.py`. The backtest (size-ahead when the method names its fit
-    sets and the runs allow it, else rolling) also says which member laws are plausible: the ensemble's members
-    and, with `options.structural`, the laws whose spread widens the interval. `cache` (a dict) keeps
-    the calibration backtest for the next family forecast with the same `calibration_runs`."""
+    `evidence.suite`, default the shipped ones) and, with `options.own`, with equal weight on backtests of
+    `evidence.calibration` (default `runs`) that resemble each forecast (`calibration.resembling`); `options` are
+    `request.intervals`. The backtest (size-ahead when the method names its fit sets and the runs allow it, else
+    rolling) also says which member laws are plausible: the ensemble's members and, with `options.structural`, the
+    laws whose spread widens the interval. `evidence.cache` keeps the calibration backtest for the next family
+    forecast with the same calibration runs."""
+    evidence = Evidence() if evidence is None else evidence
+    method, split, tasks, options = request.method, request.loss_split, request.tasks, request.intervals
+    level, seed, cache = request.level or 0.9, request.seed, evidence.cache
+    pool = evidence.pool if method.loss_pooled else None
+    calibration_runs, suite = evidence.calibration, evidence.suite
     table = (calibration_runs or runs).complete(split)
-    if options.suite and evidence is None:
-        evidence = load_suite_evidence()
-    evidence = evidence if options.suite else None
+    if options.suite and suite is None:
+        suite = load_suite_evidence()
+    suite = suite if options.suite else None
     protocol = options.protocol
     if protocol == "auto":
         protocol = "size-ahead" if method.loss_fit_set and size_ahead_possible(table) else "rolling"
@@ -232,12 +271,12 @@ def calibrated_intervals(
         # without the runs' own backtests in the calibration, the backtest only ranks the member laws: no resampling
         n_resamples = 64 if options.own else 0
         key = (method, split, str(tasks), protocol, options.structural, n_resamples, level, seed)
-        frame = None if cache is None else cache.get(key)
+        frame = cache.get(key)
         if frame is None:
-            frame = calibration_backtest(table, method, loss_split=split, tasks=tasks, level=level, seed=seed,
-                                         protocol=protocol, structural=options.structural, n_resamples=n_resamples)
-            if cache is not None:
-                cache[key] = frame
+            backtesting = BacktestOptions(protocol, level=level, n_resamples=n_resamples, seed=seed,
+                                          structural=options.structural)
+            frame = calibration_backtest(table, method, loss_split=split, tasks=tasks, options=backtesting)
+            cache[key] = frame
         members: dict[str, list[str]] | None = {q: plausible_members(frame, q) for q in ("loss", "error")}
         source = frame.attrs["source"]
     except OvertrainError:
@@ -260,24 +299,22 @@ def calibrated_intervals(
             own = resembling(own, sizes, multiplier_excursion(f.multiplier, fit_tokens / fit_params), at_bound)
         # forecasts (of one family or of several) that resemble the same backtests share one calibration
         key = ("calibration", None if own is None else own.index.to_numpy().tobytes(), frame_key, level,
-               options.forms, source, options.own_prior, options.adaptive, id(evidence))
-        found = cache.get(key) if cache is not None else None
+               options.forms, source, options.own_prior, options.adaptive, id(suite))
+        found = cache.get(key)
         if found is None:
-            found = pooled_calibration(own, evidence, level, options.forms, source, options.own_prior,
+            found = pooled_calibration(own, suite, level, options.forms, source, options.own_prior,
                                        options.adaptive)
-            if cache is not None:
-                cache[key] = found
+            cache[key] = found
         return found
 
     # without the runs' own backtests the calibration is the same for every forecast (and every family)
     shared = None
     if not options.own:
-        key = ("suite calibration", level, options.forms, options.adaptive, source, id(evidence))
-        shared = None if cache is None else cache.get(key)
+        key = ("suite calibration", level, options.forms, options.adaptive, source, id(suite))
+        shared = cache.get(key)
         if shared is None:
-            shared = pooled_calibration(None, evidence, level, options.forms, source, adaptive=options.adaptive)
-            if cache is not None:
-                cache[key] = shared
+            shared = pooled_calibration(None, suite, level, options.forms, source, adaptive=options.adaptive)
+            cache[key] = shared
     calibrations, combined, intervals, parts = [], [], [], []
     all_parts = batch_parts(forecasts, level=level, seed=seed, examples=examples, structural=spreads,
                             distance=options.distance)
@@ -306,23 +343,24 @@ def calibrated_intervals(
         parts.append(part)
         intervals.append(made)
     if not calibrations:
-        calibrations.append(shared or pooled_calibration(frame if options.own else None, evidence, level,
+        calibrations.append(shared or pooled_calibration(frame if options.own else None, suite, level,
                                                          options.forms, source, options.own_prior, options.adaptive))
     return calibrations[0], combined, intervals, parts, found
 
 
-def forecast_families(runs: RunTable, families: Sequence[str], targets: Sequence[Target],
-                      skipped: dict[str, str] | None = None, **options: Any) -> list[FamilyForecasts]:
+def forecast_families(
+    runs: RunTable, families: Sequence[str], targets: Sequence[Target], request: ForecastRequest = DEFAULT_REQUEST,
+    *, skipped: dict[str, str] | None = None, progress: Callable[[str], None] | None = None,
+) -> list[FamilyForecasts]:
     """`forecast_family` for each of `families` of `runs`, every family's intervals calibrated on backtests of all
     of `runs` (computed once). Given a `skipped` dict, a family that cannot be forecast is recorded there with the
     reason and the others are forecast; unless none can, which raises the first family's error."""
-    cache: dict = {}
+    evidence = Evidence(calibration=runs)
     results, first = [], None
     for name in families:
         try:
             with about(f"family {name!r}"):
-                results.append(forecast_family(runs.family(name), targets, calibration_runs=runs, cache=cache,
-                                               **options))
+                results.append(forecast_family(runs.family(name), targets, request, evidence, progress))
         except OvertrainError as error:
             if skipped is None:
                 raise
@@ -355,12 +393,13 @@ class Prediction:
 
 def predict(
     runs: RunTable, params: float | Sequence[float] | np.ndarray, tokens: float | Sequence[float] | None = None,
-    *, multiplier: float | Sequence[float] | None = None, families: Sequence[str] | None = None, **options: Any,
+    *, multiplier: float | Sequence[float] | None = None, families: Sequence[str] | None = None,
+    request: ForecastRequest = DEFAULT_REQUEST,
 ) -> Prediction:
     """`overtrain forecast` from Python, with its defaults (every task the runs carry, the ensemble error law,
     90% intervals calibrated on the development suite and the runs' own backtests): every family of `runs` (or
-    `families`) at each target, params with tokens or multiplier broadcast together as arrays; `options` as
-    `forecast_family` takes them (`level`, `loss_split`, `tasks`, `error_law`, ...)."""
+    `families`) at each target, params with tokens or multiplier broadcast together as arrays; `request` as
+    `forecast_family` takes it (`ForecastRequest(level=0.8, tasks="17")`, ...)."""
     if (tokens is None) == (multiplier is None):
         raise OvertrainError("give tokens or multiplier, not both")
     try:
@@ -374,5 +413,5 @@ def predict(
     if not targets or any(not (np.isfinite(v) and v > 0) for t in targets for v in (t.params, t.tokens)):
         raise OvertrainError("every target needs a positive, finite params and tokens (or multiplier)")
     skipped: dict[str, str] = {}
-    results = forecast_families(runs, list(families or runs.families), targets, skipped, **options)
+    results = forecast_families(runs, list(families or runs.families), targets, request, skipped=skipped)
     return Prediction(tuple(results), skipped)
