@@ -27,6 +27,7 @@ from overtrain.errors import OvertrainError
 from overtrain.fitting.method import Method
 from overtrain.trust.backtest import backtest
 from overtrain.trust.choice import CANDIDATE_LOSS
+from overtrain.trust.protocols import BacktestOptions
 
 
 def loss_predictions(runs: ot.RunTable, protocol: str) -> tuple[pd.DataFrame, pd.Series]:
@@ -37,7 +38,7 @@ def loss_predictions(runs: ot.RunTable, protocol: str) -> tuple[pd.DataFrame, pd
         for fit_set in fit_sets:
             method = Method(law, objective, loss_fit_set=fit_set, error_fit_set=fit_set)
             try:
-                frame = backtest(runs, method, tasks=None, protocol=protocol)
+                frame = backtest(runs, method, tasks=None, options=BacktestOptions(protocol))
             except OvertrainError:
                 continue  # the law cannot be identified on this fit set
             key = frame["run"]  # size-ahead: one forecast per target; rolling: one per (target, fit set)

@@ -21,9 +21,10 @@ import pandas as pd
 
 import overtrain as ot
 from overtrain.errors import OvertrainError
+from overtrain.fitting.method import Method
 from overtrain.forecast import Target
 from overtrain.runs.readers.runs_table import read_task_table
-from overtrain.trust.trusted import forecast_family
+from overtrain.trust.trusted import ForecastRequest, forecast_family
 
 LAWS = ("exponential", "two-step", "per-task", "direct", "sigmoid")
 FIT_M = (5.0, 200.0)
@@ -46,8 +47,8 @@ def forecasts(folder: Path, laws: list[str]) -> pd.DataFrame:
                 try:
                     result = forecast_family(fit, [Target(p, t) for p, t in zip(targets.params, targets.tokens,
                                                                                   strict=True)],
-                                             loss_split="c4_val", tasks="all", error_law=law, level=None,
-                                             per_task=False)
+                                             ForecastRequest("c4_val", "all", Method(error_law=law), level=None,
+                                                             per_task=False))
                 except OvertrainError as error:
                     print(f"  {family} at {cut:.2g}: {law}: cannot forecast ({error})")
                     continue

@@ -12,11 +12,11 @@ score relative to the truth (lower is better: width plus 20x any miss).
 The methods differ in their intervals, and the paper's in its laws too:
 - `paper`: the paper's laws, intervals calibrated as before this suite existed: rolling backtests over every fit
   set, no structural term;
-- `default`: what `overtrain forecast` does (`overtrain.names.DEFAULT_ERROR_LAW`, `overtrain.trust.calibration.DEFAULT_INTERVALS`):
-  intervals calibrated on the other testbeds' held-out forecasts and, with equal weight, on the testbed's own
-  backtests that resemble each forecast, without the plausible laws' disagreement, the extrapolation part constant
-  for loss and growing with log compute distance for error (the distance measured against the fit runs' compute
-  together);
+- `default`: what `overtrain forecast` does (`overtrain.names.DEFAULT_ERROR_LAW`,
+  `overtrain.trust.calibration.DEFAULT_INTERVALS`): intervals calibrated on the other testbeds' held-out forecasts
+  and, with equal weight, on the testbed's own backtests that resemble each forecast, without the plausible laws'
+  disagreement, the extrapolation part constant for loss and growing with log compute distance for error (the
+  distance measured against the fit runs' compute together);
 - ablations of the default, one change each: the other error law (exponential or ensemble), the loss law fitted to
   all of a testbed's families at once (one exponent and E, A, B per family), the structural term, the other
   combinations of the width's form and of what the compute distance is measured against, how the runs' own
@@ -50,14 +50,14 @@ import pandas as pd
 
 from overtrain.decide.shared import recipe_forecasts
 from overtrain.errors import OvertrainError
-from overtrain.fitting.method import PAPER_METHOD, Method
-from overtrain.forecast import Target, beyond_design
+from overtrain.fitting.method import PAPER_METHOD, Method, base_method
+from overtrain.forecast import Target, beyond_design, fit_laws
 from overtrain.laws import ENSEMBLE
 from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.runs.testbed import SUITE_CHOICE_FILE, SUITE_EVIDENCE_FILE, SuiteTestbed, load_suite_testbed, suite_names
 from overtrain.trust.calibration import DEFAULT_INTERVALS, IntervalOptions
 from overtrain.trust.intervals import DISTANCES, FORMS
-from overtrain.trust.trusted import fit_method, forecast_family
+from overtrain.trust.trusted import Evidence, ForecastRequest, forecast_family
 from overtrain.trust.widths import interval_score
 
 LEVEL = 0.9
@@ -140,8 +140,8 @@ def forecast_testbed(testbed: SuiteTestbed, candidate: Candidate, evidence: pd.D
         tasks = None if testbed.tasks is None else (
             testbed.tasks if isinstance(testbed.tasks, str) else ",".join(testbed.tasks))
         try:
-            loss_fit = fit_method(fit_tables[family], method, testbed.loss_split or fit_tables[family].default_split(),
-                                  None, calibration_runs).loss
+            loss_fit = fit_laws(fit_tables[family], base_method(method), loss_split=testbed.loss_split,
+                                tasks="none", pool=calibration_runs).loss
         except OvertrainError:
             loss_fit = None
         beyond = [None if loss_fit is None else beyond_design(loss_fit, p, t)
@@ -151,12 +151,11 @@ def forecast_testbed(testbed: SuiteTestbed, candidate: Candidate, evidence: pd.D
                   f"({next(b for b in beyond if b)})", file=sys.stderr)
             targets = targets.subset(np.array([b is None for b in beyond]))
         try:
+            request = ForecastRequest(testbed.loss_split, tasks or "none", method, level=LEVEL,
+                                      intervals=candidate.options, per_task=candidate.name == DEFAULT_NAME)
             result = forecast_family(
                 fit_tables[family], [Target(p, t) for p, t in zip(targets.params, targets.tokens, strict=True)],
-                loss_split=testbed.loss_split, tasks=tasks or "none", fit_loss_set=method.loss_fit_set,
-                fit_error_set=method.error_fit_set, loss_law=method.loss_law, objective=method.loss_objective,
-                error_law=method.error_law, level=LEVEL, calibration_runs=calibration_runs, pooled=method.loss_pooled,
-                options=candidate.options, evidence=evidence, per_task=candidate.name == DEFAULT_NAME)
+                request, Evidence(calibration=calibration_runs, suite=evidence))
         except OvertrainError as error:
             print(f"  {testbed.name}/{family}: {candidate.name}: cannot forecast ({error})", file=sys.stderr)
             continue

@@ -32,6 +32,7 @@ import argparse
 import itertools
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,13 +41,14 @@ from scipy.optimize import nnls
 from scipy.stats import binomtest
 
 import overtrain as ot
-from overtrain.decide.compare import compare_families
+from overtrain.decide.compare import CompareOptions, compare_families
 from overtrain.decide.gaps import measure_gap_drift
 from overtrain.forecast import Target
 from overtrain.runs.readers.runs_table import read_task_table
 from overtrain.runs.table import measured_values
 from overtrain.runs.testbed import load_recipe_testbeds
 from overtrain.scales import to_scale
+from overtrain.trust.trusted import DEFAULT_METHOD, ForecastRequest
 
 
 def pair_rows(comparison, truths: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]],
@@ -122,9 +124,10 @@ def bundled() -> tuple[list[dict], list[dict]]:
         small = testbed.where(multiplier=20, params=float(testbed.select("params<=4.2e8").params.max()))
         truths, baseline = values(truth_runs, ["17", "46"]), values(small, ["17", "46"])
         for tasks in ("17", "46"):
-            comparison = compare_families(seen, Target(params, 20 * params), fit_loss_set="paper-loss",
-                                          fit_error_set="paper-error", tasks=tasks, loss_split="c4_val",
-                                          drift=measure_gap_drift(["gadre2024-small"]))
+            paper_fit_sets = replace(DEFAULT_METHOD, loss_fit_set="paper-loss", error_fit_set="paper-error")
+            comparison = compare_families(seen, Target(params, 20 * params),
+                                          ForecastRequest("c4_val", tasks, paper_fit_sets),
+                                          CompareOptions(drift=measure_gap_drift(["gadre2024-small"])))
             where = f"bundled {params / 1e9:.1f}B M=20"
             # the 1.4B M = 20 runs are in the paper's error fit set: their errors are fits, not forecasts
             in_fit = params < 2e9
@@ -155,8 +158,8 @@ def bundled_size_ahead(shapes: tuple[str, ...] = ("own", "shared")) -> tuple[lis
             target = Target(float(np.median(truth_runs.params)), float(np.median(truth_runs.tokens)))
             for tasks in ("17", "46"):
                 for shape in shapes:
-                    comparison = compare_families(below, target, tasks=tasks, loss_split="c4_val", shape=shape,
-                                                  drift=drift)
+                    comparison = compare_families(below, target, ForecastRequest("c4_val", tasks),
+                                                  CompareOptions(shape, drift))
                     where = f"bundled size-ahead {size / 1e9:.2f}B M={m:g} ({shape})"
                     for found, kept in ((pair_rows(comparison, truths, baseline, where), rows),
                                         (value_rows(comparison, truths, where), forecasts)):
@@ -177,8 +180,9 @@ def dclm() -> tuple[list[dict], list[dict], dict[str, str]]:
     truths = values(target.subset(np.isin(target.column("family"), recipes)), [testbed.tasks], testbed.loss_split)
     largest = chosen.where(multiplier=20, params=float(chosen.where(multiplier=20).params.max()))
     baseline = values(largest, [testbed.tasks], testbed.loss_split)
-    comparison = compare_families(chosen, Target(params, 20 * params), tasks=testbed.tasks,
-                                  loss_split=testbed.loss_split, drift=measure_gap_drift(["dclm"]))
+    comparison = compare_families(chosen, Target(params, 20 * params),
+                                  ForecastRequest(testbed.loss_split, testbed.tasks),
+                                  CompareOptions(drift=measure_gap_drift(["dclm"])))
     where = f"dclm 6.9B M=20 ({comparison.shape})"
     return (pair_rows(comparison, truths, baseline, where), value_rows(comparison, truths, where),
             comparison.skipped)
@@ -215,7 +219,7 @@ def loss_to_loss(folder: Path) -> tuple[list[dict], list[dict]]:
             keep[mine[np.argmin(nearest[mine])]] = True
         truths, baseline = values(truth_runs, ["all"], "c4_val"), values(last.subset(keep), ["all"], "c4_val")
         for shape in ("own", "shared"):
-            comparison = compare_families(below, target, tasks="all", loss_split="c4_val", shape=shape)
+            comparison = compare_families(below, target, ForecastRequest("c4_val", "all"), CompareOptions(shape))
             rows += pair_rows(comparison, truths, baseline, f"loss-to-loss {where} ({shape})")
             forecasts += value_rows(comparison, truths, f"loss-to-loss {where} ({shape})")
     return rows, forecasts

@@ -39,7 +39,7 @@ from overtrain.laws import ENSEMBLE, law_family
 from overtrain.runs.fitsets import resolve_fit_set
 from overtrain.trust.backtest import backtest
 from overtrain.trust.choice import CANDIDATE_ERROR, CANDIDATE_LOSS, TASK_LOSS_LAWS
-from overtrain.trust.protocols import size_ahead_masks
+from overtrain.trust.protocols import BacktestOptions, size_ahead_masks
 
 LOSS_SETS = ("paper-loss", "paper-loss+cheap")
 ERROR_SETS = ("paper-error", "paper-error+cheap")
@@ -109,7 +109,7 @@ def small_runs_scores(
         for fit_set in LOSS_SETS:
             try:
                 frame = backtest(small, Method(law, objective, loss_fit_set=fit_set), tasks=None,
-                                 protocol="size-ahead")
+                                 options=BacktestOptions("size-ahead"))
             except OvertrainError:
                 continue
             loss[f"{law}/{objective} on {fit_set}"] = frame.set_index("run")["loss_pred"]
@@ -118,7 +118,7 @@ def small_runs_scores(
         for fit_set in ERROR_SETS:
             method = Method(loss_fit_set="paper-loss", error_law=error_law, error_fit_set=fit_set)
             try:
-                frame = backtest(small, method, tasks="17", protocol="size-ahead")
+                frame = backtest(small, method, tasks="17", options=BacktestOptions("size-ahead"))
             except OvertrainError:
                 continue
             error[f"{error_law} on {fit_set}"] = frame.set_index("run")["error_pred"]

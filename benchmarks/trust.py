@@ -26,9 +26,10 @@ import overtrain as ot
 from overtrain.fitting.method import PAPER_METHOD, Method
 from overtrain.laws import ENSEMBLE
 from overtrain.trust.calibration import summarize_backtest
-from overtrain.trust.choice import select_method
+from overtrain.trust.choice import Candidates, select_method
 from overtrain.trust.intervals import forecast_intervals
-from overtrain.trust.trusted import forecast_family
+from overtrain.trust.protocols import BacktestOptions
+from overtrain.trust.trusted import Evidence, ForecastRequest, forecast_family
 
 LEVEL = 0.9
 
@@ -45,9 +46,7 @@ def six_targets_forecast(method: Method, task_sets=("17", "46")) -> list[dict]:
         targets = runs.select("paper-targets").drop([f"{family}-open_lm_1b-1.0"])
         by_task_set = {t: forecast_family(
             runs.drop(targets.runs), [ot.Target(p, d) for p, d in zip(targets.params, targets.tokens, strict=True)],
-            loss_split="c4_val", tasks=t, fit_loss_set=method.loss_fit_set, fit_error_set=method.error_fit_set,
-            loss_law=method.loss_law, objective=method.loss_objective, error_law=method.error_law, level=LEVEL,
-            pooled=method.loss_pooled, pool_runs=unseen)
+            ForecastRequest("c4_val", t, method, level=LEVEL), Evidence(pool=unseen))
             for t in task_sets}
         loss_true = targets.loss("c4_val")
         for i, run in enumerate(targets.runs):
@@ -103,7 +102,7 @@ def main() -> None:
     report: dict = {}
 
     start = time.perf_counter()
-    summary = summarize_backtest(small, PAPER_METHOD, tasks="17", n_resamples=args.resamples)
+    summary = summarize_backtest(small, PAPER_METHOD, tasks="17", options=BacktestOptions(n_resamples=args.resamples))
     seconds = time.perf_counter() - start
     print(f"## Backtest of the paper's method on runs up to 0.411B ({len(summary.frame)} forecasts, {seconds:.1f} s)\n")
     print(summary.by_distance().to_string(float_format=lambda v: f"{v:.3f}"))
@@ -114,7 +113,7 @@ def main() -> None:
                           "calibration": summary.calibration.to_dict()}
 
     start = time.perf_counter()
-    selection = select_method(small, tasks="17", loss_fit_set="paper-loss", error_fit_set="paper-error",
+    selection = select_method(small, Candidates("paper-loss", "paper-error"), tasks="17",
                               forecast_runs=ot.load_testbed().select("paper-error+cheap"), pool_runs=small)
     print(f"## Method chosen by backtest ({time.perf_counter() - start:.1f} s)\n\n{selection.reason()}\n")
     report["selection"] = {"method": selection.method.label, "reason": selection.reason()}
@@ -122,7 +121,7 @@ def main() -> None:
     for name, method in (("paper", PAPER_METHOD), ("chosen", selection.method)):
         laws_only = dataclasses.replace(method, loss_fit_set=None, error_fit_set=None)
         calibration = summary.calibration if laws_only == PAPER_METHOD else summarize_backtest(
-            small, laws_only, tasks="17", n_resamples=args.resamples).calibration
+            small, laws_only, tasks="17", options=BacktestOptions(n_resamples=args.resamples)).calibration
         rows = six_targets(method, calibration)
         print(f"## Six held-out targets, {name} method: {method.label}\n")
         print("| target | C / fit C | loss rel err | in 90% | err17 rel err | in 90% | err46 rel err | in 90% |")

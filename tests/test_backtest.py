@@ -15,9 +15,9 @@ from overtrain.fitting.method import Method
 from overtrain.runs.fitsets import PRESETS
 from overtrain.trust.backtest import backtest
 from overtrain.trust.calibration import summarize_backtest
-from overtrain.trust.choice import _best, _unsound, select_method
+from overtrain.trust.choice import Candidates, _best, _unsound, select_method
 from overtrain.trust.intervals import Calibration, forecast_intervals
-from overtrain.trust.protocols import fit_set_masks, size_ahead_masks
+from overtrain.trust.protocols import BacktestOptions, fit_set_masks, size_ahead_masks
 from overtrain.trust.widths import calibrate_scale, coverage
 
 
@@ -74,7 +74,7 @@ def test_reach_is_measured_from_the_most_expensive_fit_run(small, tmp_path: Path
 
 
 def test_calibrated_scale_is_the_smallest_that_reaches_the_level(small) -> None:
-    frame = backtest(small.family("c4_original"), tasks="17", n_resamples=32)
+    frame = backtest(small.family("c4_original"), tasks="17", options=BacktestOptions(n_resamples=32))
     frame = frame[np.isfinite(frame["loss_pred"])]
     scale = calibrate_scale(frame, "loss", 0.9)
     assert coverage(frame, "loss", scale, 0.9).mean() >= 0.9
@@ -82,7 +82,7 @@ def test_calibrated_scale_is_the_smallest_that_reaches_the_level(small) -> None:
 
 
 def test_held_out_coverage_on_the_small_testbed_is_near_the_level(small) -> None:
-    summary = summarize_backtest(small, tasks="17", n_resamples=32)
+    summary = summarize_backtest(small, tasks="17", options=BacktestOptions(n_resamples=32))
     for quantity in ("loss", "error"):
         assert 0.8 <= summary.held_out_coverage[quantity] <= 0.95, summary.held_out_coverage
     assert set(summary.by_distance().columns) >= {"forecasts", "loss_coverage", "error_coverage"}
@@ -183,7 +183,7 @@ def test_size_ahead_fit_sets_follow_the_papers_recipe(small) -> None:
 def test_size_ahead_backtest_equals_fitting_each_fit_set_alone(small) -> None:
     runs = small.family("c4_original")
     method = Method(loss_fit_set="paper-loss", error_fit_set="paper-error")
-    frame = backtest(runs, method, protocol="size-ahead")
+    frame = backtest(runs, method, options=BacktestOptions("size-ahead"))
     targets, loss_masks, error_masks, _ = size_ahead_masks(runs, "paper-loss", "paper-error")
     assert list(frame["run"]) == [runs.runs[t] for t in targets]
     for row, loss_mask, error_mask in list(zip(frame.itertuples(), loss_masks, error_masks, strict=True))[::3]:
@@ -215,8 +215,7 @@ def test_ties_go_to_the_earliest_candidate() -> None:
 
 
 def test_selection_with_fit_sets_uses_the_size_ahead_protocol(small, testbed) -> None:
-    selection = select_method(small, tasks="17", loss_fit_set="paper-loss", error_fit_set="paper-error",
-                              forecast_runs=testbed)
+    selection = select_method(small, Candidates("paper-loss", "paper-error"), tasks="17", forecast_runs=testbed)
     assert selection.protocol == "size-ahead" and selection.forecasts == {"loss": 23, "error": 23}
     assert "shared-exponent/least-squares on paper-loss+cheap" in selection.loss_scores
     assert "exponential on paper-error+cheap" in selection.error_scores

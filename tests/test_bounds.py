@@ -19,7 +19,7 @@ from overtrain.runs.table import RunTable
 from overtrain.runs.testbed import load_suite_testbed
 from overtrain.trust.calibration import DEFAULT_INTERVALS
 from overtrain.trust.intervals import Calibration, IntervalParts
-from overtrain.trust.trusted import forecast_family
+from overtrain.trust.trusted import DEFAULT_METHOD, ForecastRequest, forecast_family
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 Z = NormalDist().inv_cdf(0.95)
@@ -55,7 +55,7 @@ def _chance_error(runs: RunTable, tasks: tuple[str, ...]) -> float:
 
 @pytest.mark.parametrize(("label", "runs", "tasks"), _families(), ids=[f[0] for f in _families()])
 def test_no_bound_leaves_what_is_possible_or_already_measured(label: str, runs: RunTable, tasks: str | None) -> None:
-    result = forecast_family(runs, _targets(runs), tasks=tasks, level=0.9)
+    result = forecast_family(runs, _targets(runs), ForecastRequest(tasks=tasks))
     error_fit = result.laws.error
     task_set = error_fit.task_set
     chance_error = _chance_error(runs, task_set.tasks)
@@ -87,8 +87,8 @@ def test_no_bound_leaves_what_is_possible_or_already_measured(label: str, runs: 
 def test_the_readme_plan_upper_bound_no_longer_passes_chance(testbed: RunTable) -> None:
     """The plan example's error interval reached 0.813 with the 17 tasks' chance error at 0.64: now it cannot."""
     runs = testbed.family("rpj")
-    result = forecast_family(runs, [Target(10.99e9, 8.16e10)], tasks="17", fit_loss_set="paper-loss",
-                             fit_error_set="paper-error", level=0.9)
+    paper_fit_sets = dataclasses.replace(DEFAULT_METHOD, loss_fit_set="paper-loss", error_fit_set="paper-error")
+    result = forecast_family(runs, [Target(10.99e9, 8.16e10)], ForecastRequest(tasks="17", method=paper_fit_sets))
     interval = result.forecasts[0].intervals["17"]
     assert interval.high <= _chance_error(runs, result.laws.task_set.tasks) < 0.813
 
@@ -96,7 +96,7 @@ def test_the_readme_plan_upper_bound_no_longer_passes_chance(testbed: RunTable) 
 def test_a_target_below_every_run_has_no_interval() -> None:
     sweep = ot.read_runs(EXAMPLES / "sweep.csv").family("web")
     small = float(sweep.params.min())
-    result = forecast_family(sweep, [Target(small / 4, small / 4 * 20), Target(small * 40, small * 800)], level=0.9)
+    result = forecast_family(sweep, [Target(small / 4, small / 4 * 20), Target(small * 40, small * 800)])
     below, above = result.forecasts
     assert below.intervals == {} and all(t.low is None for t in below.tasks)
     assert any("no interval" in w for w in below.warnings())
@@ -109,7 +109,7 @@ def test_each_task_is_forecast_with_the_average_laws_fit_runs() -> None:
     interval holds the task's true error at the examples' target (`tools/make_examples.py` draws them)."""
     sweep = ot.read_runs(EXAMPLES / "sweep.csv").family("web")
     target = Target(1.4e9, 1.4e9 * 20)
-    result = forecast_family(sweep, [target], level=0.9)
+    result = forecast_family(sweep, [target])
     trusted = result.forecasts[0]
     tasks = {t.task: t for t in trusted.tasks}
     assert set(tasks) == {"arc_easy", "hellaswag", "piqa"}
@@ -139,7 +139,7 @@ def test_a_recipe_is_forecast_through_its_own_offset() -> None:
     runs = RunTable.from_frame(pd.DataFrame(rows))
     target = Target(4e9, 8e10)
     truth = 1.8 + 400 * target.params**-0.3 + 900 * target.tokens**-0.3
-    result = forecast_family(runs, [target], level=0.9)
+    result = forecast_family(runs, [target])
     recipes = runs.column("recipe")
     for recipe, factor in (("a", 1.0), ("b", 1.03)):
         [moved] = recipe_forecasts(result, runs.subset(recipes == recipe), 0.9)
@@ -185,10 +185,10 @@ def test_a_clean_sweep_gets_a_sharper_interval_than_a_noisy_one() -> None:
     target = Target(1e10, 2e11)  # 30x the largest size at M = 20: 100x the sweep's compute
     truth = 1.8 + 400 * target.params**-0.3 + 900 * target.tokens**-0.3
     clean_runs = _sweep(0.001)
-    clean = forecast_family(clean_runs, [target], level=0.9).forecasts[0]
-    suite_only = forecast_family(clean_runs, [target], level=0.9,
-                                 options=dataclasses.replace(DEFAULT_INTERVALS, own=False)).forecasts[0]
-    noisy = forecast_family(_sweep(0.03), [target], level=0.9).forecasts[0]
+    clean = forecast_family(clean_runs, [target]).forecasts[0]
+    suite_only = forecast_family(clean_runs, [target], ForecastRequest(
+        intervals=dataclasses.replace(DEFAULT_INTERVALS, own=False))).forecasts[0]
+    noisy = forecast_family(_sweep(0.03), [target]).forecasts[0]
     assert clean.forecast.flops_ratio > 95
     for trusted in (clean, noisy):
         assert trusted.intervals["loss"].low <= truth <= trusted.intervals["loss"].high

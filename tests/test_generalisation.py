@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import overtrain as ot
 from overtrain.cli import app
 from overtrain.fitting.fit import task_bounds
+from overtrain.fitting.method import Method
 from overtrain.forecast import Target, within_design
 from overtrain.laws import ENSEMBLE, TaskAveragedExponential
 from overtrain.names import DEFAULT_ERROR_LAW
@@ -24,7 +25,7 @@ from overtrain.trust.backtest import ensemble_mean, plausible_members
 from overtrain.trust.bootstrap import resample_predictions
 from overtrain.trust.calibration import DEFAULT_INTERVALS, pooled_calibration, resembling
 from overtrain.trust.intervals import BoundParts, Calibration, IntervalParts
-from overtrain.trust.trusted import forecast_family
+from overtrain.trust.trusted import ForecastRequest, forecast_family
 from overtrain.trust.widths import coverage, interval_score
 
 runner = CliRunner()
@@ -200,9 +201,9 @@ def test_no_forecast_or_bound_outside_what_a_run_can_measure(name: str, error_la
                            testbed.loss_split or fit_runs.default_split(), fit_set=testbed.fit_loss_set)
     far = Target(FAR.params, FAR.params * 20) if loss_fit.held_out else FAR
     targets = targets.subset(within_design(loss_fit, targets))
+    method = Method(error_law=error_law, loss_fit_set=testbed.fit_loss_set, error_fit_set=testbed.fit_error_set)
     result = forecast_family(fit_runs, [*map(Target, targets.params, targets.tokens), far],
-                             loss_split=testbed.loss_split, tasks=tasks or "none", fit_loss_set=testbed.fit_loss_set,
-                             fit_error_set=testbed.fit_error_set, error_law=error_law)
+                             ForecastRequest(testbed.loss_split, tasks or "none", method))
     for trusted in result.forecasts:
         f = trusted.forecast
         assert f.loss > 0
@@ -242,7 +243,8 @@ def test_forecast_warns_when_plausible_laws_disagree_beyond_the_interval(testbed
     from overtrain.trust.trusted import TrustedForecast
 
     runs = testbed.family("rpj")
-    laws = ot.fit_laws(runs, loss_split="c4_val", tasks="17", fit_loss_set="paper-loss", fit_error_set="paper-error")
+    laws = ot.fit_laws(runs, ot.Method(loss_fit_set="paper-loss", error_fit_set="paper-error"), loss_split="c4_val",
+                       tasks="17")
     f = laws.forecast(7e9, 3e12)
     narrow = TrustedForecast(f, {"17": Interval(0.30, 0.32, 0.9)}, members={"17": {"exponential": 0.272,
                                                                                   "direct": 0.379}})

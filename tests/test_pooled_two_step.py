@@ -18,7 +18,7 @@ from overtrain.laws import SharedExponentLoss, TwoStepError
 from overtrain.runs.tasks import empty_task_table
 from overtrain.trust.backtest import backtest
 from overtrain.trust.choice import SUITE_MARGIN, _choose, select_method
-from overtrain.trust.trusted import forecast_families
+from overtrain.trust.trusted import ForecastRequest, forecast_families
 
 ALPHA = 0.3
 FAMILIES = {"a": (1.8, 400.0, 900.0), "b": (2.0, 300.0, 1500.0), "c": (1.9, 500.0, 1100.0)}
@@ -88,8 +88,8 @@ def test_pooled_backtest_is_exact_on_noise_free_laws_and_auto_can_choose_it() ->
 
 def test_forecast_with_pooling_predicts_each_familys_law() -> None:
     runs = _sweep()
-    results = forecast_families(runs, runs.families, [Target(7e9, 1.4e11)], pooled=True, error_law="exponential",
-                                level=None)
+    results = forecast_families(runs, runs.families, [Target(7e9, 1.4e11)],
+                                ForecastRequest(method=Method(loss_pooled=True), level=None))
     for result in results:
         E, A, B = FAMILIES[result.laws.family]
         truth = SharedExponentLoss(E, A, B, ALPHA).predict(7e9, 1.4e11)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import overtrain as ot
 from overtrain.cli import app
-from overtrain.decide.compare import compare_families
+from overtrain.decide.compare import CompareOptions, compare_families
 from overtrain.decide.comparison import Spread
 from overtrain.decide.gaps import GapDrift, gap_changes, replicate_noise
 from overtrain.decide.ranking import Standing, crossings
@@ -65,7 +65,7 @@ def test_a_family_that_cannot_be_forecast_is_reported() -> None:
     frame = _families().to_frame()
     thin = pd.DataFrame([{"run": "thin-1", "family": "thin", "params": 1e8, "tokens": 2e9, "loss:val": 3.0}])
     runs = ot.RunTable.from_frame(pd.concat([frame, thin], ignore_index=True))
-    comparison = compare_families(runs, Target(1e9, 2e10), shape="own")
+    comparison = compare_families(runs, Target(1e9, 2e10), options=CompareOptions("own"))
     assert "thin" in comparison.skipped and "thin" not in comparison.ranking("loss")
     assert len(comparison.ranking("loss")) == 3
     # by default a family too thin to be fitted alone makes every family share one shape, and it is compared
@@ -154,7 +154,8 @@ def _check_shared_odds(comparison, pairs, scatter=lambda quantity: 0.0) -> str:
 
 
 def test_shared_shape_offsets_and_odds_from_the_gap_drift() -> None:
-    comparison = compare_families(_shared_shape_families(), SHARED_TARGET, shape="shared", drift=SYNTHETIC_DRIFT)
+    comparison = compare_families(_shared_shape_families(), SHARED_TARGET,
+                                  options=CompareOptions("shared", SYNTHETIC_DRIFT))
     assert comparison.shape == "shared" and not comparison.skipped
     _check_shared_odds(comparison, (("b", "c"), ("c", "d"), ("b", "d")))
     assert comparison.ranking("loss") == sorted(OFFSETS, key=lambda f: OFFSETS[f][0])
@@ -169,7 +170,7 @@ def test_shared_shape_error_intervals_grow_with_each_familys_distance_from_its_o
     part, which grows with the distance from the family's own runs: the thin families (two runs, all alike) get
     equal error intervals on the logit scale, wider than the full sweep's; loss widths (constant form) are equal."""
     still = GapDrift({"loss": (0.0, 0.0), "error": (0.0, 0.0)}, {"loss": 1, "error": 1}, ("synthetic",))
-    comparison = compare_families(_shared_shape_families(), SHARED_TARGET, shape="shared", drift=still)
+    comparison = compare_families(_shared_shape_families(), SHARED_TARGET, options=CompareOptions("shared", still))
     error_key = next(k for k in comparison.quantities if k != "loss")
 
     def width(family: str, key: str) -> float:
@@ -186,8 +187,8 @@ def test_a_family_without_a_loss_is_compared_on_error(tmp_path) -> None:
     # "d" reports downstream accuracies but no loss on the split: it is ranked and given odds on error alone
     frame = _shared_shape_families().to_frame().reset_index()
     frame.loc[frame["family"] == "d", "loss:val"] = np.nan
-    comparison = compare_families(ot.RunTable.from_frame(frame), SHARED_TARGET, shape="shared",
-                                  drift=SYNTHETIC_DRIFT)
+    comparison = compare_families(ot.RunTable.from_frame(frame), SHARED_TARGET,
+                                  options=CompareOptions("shared", SYNTHETIC_DRIFT))
     error_key = _check_shared_odds(comparison, (("b", "c"), ("c", "d"), ("b", "d")))
     assert not comparison.skipped and comparison.quantities == ["loss", error_key]
     assert comparison.ranking("loss") == sorted("abc", key=lambda f: OFFSETS[f][0])
@@ -226,7 +227,7 @@ def test_replicate_scatter_enters_the_shared_shape_odds() -> None:
         assert noise[quantity][1] == configs
         assert noise[quantity][0] == pytest.approx(2 * step**2, rel=1e-9)
     assert replicate_noise(_shared_shape_families(), "val", "all") == {"loss": (0.0, 0), "error": (0.0, 0)}
-    comparison = compare_families(runs, SHARED_TARGET, shape="shared", drift=SYNTHETIC_DRIFT)
+    comparison = compare_families(runs, SHARED_TARGET, options=CompareOptions("shared", SYNTHETIC_DRIFT))
     # one run of each at the target (2 s^2) and each offset the mean of its 2 largest runs (s^2 / 2 each)
     _check_shared_odds(comparison, (("b", "c"), ("c", "d"), ("b", "d")),
                        lambda quantity: 2 * steps[quantity] ** 2 * (2 + 1 / 2 + 1 / 2))

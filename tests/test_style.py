@@ -22,3 +22,29 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
     assert code[0].endswith("overtrain reproduce") and "pip install ." in code[0]
     assert code[1].endswith("pytest") and "pip install -e '.[test]'" in code[1]
     assert "pip install -e '.\\[test\\]'" in (ROOT / ".ci/run").read_text()
+
+
+#: The package's rooms from the bottom up: data flows readers -> run table -> laws -> fitting -> forecasts -> trust ->
+#: decisions -> renderers -> command line.
+LAYERS = ["errors", "names", "scales", "parallel", "files", "runs", "laws", "fitting", "forecast", "lawfile", "paper",
+          "trust", "decide", "render", "cli"]
+
+
+def test_each_room_imports_only_rooms_below_it() -> None:
+    """Every import of the package, at load time or inside a function, goes down the layers (or stays in its room)."""
+    import ast
+
+    package = ROOT / "src" / "overtrain"
+    rooms = {p.relative_to(package).with_suffix("").parts[0] for p in package.rglob("*.py")}
+    assert rooms - {"__init__", "__main__", "_version"} == set(LAYERS)
+    upward = []
+    for path in sorted(package.rglob("*.py")):
+        room = path.relative_to(package).with_suffix("").parts[0]
+        if room in ("__init__", "__main__", "_version"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("overtrain."):
+                other = node.module.split(".")[1]
+                if other != "_version" and LAYERS.index(other) > LAYERS.index(room):
+                    upward.append(f"{path.relative_to(package)} imports {node.module}")
+    assert not upward, upward

@@ -125,14 +125,16 @@ def test_the_api_exports_what_notebooks_need() -> None:
     import overtrain.trust.backtest
 
     assert callable(ot.forecast) and callable(ot.backtest) and callable(ot.plan)
-    for name in ("design", "select_method", "summarize_backtest", "forecast_families", "compare_families", "Method"):
-        assert name in ot.__all__ and getattr(ot, name) is not None
+    assert set(ot.__all__) == {"__version__", *ot._HOMES}
+    for name in ot.__all__:
+        assert getattr(ot, name) is not None
     result = ot.reproduce()
     frame = result.to_frame()
     assert len(frame) == len(result.targets) and "loss_pred" in frame.columns
     assert result._repr_html_().startswith("<table")
-    families = ot.forecast_families(ot.load_testbed(), ["rpj"], [ot.Target(6.9e9, 1.38e11)], tasks="17",
-                                    fit_loss_set="paper-loss", fit_error_set="paper-error")
+    paper_fit_sets = ot.Method(error_law="ensemble", loss_fit_set="paper-loss", error_fit_set="paper-error")
+    families = ot.forecast_families(ot.load_testbed(), ["rpj"], [ot.Target(6.9e9, 1.38e11)],
+                                    ot.ForecastRequest(tasks="17", method=paper_fit_sets))
     row = families[0].to_frame().iloc[0]
     assert row["loss_low"] < row["loss"] < row["loss_high"]
     assert row["error_17_low"] < row["error_17"] < row["error_17_high"]
@@ -305,12 +307,13 @@ def test_one_vocabulary_in_json_options_and_api(tmp_path) -> None:
 
 def test_plan_budget_rows_hold_the_best_multiplier_and_error_targets_titled(tmp_path) -> None:
     from overtrain.decide.plan import plan, under_budget
+    from overtrain.fitting.method import Method
     from overtrain.forecast import fit_laws
     from overtrain.render.figures import plan_figure
     from overtrain.runs.testbed import load_testbed
 
-    laws = fit_laws(load_testbed().family("rpj"), loss_split="c4_val", tasks="17", fit_loss_set="paper-loss",
-                    fit_error_set="paper-error")
+    laws = fit_laws(load_testbed().family("rpj"), Method(loss_fit_set="paper-loss", error_fit_set="paper-error"),
+                    loss_split="c4_val", tasks="17")
     rows = under_budget(laws, 1e21)
     assert len(rows) <= 12 and sum(row["best"] for row in rows) == 1
     best = next(row for row in rows if row["best"])
@@ -379,6 +382,7 @@ def test_compare_keeps_one_multiplier_ladders_at_their_multiplier_only(tmp_path)
     are refused elsewhere with the reason."""
     from overtrain.decide.compare import compare_families
     from overtrain.forecast import Target
+    from overtrain.trust.trusted import ForecastRequest
 
     rows = [{"run": f"{family}{n:g}", "family": family, "params": n, "tokens": 20 * n,
              "loss": E + 400 * n**-0.34 + 400 * (20 * n) ** -0.34}
@@ -386,10 +390,10 @@ def test_compare_keeps_one_multiplier_ladders_at_their_multiplier_only(tmp_path)
     path = tmp_path / "ladders.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     runs = read_runs(path)
-    comparison = compare_families(runs, Target(7e9, 1.4e11), tasks="none")
+    comparison = compare_families(runs, Target(7e9, 1.4e11), ForecastRequest(tasks="none"))
     assert comparison.ranking("loss") == ["a", "b"] and comparison.probability("a", "b", "loss") > 0.5
     with pytest.raises(Exception, match=r"every fit run has M = 20.*cannot forecast M = 40"):
-        compare_families(runs, Target(7e9, 2.8e11), tasks="none")
+        compare_families(runs, Target(7e9, 2.8e11), ForecastRequest(tasks="none"))
 
 
 @pytest.mark.parametrize("command", [["forecast", "--target", "params=1e9,multiplier=20"], ["fit", "-o"],

@@ -21,30 +21,38 @@ from typing import TYPE_CHECKING, Any
 
 from overtrain._version import __version__
 
-#: Where each public name lives; a module loads on first use, so `import overtrain` (and the command line's help)
-#: costs next to nothing until something is used.
-_HOMES = {
-    "OvertrainError": "overtrain.errors", "diagnose": "overtrain.runs.checks", "parse_filter": "overtrain.runs.filters",
-    "PRESETS": "overtrain.runs.fitsets", "FitSet": "overtrain.runs.fitsets",
-    "Fit": "overtrain.fitting.fit", "fit_error": "overtrain.fitting.fit", "fit_loss": "overtrain.fitting.fit",
-    **dict.fromkeys(("Comparison", "FittedLaws", "Forecast", "Forecasts", "Target", "compare", "fit_laws",
-                     "forecast", "parse_target"), "overtrain.forecast"),
-    "load_laws": "overtrain.lawfile", "save_laws": "overtrain.lawfile",
-    "ExponentialError": "overtrain.laws", "SharedExponentLoss": "overtrain.laws",
-    "Reproduction": "overtrain.paper", "reproduce": "overtrain.paper",
-    **dict.fromkeys(("read_lm_eval_dir", "read_openlm_dir", "read_runs", "read_runs_table", "write_runs_table"),
-                    "overtrain.runs.readers"),
-    "RunTable": "overtrain.runs.table", "PAPER_17": "overtrain.runs.tasks", "PAPER_46": "overtrain.runs.tasks",
-    "TaskSet": "overtrain.runs.tasks", "load_testbed": "overtrain.runs.testbed", "load_testbed_metadata": "overtrain.runs.testbed",
-    "fit_profile": "overtrain.fitting.engine",
-    "Method": "overtrain.trust.backtest", "backtest": "overtrain.trust.backtest", "select_method": "overtrain.trust.backtest",
-    "summarize_backtest": "overtrain.trust.backtest", "plan": "overtrain.decide.plan", "design": "overtrain.decide.plan",
-    "forecast_families": "overtrain.trust.trusted", "plan_families": "overtrain.trust.trusted", "compare_families": "overtrain.decide.compare",
-    "predict": "overtrain.trust.trusted", "Prediction": "overtrain.trust.trusted",
-}
+#: Where each public name lives, by module; a module loads on first use, so `import overtrain` (and the command
+#: line's help) costs next to nothing until something is used.
+_HOMES = {name: module for module, names in {
+    "overtrain.errors": ("OvertrainError",),
+    "overtrain.runs.checks": ("diagnose",),
+    "overtrain.runs.filters": ("parse_filter",),
+    "overtrain.runs.fitsets": ("PRESETS", "FitSet"),
+    "overtrain.runs.readers": (
+        "read_lm_eval_dir", "read_openlm_dir", "read_runs", "read_runs_table", "write_runs_table",
+    ),
+    "overtrain.runs.table": ("RunTable",),
+    "overtrain.runs.tasks": ("PAPER_17", "PAPER_46", "TaskSet"),
+    "overtrain.runs.testbed": ("load_testbed", "load_testbed_metadata"),
+    "overtrain.laws": ("ExponentialError", "SharedExponentLoss"),
+    "overtrain.fitting.engine": ("fit_profile",),
+    "overtrain.fitting.fit": ("Fit", "fit_error", "fit_loss"),
+    "overtrain.fitting.method": ("Method",),
+    "overtrain.forecast": ("Comparison", "FittedLaws", "Forecast", "Forecasts", "Target", "compare", "fit_laws",
+                           "forecast", "parse_target"),
+    "overtrain.lawfile": ("load_laws", "save_laws"),
+    "overtrain.paper": ("Reproduction", "reproduce"),
+    "overtrain.trust.protocols": ("BacktestOptions",),
+    "overtrain.trust.backtest": ("backtest",),
+    "overtrain.trust.calibration": ("IntervalOptions", "summarize_backtest"),
+    "overtrain.trust.choice": ("Candidates", "select_method"),
+    "overtrain.trust.trusted": ("Evidence", "ForecastRequest", "Prediction", "forecast_families", "predict"),
+    "overtrain.decide.plan": ("design", "plan", "plan_families"),
+    "overtrain.decide.compare": ("CompareOptions", "compare_families"),
+}.items() for name in names}
 
 if TYPE_CHECKING:
-    from overtrain.decide.compare import compare_families
+    from overtrain.decide.compare import CompareOptions, compare_families
     from overtrain.decide.plan import design, plan, plan_families
     from overtrain.errors import OvertrainError
     from overtrain.fitting.engine import fit_profile
@@ -72,9 +80,10 @@ if TYPE_CHECKING:
     from overtrain.runs.tasks import PAPER_17, PAPER_46, TaskSet
     from overtrain.runs.testbed import load_testbed, load_testbed_metadata
     from overtrain.trust.backtest import backtest
-    from overtrain.trust.calibration import summarize_backtest
-    from overtrain.trust.choice import select_method
-    from overtrain.trust.trusted import Prediction, forecast_families, predict
+    from overtrain.trust.calibration import IntervalOptions, summarize_backtest
+    from overtrain.trust.choice import Candidates, select_method
+    from overtrain.trust.protocols import BacktestOptions
+    from overtrain.trust.trusted import Evidence, ForecastRequest, Prediction, forecast_families, predict
 
 
 class _Package(types.ModuleType):
@@ -106,13 +115,19 @@ __all__ = [
     "PAPER_17",
     "PAPER_46",
     "PRESETS",
+    "BacktestOptions",
+    "Candidates",
+    "CompareOptions",
     "Comparison",
+    "Evidence",
     "ExponentialError",
     "Fit",
     "FitSet",
     "FittedLaws",
     "Forecast",
+    "ForecastRequest",
     "Forecasts",
+    "IntervalOptions",
     "Method",
     "OvertrainError",
     "Prediction",
