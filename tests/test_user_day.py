@@ -104,6 +104,19 @@ def test_ctrl_c_leaves_no_report_and_says_interrupted(tmp_path) -> None:
         assert not (tmp_path / f"report{attempt}").exists() and not list(tmp_path.glob(".report*"))
         assert not list(tmp_path.glob(".whole*"))
 
+def test_a_swallowed_ctrl_c_is_raised_again_at_the_next_checkpoint() -> None:
+    """A library that drops a KeyboardInterrupt (a broad except around an import) cannot keep the command running:
+    the CLI listens from its first line, and the next progress step or file commit raises it again."""
+    code = ("import os, signal, time\n"
+            "from overtrain.interrupts import checkpoint, listen\n"
+            "{listen}\n"
+            "try:\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(2)\n"
+            "except KeyboardInterrupt:\n    pass\n"  # what the library did
+            "try:\n    checkpoint()\nexcept KeyboardInterrupt:\n    raise SystemExit(130)\n")
+    assert subprocess.run([sys.executable, "-c", code.format(listen="listen()")]).returncode == 130
+    assert subprocess.run([sys.executable, "-c", code.format(listen="")]).returncode == 0  # without it: lost
+
+
 def test_fit_law_auto_saves_the_chosen_laws(tmp_path) -> None:
     path, laws = tmp_path / "runs.csv", tmp_path / "laws.json"
     _sweep(path)

@@ -5,7 +5,8 @@ lists. Run from the repository root (`python tools/package_shape.py [--json]`).
 - Floors: the longest chain of imports between rooms, counting only imports made when a module loads (not those
   inside functions, nor under TYPE_CHECKING). A room on floor 1 imports no other room.
 - Parameter lists count every parameter a function or method takes, `self` and `cls` excluded; public means a name
-  without a leading underscore, defined at module level or on a public class.
+  without a leading underscore, defined at module level or on a public class. A command of the command line (a
+  function under `@app.command`) is counted apart: each of its parameters is one of the command's options.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "overtrain"
+ROOT = Path(__file__).resolve().parents[1]
 INFRASTRUCTURE = {"__init__", "__main__", "_version"}
 
 
@@ -28,6 +29,7 @@ class Signature:
     where: str
     params: int
     public: bool
+    command: bool = False
 
 
 def room_of(module: str) -> str:
@@ -35,8 +37,8 @@ def room_of(module: str) -> str:
     return module.split(".")[1]
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+def module_name(path: Path, package: Path) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -70,7 +72,9 @@ def signatures(tree: ast.Module, name: str) -> list[Signature]:
                 every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
                 every += [a for a in (args.vararg, args.kwarg) if a is not None]
                 count = sum(a.arg not in ("self", "cls") for a in every)
-                found.append(Signature(f"{prefix}{node.name}", count, public and not node.name.startswith("_")))
+                command = any("command" in ast.unparse(d) for d in node.decorator_list)
+                found.append(Signature(f"{prefix}{node.name}", count, public and not node.name.startswith("_"),
+                                       command))
             elif isinstance(node, ast.ClassDef):
                 visit(node.body, f"{prefix}{node.name}.", public and not node.name.startswith("_"))
 
@@ -78,16 +82,16 @@ def signatures(tree: ast.Module, name: str) -> list[Signature]:
     return found
 
 
-@cache
-def shape() -> dict:
-    files = sorted(PACKAGE.rglob("*.py"))
+def shape(package: Path = ROOT / "src" / "overtrain") -> dict:
+    """The measures of the package in `package` (a folder named overtrain)."""
+    files = sorted(package.rglob("*.py"))
     edges: dict[str, set[str]] = {}
     sizes: dict[str, int] = {}
     every_signature: list[Signature] = []
     for path in files:
-        name = module_name(path)
+        name = module_name(path, package)
         text = path.read_text()
-        sizes[str(path.relative_to(PACKAGE))] = len(text.splitlines())
+        sizes[str(path.relative_to(package))] = len(text.splitlines())
         tree = ast.parse(text)
         every_signature += signatures(tree, name)
         if name.count(".") == 0 or room_of(name) in INFRASTRUCTURE:
@@ -101,8 +105,11 @@ def shape() -> dict:
         return 1 + max((floor(other) for other in edges.get(room, ())), default=0)
 
     floors = {room: floor(room) for room in edges}
-    longest = max(every_signature, key=lambda s: s.params)
-    longest_public = max((s for s in every_signature if s.public), key=lambda s: s.params)
+    functions = [s for s in every_signature if not s.command]
+    commands = [s for s in every_signature if s.command]
+    longest = max(functions, key=lambda s: s.params)
+    longest_public = max((s for s in functions if s.public), key=lambda s: s.params)
+    longest_command = max(commands, key=lambda s: s.params)
     largest = max(sizes, key=sizes.get)
     return {
         "files": len(files),
@@ -112,7 +119,9 @@ def shape() -> dict:
         "largest_file": {"path": largest, "lines": sizes[largest]},
         "longest_parameter_list": {"function": longest.where, "params": longest.params},
         "longest_public_parameter_list": {"function": longest_public.where, "params": longest_public.params},
-        "public_functions_over_8": sorted(s.where for s in every_signature if s.public and s.params > 8),
+        "longest_command": {"function": longest_command.where, "params": longest_command.params},
+        "public_functions_over_8": sorted(s.where for s in functions if s.public and s.params > 8),
+        "private_functions_over_8": sorted(s.where for s in functions if not s.public and s.params > 8),
         "room_floors": dict(sorted(floors.items(), key=lambda item: (item[1], item[0]))),
     }
 
@@ -120,19 +129,23 @@ def shape() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the measures as JSON")
-    measured = shape()
-    if parser.parse_args().json:
+    parser.add_argument("--package", type=Path, default=ROOT / "src" / "overtrain",
+                        help="the package folder to measure (default: this checkout's)")
+    arguments = parser.parse_args()
+    measured = shape(arguments.package)
+    if arguments.json:
         print(json.dumps(measured, indent=1))
         return
     print(f"{measured['files']} files, {measured['lines']:,} lines; {measured['rooms']} rooms on "
           f"{measured['floors']} floors")
     largest = measured["largest_file"]
     print(f"largest file: {largest['path']} ({largest['lines']} lines)")
-    for key in ("longest_parameter_list", "longest_public_parameter_list"):
+    for key in ("longest_parameter_list", "longest_public_parameter_list", "longest_command"):
         print(f"{key.replace('_', ' ')}: {measured[key]['function']} ({measured[key]['params']} parameters)")
-    print(f"public functions over 8 parameters: {len(measured['public_functions_over_8'])}")
-    for name in measured["public_functions_over_8"]:
-        print(f"  {name}")
+    for key in ("public_functions_over_8", "private_functions_over_8"):
+        print(f"{key.replace('_', ' ').replace('over 8', 'over 8 parameters')}: {len(measured[key])}")
+        for name in measured[key]:
+            print(f"  {name}")
     for room, level in measured["room_floors"].items():
         print(f"  floor {level}: {room}")
 

@@ -2,6 +2,10 @@
 
 import sys
 
+from overtrain.interrupts import listen
+
+listen()
+
 
 def _interrupted(error: BaseException | None) -> bool:
     """A Ctrl-C, or one Python 3.11 wrapped in a RuntimeError because it landed while a module created a class."""

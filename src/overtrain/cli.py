@@ -20,6 +20,7 @@ from rich.console import Console
 from overtrain._version import __version__
 from overtrain.errors import InputProblems, OvertrainError
 from overtrain.files import check_figure, check_writable
+from overtrain.interrupts import checkpoint, listen
 from overtrain.names import DEFAULT_ERROR_LAW, ENSEMBLE, ERROR_LAW_NAMES, LOSS_LAW_NAMES
 
 if TYPE_CHECKING:
@@ -62,7 +63,9 @@ def reports_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             _check_names(kwargs)
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            checkpoint()
+            return result
         except OvertrainError as error:
             print(f"overtrain: error: {error}", file=sys.stderr)
             raise typer.Exit(2) from None
@@ -148,7 +151,7 @@ def _working(description: str, total: int | None = None) -> Iterator[Callable[[s
 
     console = Console(stderr=True)
     if not console.is_terminal:  # rich would still end its display with a blank line
-        yield lambda name: None
+        yield lambda name: checkpoint()
         return
     columns = [SpinnerColumn(), TimeElapsedColumn(), BarColumn(bar_width=16), TextColumn("{task.description}")]
     if total is not None:
@@ -157,6 +160,7 @@ def _working(description: str, total: int | None = None) -> Iterator[Callable[[s
         task = progress.add_task(description, total=total)
 
         def step(name: str) -> None:
+            checkpoint()
             progress.update(task, description=name, advance=1 if total is not None else 0)
 
         yield step
@@ -314,6 +318,7 @@ def _reproduce_all(runs: RunTable, out: Path | None, force: bool) -> None:
 
             evidence = reproduce_all(runs, progress=step)
             written = write_report(evidence, runs, building, progress=step)
+        checkpoint()
         out.mkdir(exist_ok=True)
         for path in written:
             os.replace(path, out / path.name)
@@ -834,6 +839,7 @@ def main() -> None:
     """Console-script entry point; Ctrl-C before a command's own handling starts (while typer parses) exits as it
     does within one: 130, one line. An interrupted process leaves at once once its files are cleaned up: the
     interpreter's shutdown would wait on (or abort over) the threads of a worker pool the interruption cut short."""
+    listen()
     try:
         app()
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from overtrain.errors import OvertrainError
+from overtrain.interrupts import checkpoint
 
 
 def check_writable(path: str | Path) -> Path:
@@ -49,6 +50,7 @@ def write_atomic(path: str | Path, write: Callable[[str], object]) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
+        checkpoint()  # a Ctrl-C heard while writing leaves no file, even if something swallowed it
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
