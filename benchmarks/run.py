@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import overtrain as ot
 from baseline import fit_error_multistart, fit_loss_multistart
 from overtrain.fitting.engine import fit_profile
-from overtrain.fitting.fit import forget_solutions
+from overtrain.fitting.solve import forget_solutions
 from overtrain.laws import ExponentialError, SharedExponentLoss
 from overtrain.trust.bootstrap import bootstrap, resample_weights
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import overtrain as ot
 from overtrain.cli import app
-from overtrain.fitting.fit import task_bounds
+from overtrain.fitting.chance import task_bounds
 from overtrain.fitting.method import Method
 from overtrain.forecast import Target, within_design
 from overtrain.laws import ENSEMBLE, TaskAveragedExponential

@@ -77,8 +77,8 @@ def cheaper_pairs(entries: Sequence[tuple[FittedLaws, Any, dict[str, IntervalPar
 
 
 def cheaper_by_volume(plans: Sequence[FamilyPlan], level: float, runs: RunTable) -> list[dict[str, Any]]:
-    """`cheaper_pairs` for the families' plans (`trust.plan_families`) at each inference volume, where the plans
-    carry calibrated intervals."""
+    """`cheaper_pairs` for the families' plans (`overtrain.decide.plan.plan_families`) at each inference volume, where
+    the plans carry calibrated intervals."""
     rows = []
     for volume in dict.fromkeys(p.plan.inference_tokens for p in plans):
         entries = [(p.laws, p.plan, p.parts, p.calibration) for p in plans

@@ -152,7 +152,7 @@ def _own_forecasts(runs: RunTable, names: Sequence[str], targets: Sequence[Targe
 
 def _compare_own(runs: RunTable, target: Target, results: list[FamilyForecasts], skipped: dict[str, str],
                  level: float, drift: GapDrift) -> RecipeComparison:
-    """Compare families each forecast from its own laws (see the module notes)."""
+    """Compare families each forecast from its own laws (the odds: `overtrain.decide.gaps`)."""
     drift = drift_with_runs(drift, runs, [r.laws.family for r in results],
                              next((r.laws for r in results if r.laws.error is not None), results[0].laws))
     comparison = RecipeComparison(target, tuple(RecipeForecast.of(r) for r in results), {}, skipped, {}, level,

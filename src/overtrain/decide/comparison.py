@@ -102,11 +102,11 @@ class RecipeForecast:
 
 @dataclass(frozen=True)
 class RecipeComparison:
-    """Every family's forecast at one target, each quantity's standing (`ranking.Standing`: the odds of every pair,
-    the chance of being best), and what could not be compared. `shape` says how the families were modelled (`own`
-    laws, or one `shared` shape; see the module notes) and why; `drift` how far gaps between recipes move, which the
-    odds rest on; `crossings` (own laws) where two families' laws cross, per quantity; `tasks` which tasks the error
-    averages and which were dropped because some compared family lacks them."""
+    """Every family's forecast at one target, each quantity's standing (`overtrain.decide.ranking.Standing`: the odds of
+    every pair, the chance of being best), and what could not be compared. `shape` says how the families were modelled
+    (`own` laws, or one `shared` shape; see `overtrain.decide.shared`) and why; `drift` how far gaps between recipes
+    move, which the odds rest on; `crossings` (own laws) where two families' laws cross, per quantity; `tasks` which
+    tasks the error averages and which were dropped because some compared family lacks them."""
 
     target: Target
     forecasts: tuple[RecipeForecast, ...]

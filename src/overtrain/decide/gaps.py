@@ -124,7 +124,7 @@ def replicate_noise(runs: RunTable, split: str, tasks: str | Sequence[str] | Tas
 class GapDrift:
     """How far the gap between two families moves, on the interval scale, over `x` decades of compute: mean
     squared change c0 + c1 x per quantity (least squares, c0, c1 >= 0, each testbed weighing the same), fitted to
-    `gap_changes` of the development testbeds of many recipes (`testbed.load_recipe_testbeds`)."""
+    `gap_changes` of the development testbeds of many recipes (`overtrain.runs.testbed.load_recipe_testbeds`)."""
 
     coefficients: dict[str, tuple[float, float]]
     pairs: dict[str, int]

@@ -340,7 +340,7 @@ def shape_for(params: float, vocab: int = OPEN_LM_VOCAB) -> Shape:
 
 @dataclass(frozen=True)
 class FamilyPlan:
-    """One family's cheapest run to reach the target at one inference volume (`plan.Plan`), with the forecast's
+    """One family's cheapest run to reach the target at one inference volume (`Plan`), with the forecast's
     intervals there and what they are built from (empty without runs)."""
 
     laws: FittedLaws
@@ -355,7 +355,7 @@ def plan_families(
     target_error: float | None, budget: float | None = None, level: float = 0.9,
     progress: Callable[[str], None] | None = None,
 ) -> list[FamilyPlan]:
-    """Every family's plan (`plan.plan`) at each inference volume, with calibrated intervals on the forecast at
+    """Every family's plan (`plan`) at each inference volume, with calibrated intervals on the forecast at
     the plan when `runs` are given and `level` is not 0."""
     say = progress or (lambda step: None)
     results = []

@@ -2,7 +2,7 @@
 
 Each family's run at the target is taken as its forecast c (on the interval scale: log loss, logit error) plus an
 independent normal miss of standard deviation s, which holds the family's own fit part and target noise and its share
-of how far gaps between recipes move with scale (`recipes`). Then, for every pair at once,
+of how far gaps between recipes move with scale (`overtrain.decide.gaps`). Then, for every pair at once,
 
     P(A beats B) = Phi((c_B - c_A) / sqrt(s_A^2 + s_B^2)),
 

@@ -44,7 +44,7 @@ class _Offset:
 
     def distance(self, flops: float, distance: str) -> float:
         """The compute distance from these runs to a target of `flops`, measured as `distance` says (see
-        `uncertainty.DISTANCES`)."""
+        `overtrain.trust.intervals.DISTANCES`)."""
         return flops / (self.fit_flops if distance == "total" else self.largest_flops)
 
 
@@ -88,11 +88,11 @@ def recipe_forecasts(result: FamilyForecasts, recipe_runs: RunTable, level: floa
                      ) -> list[TrustedForecast]:
     """`result`'s forecasts (of a law fitted to several recipes pooled) for one recipe: each quantity moved by the
     recipe's offset (where its largest runs in `recipe_runs` sit against the pooled law, on the interval scale), its
-    interval rebuilt around the moved forecast with the extrapolation part grown from the recipe's own runs. A
-    quantity none of the recipe's runs measures stays the pooled law's. Each bound is kept below what the recipe's own
-    smaller fit runs measured (`trust.bounded`). Given the runs the pooled law was fitted to (`pooled_runs`), each
-    task's forecast (where the forecasts carry them) moves by the recipe's own offset on that task
-    (`task_forecasts.task_offsets`)."""
+    interval rebuilt around the moved forecast with the extrapolation part grown from the recipe's own runs. A quantity
+    none of the recipe's runs measures stays the pooled law's. Each bound is kept below what the recipe's own smaller
+    fit runs measured (`overtrain.trust.bounds.bounded`). Given the runs the pooled law was fitted to (`pooled_runs`),
+    each task's forecast (where the forecasts carry them) moves by the recipe's own offset on that task
+    (`overtrain.trust.task_forecasts.task_offsets`)."""
     laws, calibration = result.laws, result.calibration
     keys = ["loss", *(() if laws.task_set is None else (laws.task_set.name,))]
     offsets = {key: o for key in keys if (o := _offset(recipe_runs, laws, key)) is not None}

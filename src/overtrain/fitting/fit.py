@@ -1,23 +1,18 @@
-"""Fitting a law to runs: the user-facing `fit_loss` and `fit_error`, and the immutable `Fit` they return.
-
-The numerical work is `overtrain.fitting.engine.fit_profile` (batched variable projection).
-"""
+"""Fitting a law to runs: the user-facing `fit_loss`, `fit_loss_pooled` and `fit_error`, and the immutable `Fit` they
+return. The numerical work is `overtrain.fitting.solve` (batched variable projection)."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.fitting.engine import fit_profile
-from overtrain.fitting.pooled import Pooled
+from overtrain.fitting.chance import chance_error, solve_two_step, task_bounds, task_chance, task_losses
+from overtrain.fitting.solve import group_identifies, linear_count, solve_law, solve_pooled
 from overtrain.laws import Law, law_family
 from overtrain.laws.loss import SharedExponentLoss, holding_out, identifiable_form
 from overtrain.runs.fitsets import FitSet, resolve_fit_set
@@ -249,231 +244,6 @@ def _fit_set_table(runs: RunTable, fit_set: str | FitSet | None, kind: str) -> t
     return chosen, name
 
 
-OBJECTIVES = ("least-squares", "huber-log")
-HUBER_DELTA = 1e-3
-HUBER_ITERATIONS = 12
-
-
-#: Recent solutions by a digest of their inputs: the choice of a method, the calibration backtest and the forecast
-#: fit the same laws to the same runs many times over; a pure function's result is kept rather than recomputed.
-_SOLVED: OrderedDict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
-_SOLVED_LIMIT = 512
-
-
-def forget_solutions() -> None:
-    """Drop the solutions `solve_law` keeps: what a benchmark timing first fits calls between runs."""
-    _SOLVED.clear()
-
-
-def digest(label: str, arrays: Sequence[np.ndarray | None]) -> bytes:
-    """A short key for a computation on `arrays` (their shapes and bytes) described by `label`: what the kept
-    results of pure functions are looked up by."""
-    digest = hashlib.blake2b(label.encode(), digest_size=20)
-    for array in arrays:
-        if array is None:
-            digest.update(b"none")
-            continue
-        array = np.ascontiguousarray(array, dtype=float)
-        digest.update(repr(array.shape).encode())
-        digest.update(array.tobytes())
-    return digest.digest()
-
-
-def solve_law(
-    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, objective: str = "least-squares",
-    weights: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exponents, linear coefficients and at-bound flags of `law` fitted to y (n,) or each row of y (B, n),
-    under `objective`, with optional weights (B, n) (0/1 masks select fit sets). A repeated call returns a copy
-    of the result it computed before (bit for bit the same).
-
-    `huber-log` (Hoffmann et al. 2022) minimises the Huber loss (delta 1e-3) of log residuals by iteratively
-    re-weighted least squares: weights huber'(r)/r for log residual r, divided by the squared prediction so
-    that a linear residual stands for a log one.
-    """
-    if objective not in OBJECTIVES:
-        raise OvertrainError(f"unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")
-    key = digest(f"{law!r}|{objective}", [*inputs, y, weights])
-    if key in _SOLVED:
-        _SOLVED.move_to_end(key)
-        return _copied(_SOLVED[key])
-    result = _solve_unique(law, inputs, y, objective, weights)
-    _SOLVED[key] = _copied(result)
-    if len(_SOLVED) > _SOLVED_LIMIT:
-        _SOLVED.popitem(last=False)
-    return result
-
-
-def _copied(result: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return tuple(v.copy() if isinstance(v, np.ndarray) else v for v in result)  # type: ignore[return-value]
-
-
-def _solve_unique(
-    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, objective: str, weights: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`_solve_law` on the distinct fits only: backtests ask for the same fit set (same responses and weights) for
-    many targets, and each distinct fit is solved once."""
-    if weights is None or np.ndim(weights) < 2:
-        return _solve_law(law, inputs, y, objective, weights)
-    w = np.asarray(weights, dtype=float)
-    y2 = np.broadcast_to(np.asarray(y, dtype=float), np.broadcast_shapes(np.shape(y), w.shape))
-    w = np.broadcast_to(w, y2.shape)
-    first, pick = distinct_rows(np.concatenate([y2, w], axis=1))
-    if len(first) == len(w):
-        return _solve_law(law, inputs, y, objective, weights)
-    theta, linear, at_bound = _solve_law(law, inputs, y2[first], objective, w[first])
-    return theta[pick], linear[pick], np.asarray(at_bound)[pick]
-
-
-def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of `rows` (B, n): the index of each one's first appearance, in order of appearance, and
-    for every row which of them it is (rows == rows[first][which])."""
-    rows = np.ascontiguousarray(rows)
-    seen: dict[bytes, int] = {}
-    first: list[int] = []
-    which = np.empty(len(rows), dtype=np.intp)
-    for i, row in enumerate(rows):  # by the rows' bytes: hashing, where sorting rows of thousands of runs is slow
-        j = seen.setdefault(row.tobytes(), len(first))
-        if j == len(first):
-            first.append(i)
-        which[i] = j
-    return np.array(first, dtype=np.intp), which
-
-
-def _solve_law(
-    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, objective: str, weights: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    solution = fit_profile(law, inputs, y, weights)
-    if objective == "least-squares":
-        return solution.theta, solution.linear, solution.at_bound
-    theta, linear = np.atleast_2d(solution.theta), np.atleast_2d(solution.linear)
-    base = np.ones_like(np.atleast_2d(y)) if weights is None else np.atleast_2d(weights)
-    y2 = np.broadcast_to(np.atleast_2d(y), np.broadcast_shapes(base.shape, np.atleast_2d(y).shape))
-    base = np.broadcast_to(base, y2.shape)
-    for _ in range(HUBER_ITERATIONS):
-        ok = np.all(np.isfinite(theta), axis=1)
-        safe_theta = np.where(ok[:, None], theta, np.exp(_grid_middle(law)))
-        safe_linear = np.where(ok[:, None], linear, 0.0)
-        predicted = np.einsum("bnp,bp->bn", law.basis(inputs, safe_theta[:, None, :])[:, 0], safe_linear)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            residual = np.log(y2) - np.log(predicted)
-            robust = np.minimum(1.0, HUBER_DELTA / np.abs(residual)) / predicted**2
-        robust = np.where(np.isfinite(robust) & ok[:, None], robust, 0.0) * base
-        scale = robust.sum(axis=1, keepdims=True)
-        robust = np.where(scale > 0, robust / np.where(scale > 0, scale, 1.0) * base.sum(axis=1, keepdims=True), base)
-        solution = fit_profile(law, inputs, y2, robust)
-        theta = np.where(ok[:, None], solution.theta, theta)
-        linear = np.where(ok[:, None], solution.linear, linear)
-    at_bound = np.atleast_1d(solution.at_bound)
-    single = np.ndim(y) == 1 and (weights is None or np.ndim(weights) == 1)
-    return (theta[0], linear[0], at_bound[0]) if single else (theta, linear, at_bound)
-
-
-def _grid_middle(law: type) -> np.ndarray:
-    """The middle of each exponent grid, in log(theta): a harmless stand-in for a failed fit."""
-    return np.array([np.log(g[len(g) // 2]) for g in law.theta_grids])
-
-
-#: A task whose best fit run is less than this far above chance accuracy is at chance: it shows no trend.
-AT_CHANCE = 0.02
-
-
-def task_chance(runs: RunTable, task_set: TaskSet) -> np.ndarray:
-    """Chance accuracy of each task of the set (NaN where the task table does not know it)."""
-    chance = pd.to_numeric(runs.tasks["chance"].reindex(list(task_set.tasks)), errors="coerce")
-    return chance.to_numpy(dtype=float)
-
-
-def chance_ceilings(chance: np.ndarray) -> np.ndarray:
-    """Each task's highest meaningful error, 1 - chance (1 where chance is unknown): above it is guessing badly."""
-    return np.where(np.isfinite(chance), 1.0 - np.nan_to_num(chance), 1.0)
-
-
-def task_bounds(task_errors: np.ndarray, chance: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For per-task laws fitted to `task_errors` (tasks, runs): each task's ceiling 1 - chance (1 where chance is
-    unknown), whether it is at chance on every run (flat), and its mean measured error."""
-    ceiling = chance_ceilings(chance)
-    best_accuracy = 1.0 - np.min(task_errors, axis=1)
-    flat = np.isfinite(chance) & (best_accuracy - np.nan_to_num(chance) < AT_CHANCE)
-    return ceiling, flat, np.mean(task_errors, axis=1)
-
-
-def solve_two_step(
-    params: np.ndarray, tokens: np.ndarray, task_losses: np.ndarray, task_errors: np.ndarray, chance: np.ndarray,
-    tasks: tuple[str, ...], weights: np.ndarray,
-) -> tuple[list, np.ndarray]:
-    """The two-step law (`laws.TwoStepError`) fitted for each row of `weights` (B, points): step 1 the
-    shared-exponent law to each task's loss `task_losses` (T, points) on the n = len(params) runs, step 2 each
-    task's exponential law from its measured task loss to its error `task_errors` (T, points) on every point (the
-    runs, then any checkpoints of them). Points without a task loss (NaN) weigh nothing. Returns the laws (None
-    where a step cannot be fitted) and whether a non-flat task's exponent sits at a search bound (B,)."""
-    weights = np.atleast_2d(np.asarray(weights, dtype=float))
-    n_fits, n_tasks = len(weights), len(task_losses)
-    known = np.isfinite(task_losses)
-    losses = np.where(known, task_losses, 1.0)
-    step_weights = weights[:, None, :] * known[None]  # (B, T, points)
-    loss_law, error_law = law_family("shared-exponent", "loss"), law_family("exponential", "error")
-    loss_law, _ = identifiable_form(loss_law, (params, tokens))  # runs of one D, N or M: that term held out
-    held = tuple(getattr(loss_law, "unidentified", ()))
-    n_runs, n_points = len(params), losses.shape[1]
-    stacked = np.broadcast_to(losses[:, :n_runs], (n_fits, n_tasks, n_runs)).reshape(-1, n_runs)
-    theta1, linear1, bound1 = solve_law(loss_law, (params, tokens), stacked, "least-squares",
-                                        step_weights[..., :n_runs].reshape(-1, n_runs))
-    theta1, linear1 = theta1.reshape(n_fits, n_tasks, -1), linear1.reshape(n_fits, n_tasks, -1)
-    if held:  # back to (E, A, B) with the held-out term at 0
-        linear1 = np.insert(linear1, {"A": 1, "B": 2}[held[0]], 0.0, axis=-1)
-    bounds = np.asarray(bound1, dtype=bool).reshape(n_fits, n_tasks)
-    theta2, linear2 = np.empty((n_fits, n_tasks, 1)), np.empty((n_fits, n_tasks, 2))
-    for t in range(n_tasks):
-        theta, linear, bound = solve_law(error_law, (losses[t],),
-                                         np.broadcast_to(task_errors[t], (n_fits, n_points)), "least-squares",
-                                         step_weights[:, t])
-        theta2[:, t], linear2[:, t] = np.atleast_2d(theta), np.atleast_2d(linear)
-        bounds[:, t] |= np.asarray(bound, dtype=bool)
-    laws, at_bound = [], np.zeros(n_fits, dtype=bool)
-    for b in range(n_fits):
-        if not (np.all(np.isfinite(theta1[b])) and np.all(np.isfinite(theta2[b]))):
-            laws.append(None)
-            continue
-        ceiling, flat, flat_error = task_bounds(task_errors[:, :n_runs][:, weights[b, :n_runs] > 0], chance)
-        laws.append(law_family("two-step", "error")(
-            tasks=tasks, E=tuple(map(float, linear1[b, :, 0])), A=tuple(map(float, linear1[b, :, 1])),
-            B=tuple(map(float, linear1[b, :, 2])), alpha=tuple(map(float, theta1[b, :, 0])),
-            eps=tuple(map(float, linear2[b, :, 0])), k=tuple(map(float, linear2[b, :, 1])),
-            gamma=tuple(map(float, theta2[b, :, 0])), ceiling=tuple(map(float, ceiling)),
-            flat=tuple(map(float, flat)), flat_error=tuple(map(float, flat_error)), held_terms=held))
-        at_bound[b] = bool(np.any(bounds[b][~flat]))
-    return laws, at_bound
-
-
-def task_losses(runs: RunTable, task_set: TaskSet, fit_set: str = "") -> np.ndarray:
-    """Each task's loss (`taskloss:<task>`) on every run, (tasks, runs); a fit run without one is an error."""
-    absent = [task for task in task_set.tasks if task not in runs.task_loss_names]
-    if absent:
-        raise OvertrainError(f"{runs.source}: the two-step error law needs a taskloss:<task> column for every task "
-                             f"of the set; there is none for {len(absent)} of {len(task_set)} ({absent[0]!r}"
-                             + (", ..." if len(absent) > 1 else "") + ")")
-    values = np.array([runs.column(TASKLOSS + task) for task in task_set.tasks]).reshape(len(task_set), len(runs))
-    missing = np.argwhere(~np.isfinite(values))
-    if len(missing):
-        task, run = missing[0]
-        where = f"error fit set {fit_set!r}: " if fit_set else f"{runs.source}: "
-        raise OvertrainError(f"{where}the two-step error law needs taskloss:{task_set.tasks[task]} on every fit run; "
-                             f"run {runs.runs[run]!r} has none")
-    return values
-
-
-def chance_error(runs: RunTable, task_set: TaskSet) -> float:
-    """Average top-1 error of random guessing over a task set: mean over tasks of (1 - chance accuracy)."""
-    known = runs.tasks["chance"].reindex(list(task_set.tasks))
-    if known.isna().any():
-        raise OvertrainError(
-            f"task {known.index[known.isna()][0]!r} has no chance accuracy; the sigmoid error law needs it "
-            "(--task-info)"
-        )
-    return float(np.mean(1.0 - known.to_numpy(dtype=float)))
-
-
 def _fit(
     kind: str, law: type, chosen: RunTable, inputs: tuple[np.ndarray, ...], observed: np.ndarray, name: str,
     response: str, loss_split: str, task_set: TaskSet | None, objective: str = "least-squares",
@@ -533,56 +303,6 @@ def fit_loss(
     inputs = (chosen.params.copy(), chosen.tokens.copy())
     return _fit("loss", family, chosen, inputs, observed, name, f"loss:{split}", split, None, objective,
                 noise=chosen.loss_noise(split))
-
-
-def linear_count(law: type) -> int:
-    """How many of a law's coefficients are linear (all but its exponents)."""
-    return law.n_coefficients - len(law.theta_names)
-
-
-def group_identifies(law: type, inputs: tuple[np.ndarray, ...], mask: np.ndarray) -> bool:
-    """Whether the runs of `mask` can carry their own linear coefficients of `law` in a pooled fit: as many runs
-    as linear coefficients, and a design that separates them (see the law's `design_problem`)."""
-    return int(mask.sum()) >= linear_count(law) and law.design_problem(tuple(v[mask] for v in inputs)) is None
-
-
-def solve_pooled(
-    law: type, inputs: tuple[np.ndarray, ...], group: np.ndarray, y: np.ndarray, weights: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`law` fitted to several groups of runs at once (`laws.pooled.Pooled`), for each row of `weights` (B, n):
-    shared exponents (B, d), each group's linear coefficients (B, G, p), and at-bound flags (B,).
-
-    In each fit only the groups whose weighted runs identify their own coefficients (`group_identifies`) take
-    part; the others get NaN coefficients. Fits with no such group come back NaN. `y` is (n,) or one row per fit.
-    """
-    weights = np.atleast_2d(np.asarray(weights, dtype=float))
-    y = np.broadcast_to(np.asarray(y, dtype=float), weights.shape)
-    group = np.asarray(group, dtype=int)
-    n_groups = int(group.max()) + 1 if len(group) else 0
-    n_linear = linear_count(law)
-    theta = np.full((len(weights), len(law.theta_grids)), np.nan)
-    linear = np.full((len(weights), n_groups, n_linear), np.nan)
-    at_bound = np.zeros(len(weights), dtype=bool)
-    active = np.zeros((len(weights), n_groups), dtype=bool)
-    for pattern in np.unique(weights > 0, axis=0):  # a backtest repeats few distinct fit sets
-        rows = np.all((weights > 0) == pattern, axis=1)
-        active[rows] = [group_identifies(law, inputs, pattern & (group == g)) for g in range(n_groups)]
-    for pattern in np.unique(active, axis=0):
-        if not pattern.any():
-            continue
-        rows = np.flatnonzero(np.all(active == pattern, axis=1))
-        members = np.flatnonzero(pattern)
-        compact = np.full(n_groups, -1)
-        compact[members] = np.arange(len(members))
-        taking_part = compact[group] >= 0
-        design = Pooled(law, len(members))
-        pooled_inputs = (*inputs, np.maximum(compact[group], 0))
-        w = weights[rows] * taking_part
-        solved_theta, solved_linear, solved_bound = solve_law(design, pooled_inputs, y[rows], "least-squares", w)
-        theta[rows] = solved_theta
-        linear[np.ix_(rows, members)] = solved_linear.reshape(len(rows), len(members), n_linear)
-        at_bound[rows] = solved_bound
-    return theta, linear, at_bound
 
 
 def fit_loss_pooled(

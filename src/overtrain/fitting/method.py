@@ -12,7 +12,7 @@ from overtrain.laws import ENSEMBLE
 class Method:
     """A forecasting method: a loss law and objective, an error law, and the fit set of each (None: every
     run the protocol allows); with `loss_pooled`, the loss law is fitted to every family at once, exponents
-    shared (`fitting.fit_loss_pooled`)."""
+    shared (`overtrain.fitting.fit.fit_loss_pooled`)."""
 
     loss_law: str = "shared-exponent"
     loss_objective: str = "least-squares"

@@ -150,9 +150,9 @@ def load_recipe_testbeds() -> list[RecipeTestbed]:
 
 def load_suite_evidence(exclude: str | None = None) -> pd.DataFrame:
     """The development suite's held-out forecasts by the default method, with what their intervals are built from
-    (`uncertainty.IntervalParts`) and the truth: the evidence intervals are calibrated on beside a user's own
-    backtests. Written by `benchmarks/generalisation.py --write-evidence`; `exclude` leaves one testbed out.
-    Empty where the file is absent."""
+    (`overtrain.trust.intervals.IntervalParts`) and the truth: the evidence intervals are calibrated on beside a user's
+    own backtests. Written by `benchmarks/generalisation.py --write-evidence`; `exclude` leaves one testbed out. Empty
+    where the file is absent."""
     if not SUITE_EVIDENCE_FILE.is_file():
         return pd.DataFrame(columns=["testbed", "family", "run", "quantity", "prediction", "true"])
     if "evidence" not in _evidence_cache:

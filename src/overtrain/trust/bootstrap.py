@@ -13,7 +13,8 @@ import numpy as np
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting.engine import fit_profile
-from overtrain.fitting.fit import Fit, distinct_rows, linear_count, solve_law, solve_pooled
+from overtrain.fitting.fit import Fit
+from overtrain.fitting.solve import distinct_rows, linear_count, solve_law, solve_pooled
 from overtrain.scales import physical, shift_on_scale
 
 

@@ -12,7 +12,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from overtrain.fitting.fit import Fit, chance_ceilings, task_chance
+from overtrain.fitting.chance import chance_ceilings, task_chance
+from overtrain.fitting.fit import Fit
 from overtrain.forecast import FittedLaws, Forecast
 from overtrain.runs.table import RunTable, measured_values, no_larger
 from overtrain.trust.intervals import (

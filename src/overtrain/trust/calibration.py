@@ -40,8 +40,8 @@ def resembling(frame: pd.DataFrame, fit_sizes: int, m_excursion: float, at_bound
 
 
 def calibration_from(frame: pd.DataFrame, level: float, source: str, form: str = "log-distance") -> Calibration:
-    """The extrapolation scales (and fit-part factors, see `uncertainty.calibrate_interval`) for which `level` of
-    the backtest forecasts in `frame` hold the truth."""
+    """The extrapolation scales (and fit-part factors, see `overtrain.trust.widths.calibrate_interval`) for which
+    `level` of the backtest forecasts in `frame` hold the truth."""
     loss_scale, loss_factor = calibrate_interval(frame, "loss", level, form)
     error_scale, error_factor = (calibrate_interval(frame, "error", level, form) if "error_fit_low" in frame
                                  else (float("nan"), 1.0))
@@ -137,14 +137,14 @@ def summarize_backtest(
 @dataclass(frozen=True)
 class IntervalOptions:
     """How intervals are calibrated: on backtests that resemble the forecast (`resembling`) or on all of them;
-    with the plausible laws' disagreement (`structural`); how the extrapolation part of the loss and of the error
-    grows with compute distance (`loss_form`, `error_form`, see `uncertainty.distance_growth`) and what that distance
-    is measured against (`distance`, see `uncertainty.DISTANCES`); the backtest `protocol` (`auto`: size-ahead when
-    the method names its fit sets and the runs allow it, else rolling); and whether the development suite's
-    held-out forecasts count as evidence beside the runs' own backtests (`suite`), and whether those do (`own`);
-    with both, how the two weigh (`own_prior`: equal weights, or the runs' own n backtest forecasts weighing
+    with the plausible laws' disagreement (`structural`); how the extrapolation part of the loss and of the error grows
+    with compute distance (`loss_form`, `error_form`, see `overtrain.trust.intervals.distance_growth`) and what that
+    distance is measured against (`distance`, see `overtrain.trust.intervals.DISTANCES`); the backtest `protocol`
+    (`auto`: size-ahead when the method names its fit sets and the runs allow it, else rolling); and whether the
+    development suite's held-out forecasts count as evidence beside the runs' own backtests (`suite`), and whether those
+    do (`own`); with both, how the two weigh (`own_prior`: equal weights, or the runs' own n backtest forecasts weighing
     n / (n + own_prior), see `pooled_calibration`); and whether each width follows the forecast's own fit part
-    (`adaptive`, see `uncertainty.calibrate_width`)."""
+    (`adaptive`, see `overtrain.trust.widths.calibrate_width`)."""
 
     resembling: bool = True
     structural: bool = False
@@ -178,7 +178,7 @@ def pooled_calibration(
     error's (see `IntervalOptions`). The two sources weigh equally, or with `own_prior` k the runs' own n backtest
     forecasts weigh n / (n + k): a sweep with many backtests is judged on its own misses, one with few on the
     suite's. With `adaptive`, each quantity's half-width may follow the forecast's own fit part (`POWERS`, see
-    `uncertainty.calibrate_width`)."""
+    `overtrain.trust.widths.calibrate_width`)."""
     scales, factors, powers, references, counts = {}, {}, {}, {}, []
     form_of = {**dict(zip(("loss", "error"), forms, strict=True)), "task": forms[1]}
     for quantity in ("loss", "error", "task"):

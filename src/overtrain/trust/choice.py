@@ -11,11 +11,7 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.fitting.fit import (
-    fit_error,
-    fit_loss,
-    fit_loss_pooled,
-)
+from overtrain.fitting.fit import fit_error, fit_loss, fit_loss_pooled
 from overtrain.fitting.method import Method, base_method
 from overtrain.runs.table import RunTable
 from overtrain.runs.testbed import load_suite_choice
@@ -251,14 +247,13 @@ def select_method(
     the development suite chose a law (`overtrain.runs.testbed.load_suite_choice`), its candidates stand unless the
     runs' own backtest beats them clearly (`_choose`).
 
-    Given the fit sets a forecast will use, and enough model sizes, the size-ahead protocol scores each
-    candidate on the paper's recipe scaled down, the fit sets and their `+cheap` extensions included; otherwise
-    the rolling protocol scores the laws at distances of at least 10x. With fit sets, a candidate whose laws
-    hit a search bound on the fit sets of `forecast_runs` (default `runs`), the runs the forecast will be fitted
-    to, is not eligible. Given `pool_runs` (runs of several families, those of `runs` among them), the shared-exponent
-    law fitted to all of them at once (`fitting.fit_loss_pooled`) is a loss candidate too, backtested on them and
-    scored on the targets of `runs`. `progress` hears each candidate as it is backtested.
-    """
+    Given the fit sets a forecast will use, and enough model sizes, the size-ahead protocol scores each candidate on the
+    paper's recipe scaled down, the fit sets and their `+cheap` extensions included; otherwise the rolling protocol
+    scores the laws at distances of at least 10x. With fit sets, a candidate whose laws hit a search bound on the fit
+    sets of `forecast_runs` (default `runs`), the runs the forecast will be fitted to, is not eligible. Given
+    `pool_runs` (runs of several families, those of `runs` among them), the shared-exponent law fitted to all of them at
+    once (`overtrain.fitting.fit.fit_loss_pooled`) is a loss candidate too, backtested on them and scored on the targets
+    of `runs`. `progress` hears each candidate as it is backtested."""
     loss_split = loss_split or runs.default_split()
     say = progress or (lambda step: None)
     forecast_runs = runs if forecast_runs is None else forecast_runs

@@ -273,7 +273,7 @@ class IntervalParts:
     structural spread (on the interval scale) and the compute distance the extrapolation part grows with; and the
     edges no bound passes (NaN: none beyond what a run can measure): `floor`, the loss law's irreducible loss E, and
     `ceiling`, what the target could not exceed (an error at chance, or what a smaller fit run already measured
-    beyond its noise; see `trust.measured_ceiling`)."""
+    beyond its noise; see `overtrain.trust.bounds.measured_ceiling`)."""
 
     quantity: str
     prediction: float

@@ -26,20 +26,10 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.fitting.fit import (
-    chance_error,
-    digest,
-    error_inputs,
-    fit_error,
-    fit_loss,
-    solve_law,
-    solve_pooled,
-    solve_two_step,
-    task_bounds,
-    task_chance,
-    task_losses,
-)
+from overtrain.fitting.chance import chance_error, solve_two_step, task_bounds, task_chance, task_losses
+from overtrain.fitting.fit import error_inputs, fit_error, fit_loss
 from overtrain.fitting.method import Method
+from overtrain.fitting.solve import digest, solve_law, solve_pooled
 from overtrain.laws import law_family
 from overtrain.laws.loss import identifiable_form
 from overtrain.runs.fitsets import resolve_fit_set
@@ -302,7 +292,7 @@ def pooled_loss_forecasts(
     For a forecast of family f's target from fit set S (the protocol's), each other family contributes the runs
     a team would have had then: smaller models than the target, no costlier than S's most expensive run, and
     under the size-ahead protocol only those the method's loss fit set selects. One batched pooled fit per
-    forecast (`fitting.solve_pooled`); families whose runs cannot carry their own coefficients sit out.
+    forecast (`overtrain.fitting.solve.solve_pooled`); families whose runs cannot carry their own coefficients sit out.
     """
     loss_law, error_law = law_family(method.loss_law, "loss"), law_family(method.error_law, "error")
     names = list(tables)

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from overtrain.errors import OvertrainError
-from overtrain.fitting.fit import Fit, chance_ceilings, fit_error, task_chance
+from overtrain.fitting.chance import chance_ceilings, task_chance
+from overtrain.fitting.fit import Fit, fit_error
 from overtrain.forecast import FittedLaws, Forecast, within_design
 from overtrain.runs.fitsets import FitSet
 from overtrain.runs.table import ACC, RunTable, no_larger

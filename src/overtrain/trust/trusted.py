@@ -206,9 +206,9 @@ def member_forecasts(
     runs: RunTable, method: Method, forecasts: Sequence[Forecast], split: str, tasks: str | Sequence[str] | None,
     members: dict[str, list[str]] | None = None, pool: RunTable | None = None,
 ) -> list[dict[str, dict[str, float]]]:
-    """For each forecast, the forecasts of the eligible member laws by name (see `backtest.LOSS_MEMBERS`,
-    `ERROR_MEMBERS`; only those named in `members[quantity]` when given; a law whose exponent sits at a search
-    bound is not eligible), per key: `loss` and the error's task-set name."""
+    """For each forecast, the forecasts of the eligible member laws by name (see
+    `overtrain.trust.backtest.LOSS_MEMBERS`, `ERROR_MEMBERS`; only those named in `members[quantity]` when given; a law
+    whose exponent sits at a search bound is not eligible), per key: `loss` and the error's task-set name."""
     found: list[dict[str, dict[str, float]]] = [{} for _ in forecasts]
     for quantity in ("loss", "error") if tasks is not None else ("loss",):
         for key, member in member_methods(method, quantity).items():
