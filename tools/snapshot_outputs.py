@@ -5,7 +5,8 @@ that must not change what `overtrain` prints (a restructuring), and compare. Run
     python tools/snapshot_outputs.py --check before.json     # on the code after: exit 1 naming what differs
 
 Each command runs in process (as `overtrain ...`, with `--json`), and its output is digested after replacing the
-temporary directory it wrote into by a fixed name. Without --write or --check it prints the digests.
+temporary directory it wrote into by a fixed name; the report (`reproduce --all`) is digested file by file. Without
+--write or --check it prints the digests.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def digests() -> dict[str, str]:
             result = runner.invoke(app, args)
             text = result.stdout.replace(scratch, "<scratch>")
             found[name] = f"{result.exit_code}:{hashlib.sha256(text.encode()).hexdigest()}"
+        print("  reproduce --all (the report)", file=sys.stderr)
+        report = Path(scratch) / "report"
+        result = runner.invoke(app, ["reproduce", "--all", "--out", str(report)])
+        for path in sorted(report.iterdir()) if report.is_dir() else []:
+            found[f"report: {path.name}"] = f"{result.exit_code}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
     return found
 
 
