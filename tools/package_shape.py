@@ -6,7 +6,7 @@ lists. Run from the repository root (`python tools/package_shape.py [--json]`).
   inside functions, nor under TYPE_CHECKING). A room on floor 1 imports no other room.
 - Parameter lists count every parameter a function or method takes, `self` and `cls` excluded; public means a name
   without a leading underscore, defined at module level or on a public class. A command of the command line (a
-  function under `@app.command`) is counted apart: each of its parameters is one of the command's options.
+  `*_command` function of `overtrain.cli`) is counted apart: each of its parameters is one of the command's options.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def signatures(tree: ast.Module, name: str) -> list[Signature]:
                 every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
                 every += [a for a in (args.vararg, args.kwarg) if a is not None]
                 count = sum(a.arg not in ("self", "cls") for a in every)
-                command = any("command" in ast.unparse(d) for d in node.decorator_list)
+                command = name.startswith("overtrain.cli") and node.name.endswith("_command")
                 found.append(Signature(f"{prefix}{node.name}", count, public and not node.name.startswith("_"),
                                        command))
             elif isinstance(node, ast.ClassDef):

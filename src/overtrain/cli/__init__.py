@@ -1,0 +1,28 @@
+"""The `overtrain` command line: a thin layer over the Python API, its commands in groups (`paper`: reproduce, runs;
+`forecasting`: forecast, backtest, fit, predict; `deciding`: plan, design, compare). Every command imports the
+machinery it needs when it runs: `overtrain --help` loads typer, rich and numpy only."""
+
+from __future__ import annotations
+
+from overtrain._version import __version__
+from overtrain.cli import deciding, forecasting, paper
+from overtrain.cli.app import app, main
+
+__all__ = ["app", "main"]
+
+
+def version_command() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+#: The commands in the order `overtrain --help` lists them.
+COMMANDS = {
+    "reproduce": paper.reproduce_command, "runs": paper.runs_command,
+    "forecast": forecasting.forecast_command, "backtest": forecasting.backtest_command,
+    "fit": forecasting.fit_command, "predict": forecasting.predict_command,
+    "plan": deciding.plan_command, "design": deciding.design_command, "compare": deciding.compare_command,
+    "version": version_command,
+}
+for _name, _command in COMMANDS.items():
+    app.command(_name)(_command)
