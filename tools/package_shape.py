@@ -2,8 +2,9 @@
 lists. Run from the repository root (`python tools/package_shape.py [--json]`).
 
 - A room is a top-level module or folder of `src/overtrain` (a folder counts once, whatever it holds).
-- Floors: the longest chain of imports between rooms, counting only imports made when a module loads (not those
-  inside functions, nor under TYPE_CHECKING). A room on floor 1 imports no other room.
+- Floors: the longest chain of imports between rooms, counting the imports made when a module loads (not those
+  inside functions, nor under TYPE_CHECKING); and counting every import (functions' too, as the command line
+  imports what a command needs when it runs). A room on floor 1 imports no other room.
 - Parameter lists count every parameter a function or method takes, `self` and `cls` excluded; public means a name
   without a leading underscore, defined at module level or on a public class. A command of the command line (a
   `*_command` function of `overtrain.cli`) is counted apart: each of its parameters is one of the command's options.
@@ -42,13 +43,14 @@ def module_name(path: Path, package: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def load_time_imports(tree: ast.Module, name: str, is_package: bool) -> set[str]:
-    """Modules of the package imported when `name` loads (module level, not under TYPE_CHECKING)."""
+def imports_of(tree: ast.Module, name: str, is_package: bool, everywhere: bool = False) -> set[str]:
+    """Modules of the package imported when `name` loads (module level, not under TYPE_CHECKING), or with
+    `everywhere` anywhere in it (but under TYPE_CHECKING)."""
     found: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             continue
-        for inner in ast.walk(node) if isinstance(node, (ast.If, ast.Try)) else [node]:
+        for inner in ast.walk(node) if everywhere or isinstance(node, (ast.If, ast.Try)) else [node]:
             if isinstance(inner, ast.ImportFrom):
                 if inner.level:
                     base = name.split(".")[: len(name.split(".")) - inner.level + (1 if is_package else 0)]
@@ -86,6 +88,7 @@ def shape(package: Path = ROOT / "src" / "overtrain") -> dict:
     """The measures of the package in `package` (a folder named overtrain)."""
     files = sorted(package.rglob("*.py"))
     edges: dict[str, set[str]] = {}
+    every_edge: dict[str, set[str]] = {}
     sizes: dict[str, int] = {}
     every_signature: list[Signature] = []
     for path in files:
@@ -97,14 +100,18 @@ def shape(package: Path = ROOT / "src" / "overtrain") -> dict:
         if name.count(".") == 0 or room_of(name) in INFRASTRUCTURE:
             continue
         room = room_of(name)
-        targets = {room_of(t) for t in load_time_imports(tree, name, path.name == "__init__.py") if "." in t}
-        edges.setdefault(room, set()).update(t for t in targets if t != room and t not in INFRASTRUCTURE)
+        for graph, everywhere in ((edges, False), (every_edge, True)):
+            targets = {room_of(t) for t in imports_of(tree, name, path.name == "__init__.py", everywhere) if "." in t}
+            graph.setdefault(room, set()).update(t for t in targets if t != room and t not in INFRASTRUCTURE)
 
-    @cache
-    def floor(room: str) -> int:
-        return 1 + max((floor(other) for other in edges.get(room, ())), default=0)
+    def floors_of(graph: dict[str, set[str]]) -> dict[str, int]:
+        @cache
+        def floor(room: str) -> int:
+            return 1 + max((floor(other) for other in graph.get(room, ())), default=0)
 
-    floors = {room: floor(room) for room in edges}
+        return {room: floor(room) for room in graph}
+
+    floors, every_floor = floors_of(edges), floors_of(every_edge)
     functions = [s for s in every_signature if not s.command]
     commands = [s for s in every_signature if s.command]
     longest = max(functions, key=lambda s: s.params)
@@ -116,6 +123,7 @@ def shape(package: Path = ROOT / "src" / "overtrain") -> dict:
         "lines": sum(sizes.values()),
         "rooms": len(floors),
         "floors": max(floors.values()),
+        "floors_counting_every_import": max(every_floor.values()),
         "largest_file": {"path": largest, "lines": sizes[largest]},
         "longest_parameter_list": {"function": longest.where, "params": longest.params},
         "longest_public_parameter_list": {"function": longest_public.where, "params": longest_public.params},
@@ -123,6 +131,7 @@ def shape(package: Path = ROOT / "src" / "overtrain") -> dict:
         "public_functions_over_8": sorted(s.where for s in functions if s.public and s.params > 8),
         "private_functions_over_8": sorted(s.where for s in functions if not s.public and s.params > 8),
         "room_floors": dict(sorted(floors.items(), key=lambda item: (item[1], item[0]))),
+        "room_floors_counting_every_import": dict(sorted(every_floor.items(), key=lambda item: (item[1], item[0]))),
     }
 
 
@@ -137,7 +146,7 @@ def main() -> None:
         print(json.dumps(measured, indent=1))
         return
     print(f"{measured['files']} files, {measured['lines']:,} lines; {measured['rooms']} rooms on "
-          f"{measured['floors']} floors")
+          f"{measured['floors']} floors ({measured['floors_counting_every_import']} counting every import)")
     largest = measured["largest_file"]
     print(f"largest file: {largest['path']} ({largest['lines']} lines)")
     for key in ("longest_parameter_list", "longest_public_parameter_list", "longest_command"):
