@@ -404,7 +404,8 @@ class FittedLaws:
                    None if document.get("error") is None else Fit.from_dict(document["error"]))
 
 
-def default_task_spec(runs: RunTable, tasks: str | Sequence[str] | None) -> str | Sequence[str] | None:
+def default_task_spec(runs: RunTable, tasks: str | Sequence[str] | TaskSet | None
+                      ) -> str | Sequence[str] | TaskSet | None:
     """The task set to fit when none is named: every task the runs carry, or none when they carry none (or
     `tasks` is "none")."""
     if tasks == "none" or (tasks is None and not runs.task_names):
