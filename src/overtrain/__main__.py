@@ -2,26 +2,16 @@
 
 import sys
 
-from overtrain.interrupts import listen
-
+try:
+    from overtrain.interrupts import interrupted, listen
+except KeyboardInterrupt:
+    print("overtrain: interrupted", file=sys.stderr)
+    sys.exit(130)
 listen()
-
-
-def _interrupted(error: BaseException | None) -> bool:
-    """A Ctrl-C, or one Python 3.11 wrapped in a RuntimeError because it landed while a module created a class."""
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, KeyboardInterrupt):
-            return True
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return False
-
-
 try:
     from overtrain.cli import main
 except (KeyboardInterrupt, Exception) as error:
-    if not _interrupted(error):
+    if not interrupted(error):
         raise
     print("overtrain: interrupted", file=sys.stderr)
     sys.exit(130)

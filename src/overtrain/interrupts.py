@@ -30,3 +30,15 @@ def checkpoint() -> None:
     """Raise KeyboardInterrupt if a Ctrl-C was heard, whatever became of the first one."""
     if _HEARD:
         raise KeyboardInterrupt
+
+
+def interrupted(error: BaseException | None) -> bool:
+    """Whether `error` is a Ctrl-C in disguise: Python 3.11 wraps one that lands while a class is being created (a
+    module importing) in a RuntimeError."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from overtrain._version import __version__
 from overtrain.errors import OvertrainError
-from overtrain.interrupts import checkpoint, listen
+from overtrain.interrupts import checkpoint, interrupted, listen
 from overtrain.names import ENSEMBLE, ERROR_LAW_NAMES, LOSS_LAW_NAMES
 
 if TYPE_CHECKING:
@@ -77,18 +77,6 @@ def reports_errors(command: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def interrupted(error: BaseException) -> bool:
-    """Whether `error` is a Ctrl-C in disguise: Python 3.11 wraps one that lands while a class is being created (a
-    module importing) in a RuntimeError."""
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, KeyboardInterrupt):
-            return True
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__  # type: ignore[assignment]
-    return False
 
 
 def _check_names(options: dict[str, Any]) -> None:

@@ -94,8 +94,9 @@ def compare_families(
             request = dataclasses.replace(request, tasks=TaskSet(choice.name, choice.used))
     ladder = [Target(target.params * f, target.tokens * f) for f in
               np.logspace(-CROSSING_DECADES / 2, CROSSING_DECADES / 2, CURVE_POINTS)] if options.curve else []
+    targets = [target, *ladder]  # the comparison's target, then the size curve around it
     if shape != "shared":
-        results, skipped = _own_forecasts(runs, names, [target, *ladder], request, suite, progress)
+        results, skipped = _own_forecasts(runs, names, targets, request, suite, progress)
         if shape == "own" or not skipped:
             if len(results) < 2:
                 raise OvertrainError(f"{runs.source}: fewer than 2 families can be forecast ("
@@ -108,8 +109,7 @@ def compare_families(
         thin = skipped
     else:
         reason, thin = "asked for", {}
-    comparison, laws = compare_shared(runs, names, [target, *ladder], request, Evidence(suite=suite), drift,
-                                      progress)
+    comparison, laws = compare_shared(runs, names, targets, request, Evidence(suite=suite), drift, progress)
     return dataclasses.replace(comparison, shape_reason=reason, tasks=choice, thin=thin, **_measured_on(laws))
 
 

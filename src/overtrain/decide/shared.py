@@ -144,11 +144,11 @@ def compare_shared(runs: RunTable, names: Sequence[str], targets: Sequence[Targe
                    ) -> tuple[RecipeComparison, FittedLaws]:
     """Compare the families `names` of `runs` through one shape fitted to all their runs (see the module notes), at
     the first of `targets` (the others: the size curve around it); the intervals calibrated on `evidence.suite`."""
-    target, ladder, level = targets[0], targets[1:], request.level or 0.9
+    target, level = targets[0], request.level or 0.9
     chosen = runs.subset(np.isin(runs.column("family"), names))
     split = request.loss_split or chosen.default_split()
     pooled = RunTable(chosen.frame.assign(family="shared shape"), chosen.tasks, chosen.source)
-    shared = forecast_family(pooled, [target, *ladder], request, dataclasses.replace(evidence, calibration=pooled),
+    shared = forecast_family(pooled, targets, request, dataclasses.replace(evidence, calibration=pooled),
                              progress)
     laws = shared.laws
     why = cannot_compare(laws.loss, target)

@@ -159,17 +159,17 @@ def forecast_family(
     pool_runs = evidence.pool
     if pool_runs is None:
         pool_runs = evidence.calibration if evidence.calibration is not None else runs
+    method = named
     if named.loss_law == "auto":
         selection = select_method(runs.complete(split), Candidates(named.loss_fit_set, named.error_fit_set,
                                                                    tuple(request.error_laws)),
                                   loss_split=split, tasks=task_spec,
                                   pool_runs=pool_runs if len(pool_runs.families) > 1 else None,
                                   progress=lambda step: say(f"{family}: {step}"))
-        method = selection.method
-    else:
-        method = named
-    method = dataclasses.replace(method, loss_fit_set=method.loss_fit_set or named.loss_fit_set,
-                                 error_fit_set=method.error_fit_set or named.error_fit_set)
+        # the rolling protocol chooses laws without fit sets: the forecast keeps the named ones
+        chosen = selection.method
+        method = dataclasses.replace(chosen, loss_fit_set=chosen.loss_fit_set or named.loss_fit_set,
+                                     error_fit_set=chosen.error_fit_set or named.error_fit_set)
     evidence = dataclasses.replace(evidence, pool=pool_runs)
     say(f"{family}: fitting")
     laws = fit_method(runs, method, split, task_spec, evidence.pool)
@@ -269,12 +269,11 @@ def calibrated_intervals(
     examples = examples_per_task(runs, laws)
     try:
         # without the runs' own backtests in the calibration, the backtest only ranks the member laws: no resampling
-        n_resamples = 64 if options.own else 0
-        key = (method, split, str(tasks), protocol, options.structural, n_resamples, level, seed)
+        backtesting = BacktestOptions(protocol, level=level, n_resamples=64 if options.own else 0, seed=seed,
+                                      structural=options.structural)
+        key = (method, split, str(tasks), backtesting)
         frame = cache.get(key)
         if frame is None:
-            backtesting = BacktestOptions(protocol, level=level, n_resamples=n_resamples, seed=seed,
-                                          structural=options.structural)
             frame = calibration_backtest(table, method, loss_split=split, tasks=tasks, options=backtesting)
             cache[key] = frame
         members: dict[str, list[str]] | None = {q: plausible_members(frame, q) for q in ("loss", "error")}
