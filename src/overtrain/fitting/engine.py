@@ -263,6 +263,16 @@ def _theta_grid(law: type) -> np.ndarray:
     return np.array(np.meshgrid(*axes, indexing="ij")).reshape(len(axes), -1).T
 
 
+def distinct_points(inputs: tuple[np.ndarray, ...], chosen: np.ndarray) -> np.ndarray:
+    """How many distinct design points (rows of `inputs`) each fit's chosen runs hold: `chosen` (B, n) boolean.
+    Replicates (runs at the same inputs) identify no more coefficients than one run there."""
+    _, point = np.unique(np.column_stack(inputs), axis=0, return_inverse=True)
+    point = np.asarray(point).reshape(-1)
+    holds = np.zeros((chosen.shape[1], int(point.max()) + 1 if len(point) else 0))
+    holds[np.arange(len(point)), point] = 1.0
+    return ((chosen.astype(float) @ holds) > 0).sum(axis=1)
+
+
 def fit_profile(
     law: type,
     inputs: tuple[np.ndarray, ...],
@@ -309,8 +319,9 @@ def fit_profile(
         log_theta[part] = _refine(law, inputs, yp, wp, grid[best[part]], steps)
         linear[part], sse[part] = solve_linear(law.basis(inputs, np.exp(log_theta[part])), yp, wp, law.intercept)
 
-    # With fewer weighted runs than coefficients (the exponents included) the optimum is not unique.
-    sse = np.where((w2 > 0).sum(axis=1) >= p + d, sse, np.inf)
+    # With fewer distinct design points than coefficients (the exponents included) the optimum is not unique: the
+    # objective is flat along the exponent, and where it settles would depend on rounding in the last bits.
+    sse = np.where(distinct_points(inputs, w2 > 0) >= p + d, sse, np.inf)
     linear = np.where(np.isfinite(sse)[:, None], linear, np.nan)
     lowest, highest = grid.min(axis=0), grid.max(axis=0)
     at_bound = np.any((log_theta - lowest < 1e-3 * steps) | (highest - log_theta < 1e-3 * steps), axis=1)
