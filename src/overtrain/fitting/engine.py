@@ -12,7 +12,13 @@ is a function of one variable. For each fit the engine
    best point, then on ever closer triples around the vertex of the parabola through the best three, each
    stage squaring the error; and solves c exactly at the final theta.
 Fits share the inputs and differ in responses y and weights w: bootstrap multiplicities, 0/1 subsets, robust
-re-weighting, per-task responses. Work is chunked over fits and over grid points, so memory stays bounded
+re-weighting, per-task responses.
+
+Every choice between values of S (which grid point, which stencil point, whether the quadratic is convex) sees S in
+steps of a tolerance far above rounding noise (`objective_tolerance`): values closer than that are equal, and ties
+go to the first. Where S is flat along an exponent (the runs cannot tell its values apart) the fit then settles on
+the same point on every machine, whatever BLAS kernel or thread count computed S.
+Work is chunked over fits and over grid points, so memory stays bounded
 however many fits or runs there are.
 """
 
@@ -131,7 +137,10 @@ def screen_profile(basis: np.ndarray | ScreenDesign, y: np.ndarray, w: np.ndarra
 
     Computed from weighted moments by matrix products, (B, n) @ (n, G), so it costs little even for
     thousands of fits; columns are centred and scaled per grid point first to limit cancellation. Precise
-    enough to rank grid points, which is all it is used for. Returns (B, G); unidentifiable points are inf.
+    enough to rank grid points, which is all it is used for, except where a fit's centring cancels most of a
+    moment (its runs sit where a column barely varies) or the objective most of the total: those points lose more
+    than `_SCREEN_DIGITS_LOST` digits and come back NaN, for the exact objective to judge (`_best_grid_point`), as
+    do points whose design the moments cannot tell from a singular one. Returns (B, G).
     """
     design = basis if isinstance(basis, ScreenDesign) else screen_design(basis, intercept)
     x, columns, pairs, intercept = design.x, design.columns, design.pairs, design.intercept
@@ -148,36 +157,86 @@ def screen_profile(basis: np.ndarray | ScreenDesign, y: np.ndarray, w: np.ndarra
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cyy = syy - sy * sy / s0
         cxy = [sxy[:, k * n_grid : (k + 1) * n_grid] - sx[k] * sy / s0 for k in range(q)]
-        c = {
-            (i, j): moments[:, (q + k) * n_grid : (q + k + 1) * n_grid] - sx[i] * sx[j] / s0
-            for k, (i, j) in enumerate(pairs)
-        }
+        # How many times larger than the centred moments the terms their centring subtracted are: digits lost.
+        lost_xy = np.max([(np.abs(sxy[:, k * n_grid : (k + 1) * n_grid]) + np.abs(sx[k] * sy / s0)) / np.abs(cxy[k])
+                          for k in range(q)], axis=0)
+        raw = {(i, j): moments[:, (q + k) * n_grid : (q + k + 1) * n_grid] for k, (i, j) in enumerate(pairs)}
+        c = {(i, j): raw[i, j] - sx[i] * sx[j] / s0 for i, j in pairs}
+        lost_xx = np.max([raw[i, i] / np.abs(c[i, i]) for i in range(q)], axis=0)
         if q == 1:
-            sse = cyy - cxy[0] * cxy[0] / c[0, 0]
+            explained = cxy[0] * cxy[0] / c[0, 0]
+            sse = cyy - explained
             ok = c[0, 0] > 1e-12 * w.sum(axis=1)[:, None]
+            conditioning = 1.0
         elif q == 2:
             det = c[0, 0] * c[1, 1] - c[0, 1] * c[0, 1]
             explained = c[1, 1] * cxy[0] * cxy[0] - 2 * c[0, 1] * cxy[0] * cxy[1] + c[0, 0] * cxy[1] * cxy[1]
-            sse = cyy - explained / det
+            explained = explained / det
+            sse = cyy - explained
+            conditioning = c[0, 0] * c[1, 1] / np.abs(det)
             ok = det > 1e-12 * c[0, 0] * c[1, 1]
         else:
             gram = np.empty((*cyy.shape[:1], n_grid, q, q))
             for (i, j), value in c.items():
                 gram[..., i, j] = gram[..., j, i] = value
-            ok = np.linalg.cond(gram) < 1e12
+            conditioning = np.linalg.cond(gram)
+            ok = conditioning < 1e12
             solved = np.linalg.solve(np.where(ok[..., None, None], gram, np.eye(q)), np.stack(cxy, -1)[..., None])
-            sse = cyy - (np.stack(cxy, -1) * solved[..., 0]).sum(axis=-1)
-    return np.where(ok & np.isfinite(sse), sse, np.inf)
+            explained = (np.stack(cxy, -1) * solved[..., 0]).sum(axis=-1)
+            sse = cyy - explained
+        # The objective's relative rounding error, in units of machine precision: the total it is left from, and
+        # the explained part's own error (its moments' cancellation, amplified by the design's conditioning).
+        lost = (np.abs(cyy) + np.abs(explained) * (2 * lost_xy + lost_xx * conditioning)) / np.abs(sse)
+    # A negative objective is rounding's, and a design the moments call singular may only be one whose columns are
+    # tiny where this fit's runs are: the exact objective judges both.
+    unsure = ~(lost < 10.0**_SCREEN_DIGITS_LOST) | ~(sse >= 0) | ~ok
+    return np.where(unsure, np.nan, sse)
 
 
-def _quadratic_step(sse: np.ndarray, m: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+#: Objective values closer than these shares of the fit's total sum of squares (about its mean, and about zero)
+#: are the same value to the engine, screening (from moments) and exact: far above the rounding noise of each, so no
+#: choice turns on the last bits a BLAS kernel computes.
+_SCREEN_TOLERANCE = (1e-5, 1e-12)
+
+
+#: A screened objective that cancellation has cost more digits than this is not trusted (`screen_profile`).
+_SCREEN_DIGITS_LOST = 8
+_EXACT_TOLERANCE = (1e-12, 1e-20)
+
+
+def objective_tolerance(y: np.ndarray, w: np.ndarray, intercept: bool, shares: tuple[float, float]) -> np.ndarray:
+    """The step in which the engine compares objective values of each fit (B,): the larger of `shares` of its
+    total weighted sum of squares about its weighted mean (with an intercept) and about zero. Never zero, so a
+    constant response ties everywhere."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = w.sum(axis=1, keepdims=True)
+        centre = (w * y).sum(axis=1, keepdims=True) / np.where(total > 0, total, 1.0) if intercept else 0.0
+        spread = (w * (y - centre) ** 2).sum(axis=1)
+        magnitude = (w * y * y).sum(axis=1)
+    return np.maximum(np.maximum(shares[0] * np.nan_to_num(spread), shares[1] * np.nan_to_num(magnitude)), 1e-300)
+
+
+def steps_of(sse: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+    """Objective values (B, K) in whole steps of each fit's `tolerance` above its lowest: values within rounding
+    noise of each other become equal (inf stays inf)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        lowest = np.min(np.where(np.isfinite(sse), sse, np.inf), axis=1, keepdims=True)
+        return np.where(np.isfinite(sse), np.round((sse - lowest) / tolerance[:, None]), np.inf)
+
+
+def _quadratic_step(sse: np.ndarray, m: int, d: int, tolerance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """From objective values on an m^d stencil (B, m^d), where to go next and whether the stencil may shrink.
 
-    A quadratic is fitted to the 3^d neighbourhood of the best point. Where it is convex the step goes to its
-    vertex; where not (a flat or curved valley), to a Levenberg-Marquardt damped descent step; steps are capped
-    at four stencil units. The stencil may shrink when a convex vertex lies inside the neighbourhood. Returns
-    (next point in stencil units (B, d), may shrink (B,)); where nothing usable is found, the best point.
+    The values are compared in steps of `tolerance` (`steps_of`; ties go to the first point). A quadratic is fitted
+    to the 3^d neighbourhood of the best point. Where it is convex the step goes to its vertex; where not (a flat
+    or curved valley), to a Levenberg-Marquardt damped descent step; steps are capped at four stencil units. The
+    stencil may shrink when a convex vertex lies inside the neighbourhood, or when the stencil is flat (no value a
+    step from another: nothing left to tell apart). Returns (next point in stencil units (B, d), what the stencil
+    does next (B,): 1 shrink, 0 keep its size, 2 grow (the step was capped: the minimum is further away)); where
+    nothing usable is found, the best point.
     """
+    sse = steps_of(sse, tolerance)
+    flat = np.all(sse == 0, axis=1)
     rows = np.arange(len(sse))
     best = np.array(np.unravel_index(np.argmin(sse, axis=1), (m,) * d)).T.astype(float)  # (B, d)
     centre = np.clip(best, 1, m - 2)
@@ -209,44 +268,53 @@ def _quadratic_step(sse: np.ndarray, m: int, d: int) -> tuple[np.ndarray, np.nda
             usable = finite & np.all(np.isfinite(step), axis=1)
         longest = np.max(np.abs(step), axis=1)
         step = np.where((longest > 4)[:, None], step * (4 / longest)[:, None], step)
-    target = np.where(usable[:, None], centre + step, best)
-    return target, usable & convex & (longest <= 1)
+    moves = usable & ~flat
+    target = np.where(moves[:, None], centre + step, best)
+    return target, np.where(flat | (usable & convex & (longest <= 1)), 1, np.where(moves & (longest > 4), 2, 0))
 
 
 def _evaluate(
     law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, w: np.ndarray, start: np.ndarray,
-    spacing: np.ndarray, m: int,
+    spacing: np.ndarray, m: int, tolerance: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact objective on an m^d stencil from `start` (B, d) with `spacing` (B, d) in log(theta): the next
-    estimate and whether the stencil may shrink (see `_quadratic_step`): 1 yes, 0 no, -1 the fit cannot be
-    identified anywhere on the stencil (nothing left to refine)."""
+    estimate and what the stencil does next (see `_quadratic_step`: 1 shrink, 0 keep, 2 grow), or -1: the fit
+    cannot be identified anywhere on the stencil (nothing left to refine)."""
     points = start[:, None, :] + spacing[:, None, :] * _stencil(m, start.shape[1])[None]
     _, sse = solve_linear(law.basis(inputs, np.exp(points)), y[:, None, :], w[:, None, :], law.intercept)
-    target, shrink = _quadratic_step(sse, m, start.shape[1])
+    target, shrink = _quadratic_step(sse, m, start.shape[1], tolerance)
     return start + spacing * target, np.where(np.isfinite(sse).any(axis=1), shrink, -1)
 
 
 def _refine(
-    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, w: np.ndarray, centre: np.ndarray, step: np.ndarray
+    law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, w: np.ndarray, centre: np.ndarray, step: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
-    """From the best grid point `centre` (B, d), the minimum of the exact objective in log(theta).
+    """From the best grid point `centre` (B, d), the minimum of the exact objective in log(theta) within the grid's
+    `bounds` (lowest, highest).
 
     A fine 9^d stencil across one grid step either side, then 3^d stencils around the running estimate, in
     the manner of a trust region: the stencil shrinks a hundredfold when the local quadratic's vertex lies
-    inside it, and otherwise keeps its size while the estimate moves. Stops when every fit's spacing is below
-    1e-6 (or after a bounded number of stages).
+    inside it, doubles (up to a grid step) while the objective keeps falling further than a capped step reaches,
+    and otherwise keeps its size while the estimate moves. A minimum past the grid's edge is met at the edge.
+    Stops when every fit's spacing is below 1e-6 (or after a bounded number of stages): a gentle slope is
+    followed to its end, not for as far as a fixed number of stages carries the estimate from where it started.
     """
+    tolerance = objective_tolerance(y, w, law.intercept, _EXACT_TOLERANCE)
     spacing = np.broadcast_to(step / 4, centre.shape).copy()
-    estimate, identified = _evaluate(law, inputs, y, w, centre - 4 * spacing, spacing, 9)
+    estimate, identified = _evaluate(law, inputs, y, w, centre - 4 * spacing, spacing, 9, tolerance)
+    estimate = np.clip(estimate, *bounds)
     spacing = np.where((identified >= 0)[:, None], np.minimum(spacing, _FIRST_SPACING), 0.0)
     for _ in range(_MAX_STAGES):
         active = np.any(spacing > _LAST_SPACING, axis=1)
         if not active.any():
             break
         moved, shrink = _evaluate(law, inputs, y[active], w[active], estimate[active] - spacing[active],
-                                  spacing[active], 3)
-        estimate[active] = moved
-        spacing[active] *= np.where(shrink > 0, 0.01, np.where(shrink < 0, 0.0, 1.0))[:, None]
+                                  spacing[active], 3, tolerance[active])
+        estimate[active] = np.clip(moved, *bounds)
+        grown = np.minimum(spacing[active] * 2.0, step)
+        spacing[active] = np.where((shrink == 2)[:, None], grown, spacing[active] * np.where(
+            shrink == 1, 0.01, np.where(shrink < 0, 0.0, 1.0))[:, None])
     return estimate
 
 
@@ -271,6 +339,43 @@ def distinct_points(inputs: tuple[np.ndarray, ...], chosen: np.ndarray) -> np.nd
     holds = np.zeros((chosen.shape[1], int(point.max()) + 1 if len(point) else 0))
     holds[np.arange(len(point)), point] = 1.0
     return ((chosen.astype(float) @ holds) > 0).sum(axis=1)
+
+
+def _best_grid_point(law: type, inputs: tuple[np.ndarray, ...], grid: np.ndarray, screened: np.ndarray,
+                     y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Each fit's best grid point (B,): the exact objective stands in where screening could not be trusted (NaN),
+    the values name the candidates, every point within screening's rounding noise of the lowest
+    (`_SCREEN_TOLERANCE`), and where there are several the exact objective chooses, in steps of `_EXACT_TOLERANCE`
+    with ties to the first point."""
+    values = np.where(np.isnan(screened), _exact_at(law, inputs, grid, np.isnan(screened), y, w), screened)
+    near = steps_of(values, objective_tolerance(y, w, law.intercept, _SCREEN_TOLERANCE)) == 0
+    several = near.sum(axis=1) > 1
+    exact = _exact_at(law, inputs, grid, near & several[:, None], y, w)
+    tolerance = objective_tolerance(y, w, law.intercept, _EXACT_TOLERANCE)
+    chosen = np.argmin(steps_of(np.where(near, exact, np.inf), tolerance), axis=1)
+    return np.where(several, chosen, np.argmax(near, axis=1))
+
+
+def _exact_at(law: type, inputs: tuple[np.ndarray, ...], grid: np.ndarray, where: np.ndarray, y: np.ndarray,
+              w: np.ndarray) -> np.ndarray:
+    """The exact objective of each fit at the grid points `where` marks (B, G); NaN elsewhere."""
+    values = np.full(where.shape, np.nan)
+    rows = np.flatnonzero(where.any(axis=1))
+    if not len(rows):
+        return values
+    width = int(where[rows].sum(axis=1).max())
+    n_runs, p = y.shape[1], law.basis(inputs, np.exp(grid[:1])).shape[-1]
+    step = max(1, _CHUNK_ELEMENTS // (width * n_runs * p))
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        order = np.argsort(~where[chunk], axis=1, kind="stable")[:, :width]  # the marked points first
+        marked = np.take_along_axis(where[chunk], order, axis=1)
+        _, sse = solve_linear(law.basis(inputs, np.exp(grid[order])), y[chunk][:, None, :], w[chunk][:, None, :],
+                              law.intercept)
+        found = values[chunk]
+        np.put_along_axis(found, order, np.where(marked, sse, np.nan), axis=1)
+        values[chunk] = np.where(where[chunk], found, np.nan)
+    return values
 
 
 def fit_profile(
@@ -311,19 +416,19 @@ def fit_profile(
         yp, wp = y2[part], w2[part]
         screened = ([screen(inputs, yp, wp, np.exp(grid))] if screen else
                     [screen_profile(basis, yp, wp, law.intercept) for basis in grid_bases])
-        best[part] = np.argmin(np.concatenate(screened, axis=1), axis=1)
+        best[part] = _best_grid_point(law, inputs, grid, np.concatenate(screened, axis=1), yp, wp)
     log_theta, linear, sse = np.empty((n_fits, d)), np.empty((n_fits, p)), np.empty(n_fits)
+    lowest, highest = grid.min(axis=0), grid.max(axis=0)
     for start in range(0, n_fits, refine_step):
         part = slice(start, start + refine_step)
         yp, wp = y2[part], w2[part]
-        log_theta[part] = _refine(law, inputs, yp, wp, grid[best[part]], steps)
+        log_theta[part] = _refine(law, inputs, yp, wp, grid[best[part]], steps, (lowest, highest))
         linear[part], sse[part] = solve_linear(law.basis(inputs, np.exp(log_theta[part])), yp, wp, law.intercept)
 
     # With fewer distinct design points than coefficients (the exponents included) the optimum is not unique: the
     # objective is flat along the exponent, and where it settles would depend on rounding in the last bits.
     sse = np.where(distinct_points(inputs, w2 > 0) >= p + d, sse, np.inf)
     linear = np.where(np.isfinite(sse)[:, None], linear, np.nan)
-    lowest, highest = grid.min(axis=0), grid.max(axis=0)
     at_bound = np.any((log_theta - lowest < 1e-3 * steps) | (highest - log_theta < 1e-3 * steps), axis=1)
     at_bound &= np.isfinite(sse)
     theta = np.where(np.isfinite(sse)[:, None], np.exp(log_theta), np.nan)
