@@ -431,3 +431,22 @@ def test_json_holds_the_leading_pairs_and_every_pair_when_asked(tmp_path) -> Non
     assert [row["family"] for row in leading["standing"]["loss"]] == leading["ranking"]["loss"]
     unknown = CliRunner().invoke(app, [*base, "--baseline", "nope"])
     assert unknown.exit_code == 2 and "no family 'nope'" in unknown.stderr
+
+
+@pytest.mark.parametrize("sd", [(0.05, 0.06), (0.03, 0.003), (0.002, 0.04), (0.0, 0.02)])
+def test_two_families_have_one_chance_of_being_best(sd: tuple[float, float]) -> None:
+    """With two families "which is best" and "which beats the other" are one question: one number, to 1e-6 (the
+    ranking counted draws and printed 0.74 where the pair table printed 0.75)."""
+    standing = Standing("loss", ("web", "web-filtered"), np.array([2.7976, 2.8404]), np.array(sd))
+    best, _ = standing.chances(1)
+    assert best[0] == pytest.approx(standing.probability("web", "web-filtered"), abs=1e-6)
+    assert best.sum() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_the_sweeps_ranking_and_pair_table_agree() -> None:
+    sweep = ot.read_runs(Path(__file__).resolve().parents[1] / "examples" / "sweep.csv")
+    comparison = compare_families(sweep, Target(1.4e9, 2.8e10))
+    for key, standing in comparison.standings.items():
+        best, _ = comparison.chances(key, 1)
+        first, second = standing.families
+        assert best[0] == pytest.approx(standing.probability(first, second), abs=1e-6), key

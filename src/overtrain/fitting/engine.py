@@ -15,7 +15,7 @@ Fits share the inputs and differ in responses y and weights w: bootstrap multipl
 re-weighting, per-task responses.
 
 Every choice between values of S (which grid point, which stencil point, whether the quadratic is convex) sees S in
-steps of a tolerance far above rounding noise (`objective_tolerance`): values closer than that are equal, and ties
+steps of a tolerance far above rounding noise (`Tolerance`): values closer than that are equal, and ties
 go to the first. Where S is flat along an exponent (the runs cannot tell its values apart) the fit then settles on
 the same point on every machine, whatever BLAS kernel or thread count computed S.
 Work is chunked over fits and over grid points, so memory stays bounded
@@ -193,79 +193,67 @@ def screen_profile(basis: np.ndarray | ScreenDesign, y: np.ndarray, w: np.ndarra
     return np.where(unsure, np.nan, sse)
 
 
-#: Objective values closer than these shares of the fit's total sum of squares (about its mean, and about zero)
-#: are the same value to the engine, screening (from moments) and exact: far above the rounding noise of each, so no
-#: choice turns on the last bits a BLAS kernel computes.
-_SCREEN_TOLERANCE = (1e-5, 1e-12)
-
-
 #: A screened objective that cancellation has cost more digits than this is not trusted (`screen_profile`).
 _SCREEN_DIGITS_LOST = 8
-_EXACT_TOLERANCE = (1e-12, 1e-20)
 
 
-def objective_tolerance(y: np.ndarray, w: np.ndarray, intercept: bool, shares: tuple[float, float]) -> np.ndarray:
-    """The step in which the engine compares objective values of each fit (B,): the larger of `shares` of its
-    total weighted sum of squares about its weighted mean (with an intercept) and about zero. Never zero, so a
-    constant response ties everywhere."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        total = w.sum(axis=1, keepdims=True)
-        centre = (w * y).sum(axis=1, keepdims=True) / np.where(total > 0, total, 1.0) if intercept else 0.0
-        spread = (w * (y - centre) ** 2).sum(axis=1)
-        magnitude = (w * y * y).sum(axis=1)
-    return np.maximum(np.maximum(shares[0] * np.nan_to_num(spread), shares[1] * np.nan_to_num(magnitude)), 1e-300)
+@dataclass(frozen=True)
+class Tolerance:
+    """The step in which the engine compares objective values of each fit: values closer than it are the same
+    value, far above the rounding noise in them, so no choice turns on the last bits a BLAS kernel computes.
+
+    `magnitude` is each fit's total weighted sum of squares of y (B,). The noise of an objective S computed from
+    residuals is about eps sqrt(S magnitude) plus eps^2 magnitude; the step is `share` times sqrt(S magnitude),
+    at least `floor` times magnitude (and never zero, so a constant response ties everywhere). Screening from
+    moments is noisier (up to 10^`_SCREEN_DIGITS_LOST` eps of the total): its step is a fixed share of the total."""
+
+    magnitude: np.ndarray
+    share: float
+    floor: float
+
+    @classmethod
+    def exact(cls, y: np.ndarray, w: np.ndarray) -> Tolerance:
+        """For the exact objective (`solve_linear`): steps of 1e-11 sqrt(S magnitude), at least 1e-22 magnitude."""
+        return cls(np.nan_to_num((w * y * y).sum(axis=1)), 1e-11, 1e-22)
+
+    @classmethod
+    def screening(cls, y: np.ndarray, w: np.ndarray) -> Tolerance:
+        """For screening's objective (`screen_profile`): steps of 1e-5 of the total, whatever S."""
+        return cls(np.nan_to_num((w * y * y).sum(axis=1)), 0.0, 1e-5)
+
+    def rows(self, which: np.ndarray) -> Tolerance:
+        return Tolerance(self.magnitude[which], self.share, self.floor)
+
+    def steps(self, sse: np.ndarray) -> np.ndarray:
+        """Objective values (B, K) in whole steps above each fit's lowest: values within rounding noise of each
+        other become equal (non-finite values are inf)."""
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            lowest = np.min(np.where(np.isfinite(sse), sse, np.inf), axis=1, keepdims=True)
+            step = np.maximum(self.share * np.sqrt(np.maximum(np.nan_to_num(lowest, posinf=0.0), 0.0)
+                                                   * self.magnitude[:, None]), self.floor * self.magnitude[:, None])
+            step = np.maximum(step, 1e-300)
+            return np.where(np.isfinite(sse), np.round((sse - lowest) / step), np.inf)
 
 
-def steps_of(sse: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
-    """Objective values (B, K) in whole steps of each fit's `tolerance` above its lowest: values within rounding
-    noise of each other become equal (inf stays inf)."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        lowest = np.min(np.where(np.isfinite(sse), sse, np.inf), axis=1, keepdims=True)
-        return np.where(np.isfinite(sse), np.round((sse - lowest) / tolerance[:, None]), np.inf)
-
-
-def _quadratic_step(sse: np.ndarray, m: int, d: int, tolerance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _quadratic_step(sse: np.ndarray, m: int, d: int, tolerance: Tolerance) -> tuple[np.ndarray, np.ndarray]:
     """From objective values on an m^d stencil (B, m^d), where to go next and whether the stencil may shrink.
 
-    The values are compared in steps of `tolerance` (`steps_of`; ties go to the first point). A quadratic is fitted
-    to the 3^d neighbourhood of the best point. Where it is convex the step goes to its vertex; where not (a flat
-    or curved valley), to a Levenberg-Marquardt damped descent step; steps are capped at four stencil units. The
-    stencil may shrink when a convex vertex lies inside the neighbourhood, or when the stencil is flat (no value a
-    step from another: nothing left to tell apart). Returns (next point in stencil units (B, d), what the stencil
-    does next (B,): 1 shrink, 0 keep its size, 2 grow (the step was capped: the minimum is further away)); where
-    nothing usable is found, the best point.
+    A quadratic is fitted to the 3^d neighbourhood of the best point. Where it is convex the step goes to its
+    vertex; where not (a flat or curved valley), to a Levenberg-Marquardt damped descent step; steps are capped
+    at four stencil units. The stencil may shrink when a convex vertex lies inside the neighbourhood, or when the
+    stencil is flat (no value a step of `tolerance` from another: nothing left to tell apart). Which point is best,
+    flatness and convexity are judged on the values in steps of `tolerance` (ties go to the first point), the step
+    itself on the values as they are. Returns (next point in stencil units (B, d), what the stencil does next (B,):
+    1 shrink, 0 keep its size, 2 grow (the step was capped: the minimum is further away)); where nothing usable
+    is found, the best point.
     """
-    sse = steps_of(sse, tolerance)
-    flat = np.all(sse == 0, axis=1)
-    rows = np.arange(len(sse))
-    best = np.array(np.unravel_index(np.argmin(sse, axis=1), (m,) * d)).T.astype(float)  # (B, d)
+    steps = tolerance.steps(sse)
+    flat = np.all(steps == 0, axis=1)
+    best = np.array(np.unravel_index(np.argmin(steps, axis=1), (m,) * d)).T.astype(float)  # (B, d)
     centre = np.clip(best, 1, m - 2)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if d == 1:
-            f0, f1, f2 = (sse[rows, centre[:, 0].astype(int) + k] for k in (-1, 0, 1))
-            curvature = f0 - 2 * f1 + f2
-            step = (0.5 * (f0 - f2) / curvature)[:, None]
-            convex = curvature > 0
-            usable = convex & np.isfinite(step[:, 0])
-        else:
-            index = np.ravel_multi_index(
-                tuple((centre[:, None, :].astype(int) + _NEIGHBOURS[d][None]).transpose(2, 0, 1)), (m,) * d
-            )
-            values = sse[rows[:, None], index]
-            coefficients = (values - values.min(axis=1, keepdims=True)) @ _QUADRATIC_FIT[d].T
-            gradient = coefficients[:, 1 : 1 + d]
-            hessian = np.zeros((len(sse), d, d))
-            for k, (i, j) in enumerate(_PAIRS[d]):
-                value = coefficients[:, 1 + d + k]
-                hessian[:, i, j] = hessian[:, j, i] = 2 * value if i == j else value
-            finite = np.all(np.isfinite(hessian), axis=(1, 2)) & np.all(np.isfinite(gradient), axis=1)
-            hessian = np.where(finite[:, None, None], hessian, np.eye(d))
-            eigenvalues = np.linalg.eigvalsh(hessian)
-            convex = finite & (eigenvalues[:, 0] > 1e-9 * np.abs(eigenvalues[:, -1]))
-            shift = np.where(convex, 0.0, np.abs(eigenvalues[:, 0]) + 1e-3 * np.abs(eigenvalues[:, -1]) + 1e-300)
-            damped = hessian + shift[:, None, None] * np.eye(d)
-            step = -np.linalg.solve(damped, np.where(finite[:, None], gradient, 0.0)[..., None])[..., 0]
-            usable = finite & np.all(np.isfinite(step), axis=1)
+    _, convex, _ = _local_quadratic(steps, centre, m, d, None)
+    step, _, usable = _local_quadratic(sse, centre, m, d, convex)
+    with np.errstate(invalid="ignore", divide="ignore"):
         longest = np.max(np.abs(step), axis=1)
         step = np.where((longest > 4)[:, None], step * (4 / longest)[:, None], step)
     moves = usable & ~flat
@@ -273,9 +261,43 @@ def _quadratic_step(sse: np.ndarray, m: int, d: int, tolerance: np.ndarray) -> t
     return target, np.where(flat | (usable & convex & (longest <= 1)), 1, np.where(moves & (longest > 4), 2, 0))
 
 
+def _local_quadratic(sse: np.ndarray, centre: np.ndarray, m: int, d: int, convex: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The quadratic through the 3^d neighbourhood of `centre` on an m^d stencil's values (B, m^d): the step to
+    its vertex, or a damped descent step where it is not `convex` (None: judged here), in stencil units (B, d);
+    whether it is convex; whether the step is usable."""
+    rows = np.arange(len(sse))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if d == 1:
+            f0, f1, f2 = (sse[rows, centre[:, 0].astype(int) + k] for k in (-1, 0, 1))
+            curvature = f0 - 2 * f1 + f2
+            step = (0.5 * (f0 - f2) / curvature)[:, None]
+            convex = curvature > 0 if convex is None else convex
+            return step, convex, convex & np.isfinite(step[:, 0])
+        index = np.ravel_multi_index(
+            tuple((centre[:, None, :].astype(int) + _NEIGHBOURS[d][None]).transpose(2, 0, 1)), (m,) * d
+        )
+        values = sse[rows[:, None], index]
+        coefficients = (values - values.min(axis=1, keepdims=True)) @ _QUADRATIC_FIT[d].T
+        gradient = coefficients[:, 1 : 1 + d]
+        hessian = np.zeros((len(sse), d, d))
+        for k, (i, j) in enumerate(_PAIRS[d]):
+            value = coefficients[:, 1 + d + k]
+            hessian[:, i, j] = hessian[:, j, i] = 2 * value if i == j else value
+        finite = np.all(np.isfinite(hessian), axis=(1, 2)) & np.all(np.isfinite(gradient), axis=1)
+        hessian = np.where(finite[:, None, None], hessian, np.eye(d))
+        eigenvalues = np.linalg.eigvalsh(hessian)
+        if convex is None:
+            convex = finite & (eigenvalues[:, 0] > 1e-9 * np.abs(eigenvalues[:, -1]))
+        shift = np.where(convex, 0.0, np.abs(eigenvalues[:, 0]) + 1e-3 * np.abs(eigenvalues[:, -1]) + 1e-300)
+        damped = hessian + shift[:, None, None] * np.eye(d)
+        step = -np.linalg.solve(damped, np.where(finite[:, None], gradient, 0.0)[..., None])[..., 0]
+        return step, convex, finite & np.all(np.isfinite(step), axis=1)
+
+
 def _evaluate(
     law: type, inputs: tuple[np.ndarray, ...], y: np.ndarray, w: np.ndarray, start: np.ndarray,
-    spacing: np.ndarray, m: int, tolerance: np.ndarray,
+    spacing: np.ndarray, m: int, tolerance: Tolerance,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact objective on an m^d stencil from `start` (B, d) with `spacing` (B, d) in log(theta): the next
     estimate and what the stencil does next (see `_quadratic_step`: 1 shrink, 0 keep, 2 grow), or -1: the fit
@@ -300,7 +322,7 @@ def _refine(
     Stops when every fit's spacing is below 1e-6 (or after a bounded number of stages): a gentle slope is
     followed to its end, not for as far as a fixed number of stages carries the estimate from where it started.
     """
-    tolerance = objective_tolerance(y, w, law.intercept, _EXACT_TOLERANCE)
+    tolerance = Tolerance.exact(y, w)
     spacing = np.broadcast_to(step / 4, centre.shape).copy()
     estimate, identified = _evaluate(law, inputs, y, w, centre - 4 * spacing, spacing, 9, tolerance)
     estimate = np.clip(estimate, *bounds)
@@ -310,7 +332,7 @@ def _refine(
         if not active.any():
             break
         moved, shrink = _evaluate(law, inputs, y[active], w[active], estimate[active] - spacing[active],
-                                  spacing[active], 3, tolerance[active])
+                                  spacing[active], 3, tolerance.rows(active))
         estimate[active] = np.clip(moved, *bounds)
         grown = np.minimum(spacing[active] * 2.0, step)
         spacing[active] = np.where((shrink == 2)[:, None], grown, spacing[active] * np.where(
@@ -345,14 +367,13 @@ def _best_grid_point(law: type, inputs: tuple[np.ndarray, ...], grid: np.ndarray
                      y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Each fit's best grid point (B,): the exact objective stands in where screening could not be trusted (NaN),
     the values name the candidates, every point within screening's rounding noise of the lowest
-    (`_SCREEN_TOLERANCE`), and where there are several the exact objective chooses, in steps of `_EXACT_TOLERANCE`
-    with ties to the first point."""
+    (`Tolerance.screening`), and where there are several the exact objective chooses, in steps of
+    `Tolerance.exact` with ties to the first point."""
     values = np.where(np.isnan(screened), _exact_at(law, inputs, grid, np.isnan(screened), y, w), screened)
-    near = steps_of(values, objective_tolerance(y, w, law.intercept, _SCREEN_TOLERANCE)) == 0
+    near = Tolerance.screening(y, w).steps(values) == 0
     several = near.sum(axis=1) > 1
     exact = _exact_at(law, inputs, grid, near & several[:, None], y, w)
-    tolerance = objective_tolerance(y, w, law.intercept, _EXACT_TOLERANCE)
-    chosen = np.argmin(steps_of(np.where(near, exact, np.inf), tolerance), axis=1)
+    chosen = np.argmin(Tolerance.exact(y, w).steps(np.where(near, exact, np.inf)), axis=1)
     return np.where(several, chosen, np.argmax(near, axis=1))
 
 
