@@ -47,7 +47,7 @@ def test_reproduce_tables_show_the_headline() -> None:
 
 
 def test_reproduce_on_a_directory_of_paper_jsons(openlm_dir: Path, expected: dict) -> None:
-    result = run("reproduce", "--runs", str(openlm_dir), "--json")
+    result = run("reproduce", str(openlm_dir), "--json")
     assert result.exit_code == 0, result.output
     got = {t["run"]: t for t in json.loads(result.stdout)["targets"]}
     for want in (t for t in expected["targets"] if t["dataset"] == "rpj"):
@@ -63,11 +63,11 @@ def test_runs_command_lists_what_was_read() -> None:
 
 def test_malformed_json(openlm_dir: Path) -> None:
     (openlm_dir / "models" / "rpj-open_lm_7b-1.0.json").write_text("{oops")
-    assert_one_line_error(run("reproduce", "--runs", str(openlm_dir)), "rpj-open_lm_7b-1.0.json", "malformed JSON")
+    assert_one_line_error(run("reproduce", str(openlm_dir)), "rpj-open_lm_7b-1.0.json", "malformed JSON")
 
 
 def test_missing_file() -> None:
-    assert_one_line_error(run("reproduce", "--runs", "no/such/dir"), "no/such/dir", "no such file")
+    assert_one_line_error(run("reproduce", "no/such/dir"), "no/such/dir", "no such file")
 
 
 def test_unknown_loss_split() -> None:
@@ -80,7 +80,7 @@ def test_run_without_the_chosen_split(openlm_dir: Path) -> None:
     data["results"] = [r for r in data["results"] if "c4_val" not in r["val_data"][0]]
     file.write_text(json.dumps(data))
     assert_one_line_error(
-        run("reproduce", "--runs", str(openlm_dir)), "rpj-d=512_l=8_h=4-1.0", "no loss on split 'c4_val'"
+        run("reproduce", str(openlm_dir)), "rpj-d=512_l=8_h=4-1.0", "no loss on split 'c4_val'"
     )
 
 
@@ -90,7 +90,7 @@ def test_task_missing_from_a_run(openlm_dir: Path) -> None:
     del data["eval_metrics"]["icl"]["copa"]
     file.write_text(json.dumps(data))
     assert_one_line_error(
-        run("reproduce", "--runs", str(openlm_dir)), "rpj-open_lm_1b-1.0", "no accuracy for task 'copa'"
+        run("reproduce", str(openlm_dir)), "rpj-open_lm_1b-1.0", "no accuracy for task 'copa'"
     )
 
 
@@ -116,7 +116,7 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     """The installed entry point: exit codes and stderr as a user's shell sees them."""
     ok = subprocess.run([sys.executable, "-m", "overtrain", "reproduce", "--json"], capture_output=True, text=True)
     assert ok.returncode == 0 and json.loads(ok.stdout)["loss_split"] == "c4_val"
-    bad = subprocess.run([sys.executable, "-m", "overtrain", "reproduce", "--runs", str(tmp_path)],
+    bad = subprocess.run([sys.executable, "-m", "overtrain", "reproduce", str(tmp_path)],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
 

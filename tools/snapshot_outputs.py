@@ -31,7 +31,7 @@ def commands(scratch: Path) -> dict[str, list[str]]:
     laws = str(scratch / "laws.json")
     return {
         "reproduce": ["reproduce", "--json"],
-        "reproduce --runs sweep": ["reproduce", "--runs", SWEEP, "--json"],
+        "reproduce --runs sweep": ["reproduce", SWEEP, "--json"],  # the name of the first snapshots: comparable
         "runs": ["runs", "--json"],
         "runs sweep": ["runs", SWEEP, "--json"],
         "forecast": ["forecast", *TARGET, "--json"],
@@ -68,7 +68,7 @@ def digests() -> dict[str, str]:
             found[name] = f"{result.exit_code}:{hashlib.sha256(text.encode()).hexdigest()}"
         print("  reproduce --all (the report)", file=sys.stderr)
         report = Path(scratch) / "report"
-        result = runner.invoke(app, ["reproduce", "--all", "--out", str(report)])
+        result = runner.invoke(app, ["reproduce", "--all", "--output", str(report)])
         for path in sorted(report.iterdir()) if report.is_dir() else []:
             found[f"report: {path.name}"] = f"{result.exit_code}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
     return found

@@ -72,8 +72,9 @@ def usage_message(error: Any, command: str | None = None) -> str:
 
     ctx = error.ctx
     if isinstance(error, _CLICK_ERRORS.NoSuchOption):
+        dashes = "--" if error.option_name.startswith("--") else "-"
         shown = [name for param in (ctx.command.get_params(ctx) if ctx else []) if not getattr(param, "hidden", False)
-                 for name in param.opts if name.startswith("-")]
+                 for name in param.opts if name.startswith(dashes) and name[len(dashes)] != "-"]
         near = difflib.get_close_matches(error.option_name, shown, n=1)
         message = f"no such option {error.option_name}" + (f" (did you mean {near[0]}?)" if near else "")
     elif isinstance(error, _CLICK_ERRORS.BadOptionUsage) and "requires an argument" in error.message:
