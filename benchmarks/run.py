@@ -137,7 +137,7 @@ def end_to_end(repeats: int) -> list[dict]:
     seconds, peak = command_time([*executable, "reproduce", "--json"], repeats)
     rows.append({"what": "overtrain reproduce --json", "seconds": seconds, "peak_mib": peak})
     with tempfile.TemporaryDirectory() as scratch:
-        seconds, peak = command_time([*executable, "reproduce", "--all", "--out", f"{scratch}/paper", "--force"],
+        seconds, peak = command_time([*executable, "reproduce", "--all", "--output", f"{scratch}/paper", "--force"],
                                      max(1, repeats // 3))
     rows.append({"what": "overtrain reproduce --all (every figure, report, results.json)", "seconds": seconds,
                  "peak_mib": peak})
@@ -182,7 +182,7 @@ def workflows(repeats: int) -> list[dict]:
              ["forecast", "--law", "auto", "--fit-loss", "paper-loss", "--fit-error", "paper-error", *target],
              max(1, repeats // 3)),
             ("overtrain backtest", ["backtest"], max(1, repeats // 2)),
-            ("overtrain reproduce --all", ["reproduce", "--all", "--out", f"{scratch}/paper", "--force"],
+            ("overtrain reproduce --all", ["reproduce", "--all", "--output", f"{scratch}/paper", "--force"],
              max(1, repeats // 3)),
         ]
         for name, args, count in commands:

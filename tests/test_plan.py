@@ -90,6 +90,19 @@ def test_design_follows_the_paper_recipe_within_budget() -> None:
         design(1e8, 2e9, 1e21, [])
 
 
+def test_design_says_what_to_expect_from_a_users_runs() -> None:
+    """design(runs=...): the evidence is the paper's method on those runs (fit the smaller models, forecast the
+    largest), named in the expectation."""
+    from overtrain import read_runs
+
+    sweep = read_runs(Path(__file__).parents[1] / "examples" / "sweep.csv")
+    proposal = design(5e8, 1e10, 1.2e19, runs=sweep)
+    assert {e["run"] for e in proposal.evidence} == {"web-400m-m20", "web-filtered-400m-m20"}
+    assert all(set(e) == {"run", "distance", "loss_rel_err", "errall_rel_err"} for e in proposal.evidence)
+    assert "held-out runs of" in proposal.expectation() and "sweep.csv" in proposal.expectation()
+    assert "average error (all tasks) off by" in proposal.expectation()
+
+
 def test_plan_and_design_commands(tmp_path: Path, target_error: float) -> None:
     runner = CliRunner()
     figure = tmp_path / "plan.png"

@@ -18,7 +18,7 @@ FIGURES = ("fig1_overview", "fig2_constant_slope", "fig3_error_vs_loss", "fig4_h
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report") / "paper"
-    result = CliRunner().invoke(app, ["reproduce", "--all", "--out", str(out)])
+    result = CliRunner().invoke(app, ["reproduce", "--all", "--output", str(out)])
     assert result.exit_code == 0, result.output
     return out
 
@@ -73,15 +73,15 @@ def test_report_is_self_contained(report_dir: Path) -> None:
 
 def test_the_report_is_deterministic(report_dir: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
-    assert CliRunner().invoke(app, ["reproduce", "--all", "--out", str(again)]).exit_code == 0
+    assert CliRunner().invoke(app, ["reproduce", "--all", "--output", str(again)]).exit_code == 0
     for path in report_dir.iterdir():
         assert (again / path.name).read_bytes() == path.read_bytes(), path.name
 
 
 def test_a_non_empty_directory_is_refused_without_force(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("mine")
-    refused = CliRunner().invoke(app, ["reproduce", "--all", "--out", str(tmp_path)])
+    refused = CliRunner().invoke(app, ["reproduce", "--all", "--output", str(tmp_path)])
     assert refused.exit_code == 2 and "not empty" in refused.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
     missing = CliRunner().invoke(app, ["reproduce", "--all"])
-    assert missing.exit_code == 2 and "--out" in missing.stderr
+    assert missing.exit_code == 2 and "--output" in missing.stderr

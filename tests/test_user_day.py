@@ -44,8 +44,8 @@ def test_an_output_path_in_a_missing_folder_fails_first_in_one_line(args: list[s
 
 def test_options_that_would_be_ignored_are_refused(tmp_path) -> None:
     out = CliRunner().invoke(app, ["reproduce", "--out", str(tmp_path / "x")])
-    assert out.exit_code == 2 and "--out is for --all" in out.output
-    both = CliRunner().invoke(app, ["reproduce", "--all", "--json", "--out", str(tmp_path / "y")])
+    assert out.exit_code == 2 and "--output is for --all" in out.output
+    both = CliRunner().invoke(app, ["reproduce", "--all", "--json", "--output", str(tmp_path / "y")])
     assert both.exit_code == 2 and "results.json" in both.output
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
@@ -87,14 +87,14 @@ def test_ctrl_c_leaves_no_report_and_says_interrupted(tmp_path) -> None:
     """30 Ctrl-Cs at random moments of `reproduce --all` (start-up, imports, fitting, drawing in worker
     processes): each time exit 130, the one line "overtrain: interrupted", and no report, half-built or whole."""
     start = time.perf_counter()  # a whole run first: every interruption must land within one, on any machine
-    whole = subprocess.run([sys.executable, "-m", "overtrain", "reproduce", "--all", "--out", str(tmp_path / "whole")],
+    whole = subprocess.run([sys.executable, "-m", "overtrain", "reproduce", "--all", "-o", str(tmp_path / "whole")],
                            capture_output=True, check=True)
     assert (tmp_path / "whole" / "report.html").is_file() and not whole.stderr
     duration = time.perf_counter() - start
     rng = np.random.default_rng(30)
     for attempt, delay in enumerate(rng.uniform(0.3, min(0.6 * duration, 6.0), 30)):
         out = tmp_path / f"report{attempt}" / "nested"
-        process = subprocess.Popen([sys.executable, "-m", "overtrain", "reproduce", "--all", "--out", str(out)],
+        process = subprocess.Popen([sys.executable, "-m", "overtrain", "reproduce", "--all", "--output", str(out)],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    preexec_fn=lambda: (os.setpgrp(), signal.signal(signal.SIGINT, signal.SIG_DFL)))
         time.sleep(float(delay))
@@ -490,7 +490,7 @@ def test_the_api_forecast_is_the_command_lines() -> None:
 def test_reproduce_takes_a_users_runs_without_options() -> None:
     """The paper's method on a user's sweep: fit on the smaller models, forecast the largest; no paper footnote."""
     sweep = Path(__file__).resolve().parents[1] / "examples" / "sweep.csv"
-    result = CliRunner().invoke(app, ["reproduce", "--runs", str(sweep)], env={"COLUMNS": "80"})
+    result = CliRunner().invoke(app, ["reproduce", str(sweep)], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     assert "1.4B" not in result.stdout and "400M M=20" in result.stdout and "3.6x" in result.stdout
     assert max(map(len, result.stdout.splitlines())) <= 80

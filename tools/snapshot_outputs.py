@@ -40,7 +40,7 @@ def commands(scratch: Path) -> dict[str, list[str]]:
     laws = str(scratch / "laws.json")
     return {
         "reproduce": ["reproduce", "--json"],
-        "reproduce --runs sweep": ["reproduce", "--runs", SWEEP, "--json"],
+        "reproduce --runs sweep": ["reproduce", SWEEP, "--json"],  # the name of the first snapshots: comparable
         "runs": ["runs", "--json"],
         "runs sweep": ["runs", SWEEP, "--json"],
         "forecast": ["forecast", *TARGET, "--json"],
@@ -81,7 +81,7 @@ def outputs(printed: bool = False) -> dict[str, dict[str, Any]]:
                 found[name]["text"] = table.stdout.replace(scratch, "<scratch>")
         print("  reproduce --all (the report)", file=sys.stderr)
         report = Path(scratch) / "report"
-        result = runner.invoke(app, ["reproduce", "--all", "--out", str(report)])
+        result = runner.invoke(app, ["reproduce", "--all", "--output", str(report)])
         for path in sorted(report.iterdir()) if report.is_dir() else []:
             kind = {".json": "json", ".md": "text"}.get(path.suffix, "bytes")
             content = path.read_text() if kind != "bytes" else hashlib.sha256(path.read_bytes()).hexdigest()

@@ -102,6 +102,27 @@ def reproduce(
     return Reproduction(loss_split, tuple(results))
 
 
+def paper_like(runs: RunTable) -> bool:
+    """Whether runs are the paper's own kind (its loss split, and runs its target preset names), so that its fit
+    sets and targets apply."""
+    try:
+        return PAPER_LOSS_SPLIT in runs.splits and len(runs.select("paper-targets")) > 0
+    except OvertrainError:
+        return False
+
+
+def recipe_settings(runs: RunTable | None = None) -> dict[str, Any]:
+    """`reproduce`'s settings for the paper's method on `runs`: on the testbed (or runs like it) the paper's own
+    split, task sets, fit sets and targets; on other runs the same method, fitted on every run of a smaller model
+    than the largest and forecasting the largest (its average error over all tasks, if the runs carry tasks)."""
+    if runs is None or paper_like(runs):
+        return {"loss_split": PAPER_LOSS_SPLIT, "task_sets": PAPER_TASK_SETS, "loss_fit_set": "paper-loss",
+                "error_fit_set": "paper-error", "targets": "paper-targets"}
+    largest = f"{float(runs.params.max()):.6g}"
+    return {"loss_split": runs.default_split(), "task_sets": ["all"] if runs.task_names else [],
+            "loss_fit_set": f"params<{largest}", "error_fit_set": f"params<{largest}", "targets": f"params>={largest}"}
+
+
 # --- the rest of the paper's evidence (`overtrain reproduce --all`) --------------------------------------------
 
 TABLE2_TASKS = ("arc_easy", "lambada_openai", "openbook_qa", "hellaswag_zeroshot", "hellaswag")
@@ -281,8 +302,13 @@ def reproduce_all(runs: RunTable | None = None, progress: Callable[[str], None] 
 
 
 def design_evidence(runs: RunTable | None = None) -> list[dict]:
-    """How the paper's recipe of small runs fared: each held-out 1.4B/6.9B target, its distance (compute over
-    the loss fit set's) and relative errors, from the headline reproduction."""
-    result = reproduce(runs)
+    """How the paper's recipe of small runs fared on `runs` (default: the bundled testbed): each held-out target
+    (the testbed's 1.4B/6.9B runs; on other runs, the largest model's), its distance (compute over the loss fit
+    set's) and relative errors (loss, and average error over the first task set: `err17_rel_err` on the testbed),
+    from the headline reproduction as `recipe_settings` sets it up."""
+    settings = recipe_settings(runs)
+    result = reproduce(runs, **settings)
+    first = settings["task_sets"][:1]
     return [{"run": t.run, "distance": t.forecast.flops_ratio, "loss_rel_err": t.loss_rel_err,
-             "err17_rel_err": t.error_rel_err("17")} for t in result.targets if not t.in_error_fit_set]
+             **{f"err{name}_rel_err": t.error_rel_err(name) for name in first}}
+            for t in result.targets if not t.in_error_fit_set]

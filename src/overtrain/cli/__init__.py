@@ -12,7 +12,7 @@ __all__ = ["app", "main"]
 
 
 def version_command() -> None:
-    """Print the version."""
+    """Print the version (hidden: `overtrain --version` is the documented way; kept for one release)."""
     print(__version__)
 
 
@@ -22,7 +22,7 @@ COMMANDS = {
     "forecast": forecasting.forecast_command, "backtest": forecasting.backtest_command,
     "fit": forecasting.fit_command, "predict": forecasting.predict_command,
     "plan": deciding.plan_command, "design": deciding.design_command, "compare": deciding.compare_command,
-    "version": version_command,
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)
+app.command("version", hidden=True)(version_command)

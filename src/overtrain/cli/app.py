@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+import typer.core
 from rich.console import Console
 
 from overtrain._version import __version__
@@ -31,10 +32,66 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+#: click's exceptions, wherever this typer takes click from (its own copy since typer 0.2x, else the click package)
+_CLICK_ERRORS = sys.modules[typer.BadParameter.__module__]
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """The command group: a usage error (unknown option, missing or bad value, extra argument, unknown command) is
+    one line on stderr and exit code 2, like every other error, not click's box with the usage."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_errors_in_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_errors_in_one_line(ctx):
+            return super().invoke(ctx)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta["overtrain.command"] = name  # for the errors click raises without the command's context
+        return name, command, rest
+
+
+@contextlib.contextmanager
+def _usage_errors_in_one_line(group: Any = None) -> Iterator[None]:
+    try:
+        yield
+    except _CLICK_ERRORS.UsageError as error:
+        named = group.meta.get("overtrain.command") if group is not None else None
+        print(f"overtrain: error: {usage_message(error, named)}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+def usage_message(error: Any, command: str | None = None) -> str:
+    """A click usage error as one line in overtrain's words, led by the command it is about: `forecast: no such
+    option --colum (did you mean --column?)`."""
+    import difflib
+    import re
+
+    ctx = error.ctx
+    if isinstance(error, _CLICK_ERRORS.NoSuchOption):
+        dashes = "--" if error.option_name.startswith("--") else "-"
+        shown = [name for param in (ctx.command.get_params(ctx) if ctx else []) if not getattr(param, "hidden", False)
+                 for name in param.opts if name.startswith(dashes) and name[len(dashes)] != "-"]
+        near = difflib.get_close_matches(error.option_name, shown, n=1)
+        message = f"no such option {error.option_name}" + (f" (did you mean {near[0]}?)" if near else "")
+    elif isinstance(error, _CLICK_ERRORS.BadOptionUsage) and "requires an argument" in error.message:
+        message = f"{error.option_name} needs a value"
+    else:
+        text = re.sub(r"'(--?[\w-]+)'", r"\1", " ".join(error.format_message().split()))
+        text = text.removeprefix("Got ").rstrip(".")
+        message = "; ".join(part[:1].lower() + part[1:] for part in text.split(". "))
+    if ctx is not None:
+        command = ctx.info_name if ctx.parent is not None else None
+    return f"{command}: {message}" if command else message
+
+
 app = typer.Typer(
     name="overtrain",
     help="Forecast the loss and downstream error of a large training run from cheap small runs.",
-    no_args_is_help=True,
+    cls=OneLineErrors,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
@@ -46,11 +103,14 @@ console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@app.callback()
-def _main(version: Annotated[bool, typer.Option(
+@app.callback(invoke_without_command=True)
+def _main(ctx: typer.Context, version: Annotated[bool, typer.Option(
         "--version", help="Print the version and exit.", callback=_version, is_eager=True, metavar="")] = False,
 ) -> None:
     """Forecast the loss and downstream error of a large training run from cheap small runs."""
+    if ctx.invoked_subcommand is None:  # bare `overtrain`: the help, as --help prints it, and success
+        typer.echo(ctx.get_help(), color=ctx.color)
+        raise typer.Exit()
 
 
 def reports_errors(command: F) -> F:

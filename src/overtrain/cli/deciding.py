@@ -53,6 +53,9 @@ def plan_command(
     interval: Annotated[float, typer.Option(
         "--interval", help="Interval level for the forecast at the plan (runs only); 0 for none.")] = 0.9,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the frontier figure (.png, .svg or .pdf).")] = None,
+    sizes: SizesOption = None,
+    task_info: TaskInfoOption = None,
+    column: ColumnOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Which N and D reach a target loss or error at least total compute (training + inference)."""
@@ -67,7 +70,9 @@ def plan_command(
     from overtrain.render.tables import budget_table, cheaper_table, plan_table
 
     law_file = source is not None and source.suffix == ".json" and source.is_file()
-    runs = None if law_file else runs_from(source)
+    if law_file and (sizes or task_info is not None or column):
+        raise OvertrainError(f"{source} is a law file: --sizes, --task-info and --column are for reading runs")
+    runs = None if law_file else runs_from(source, sizes, task_info, column)
     fitted = load_laws(source) if law_file else fit_all(
         runs, family, loss_split, tasks, Method(loss_fit_set=fit_loss, error_fit_set=fit_error))
     if target_loss is None and target_error is None:
@@ -127,16 +132,23 @@ def _plan_figures(fitted: list[FittedLaws], results: list, plot: Path, step: Cal
 def design_command(
     target: Annotated[str, typer.Option("--target", help="The big run, e.g. params=7e9,tokens=1.4e11.")],
     budget: Annotated[str, typer.Option("--budget", help="FLOPs to spend on the small runs, e.g. 1e20.")],
+    runs: Annotated[Path | None, typer.Argument(
+        help="Runs whose forecasts by the paper's recipe say what accuracy to expect (as `overtrain reproduce "
+        "RUNS` makes them): a runs table, open_lm directory, or harness directory with --sizes; default: the "
+        "bundled testbed.")] = None,
+    sizes: SizesOption = None,
+    task_info: TaskInfoOption = None,
+    column: ColumnOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Propose the small runs to train first (sizes, multipliers, cost) and the accuracy to expect."""
     from overtrain.decide.plan import design
     from overtrain.forecast import parse_target
-    from overtrain.paper import design_evidence
     from overtrain.render.tables import design_table
 
     parsed = parse_target(target)
-    proposal = design(parsed.params, parsed.tokens, amount(budget, "--budget"), design_evidence())
+    budget_flops = amount(budget, "--budget")
+    proposal = design(parsed.params, parsed.tokens, budget_flops, runs=runs_from(runs, sizes, task_info, column))
     if json_output:
         print_json(proposal.to_dict())
         return

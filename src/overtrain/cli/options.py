@@ -82,16 +82,19 @@ TaskInfoOption = Annotated[Path | None, typer.Option(
 )]
 
 
-RunsArgument = Annotated[
-    Path | None,
-    typer.Option("--runs", help="Runs: a runs table (CSV/Parquet) or a directory of open_lm JSONs. "
-                 "Default: the bundled Gadre et al. testbed."),
-]
-
-
 RunsPath = Annotated[Path | None, typer.Argument(
     help="Runs table (CSV/Parquet), open_lm directory, or harness directory with --sizes; default: bundled testbed."
 )]
+
+
+RunsAlias = Annotated[Path | None, typer.Option("--runs", hidden=True, help="The old name of RUNS.")]
+
+
+def renamed(value: object, old_value: object, new: str, old: str) -> object:
+    """The value given under a name or under its hidden old one, not both."""
+    if old_value is not None and value is not None:
+        raise OvertrainError(f"{old} is the old name of {new}: give one")
+    return value if old_value is None else old_value
 
 
 TargetOption = Annotated[list[str], typer.Option(

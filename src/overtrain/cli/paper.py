@@ -19,18 +19,21 @@ if TYPE_CHECKING:
 from overtrain.cli.app import console, print_json, reports_errors, working
 from overtrain.cli.options import (
     ColumnOption,
+    FamilyOption,
     JsonOption,
-    RunsArgument,
+    RunsAlias,
+    RunsPath,
     SizesOption,
     TaskInfoOption,
     families_named,
+    renamed,
     runs_from,
 )
 
 
 @reports_errors
 def reproduce_command(
-    runs: RunsArgument = None,
+    runs: RunsPath = None,
     json_output: JsonOption = False,
     loss_split: Annotated[str | None, typer.Option(
         help="Loss split the laws are fitted on. Default: the paper's C4 validation loss.")] = None,
@@ -45,39 +48,43 @@ def reproduce_command(
     targets: Annotated[str | None, typer.Option(
         help="Runs to forecast: a preset or a filter. Default: paper-targets; for your RUNS, those of the largest "
         "model.")] = None,
-    family: Annotated[list[str] | None, typer.Option(help="Only these training distributions (repeatable).")] = None,
+    family: FamilyOption = None,
     everything: Annotated[bool, typer.Option(
-        "--all", metavar="", help="Every table and figure of the paper, as a report written into --out.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Directory for --all (created; must be empty).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="With --all: write into a non-empty --out.", metavar="")
+        "--all", metavar="", help="Every table and figure of the paper, as a report written into --output.")
+    ] = False,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Directory for --all (created; must be empty).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --all: write into a non-empty --output.", metavar="")
                      ] = False,
+    sizes: SizesOption = None,
+    task_info: TaskInfoOption = None,
+    column: ColumnOption = None,
+    runs_alias: RunsAlias = None,
+    out_alias: Annotated[Path | None, typer.Option("--out", hidden=True, help="The old name of --output.")] = None,
 ) -> None:
     """Reproduce Gadre et al. (2024): fit on small runs, forecast the 1.4B and 6.9B runs."""
-    from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, reproduce
+    from overtrain.paper import recipe_settings, reproduce
     from overtrain.render.tables import reproduction_tables
 
-    if not everything and (out is not None or force):
-        raise OvertrainError(f"{'--out' if out is not None else '--force'} is for --all (the report); without --all "
-                             "the tables are printed")
+    runs = renamed(runs, runs_alias, "RUNS", "--runs")
+    output = renamed(output, out_alias, "--output", "--out")
+    if not everything and (output is not None or force):
+        raise OvertrainError(f"{'--output' if output is not None else '--force'} is for --all (the report); "
+                             "without --all the tables are printed")
     if everything and json_output:
         raise OvertrainError("--json and --all: the report's numbers are written to DIR/results.json; use one")
+    table = runs_from(runs, sizes, task_info, column)
     if everything:
-        _reproduce_all(runs_from(runs), out, force)
+        _reproduce_all(table, output, force)
         return
-    table = runs_from(runs)
-    if runs is None or _paper_like(table, PAPER_LOSS_SPLIT):
-        defaults = (PAPER_LOSS_SPLIT, PAPER_TASK_SETS, "paper-loss", "paper-error", "paper-targets")
-    else:  # the paper's method on a user's runs: fit on the smaller models, forecast the largest
-        largest = f"{float(table.params.max()):.6g}"
-        defaults = (table.default_split(), ["all"] if table.task_names else [], f"params<{largest}",
-                    f"params<{largest}", f"params>={largest}")
+    defaults = recipe_settings(table)  # the paper's method on a user's runs: fit on the smaller models
     result = reproduce(
         table,
-        loss_split=loss_split or defaults[0],
-        task_sets=tasks or defaults[1],
-        loss_fit_set=fit_loss or defaults[2],
-        error_fit_set=fit_error or fit_loss or defaults[3],
-        targets=targets or defaults[4],
+        loss_split=loss_split or defaults["loss_split"],
+        task_sets=tasks or defaults["task_sets"],
+        loss_fit_set=fit_loss or defaults["loss_fit_set"],
+        error_fit_set=fit_error or fit_loss or defaults["error_fit_set"],
+        targets=targets or defaults["targets"],
         families=families_named(table, family),
     )
     if json_output:
@@ -87,20 +94,11 @@ def reproduce_command(
         console.print(printed)
 
 
-def _paper_like(runs: RunTable, split: str) -> bool:
-    """Whether runs are the paper's own kind (its loss split, and runs its target preset names), so that its fit
-    sets and targets apply."""
-    try:
-        return split in runs.splits and len(runs.select("paper-targets")) > 0
-    except OvertrainError:
-        return False
-
-
 def _reproduce_all(runs: RunTable, out: Path | None, force: bool) -> None:
     from overtrain.paper import reproduce_all
 
     if out is None:
-        raise OvertrainError("--all needs --out DIR, the directory to write the report into")
+        raise OvertrainError("--all needs --output DIR, the directory to write the report into")
     if out.exists() and not out.is_dir():
         raise OvertrainError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not force:
@@ -131,10 +129,7 @@ def _reproduce_all(runs: RunTable, out: Path | None, force: bool) -> None:
 
 
 def runs_command(
-    path: Annotated[
-        Path | None,
-        typer.Argument(help="Runs table, open_lm directory or harness directory (default: bundled testbed)."),
-    ] = None,
+    runs: RunsPath = None,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
     column: ColumnOption = None,
@@ -145,7 +140,7 @@ def runs_command(
     from overtrain.runs.checks import diagnose
 
     try:
-        runs = runs_from(path, sizes, task_info, column)
+        table = runs_from(runs, sizes, task_info, column)
     except InputProblems as problems:
         for problem in problems.problems:
             print(f"overtrain: error: {problem}", file=sys.stderr)
@@ -153,11 +148,11 @@ def runs_command(
     except OvertrainError as error:
         print(f"overtrain: error: {error}", file=sys.stderr)
         raise typer.Exit(2) from None
-    problems = diagnose(runs)
+    problems = diagnose(table)
     if json_output:
-        print_json({**runs.describe(), "problems": problems})
+        print_json({**table.describe(), "problems": problems})
         return
-    console.print(runs_table(runs))
+    console.print(runs_table(table))
     for problem in problems:
         console.print(f"[yellow]warning:[/] {problem}", highlight=False)
     if not problems:

@@ -192,6 +192,10 @@ N_SIZES = 4
 MIN_DESIGN_PARAMS = 1e7
 
 
+#: Where the evidence of `design` comes from by default (`RunTable.source` of the bundled testbed).
+TESTBED = "bundled testbed"
+
+
 @dataclass(frozen=True)
 class Design:
     """Small runs to train before the target: the paper's recipe, scaled to the budget."""
@@ -200,6 +204,7 @@ class Design:
     target_tokens: float
     runs: tuple[Target, ...]
     evidence: list[dict]
+    source: str = TESTBED  # the runs the evidence comes from
 
     @property
     def flops(self) -> float:
@@ -213,12 +218,15 @@ class Design:
     def expectation(self) -> str:
         """What accuracy to expect, from the evidence at comparable distance (within a factor of 3)."""
         near = [e for e in self.evidence if self.distance / 3 <= e["distance"] <= self.distance * 3]
+        where_from = "the bundled testbed" if self.source == TESTBED else self.source
         if not near:
             span = ", ".join(f"{d:.0f}x" for d in sorted({round(e["distance"]) for e in self.evidence}))
-            return (f"no evidence at {self.distance:.0f}x; the paper's recipe was checked at {span}: "
+            on = "" if self.source == TESTBED else f" on {where_from}"
+            return (f"no evidence at {self.distance:.0f}x; the paper's recipe was checked{on} at {span}: "
                     "forecast at your own risk and backtest your runs (`overtrain backtest`)")
         loss = [abs(e["loss_rel_err"]) for e in near]
-        error = [abs(e["err17_rel_err"]) for e in near]
+        error_key = next((k for k in near[0] if k.startswith("err") and k.endswith("_rel_err")), None)
+        error = [abs(e[error_key]) for e in near] if error_key else []
         low, high = min(e["distance"] for e in near), max(e["distance"] for e in near)
         where = f"at {low:.0f}x" if round(low) == round(high) else f"at {low:.0f}x to {high:.0f}x"
         runs = "run" if len(near) == 1 else "runs"
@@ -232,8 +240,13 @@ class Design:
         if self.distance > high * 1.05:
             beyond = (f"; {self.distance:.0f}x is {self.distance / high:.1f}x further than any of them, and "
                       "backtest misses grow with distance: expect worse")
-        return (f"at {self.distance:.0f}x, the paper's recipe forecast {len(near)} held-out {runs} of the bundled "
-                f"testbed {where}: loss off by {spread(loss)}, 17-task average error off by {spread(error)}{beyond}")
+        errors = ""
+        if error_key:
+            task_set = error_key.removeprefix("err").removesuffix("_rel_err")
+            label = f"{task_set}-task average error" if task_set.isdigit() else f"average error ({task_set} tasks)"
+            errors = f", {label} off by {spread(error)}"
+        return (f"at {self.distance:.0f}x, the paper's recipe forecast {len(near)} held-out {runs} of {where_from} "
+                f"{where}: loss off by {spread(loss)}{errors}{beyond}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -246,10 +259,12 @@ class Design:
         }
 
 
-def design(target_params: float, target_tokens: float, budget: float, evidence: list[dict]) -> Design:
+def design(target_params: float, target_tokens: float, budget: float, evidence: list[dict] | None = None,
+           runs: RunTable | None = None) -> Design:
     """Four sizes a factor 3 apart at M = 20 plus the smallest at M = 320 (the paper's recipe; M = 5 is
     avoided, the law holds poorly there), scaled so the runs spend `budget` FLOPs and the largest stays below
-    the target. `evidence` holds past forecasts (distance, relative errors) to say what accuracy to expect."""
+    the target. `evidence` holds past forecasts (distance, relative errors) to say what accuracy to expect;
+    by default, how the paper's recipe fared on `runs` (default: the bundled testbed; `paper.design_evidence`)."""
     for name, value in (("target params", target_params), ("target tokens", target_tokens), ("budget", budget)):
         if not np.isfinite(value) or value <= 0:
             raise OvertrainError(f"{name} must be a positive number, got {value!r}")
@@ -269,9 +284,14 @@ def design(target_params: float, target_tokens: float, budget: float, evidence: 
             f"smallest should have at least {MIN_DESIGN_PARAMS:.0e} (the testbed's smallest has 11M): spend at "
             f"least {needed:.2g} FLOPs"
         )
-    runs = [Target(float(s), float(s) * DESIGN_MULTIPLIER) for s in sizes]
-    runs.append(Target(float(sizes[-1]), float(sizes[-1]) * OVERTRAINED_MULTIPLIER))
-    return Design(target_params, target_tokens, tuple(sorted(runs, key=lambda r: r.flops)), evidence)
+    small = [Target(float(s), float(s) * DESIGN_MULTIPLIER) for s in sizes]
+    small.append(Target(float(sizes[-1]), float(sizes[-1]) * OVERTRAINED_MULTIPLIER))
+    if evidence is None:
+        from overtrain.paper import design_evidence
+
+        evidence = design_evidence(runs)
+    return Design(target_params, target_tokens, tuple(sorted(small, key=lambda r: r.flops)), evidence,
+                  TESTBED if runs is None else runs.source)
 
 
 def params_for_loss(loss_fit: Fit, multipliers: np.ndarray, target: float) -> np.ndarray:
