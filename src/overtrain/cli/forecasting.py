@@ -192,6 +192,8 @@ def backtest_command(
         table = table.subset(np.isin(table.column("family"), chosen))
     if where:
         table = table.select(where)
+        if not len(table):
+            raise OvertrainError(f"{table.source}: --where {where!r} leaves no runs")
     split = loss_split or table.default_split()
     task_spec = default_task_spec(table, tasks)
     if protocol == "size-ahead" and not fit_loss:

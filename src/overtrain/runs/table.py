@@ -183,7 +183,8 @@ class RunTable:
     ) -> RunTable:
         """Validate a frame with a `run` column (or run-id index) and derive M and C where absent.
 
-        Every problem is collected; if there are any, InputProblems is raised with all of them.
+        A frame with no rows is refused (nothing to fit or show); every other problem is collected, and if there
+        are any, InputProblems is raised with all of them.
         """
         frame = frame.copy()
         if "run" in frame.columns:
@@ -193,6 +194,8 @@ class RunTable:
         for required in ("params", "tokens"):
             if required not in frame.columns:
                 raise OvertrainError(f"{source}: missing required column {required!r}")
+        if not len(frame):
+            raise OvertrainError(f"{source}: no runs (a header and no rows)")
         frame, of = _checkpoint_rows(frame, source)
         problems = [f"{source}: duplicate run id {run!r}" for run in frame.index[frame.index.duplicated()].unique()]
         for column, default in (("family", DEFAULT_FAMILY), ("shape", "")):
