@@ -14,9 +14,10 @@ from overtrain.names import DEFAULT_ERROR_LAW
 
 if TYPE_CHECKING:
     from overtrain.forecast import FittedLaws
-from overtrain.cli.app import console, print_json, reports_errors, working
+from overtrain.cli.app import console, print_json, reports_errors, warn, working
 from overtrain.cli.forecasting import fit_all
 from overtrain.cli.options import (
+    AllowImplausibleOption,
     ColumnOption,
     FamilyOption,
     FitErrorOption,
@@ -53,6 +54,7 @@ def plan_command(
     interval: Annotated[float, typer.Option(
         "--interval", help="Interval level for the forecast at the plan (runs only); 0 for none.")] = 0.9,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the frontier figure (.png, .svg or .pdf).")] = None,
+    allow_implausible: AllowImplausibleOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Which N and D reach a target loss or error at least total compute (training + inference)."""
@@ -67,7 +69,7 @@ def plan_command(
     from overtrain.render.tables import budget_table, cheaper_table, plan_table
 
     law_file = source is not None and source.suffix == ".json" and source.is_file()
-    runs = None if law_file else runs_from(source)
+    runs = None if law_file else runs_from(source, allow_implausible=allow_implausible)
     fitted = load_laws(source) if law_file else fit_all(
         runs, family, loss_split, tasks, Method(loss_fit_set=fit_loss, error_fit_set=fit_error))
     if target_loss is None and target_error is None:
@@ -171,13 +173,14 @@ def compare_command(
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
     column: ColumnOption = None,
+    allow_implausible: AllowImplausibleOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Which family (data recipe) wins at the target: a ranking with intervals, P(best) and the leading pairs' odds."""
     from overtrain.decide.compare import CompareOptions, compare_families
     from overtrain.fitting.method import Method
     from overtrain.forecast import parse_target
-    from overtrain.render.tables import comparison_tables
+    from overtrain.render.tables import comparison_tables, comparison_warnings
     from overtrain.trust.trusted import ForecastRequest
 
     parsed = parse_target(target)
@@ -185,7 +188,7 @@ def compare_command(
         raise OvertrainError(f"--interval must be a level in (0, 1), got {interval}")
     if plot is not None:
         check_figure(plot)
-    table = runs_from(runs, sizes, task_info, column)
+    table = runs_from(runs, sizes, task_info, column, allow_implausible)
     if baseline is not None:
         baseline = (families_named(table, [baseline]) or [baseline])[0]
     with working("comparing") as step:
@@ -203,5 +206,7 @@ def compare_command(
         return
     for result in comparison_tables(comparison, top=top, baseline=baseline, pairs=pairs):
         console.print(result)
+    for warning in comparison_warnings(comparison):
+        warn(warning)
     if plot is not None:
         console.print(f"wrote {plot}")

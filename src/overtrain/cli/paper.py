@@ -16,8 +16,9 @@ from overtrain.interrupts import checkpoint
 
 if TYPE_CHECKING:
     from overtrain.runs.table import RunTable
-from overtrain.cli.app import console, print_json, reports_errors, working
+from overtrain.cli.app import console, print_json, reports_errors, warn, working
 from overtrain.cli.options import (
+    AllowImplausibleOption,
     ColumnOption,
     JsonOption,
     RunsArgument,
@@ -51,6 +52,7 @@ def reproduce_command(
     out: Annotated[Path | None, typer.Option("--out", help="Directory for --all (created; must be empty).")] = None,
     force: Annotated[bool, typer.Option("--force", help="With --all: write into a non-empty --out.", metavar="")
                      ] = False,
+    allow_implausible: AllowImplausibleOption = False,
 ) -> None:
     """Reproduce Gadre et al. (2024): fit on small runs, forecast the 1.4B and 6.9B runs."""
     from overtrain.paper import PAPER_LOSS_SPLIT, PAPER_TASK_SETS, reproduce
@@ -62,9 +64,9 @@ def reproduce_command(
     if everything and json_output:
         raise OvertrainError("--json and --all: the report's numbers are written to DIR/results.json; use one")
     if everything:
-        _reproduce_all(runs_from(runs), out, force)
+        _reproduce_all(runs_from(runs, allow_implausible=allow_implausible), out, force)
         return
-    table = runs_from(runs)
+    table = runs_from(runs, allow_implausible=allow_implausible)
     if runs is None or _paper_like(table, PAPER_LOSS_SPLIT):
         defaults = (PAPER_LOSS_SPLIT, PAPER_TASK_SETS, "paper-loss", "paper-error", "paper-targets")
     else:  # the paper's method on a user's runs: fit on the smaller models, forecast the largest
@@ -145,7 +147,7 @@ def runs_command(
     from overtrain.runs.checks import diagnose
 
     try:
-        runs = runs_from(path, sizes, task_info, column)
+        runs = runs_from(path, sizes, task_info, column, allow_implausible=True)
     except InputProblems as problems:
         for problem in problems.problems:
             print(f"overtrain: error: {problem}", file=sys.stderr)
@@ -159,6 +161,6 @@ def runs_command(
         return
     console.print(runs_table(runs))
     for problem in problems:
-        console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+        warn(problem)
     if not problems:
         console.print("no problems found")

@@ -516,17 +516,39 @@ IMPLAUSIBLE = "outside what any model has been trained at"
 UNREAD = "not read"
 
 
+#: How a refusal of implausible sizes says to acknowledge them, on the command line and in Python.
+ACKNOWLEDGE = "if the sizes are right, acknowledge them with --allow-implausible (allow_implausible=True in Python)"
+
+
+def _implausible_rows(values: np.ndarray, column: str) -> np.ndarray:
+    low, high = PLAUSIBLE[column]
+    return np.flatnonzero((values < low) | (values > high))
+
+
 def implausible(frame: pd.DataFrame, source: str) -> list[str]:
     """One note per size column with values no training run has, naming the runs (a unit slip, e.g. 1e30)."""
     notes = []
     for column, (low, high) in PLAUSIBLE.items():
         values = frame[column].to_numpy(dtype=float)
-        odd = np.flatnonzero((values < low) | (values > high))
+        odd = _implausible_rows(values, column)
         if len(odd):
             shown = ", ".join(f"{frame.index[i]!r} ({values[i]:.3g})" for i in odd[:3])
             notes.append(f"{source}: {column} of {len(odd)} run{'s' * (len(odd) > 1)} {IMPLAUSIBLE} ({low:g} to "
                          f"{high:g}): {shown}{' ...' if len(odd) > 3 else ''}; a unit slip?")
     return notes
+
+
+def refuse_implausible(runs: RunTable) -> None:
+    """Raise, naming the file, the first run and its size, when a run's params or tokens are outside what any model
+    has been trained at (`PLAUSIBLE`): a unit slip (50 for 50M) fits and forecasts plausible-looking nonsense."""
+    for column, (low, high) in PLAUSIBLE.items():
+        values = runs.column(column)
+        odd = _implausible_rows(values, column)
+        if len(odd):
+            more = f" (and {len(odd) - 1} more run{'s' * (len(odd) > 2)})" if len(odd) > 1 else ""
+            raise OvertrainError(
+                f"{runs.source}: run {runs.runs[odd[0]]!r}: {column} = {values[odd[0]]:.3g} is {IMPLAUSIBLE} "
+                f"({low:g} to {high:g}), a unit slip?{more}; {ACKNOWLEDGE}")
 
 
 def _checkpoint_rows(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.Series]:
