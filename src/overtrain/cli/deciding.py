@@ -11,6 +11,7 @@ import typer
 from overtrain.errors import OvertrainError
 from overtrain.files import check_figure
 from overtrain.names import DEFAULT_ERROR_LAW
+from overtrain.sizes import amount
 
 if TYPE_CHECKING:
     from overtrain.forecast import FittedLaws
@@ -29,7 +30,6 @@ from overtrain.cli.options import (
     SizesOption,
     TaskInfoOption,
     TasksOption,
-    amount,
     families_named,
     runs_from,
 )

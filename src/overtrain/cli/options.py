@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -57,16 +56,6 @@ def families_named(runs: RunTable, requested: list[str] | None) -> list[str] | N
             raise OvertrainError(f"{runs.source}: no family {name!r} (families: {labels})")
         chosen.append(known[name.lower()])
     return chosen
-
-
-def amount(text: str, option: str) -> float:
-    """A non-negative number given to `option`, possibly with a size suffix (2T, 7B, 50M)."""
-    from overtrain.runs.table import size_number
-
-    value = size_number(text)
-    if value is None or not math.isfinite(value) or value < 0:
-        raise OvertrainError(f"{option}: cannot read {text!r} as an amount; write e.g. 1e22, 2T or 7B")
-    return value
 
 
 AllowImplausibleOption = Annotated[bool, typer.Option(

@@ -27,6 +27,7 @@ import pandas as pd
 from overtrain.errors import InputProblems, OvertrainError
 from overtrain.runs.fitsets import FitSet, resolve_fit_set
 from overtrain.runs.tasks import TaskSet, empty_task_table, resolve_task_set
+from overtrain.sizes import size_number
 
 LOSS = "loss:"
 LOSS_LOWER = "loss_lower95:"
@@ -38,21 +39,6 @@ CHECKPOINT_OF = "checkpoint_of"
 STEP = "step"
 SIZE_COLUMNS = ("params", "tokens", "multiplier", "flops")
 DEFAULT_FAMILY = "default"
-
-
-#: Suffixes a size may carry, as overtrain prints them (7.00B parameters, 2T tokens).
-SIZE_SUFFIXES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
-
-
-def size_number(raw: object) -> float | None:
-    """A number, possibly with a size suffix (k, M, B or G, T): 7B is 7e9; None when it is not one."""
-    text = str(raw).strip().replace("_", "")
-    factor = SIZE_SUFFIXES.get(text[-1:], 1.0) if text and not text[-1:].isdigit() and text[-1:] != "." else 1.0
-    number = text[:-1] if factor != 1.0 else text
-    try:
-        return float(number) * factor
-    except ValueError:
-        return None
 
 
 def flops_from(params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray | float:
