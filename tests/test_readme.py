@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from scipy.optimize import brentq
 from typer.testing import CliRunner
 
@@ -182,7 +183,8 @@ def test_the_walkthrough_runs_and_its_notebook_is_written_from_it(tmp_path: Path
     import runpy
 
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the script finds its sweep from any working directory
     names = runpy.run_path(str(tmp_path / "examples" / "walkthrough.py"))
     frame = names["frame"]
     assert len(frame) == 4
@@ -201,6 +203,18 @@ def test_the_walkthrough_runs_and_its_notebook_is_written_from_it(tmp_path: Path
     spec.loader.exec_module(maker)
     script = (ROOT / "examples" / "walkthrough.py").read_text(encoding="utf-8")
     assert (ROOT / "examples" / "walkthrough.ipynb").read_text(encoding="utf-8") == maker.notebook(script)
+
+
+@pytest.mark.parametrize("start", ["examples", "."])
+def test_the_notebook_finds_the_sweep_where_jupyter_starts_it(tmp_path: Path, monkeypatch, start: str) -> None:
+    """Jupyter runs a notebook in its own folder, with no `__file__`; from the repository root it works too."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path / start)
+    notebook = json.loads((tmp_path / "examples" / "walkthrough.ipynb").read_text(encoding="utf-8"))
+    first = "".join(next(c for c in notebook["cells"] if c["cell_type"] == "code")["source"])
+    names: dict = {"__name__": "__main__"}
+    exec(compile(first, "walkthrough.ipynb", "exec"), names)
+    assert len(names["runs"]) == 12 and names["runs"].source.endswith("sweep.csv")
 
 
 def test_the_readme_python_example_prints_what_it_says() -> None:
