@@ -430,7 +430,7 @@ def test_columns_not_read_are_named_and_can_be_mapped(tmp_path) -> None:
     assert shown.exit_code == 0
     assert ("3 columns not read: 'eval/c4_en-validation/CrossEntropyLoss' (--column "
             "eval/c4_en-validation/CrossEntropyLoss=loss:c4_en-validation?), 'acc_piqa' (--column "
-            "acc_piqa=acc:piqa?), 'comment'") in shown.stdout
+            "acc_piqa=acc:piqa?), 'comment'") in shown.stderr  # a warning: on stderr, below the table
     refused = CliRunner().invoke(app, ["forecast", str(path), "--target", "params=1B,multiplier=20"])
     assert refused.exit_code == 2 and "no loss columns" in refused.stderr and "--column acc_piqa=acc:piqa?" in \
         refused.stderr
