@@ -2,9 +2,9 @@
 # # overtrain from Python: a sweep of two data recipes
 #
 # The notebook form of `examples/README.md` (`walkthrough.ipynb` holds the same cells; `tools/make_notebook.py`
-# writes it from this file, and the tests run this file). Run it from the repository root. The sweep,
-# `examples/sweep.csv`, was drawn from known laws (`tools/make_examples.py`), so every forecast below can be
-# checked against the truth.
+# writes it from this file, and the tests run this file). It reads the sweep beside it, from any working folder
+# (the notebook: from `examples/`, where Jupyter opens it, or the repository root). The sweep, `examples/sweep.csv`,
+# was drawn from known laws (`tools/make_examples.py`), so every forecast below can be checked against the truth.
 
 # %%
 from pathlib import Path
@@ -14,7 +14,10 @@ import pandas as pd
 
 import overtrain as ot
 
-HERE = Path("examples")
+try:  # the script's own folder
+    HERE = Path(__file__).resolve().parent
+except NameError:  # a notebook has none: Jupyter starts it in examples/, or it was started at the repository root
+    HERE = Path() if Path("sweep.csv").is_file() else Path("examples")
 runs = ot.read_runs(HERE / "sweep.csv")
 runs.to_frame().head()
 

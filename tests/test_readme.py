@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from scipy.optimize import brentq
 from typer.testing import CliRunner
 
@@ -94,9 +95,11 @@ def test_every_command_of_the_pages_runs_and_prints_what_they_show(tmp_path: Pat
             result = subprocess.run([str(overtrain), *command.split()[1:]], cwd=work, env=env, capture_output=True,
                                     text=True, timeout=300)
             assert result.returncode == 0, (page, command, result.stderr)
-            problem = shown_lines_printed(shown, result.stdout)
+            # a terminal shows both streams: the tables on stdout, then the warnings on stderr
+            problem = shown_lines_printed(shown, result.stdout + result.stderr)
             assert problem is None, (page, command, problem)
-            wide = [line for line in result.stdout.splitlines() if len(line.rstrip()) > 80 or "…" in line]
+            wide = [line for line in (result.stdout + result.stderr).splitlines()
+                    if len(line.rstrip()) > 80 or "…" in line]
             assert not wide, (command, "cut or wider than the 80-column terminal", wide[:2])
             ran += 1
     assert ran >= 15
@@ -180,7 +183,8 @@ def test_the_walkthrough_runs_and_its_notebook_is_written_from_it(tmp_path: Path
     import runpy
 
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the script finds its sweep from any working directory
     names = runpy.run_path(str(tmp_path / "examples" / "walkthrough.py"))
     frame = names["frame"]
     assert len(frame) == 4
@@ -199,6 +203,18 @@ def test_the_walkthrough_runs_and_its_notebook_is_written_from_it(tmp_path: Path
     spec.loader.exec_module(maker)
     script = (ROOT / "examples" / "walkthrough.py").read_text(encoding="utf-8")
     assert (ROOT / "examples" / "walkthrough.ipynb").read_text(encoding="utf-8") == maker.notebook(script)
+
+
+@pytest.mark.parametrize("start", ["examples", "."])
+def test_the_notebook_finds_the_sweep_where_jupyter_starts_it(tmp_path: Path, monkeypatch, start: str) -> None:
+    """Jupyter runs a notebook in its own folder, with no `__file__`; from the repository root it works too."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path / start)
+    notebook = json.loads((tmp_path / "examples" / "walkthrough.ipynb").read_text(encoding="utf-8"))
+    first = "".join(next(c for c in notebook["cells"] if c["cell_type"] == "code")["source"])
+    names: dict = {"__name__": "__main__"}
+    exec(compile(first, "walkthrough.ipynb", "exec"), names)
+    assert len(names["runs"]) == 12 and names["runs"].source.endswith("sweep.csv")
 
 
 def test_the_readme_python_example_prints_what_it_says() -> None:

@@ -430,7 +430,7 @@ def test_columns_not_read_are_named_and_can_be_mapped(tmp_path) -> None:
     assert shown.exit_code == 0
     assert ("3 columns not read: 'eval/c4_en-validation/CrossEntropyLoss' (--column "
             "eval/c4_en-validation/CrossEntropyLoss=loss:c4_en-validation?), 'acc_piqa' (--column "
-            "acc_piqa=acc:piqa?), 'comment'") in shown.stdout
+            "acc_piqa=acc:piqa?), 'comment'") in shown.stderr  # a warning: on stderr, below the table
     refused = CliRunner().invoke(app, ["forecast", str(path), "--target", "params=1B,multiplier=20"])
     assert refused.exit_code == 2 and "no loss columns" in refused.stderr and "--column acc_piqa=acc:piqa?" in \
         refused.stderr
@@ -511,14 +511,17 @@ def test_notes_true_of_several_families_are_said_once() -> None:
 
 
 def test_a_unit_slip_is_said_and_no_interval_collapses_to_a_point(tmp_path) -> None:
-    """One run's params written as 1e30: the forecast says so, and an interval whose bounds met is not shown as
-    one (0.437-0.437) but said to have none."""
+    """One run's params written as 1e30: refused unless acknowledged, then the forecast says so, and an interval
+    whose bounds met is not shown as one (0.437-0.437) but said to have none."""
     sweep = Path(__file__).resolve().parents[1] / "examples" / "sweep.csv"
     frame = pd.read_csv(sweep)
     frame.loc[frame["run"] == "web-400m-m20", "params"] = 1e30
     path = tmp_path / "slip.csv"
     frame.to_csv(path, index=False)
-    result = CliRunner().invoke(app, ["forecast", str(path), "--target", "params=7B,tokens=2T", "--json"])
+    refused = CliRunner().invoke(app, ["forecast", str(path), "--target", "params=7B,tokens=2T", "--json"])
+    assert refused.exit_code == 2 and "run 'web-400m-m20': params = 1e+30" in refused.stderr
+    result = CliRunner().invoke(app, ["forecast", str(path), "--target", "params=7B,tokens=2T", "--json",
+                                      "--allow-implausible"])
     document = json.loads(result.stdout)
     assert any("'web-400m-m20' (1e+30); a unit slip?" in note for note in document["notes"])
     for prediction in document["predictions"]:
@@ -548,8 +551,9 @@ def test_compare_says_when_a_thin_family_switches_every_family_to_the_shared_sha
     result = CliRunner().invoke(app, ["compare", str(path), "--target", "params=1e9,multiplier=20"],
                                 env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("warning: 1 of 2 families cannot be fitted alone (thin), so every family is "
+    assert result.stderr.startswith("warning: 1 of 2 families cannot be fitted alone (thin), so every family is "
                                     "compared through one law fitted to all of them")
+    assert "warning" not in result.stdout
 
 
 def test_the_words_say_what_the_numbers_are() -> None:

@@ -5,7 +5,7 @@ Run from the repository root:
     python tools/make_notebook.py [--check]
 
 `--check` only verifies that the shipped notebook is what this script writes. The notebook carries no outputs:
-run it (Jupyter, VS Code) from the repository root.
+run it (Jupyter, VS Code) in its own folder or from the repository root.
 """
 
 from __future__ import annotations

@@ -14,9 +14,10 @@ from overtrain.fitting.fit import Fit, fit_error, fit_loss, fit_loss_pooled
 from overtrain.fitting.method import PAPER_METHOD, Method
 from overtrain.laws.loss import held_out_reason, shared_quantity
 from overtrain.runs.fitsets import FitSet
-from overtrain.runs.table import RunTable, flops_from, size_number
+from overtrain.runs.table import RunTable, flops_from
 from overtrain.runs.tasks import TaskSet
 from overtrain.scales import physical
+from overtrain.sizes import size_number, size_values
 
 
 def _error_fits(error_fits: Fit | Sequence[Fit] | None, loss_fit: Fit) -> tuple[Fit, ...]:
@@ -192,10 +193,13 @@ def forecast(
     tokens: Any = None,
     multiplier: Any = None,
 ) -> Forecast | Forecasts:
-    """Forecast a run of `params` parameters trained on `tokens` tokens (or `multiplier` x params tokens). Given
-    arrays (broadcast together), forecast each run and return them as `Forecasts`."""
+    """Forecast a run of `params` parameters trained on `tokens` tokens (or `multiplier` x params tokens); sizes may
+    be written as on the command line ("7B", "2T"). Given arrays (broadcast together), forecast each run and return
+    them as `Forecasts`."""
     if loss_fit.kind != "loss":
         raise OvertrainError(f"expected a loss-law fit, got a {loss_fit.kind}-law fit")
+    params, tokens, multiplier = (size_values(v, n) for v, n in ((params, "params"), (tokens, "tokens"),
+                                                            (multiplier, "multiplier")))
     if any(np.ndim(v) > 0 for v in (params, tokens, multiplier) if v is not None):
         try:
             grid = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (params, tokens, multiplier)
@@ -387,8 +391,9 @@ class FittedLaws:
         """The task set the error law averages over; None without an error law (or one without tasks)."""
         return None if self.error is None else self.error.task_set
 
-    def forecast(self, params: float, tokens: float | None = None, multiplier: float | None = None) -> Forecast:
-        """Forecast loss and average error of a run of `params` parameters and `tokens` tokens."""
+    def forecast(self, params: float | str, tokens: float | str | None = None,
+                 multiplier: float | str | None = None) -> Forecast:
+        """Forecast loss and average error of a run of `params` parameters and `tokens` tokens ("7B", "2T" too)."""
         return forecast(self.loss, self.error, params=params, tokens=tokens, multiplier=multiplier)
 
     def summary(self) -> str:

@@ -98,6 +98,13 @@ app = typer.Typer(
 
 
 console = Console()
+#: Warnings and notes about the output, on stderr: stdout holds only the tables (or the JSON document).
+errors_console = Console(stderr=True)
+
+
+def warn(message: str) -> None:
+    """One warning on stderr (in --json, warnings are in the document instead)."""
+    errors_console.print(f"[yellow]warning:[/] {message}", highlight=False)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

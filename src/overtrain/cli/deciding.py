@@ -11,12 +11,14 @@ import typer
 from overtrain.errors import OvertrainError
 from overtrain.files import check_figure
 from overtrain.names import DEFAULT_ERROR_LAW
+from overtrain.sizes import amount
 
 if TYPE_CHECKING:
     from overtrain.forecast import FittedLaws
-from overtrain.cli.app import console, print_json, reports_errors, working
+from overtrain.cli.app import console, print_json, reports_errors, warn, working
 from overtrain.cli.forecasting import fit_all
 from overtrain.cli.options import (
+    AllowImplausibleOption,
     ColumnOption,
     FamilyOption,
     FitErrorOption,
@@ -28,7 +30,6 @@ from overtrain.cli.options import (
     SizesOption,
     TaskInfoOption,
     TasksOption,
-    amount,
     families_named,
     runs_from,
 )
@@ -56,6 +57,7 @@ def plan_command(
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
     column: ColumnOption = None,
+    allow_implausible: AllowImplausibleOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Which N and D reach a target loss or error at least total compute (training + inference)."""
@@ -72,7 +74,7 @@ def plan_command(
     law_file = source is not None and source.suffix == ".json" and source.is_file()
     if law_file and (sizes or task_info is not None or column):
         raise OvertrainError(f"{source} is a law file: --sizes, --task-info and --column are for reading runs")
-    runs = None if law_file else runs_from(source, sizes, task_info, column)
+    runs = None if law_file else runs_from(source, sizes, task_info, column, allow_implausible)
     fitted = load_laws(source) if law_file else fit_all(
         runs, family, loss_split, tasks, Method(loss_fit_set=fit_loss, error_fit_set=fit_error))
     if target_loss is None and target_error is None:
@@ -139,6 +141,7 @@ def design_command(
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
     column: ColumnOption = None,
+    allow_implausible: AllowImplausibleOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Propose the small runs to train first (sizes, multipliers, cost) and the accuracy to expect."""
@@ -148,7 +151,8 @@ def design_command(
 
     parsed = parse_target(target)
     budget_flops = amount(budget, "--budget")
-    proposal = design(parsed.params, parsed.tokens, budget_flops, runs=runs_from(runs, sizes, task_info, column))
+    proposal = design(parsed.params, parsed.tokens, budget_flops, runs=runs_from(runs, sizes, task_info, column,
+                                                                                  allow_implausible))
     if json_output:
         print_json(proposal.to_dict())
         return
@@ -183,13 +187,14 @@ def compare_command(
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
     column: ColumnOption = None,
+    allow_implausible: AllowImplausibleOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Which family (data recipe) wins at the target: a ranking with intervals, P(best) and the leading pairs' odds."""
     from overtrain.decide.compare import CompareOptions, compare_families
     from overtrain.fitting.method import Method
     from overtrain.forecast import parse_target
-    from overtrain.render.tables import comparison_tables
+    from overtrain.render.tables import comparison_tables, comparison_warnings
     from overtrain.trust.trusted import ForecastRequest
 
     parsed = parse_target(target)
@@ -197,7 +202,7 @@ def compare_command(
         raise OvertrainError(f"--interval must be a level in (0, 1), got {interval}")
     if plot is not None:
         check_figure(plot)
-    table = runs_from(runs, sizes, task_info, column)
+    table = runs_from(runs, sizes, task_info, column, allow_implausible)
     if baseline is not None:
         baseline = (families_named(table, [baseline]) or [baseline])[0]
     with working("comparing") as step:
@@ -215,5 +220,7 @@ def compare_command(
         return
     for result in comparison_tables(comparison, top=top, baseline=baseline, pairs=pairs):
         console.print(result)
+    for warning in comparison_warnings(comparison):
+        warn(warning)
     if plot is not None:
         console.print(f"wrote {plot}")

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from overtrain.forecast import FittedLaws
     from overtrain.runs.table import RunTable
     from overtrain.trust.trusted import TrustedForecast
-from overtrain.cli.app import console, print_json, reports_errors, working
+from overtrain.cli.app import console, print_json, reports_errors, warn, working
 from overtrain.cli.options import (
+    AllowImplausibleOption,
     ColumnOption,
     ErrorLawOption,
     FamilyOption,
@@ -67,14 +68,17 @@ def fit_chosen(runs: RunTable, family: list[str] | None, loss_split: str | None,
 
 
 def _show_forecasts(laws: list[FittedLaws], forecasts: list[TrustedForecast], json_output: bool,
-                    notes: list[str], per_task: bool = False) -> None:
+                    notes: list[str], per_task: bool = False, warnings: list[str] | None = None) -> None:
+    """The forecasts and laws on stdout, as tables or one JSON document; the `warnings` about the runs and each
+    forecast's own go to stderr with tables, into the document's notes and predictions with --json."""
     from overtrain.render.tables import forecast_table, laws_table, task_tables
 
+    warnings = warnings or []
     if json_output:
         print_json({
             "predictions": [f.to_dict() for f in forecasts],
             "laws": [law.to_dict() for law in laws],
-            "notes": notes,
+            "notes": [f"warning: {w}" for w in warnings] + notes,
         })
         return
     console.print(forecast_table(forecasts))
@@ -84,8 +88,8 @@ def _show_forecasts(laws: list[FittedLaws], forecasts: list[TrustedForecast], js
     console.print(laws_table(laws))
     for note in notes:
         console.print(note, highlight=False)
-    for warning in dict.fromkeys(w for f in forecasts for w in f.warnings()):
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    for warning in dict.fromkeys([*warnings, *(w for f in forecasts for w in f.warnings())]):
+        warn(warning)
 
 
 @reports_errors
@@ -112,6 +116,7 @@ def forecast_command(
     per_task: Annotated[bool, typer.Option(
         "--per-task", help="Also show each task's forecast accuracy with its interval (always in --json).",
         metavar="")] = False,
+    allow_implausible: AllowImplausibleOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Fit the loss and error laws to RUNS and forecast each target run's loss and average error."""
@@ -125,7 +130,7 @@ def forecast_command(
         raise OvertrainError(f"--interval must be a level in [0, 1), got {interval}")
     if plot is not None:
         check_figure(plot)
-    table = runs_from(runs, sizes, task_info, column)
+    table = runs_from(runs, sizes, task_info, column, allow_implausible)
     skipped: dict[str, str] = {}
     # --law auto chooses the error law too, among every candidate unless one is named
     request = ForecastRequest(loss_split, tasks, Method(law, objective, error_law or DEFAULT_ERROR_LAW, fit_loss,
@@ -137,16 +142,16 @@ def forecast_command(
     from overtrain.render.tables import family_notes
     from overtrain.runs.table import IMPLAUSIBLE
 
-    notes = [f"warning: {note}" for note in table.notes if IMPLAUSIBLE in note]
-    notes += [f"warning: not forecast: {why}" for why in skipped.values()]
-    notes += family_notes(results)
+    warnings = [note for note in table.notes if IMPLAUSIBLE in note]
+    warnings += [f"not forecast: {why}" for why in skipped.values()]
+    notes = family_notes(results)
     if plot is not None:
         from overtrain.render.figures import forecast_figure, save
 
         save(forecast_figure(table, [r.laws for r in results], [f for r in results for f in r.forecasts]), plot)
         notes.append(f"wrote {plot}")
     _show_forecasts([r.laws for r in results], [f for r in results for f in r.forecasts], json_output, notes,
-                    per_task)
+                    per_task, warnings)
 
 
 @reports_errors
@@ -172,6 +177,7 @@ def backtest_command(
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
     column: ColumnOption = None,
+    allow_implausible: AllowImplausibleOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Backtest: forecast larger runs from smaller, cheaper ones; errors, coverage, figure."""
@@ -186,12 +192,14 @@ def backtest_command(
     from overtrain.trust.choice import Candidates, select_method
     from overtrain.trust.protocols import BacktestOptions
 
-    table = runs_from(runs, sizes, task_info, column)
+    table = runs_from(runs, sizes, task_info, column, allow_implausible)
     chosen = families_named(table, family)
     if chosen:
         table = table.subset(np.isin(table.column("family"), chosen))
     if where:
         table = table.select(where)
+        if not len(table):
+            raise OvertrainError(f"{table.source}: --where {where!r} leaves no runs")
     split = loss_split or table.default_split()
     task_spec = default_task_spec(table, tasks)
     if protocol == "size-ahead" and not fit_loss:
@@ -241,6 +249,7 @@ def fit_command(
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
     column: ColumnOption = None,
+    allow_implausible: AllowImplausibleOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Fit the laws to RUNS and save them as a JSON law file for `overtrain predict` (printed without -o)."""
@@ -252,7 +261,7 @@ def fit_command(
     from overtrain.lawfile import laws_document, provenance, save_laws
     from overtrain.render.tables import laws_table
 
-    table = runs_from(runs, sizes, task_info, column)
+    table = runs_from(runs, sizes, task_info, column, allow_implausible)
     if law == "auto":
         laws = fit_chosen(table, family, loss_split, tasks, fit_loss, fit_error)
     else:

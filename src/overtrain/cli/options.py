@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,7 +26,9 @@ def column_renames(pairs: list[str] | None) -> dict[str, str]:
 
 
 def runs_from(path: Path | None, sizes: list[Path] | None = None, task_info: Path | None = None,
-          columns: list[str] | None = None) -> RunTable:
+              columns: list[str] | None = None, allow_implausible: bool = False) -> RunTable:
+    """The runs a command reads: RUNS (sizes no model has had refused unless `allow_implausible`), or the bundled
+    testbed."""
     from overtrain.runs.readers import read_runs
     from overtrain.runs.testbed import load_testbed
 
@@ -35,7 +36,8 @@ def runs_from(path: Path | None, sizes: list[Path] | None = None, task_info: Pat
         if sizes or task_info is not None or columns:
             raise OvertrainError("--sizes, --task-info and --column need a RUNS path")
         return load_testbed()
-    return read_runs(path, sizes=sizes, task_info=task_info, columns=column_renames(columns))
+    return read_runs(path, sizes=sizes, task_info=task_info, columns=column_renames(columns),
+                     allow_implausible=allow_implausible)
 
 
 def families_named(runs: RunTable, requested: list[str] | None) -> list[str] | None:
@@ -56,14 +58,9 @@ def families_named(runs: RunTable, requested: list[str] | None) -> list[str] | N
     return chosen
 
 
-def amount(text: str, option: str) -> float:
-    """A non-negative number given to `option`, possibly with a size suffix (2T, 7B, 50M)."""
-    from overtrain.runs.table import size_number
-
-    value = size_number(text)
-    if value is None or not math.isfinite(value) or value < 0:
-        raise OvertrainError(f"{option}: cannot read {text!r} as an amount; write e.g. 1e22, 2T or 7B")
-    return value
+AllowImplausibleOption = Annotated[bool, typer.Option(
+    "--allow-implausible", help="Fit runs whose params or tokens no model has been trained at (refused by default: "
+    "usually a unit slip, e.g. params in millions).", metavar="")]
 
 
 SizesOption = Annotated[list[Path] | None, typer.Option(

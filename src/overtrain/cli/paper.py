@@ -16,8 +16,9 @@ from overtrain.interrupts import checkpoint
 
 if TYPE_CHECKING:
     from overtrain.runs.table import RunTable
-from overtrain.cli.app import console, print_json, reports_errors, working
+from overtrain.cli.app import console, print_json, reports_errors, warn, working
 from overtrain.cli.options import (
+    AllowImplausibleOption,
     ColumnOption,
     FamilyOption,
     JsonOption,
@@ -61,6 +62,7 @@ def reproduce_command(
     column: ColumnOption = None,
     runs_alias: RunsAlias = None,
     out_alias: Annotated[Path | None, typer.Option("--out", hidden=True, help="The old name of --output.")] = None,
+    allow_implausible: AllowImplausibleOption = False,
 ) -> None:
     """Reproduce Gadre et al. (2024): fit on small runs, forecast the 1.4B and 6.9B runs."""
     from overtrain.paper import recipe_settings, reproduce
@@ -73,7 +75,7 @@ def reproduce_command(
                              "without --all the tables are printed")
     if everything and json_output:
         raise OvertrainError("--json and --all: the report's numbers are written to DIR/results.json; use one")
-    table = runs_from(runs, sizes, task_info, column)
+    table = runs_from(runs, sizes, task_info, column, allow_implausible)
     if everything:
         _reproduce_all(table, output, force)
         return
@@ -140,7 +142,7 @@ def runs_command(
     from overtrain.runs.checks import diagnose
 
     try:
-        table = runs_from(runs, sizes, task_info, column)
+        table = runs_from(runs, sizes, task_info, column, allow_implausible=True)
     except InputProblems as problems:
         for problem in problems.problems:
             print(f"overtrain: error: {problem}", file=sys.stderr)
@@ -154,6 +156,6 @@ def runs_command(
         return
     console.print(runs_table(table))
     for problem in problems:
-        console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+        warn(problem)
     if not problems:
         console.print("no problems found")

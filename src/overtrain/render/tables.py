@@ -331,6 +331,19 @@ class _Labels:
         return legend
 
 
+def comparison_warnings(comparison: RecipeComparison) -> list[str]:
+    """What a reader of the comparison must know before trusting it (the command line prints it on stderr): that
+    families too thin to be fitted alone made every family share one law."""
+    if not comparison.thin:
+        return []
+    thin = list(comparison.thin)
+    names = ", ".join(thin[:3]) + (", ..." if len(thin) > 3 else "")
+    fitted = len(comparison.forecasts) - len(thin)
+    return [f"{len(thin)} of {len(comparison.forecasts)} families cannot be fitted alone ({names}), so every family is "
+            "compared through one law fitted to all of them, each offset by its largest runs: forecasts differ from "
+            "`forecast`'s own laws" + (f"; --shape own compares the {fitted} that can be" if fitted >= 2 else "")]
+
+
 def comparison_tables(comparison: RecipeComparison, top: int = TOP, baseline: str | None = None,
                       pairs: bool = False) -> list[Any]:
     """Each quantity's ranking at the target (the `top` best, and `baseline`), with intervals, P(best) and P(among
@@ -340,15 +353,6 @@ def comparison_tables(comparison: RecipeComparison, top: int = TOP, baseline: st
     target = comparison.target
     label = _Labels()
     tables: list[Any] = []
-    if comparison.thin:
-        names = ", ".join(label.plain(f) for f in list(comparison.thin)[:3]) + (", ..." if len(comparison.thin) > 3
-                                                                                 else "")
-        fitted = len(comparison.forecasts) - len(comparison.thin)
-        tables.append(Text(f"warning: {len(comparison.thin)} of {len(comparison.forecasts)} families cannot be "
-                           f"fitted alone ({names}), so every family is compared through one law fitted to all of "
-                           "them, each offset by its largest runs: forecasts differ from `forecast`'s own laws"
-                           + (f"; --shape own compares the {fitted} that can be" if fitted >= 2 else ""),
-                           style="yellow"))
     k = comparison.top_k
     for key in keys:
         standing = comparison.standings[key]

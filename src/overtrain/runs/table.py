@@ -27,6 +27,7 @@ import pandas as pd
 from overtrain.errors import InputProblems, OvertrainError
 from overtrain.runs.fitsets import FitSet, resolve_fit_set
 from overtrain.runs.tasks import TaskSet, empty_task_table, resolve_task_set
+from overtrain.sizes import size_number
 
 LOSS = "loss:"
 LOSS_LOWER = "loss_lower95:"
@@ -38,21 +39,6 @@ CHECKPOINT_OF = "checkpoint_of"
 STEP = "step"
 SIZE_COLUMNS = ("params", "tokens", "multiplier", "flops")
 DEFAULT_FAMILY = "default"
-
-
-#: Suffixes a size may carry, as overtrain prints them (7.00B parameters, 2T tokens).
-SIZE_SUFFIXES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
-
-
-def size_number(raw: object) -> float | None:
-    """A number, possibly with a size suffix (k, M, B or G, T): 7B is 7e9; None when it is not one."""
-    text = str(raw).strip().replace("_", "")
-    factor = SIZE_SUFFIXES.get(text[-1:], 1.0) if text and not text[-1:].isdigit() and text[-1:] != "." else 1.0
-    number = text[:-1] if factor != 1.0 else text
-    try:
-        return float(number) * factor
-    except ValueError:
-        return None
 
 
 def flops_from(params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray | float:
@@ -183,7 +169,8 @@ class RunTable:
     ) -> RunTable:
         """Validate a frame with a `run` column (or run-id index) and derive M and C where absent.
 
-        Every problem is collected; if there are any, InputProblems is raised with all of them.
+        A frame with no rows is refused (nothing to fit or show); every other problem is collected, and if there
+        are any, InputProblems is raised with all of them.
         """
         frame = frame.copy()
         if "run" in frame.columns:
@@ -193,6 +180,8 @@ class RunTable:
         for required in ("params", "tokens"):
             if required not in frame.columns:
                 raise OvertrainError(f"{source}: missing required column {required!r}")
+        if not len(frame):
+            raise OvertrainError(f"{source}: no runs (a header and no rows)")
         frame, of = _checkpoint_rows(frame, source)
         problems = [f"{source}: duplicate run id {run!r}" for run in frame.index[frame.index.duplicated()].unique()]
         for column, default in (("family", DEFAULT_FAMILY), ("shape", "")):
@@ -513,17 +502,39 @@ IMPLAUSIBLE = "outside what any model has been trained at"
 UNREAD = "not read"
 
 
+#: How a refusal of implausible sizes says to acknowledge them, on the command line and in Python.
+ACKNOWLEDGE = "if the sizes are right, acknowledge them with --allow-implausible (allow_implausible=True in Python)"
+
+
+def _implausible_rows(values: np.ndarray, column: str) -> np.ndarray:
+    low, high = PLAUSIBLE[column]
+    return np.flatnonzero((values < low) | (values > high))
+
+
 def implausible(frame: pd.DataFrame, source: str) -> list[str]:
     """One note per size column with values no training run has, naming the runs (a unit slip, e.g. 1e30)."""
     notes = []
     for column, (low, high) in PLAUSIBLE.items():
         values = frame[column].to_numpy(dtype=float)
-        odd = np.flatnonzero((values < low) | (values > high))
+        odd = _implausible_rows(values, column)
         if len(odd):
             shown = ", ".join(f"{frame.index[i]!r} ({values[i]:.3g})" for i in odd[:3])
             notes.append(f"{source}: {column} of {len(odd)} run{'s' * (len(odd) > 1)} {IMPLAUSIBLE} ({low:g} to "
                          f"{high:g}): {shown}{' ...' if len(odd) > 3 else ''}; a unit slip?")
     return notes
+
+
+def refuse_implausible(runs: RunTable) -> None:
+    """Raise, naming the file, the first run and its size, when a run's params or tokens are outside what any model
+    has been trained at (`PLAUSIBLE`): a unit slip (50 for 50M) fits and forecasts plausible-looking nonsense."""
+    for column, (low, high) in PLAUSIBLE.items():
+        values = runs.column(column)
+        odd = _implausible_rows(values, column)
+        if len(odd):
+            more = f" (and {len(odd) - 1} more run{'s' * (len(odd) > 2)})" if len(odd) > 1 else ""
+            raise OvertrainError(
+                f"{runs.source}: run {runs.runs[odd[0]]!r}: {column} = {values[odd[0]]:.3g} is {IMPLAUSIBLE} "
+                f"({low:g} to {high:g}), a unit slip?{more}; {ACKNOWLEDGE}")
 
 
 def _checkpoint_rows(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.Series]:

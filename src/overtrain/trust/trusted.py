@@ -25,6 +25,7 @@ from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.runs.table import RunTable
 from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import load_suite_evidence
+from overtrain.sizes import size_values
 from overtrain.trust.backtest import calibration_backtest, ensemble_mean, member_methods, plausible_members
 from overtrain.trust.bounds import below_every_run, bounded, examples_per_task
 from overtrain.trust.calibration import DEFAULT_INTERVALS, IntervalOptions, pooled_calibration, resembling
@@ -43,13 +44,49 @@ from overtrain.trust.task_forecasts import TaskForecast, per_task_fit, task_fore
 
 @dataclass(frozen=True)
 class TrustedForecast:
-    """A forecast with its intervals (empty when not asked for) and warnings."""
+    """A forecast with its intervals (empty when not asked for) and warnings; what the forecast says (loss, errors,
+    the target's N, D, M, C) reads from it directly too."""
 
     forecast: Forecast
     intervals: dict[str, Interval]
     parts: dict[str, IntervalParts] = dataclasses.field(default_factory=dict, repr=False)
     members: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict, repr=False)
     tasks: tuple[TaskForecast, ...] = dataclasses.field(default=(), repr=False)
+
+    @property
+    def loss(self) -> float:
+        """The forecast loss (`forecast.loss`)."""
+        return self.forecast.loss
+
+    @property
+    def errors(self) -> dict[str, float]:
+        """The forecast average error per task set (`forecast.errors`)."""
+        return self.forecast.errors
+
+    @property
+    def error(self) -> float | None:
+        """The forecast average error of the first task set, or None without an error law (`forecast.error`)."""
+        return self.forecast.error
+
+    @property
+    def params(self) -> float:
+        """The target's N."""
+        return self.forecast.params
+
+    @property
+    def tokens(self) -> float:
+        """The target's D."""
+        return self.forecast.tokens
+
+    @property
+    def multiplier(self) -> float:
+        """The target's M = D / N."""
+        return self.forecast.multiplier
+
+    @property
+    def flops(self) -> float:
+        """The target's C = 6 N D."""
+        return self.forecast.flops
 
     def warnings(self) -> list[str]:
         """The forecast's own warnings, and where the plausible laws disagree by more than the interval spans."""
@@ -391,16 +428,22 @@ class Prediction:
 
 
 def predict(
-    runs: RunTable, params: float | Sequence[float] | np.ndarray, tokens: float | Sequence[float] | None = None,
-    *, multiplier: float | Sequence[float] | None = None, families: Sequence[str] | None = None,
+    runs: RunTable, params: float | str | Sequence[float | str] | np.ndarray,
+    tokens: float | str | Sequence[float | str] | None = None, *,
+    multiplier: float | str | Sequence[float | str] | None = None, families: Sequence[str] | None = None,
     request: ForecastRequest = DEFAULT_REQUEST,
 ) -> Prediction:
     """`overtrain forecast` from Python, with its defaults (every task the runs carry, the ensemble error law,
     90% intervals calibrated on the development suite and the runs' own backtests): every family of `runs` (or
-    `families`) at each target, params with tokens or multiplier broadcast together as arrays; `request` as
-    `forecast_family` takes it (`ForecastRequest(level=0.8, tasks="17")`, ...)."""
-    if (tokens is None) == (multiplier is None):
+    `families`) at each target, params with tokens or multiplier broadcast together as arrays, sizes written as
+    numbers or as on the command line ("7B", "2T"); `request` as `forecast_family` takes it
+    (`ForecastRequest(level=0.8, tasks="17")`, ...)."""
+    if tokens is None and multiplier is None:
+        raise OvertrainError("give tokens or multiplier")
+    if tokens is not None and multiplier is not None:
         raise OvertrainError("give tokens or multiplier, not both")
+    params, tokens, multiplier = (size_values(v, n) for v, n in ((params, "params"), (tokens, "tokens"),
+                                                            (multiplier, "multiplier")))
     try:
         sizes, amounts = np.broadcast_arrays(np.asarray(params, dtype=float),
                                              np.asarray(tokens if tokens is not None else multiplier, dtype=float))

@@ -9,13 +9,14 @@ from overtrain.errors import OvertrainError
 from overtrain.runs.readers.lmeval import is_lm_eval_dir, read_lm_eval_dir
 from overtrain.runs.readers.openlm import read_openlm_dir
 from overtrain.runs.readers.runs_table import read_runs_table, read_task_table, with_known_chance, write_runs_table
-from overtrain.runs.table import RunTable
+from overtrain.runs.table import RunTable, refuse_implausible
 
 __all__ = ["read_lm_eval_dir", "read_openlm_dir", "read_runs", "read_runs_table", "write_runs_table"]
 
 
 def read_runs(path: str | Path, *, sizes: str | Path | Sequence[str | Path] | None = None,
-              task_info: str | Path | None = None, columns: dict[str, str] | None = None) -> RunTable:
+              task_info: str | Path | None = None, columns: dict[str, str] | None = None,
+              allow_implausible: bool = False) -> RunTable:
     """Read runs from any supported source.
 
     - a runs table (CSV, or Parquet with the `parquet` extra);
@@ -26,6 +27,9 @@ def read_runs(path: str | Path, *, sizes: str | Path | Sequence[str | Path] | No
     `task_info` is an optional task-metadata table (`task, chance[, category, shots, n_examples]`); without it,
     tasks the bundled task table knows get its chance accuracy. `columns` renames a runs table's own column names
     to overtrain's before reading (e.g. {"val_loss": "loss:val"}).
+
+    A run whose params or tokens no model has been trained at (a unit slip: 50 for 50M) is an error naming it,
+    unless `allow_implausible` acknowledges such sizes (they are then a note of the table).
     """
     path = Path(path)
     if not path.exists():
@@ -45,7 +49,9 @@ def read_runs(path: str | Path, *, sizes: str | Path | Sequence[str | Path] | No
         else:
             raise OvertrainError(f"{path}: no open_lm model JSONs or lm-evaluation-harness results found")
     else:
-        runs = read_runs_table(path, columns=columns)
+        runs = read_runs_table(path, columns=columns, allow_implausible=True)
+    if not allow_implausible:
+        refuse_implausible(runs)
     if task_info is not None:
         return runs.with_tasks(read_task_table(Path(task_info)))
     return with_known_chance(runs)

@@ -20,7 +20,16 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.files import write_atomic
-from overtrain.runs.table import ACC, CHECKPOINT_OF, LOSS, TASKLOSS, UNREAD, RunTable, flops_from
+from overtrain.runs.table import (
+    ACC,
+    CHECKPOINT_OF,
+    LOSS,
+    TASKLOSS,
+    UNREAD,
+    RunTable,
+    flops_from,
+    refuse_implausible,
+)
 from overtrain.runs.tasks import TASK_COLUMNS
 
 ERR = "err:"
@@ -70,11 +79,12 @@ _PLAIN_NAMES = {"name": "run", "model": "run", "model_name": "run", "id": "run",
                 "dataset": "family"}
 
 
-def read_runs_table(path: str | Path, tasks: str | Path | None = None, columns: dict[str, str] | None = None
-                    ) -> RunTable:
+def read_runs_table(path: str | Path, tasks: str | Path | None = None, columns: dict[str, str] | None = None, *,
+                    allow_implausible: bool = False) -> RunTable:
     """Read a runs table (CSV or Parquet) and an optional task-metadata table; `columns` renames a table's own
     column names to overtrain's (e.g. {"val_loss": "loss:val"}) before anything is read. Columns overtrain does
-    not read are named in the table's notes, each with the name it may have meant."""
+    not read are named in the table's notes, each with the name it may have meant. Sizes no model has been trained
+    at (a unit slip: 50 for 50M) are refused unless `allow_implausible` (then they are a note)."""
     path = Path(path)
     frame = read_frame(path)
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
@@ -104,7 +114,10 @@ def read_runs_table(path: str | Path, tasks: str | Path | None = None, columns: 
         frame = frame.drop(columns=column)
     task_table = read_task_table(Path(tasks)) if tasks is not None else None
     notes = (unread_note(unread),) if unread else ()
-    return RunTable.from_frame(frame, task_table, source=str(path), notes=notes)
+    runs = RunTable.from_frame(frame, task_table, source=str(path), notes=notes)
+    if not allow_implausible:
+        refuse_implausible(runs)
+    return runs
 
 
 def renamed(frame: pd.DataFrame, columns: dict[str, str], path: Path) -> pd.DataFrame:
