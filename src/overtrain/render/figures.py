@@ -40,9 +40,10 @@ PLAIN_RANGE = (1e-3, 1e5)
 
 class ReadableLogLocator(matplotlib.ticker.LogLocator):
     """Major ticks of a log axis whose labels (`ReadableLogFormatter`) fit side by side: over a wide range (more
-    than `WIDE_DECADES`) powers of ten, every one or every few; over a narrower one the most ticks, up to eight, of
-    1-9, 1-2-3-5, 1-2-5, 1-3 or 1 per decade, or of round numbers evenly stepped (2.6, 2.8, 3.0), whose labels, as
-    wide as the axis lays them out, leave room between them."""
+    than `WIDE_DECADES`) powers of ten, every one or every few, as over any range beyond `PLAIN_RANGE` holding two
+    powers of ten; else the most ticks, up to eight, of 1-9, 1-2-3-5, 1-2-5, 1-3 or 1 per decade, or of round
+    numbers evenly stepped (2.6, 2.8, 3.0), whose labels, as wide as the axis lays them out, leave room between
+    them."""
 
     WIDE_DECADES = 2.5
 
@@ -60,6 +61,8 @@ class ReadableLogLocator(matplotlib.ticker.LogLocator):
                       for subs in ((1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 5), (1, 2, 5), (1, 3), (1,))]
         candidates += [inside(matplotlib.ticker.MaxNLocator(nbins=n, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high))
                        for n in (8, 5, 3)]
+        if not (PLAIN_RANGE[0] <= low and high < PLAIN_RANGE[1]) and len(candidates[4]) >= 2:
+            return candidates[4]  # powers of ten read better than 2x10^22, 5x10^22 where two fit
         fitting = [t for t in candidates if 2 <= len(t) <= 8 and self._fits(t, span)]
         return max(fitting, key=len) if fitting else super().tick_values(vmin, vmax)
 
