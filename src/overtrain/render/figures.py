@@ -641,7 +641,7 @@ def _error_panel(axis: plt.Axes, runs, law, mine: list, curve: LawCurve | None, 
                                                                               f"{interval.high:.3f}]"))
     axis.set_xlabel(f"loss ({fit.loss_split})")
     axis.set_ylabel(f"average top-1 error ({key})")
-    axis.set_title("error against loss: runs (filled: the error law's fit runs), the law and the target",
-                   fontsize=9)
+    axis.set_title("error against loss: runs (filled: the error law's fit runs), the law"
+                   + (" and the target" if mine else ""), fontsize=9)
     axis.grid(True, which="major", alpha=0.3)
     axis.legend(fontsize=7)
