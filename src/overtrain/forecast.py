@@ -268,6 +268,59 @@ def within_design(loss_fit: Fit, runs: RunTable) -> np.ndarray:
                      for n, d in zip(runs.params, runs.tokens, strict=True)], dtype=bool)
 
 
+#: Multipliers closer than this (relative) are one M in a figure: a sweep's M = 20 runs rarely divide exactly.
+SAME_MULTIPLIER = 0.03
+
+
+def distinct_multipliers(multipliers: Sequence[float] | np.ndarray) -> list[float]:
+    """The distinct multipliers among `multipliers`, ascending; those within `SAME_MULTIPLIER` of the one before
+    count as one, represented by the group's median."""
+    values = np.sort(np.asarray(multipliers, dtype=float))
+    groups: list[list[float]] = []
+    for value in values:
+        if groups and value <= groups[-1][0] * (1 + SAME_MULTIPLIER):
+            groups[-1].append(float(value))
+        else:
+            groups.append([float(value)])
+    return [float(np.median(group)) for group in groups]
+
+
+@dataclass(frozen=True)
+class LawCurve:
+    """A fitted law evaluated along a line, for a figure: loss against compute C at one multiplier M, or (no
+    multiplier) an error law against loss. Points with x above `fitted_to` lie beyond the fit runs."""
+
+    x: np.ndarray
+    y: np.ndarray
+    multiplier: float | None = None
+    fitted_to: float = float("inf")
+
+
+def loss_curves(fit: Fit, targets: Sequence[Target] = (), points: int = 200) -> list[LawCurve]:
+    """The loss law against compute at each distinct M of its fit runs and of `targets`: from half the cheapest fit
+    run's compute to twice the dearest fit run's or the furthest target's at that M, `fitted_to` the dearest fit
+    run's compute."""
+    params, tokens = fit.inputs[0], fit.inputs[1]
+    flops = np.asarray(flops_from(params, tokens), dtype=float)
+    curves = []
+    for m in distinct_multipliers([*(tokens / params), *(t.multiplier for t in targets)]):
+        ends = [t.flops for t in targets if abs(t.multiplier / m - 1) <= SAME_MULTIPLIER]
+        compute = np.geomspace(flops.min() / 2, max([flops.max() * 2, *(2 * end for end in ends)]), points)
+        n = np.sqrt(compute / (6 * m))
+        curves.append(LawCurve(compute, np.asarray(fit.predict(n, n * m), dtype=float), m, float(flops.max())))
+    return curves
+
+
+def error_curve(fit: Fit, losses: Sequence[float] | np.ndarray, points: int = 200) -> LawCurve | None:
+    """An error law of the loss alone against loss, a little beyond `losses` (the runs' and the targets'), clipped
+    to [0, 1] (no `fitted_to`: it extrapolates to lower losses, not higher); None for a law that takes more than the
+    loss (it is no single curve against loss)."""
+    if any(name != "loss" for name in fit.law.inputs):
+        return None
+    grid = np.linspace(float(np.min(losses)) * 0.97, float(np.max(losses)) * 1.02, points)
+    return LawCurve(grid, np.clip(np.asarray(fit.predict(grid), dtype=float), 0, 1))
+
+
 @dataclass(frozen=True)
 class Comparison:
     """A forecast set against a run that was actually trained: true and predicted values, relative errors."""
@@ -465,3 +518,23 @@ def fit_laws(
     else:
         error = fit_error(runs, split, task_set, fit_set=method.error_fit_set, law=method.error_law)
     return FittedLaws(loss, error)
+
+
+@dataclass(frozen=True)
+class FamilyCurves:
+    """What a figure draws of one family's laws: the loss law at each M (`loss_curves`) and the error law against
+    loss (`error_curve`; None without one that is a single curve)."""
+
+    family: str
+    loss: tuple[LawCurve, ...]
+    error: LawCurve | None = None
+
+
+def family_curves(runs: RunTable, laws: FittedLaws, targets: Sequence[Forecast] = ()) -> FamilyCurves:
+    """The curves of `laws` a figure of `runs` (the family's, or more) and the forecasts `targets` draws."""
+    error = None
+    fit = laws.error
+    if fit is not None and fit.task_set is not None:
+        table = runs.family(laws.family).complete(fit.loss_split, fit.task_set)
+        error = error_curve(fit, [*table.loss_values(fit.loss_split), *(t.loss for t in targets)])
+    return FamilyCurves(laws.family, tuple(loss_curves(laws.loss, targets)), error)

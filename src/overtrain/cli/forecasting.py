@@ -146,9 +146,12 @@ def forecast_command(
     warnings += [f"not forecast: {why}" for why in skipped.values()]
     notes = family_notes(results)
     if plot is not None:
+        from overtrain.forecast import family_curves
         from overtrain.render.figures import forecast_figure, save
 
-        save(forecast_figure(table, [r.laws for r in results], [f for r in results for f in r.forecasts]), plot)
+        curves = [family_curves(table, r.laws, [f.forecast for f in r.forecasts]) for r in results]
+        save(forecast_figure(table, [r.laws for r in results], [f for r in results for f in r.forecasts], curves),
+             plot)
         notes.append(f"wrote {plot}")
     _show_forecasts([r.laws for r in results], [f for r in results for f in r.forecasts], json_output, notes,
                     per_task, warnings)
@@ -267,9 +270,10 @@ def fit_command(
     else:
         laws = fit_all(table, family, loss_split, tasks, Method(law, objective, error_law, fit_loss, fit_error, pool))
     if plot is not None:
+        from overtrain.forecast import family_curves
         from overtrain.render.figures import forecast_figure, save
 
-        save(forecast_figure(table, laws, []), plot)
+        save(forecast_figure(table, laws, [], [family_curves(table, law) for law in laws]), plot)
         print(f"wrote {plot}", file=sys.stderr)
     if output is not None:
         save_laws(output, laws, provenance(table))

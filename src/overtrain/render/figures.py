@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
-import matplotlib.axis
+import matplotlib.font_manager
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
@@ -13,6 +14,7 @@ import pandas as pd
 
 from overtrain.decide.plan import params_for_loss
 from overtrain.files import write_atomic
+from overtrain.forecast import FamilyCurves, LawCurve, distinct_multipliers, family_curves
 from overtrain.paper import FAMILY_NAMES
 
 matplotlib.use("Agg")
@@ -32,10 +34,93 @@ def save(figure: plt.Figure, path: str | Path) -> None:
     plt.close(figure)
 
 
-def plain_log_labels(axis: matplotlib.axis.Axis) -> None:
-    """Label a log axis spanning less than a few decades with plain numbers (2, 3, 0.6), not 2x10^0."""
-    axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    axis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+#: Outside this range a tick label is written as a power of ten, inside as a plain number (0.05, 2.5, 300).
+PLAIN_RANGE = (1e-3, 1e5)
+
+
+class ReadableLogLocator(matplotlib.ticker.LogLocator):
+    """Major ticks of a log axis whose labels (`ReadableLogFormatter`) fit side by side: over a wide range (more
+    than `WIDE_DECADES`) powers of ten, every one or every few, as over any range beyond `PLAIN_RANGE` holding two
+    powers of ten; else the most ticks, up to eight, of 1-9, 1-2-3-5, 1-2-5, 1-3 or 1 per decade, or of round
+    numbers evenly stepped (2.6, 2.8, 3.0), whose labels, as wide as the axis lays them out, leave room between
+    them."""
+
+    WIDE_DECADES = 2.5
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        low, high = sorted((float(vmin), float(vmax)))
+        if not (low > 0 and np.isfinite(high) and high > low):
+            return super().tick_values(vmin, vmax)
+        span = np.log10(high / low)
+        decades = np.arange(np.floor(np.log10(low)), np.ceil(np.log10(high)) + 1)
+        if span > self.WIDE_DECADES:
+            step = int(np.ceil(span / 7))
+            return 10.0 ** decades[decades % step == 0]
+        inside = lambda ticks: ticks[(ticks >= low * (1 - 1e-9)) & (ticks <= high * (1 + 1e-9))]  # noqa: E731
+        candidates = [inside(np.array([s * 10.0**k for k in decades for s in subs]))
+                      for subs in ((1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 5), (1, 2, 5), (1, 3), (1,))]
+        candidates += [inside(matplotlib.ticker.MaxNLocator(nbins=n, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high))
+                       for n in (8, 5, 3)]
+        if not (PLAIN_RANGE[0] <= low and high < PLAIN_RANGE[1]) and len(candidates[4]) >= 2:
+            return candidates[4]  # powers of ten read better than 2x10^22, 5x10^22 where two fit
+        fitting = [t for t in candidates if 2 <= len(t) <= 8 and self._fits(t, span)]
+        return max(fitting, key=len) if fitting else super().tick_values(vmin, vmax)
+
+    def _fits(self, ticks: np.ndarray, span: float) -> bool:
+        """Whether labels at `ticks` leave at least half a character between them on this axis (`span` decades)."""
+        axis = self.axis
+        if axis is None or axis.axes is None:
+            return bool(np.min(np.diff(np.log10(ticks))) >= span / 8)
+        along_x = axis.axis_name == "x"
+        box, (width, height) = axis.axes.get_position(), axis.axes.figure.get_size_inches() * 72
+        length = box.width * width if along_x else box.height * height  # points
+        size = matplotlib.font_manager.FontProperties(size=plt.rcParams[f"{axis.axis_name}tick.labelsize"]
+                                                      ).get_size_in_points()
+        labels = ReadableLogFormatter.labels(ticks)
+        extent = np.array([0.6 * size * visible_length(label) if along_x else size for label in labels])
+        room = np.diff(np.log10(ticks)) / span * length
+        return bool(np.all(room >= (extent[1:] + extent[:-1]) / 2 + 0.5 * size))
+
+
+def visible_length(label: str) -> int:
+    """About how many characters wide a tick label reads (mathtext markup not counted)."""
+    return len(label.replace("\\times", "x").replace("$", "").replace("{", "").replace("}", "").replace("^", ""))
+
+
+class ReadableLogFormatter(matplotlib.ticker.Formatter):
+    """Plain numbers (2.5, 0.05, 300) where every tick of the axis lies in `PLAIN_RANGE`, else 10^k or m x 10^k."""
+
+    @staticmethod
+    def labels(locs: Sequence[float] | np.ndarray) -> list[str]:
+        """The labels of ticks at `locs`, in one style for the whole axis."""
+        plain = all(PLAIN_RANGE[0] <= v < PLAIN_RANGE[1] for v in locs)
+        labels = []
+        for x in locs:
+            exponent = int(np.floor(np.log10(x) + 1e-9))
+            mantissa = x / 10.0**exponent
+            labels.append(f"{x:.4g}" if plain else f"$10^{{{exponent}}}$" if np.isclose(mantissa, 1)
+                          else f"${mantissa:.3g}\\times10^{{{exponent}}}$")
+        return labels
+
+    ticks: tuple[float, ...] = ()
+
+    def set_locs(self, locs: Sequence[float]) -> None:
+        self.ticks = tuple(float(v) for v in locs if v > 0)
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return self.labels([*self.ticks, x])[-1] if x > 0 else ""
+
+
+def readable_log_ticks(axis: plt.Axes) -> None:
+    """Give the log axes of `axis` readable major labels (`ReadableLogLocator`, `ReadableLogFormatter`) and
+    unlabelled minor ticks; a linear axis is left alone. Call after setting the scales."""
+    for part in (axis.xaxis, axis.yaxis):
+        if part.get_scale() != "log":
+            continue
+        part.set_major_locator(ReadableLogLocator())
+        part.set_major_formatter(ReadableLogFormatter())
+        part.set_minor_locator(matplotlib.ticker.LogLocator(subs=np.arange(2, 10)))
+        part.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def backtest_figure(frame: pd.DataFrame, title: str) -> plt.Figure:
@@ -52,6 +137,7 @@ def backtest_figure(frame: pd.DataFrame, title: str) -> plt.Figure:
                          label=family)
         axis.set_xscale("log")
         axis.set_yscale("log")
+        readable_log_ticks(axis)
         axis.set_xlabel("extrapolation distance: target compute / fit-set compute")
         axis.set_ylabel(f"|relative error| of {quantity} forecast (%)")
         axis.grid(True, which="major", alpha=0.3)
@@ -117,7 +203,7 @@ def figure_overview(evidence, testbed) -> plt.Figure:
                              facecolors=None if filled else "none", linewidths=1.5, zorder=3)
         axis.set_xscale("log")
         axis.set_yscale("log")
-        plain_log_labels(axis.yaxis)
+        readable_log_ticks(axis)
         axis.set_xlabel("compute C = 6ND (FLOPs)")
         axis.set_ylabel("reducible C4-eval loss  L - E")
         axis.set_title(f"{FAMILY_LABELS.get(fam.family, fam.family)}: loss law (filled: fit, open: targets)",
@@ -155,7 +241,7 @@ def figure_constant_slope(evidence, testbed) -> plt.Figure:
                          marker=_size_marker(run["params"], sizes), s=30, zorder=3)
         axis.set_xscale("log")
         axis.set_yscale("log")
-        plain_log_labels(axis.yaxis)
+        readable_log_ticks(axis)
         axis.set_xlabel("compute C (FLOPs)")
         axis.set_ylabel("C4-eval loss")
         axis.set_title(f"{FAMILY_LABELS.get(fam.family, fam.family)}: every run, law lines per M", fontsize=9)
@@ -252,6 +338,7 @@ def figure_per_task(evidence) -> plt.Figure:
         names = {"avg_subset": "17-task average", "avg": "46-task average"}
         axis.set_xticks(range(len(groups)), [names.get(g, g) for g in groups], rotation=30, ha="right", fontsize=7)
         axis.set_yscale("log")
+        readable_log_ticks(axis)
         axis.set_title(title, fontsize=9)
     figure.tight_layout()
     return figure
@@ -313,6 +400,7 @@ def figure_sweep(evidence) -> plt.Figure:
                      zorder=4, label="paper's fit sets: 17-task error")
         axis.set_xscale("log" if axis is axes[0] else "linear")
         axis.set_yscale("log")
+        readable_log_ticks(axis)
         axis.set_xlabel(label)
         axis.set_ylabel("|relative error| (%)")
         axis.grid(True, alpha=0.3)
@@ -367,6 +455,7 @@ def plan_figure(laws, plans: list, multipliers: np.ndarray | None = None) -> plt
         left.axvline(m_star, color="grey", ls="--", lw=0.8, label=f"M* = {m_star:.2f}")
     left.set_xscale("log")
     left.set_yscale("log")
+    readable_log_ticks(left)
     left.set_xlabel("token multiplier M = D / N")
     left.set_ylabel("total compute 6ND + 2NT (FLOPs)")
     goal = f"loss {target:.4f}"
@@ -391,6 +480,7 @@ def plan_figure(laws, plans: list, multipliers: np.ndarray | None = None) -> plt
                       else f"plan, T = 0: M = {p.multiplier:.1f}")
     right.set_xscale("log")
     right.set_yscale("log")
+    readable_log_ticks(right)
     right.set_xlim(n_axis[0], n_axis[-1])
     right.set_ylim(d_axis[0], d_axis[-1])
     right.set_xlabel("parameters N")
@@ -430,6 +520,7 @@ def comparison_figure(comparison, runs=None) -> plt.Figure:
             axis.scatter([comparison.target.flops], [comparison.value(family, key)], color=colour, zorder=3, s=25)
         axis.axvline(comparison.target.flops, color="black", ls=":", lw=1)
         axis.set_xscale("log")
+        readable_log_ticks(axis)
         axis.set_xlabel(f"training compute C = 6ND (FLOPs) at M = {comparison.target.multiplier:.3g}")
         axis.set_ylabel("loss" if key == "loss" else f"average top-1 error ({key} tasks)")
         axis.set_title(f"{'loss' if key == 'loss' else 'error'}: forecasts and {100 * comparison.level:g}% bands, "
@@ -440,61 +531,88 @@ def comparison_figure(comparison, runs=None) -> plt.Figure:
     return figure
 
 
-def forecast_figure(runs, laws: list, forecasts: list) -> plt.Figure:
-    """Per family, top: its runs' loss against compute (filled: the loss law's fit runs; colour: M, in the legend),
-    the fitted law at each target's multiplier out to the target, and each target's forecast with its interval;
-    without targets, the law at each multiplier of the fit runs. Bottom, where the family has an error law: its
-    runs' average error against loss, the error law out to each target's loss, and the target's error forecast
-    with its interval."""
+class MultiplierColours:
+    """One colour per distinct multiplier M (`distinct_multipliers`), told apart by eye and in colour-blind
+    vision: viridis at evenly spaced ranks from its darkest to a green still dark enough on white."""
+
+    DARKEST, LIGHTEST = 0.0, 0.9
+
+    def __init__(self, multipliers: Sequence[float] | np.ndarray) -> None:
+        self.multipliers = distinct_multipliers(multipliers)
+        ranks = np.linspace(self.DARKEST, self.LIGHTEST, len(self.multipliers)) if len(self.multipliers) > 1 else [0.4]
+        self.colours = [plt.get_cmap("viridis")(float(r)) for r in ranks]
+
+    def index(self, multiplier: float) -> int:
+        """The position of the distinct multiplier nearest `multiplier` (on a log scale)."""
+        return int(np.argmin(np.abs(np.log(np.asarray(self.multipliers)) - np.log(multiplier))))
+
+    def __call__(self, multiplier: float) -> tuple:
+        """The colour of the distinct multiplier nearest `multiplier`."""
+        return self.colours[self.index(multiplier)]
+
+
+def forecast_figure(runs, laws: list, forecasts: list, curves: Sequence[FamilyCurves] | None = None) -> plt.Figure:
+    """Per family, top: its runs' loss against compute (filled: the loss law's fit runs), the fitted law at each M
+    of its fit runs and its targets (`FamilyCurves.loss`; dashed beyond the dearest fit run), a runs' and law's
+    colour per M named in the legend, and each target's forecast with its interval. Bottom, where the family has an
+    error law: its runs' average error against loss, the error law (`FamilyCurves.error`), and each target's error
+    forecast with its interval. `curves` (by family) default to `family_curves` of the forecasts."""
     with_error = any(law.error is not None for law in laws)
     figure, axes = plt.subplots(2 if with_error else 1, len(laws), figsize=(5.8 * len(laws), 8.8 if with_error
                                                                              else 4.6), squeeze=False)
+    drawn = {c.family: c for c in curves or ()}
     for column, law in enumerate(laws):
         axis = axes[0][column]
         fit = law.loss
+        mine = [f for f in forecasts if f.forecast.loss_fit.family == law.family]
+        lines = drawn.get(law.family) or family_curves(runs, law, [t.forecast for t in mine])
         table = runs.family(law.family).complete(fit.loss_split)
         fitted = set(fit.runs)
         flops, loss, multiplier = table.column("flops"), table.loss_values(fit.loss_split), table.column("multiplier")
+        colour = MultiplierColours([*multiplier, *(c.multiplier for c in lines.loss)])
         for run, c, value, m in zip(table.runs, flops, loss, multiplier, strict=True):
-            axis.scatter(c, value, s=28, color=_m_colour(m), facecolors=None if run in fitted else "none",
+            axis.scatter(c, value, s=28, color=colour(m), facecolors=None if run in fitted else "none",
                          linewidths=1.2, zorder=3)
-        for m in sorted(set(np.round(multiplier, 3))):  # the colour key: one entry per multiplier of the runs
-            axis.scatter([], [], s=28, color=_m_colour(m), label=f"runs at M = {m:g}")
-        mine = [f for f in forecasts if f.forecast.loss_fit.family == law.family]
-        if not mine:
-            for m in sorted(set(np.round(fit.inputs[1] / fit.inputs[0], 6))):
-                grid = np.geomspace(flops.min() / 2, flops.max() * 2, 200)
-                params = np.sqrt(grid / (6 * m))
-                axis.plot(grid, fit.predict(params, params * m), color=_m_colour(m), lw=1, label=f"law at M = {m:g}")
+        for curve in lines.loss:
+            inside = curve.x <= curve.fitted_to
+            axis.plot(curve.x[inside], curve.y[inside], color=colour(curve.multiplier), lw=1.2)
+            beyond = np.flatnonzero(~inside)
+            if len(beyond):  # from the last point inside on, so the two parts join
+                tail = np.arange(max(beyond[0] - 1, 0), len(curve.x))
+                axis.plot(curve.x[tail], curve.y[tail], color=colour(curve.multiplier), lw=1.2, ls="--")
+        law_at = {colour.index(c.multiplier) for c in lines.loss}
+        handles = [plt.Line2D([], [], marker="o", ms=5, color=colour.colours[k], lw=1.2 if k in law_at else 0,
+                              label=f"M = {float(f'{m:.3g}'):g}") for k, m in enumerate(colour.multipliers)]
+        others = [plt.Line2D([], [], color="0.4", lw=1.2, ls="--", label="the law beyond the fit runs")]
         for trusted in mine:
             f = trusted.forecast
-            grid = np.geomspace(min(flops.min(), f.flops) / 2, f.flops * 2, 200)
-            params = np.sqrt(grid / (6 * f.multiplier))
-            axis.plot(grid, fit.predict(params, params * f.multiplier), color=_m_colour(f.multiplier), lw=1,
-                      label=f"law at M = {f.multiplier:.3g}")
             interval = trusted.intervals.get("loss")
             below = 0 if interval is None else f.loss - interval.low
             above = 0 if interval is None else interval.high - f.loss
-            axis.errorbar([f.flops], [f.loss], yerr=[[below], [above]], fmt="*", ms=14, color="crimson",
-                          capsize=4, zorder=4, label=f"target {f.params / 1e9:.3g}B, M = {f.multiplier:.3g}: "
-                          f"{f.loss:.3f}" + ("" if interval is None else f" [{interval.low:.3f}, {interval.high:.3f}]"))
+            others.append(axis.errorbar(
+                [f.flops], [f.loss], yerr=[[below], [above]], fmt="*", ms=14, color="crimson", capsize=4, zorder=4,
+                label=f"target {f.params / 1e9:.3g}B, M = {f.multiplier:.3g}: {f.loss:.3f}"
+                + ("" if interval is None else f" [{interval.low:.3f}, {interval.high:.3f}]")))
         axis.set_xscale("log")
         axis.set_yscale("log")
-        plain_log_labels(axis.yaxis)
+        readable_log_ticks(axis)
         axis.set_xlabel("training compute C = 6ND (FLOPs)")
         axis.set_ylabel(f"loss ({fit.loss_split})")
-        axis.set_title(f"{FAMILY_LABELS.get(law.family, law.family)}: runs (filled: fit runs), the law"
+        axis.set_title(f"{FAMILY_LABELS.get(law.family, law.family)}: runs (filled: fit runs), the law at each M"
                        + (" and the target" if mine else ""), fontsize=9)
         axis.grid(True, which="major", alpha=0.3)
-        axis.legend(fontsize=7)
+        axis.add_artist(axis.legend(handles=handles, fontsize=7, title="runs and law per M = D/N", title_fontsize=7,
+                                    loc="upper right", ncol=2 if len(handles) > 5 else 1))
+        axis.legend(handles=others, fontsize=7, loc="lower left")  # the runs fall from upper left to lower right
         if with_error:
-            _error_panel(axes[1][column], runs, law, mine)
+            _error_panel(axes[1][column], runs, law, mine, lines.error, colour)
     figure.tight_layout()
     return figure
 
 
-def _error_panel(axis: plt.Axes, runs, law, mine: list) -> None:
-    """A family's runs' average error against their loss, the error law, and each target's error forecast."""
+def _error_panel(axis: plt.Axes, runs, law, mine: list, curve: LawCurve | None, colour: MultiplierColours) -> None:
+    """A family's runs' average error against their loss (coloured by M as above), the error law (`curve`), and
+    each target's error forecast."""
     fit = law.error
     if fit is None or fit.task_set is None:
         axis.set_axis_off()
@@ -505,13 +623,11 @@ def _error_panel(axis: plt.Axes, runs, law, mine: list) -> None:
     loss, error = table.loss_values(fit.loss_split), table.error_values(fit.task_set)
     fitted = set(fit.runs)
     for run, value, measured, m in zip(table.runs, loss, error, table.column("multiplier"), strict=True):
-        axis.scatter(value, measured, s=28, color=_m_colour(m), facecolors=None if run in fitted else "none",
+        axis.scatter(value, measured, s=28, color=colour(m), facecolors=None if run in fitted else "none",
                      linewidths=1.2, zorder=3)
-    lowest = min([loss.min(), *(t.forecast.loss for t in mine)])
-    grid = np.linspace(lowest * 0.97, loss.max() * 1.02, 200)
     key = fit.task_set.name
-    if all(name == "loss" for name in fit.law.inputs):
-        axis.plot(grid, np.clip(fit.predict(grid), 0, 1), color="0.3", lw=1, label=f"{fit.law.name} law")
+    if curve is not None:
+        axis.plot(curve.x, curve.y, color="0.3", lw=1, label=f"{fit.law.name} law")
     for trusted in mine:
         f = trusted.forecast
         if key not in f.errors:
@@ -525,7 +641,7 @@ def _error_panel(axis: plt.Axes, runs, law, mine: list) -> None:
                                                                               f"{interval.high:.3f}]"))
     axis.set_xlabel(f"loss ({fit.loss_split})")
     axis.set_ylabel(f"average top-1 error ({key})")
-    axis.set_title("error against loss: runs (filled: the error law's fit runs), the law and the target",
-                   fontsize=9)
+    axis.set_title("error against loss: runs (filled: the error law's fit runs), the law"
+                   + (" and the target" if mine else ""), fontsize=9)
     axis.grid(True, which="major", alpha=0.3)
     axis.legend(fontsize=7)
