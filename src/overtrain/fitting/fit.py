@@ -259,6 +259,12 @@ def _fit(
     problem = law.design_problem(inputs)
     if problem is not None:
         raise OvertrainError(f"{kind} fit set {name!r} cannot identify the {law.name} law: it {problem}")
+    points = len(np.unique(np.column_stack(inputs), axis=0))
+    if points < law.n_coefficients:
+        raise OvertrainError(
+            f"{kind} fit set {name!r} cannot identify the {law.name} law: its {len(chosen)} runs sit at {points} "
+            f"distinct points of ({', '.join(law.inputs)}) for "
+            f"{law.n_coefficients} coefficients (replicates count once; any exponent would fit them equally well)")
     y = np.array(observed, dtype=float)
     constants = {}
     if getattr(law, "offset", None) == "chance_error" and task_set is not None:
