@@ -60,8 +60,7 @@ class Spread:
                  if np.isfinite(bound) and possible(bound)]
         fit = (float(np.mean(reach)) if reach else 0.0) * calibration.fit_factor(q) / z
         noise = parts.sigma * float(scale_slope(q, parts.prediction))
-        half_width = float(calibration.half_width(q, parts.distance,
-                                                  fit_width(q, parts.prediction, parts.fit_low, parts.fit_high)))
+        half_width = parts.extrapolation(calibration, fit_width(q, parts.prediction, parts.fit_low, parts.fit_high))
         extrapolation = (half_width if np.isfinite(half_width) else 0.0) / z
         return cls(float(np.hypot(fit, parts.structural)), float(noise), extrapolation)
 

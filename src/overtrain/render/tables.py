@@ -208,14 +208,26 @@ def backtest_table(summary: BacktestSummary) -> Table:
     for label, row in by_distance.iterrows():
         cells = [str(int(v)) if k == "forecasts" else f"{100 * v:.1f}%" for k, v in row.items()]
         table.add_row(str(label), *cells)
-    held = ", ".join(f"{q} {100 * v:.0f}%" for q, v in summary.held_out_coverage.items())
     scales = summary.calibration
-    table.caption = (
-        f"{100 * summary.level:g}% intervals; {scales.describe()}"
-        + "; the table's coverage is of intervals calibrated on these same forecasts"
-        + (f"; with each family held out of the calibration, as a forecast of new runs is: {held}" if held else "")
-    )
+    table.caption = (f"{100 * summary.level:g}% intervals; {scales.describe()}; the table's coverage is of intervals "
+                     "calibrated on these same forecasts, so it flatters them" + held_out_note(summary))
     return table
+
+
+def held_out_note(summary: BacktestSummary) -> str:
+    """What the held-out coverage means for a user's forecast, in one sentence (empty without one): each family's
+    forecasts judged by intervals calibrated without it, as a forecast of new runs is."""
+    coverage = summary.held_out_coverage
+    if not coverage:
+        return ""
+    held = ", ".join(f"{q} {100 * v:.0f}%" for q, v in coverage.items())
+    level = f"{100 * summary.level:g}%"
+    short = [q for q, v in coverage.items() if v < summary.level - 0.05]
+    verdict = (f"about the {level} they state: trust them as stated" if not short else
+               f"fewer than the {level} they state: a new run lands outside its {' and '.join(short)} interval "
+               "more often than they say, so read them as narrower than their level")
+    return (f". Judged as a new run's are, each family's forecasts against intervals calibrated without it: {held} "
+            f"inside, {verdict}")
 
 
 def laws_table(laws: list[FittedLaws]) -> Table:

@@ -206,20 +206,49 @@ def distance_growth(form: str, distance: float | np.ndarray) -> float | np.ndarr
     raise OvertrainError(f"unknown extrapolation form {form!r} (known: {', '.join(FORMS)})")
 
 
-def loss_target_noise(fit: Fit, prediction: float) -> float:
-    """The target's own loss measurement noise, assumed relatively as large as the fit runs' (median)."""
-    if fit.noise is None or not np.any(fit.noise > 0):
+def residual_noise(fit: Fit, quantity: str, prediction: float) -> float:
+    """How far a run scatters about the fitted law, as the fit runs did: their residuals' standard deviation on the
+    interval scale, sqrt(sum r^2 / (n - p)), in `quantity`'s units at `prediction` (0 for a fit with no residual
+    degrees of freedom, whose residuals say nothing). The part of a target's noise that a fit already shows: a
+    forecast at a measured run is no surer than the law passes through the runs."""
+    free = fit.n_points - type(fit.law).n_coefficients
+    observed = np.asarray(physical(quantity, fit.observed), dtype=float)
+    predicted = np.asarray(physical(quantity, fit.predicted), dtype=float)
+    usable = np.isfinite(observed) & np.isfinite(predicted) & ((observed > 0) if quantity == "loss" else True)
+    if free < 1 or not usable.any():
         return 0.0
-    return float(np.median(fit.noise / fit.observed) * prediction)
+    residual = np.asarray(to_scale(quantity, observed[usable])) - np.asarray(to_scale(quantity, predicted[usable]))
+    spread = float(np.sqrt(np.sum(residual**2) / free))
+    return spread / float(scale_slope(quantity, physical(quantity, np.asarray(prediction, dtype=float))))
+
+
+def loss_target_noise(fit: Fit, prediction: float) -> float:
+    """The target's own loss noise: its measurement noise, assumed relatively as large as the fit runs' (median),
+    and how far runs scatter about the law (`residual_noise`), added in quadrature."""
+    measured = (float(np.median(fit.noise / fit.observed) * prediction)
+                if fit.noise is not None and np.any(fit.noise > 0) else 0.0)
+    return float(np.hypot(measured, residual_noise(fit, "loss", prediction)))
 
 
 def error_target_noise(fit: Fit, prediction: float, examples: np.ndarray) -> float:
-    """Binomial noise of an average error at `prediction` over tasks with `examples` examples each."""
+    """The target's own error noise: binomial noise of an average error at `prediction` over tasks with `examples`
+    examples each, and how far runs scatter about the law (`residual_noise`), added in quadrature."""
     examples = examples[np.isfinite(examples) & (examples > 0)]
-    if len(examples) == 0:
-        return 0.0
     error = min(max(prediction, 0.0), 1.0)
-    return float(np.sqrt(np.sum(error * (1 - error) / examples)) / len(examples))
+    binomial = float(np.sqrt(np.sum(error * (1 - error) / examples)) / len(examples)) if len(examples) else 0.0
+    return float(np.hypot(binomial, residual_noise(fit, "error", prediction)))
+
+
+def beyond_runs(forecast: Forecast) -> float:
+    """How much of the extrapolation part a forecast carries: 0 where the target is inside what its loss fit runs
+    span (compute no more than the most expensive run's, M within theirs), 1 from twice beyond on either (compute,
+    or M above the largest or below the smallest), in between along log2 of the larger ratio. A forecast at a
+    measured run is an interpolation: its interval is the fit part and the target's noise."""
+    params, tokens = (np.asarray(v, dtype=float) for v in forecast.loss_fit.inputs[:2])
+    multipliers = tokens / params
+    ratio = max(forecast.reach, forecast.multiplier / float(multipliers.max()),
+                float(multipliers.min()) / forecast.multiplier)
+    return float(np.clip(np.log2(max(ratio, 1.0)), 0.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -284,6 +313,8 @@ class IntervalParts:
     distance: float
     floor: float = float("nan")
     ceiling: float = float("nan")
+    #: The share of the extrapolation part the forecast carries (`beyond_runs`): 0 inside the fit runs, 1 beyond.
+    beyond: float = 1.0
 
     def interval(self, calibration: Calibration, level: float) -> Interval:
         """The interval at `level`, with the extrapolation half-width of `calibration`, kept within the floor and
@@ -292,10 +323,15 @@ class IntervalParts:
         parts = BoundParts.of(np.array([self.prediction]), np.array([self.fit_low]), np.array([self.fit_high]),
                               np.array([self.sigma]), level, self.quantity, self.structural,
                               calibration.fit_factor(self.quantity))
-        lower, upper = parts.at(np.array([float(calibration.half_width(self.quantity, self.distance, width))]))
+        lower, upper = parts.at(np.array([self.extrapolation(calibration, width)]))
         low = max(float(lower[0]), self.floor) if np.isfinite(self.floor) else float(lower[0])
         high = min(float(upper[0]), self.ceiling) if np.isfinite(self.ceiling) else float(upper[0])
         return Interval(min(low, self.prediction), max(high, self.prediction), level)
+
+    def extrapolation(self, calibration: Calibration, width: float) -> float:
+        """The calibrated extrapolation half-width at this forecast's distance and fit part `width`, times the share
+        it carries beyond the fit runs."""
+        return float(calibration.half_width(self.quantity, self.distance, width)) * self.beyond
 
     def moved_to(self, prediction: float) -> IntervalParts:
         """The same parts around another prediction: the fit part's range moves with it on the interval scale."""
@@ -352,7 +388,7 @@ def batch_parts(
                                  for samples, f in zip(loss_samples, forecasts, strict=True)])
     parts = [{"loss": IntervalParts("loss", f.loss, *physical_bounds("loss", samples, level),
                                     loss_target_noise(loss_fit, f.loss), spread.get("loss", 0.0),
-                                    forecast_distance(f, distance))}
+                                    forecast_distance(f, distance), beyond=beyond_runs(f))}
              for f, samples, spread in zip(forecasts, loss_samples, spreads, strict=True)]
     for fit in first.error_fits:
         if fit.task_set is None:
@@ -369,7 +405,7 @@ def batch_parts(
         for part, f, bound, spread in zip(parts, forecasts, bounds, spreads, strict=True):
             prediction = f.errors[name]
             part[name] = IntervalParts("error", prediction, *bound, error_target_noise(fit, prediction, counts),
-                                       spread.get(name, 0.0), forecast_distance(f, distance))
+                                       spread.get(name, 0.0), forecast_distance(f, distance), beyond=beyond_runs(f))
     return parts
 
 

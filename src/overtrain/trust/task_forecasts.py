@@ -27,7 +27,7 @@ from overtrain.forecast import FittedLaws, Forecast, within_design
 from overtrain.runs.fitsets import FitSet
 from overtrain.runs.table import ACC, RunTable, no_larger
 from overtrain.scales import from_scale, to_scale
-from overtrain.trust.intervals import Calibration, IntervalParts
+from overtrain.trust.intervals import Calibration, IntervalParts, beyond_runs
 
 
 @dataclass(frozen=True)
@@ -130,13 +130,14 @@ def task_forecasts(runs: RunTable, fit: Fit | None, forecast: Forecast, calibrat
     predicted = np.minimum(predicted, ceilings)
     examples = runs.task_examples(task_set)
     scatter = task_residual_scatter(fit, runs) if scatter is None else scatter
+    share = beyond_runs(forecast)
     found = []
     for t, task in enumerate(task_set.tasks):
         low = high = None
         value = float(predicted[t])
         sigma = float(np.sqrt(value * (1 - value) / examples[t])) if np.isfinite(examples[t]) else 0.0
         part = IntervalParts("task", value, float("nan"), float("nan"), sigma, 0.0 if flat[t] else float(scatter[t]),
-                             distance, 0.0, float(ceilings[t]))
+                             distance, 0.0, float(ceilings[t]), beyond=share)
         if calibration is not None and value <= 0.0 < ceilings[t]:
             low, high = 0.0, float(ceilings[t])  # the law ran past 0: it says nothing about how far below
         elif calibration is not None:
