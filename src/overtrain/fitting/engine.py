@@ -213,8 +213,8 @@ class Tolerance:
 
     @classmethod
     def exact(cls, y: np.ndarray, w: np.ndarray) -> Tolerance:
-        """For the exact objective (`solve_linear`): steps of 1e-11 sqrt(S magnitude), at least 1e-22 magnitude."""
-        return cls(np.nan_to_num((w * y * y).sum(axis=1)), 1e-11, 1e-22)
+        """For the exact objective (`solve_linear`): steps of 1e-13 sqrt(S magnitude), at least 1e-22 magnitude."""
+        return cls(np.nan_to_num((w * y * y).sum(axis=1)), 1e-13, 1e-22)
 
     @classmethod
     def screening(cls, y: np.ndarray, w: np.ndarray) -> Tolerance:
@@ -241,9 +241,11 @@ def _quadratic_step(sse: np.ndarray, m: int, d: int, tolerance: Tolerance) -> tu
     A quadratic is fitted to the 3^d neighbourhood of the best point. Where it is convex the step goes to its
     vertex; where not (a flat or curved valley), to a Levenberg-Marquardt damped descent step; steps are capped
     at four stencil units. The stencil may shrink when a convex vertex lies inside the neighbourhood, or when the
-    stencil is flat (no value a step of `tolerance` from another: nothing left to tell apart). Which point is best,
-    flatness and convexity are judged on the values in steps of `tolerance` (ties go to the first point), the step
-    itself on the values as they are. Returns (next point in stencil units (B, d), what the stencil does next (B,):
+    stencil is flat (no value a step of `tolerance` from another: nothing left to tell apart), and then goes to the
+    vertex of the values as they are where it lies inside the stencil. Which point is best, flatness and convexity
+    are judged on the values in steps of `tolerance` (ties go to the first point), the step itself on the values as
+    they are: what rounding moves is where inside a stencil the estimate ends, never which way it goes.
+    Returns (next point in stencil units (B, d), what the stencil does next (B,):
     1 shrink, 0 keep its size, 2 grow (the step was capped: the minimum is further away)); where nothing usable
     is found, the best point.
     """
@@ -253,11 +255,14 @@ def _quadratic_step(sse: np.ndarray, m: int, d: int, tolerance: Tolerance) -> tu
     centre = np.clip(best, 1, m - 2)
     _, convex, _ = _local_quadratic(steps, centre, m, d, None)
     step, _, usable = _local_quadratic(sse, centre, m, d, convex)
+    # a flat stencil has found the minimum to within its size: the values as they are place it inside the stencil
+    polish, curved, polishable = _local_quadratic(sse, centre, m, d, None)
     with np.errstate(invalid="ignore", divide="ignore"):
         longest = np.max(np.abs(step), axis=1)
         step = np.where((longest > 4)[:, None], step * (4 / longest)[:, None], step)
+        inside = polishable & curved & (np.max(np.abs(polish), axis=1) <= 1)
     moves = usable & ~flat
-    target = np.where(moves[:, None], centre + step, best)
+    target = np.where(moves[:, None], centre + step, np.where((flat & inside)[:, None], centre + polish, best))
     return target, np.where(flat | (usable & convex & (longest <= 1)), 1, np.where(moves & (longest > 4), 2, 0))
 
 
