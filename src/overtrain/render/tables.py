@@ -387,8 +387,9 @@ def comparison_tables(comparison: RecipeComparison, top: int = TOP, baseline: st
             table.add_row(str(order.index(i) + 1), label(name) + mark, f"{standing.values[i]:.4f}", span,
                           _chance(best[i]), *((_chance(within[i]),) if k > 1 else ()))
         leader = standing.families[order[0]]
-        table.caption = (f"leader: {label(leader)}, P(best) {_chance(best[order[0]])}; P from {DRAWS} joint draws "
-                         "of every family's miss (the pair odds' model)")
+        drawn = f", P(top {k}) from {DRAWS} joint draws" if k > 1 else ""
+        table.caption = (f"leader: {label(leader)}, P(best) {_chance(best[order[0]])}; P(best) integrated over each "
+                         f"family's miss{drawn} (the pair odds' model)")
         tables.append(table)
     tables.append(_odds_table(comparison, keys, baseline, pairs, label))
     if comparison.tasks is not None and comparison.tasks.dropped:
