@@ -527,8 +527,10 @@ def test_a_unit_slip_is_said_and_no_interval_collapses_to_a_point(tmp_path) -> N
     for prediction in document["predictions"]:
         for interval in prediction["intervals"].values():
             assert interval["high"] - interval["low"] > 1e-6 * interval["high"]
+    # the web error interval met at 0.437 (its bounds' parts all zero); the law's own scatter about its runs now
+    # keeps it open (`tests/test_bounds.py` holds the 'no interval' warning where the bounds do meet)
     web = next(p for p in document["predictions"] if p["family"] == "web")
-    assert "error" not in web["intervals"] and any("no interval" in w for w in web["warnings"])
+    assert web["intervals"]["error"]["high"] - web["intervals"]["error"]["low"] > 1e-3
 
 
 def test_a_law_file_edited_into_nonsense_is_refused(tmp_path) -> None:

@@ -18,8 +18,8 @@ from overtrain.forecast import FittedLaws, Forecast
 from overtrain.runs.table import RunTable, measured_values, no_larger
 from overtrain.trust.intervals import (
     IntervalParts,
-    error_target_noise,
-    loss_target_noise,
+    error_measurement_noise,
+    loss_measurement_noise,
 )
 
 
@@ -46,8 +46,7 @@ def measured_ceiling(runs: RunTable, fit: Fit, key: str, params: float, tokens: 
     ceiling = float("inf")
     if dominated.any():
         value = float(values[dominated].min())
-        noise = (loss_target_noise(fit, value) if key == "loss"
-                 else error_target_noise(fit, value, examples))
+        noise = (loss_measurement_noise(fit, value) if key == "loss" else error_measurement_noise(value, examples))
         ceiling = value + z * float(np.hypot(noise, fit.rmse))
     if key != "loss" and task_set is not None:
         chance = task_chance(runs, task_set)

@@ -222,33 +222,42 @@ def residual_noise(fit: Fit, quantity: str, prediction: float) -> float:
     return spread / float(scale_slope(quantity, physical(quantity, np.asarray(prediction, dtype=float))))
 
 
+def loss_measurement_noise(fit: Fit, prediction: float) -> float:
+    """The target's loss measurement noise, assumed relatively as large as the fit runs' (median)."""
+    if fit.noise is None or not np.any(fit.noise > 0):
+        return 0.0
+    return float(np.median(fit.noise / fit.observed) * prediction)
+
+
+def error_measurement_noise(prediction: float, examples: np.ndarray) -> float:
+    """Binomial noise of an average error at `prediction` over tasks with `examples` examples each."""
+    examples = examples[np.isfinite(examples) & (examples > 0)]
+    if len(examples) == 0:
+        return 0.0
+    error = min(max(prediction, 0.0), 1.0)
+    return float(np.sqrt(np.sum(error * (1 - error) / examples)) / len(examples))
+
+
 def loss_target_noise(fit: Fit, prediction: float) -> float:
-    """The target's own loss noise: its measurement noise, assumed relatively as large as the fit runs' (median),
-    and how far runs scatter about the law (`residual_noise`), added in quadrature."""
-    measured = (float(np.median(fit.noise / fit.observed) * prediction)
-                if fit.noise is not None and np.any(fit.noise > 0) else 0.0)
-    return float(np.hypot(measured, residual_noise(fit, "loss", prediction)))
+    """The target's own loss noise: its measurement noise (`loss_measurement_noise`) and how far runs scatter about
+    the law (`residual_noise`), added in quadrature."""
+    return float(np.hypot(loss_measurement_noise(fit, prediction), residual_noise(fit, "loss", prediction)))
 
 
 def error_target_noise(fit: Fit, prediction: float, examples: np.ndarray) -> float:
-    """The target's own error noise: binomial noise of an average error at `prediction` over tasks with `examples`
-    examples each, and how far runs scatter about the law (`residual_noise`), added in quadrature."""
-    examples = examples[np.isfinite(examples) & (examples > 0)]
-    error = min(max(prediction, 0.0), 1.0)
-    binomial = float(np.sqrt(np.sum(error * (1 - error) / examples)) / len(examples)) if len(examples) else 0.0
-    return float(np.hypot(binomial, residual_noise(fit, "error", prediction)))
+    """The target's own error noise: its binomial measurement noise (`error_measurement_noise`) and how far runs
+    scatter about the law (`residual_noise`), added in quadrature."""
+    return float(np.hypot(error_measurement_noise(prediction, examples), residual_noise(fit, "error", prediction)))
 
 
 def beyond_runs(forecast: Forecast) -> float:
-    """How much of the extrapolation part a forecast carries: 0 where the target is inside what its loss fit runs
-    span (compute no more than the most expensive run's, M within theirs), 1 from twice beyond on either (compute,
-    or M above the largest or below the smallest), in between along log2 of the larger ratio. A forecast at a
-    measured run is an interpolation: its interval is the fit part and the target's noise."""
+    """How much of the extrapolation part a forecast carries: 0 at a loss fit run's N and M, 1 from twice away from
+    every one (in N or in M, whichever is further), in between along log2 of that factor. A forecast at or beside
+    a measured run is an interpolation: its interval is the fit part and the target's noise."""
     params, tokens = (np.asarray(v, dtype=float) for v in forecast.loss_fit.inputs[:2])
-    multipliers = tokens / params
-    ratio = max(forecast.reach, forecast.multiplier / float(multipliers.max()),
-                float(multipliers.min()) / forecast.multiplier)
-    return float(np.clip(np.log2(max(ratio, 1.0)), 0.0, 1.0))
+    away = np.maximum(np.abs(np.log2(forecast.params / params)),
+                      np.abs(np.log2(forecast.multiplier / (tokens / params))))
+    return float(np.clip(np.min(away), 0.0, 1.0))
 
 
 @dataclass(frozen=True)
