@@ -34,7 +34,11 @@ def checkpoint() -> None:
 
 def interrupted(error: BaseException | None) -> bool:
     """Whether `error` is a Ctrl-C in disguise: Python 3.11 wraps one that lands while a class is being created (a
-    module importing) in a RuntimeError."""
+    module importing) in a RuntimeError, and a library's C code may put an error of its own in its place (numpy
+    once reported 'cannot compare structured arrays' for one). Once a Ctrl-C was heard, any error that follows is
+    its consequence."""
+    if _HEARD:
+        return True
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, KeyboardInterrupt):

@@ -22,8 +22,10 @@ def _run(index: int) -> Any:
 
 
 def _ignore_interrupts() -> None:
-    """Workers leave Ctrl-C to the parent, which ends them: no worker prints its own traceback."""
+    """Workers leave Ctrl-C to the parent, which ends them: no worker prints its own traceback. A worker starts with
+    Ctrl-C blocked (see `fork_map`) and unblocks it only once it ignores it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def fork_map(pieces: Sequence[Callable[[], Any]], done: Callable[[int], None] | None = None) -> list[Any]:
@@ -38,7 +40,16 @@ def fork_map(pieces: Sequence[Callable[[], Any]], done: Callable[[int], None] | 
         return results
     _PIECES[:] = pieces
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_interrupts) as pool:
+        # Ctrl-C held back while the workers fork: one landing in a fork handler (logging's lock release) was
+        # printed as 'Exception ignored' by the parent or a child; held, it reaches the parent once forking is done
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_interrupts)
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            raise
+        with pool:  # a Ctrl-C held back lands here, and leaving the pool ends its workers
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             results = []
             for index, result in enumerate(pool.imap(_run, range(len(pieces)))):
                 results.append(result)
