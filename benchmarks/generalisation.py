@@ -54,7 +54,14 @@ from overtrain.fitting.method import PAPER_METHOD, Method, base_method
 from overtrain.forecast import Target, beyond_design, fit_laws
 from overtrain.laws import ENSEMBLE
 from overtrain.names import DEFAULT_ERROR_LAW
-from overtrain.runs.testbed import SUITE_CHOICE_FILE, SUITE_EVIDENCE_FILE, SuiteTestbed, load_suite_testbed, suite_names
+from overtrain.runs.testbed import (
+    SUITE_CHOICE_FILE,
+    SUITE_EVIDENCE_FILE,
+    SuiteTestbed,
+    load_suite_testbed,
+    suite_names,
+    without_judged_runs,
+)
 from overtrain.trust.calibration import DEFAULT_INTERVALS, IntervalOptions
 from overtrain.trust.intervals import DISTANCES, FORMS
 from overtrain.trust.trusted import Evidence, ForecastRequest, forecast_family
@@ -213,8 +220,9 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def evidence_of(frame: pd.DataFrame) -> pd.DataFrame:
-    """Held-out forecasts as `overtrain.runs.testbed.load_suite_evidence` reads them."""
-    return frame[EVIDENCE_COLUMNS].reset_index(drop=True)
+    """Held-out forecasts as `overtrain.runs.testbed.load_suite_evidence` reads them, without any run that is one of
+    the paper's six targets under another name (`overtrain.runs.testbed.without_judged_runs`)."""
+    return without_judged_runs(frame[EVIDENCE_COLUMNS].reset_index(drop=True))
 
 
 def chance_better(everything: pd.DataFrame, challenger: str, testbeds: list[str], seed: int = 0) -> float:

@@ -295,3 +295,23 @@ def test_a_loss_law_is_not_fitted_to_fewer_points_than_coefficients() -> None:
     assert len(np.unique(np.column_stack([fit_runs.params, fit_runs.tokens]), axis=0)) == 2
     with pytest.raises(OvertrainError, match="2 distinct points of \\(params, tokens\\) for 3 coefficients"):
         ot.fit_loss(fit_runs, testbed.loss_split, fit_set=testbed.fit_loss_set)
+
+
+def test_evidence_never_holds_a_judged_target_under_another_name() -> None:
+    """DCLM's database re-hosts the paper's three 6.9B runs at M = 20; the shipped evidence held their forecasts
+    (3 error rows and 66 task rows). The check finds a target by its measurements, not its name: each paper target
+    renamed is found, the same runs with every task moved by 0.01 are not, and the shipped evidence holds none."""
+    from overtrain.runs.testbed import judged_runs
+
+    targets = ot.load_testbed().select("paper-targets")
+    tasks = [c.removeprefix("acc:") for c in targets.frame.columns if c.startswith("acc:")][:22]
+
+    def evidence(shift: float) -> pd.DataFrame:
+        rows = [{"testbed": "elsewhere", "run": f"renamed-{i}/{task}", "quantity": "task",
+                 "true": 1.0 - float(targets.frame[f"acc:{task}"].iloc[i]) + shift}
+                for i in range(len(targets)) for task in tasks if np.isfinite(targets.frame[f"acc:{task}"].iloc[i])]
+        return pd.DataFrame(rows)
+
+    assert judged_runs(evidence(0.0), targets) == {f"renamed-{i}" for i in range(len(targets))}
+    assert judged_runs(evidence(0.01), targets) == set()
+    assert judged_runs(load_suite_evidence(), targets) == set()

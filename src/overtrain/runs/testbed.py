@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
@@ -162,6 +163,51 @@ def load_suite_evidence(exclude: str | None = None) -> pd.DataFrame:
 
 
 _evidence_cache: dict[str, pd.DataFrame] = {}
+
+
+#: Per-task errors closer than this on `SAME_RUN_SHARE` of the tasks two runs share (and at least 3) are one run's,
+#: whatever its name: a re-hosted run's evaluation differs from the original only in the digits kept (1e-9 here);
+#: independent runs agree on a few small tasks at most (a 100-example task's error moves in steps of 0.01): 3 of
+#: 22 at most in DCLM's database, against 22 of 22 for the re-hosted runs.
+SAME_RUN_TOLERANCE = 1e-6
+SAME_RUN_SHARE = 0.8
+
+
+def judged_runs(evidence: pd.DataFrame, judged: RunTable) -> set[str]:
+    """The runs of `evidence` (held-out forecasts, one row per quantity; a task's row names its run `RUN/task`) that
+    are runs of `judged` under another name: their measured per-task errors agree with one judged run's within
+    `SAME_RUN_TOLERANCE` on `SAME_RUN_SHARE` of the tasks they share, and on at least 3. DCLM's database re-hosts
+    the paper's three 6.9B runs at M = 20 (C4, RedPajama, RefinedWeb) with their evaluations. Returns the
+    evidence's run ids (without `/task`)."""
+    rows = evidence[evidence["quantity"] == "task"]
+    if rows.empty or len(judged) == 0:
+        return set()
+    parts = rows["run"].str.rpartition("/")
+    base, task, truth = parts[0].to_numpy(), parts[2].to_numpy(), rows["true"].to_numpy(dtype=float)
+    found = set()
+    for run_id in dict.fromkeys(base):
+        mine = base == run_id
+        agree, shared = np.zeros(len(judged), dtype=int), np.zeros(len(judged), dtype=int)
+        for name, value in zip(task[mine], truth[mine], strict=True):
+            column = f"acc:{name}"
+            if column in judged.frame:
+                error = 1.0 - judged.frame[column].to_numpy(dtype=float)
+                shared += np.isfinite(error)
+                agree += np.abs(error - value) < SAME_RUN_TOLERANCE
+        if np.any((agree >= 3) & (agree >= SAME_RUN_SHARE * shared)):
+            found.add(run_id)
+    return found
+
+
+def without_judged_runs(evidence: pd.DataFrame) -> pd.DataFrame:
+    """`evidence` without every row of a run that is one of the paper's six targets under another name
+    (`judged_runs` against the bundled testbed's `paper-targets`): judged targets are never evidence."""
+    targets = load_testbed().select("paper-targets")
+    found = judged_runs(evidence, targets)
+    if not found:
+        return evidence
+    base = evidence["run"].str.rpartition("/")[0].where(evidence["quantity"] == "task", evidence["run"])
+    return evidence[~base.isin(found)].reset_index(drop=True)
 
 
 def load_suite_choice() -> dict[str, Any] | None:
