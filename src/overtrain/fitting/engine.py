@@ -24,6 +24,7 @@ however many fits or runs there are.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -202,27 +203,30 @@ class Tolerance:
     """The step in which the engine compares objective values of each fit: values closer than it are the same
     value, far above the rounding noise in them, so no choice turns on the last bits a BLAS kernel computes.
 
-    `magnitude` is each fit's total weighted sum of squares of y (B,). The noise of an objective S computed from
-    residuals is about eps sqrt(S magnitude) plus eps^2 magnitude; the step is `share` times sqrt(S magnitude),
-    at least `floor` times magnitude (and never zero, so a constant response ties everywhere). Screening from
-    moments is noisier (up to 10^`_SCREEN_DIGITS_LOST` eps of the total): its step is a fixed share of the total."""
+    `magnitude` is each fit's total weighted sum of squares of y, `spread` about its weighted mean (with an
+    intercept; else the same) (B,). The noise of an objective S computed from residuals is about
+    eps sqrt(S magnitude) plus eps^2 magnitude: the exact objective's step is 1e-13 sqrt(S magnitude), at least
+    1e-22 magnitude. Screening from moments loses up to 10^`_SCREEN_DIGITS_LOST` eps of the spread: its step is
+    1e-6 of the spread, at least 1e-12 of the magnitude. Never zero, so a constant response ties everywhere."""
 
     magnitude: np.ndarray
+    spread: np.ndarray
     share: float
     floor: float
+    spread_share: float
 
     @classmethod
-    def exact(cls, y: np.ndarray, w: np.ndarray) -> Tolerance:
-        """For the exact objective (`solve_linear`): steps of 1e-13 sqrt(S magnitude), at least 1e-22 magnitude."""
-        return cls(np.nan_to_num((w * y * y).sum(axis=1)), 1e-13, 1e-22)
-
-    @classmethod
-    def screening(cls, y: np.ndarray, w: np.ndarray) -> Tolerance:
-        """For screening's objective (`screen_profile`): steps of 1e-5 of the total, whatever S."""
-        return cls(np.nan_to_num((w * y * y).sum(axis=1)), 0.0, 1e-5)
+    def of(cls, y: np.ndarray, w: np.ndarray, intercept: bool, exact: bool) -> Tolerance:
+        """The exact objective's tolerance (`exact`), or screening's, for fits of y, w (B, n)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            magnitude = np.nan_to_num((w * y * y).sum(axis=1))
+            total = w.sum(axis=1, keepdims=True)
+            centre = (w * y).sum(axis=1, keepdims=True) / np.where(total > 0, total, 1.0) if intercept else 0.0
+            spread = np.nan_to_num((w * (y - centre) ** 2).sum(axis=1))
+        return cls(magnitude, spread, 1e-13, 1e-22, 0.0) if exact else cls(magnitude, spread, 0.0, 1e-12, 1e-6)
 
     def rows(self, which: np.ndarray) -> Tolerance:
-        return Tolerance(self.magnitude[which], self.share, self.floor)
+        return dataclasses.replace(self, magnitude=self.magnitude[which], spread=self.spread[which])
 
     def steps(self, sse: np.ndarray) -> np.ndarray:
         """Objective values (B, K) in whole steps above each fit's lowest: values within rounding noise of each
@@ -231,7 +235,7 @@ class Tolerance:
             lowest = np.min(np.where(np.isfinite(sse), sse, np.inf), axis=1, keepdims=True)
             step = np.maximum(self.share * np.sqrt(np.maximum(np.nan_to_num(lowest, posinf=0.0), 0.0)
                                                    * self.magnitude[:, None]), self.floor * self.magnitude[:, None])
-            step = np.maximum(step, 1e-300)
+            step = np.maximum(np.maximum(step, self.spread_share * self.spread[:, None]), 1e-300)
             return np.where(np.isfinite(sse), np.round((sse - lowest) / step), np.inf)
 
 
@@ -327,7 +331,7 @@ def _refine(
     Stops when every fit's spacing is below 1e-6 (or after a bounded number of stages): a gentle slope is
     followed to its end, not for as far as a fixed number of stages carries the estimate from where it started.
     """
-    tolerance = Tolerance.exact(y, w)
+    tolerance = Tolerance.of(y, w, law.intercept, exact=True)
     spacing = np.broadcast_to(step / 4, centre.shape).copy()
     estimate, identified = _evaluate(law, inputs, y, w, centre - 4 * spacing, spacing, 9, tolerance)
     estimate = np.clip(estimate, *bounds)
@@ -369,38 +373,34 @@ def distinct_points(inputs: tuple[np.ndarray, ...], chosen: np.ndarray) -> np.nd
 
 
 def _best_grid_point(law: type, inputs: tuple[np.ndarray, ...], grid: np.ndarray, screened: np.ndarray,
-                     y: np.ndarray, w: np.ndarray) -> np.ndarray:
+                     y: np.ndarray, w: np.ndarray, grid_basis: np.ndarray | None) -> np.ndarray:
     """Each fit's best grid point (B,): the exact objective stands in where screening could not be trusted (NaN),
     the values name the candidates, every point within screening's rounding noise of the lowest
-    (`Tolerance.screening`), and where there are several the exact objective chooses, in steps of
-    `Tolerance.exact` with ties to the first point."""
-    values = np.where(np.isnan(screened), _exact_at(law, inputs, grid, np.isnan(screened), y, w), screened)
-    near = Tolerance.screening(y, w).steps(values) == 0
+    (`Tolerance`), and where there are several the exact objective chooses, in its own steps with ties to the
+    first point. `grid_basis`: the law's basis on the whole grid (G, n, p), where it was small enough to keep."""
+    unsure = np.isnan(screened)
+    values = np.where(unsure, _exact_at(law, inputs, grid, unsure, y, w, grid_basis), screened)
+    near = Tolerance.of(y, w, law.intercept, exact=False).steps(values) == 0
     several = near.sum(axis=1) > 1
-    exact = _exact_at(law, inputs, grid, near & several[:, None], y, w)
-    chosen = np.argmin(Tolerance.exact(y, w).steps(np.where(near, exact, np.inf)), axis=1)
+    exact = np.where(unsure, values, _exact_at(law, inputs, grid, near & several[:, None] & ~unsure, y, w, grid_basis))
+    chosen = np.argmin(Tolerance.of(y, w, law.intercept, exact=True).steps(np.where(near, exact, np.inf)), axis=1)
     return np.where(several, chosen, np.argmax(near, axis=1))
 
 
 def _exact_at(law: type, inputs: tuple[np.ndarray, ...], grid: np.ndarray, where: np.ndarray, y: np.ndarray,
-              w: np.ndarray) -> np.ndarray:
-    """The exact objective of each fit at the grid points `where` marks (B, G); NaN elsewhere."""
+              w: np.ndarray, grid_basis: np.ndarray | None) -> np.ndarray:
+    """The exact objective of each fit at the grid points `where` marks (B, G), one (fit, point) pair at a time in
+    chunks; NaN elsewhere."""
     values = np.full(where.shape, np.nan)
-    rows = np.flatnonzero(where.any(axis=1))
-    if not len(rows):
+    fits, points = np.nonzero(where)
+    if not len(fits):
         return values
-    width = int(where[rows].sum(axis=1).max())
     n_runs, p = y.shape[1], law.basis(inputs, np.exp(grid[:1])).shape[-1]
-    step = max(1, _CHUNK_ELEMENTS // (width * n_runs * p))
-    for start in range(0, len(rows), step):
-        chunk = rows[start : start + step]
-        order = np.argsort(~where[chunk], axis=1, kind="stable")[:, :width]  # the marked points first
-        marked = np.take_along_axis(where[chunk], order, axis=1)
-        _, sse = solve_linear(law.basis(inputs, np.exp(grid[order])), y[chunk][:, None, :], w[chunk][:, None, :],
-                              law.intercept)
-        found = values[chunk]
-        np.put_along_axis(found, order, np.where(marked, sse, np.nan), axis=1)
-        values[chunk] = np.where(where[chunk], found, np.nan)
+    step = max(1, _CHUNK_ELEMENTS // (n_runs * p))
+    for start in range(0, len(fits), step):
+        fit, point = fits[start : start + step], points[start : start + step]
+        basis = grid_basis[point] if grid_basis is not None else law.basis(inputs, np.exp(grid[point]))
+        _, values[fit, point] = solve_linear(basis, y[fit], w[fit], law.intercept)
     return values
 
 
@@ -437,12 +437,14 @@ def fit_profile(
     screen_step = max(1, _CHUNK_ELEMENTS // (min(n_grid, grid_step) * n_runs * p))
     refine_step = max(1, _CHUNK_ELEMENTS // (9**d * n_runs * p))
     best = np.empty(n_fits, dtype=int)
+    # the exact objective re-judges some grid points (`_best_grid_point`): their basis is kept where it is small
+    grid_basis = law.basis(inputs, np.exp(grid)) if n_grid * n_runs * p <= 4 * _CHUNK_ELEMENTS else None
     for start in range(0, n_fits, screen_step):
         part = slice(start, start + screen_step)
         yp, wp = y2[part], w2[part]
         screened = ([screen(inputs, yp, wp, np.exp(grid))] if screen else
                     [screen_profile(basis, yp, wp, law.intercept) for basis in grid_bases])
-        best[part] = _best_grid_point(law, inputs, grid, np.concatenate(screened, axis=1), yp, wp)
+        best[part] = _best_grid_point(law, inputs, grid, np.concatenate(screened, axis=1), yp, wp, grid_basis)
     log_theta, linear, sse = np.empty((n_fits, d)), np.empty((n_fits, p)), np.empty(n_fits)
     lowest, highest = grid.min(axis=0), grid.max(axis=0)
     for start in range(0, n_fits, refine_step):
