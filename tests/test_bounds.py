@@ -261,3 +261,25 @@ def test_forecast_per_task_prints_each_task_within_80_columns() -> None:
     for task in ("arc_easy", "hellaswag", "piqa"):
         assert result.stdout.count(f"│ {task} ") == 2
     assert not [line for line in result.stdout.splitlines() if len(line.rstrip()) > 80 or "…" in line]
+
+
+def test_an_average_at_chance_is_capped_at_chance_error(tmp_path: Path) -> None:
+    """Runs that score at chance on two 4-choice tasks of 100 examples: what they measured plus its binomial noise
+    (z x 0.043) lies above the chance error 0.75, so only the cap at chance keeps the interval's upper bound at
+    0.75 (`overtrain.trust.bounds.measured_ceiling`)."""
+    rng = np.random.default_rng(3)
+    sizes = [2e7, 6e7, 1.5e8, 4e8, 1e9]
+    rows = [{"run": f"r{n:g}-{m:g}", "family": "hard", "params": n, "tokens": m * n,
+             "loss:val": 1.8 + 400 * n**-0.3 + 900 * (m * n) ** -0.3,
+             "acc:a": 0.25 + rng.normal(0, 0.01), "acc:b": 0.25 + rng.normal(0, 0.01)}
+            for n in sizes for m in (20.0, 40.0)]
+    runs_path, tasks_path = tmp_path / "runs.csv", tmp_path / "tasks.csv"
+    pd.DataFrame(rows).to_csv(runs_path, index=False)
+    pd.DataFrame({"task": ["a", "b"], "chance": [0.25, 0.25], "n_examples": [100, 100]}).to_csv(tasks_path,
+                                                                                                index=False)
+    runs = ot.read_runs(runs_path, task_info=tasks_path)
+    measured = runs.error_values(runs.task_set("all"))
+    assert measured.min() + Z * np.sqrt(0.75 * 0.25 / 100 / 2) > 0.75  # the measurements alone would not cap it
+    result = forecast_family(runs, [Target(1e10, 2e11)], ForecastRequest(tasks="all"))
+    interval = result.forecasts[0].intervals["all"]
+    assert interval.high == pytest.approx(0.75, abs=1e-12)

@@ -75,7 +75,8 @@ def test_a_runs_earlier_steps_are_its_checkpoints_and_never_enter_the_loss_law()
 
 def test_checkpoints_make_the_error_law_several_times_closer() -> None:
     """Over 30 ladders, the exponential law fitted to 5 runs misses the true error at 6.9B (from the true loss)
-    by 52% on average; with their 45 checkpoints, by 17%. The law must use them and say so."""
+    by 47% (median; mean 52%, worst 223%); with their 45 checkpoints, by 14% (mean 17%). Medians: one fit that
+    runs off (a 2e32 miss once) would set a mean alone. The law must use them and say so."""
     loss = true_loss(6.9e9, 20 * 6.9e9)
     truth = true_error(loss)
     misses = {True: [], False: []}
@@ -84,7 +85,7 @@ def test_checkpoints_make_the_error_law_several_times_closer() -> None:
         for use in (True, False):
             fit = ot.fit_error(runs, "val", "all", checkpoints=use)
             misses[use].append(abs(float(fit.predict(loss)) / truth - 1))
-    assert np.mean(misses[True]) < 0.4 * np.mean(misses[False])
+    assert np.median(misses[True]) < 0.4 * np.median(misses[False])
     fit = ot.fit_error(ladder(0), "val", "all")
     assert fit.n_runs == 5 and fit.n_points == 50 and len(fit.checkpoints) == 45
     assert "5 runs and 45 checkpoints of 5 of them" in fit.summary()
@@ -107,7 +108,7 @@ def test_the_two_step_law_learns_its_second_step_from_checkpoints() -> None:
             k, gamma, eps = np.array(fit.law.k), np.array(fit.law.gamma), np.array(fit.law.eps)
             misses[use].append(np.mean(np.abs((eps - k * np.exp(-gamma * task_loss)) / truth - 1)))
     assert len(fits[True].checkpoints) == 45
-    assert np.mean(misses[True]) < 0.5 * np.mean(misses[False])
+    assert np.median(misses[True]) < 0.5 * np.median(misses[False])
 
 
 def test_checkpoints_survive_a_round_trip_through_a_file(tmp_path: Path) -> None:
