@@ -185,9 +185,11 @@ def screen_profile(basis: np.ndarray | ScreenDesign, y: np.ndarray, w: np.ndarra
             solved = np.linalg.solve(np.where(ok[..., None, None], gram, np.eye(q)), np.stack(cxy, -1)[..., None])
             explained = (np.stack(cxy, -1) * solved[..., 0]).sum(axis=-1)
             sse = cyy - explained
-        # The objective's relative rounding error, in units of machine precision: the total it is left from, and
-        # the explained part's own error (its moments' cancellation, amplified by the design's conditioning).
-        lost = (np.abs(cyy) + np.abs(explained) * (2 * lost_xy + lost_xx * conditioning)) / np.abs(sse)
+        # The objective's rounding error relative to the fit's total (the scale screening's tolerance is set in),
+        # in units of machine precision: the explained part's moments' cancellation, amplified by the design's
+        # conditioning. (An objective far below the total loses relative digits too, but not absolute ones: it is
+        # near the lowest, where the exact objective judges anyway.)
+        lost = 1.0 + np.abs(explained / cyy) * (2 * lost_xy + lost_xx * conditioning)
     # A negative objective is rounding's, and a design the moments call singular may only be one whose columns are
     # tiny where this fit's runs are: the exact objective judges both.
     unsure = ~(lost < 10.0**_SCREEN_DIGITS_LOST) | ~(sse >= 0) | ~ok
@@ -367,9 +369,14 @@ def distinct_points(inputs: tuple[np.ndarray, ...], chosen: np.ndarray) -> np.nd
     Replicates (runs at the same inputs) identify no more coefficients than one run there."""
     _, point = np.unique(np.column_stack(inputs), axis=0, return_inverse=True)
     point = np.asarray(point).reshape(-1)
-    holds = np.zeros((chosen.shape[1], int(point.max()) + 1 if len(point) else 0))
-    holds[np.arange(len(point)), point] = 1.0
-    return ((chosen.astype(float) @ holds) > 0).sum(axis=1)
+    counts = np.empty(len(chosen), dtype=int)
+    step = max(1, _CHUNK_ELEMENTS // max(1, chosen.shape[1]))
+    for start in range(0, len(chosen), step):
+        ids = np.sort(np.where(chosen[start : start + step], point, -1), axis=1)  # -1: not chosen, sorted first
+        changes = np.diff(ids, axis=1) != 0
+        # every change of id is a new point; the first is one more where no run is left out (no -1 before it)
+        counts[start : start + step] = changes.sum(axis=1) + (ids[:, 0] >= 0)
+    return counts
 
 
 def _best_grid_point(law: type, inputs: tuple[np.ndarray, ...], grid: np.ndarray, screened: np.ndarray,
@@ -436,26 +443,27 @@ def fit_profile(
     # Screening holds a grid's worth of moments per fit, refining a 9^d stencil's: each in chunks of its own size.
     screen_step = max(1, _CHUNK_ELEMENTS // (min(n_grid, grid_step) * n_runs * p))
     refine_step = max(1, _CHUNK_ELEMENTS // (9**d * n_runs * p))
-    best = np.empty(n_fits, dtype=int)
+    # With fewer distinct design points than coefficients (the exponents included) the optimum is not unique: the
+    # objective is flat along the exponent, and where it settles would depend on rounding in the last bits. Such
+    # fits are neither screened nor refined.
+    identified = np.flatnonzero(distinct_points(inputs, w2 > 0) >= p + d)
+    best = np.zeros(n_fits, dtype=int)
     # the exact objective re-judges some grid points (`_best_grid_point`): their basis is kept where it is small
     grid_basis = law.basis(inputs, np.exp(grid)) if n_grid * n_runs * p <= 4 * _CHUNK_ELEMENTS else None
-    for start in range(0, n_fits, screen_step):
-        part = slice(start, start + screen_step)
+    for start in range(0, len(identified), screen_step):
+        part = identified[start : start + screen_step]
         yp, wp = y2[part], w2[part]
         screened = ([screen(inputs, yp, wp, np.exp(grid))] if screen else
                     [screen_profile(basis, yp, wp, law.intercept) for basis in grid_bases])
         best[part] = _best_grid_point(law, inputs, grid, np.concatenate(screened, axis=1), yp, wp, grid_basis)
-    log_theta, linear, sse = np.empty((n_fits, d)), np.empty((n_fits, p)), np.empty(n_fits)
+    log_theta, linear, sse = grid[best], np.full((n_fits, p), np.nan), np.full(n_fits, np.inf)
     lowest, highest = grid.min(axis=0), grid.max(axis=0)
-    for start in range(0, n_fits, refine_step):
-        part = slice(start, start + refine_step)
+    for start in range(0, len(identified), refine_step):
+        part = identified[start : start + refine_step]
         yp, wp = y2[part], w2[part]
         log_theta[part] = _refine(law, inputs, yp, wp, grid[best[part]], steps, (lowest, highest))
         linear[part], sse[part] = solve_linear(law.basis(inputs, np.exp(log_theta[part])), yp, wp, law.intercept)
 
-    # With fewer distinct design points than coefficients (the exponents included) the optimum is not unique: the
-    # objective is flat along the exponent, and where it settles would depend on rounding in the last bits.
-    sse = np.where(distinct_points(inputs, w2 > 0) >= p + d, sse, np.inf)
     linear = np.where(np.isfinite(sse)[:, None], linear, np.nan)
     at_bound = np.any((log_theta - lowest < 1e-3 * steps) | (highest - log_theta < 1e-3 * steps), axis=1)
     at_bound &= np.isfinite(sse)
