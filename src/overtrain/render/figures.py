@@ -626,8 +626,11 @@ def _error_panel(axis: plt.Axes, runs, law, mine: list, curve: LawCurve | None, 
         axis.scatter(value, measured, s=28, color=colour(m), facecolors=None if run in fitted else "none",
                      linewidths=1.2, zorder=3)
     key = fit.task_set.name
+    # an ensemble's forecast is the mean of its plausible laws' (`TrustedForecast.members`), off the drawn law
+    members = {name for trusted in mine for name in trusted.members.get(key, {})}
     if curve is not None:
-        axis.plot(curve.x, curve.y, color="0.3", lw=1, label=f"{fit.law.name} law")
+        axis.plot(curve.x, curve.y, color="0.3", lw=1, label=f"{fit.law.name} law" + (
+            f"; targets: mean of {', '.join(sorted(members))}" if members - {fit.law.name} else ""))
     for trusted in mine:
         f = trusted.forecast
         if key not in f.errors:
