@@ -139,9 +139,9 @@ def screen_profile(basis: np.ndarray | ScreenDesign, y: np.ndarray, w: np.ndarra
     Computed from weighted moments by matrix products, (B, n) @ (n, G), so it costs little even for
     thousands of fits; columns are centred and scaled per grid point first to limit cancellation. Precise
     enough to rank grid points, which is all it is used for, except where a fit's centring cancels most of a
-    moment (its runs sit where a column barely varies) or the objective most of the total: those points lose more
-    than `_SCREEN_DIGITS_LOST` digits and come back NaN, for the exact objective to judge (`_best_grid_point`), as
-    do points whose design the moments cannot tell from a singular one. Returns (B, G).
+    moment (its runs sit where a column barely varies): those points lose more than `_SCREEN_DIGITS_LOST` digits of
+    the fit's total and come back NaN, for the exact objective to judge (`_best_grid_point`), as do negative values
+    and points whose design the moments cannot tell from a singular one. Returns (B, G).
     """
     design = basis if isinstance(basis, ScreenDesign) else screen_design(basis, intercept)
     x, columns, pairs, intercept = design.x, design.columns, design.pairs, design.intercept
@@ -218,14 +218,18 @@ class Tolerance:
     spread_share: float
 
     @classmethod
-    def of(cls, y: np.ndarray, w: np.ndarray, intercept: bool, exact: bool) -> Tolerance:
-        """The exact objective's tolerance (`exact`), or screening's, for fits of y, w (B, n)."""
+    def of(cls, y: np.ndarray, w: np.ndarray, intercept: bool) -> Tolerance:
+        """The exact objective's tolerance for fits of y, w (B, n) (`screening` gives screening's)."""
         with np.errstate(invalid="ignore", divide="ignore"):
             magnitude = np.nan_to_num((w * y * y).sum(axis=1))
             total = w.sum(axis=1, keepdims=True)
             centre = (w * y).sum(axis=1, keepdims=True) / np.where(total > 0, total, 1.0) if intercept else 0.0
             spread = np.nan_to_num((w * (y - centre) ** 2).sum(axis=1))
-        return cls(magnitude, spread, 1e-13, 1e-22, 0.0) if exact else cls(magnitude, spread, 0.0, 1e-12, 1e-6)
+        return cls(magnitude, spread, 1e-13, 1e-22, 0.0)
+
+    def screening(self) -> Tolerance:
+        """The same fits' tolerance for screening's objective (`screen_profile`)."""
+        return dataclasses.replace(self, share=0.0, floor=1e-12, spread_share=1e-6)
 
     def rows(self, which: np.ndarray) -> Tolerance:
         return dataclasses.replace(self, magnitude=self.magnitude[which], spread=self.spread[which])
@@ -259,10 +263,12 @@ def _quadratic_step(sse: np.ndarray, m: int, d: int, tolerance: Tolerance) -> tu
     flat = np.all(steps == 0, axis=1)
     best = np.array(np.unravel_index(np.argmin(steps, axis=1), (m,) * d)).T.astype(float)  # (B, d)
     centre = np.clip(best, 1, m - 2)
-    _, convex, _ = _local_quadratic(steps, centre, m, d, None)
-    step, _, usable = _local_quadratic(sse, centre, m, d, convex)
+    convex = _LocalQuadratic.of(steps, centre, m, d).convex()
+    raw = _LocalQuadratic.of(sse, centre, m, d)
+    step, usable = raw.step(convex)
     # a flat stencil has found the minimum to within its size: the values as they are place it inside the stencil
-    polish, curved, polishable = _local_quadratic(sse, centre, m, d, None)
+    curved = raw.convex()
+    polish, polishable = raw.step(curved)
     with np.errstate(invalid="ignore", divide="ignore"):
         longest = np.max(np.abs(step), axis=1)
         step = np.where((longest > 4)[:, None], step * (4 / longest)[:, None], step)
@@ -272,38 +278,59 @@ def _quadratic_step(sse: np.ndarray, m: int, d: int, tolerance: Tolerance) -> tu
     return target, np.where(flat | (usable & convex & (longest <= 1)), 1, np.where(moves & (longest > 4), 2, 0))
 
 
-def _local_quadratic(sse: np.ndarray, centre: np.ndarray, m: int, d: int, convex: np.ndarray | None
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The quadratic through the 3^d neighbourhood of `centre` on an m^d stencil's values (B, m^d): the step to
-    its vertex, or a damped descent step where it is not `convex` (None: judged here), in stencil units (B, d);
-    whether it is convex; whether the step is usable."""
-    rows = np.arange(len(sse))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if d == 1:
-            f0, f1, f2 = (sse[rows, centre[:, 0].astype(int) + k] for k in (-1, 0, 1))
-            curvature = f0 - 2 * f1 + f2
-            step = (0.5 * (f0 - f2) / curvature)[:, None]
-            convex = curvature > 0 if convex is None else convex
-            return step, convex, convex & np.isfinite(step[:, 0])
-        index = np.ravel_multi_index(
-            tuple((centre[:, None, :].astype(int) + _NEIGHBOURS[d][None]).transpose(2, 0, 1)), (m,) * d
-        )
-        values = sse[rows[:, None], index]
-        coefficients = (values - values.min(axis=1, keepdims=True)) @ _QUADRATIC_FIT[d].T
-        gradient = coefficients[:, 1 : 1 + d]
-        hessian = np.zeros((len(sse), d, d))
-        for k, (i, j) in enumerate(_PAIRS[d]):
-            value = coefficients[:, 1 + d + k]
-            hessian[:, i, j] = hessian[:, j, i] = 2 * value if i == j else value
-        finite = np.all(np.isfinite(hessian), axis=(1, 2)) & np.all(np.isfinite(gradient), axis=1)
-        hessian = np.where(finite[:, None, None], hessian, np.eye(d))
-        eigenvalues = np.linalg.eigvalsh(hessian)
-        if convex is None:
-            convex = finite & (eigenvalues[:, 0] > 1e-9 * np.abs(eigenvalues[:, -1]))
-        shift = np.where(convex, 0.0, np.abs(eigenvalues[:, 0]) + 1e-3 * np.abs(eigenvalues[:, -1]) + 1e-300)
-        damped = hessian + shift[:, None, None] * np.eye(d)
-        step = -np.linalg.solve(damped, np.where(finite[:, None], gradient, 0.0)[..., None])[..., 0]
-        return step, convex, finite & np.all(np.isfinite(step), axis=1)
+@dataclass(frozen=True)
+class _LocalQuadratic:
+    """The quadratic through the 3^d neighbourhood of a stencil point, fitted once: its gradient (B, d), Hessian
+    (B, d, d) and eigenvalues (B, d), and where they are finite (B,)."""
+
+    gradient: np.ndarray
+    hessian: np.ndarray
+    eigenvalues: np.ndarray
+    finite: np.ndarray
+
+    @classmethod
+    def of(cls, sse: np.ndarray, centre: np.ndarray, m: int, d: int) -> _LocalQuadratic:
+        """Fitted to an m^d stencil's values (B, m^d) around `centre` (B, d) in stencil units."""
+        rows = np.arange(len(sse))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if d == 1:
+                f0, f1, f2 = (sse[rows, centre[:, 0].astype(int) + k] for k in (-1, 0, 1))
+                curvature = f0 - 2 * f1 + f2
+                return cls(0.5 * (f2 - f0)[:, None], curvature[:, None, None], curvature[:, None],
+                           np.isfinite(curvature))
+            index = np.ravel_multi_index(
+                tuple((centre[:, None, :].astype(int) + _NEIGHBOURS[d][None]).transpose(2, 0, 1)), (m,) * d
+            )
+            values = sse[rows[:, None], index]
+            coefficients = (values - values.min(axis=1, keepdims=True)) @ _QUADRATIC_FIT[d].T
+            gradient = coefficients[:, 1 : 1 + d]
+            hessian = np.zeros((len(sse), d, d))
+            for k, (i, j) in enumerate(_PAIRS[d]):
+                value = coefficients[:, 1 + d + k]
+                hessian[:, i, j] = hessian[:, j, i] = 2 * value if i == j else value
+            finite = np.all(np.isfinite(hessian), axis=(1, 2)) & np.all(np.isfinite(gradient), axis=1)
+            hessian = np.where(finite[:, None, None], hessian, np.eye(d))
+            return cls(gradient, hessian, np.linalg.eigvalsh(hessian), finite)
+
+    def convex(self) -> np.ndarray:
+        """Where the quadratic is convex (B,): a positive curvature; in 2+ dimensions, a smallest eigenvalue above
+        1e-9 of the largest's size."""
+        if self.gradient.shape[1] == 1:
+            return self.eigenvalues[:, 0] > 0
+        return self.finite & (self.eigenvalues[:, 0] > 1e-9 * np.abs(self.eigenvalues[:, -1]))
+
+    def step(self, convex: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The step in stencil units (B, d) and where it is usable (B,): to the vertex where `convex`; elsewhere in
+        one dimension none, in more a Levenberg-Marquardt damped descent step."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.gradient.shape[1] == 1:
+                step = -self.gradient / self.eigenvalues
+                return step, convex & np.isfinite(step[:, 0])
+            low, high = self.eigenvalues[:, 0], self.eigenvalues[:, -1]
+            shift = np.where(convex, 0.0, np.abs(low) + 1e-3 * np.abs(high) + 1e-300)
+            damped = self.hessian + shift[:, None, None] * np.eye(self.hessian.shape[1])
+            step = -np.linalg.solve(damped, np.where(self.finite[:, None], self.gradient, 0.0)[..., None])[..., 0]
+            return step, self.finite & np.all(np.isfinite(step), axis=1)
 
 
 def _evaluate(
@@ -333,7 +360,7 @@ def _refine(
     Stops when every fit's spacing is below 1e-6 (or after a bounded number of stages): a gentle slope is
     followed to its end, not for as far as a fixed number of stages carries the estimate from where it started.
     """
-    tolerance = Tolerance.of(y, w, law.intercept, exact=True)
+    tolerance = Tolerance.of(y, w, law.intercept)
     spacing = np.broadcast_to(step / 4, centre.shape).copy()
     estimate, identified = _evaluate(law, inputs, y, w, centre - 4 * spacing, spacing, 9, tolerance)
     estimate = np.clip(estimate, *bounds)
@@ -387,10 +414,11 @@ def _best_grid_point(law: type, inputs: tuple[np.ndarray, ...], grid: np.ndarray
     first point. `grid_basis`: the law's basis on the whole grid (G, n, p), where it was small enough to keep."""
     unsure = np.isnan(screened)
     values = np.where(unsure, _exact_at(law, inputs, grid, unsure, y, w, grid_basis), screened)
-    near = Tolerance.of(y, w, law.intercept, exact=False).steps(values) == 0
+    tolerance = Tolerance.of(y, w, law.intercept)
+    near = tolerance.screening().steps(values) == 0
     several = near.sum(axis=1) > 1
     exact = np.where(unsure, values, _exact_at(law, inputs, grid, near & several[:, None] & ~unsure, y, w, grid_basis))
-    chosen = np.argmin(Tolerance.of(y, w, law.intercept, exact=True).steps(np.where(near, exact, np.inf)), axis=1)
+    chosen = np.argmin(tolerance.steps(np.where(near, exact, np.inf)), axis=1)
     return np.where(several, chosen, np.argmax(near, axis=1))
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting.chance import chance_error, solve_two_step, task_bounds, task_chance, task_losses
+from overtrain.fitting.engine import distinct_points
 from overtrain.fitting.solve import group_identifies, linear_count, solve_law, solve_pooled
 from overtrain.laws import Law, law_family
 from overtrain.laws.loss import SharedExponentLoss, holding_out, identifiable_form
@@ -259,8 +260,8 @@ def _fit(
     problem = law.design_problem(inputs)
     if problem is not None:
         raise OvertrainError(f"{kind} fit set {name!r} cannot identify the {law.name} law: it {problem}")
-    points = len(np.unique(np.column_stack(inputs), axis=0))
-    if points < law.n_coefficients:
+    points = int(distinct_points(inputs, np.ones((1, len(inputs[0])), dtype=bool))[0])
+    if points < law.n_coefficients:  # as the engine judges a fit (`distinct_points`), said with the reason
         raise OvertrainError(
             f"{kind} fit set {name!r} cannot identify the {law.name} law: its {len(chosen)} runs sit at {points} "
             f"distinct points of ({', '.join(law.inputs)}) for "
