@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
 from overtrain.decide.shared import recipe_forecasts
 from overtrain.errors import OvertrainError
@@ -62,8 +63,9 @@ from overtrain.runs.testbed import (
     suite_names,
     without_judged_runs,
 )
+from overtrain.scales import physical, to_scale
 from overtrain.trust.calibration import DEFAULT_INTERVALS, IntervalOptions
-from overtrain.trust.intervals import DISTANCES, FORMS
+from overtrain.trust.intervals import DISTANCES, FORMS, fit_width
 from overtrain.trust.trusted import Evidence, ForecastRequest, forecast_family
 from overtrain.trust.widths import interval_score
 
@@ -123,6 +125,7 @@ CANDIDATES = (
     *(Candidate(f"own and suite, own weighed n / (n + {prior:g})", DEFAULT_METHOD,
                 replace(DEFAULT_INTERVALS, own=True, own_prior=prior)) for prior in OWN_PRIORS),
     Candidate("widths follow the fit part", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, adaptive=True)),
+    Candidate("sides apart where the misses are one-sided", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, sides=True)),
     Candidate(f"widths follow the fit part, own weighed n / (n + {OWN_PRIORS[1]:g})", DEFAULT_METHOD,
               replace(DEFAULT_INTERVALS, adaptive=True, own=True, own_prior=OWN_PRIORS[1])),
 )
@@ -217,6 +220,24 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
         targets=("run", "size"), mean_abs_rel_err=("rel_err", lambda x: float(np.mean(np.abs(x)))),
         inside=("inside", "sum"), coverage=("inside", "mean"), median_half_width=("half_width", "median"),
         score=("score", "mean"))
+
+
+def fit_part_report(frame: pd.DataFrame) -> str:
+    """Does the resampled fit part follow the misses? Per testbed and quantity: forecasts whose fit part reaches
+    below 1e-3 error (pinned at the edge), and the rank correlation between the fit part's half-width on the interval
+    scale and the |miss| on it (Spearman; NaN under 4 forecasts)."""
+    lines = ["## The fit part against the misses (default), per testbed\n",
+             "| testbed | quantity | forecasts | fit part below 1e-3 | rank correlation, fit-part width vs miss |",
+             "| --- | --- | --- | --- | --- |"]
+    for (testbed, quantity), rows in frame.groupby(["testbed", "quantity"], sort=False):
+        width = np.asarray(fit_width(quantity, rows["prediction"], rows["fit_low"], rows["fit_high"]), dtype=float)
+        miss = np.abs(np.asarray(to_scale(quantity, physical(quantity, rows["true"].to_numpy(dtype=float))))
+                      - np.asarray(to_scale(quantity, physical(quantity, rows["pred"].to_numpy(dtype=float)))))
+        known = np.isfinite(width) & np.isfinite(miss)
+        rho = float(spearmanr(width[known], miss[known]).statistic) if known.sum() >= 4 else float("nan")
+        pinned = int((rows["fit_low"] < 1e-3).sum()) if quantity == "error" else 0
+        lines.append(f"| {testbed} | {quantity} | {len(rows)} | {pinned} | {rho:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def evidence_of(frame: pd.DataFrame) -> pd.DataFrame:
@@ -421,6 +442,7 @@ def main() -> None:
               "paper": summarise(everything[everything["method"] == "paper"])}
     for name, summary in pooled.items():
         print(f"{name}:\n{summary.to_string(float_format=lambda v: f'{v:.4f}')}\n")
+    print(fit_part_report(everything[everything["method"] == DEFAULT_NAME]))
     if len(per_task):
         print("## Each task's forecast by the default (`overtrain forecast --per-task`), per testbed and pooled\n")
         by_testbed = per_task.groupby("testbed").apply(summarise, include_groups=False)

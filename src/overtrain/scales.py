@@ -26,7 +26,7 @@ def to_scale(quantity: str, value: np.ndarray | float) -> np.ndarray | float:
 def from_scale(quantity: str, value: np.ndarray | float) -> np.ndarray | float:
     """The inverse of `to_scale`: exp for loss, the logistic function for error."""
     value = np.asarray(value, dtype=float)
-    out = np.exp(value) if quantity == "loss" else 1.0 / (1.0 + np.exp(-value))
+    out = np.exp(value) if quantity == "loss" else 1.0 / (1.0 + np.exp(-np.clip(value, -700.0, 700.0)))
     return float(out) if out.ndim == 0 else out
 
 

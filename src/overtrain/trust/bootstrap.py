@@ -15,7 +15,7 @@ from overtrain.errors import OvertrainError
 from overtrain.fitting.engine import fit_profile
 from overtrain.fitting.fit import Fit
 from overtrain.fitting.solve import distinct_rows, linear_count, solve_law, solve_pooled
-from overtrain.scales import physical, shift_on_scale
+from overtrain.scales import from_scale, physical, scale_slope, shift_on_scale, to_scale
 
 
 @dataclass(frozen=True)
@@ -212,3 +212,21 @@ def physical_bounds(quantity: str, samples: np.ndarray, level: float) -> tuple[f
     below 0 at the target) reaches the edge, not beyond."""
     low, high = physical(quantity, np.array(sample_bounds(samples, level)))
     return float(low), float(high)
+
+
+def fit_part_bounds(quantity: str, samples: np.ndarray, prediction: float, level: float) -> tuple[float, float]:
+    """The fit part's range around `prediction`, as physical bounds. Loss: `physical_bounds`. Error: the resampled
+    forecasts' reach below and above the prediction in error units, r, carried onto the logit scale at the
+    prediction's slope (the delta method), bound = logistic(logit(m) -/+ r / (m (1 - m))). A resampled law that
+    runs past 0 error at the target then widens the fit part by how far it runs, instead of pinning the bound at 0
+    (a logit of -9 that says only "somewhere below"), so the fit part keeps its size and can be weighed."""
+    if quantity == "loss":
+        return physical_bounds(quantity, samples, level)
+    low, high = sample_bounds(samples, level)
+    if not (np.isfinite(low) and np.isfinite(high) and np.isfinite(prediction)):
+        return float("nan"), float("nan")
+    centre = physical("error", prediction)
+    slope = float(scale_slope("error", centre))
+    below, above = max(centre - low, 0.0) * slope, max(high - centre, 0.0) * slope
+    logit = float(to_scale("error", centre))
+    return float(from_scale("error", logit - below)), float(from_scale("error", logit + above))

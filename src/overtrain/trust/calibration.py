@@ -143,8 +143,9 @@ class IntervalOptions:
     (`auto`: size-ahead when the method names its fit sets and the runs allow it, else rolling); and whether the
     development suite's held-out forecasts count as evidence beside the runs' own backtests (`suite`), and whether those
     do (`own`); with both, how the two weigh (`own_prior`: equal weights, or the runs' own n backtest forecasts weighing
-    n / (n + own_prior), see `pooled_calibration`); and whether each width follows the forecast's own fit part
-    (`adaptive`, see `overtrain.trust.widths.calibrate_width`)."""
+    n / (n + own_prior), see `pooled_calibration`); whether each width follows the forecast's own fit part
+    (`adaptive`, see `overtrain.trust.widths.calibrate_width`); and whether the lower and upper sides are calibrated
+    apart where the evidence misses to one side (`sides`, see `overtrain.trust.widths.one_sided`)."""
 
     resembling: bool = True
     structural: bool = False
@@ -156,6 +157,7 @@ class IntervalOptions:
     own: bool = False
     own_prior: float | None = None
     adaptive: bool = False
+    sides: bool = False
 
     @property
     def forms(self) -> tuple[str, str]:
@@ -170,7 +172,7 @@ DEFAULT_INTERVALS = IntervalOptions(own=True)
 
 def pooled_calibration(
     own: pd.DataFrame | None, evidence: pd.DataFrame | None, level: float, forms: tuple[str, str], source: str,
-    own_prior: float | None = None, adaptive: bool = False,
+    own_prior: float | None = None, adaptive: bool = False, sides: bool = False,
 ) -> Calibration:
     """The extrapolation scales for which `level` of the forecasts hold the truth, counting the runs' own
     resembling backtests (`own`) and the suite's held-out forecasts (`evidence`, rows of
@@ -178,8 +180,8 @@ def pooled_calibration(
     error's (see `IntervalOptions`). The two sources weigh equally, or with `own_prior` k the runs' own n backtest
     forecasts weigh n / (n + k): a sweep with many backtests is judged on its own misses, one with few on the
     suite's. With `adaptive`, each quantity's half-width may follow the forecast's own fit part (`POWERS`, see
-    `overtrain.trust.widths.calibrate_width`)."""
-    scales, factors, powers, references, counts = {}, {}, {}, {}, []
+    `overtrain.trust.widths.calibrate_width`); with `sides`, each side apart where the forecasts miss to one side."""
+    scales, factors, powers, references, belows, counts = {}, {}, {}, {}, {}, []
     form_of = {**dict(zip(("loss", "error"), forms, strict=True)), "task": forms[1]}
     for quantity in ("loss", "error", "task"):
         sources = []
@@ -193,6 +195,7 @@ def pooled_calibration(
             counts.append(f"{quantity} " + " + ".join(str(len(f)) for f in sources))
         if not sources:
             scales[quantity], factors[quantity], powers[quantity], references[quantity] = float("nan"), 1.0, 0.0, 1.0
+            belows[quantity] = float("nan")
             continue
         shares = [1.0] * len(sources)
         if own_prior is not None and len(sources) == 2:
@@ -200,12 +203,12 @@ def pooled_calibration(
             shares = [n_own / (n_own + own_prior), own_prior / (n_own + own_prior)]
         pooled = pd.concat([f.assign(weight=share / len(f)) for f, share in zip(sources, shares, strict=True)],
                            ignore_index=True)
-        scales[quantity], factors[quantity], powers[quantity], references[quantity] = calibrate_width(
-            pooled, quantity, level, form_of[quantity], POWERS if adaptive and quantity != "task" else (0.0,))
+        scales[quantity], factors[quantity], powers[quantity], references[quantity], belows[quantity] = calibrate_width(
+            pooled, quantity, level, form_of[quantity], POWERS if adaptive and quantity != "task" else (0.0,), sides)
     parts = [source] if own is not None and len(own) else []
     if evidence is not None and len(evidence):
         parts.append("held-out forecasts of the development suite")
     described = " and ".join(parts) or "nothing (no backtest, no suite evidence)"
     return Calibration(scales["loss"], scales["error"], level, f"{described}: {', '.join(counts)} forecasts",
                        *forms, factors["loss"], factors["error"], scales["task"], powers["loss"], powers["error"],
-                       references["loss"], references["error"])
+                       references["loss"], references["error"], belows["loss"], belows["error"], belows["task"])

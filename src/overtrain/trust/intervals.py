@@ -13,7 +13,7 @@ every value is physical, and mapped back so that no bound leaves what a run coul
   log10(1 + x) with compute distance x (`distance_growth`), calibrated so that the level of held-out forecasts fall
   inside (`overtrain.trust.widths`).
 
-No bound passes the loss law's irreducible loss or what a run could measure (`IntervalParts.floor`, `ceiling`).
+No bound passes what a run could measure (`IntervalParts.floor`, `ceiling`).
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from overtrain.forecast import Forecast
 from overtrain.scales import from_scale, physical, scale_slope, shift_on_scale, to_scale
 from overtrain.trust.bootstrap import (
     centred_on_pooled,
+    fit_part_bounds,
     physical_bounds,
     refitted_law,
     resample_predictions,
@@ -84,6 +85,11 @@ class Calibration:
     error_power: float = 0.0
     loss_reference: float = 1.0
     error_reference: float = 1.0
+    #: The lower side's extrapolation scales where the evidence misses to one side (`overtrain.trust.widths.one_sided`);
+    #: NaN: the same as the upper side's (`loss_scale`, `error_scale`, `task_scale`).
+    loss_below: float = float("nan")
+    error_below: float = float("nan")
+    task_below: float = float("nan")
 
     def describe(self) -> str:
         """One line: the calibrated extrapolation half-widths and how much of the resampled fit part counts."""
@@ -91,7 +97,9 @@ class Calibration:
             grows = "at any distance" if form == "constant" else "x log10(1 + compute distance)"
             power, reference = self.adaptation(quantity)
             adapts = "" if not power else f", times (fit part / {reference:.2g})^{power:g}"
-            return f"{scale:.3g} {grows}{adapts}"
+            below = self.below(quantity)
+            sides = "" if not np.isfinite(below) else f" above, {below:.3g} below"
+            return f"{scale:.3g}{sides} {grows}{adapts}"
 
         def counted(factor: float) -> str:
             return "not counted" if factor == 0 else "in full" if factor == 1 else f"x{factor:g}"
@@ -102,6 +110,10 @@ class Calibration:
         return (f"extrapolation half-width: {loss}, error {width(self.error_scale, self.error_form, 'error')} on the "
                 f"logit scale; resampled fit part {counted(self.loss_fit_factor)} (loss), "
                 f"{counted(self.error_fit_factor)} (error)")
+
+    def below(self, quantity: str) -> float:
+        """The lower side's extrapolation scale of `quantity` where it differs from the upper side's, else NaN."""
+        return {"loss": self.loss_below, "error": self.error_below, "task": self.task_below}[quantity]
 
     def finite(self) -> Calibration:
         """This calibration with a scale nothing could calibrate (NaN) taken as 0: no extrapolation part."""
@@ -122,13 +134,16 @@ class Calibration:
             return self.loss_power, self.loss_reference
         return (self.error_power, self.error_reference) if quantity == "error" else (0.0, 1.0)
 
-    def half_width(self, quantity: str, distance: float | np.ndarray, fit_width: float | np.ndarray = float("nan")
-                   ) -> float | np.ndarray:
+    def half_width(self, quantity: str, distance: float | np.ndarray, fit_width: float | np.ndarray = float("nan"),
+                   below: bool = False) -> float | np.ndarray:
         """Extrapolation half-width of `quantity` at compute distance `distance`, on the interval scale, for a
-        forecast whose fit part is `fit_width` (see `adaptive_factor`)."""
+        forecast whose fit part is `fit_width` (see `adaptive_factor`): the upper side's, or with `below` the lower
+        side's."""
         scale = self.loss_scale if quantity == "loss" else self.error_scale
         if quantity == "task" and np.isfinite(self.task_scale):
             scale = self.task_scale
+        if below and np.isfinite(self.below(quantity)):
+            scale = self.below(quantity)
         power, reference = self.adaptation(quantity)
         return (scale * distance_growth(self.form(quantity), distance)
                 * adaptive_factor(fit_width, power, reference))
@@ -138,7 +153,8 @@ class Calibration:
                 "source": self.source, "loss_form": self.loss_form, "error_form": self.error_form,
                 "loss_fit_factor": self.loss_fit_factor, "error_fit_factor": self.error_fit_factor,
                 "task_scale": self.task_scale, "loss_power": self.loss_power, "error_power": self.error_power,
-                "loss_reference": self.loss_reference, "error_reference": self.error_reference}
+                "loss_reference": self.loss_reference, "error_reference": self.error_reference,
+                "loss_below": self.loss_below, "error_below": self.error_below, "task_below": self.task_below}
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> Calibration:
@@ -149,7 +165,9 @@ class Calibration:
                    str(document.get("error_form", form)), float(document.get("loss_fit_factor", 1.0)),
                    float(document.get("error_fit_factor", 1.0)), float(document.get("task_scale", float("nan"))),
                    *(float(document.get(name, default)) for name, default in (
-                       ("loss_power", 0.0), ("error_power", 0.0), ("loss_reference", 1.0), ("error_reference", 1.0))))
+                       ("loss_power", 0.0), ("error_power", 0.0), ("loss_reference", 1.0), ("error_reference", 1.0),
+                       ("loss_below", float("nan")), ("error_below", float("nan")),
+                       ("task_below", float("nan")))))
 
 
 #: The smallest fit part (half its range on the interval scale) an adaptive half-width follows: below it, a fit so
@@ -295,10 +313,14 @@ class BoundParts:
         return cls(quantity, prediction, centre, (z * np.asarray(target_sigma, dtype=float) * slope) ** 2,
                    (z * np.asarray(structural)) ** 2, reach(low, -1.0) ** 2, reach(high, 1.0) ** 2)
 
-    def at(self, extrapolation: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-        """The bounds with extrapolation half-width `extrapolation`: the parts added in quadrature, mapped back."""
-        shared = self.noise + np.asarray(extrapolation) ** 2 + self.structural
-        below, above = np.sqrt(self.fit_below + shared), np.sqrt(self.fit_above + shared)
+    def at(self, extrapolation: np.ndarray | float, below_extrapolation: np.ndarray | float | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
+        """The bounds with extrapolation half-width `extrapolation` (below the forecast `below_extrapolation`, where
+        given): the parts added in quadrature, mapped back."""
+        lower_part = extrapolation if below_extrapolation is None else below_extrapolation
+        shared = self.noise + self.structural
+        below = np.sqrt(self.fit_below + shared + np.asarray(lower_part) ** 2)
+        above = np.sqrt(self.fit_above + shared + np.asarray(extrapolation) ** 2)
         lower = np.minimum(from_scale(self.quantity, self.centre - below), self.prediction)
         upper = np.maximum(from_scale(self.quantity, self.centre + above), self.prediction)
         return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
@@ -309,7 +331,7 @@ class IntervalParts:
     """What a forecast's interval is built from, all but the calibrated extrapolation part: the prediction, the
     fit part's range of resampled forecasts (NaN: none), the target's measurement noise (loss or error units), the
     structural spread (on the interval scale) and the compute distance the extrapolation part grows with; and the
-    edges no bound passes (NaN: none beyond what a run can measure): `floor`, the loss law's irreducible loss E, and
+    edges no bound passes (NaN: none beyond what a run can measure): `floor`, 0 for an error, and
     `ceiling`, what the target could not exceed (an error at chance, or what a smaller fit run already measured
     beyond its noise; see `overtrain.trust.bounds.measured_ceiling`)."""
 
@@ -332,15 +354,16 @@ class IntervalParts:
         parts = BoundParts.of(np.array([self.prediction]), np.array([self.fit_low]), np.array([self.fit_high]),
                               np.array([self.sigma]), level, self.quantity, self.structural,
                               calibration.fit_factor(self.quantity))
-        lower, upper = parts.at(np.array([self.extrapolation(calibration, width)]))
+        lower, upper = parts.at(np.array([self.extrapolation(calibration, width)]),
+                                np.array([self.extrapolation(calibration, width, below=True)]))
         low = max(float(lower[0]), self.floor) if np.isfinite(self.floor) else float(lower[0])
         high = min(float(upper[0]), self.ceiling) if np.isfinite(self.ceiling) else float(upper[0])
         return Interval(min(low, self.prediction), max(high, self.prediction), level)
 
-    def extrapolation(self, calibration: Calibration, width: float) -> float:
-        """The calibrated extrapolation half-width at this forecast's distance and fit part `width`, times the share
-        it carries beyond the fit runs."""
-        return float(calibration.half_width(self.quantity, self.distance, width)) * self.beyond
+    def extrapolation(self, calibration: Calibration, width: float, below: bool = False) -> float:
+        """The calibrated extrapolation half-width (above the forecast, or `below` it) at this forecast's distance
+        and fit part `width`, times the share it carries beyond the fit runs."""
+        return float(calibration.half_width(self.quantity, self.distance, width, below)) * self.beyond
 
     def moved_to(self, prediction: float) -> IntervalParts:
         """The same parts around another prediction: the fit part's range moves with it on the interval scale."""
@@ -409,7 +432,8 @@ def batch_parts(
                       for f, samples in zip(forecasts, loss_samples, strict=True)]
             samples = resample_predictions(fit, np.ones((n, fit.n_points), dtype=bool), inputs, n_resamples,
                                            seed + 1)
-            bounds = [physical_bounds("error", row, level) for row in samples]
+            bounds = [fit_part_bounds("error", row, f.errors[fit.task_set.name], level)
+                      for row, f in zip(samples, forecasts, strict=True)]
         counts = (examples or {}).get(name, np.array([]))
         for part, f, bound, spread in zip(parts, forecasts, bounds, spreads, strict=True):
             prediction = f.errors[name]

@@ -36,7 +36,7 @@ from overtrain.runs.fitsets import resolve_fit_set
 from overtrain.runs.table import RunTable
 from overtrain.runs.tasks import TaskSet
 from overtrain.scales import physical, shift_on_scale
-from overtrain.trust.bootstrap import resample_predictions, sample_bounds
+from overtrain.trust.bootstrap import fit_part_bounds, resample_predictions, sample_bounds
 from overtrain.trust.intervals import error_target_noise, loss_target_noise
 
 DEFAULT_RATIOS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
@@ -274,7 +274,7 @@ def backtest_family(
                      "multiplier": np.full(n_resamples, runs.multiplier[t])}
             inputs_per_mask.append(tuple(known[name] for name in error_law.inputs))
         samples = resample_predictions(whole, error_masks, inputs_per_mask, n_resamples, seed + 1)
-        bounds = np.array([sample_bounds(row, level) for row in samples])
+        bounds = np.array([fit_part_bounds("error", row, p, level) for row, p in zip(samples, error_pred, strict=True)])
         frame["error_fit_low"], frame["error_fit_high"] = bounds[:, 0], bounds[:, 1]
         examples = pd.to_numeric(runs.tasks["n_examples"].reindex(list(task_set.tasks)), errors="coerce")
         frame["error_sigma"] = [error_target_noise(whole, p, examples.to_numpy(dtype=float))

@@ -335,21 +335,22 @@ def calibrated_intervals(
             own = resembling(own, sizes, multiplier_excursion(f.multiplier, fit_tokens / fit_params), at_bound)
         # forecasts (of one family or of several) that resemble the same backtests share one calibration
         key = ("calibration", None if own is None else own.index.to_numpy().tobytes(), frame_key, level,
-               options.forms, source, options.own_prior, options.adaptive, id(suite))
+               options.forms, source, options.own_prior, options.adaptive, options.sides, id(suite))
         found = cache.get(key)
         if found is None:
             found = pooled_calibration(own, suite, level, options.forms, source, options.own_prior,
-                                       options.adaptive)
+                                       options.adaptive, options.sides)
             cache[key] = found
         return found
 
     # without the runs' own backtests the calibration is the same for every forecast (and every family)
     shared = None
     if not options.own:
-        key = ("suite calibration", level, options.forms, options.adaptive, source, id(suite))
+        key = ("suite calibration", level, options.forms, options.adaptive, options.sides, source, id(suite))
         shared = cache.get(key)
         if shared is None:
-            shared = pooled_calibration(None, suite, level, options.forms, source, adaptive=options.adaptive)
+            shared = pooled_calibration(None, suite, level, options.forms, source, adaptive=options.adaptive,
+                                        sides=options.sides)
             cache[key] = shared
     calibrations, combined, intervals, parts = [], [], [], []
     all_parts = batch_parts(forecasts, level=level, seed=seed, examples=examples, structural=spreads,
@@ -380,7 +381,8 @@ def calibrated_intervals(
         intervals.append(made)
     if not calibrations:
         calibrations.append(shared or pooled_calibration(frame if options.own else None, suite, level,
-                                                         options.forms, source, options.own_prior, options.adaptive))
+                                                         options.forms, source, options.own_prior, options.adaptive,
+                                                         options.sides))
     return calibrations[0], combined, intervals, parts, found
 
 

@@ -4,6 +4,7 @@ forecasts hold the truth, and how far the width may follow a forecast's own fit 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,16 +53,45 @@ class _Forecasts:
         return BoundParts.of(self.prediction, self.fit_low, self.fit_high, self.sigma, level, quantity,
                               self.structural, fit_factor)
 
-    def bounds(self, quantity: str, scale: float, level: float, fit_factor: float) -> tuple[np.ndarray, np.ndarray]:
-        return self.parts(quantity, level, fit_factor).at(scale * self.growth)
+    def bounds(self, quantity: str, scale: float, level: float, fit_factor: float, below: float = float("nan")
+               ) -> tuple[np.ndarray, np.ndarray]:
+        return self.parts(quantity, level, fit_factor).at(scale * self.growth, _lower(below, scale) * self.growth)
 
-    def inside(self, quantity: str, scale: float, level: float, fit_factor: float) -> np.ndarray:
-        return self.inside_at(self.parts(quantity, level, fit_factor), scale)
+    def inside(self, quantity: str, scale: float, level: float, fit_factor: float, below: float = float("nan")
+               ) -> np.ndarray:
+        return self.inside_at(self.parts(quantity, level, fit_factor), scale, below)
 
-    def inside_at(self, parts: BoundParts, scale: float) -> np.ndarray:
-        """Which forecasts' truths fall inside their intervals built from `parts` with extrapolation scale `scale`."""
-        low, high = parts.at(scale * self.growth)
+    def inside_at(self, parts: BoundParts, scale: float, below: float = float("nan")) -> np.ndarray:
+        """Which forecasts' truths fall inside their intervals built from `parts` with extrapolation scale `scale`
+        (below the forecast `below`, where finite)."""
+        low, high = parts.at(scale * self.growth, _lower(below, scale) * self.growth)
         return (low <= self.truth) & (self.truth <= high)
+
+
+def _lower(below: float, scale: float) -> float:
+    """The lower side's scale: `below` where the sides are calibrated apart, else the upper side's `scale`."""
+    return below if np.isfinite(below) else scale
+
+
+#: The sign test's level at which held-out misses count as one-sided (`one_sided`), and the fewest forecasts it is
+#: asked of: 20 forecasts all missing one way is p = 2e-6, 14 of 20 is p = 0.115.
+ONE_SIDED_LEVEL = 0.05
+ONE_SIDED_MIN_FORECASTS = 10
+
+
+def one_sided(truth: np.ndarray, prediction: np.ndarray) -> bool:
+    """Whether the forecasts miss to one side more than chance allows: a two-sided sign test of how many truths
+    lie above their forecasts, at `ONE_SIDED_LEVEL`, over at least `ONE_SIDED_MIN_FORECASTS` forecasts (ties left
+    out). Computed on whole counts with exact integer sums, so the choice never turns on rounding."""
+    truth, prediction = np.asarray(truth, dtype=float), np.asarray(prediction, dtype=float)
+    known = np.isfinite(truth) & np.isfinite(prediction) & (truth != prediction)
+    n = int(known.sum())
+    if n < ONE_SIDED_MIN_FORECASTS:
+        return False
+    above = int((truth[known] > prediction[known]).sum())
+    tail = sum(math.comb(n, i) for i in range(min(above, n - above) + 1))
+    # p = min(1, 2 tail / 2^n) <= level, in integers: 2 tail * 20 <= 2^n for level 0.05
+    return 2 * tail * round(1 / ONE_SIDED_LEVEL) <= 2**n
 
 
 def coverage(frame: pd.DataFrame, quantity: str, scale: float, level: float, form: str = "log-distance",
@@ -113,38 +143,72 @@ def _smallest_scale(forecasts: _Forecasts, weights: np.ndarray, quantity: str, l
 FIT_FACTORS = (1.0, 0.5, 0.25, 0.0)
 
 
+def _smallest_sides(forecasts: _Forecasts, weights: np.ndarray, quantity: str, level: float, fit_factor: float
+                    ) -> tuple[float, float]:
+    """(below, above): for each side, the smallest extrapolation scale at which at most (1 - level) / 2 of the
+    forecasts (weighted) have their truth beyond that side's bound (bisection: misses only fall with the scale)."""
+    parts = forecasts.parts(quantity, level, fit_factor)
+    allowed = (1.0 - level) / 2
+
+    def missed(scale: float, side: int) -> float:
+        low, high = parts.at(scale * forecasts.growth)
+        outside = (forecasts.truth < low) if side == 0 else (forecasts.truth > high)
+        return float(np.average(outside, weights=weights))
+
+    sides = []
+    for side in (0, 1):
+        if missed(0.0, side) <= allowed:
+            sides.append(0.0)
+            continue
+        low, high = 0.0, 0.05
+        while missed(high, side) > allowed and high < 64:
+            low, high = high, high * 2
+        for _ in range(30):
+            middle = (low + high) / 2
+            low, high = (low, middle) if missed(middle, side) <= allowed else (middle, high)
+        sides.append(high)
+    return sides[0], sides[1]
+
+
 def calibrate_interval(frame: pd.DataFrame, quantity: str, level: float, form: str = "log-distance"
                        ) -> tuple[float, float]:
     """The extrapolation scale and fit-part factor of `quantity`'s intervals, the same width for every forecast at
-    one distance (`calibrate_width` with power 0)."""
-    scale, factor, _, _ = calibrate_width(frame, quantity, level, form)
+    one distance and on both sides (`calibrate_width` with power 0, sides together)."""
+    scale, factor, _, _, _ = calibrate_width(frame, quantity, level, form)
     return scale, factor
 
 
 def calibrate_width(frame: pd.DataFrame, quantity: str, level: float, form: str = "log-distance",
-                    powers: tuple[float, ...] = (0.0,)) -> tuple[float, float, float, float]:
-    """The extrapolation scale, fit-part factor, power and reference of `quantity`'s intervals: for each factor in
-    `FIT_FACTORS` and power in `powers` (the half-width times (fit part / reference)^power, `adaptive_factor`, with
-    the reference the forecasts' geometric mean fit part), the smallest scale that covers `level` of the forecasts
-    in `frame`; of those, the one whose intervals have the lowest mean interval score relative to the truth
-    (weighted by a `weight` column). Coverage is the constraint, sharpness and misses the choice. Ties keep the
-    larger factor and the smaller power."""
+                    powers: tuple[float, ...] = (0.0,), sides: bool = False
+                    ) -> tuple[float, float, float, float, float]:
+    """The extrapolation scale, fit-part factor, power, reference and lower side's scale of `quantity`'s intervals:
+    for each factor in `FIT_FACTORS` and power in `powers` (the half-width times (fit part / reference)^power,
+    `adaptive_factor`, with the reference the forecasts' geometric mean fit part), the smallest scale that covers
+    `level` of the forecasts in `frame`; of those, the one whose intervals have the lowest mean interval score
+    relative to the truth (weighted by a `weight` column). Coverage is the constraint, sharpness and misses the
+    choice. Ties keep the larger factor and the smaller power. Where the forecasts miss to one side (`one_sided`,
+    and `sides`), each side's scale is the smallest that leaves at most (1 - level) / 2 of the truths beyond it, and
+    the lower side's is returned last (NaN: the sides share one scale)."""
     frame = frame[np.isfinite(frame[f"{quantity}_pred"])]
     if len(frame) == 0:
-        return float("nan"), 1.0, 0.0, 1.0
+        return float("nan"), 1.0, 0.0, 1.0, float("nan")
     weights = frame["weight"].to_numpy(dtype=float) if "weight" in frame else np.ones(len(frame))
     forecasts = _Forecasts.of(frame, quantity, form)
     truth = forecasts.truth
     widths = np.asarray(fit_width(quantity, forecasts.prediction, forecasts.fit_low, forecasts.fit_high), dtype=float)
     known = np.isfinite(widths)
     reference = float(np.exp(np.mean(np.log(np.maximum(widths[known], MIN_FIT_WIDTH))))) if known.any() else 1.0
-    best: tuple[float, float, float, float] | None = None
+    apart = sides and one_sided(truth[weights > 0], forecasts.prediction[weights > 0])
+    best: tuple[float, float, float, float, float] | None = None
     for power in powers:
         adapted = dataclasses.replace(forecasts, growth=forecasts.growth * adaptive_factor(widths, power, reference))
         for factor in FIT_FACTORS:
-            scale = _smallest_scale(adapted, weights, quantity, level, factor)
-            low, high = adapted.bounds(quantity, scale, level, factor)
+            if apart:
+                below, scale = _smallest_sides(adapted, weights, quantity, level, factor)
+            else:
+                below, scale = float("nan"), _smallest_scale(adapted, weights, quantity, level, factor)
+            low, high = adapted.bounds(quantity, scale, level, factor, below)
             score = float(np.average(interval_score(low, high, truth, level) / truth, weights=weights))
             if best is None or score < best[0] - 1e-12:
-                best = (score, scale, factor, power)
-    return best[1], best[2], best[3], reference if best[3] else 1.0
+                best = (score, scale, factor, power, below)
+    return best[1], best[2], best[3], reference if best[3] else 1.0, best[4]
