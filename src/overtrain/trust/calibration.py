@@ -17,7 +17,14 @@ from overtrain.trust.intervals import (
     Calibration,
 )
 from overtrain.trust.protocols import CALIBRATING, MIN_SMALLER_SIZES, BacktestOptions
-from overtrain.trust.widths import POWERS, calibrate_interval, calibrate_width, coverage, evidence_frame
+from overtrain.trust.widths import (
+    POWERS,
+    calibrate_interval,
+    calibrate_width,
+    coverage,
+    evidence_frame,
+    task_widths,
+)
 
 #: Fewer resembling backtest forecasts than this and the calibration falls back to every backtest forecast.
 MIN_CALIBRATION_FORECASTS = 10
@@ -205,10 +212,21 @@ def pooled_calibration(
                            ignore_index=True)
         scales[quantity], factors[quantity], powers[quantity], references[quantity], belows[quantity] = calibrate_width(
             pooled, quantity, level, form_of[quantity], POWERS if adaptive and quantity != "task" else (0.0,), sides)
+    task_scales: tuple[tuple[str, float], ...] = ()
+    if evidence is not None and np.isfinite(scales["task"]):
+        task_rows = evidence[evidence["quantity"] == "task"]
+        if len(task_rows):
+            task_scales = task_widths(evidence_frame(evidence, "task"), task_rows["run"].str.rsplit("/", n=1).str[-1],
+                                      level, form_of["task"], factors["task"], scales["task"])
+    distances = [frame["distance"].to_numpy(dtype=float) for frame in (own, evidence)
+                 if frame is not None and len(frame) and "distance" in frame]
+    reach = np.concatenate(distances) if distances else np.array([])
+    reach = float(np.max(reach[np.isfinite(reach)])) if np.isfinite(reach).any() else float("inf")
     parts = [source] if own is not None and len(own) else []
     if evidence is not None and len(evidence):
         parts.append("held-out forecasts of the development suite")
     described = " and ".join(parts) or "nothing (no backtest, no suite evidence)"
     return Calibration(scales["loss"], scales["error"], level, f"{described}: {', '.join(counts)} forecasts",
                        *forms, factors["loss"], factors["error"], scales["task"], powers["loss"], powers["error"],
-                       references["loss"], references["error"], belows["loss"], belows["error"], belows["task"])
+                       references["loss"], references["error"], belows["loss"], belows["error"], belows["task"],
+                       task_scales, reach)

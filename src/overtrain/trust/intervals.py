@@ -90,6 +90,13 @@ class Calibration:
     loss_below: float = float("nan")
     error_below: float = float("nan")
     task_below: float = float("nan")
+    #: Each task's own extrapolation scale where the suite's held-out forecasts of that task calibrate one, pooled
+    #: toward `task_scale` (`overtrain.trust.widths.task_widths`); a task not in it takes `task_scale`.
+    task_scales: tuple[tuple[str, float], ...] = ()
+    #: The largest compute distance among the forecasts the widths were learned on (inf: not recorded). Beyond it a
+    #: width that does not grow with distance grows from there as log10(1 + d) / log10(1 + reach) (`half_width`), and
+    #: the forecast says so.
+    evidence_reach: float = float("inf")
 
     def describe(self) -> str:
         """One line: the calibrated extrapolation half-widths and how much of the resampled fit part counts."""
@@ -110,6 +117,13 @@ class Calibration:
         return (f"extrapolation half-width: {loss}, error {width(self.error_scale, self.error_form, 'error')} on the "
                 f"logit scale; resampled fit part {counted(self.loss_fit_factor)} (loss), "
                 f"{counted(self.error_fit_factor)} (error)")
+
+    def for_task(self, task: str) -> Calibration:
+        """This calibration with `task`'s own extrapolation scale as the task scale, where it has one."""
+        own = dict(self.task_scales).get(task)
+        if own is None or not np.isfinite(own):
+            return self
+        return dataclasses.replace(self, task_scale=own, task_below=float("nan"))
 
     def below(self, quantity: str) -> float:
         """The lower side's extrapolation scale of `quantity` where it differs from the upper side's, else NaN."""
@@ -145,8 +159,18 @@ class Calibration:
         if below and np.isfinite(self.below(quantity)):
             scale = self.below(quantity)
         power, reference = self.adaptation(quantity)
-        return (scale * distance_growth(self.form(quantity), distance)
+        return (scale * distance_growth(self.form(quantity), distance) * self.beyond_evidence(quantity, distance)
                 * adaptive_factor(fit_width, power, reference))
+
+    def beyond_evidence(self, quantity: str, distance: float | np.ndarray) -> float | np.ndarray:
+        """How much wider a width that does not grow with distance is beyond the evidence's reach:
+        log10(1 + d) / log10(1 + reach) past it, 1 before (and always 1 for widths that grow with log distance)."""
+        distance = np.asarray(distance, dtype=float)
+        if self.form(quantity) != "constant" or not np.isfinite(self.evidence_reach):
+            return np.ones_like(distance) if distance.ndim else 1.0
+        factor = np.where(distance > self.evidence_reach,
+                          np.log10(1.0 + distance) / np.log10(1.0 + self.evidence_reach), 1.0)
+        return float(factor) if factor.ndim == 0 else factor
 
     def to_dict(self) -> dict[str, Any]:
         return {"loss_scale": self.loss_scale, "error_scale": self.error_scale, "level": self.level,
@@ -154,7 +178,8 @@ class Calibration:
                 "loss_fit_factor": self.loss_fit_factor, "error_fit_factor": self.error_fit_factor,
                 "task_scale": self.task_scale, "loss_power": self.loss_power, "error_power": self.error_power,
                 "loss_reference": self.loss_reference, "error_reference": self.error_reference,
-                "loss_below": self.loss_below, "error_below": self.error_below, "task_below": self.task_below}
+                "loss_below": self.loss_below, "error_below": self.error_below, "task_below": self.task_below,
+                "task_scales": dict(self.task_scales), "evidence_reach": self.evidence_reach}
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> Calibration:
@@ -167,7 +192,9 @@ class Calibration:
                    *(float(document.get(name, default)) for name, default in (
                        ("loss_power", 0.0), ("error_power", 0.0), ("loss_reference", 1.0), ("error_reference", 1.0),
                        ("loss_below", float("nan")), ("error_below", float("nan")),
-                       ("task_below", float("nan")))))
+                       ("task_below", float("nan")))),
+                   tuple((str(k), float(v)) for k, v in dict(document.get("task_scales", {})).items()),
+                   float(document.get("evidence_reach", float("inf"))))
 
 
 #: The smallest fit part (half its range on the interval scale) an adaptive half-width follows: below it, a fit so

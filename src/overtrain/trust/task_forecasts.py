@@ -141,7 +141,7 @@ def task_forecasts(runs: RunTable, fit: Fit | None, forecast: Forecast, calibrat
         if calibration is not None and value <= 0.0 < ceilings[t]:
             low, high = 0.0, float(ceilings[t])  # the law ran past 0: it says nothing about how far below
         elif calibration is not None:
-            interval = part.interval(calibration.finite(), level)
+            interval = part.interval(calibration.for_task(task).finite(), level)
             low, high = interval.low, interval.high
         found.append(TaskForecast(task, value, low, high,
                                   float(1.0 - chance[t]) if np.isfinite(chance[t]) else float("nan"), bool(flat[t]),

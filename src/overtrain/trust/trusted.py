@@ -369,6 +369,12 @@ def calibrated_intervals(
                                                    "interval"))
             part = {}
         made = {name: p.interval(usable, level) for name, p in part.items()}
+        if made and "loss" in part and part["loss"].distance > calibration.evidence_reach * (1 + 1e-9):
+            reach = calibration.evidence_reach
+            f = dataclasses.replace(f, unphysical=(*f.unphysical, (
+                f"the target is {part['loss'].distance:.3g}x its fit runs' compute, beyond the {reach:.3g}x of the "
+                "forecasts its interval widths were learned on: widths that do not grow with distance are widened by "
+                "log10(1 + d) / log10(1 + that reach)")))
         collapsed = [name for name, interval in made.items()
                      if not interval.high - interval.low > 1e-6 * abs(interval.high)]
         if collapsed:  # a bound the forecast sits on leaves nothing to say how far it may be off

@@ -212,3 +212,26 @@ def calibrate_width(frame: pd.DataFrame, quantity: str, level: float, form: str 
             if best is None or score < best[0] - 1e-12:
                 best = (score, scale, factor, power, below)
     return best[1], best[2], best[3], reference if best[3] else 1.0, best[4]
+
+
+#: How many held-out forecasts of the suite a task's own width is pooled toward the suite's task width with: a task
+#: with n forecasts of its own weighs n / (n + TASK_PRIOR) (`task_widths`).
+TASK_PRIOR = 10.0
+
+
+def task_widths(frame: pd.DataFrame, names: pd.Series, level: float, form: str, fit_factor: float, pooled: float
+                ) -> tuple[tuple[str, float], ...]:
+    """Each task's own extrapolation scale: the smallest scale at which `level` of that task's held-out forecasts
+    (rows of `frame` whose task is `names`) hold their truth, s_t, pooled toward the suite's `pooled` scale s as far
+    as the task's n_t forecasts warrant, on the variance: sqrt((n_t s_t^2 + k s^2) / (n_t + k)), k = `TASK_PRIOR`.
+    A task that behaves gets a narrower interval than the suite's worst, one that misses a wider one."""
+    found = []
+    for task in sorted(set(names)):
+        rows = frame[(names == task).to_numpy()]
+        rows = rows[np.isfinite(rows["task_pred"])]
+        if len(rows) == 0:
+            continue
+        own = _smallest_scale(_Forecasts.of(rows, "task", form), np.ones(len(rows)), "task", level, fit_factor)
+        n = float(len(rows))
+        found.append((task, float(np.sqrt((n * own**2 + TASK_PRIOR * pooled**2) / (n + TASK_PRIOR)))))
+    return tuple(found)
