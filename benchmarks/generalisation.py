@@ -125,7 +125,10 @@ CANDIDATES = (
     *(Candidate(f"own and suite, own weighed n / (n + {prior:g})", DEFAULT_METHOD,
                 replace(DEFAULT_INTERVALS, own=True, own_prior=prior)) for prior in OWN_PRIORS),
     Candidate("widths follow the fit part", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, adaptive=True)),
-    Candidate("sides apart where the misses are one-sided", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, sides=True)),
+    Candidate("sides apart where the misses are one-sided", DEFAULT_METHOD,
+              replace(DEFAULT_INTERVALS, sides=("loss", "error", "task"))),
+    Candidate("error sides apart where its misses are one-sided", DEFAULT_METHOD,
+              replace(DEFAULT_INTERVALS, sides=("error", "task"))),
     Candidate(f"widths follow the fit part, own weighed n / (n + {OWN_PRIORS[1]:g})", DEFAULT_METHOD,
               replace(DEFAULT_INTERVALS, adaptive=True, own=True, own_prior=OWN_PRIORS[1])),
 )

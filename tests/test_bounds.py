@@ -1,6 +1,6 @@
 """Never past what is possible or already measured: error bounds within [0, chance], below what a smaller fit run
-measured, loss bounds above 0 (the law's fitted irreducible loss is no floor); each task's forecast inside its own range; targets the runs cannot
-speak for have no interval; a pooled recipe forecast through its own offset."""
+measured, loss bounds above 0 (the law's fitted irreducible loss is no floor); each task's forecast inside its own
+range; targets the runs cannot speak for have no interval; a pooled recipe forecast through its own offset."""
 
 from __future__ import annotations
 
@@ -84,8 +84,9 @@ def test_the_fitted_irreducible_loss_is_no_floor() -> None:
     testbed = load_suite_testbed("porian")
     family = "rw_base_cosine"
     targets = testbed.target_runs(family)
-    request = ForecastRequest(testbed.loss_split, "none", dataclasses.replace(
-        DEFAULT_METHOD, loss_fit_set=testbed.fit_loss_set), intervals=dataclasses.replace(DEFAULT_INTERVALS, suite=False))
+    method = dataclasses.replace(DEFAULT_METHOD, loss_fit_set=testbed.fit_loss_set)
+    request = ForecastRequest(testbed.loss_split, "none", method,
+                              intervals=dataclasses.replace(DEFAULT_INTERVALS, suite=False))
     result = forecast_family(testbed.fit_runs(family),
                              [Target(p, t) for p, t in zip(targets.params, targets.tokens, strict=True)], request)
     floor = result.laws.loss.law.E

@@ -151,8 +151,9 @@ class IntervalOptions:
     development suite's held-out forecasts count as evidence beside the runs' own backtests (`suite`), and whether those
     do (`own`); with both, how the two weigh (`own_prior`: equal weights, or the runs' own n backtest forecasts weighing
     n / (n + own_prior), see `pooled_calibration`); whether each width follows the forecast's own fit part
-    (`adaptive`, see `overtrain.trust.widths.calibrate_width`); and whether the lower and upper sides are calibrated
-    apart where the evidence misses to one side (`sides`, see `overtrain.trust.widths.one_sided`)."""
+    (`adaptive`, see `overtrain.trust.widths.calibrate_width`); and of which quantities (`loss`, `error`, `task`) the
+    lower and upper sides are calibrated apart where the evidence misses to one side (`sides`, see
+    `overtrain.trust.widths.one_sided`)."""
 
     resembling: bool = True
     structural: bool = False
@@ -164,7 +165,7 @@ class IntervalOptions:
     own: bool = False
     own_prior: float | None = None
     adaptive: bool = False
-    sides: bool = False
+    sides: tuple[str, ...] = ()
 
     @property
     def forms(self) -> tuple[str, str]:
@@ -179,7 +180,7 @@ DEFAULT_INTERVALS = IntervalOptions(own=True)
 
 def pooled_calibration(
     own: pd.DataFrame | None, evidence: pd.DataFrame | None, level: float, forms: tuple[str, str], source: str,
-    own_prior: float | None = None, adaptive: bool = False, sides: bool = False,
+    own_prior: float | None = None, adaptive: bool = False, sides: tuple[str, ...] = (),
 ) -> Calibration:
     """The extrapolation scales for which `level` of the forecasts hold the truth, counting the runs' own
     resembling backtests (`own`) and the suite's held-out forecasts (`evidence`, rows of
@@ -187,7 +188,8 @@ def pooled_calibration(
     error's (see `IntervalOptions`). The two sources weigh equally, or with `own_prior` k the runs' own n backtest
     forecasts weigh n / (n + k): a sweep with many backtests is judged on its own misses, one with few on the
     suite's. With `adaptive`, each quantity's half-width may follow the forecast's own fit part (`POWERS`, see
-    `overtrain.trust.widths.calibrate_width`); with `sides`, each side apart where the forecasts miss to one side."""
+    `overtrain.trust.widths.calibrate_width`); the quantities in `sides` with each side apart where the forecasts
+    miss to one side."""
     scales, factors, powers, references, belows, counts = {}, {}, {}, {}, {}, []
     form_of = {**dict(zip(("loss", "error"), forms, strict=True)), "task": forms[1]}
     for quantity in ("loss", "error", "task"):
@@ -211,7 +213,8 @@ def pooled_calibration(
         pooled = pd.concat([f.assign(weight=share / len(f)) for f, share in zip(sources, shares, strict=True)],
                            ignore_index=True)
         scales[quantity], factors[quantity], powers[quantity], references[quantity], belows[quantity] = calibrate_width(
-            pooled, quantity, level, form_of[quantity], POWERS if adaptive and quantity != "task" else (0.0,), sides)
+            pooled, quantity, level, form_of[quantity], POWERS if adaptive and quantity != "task" else (0.0,),
+            quantity in sides)
     task_scales: tuple[tuple[str, float], ...] = ()
     if evidence is not None and np.isfinite(scales["task"]):
         task_rows = evidence[evidence["quantity"] == "task"]
