@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import itertools
 import re
 from pathlib import Path
@@ -146,7 +148,11 @@ def test_the_error_panel_says_when_the_forecast_is_a_mean_of_other_laws() -> Non
     table = empty_task_table().reindex(list(tasks))
     table["chance"] = [0.25, 0.5]
     runs = ot.RunTable.from_frame(pd.DataFrame(rows), tasks=table)
-    result = forecast_family(runs, [ot.Target(7e9, 1.4e11)], ForecastRequest("val", "all"))
+    from overtrain.names import ENSEMBLE
+    from overtrain.trust.trusted import DEFAULT_METHOD
+
+    ensemble = dataclasses.replace(DEFAULT_METHOD, error_law=ENSEMBLE)
+    result = forecast_family(runs, [ot.Target(7e9, 1.4e11)], ForecastRequest("val", "all", ensemble))
     members = sorted(result.forecasts[0].members["all"])
     assert "exponential" not in members and members
     figure = forecast_figure(runs, [result.laws], list(result.forecasts))

@@ -148,7 +148,10 @@ def test_loss_and_error_widths_grow_each_by_their_own_form() -> None:
     calibration = pooled_calibration(None, rows, 0.9, ("constant", "log-distance"), "test")
     assert calibration.loss_scale == pytest.approx(miss, rel=1e-6)
     assert calibration.error_scale == pytest.approx(miss / 2, rel=1e-6)
-    assert calibration.half_width("loss", 999.0) == pytest.approx(miss, rel=1e-6)
+    assert calibration.half_width("loss", 50.0) == pytest.approx(miss, rel=1e-6)
+    # beyond the evidence's 99x a constant width grows as log10(1 + d) / log10(1 + 99): 3 / 2 at 999x
+    assert calibration.evidence_reach == 99.0
+    assert calibration.half_width("loss", 999.0) == pytest.approx(miss * 3 / 2, rel=1e-6)
     assert calibration.half_width("error", 999.0) == pytest.approx(miss / 2 * 3, rel=1e-6)
     assert Calibration.from_dict(calibration.to_dict()) == calibration
     old = {k: v for k, v in calibration.to_dict().items() if not k.endswith("_form")} | {"form": "constant"}
@@ -159,7 +162,7 @@ def test_the_shipped_defaults_are_the_development_suites_choice() -> None:
     """`benchmarks/generalisation.py --write-evidence` records what it chose; the code's defaults must be it."""
     choice = load_suite_choice()
     assert choice["error_law"]["chosen"] == DEFAULT_ERROR_LAW
-    assert choice["intervals"]["options"] == dataclasses.asdict(DEFAULT_INTERVALS)
+    assert choice["intervals"]["options"] == json.loads(json.dumps(dataclasses.asdict(DEFAULT_INTERVALS)))
 
 
 def test_suite_testbeds_load_with_their_licences() -> None:

@@ -13,7 +13,7 @@ Each command runs in process (as `overtrain ...`, with `--json`), and its output
 temporary directory it wrote into by a fixed name; the report (`reproduce --all`) is digested file by file. Without
 --write or --check it prints the digests. `--outputs` keeps each command's JSON, its printed table (the same command
 without `--json`) and the report's text files; `--same` holds the JSON numbers of two such files to 1e-6 relative
-and the printed text to the character: a printed number that differs between machines is a discrete choice made on
+(1e-9 absolute) and the printed text to the character: a printed number that differs between machines is a discrete choice made on
 floating-point noise.
 """
 
@@ -99,8 +99,11 @@ def digests() -> dict[str, str]:
     return {name: f"{output['exit']}:{digest(output)}" for name, output in outputs().items()}
 
 
-#: How far two machines' JSON numbers may differ, relative to the larger.
+#: How far two machines' JSON numbers may differ, relative to the larger, and at least (absolute): a billionth of an
+#: error or a loss is no difference a run could measure (a bound at 3e-8 error, where a resampled law runs past 0,
+#: moves by 1e-6 of itself between kernels: its logit is 17 from the forecast's).
 RELATIVE_TOLERANCE = 1e-6
+ABSOLUTE_TOLERANCE = 1e-9
 
 
 def numbers_differ(first: Any, second: Any, where: str = "") -> list[str]:
@@ -117,7 +120,7 @@ def numbers_differ(first: Any, second: Any, where: str = "") -> list[str]:
     numeric = (int, float)
     if (isinstance(first, numeric) and isinstance(second, numeric) and not isinstance(first, bool)
             and not isinstance(second, bool)):
-        if abs(first - second) <= RELATIVE_TOLERANCE * max(abs(first), abs(second)):
+        if abs(first - second) <= max(RELATIVE_TOLERANCE * max(abs(first), abs(second)), ABSOLUTE_TOLERANCE):
             return []
     elif first == second:
         return []
