@@ -13,8 +13,8 @@ Each command runs in process (as `overtrain ...`, with `--json`), and its output
 temporary directory it wrote into by a fixed name; the report (`reproduce --all`) is digested file by file. Without
 --write or --check it prints the digests. `--outputs` keeps each command's JSON, its printed table (the same command
 without `--json`) and the report's text files; `--same` holds the JSON numbers of two such files to 1e-6 relative
-(1e-9 absolute) and the printed text to the character: a printed number that differs between machines is a discrete choice made on
-floating-point noise.
+(1e-9 absolute) and the printed text to the character: a printed number that differs between machines is a discrete
+choice made on floating-point noise.
 """
 
 from __future__ import annotations
