@@ -453,6 +453,7 @@ def main() -> None:
         print(f"\npooled:\n{summarise(per_task).to_string(float_format=lambda v: f'{v:.4f}')}\n")
     if args.json:
         document = {"forecasts": everything.replace({np.nan: None}).to_dict(orient="records"),
+                    "per_task": per_task.replace({np.nan: None}).to_dict(orient="records"),
                     "scores": scores.to_dict(), "choices": choices,
                     "pooled": {k: v.to_dict() for k, v in pooled.items()}}
         args.json.write_text(json.dumps(document, indent=1, default=float) + "\n")
