@@ -110,7 +110,8 @@ CANDIDATES = (
     Candidate("default", DEFAULT_METHOD, DEFAULT_INTERVALS),
     Candidate(ERROR_LAWS[OTHER_ERROR_LAW], replace(PAPER_METHOD, error_law=OTHER_ERROR_LAW), DEFAULT_INTERVALS),
     Candidate("pooled loss law", replace(DEFAULT_METHOD, loss_pooled=True), DEFAULT_INTERVALS),
-    Candidate("with structural term", DEFAULT_METHOD, replace(DEFAULT_INTERVALS, structural=True)),
+    Candidate(f"{'without' if DEFAULT_INTERVALS.structural else 'with'} structural term", DEFAULT_METHOD,
+              replace(DEFAULT_INTERVALS, structural=not DEFAULT_INTERVALS.structural)),
     *(Candidate(f"widths: loss {loss}, error {error}" + ("" if distance == "total" else ", from the largest fit run"),
                 DEFAULT_METHOD, replace(DEFAULT_INTERVALS, distance=distance, loss_form=loss, error_form=error))
       for distance in DISTANCES for loss in FORMS for error in FORMS

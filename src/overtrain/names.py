@@ -12,4 +12,4 @@ ERROR_LAW_NAMES = ("exponential", "exponential+logM", "sigmoid", "per-task", "di
 ENSEMBLE = "ensemble"
 #: The error law every command uses unless told: the development suite's choice
 #: (`benchmarks/generalisation.py`; a test holds it to `data/suite_choice.json`).
-DEFAULT_ERROR_LAW = "exponential"
+DEFAULT_ERROR_LAW = ENSEMBLE

@@ -99,8 +99,11 @@ def with_structure(
                                  options=BacktestOptions(options.protocol, options.ratios))
             except OvertrainError:
                 continue
-            values = other[f"{quantity}_pred"].where(~other[f"{quantity}_at_bound"].astype(bool))
-            frame = frame.merge(other[_KEY].assign(**{f"{quantity}_pred:{name}": values}), on=_KEY, how="left")
+            # a fit whose exponent sits at a search bound is scored by its forecast like any other (the bound is
+            # information about the fit, not a miss); how many did is kept beside it
+            frame = frame.merge(other[_KEY].assign(**{
+                f"{quantity}_pred:{name}": other[f"{quantity}_pred"],
+                f"{quantity}_at_bound:{name}": other[f"{quantity}_at_bound"].astype(bool)}), on=_KEY, how="left")
         columns = [f"{quantity}_pred:{name}" for name in plausible_members(frame, quantity)]
         frame[f"{quantity}_struct"] = [structural_spread(quantity, row) for row in frame[columns].to_numpy()]
     return frame
@@ -111,22 +114,40 @@ def with_structure(
 PLAUSIBLE_RATIO = 1.5
 
 
-def plausible_members(frame: pd.DataFrame, quantity: str) -> list[str]:
-    """The member laws whose backtest forecasts (`<quantity>_pred:<law>` columns of `frame`) are nearly as good
-    as the best member's: mean |relative error| over the forecasts all of them made, a failed one counting 100%."""
+def member_scores(frame: pd.DataFrame, quantity: str) -> dict[str, float]:
+    """Each member law's backtest score (`<quantity>_pred:<law>` columns of `frame`): mean |relative error| over the
+    forecasts, each capped at 100%, a fit that failed counting 100%. A fit whose exponent sits at a search bound is
+    scored by its forecast: the bound says the fit's exponent is not pinned down, not that its forecast missed."""
     prefix = f"{quantity}_pred:"
-    columns = [c for c in frame.columns if c.startswith(prefix)]
-    if not columns:
-        return []
+    if f"{quantity}_true" not in frame:
+        return {}
     truth = frame[f"{quantity}_true"].to_numpy(dtype=float)
-    errors = {c[len(prefix):]: np.abs(frame[c].to_numpy(dtype=float) / truth - 1.0) for c in columns}
-    scores = {name: float(np.mean(np.minimum(np.nan_to_num(e, nan=1.0), 1.0))) if len(e) else np.nan
-              for name, e in errors.items()}
+    scores = {}
+    for column in (c for c in frame.columns if c.startswith(prefix)):
+        error = np.abs(frame[column].to_numpy(dtype=float) / truth - 1.0)
+        scores[column[len(prefix):]] = float(np.mean(np.minimum(np.nan_to_num(error, nan=1.0), 1.0))) if len(
+            error) else float("nan")
+    return scores
+
+
+def plausible_members(frame: pd.DataFrame, quantity: str) -> list[str]:
+    """The member laws whose backtest forecasts are nearly as good as the best member's (`member_scores`): a score
+    at most `PLAUSIBLE_RATIO` times the best's, or within one percentage point of it. The comparison is made in
+    whole steps of 1e-9 so that it never turns on rounding; the laws keep `ERROR_MEMBERS`' order."""
+    scores = member_scores(frame, quantity)
     finite = [v for v in scores.values() if np.isfinite(v)]
     if not finite:
         return []
     best = min(finite)
-    return [name for name, v in scores.items() if v <= max(PLAUSIBLE_RATIO * best, best + 0.01)]
+    limit = round(max(PLAUSIBLE_RATIO * best, best + 0.01), 9)
+    return [name for name, v in scores.items() if np.isfinite(v) and round(v, 9) <= limit]
+
+
+def members_at_bound(frame: pd.DataFrame, quantity: str) -> dict[str, tuple[int, int]]:
+    """For each member law, (backtest fits whose exponent sat at a search bound, backtest fits)."""
+    prefix = f"{quantity}_at_bound:"
+    return {c[len(prefix):]: (int(frame[c].fillna(False).astype(bool).sum()), int(frame[c].notna().sum()))
+            for c in frame.columns if c.startswith(prefix)}
 
 
 def calibration_backtest(

@@ -174,8 +174,10 @@ class IntervalOptions:
 
 
 #: The development suite's choice (`benchmarks/generalisation.py`, recorded in `data/suite_choice.json`): the suite's
-#: held-out forecasts beside the runs' own resembling backtests, the two weighing equally.
-DEFAULT_INTERVALS = IntervalOptions(own=True)
+#: held-out forecasts beside the runs' own resembling backtests, the two weighing equally, and the plausible laws'
+#: disagreement as a part of the interval (2026-12-05: once laws join the ensemble on merit, their spread follows the
+#: misses).
+DEFAULT_INTERVALS = IntervalOptions(own=True, structural=True)
 
 
 def pooled_calibration(

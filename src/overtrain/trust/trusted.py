@@ -242,11 +242,14 @@ def fit_method(runs: RunTable, method: Method, split: str, tasks: str | Sequence
 def member_forecasts(
     runs: RunTable, method: Method, forecasts: Sequence[Forecast], split: str, tasks: str | Sequence[str] | None,
     members: dict[str, list[str]] | None = None, pool: RunTable | None = None,
-) -> list[dict[str, dict[str, float]]]:
+) -> tuple[list[dict[str, dict[str, float]]], tuple[str, ...]]:
     """For each forecast, the forecasts of the eligible member laws by name (see
-    `overtrain.trust.backtest.LOSS_MEMBERS`, `ERROR_MEMBERS`; only those named in `members[quantity]` when given; a law
-    whose exponent sits at a search bound is not eligible), per key: `loss` and the error's task-set name."""
+    `overtrain.trust.backtest.LOSS_MEMBERS`, `ERROR_MEMBERS`; only those named in `members[quantity]` when given: the
+    plausible ones), per key: `loss` and the error's task-set name. A loss law whose exponent sits at a search bound is
+    not eligible; an error law is, when its backtests found it plausible (the forecast notes the bound). Returns the
+    forecasts and the error laws among them whose exponent sits at a search bound."""
     found: list[dict[str, dict[str, float]]] = [{} for _ in forecasts]
+    bounded: list[str] = []
     for quantity in ("loss", "error") if tasks is not None else ("loss",):
         for key, member in member_methods(method, quantity).items():
             if members is not None and key not in members.get(quantity, []):
@@ -256,8 +259,10 @@ def member_forecasts(
             except OvertrainError:
                 continue
             fit = laws.loss if quantity == "loss" else laws.error
-            if fit is None or fit.at_bound:
+            if fit is None or (fit.at_bound and (quantity == "loss" or members is None)):
                 continue
+            if fit.at_bound:
+                bounded.append(key)
             for values, f in zip(found, forecasts, strict=True):
                 member_forecast = laws.forecast(f.params, f.tokens)
                 if quantity == "loss":
@@ -265,7 +270,7 @@ def member_forecasts(
                 else:
                     for name, error in member_forecast.errors.items():
                         values.setdefault(name, {})[key] = error
-    return found
+    return found, tuple(bounded)
 
 
 def _with_ensemble(forecast: Forecast, members: dict[str, dict[str, float]]) -> Forecast:
@@ -319,8 +324,8 @@ def calibrated_intervals(
         frame, members, source = None, None, "no backtest possible on these runs"
     frame_key = None if frame is None else (key, options.distance)
     ensemble = method.error_law == ENSEMBLE
-    found = (member_forecasts(runs, method, forecasts, split, tasks, members, pool) if options.structural or ensemble
-             else [{} for _ in forecasts])
+    found, members_at_edge = (member_forecasts(runs, method, forecasts, split, tasks, members, pool)
+                      if options.structural or ensemble else ([{} for _ in forecasts], ()))
     spreads = [{key: structural_spread("loss" if key == "loss" else "error", list(values.values()))
                 if options.structural else 0.0 for key, values in f.items()} for f in found]
     fit_params, fit_tokens = laws.loss.inputs[0], laws.loss.inputs[1]
@@ -361,6 +366,10 @@ def calibrated_intervals(
         calibrations.append(calibration)
         if ensemble:
             f = _with_ensemble(f, members_of)
+            f = dataclasses.replace(f, unphysical=(*f.unphysical, *(
+                f"error law {name} (in the ensemble): an exponent sits at the edge of its search range; its backtests "
+                "found it plausible, so its forecast counts" for name in members_at_edge
+                if any(name in values for values in members_of.values()))))
             part = {name: p if name == "loss" else p.moved_to(f.errors[name]) for name, p in part.items()}
         f, part = bounded(runs, laws, f, part, level)
         if below_every_run(runs, f):
