@@ -33,7 +33,8 @@ def forecasts(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
 
 def _row(frame: pd.DataFrame, label: str, quantity: str) -> str:
     paper, default = (frame[frame["method"] == m] for m in ("paper", "default"))
-    return (f"| {label} | {quantity} | {np.mean(np.abs(default['rel_err'])) * 100:.2f}% | "
+    return (f"| {label} | {quantity} | {np.mean(np.abs(paper['rel_err'])) * 100:.2f}% -> "
+            f"{np.mean(np.abs(default['rel_err'])) * 100:.2f}% | "
             f"{int(paper['inside'].sum())}/{len(paper)} -> {int(default['inside'].sum())}/{len(default)} | "
             f"{paper['half_width'].median() * 100:.1f}% -> {default['half_width'].median() * 100:.1f}% | "
             f"{paper['score'].mean():.3f} -> {default['score'].mean():.3f} |")
