@@ -300,7 +300,7 @@ def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteT
     """Print the two-step choice, leaving one testbed out; return each testbed's chosen interval method, and the
     choice on every testbed that may choose (what `overtrain.runs.testbed.load_suite_choice` reads)."""
     errors = everything.assign(abs_err=everything["rel_err"].abs()).groupby(["testbed", "method"])["abs_err"].mean()
-    errors = errors.unstack("testbed")
+    errors = errors.unstack("testbed").reindex([c.name for c in CANDIDATES])  # a method may have no forecasts
     print("\n## Choice, in two steps, each leaving one testbed out\n")
     print("1. The error law of the point forecast, by mean |relative error| over a testbed's forecasts (ties, within"
           " 1e-4, keep the paper's exponential):\n")
@@ -323,7 +323,8 @@ def choose(everything: pd.DataFrame, scores: pd.DataFrame, testbeds: list[SuiteT
             laws_of[testbed.name] = ERROR_LAWS[lowest_law(means)]
             print(f"- {testbed.name}: {laws_of[testbed.name]}")
     loss_errors = everything[everything["quantity"] == "loss"].assign(abs_err=lambda f: f["rel_err"].abs())
-    loss_errors = loss_errors.groupby(["testbed", "method"])["abs_err"].mean().unstack("testbed")
+    loss_errors = (loss_errors.groupby(["testbed", "method"])["abs_err"].mean().unstack("testbed")
+                   .reindex([c.name for c in CANDIDATES]))
     loss_point = [DEFAULT_NAME, "pooled loss law"]
     losses = everything[(everything["quantity"] == "loss") & everything["testbed"].isin(choosing)]
     loss_coverage = {m: float(losses[losses["method"] == m]["inside"].mean()) for m in loss_point}
