@@ -238,7 +238,7 @@ def forecast(
         if errors[fit.task_set.name] != raw:
             unphysical.append(f"error law ({fit.family}, {fit.task_set.name} tasks): predicts an impossible error "
                               f"{raw:.4g}; shown as {errors[fit.task_set.name]:g}, the law does not hold this far out")
-        flat = getattr(fit.law, "flat_tasks", ())
+        flat = fit.law.flat_tasks
         if flat:
             unphysical.append(f"error law ({fit.family}, {fit.task_set.name} tasks): {len(flat)} of "
                               f"{len(fit.task_set)} tasks are at chance on every fit run and are forecast at their "

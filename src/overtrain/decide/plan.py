@@ -168,7 +168,7 @@ def under_budget(laws: FittedLaws, budget: float, multipliers: Sequence[float] |
         raise OvertrainError(f"the budget must be a positive number of FLOPs, got {budget!r}")
     _needs_both_terms(laws)
     if multipliers is None:
-        m_star = getattr(laws.loss.law, "M_star", None)
+        m_star = laws.loss.law.M_star
         grid = np.unique(np.concatenate([BUDGET_MULTIPLIERS, [] if m_star is None else [m_star]]))
     else:
         grid = np.asarray(multipliers, dtype=float)

@@ -53,7 +53,7 @@ def solve_two_step(
     step_weights = weights[:, None, :] * known[None]  # (B, T, points)
     loss_law, error_law = law_family("shared-exponent", "loss"), law_family("exponential", "error")
     loss_law, _ = identifiable_form(loss_law, (params, tokens))  # runs of one D, N or M: that term held out
-    held = tuple(getattr(loss_law, "unidentified", ()))
+    held = tuple(loss_law.unidentified)
     n_runs, n_points = len(params), losses.shape[1]
     stacked = np.broadcast_to(losses[:, :n_runs], (n_fits, n_tasks, n_runs)).reshape(-1, n_runs)
     theta1, linear1, bound1 = solve_law(loss_law, (params, tokens), stacked, "least-squares",

@@ -465,7 +465,7 @@ def fit_profile(
     p = law.basis(inputs, np.exp(grid[:1])).shape[-1]
     grid_step = max(1, _CHUNK_ELEMENTS // (n_runs * p))
     # A law may screen its own grid (a pooled law sums its groups' objectives): no full basis on the grid then.
-    screen = getattr(law, "screen", None)
+    screen = law.screen
     grid_bases = [] if screen else [screen_design(law.basis(inputs, np.exp(grid[g : g + grid_step])), law.intercept)
                                     for g in range(0, n_grid, grid_step)]
     # Screening holds a grid's worth of moments per fit, refining a 9^d stencil's: each in chunks of its own size.

@@ -102,9 +102,9 @@ class Fit:
     @property
     def held_out(self) -> str | None:
         """Why the law holds a term out (every fit run shares one size or one token count), or None."""
-        if not (getattr(self.law, "unidentified", ()) or getattr(self.law, "held_terms", ())):
+        if not (self.law.unidentified or self.law.held_terms):
             return None
-        return identifiable_form(getattr(type(self.law), "full", SharedExponentLoss), self.inputs)[1]
+        return identifiable_form(type(self.law).full or SharedExponentLoss, self.inputs)[1]
 
     def predict(self, *inputs: np.ndarray | float) -> np.ndarray | float:
         """The fitted law's prediction (loss laws take params, tokens; error laws take loss)."""
@@ -122,7 +122,7 @@ class Fit:
             f"{self.checkpoint_note()}, {self.fit_flops:.3g} FLOPs{objective}",
             f"  coefficients: {coefficients}",
         ]
-        if hasattr(self.law, "compute_form"):
+        if self.law.has_compute_form:
             form = "  ".join(f"{k}={'unknown' if v is None else format(v, '.6g')}"
                              for k, v in self.law.compute_form().items())
             lines.append(f"  compute form L(C, M) = E + (a·M^η + b·M^-η)·C^-η: {form}")
@@ -268,9 +268,9 @@ def _fit(
             f"{law.n_coefficients} coefficients (replicates count once; any exponent would fit them equally well)")
     y = np.array(observed, dtype=float)
     constants = {}
-    if getattr(law, "offset", None) == "chance_error" and task_set is not None:
+    if law.offset == "chance_error" and task_set is not None:
         constants["chance_error"] = chance_error(chosen, task_set)
-    engine_law = getattr(law, "per_task", law)
+    engine_law = law.per_task or law
     target = per_task if per_task is not None else y - constants.get("chance_error", 0.0)
     theta, linear, at_bound = solve_law(engine_law, inputs, target, objective)
     if not np.all(np.isfinite(theta)):
@@ -412,12 +412,12 @@ def fit_error(
     observed = chosen.error_values(task_set)
     chosen.loss_values(loss_split)  # every error law needs the runs to carry the loss split
     inputs = error_inputs(family, chosen, loss_split)
-    two_step = getattr(family, "needs_task_loss", False)
+    two_step = family.needs_task_loss
     extra = (usable_checkpoints(chosen, loss_split, task_set)
              if checkpoints and (two_step or family.inputs == ("loss",)) else None)
     if two_step:
         return _fit_two_step(chosen, name, inputs, observed, loss_split, task_set, extra)
-    per_task = (1.0 - chosen.accuracy_values(task_set).T) if hasattr(family, "per_task") else None
+    per_task = (1.0 - chosen.accuracy_values(task_set).T) if family.per_task is not None else None
     noise = chosen.error_noise(task_set)
     if extra is not None:
         inputs = (np.concatenate([inputs[0], extra.loss_values(loss_split)]),)

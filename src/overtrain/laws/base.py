@@ -14,8 +14,42 @@ from typing import Any, ClassVar, Protocol, Self
 import numpy as np
 
 
+class LawTraits:
+    """What a law can do, declared rather than probed: every law class states each trait (these are the defaults
+    of a law of the average error or of the loss that the batched engine fits directly)."""
+
+    #: The law of one task the engine fits task by task, for a law averaged over tasks; None for a law of the average.
+    per_task: ClassVar[type | None] = None
+    #: Whether the law needs each task's own loss (`taskloss:<task>` columns of the runs).
+    needs_task_loss: ClassVar[bool] = False
+    #: The name of a fitted constant added to the law's linear part (`chance_error`: the task set's error at chance,
+    #: measured on the runs, not fitted); None for none.
+    offset: ClassVar[str | None] = None
+    #: Whether the law forecasts each task (`task_errors`) as well as their average.
+    by_task: ClassVar[bool] = False
+    #: The terms the law holds out because the runs cannot identify them (`laws.loss.identifiable_form`).
+    unidentified: ClassVar[tuple[str, ...]] = ()
+    #: The law a law with held-out terms reduces; None for a law with every term.
+    full: ClassVar[type | None] = None
+    #: The compute-optimal multiplier M*, for loss laws that trade parameters against tokens; None otherwise.
+    M_star: ClassVar[float | None] = None
+    #: Whether the law has a compute form L(C, M) (`compute_form()`).
+    has_compute_form: ClassVar[bool] = False
+    #: The tasks forecast at their measured error because they sat at chance on every fit run.
+    flat_tasks: ClassVar[tuple[str, ...]] = ()
+    #: The step-1 terms a law of task losses holds out.
+    held_terms: ClassVar[tuple[str, ...]] = ()
+    #: Whether the batched engine fits the law itself (it has a basis and a grid); a law fitted task by task, or
+    #: through task losses, is not.
+    batched: ClassVar[bool] = True
+    #: A law that screens its own grid (a pooled law sums its groups' objectives) gives the function here; None: the
+    #: engine screens the law's basis on the grid.
+    screen: ClassVar[None] = None
+
+
 class Law(Protocol):
-    """A fitted law: a name, its formula, its coefficients, and `predict`."""
+    """A fitted law: a name, its formula, its coefficients, and `predict`; its traits (`LawTraits`) say what it
+    needs and how it is fitted."""
 
     name: ClassVar[str]
     formula: ClassVar[str]

@@ -7,12 +7,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from overtrain.laws.base import coefficient_dict
+from overtrain.laws.base import LawTraits, coefficient_dict
 from overtrain.laws.loss import SharedExponentLoss
 
 
 @dataclass(frozen=True)
-class ExponentialError:
+class ExponentialError(LawTraits):
     """Gadre et al. (2024) Eq. 5: Err(L) = eps - k exp(-gamma L).
 
     eps is the error approached as loss grows (chance-level error), eps - k exp(-gamma L) falls toward 0 as
@@ -66,7 +66,7 @@ class ExponentialError:
 
 
 @dataclass(frozen=True)
-class ExponentialErrorLogM:
+class ExponentialErrorLogM(LawTraits):
     """The paper's exponential plus a term in log M: Err(L, M) = eps - k exp(-gamma L) + delta ln M.
 
     At equal loss, over-trained small models score differently from compute-optimal ones in the testbed; the
@@ -123,7 +123,7 @@ class ExponentialErrorLogM:
 
 
 @dataclass(frozen=True)
-class SigmoidError:
+class SigmoidError(LawTraits):
     """A sigmoid in loss whose ceiling is the task set's chance-level error eps_c (held fixed, not fitted):
 
     Err(L) = eps_c - k / (1 + exp(-gamma (L0 - L))).
@@ -144,7 +144,7 @@ class SigmoidError:
     theta_grids: ClassVar[tuple[np.ndarray, ...]] = (np.geomspace(0.05, 30.0, 41), np.geomspace(0.5, 12.0, 41))
     intercept: ClassVar[bool] = False
     n_coefficients: ClassVar[int] = 3
-    offset: ClassVar[str] = "chance_error"
+    offset: ClassVar[str | None] = "chance_error"
 
     def predict(self, loss: np.ndarray | float) -> np.ndarray | float:
         loss = np.asarray(loss, dtype=float)
@@ -191,7 +191,7 @@ def flat_task_names(law: TaskAveragedExponential | TwoStepError) -> tuple[str, .
 
 
 @dataclass(frozen=True)
-class TaskAveragedExponential:
+class TaskAveragedExponential(LawTraits):
     """Each task's error fitted with its own exponential law, kept within what the task can score, then averaged:
 
     Err(L) = mean over tasks t of clip(eps_t - k_t exp(-gamma_t L), 0, ceiling_t),
@@ -214,7 +214,9 @@ class TaskAveragedExponential:
     inputs: ClassVar[tuple[str, ...]] = ("loss",)
     theta_names: ClassVar[tuple[str, ...]] = ("gamma",)
     n_coefficients: ClassVar[int] = 3
-    per_task: ClassVar[type] = ExponentialError
+    per_task: ClassVar[type | None] = ExponentialError
+    by_task: ClassVar[bool] = True
+    batched: ClassVar[bool] = False
 
     def task_errors(self, loss: np.ndarray | float) -> np.ndarray:
         """Each task's forecast error: shape (tasks, *loss.shape)."""
@@ -244,7 +246,7 @@ class TaskAveragedExponential:
 
 
 @dataclass(frozen=True)
-class TwoStepError:
+class TwoStepError(LawTraits):
     """Two steps through each task's own loss (Bhagia et al., 2024), averaged over tasks:
 
     L_t(N, D) = E_t + A_t N^-alpha_t + B_t D^-alpha_t (step 1, fitted to the runs' `taskloss:<task>`),
@@ -276,6 +278,8 @@ class TwoStepError:
     theta_names: ClassVar[tuple[str, ...]] = ("alpha", "gamma")
     n_coefficients: ClassVar[int] = 4
     needs_task_loss: ClassVar[bool] = True
+    by_task: ClassVar[bool] = True
+    batched: ClassVar[bool] = False
 
     def task_losses(self, params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray:
         """Step 1: each task's forecast loss, shape (tasks, *params.shape)."""

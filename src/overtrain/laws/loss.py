@@ -7,11 +7,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from overtrain.laws.base import coefficient_dict
+from overtrain.laws.base import LawTraits, coefficient_dict
 
 
 @dataclass(frozen=True)
-class SharedExponentLoss:
+class SharedExponentLoss(LawTraits):
     """Gadre et al. (2024) Eq. 4: one exponent shared by parameters and tokens.
 
     L(N, D) = E + A N^-alpha + B D^-alpha, with D = M N; equivalently
@@ -27,6 +27,7 @@ class SharedExponentLoss:
     name: ClassVar[str] = "shared-exponent"
     formula: ClassVar[str] = "L(N, D) = E + A·N^-α + B·D^-α"
     unidentified: ClassVar[tuple[str, ...]] = ()
+    has_compute_form: ClassVar[bool] = True
     must_vary: ClassVar[tuple[str, ...]] = ("params", "tokens", "multiplier")  # across fit runs (design_problem)
     inputs: ClassVar[tuple[str, ...]] = ("params", "tokens")
     theta_names: ClassVar[tuple[str, ...]] = ("alpha",)
@@ -111,7 +112,7 @@ class SharedExponentLoss:
 
 
 @dataclass(frozen=True)
-class ChinchillaLoss:
+class ChinchillaLoss(LawTraits):
     """Hoffmann et al. (2022) form with separate exponents: L(N, D) = E + A N^-alpha + B D^-beta."""
 
     E: float

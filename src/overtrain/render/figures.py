@@ -450,7 +450,7 @@ def plan_figure(laws, plans: list, multipliers: np.ndarray | None = None) -> plt
         served = f"{p.inference_tokens:.0e}" if p.inference_tokens else "0"
         left.plot(grid, total, color=colour, label=f"T = {served} tokens served")
         left.scatter([p.multiplier], [p.total_flops], color=colour, marker="*", s=150, zorder=3)
-    m_star = getattr(laws.loss.law, "M_star", None)
+    m_star = laws.loss.law.M_star
     if m_star is not None:
         left.axvline(m_star, color="grey", ls="--", lw=0.8, label=f"M* = {m_star:.2f}")
     left.set_xscale("log")

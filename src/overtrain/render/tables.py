@@ -241,11 +241,11 @@ def laws_table(laws: list[FittedLaws]) -> Table:
             if fit is None:
                 continue
             values: dict[str, float | None] = dict(fit.law.coefficients())
-            if hasattr(fit.law, "M_star"):
+            if fit.law.has_compute_form:
                 values["M*"] = fit.law.M_star
             coefficients = "  ".join(f"{k}={'unknown' if v is None else format(v, '.4g')}" for k, v in values.items())
             flag = " (exponent at search bound)" if fit.at_bound else ""
-            held = getattr(fit.law, "unidentified", ())
+            held = fit.law.unidentified
             if held:
                 flag += f" ({' and '.join(held)} held out: not identified)"
             table.add_row(law.family, f"{fit.kind}: {fit.law.name}{flag}, {fit.n_runs} runs{fit.checkpoint_note()},"

@@ -66,7 +66,7 @@ def bootstrap(fit: Fit, n_resamples: int = 1000, seed: int = 0) -> Bootstrap:
 def refitted_law(fit: Fit) -> type | None:
     """The law the engine refits when resampling `fit` (a per-task law's one task; None for laws it cannot)."""
     law = type(fit.law)
-    return getattr(law, "per_task", law if hasattr(law, "basis") else None)
+    return law.per_task if law.per_task is not None else (law if law.batched else None)
 
 
 #: Fit sets with at least this many runs per coefficient are resampled run by run; smaller ones by residuals.
@@ -101,7 +101,7 @@ def resample_predictions(
     rng = np.random.default_rng(seed)
     n_masks, n_runs = masks.shape
     n_coefficients = type(fit.law).n_coefficients
-    offset = getattr(fit.law, "chance_error", 0.0) if getattr(law, "offset", None) else 0.0
+    offset = fit.law.chance_error if law.offset == "chance_error" else 0.0
     noise = np.zeros(n_runs) if fit.noise is None else fit.noise
     weights = np.zeros((n_masks, n_resamples, n_runs))
     centre = np.broadcast_to(fit.observed, (n_masks, n_runs)).copy()

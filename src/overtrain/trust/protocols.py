@@ -225,7 +225,7 @@ def backtest_family(
     error = runs.error_values(task_set)
     inputs = error_inputs(error_law, runs, loss_split)
     weights = error_masks.astype(float)
-    if hasattr(error_law, "per_task"):
+    if error_law.per_task is not None:
         per_task = 1.0 - runs.accuracy_values(task_set).T  # (T, n)
         n_tasks = len(per_task)
         theta_t, linear_t, bound_t = solve_law(error_law.per_task, inputs, np.repeat(per_task[None], len(masks), 0)
@@ -241,7 +241,7 @@ def backtest_family(
                             flat_error=tuple(flat_error))
             error_pred[b] = law.predict(loss_pred[b])
             error_bound[b] = bool(np.any(bound_t[b][~flat]))
-    elif getattr(error_law, "needs_task_loss", False):
+    elif error_law.needs_task_loss:
         laws, error_bound = solve_two_step(
             runs.params, runs.tokens, task_losses(runs, task_set),
             1.0 - runs.accuracy_values(task_set).T, task_chance(runs, task_set), task_set.tasks, weights)
@@ -250,7 +250,7 @@ def backtest_family(
     else:
         constants = {}
         offset = 0.0
-        if getattr(error_law, "offset", None) == "chance_error":
+        if error_law.offset == "chance_error":
             offset = chance_error(runs, task_set)
             constants["chance_error"] = offset
         theta_e, linear_e, error_bound = solve_law(error_law, inputs, error - offset, "least-squares", weights)
@@ -264,7 +264,7 @@ def backtest_family(
     frame["error_at_bound"] = np.asarray(error_bound, dtype=bool)
     frame["error_true"] = error[targets]
     frame["error_pred"] = error_pred
-    if n_resamples and hasattr(error_law, "basis") and loss_samples is not None:
+    if n_resamples and error_law.batched and loss_samples is not None:
         whole = fit_error(runs, loss_split, task_set, law=error_law, checkpoints=False)
         inputs_per_mask = []
         for b, t in enumerate(targets):

@@ -61,7 +61,7 @@ def per_task_fit(runs: RunTable, laws: FittedLaws) -> Fit | None:
     error = laws.error
     if error is None or error.task_set is None:
         return None
-    if hasattr(error.law, "task_errors"):
+    if error.law.by_task:
         return error
     chosen = runs.subset(np.isin(runs.runs, error.runs))
     try:
