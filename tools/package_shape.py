@@ -8,6 +8,10 @@ lists. Run from the repository root (`python tools/package_shape.py [--json]`).
 - Parameter lists count every parameter a function or method takes, `self` and `cls` excluded; public means a name
   without a leading underscore, defined at module level or on a public class. A command of the command line (a
   `*_command` function of `overtrain.cli`) is counted apart: each of its parameters is one of the command's options.
+- Probes on laws: `getattr`/`hasattr` calls whose object is a law (its source names `law` or `family`): a trait the
+  law should declare. Per-law dispatch: functions that branch on both how a law is fitted task by task
+  (`per_task`) and through task losses (`needs_task_loss`). Quantity checks: comparisons with the strings "loss" or
+  "error". The longest function in `trust/`, by lines.
 """
 
 from __future__ import annotations
@@ -84,6 +88,27 @@ def signatures(tree: ast.Module, name: str) -> list[Signature]:
     return found
 
 
+def law_probes(tree: ast.Module) -> int:
+    """`getattr`/`hasattr` calls on a law (the object's source names `law` or `family`)."""
+    return sum(1 for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+               and node.func.id in ("getattr", "hasattr") and node.args
+               and any(word in ast.unparse(node.args[0]) for word in ("law", "family")))
+
+
+def quantity_checks(tree: ast.Module) -> int:
+    """Comparisons (== or !=) with the strings "loss" or "error"."""
+    return sum(1 for node in ast.walk(tree) if isinstance(node, ast.Compare)
+               and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops)
+               and any(isinstance(c, ast.Constant) and c.value in ("loss", "error")
+                       for c in (node.left, *node.comparators)))
+
+
+def functions_of(tree: ast.Module, name: str) -> list[tuple[str, int, str]]:
+    """(where, lines, source) of every function and method."""
+    return [(f"{name}:{node.name}", (node.end_lineno or node.lineno) - node.lineno + 1, ast.unparse(node))
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
 def shape(package: Path = ROOT / "src" / "overtrain") -> dict:
     """The measures of the package in `package` (a folder named overtrain)."""
     files = sorted(package.rglob("*.py"))
@@ -91,12 +116,22 @@ def shape(package: Path = ROOT / "src" / "overtrain") -> dict:
     every_edge: dict[str, set[str]] = {}
     sizes: dict[str, int] = {}
     every_signature: list[Signature] = []
+    probes = checks = 0
+    dispatch: list[str] = []
+    trust_functions: list[tuple[str, int]] = []
     for path in files:
         name = module_name(path, package)
         text = path.read_text()
         sizes[str(path.relative_to(package))] = len(text.splitlines())
         tree = ast.parse(text)
         every_signature += signatures(tree, name)
+        probes += law_probes(tree)
+        checks += quantity_checks(tree)
+        for where, length, source in functions_of(tree, name):
+            if "per_task" in source and "needs_task_loss" in source and where.count(":") == 1:
+                dispatch.append(where)
+            if name.startswith("overtrain.trust."):
+                trust_functions.append((where, length))
         if name.count(".") == 0 or room_of(name) in INFRASTRUCTURE:
             continue
         room = room_of(name)
@@ -118,7 +153,14 @@ def shape(package: Path = ROOT / "src" / "overtrain") -> dict:
     longest_public = max((s for s in functions if s.public), key=lambda s: s.params)
     longest_command = max(commands, key=lambda s: s.params)
     largest = max(sizes, key=sizes.get)
+    longest_trust = max(trust_functions, key=lambda item: item[1], default=("none", 0))
+    # a dispatch written inside another function counts once, at the outermost
+    dispatch = [d for d in dispatch if not any(d != other and d.startswith(other) for other in dispatch)]
     return {
+        "law_probes": probes,
+        "per_law_dispatch": sorted(set(dispatch)),
+        "quantity_string_checks": checks,
+        "longest_function_in_trust": {"function": longest_trust[0], "lines": longest_trust[1]},
         "files": len(files),
         "lines": sum(sizes.values()),
         "rooms": len(floors),
@@ -155,6 +197,13 @@ def main() -> None:
         print(f"{key.replace('_', ' ').replace('over 8', 'over 8 parameters')}: {len(measured[key])}")
         for name in measured[key]:
             print(f"  {name}")
+    print(f"getattr/hasattr probes on laws: {measured['law_probes']}")
+    print(f"places the per-law dispatch is written: {len(measured['per_law_dispatch'])}")
+    for name in measured["per_law_dispatch"]:
+        print(f"  {name}")
+    print(f"string checks on \"loss\"/\"error\": {measured['quantity_string_checks']}")
+    trust = measured["longest_function_in_trust"]
+    print(f"longest function in trust/: {trust['function']} ({trust['lines']} lines)")
     for room, level in measured["room_floors"].items():
         print(f"  floor {level}: {room}")
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting.chance import chance_error, solve_two_step, task_bounds, task_chance, task_losses
@@ -98,6 +99,55 @@ class Fit:
     @property
     def rmse(self) -> float:
         return float(np.sqrt(np.mean(self.residuals**2)))
+
+    def fitted_coefficients(self) -> tuple[str, ...]:
+        """The coefficients the fit estimated: the law's scalar coefficients, less a constant it was given (its
+        `offset`) and terms it holds out (`unidentified`)."""
+        given = {self.law.offset, *self.law.unidentified}
+        return tuple(name for name, value in dataclasses.asdict(self.law).items()
+                     if name not in given and isinstance(value, (int, float)) and not isinstance(value, bool))
+
+    def cov_params(self) -> pd.DataFrame:
+        """The coefficients' covariance by least-squares asymptotics: s^2 (J'J)^-1, with J the Jacobian of the fit
+        runs' predictions in the coefficients (central differences) and s^2 = SSE / (n - p) over the n distinct
+        points. For a law of tuples (per task) or a fit without residual degrees of freedom it is refused; for a
+        small fit set the resampled spread (`overtrain.trust.bootstrap.bootstrap`) says more."""
+        names = self.fitted_coefficients()
+        if self.law.by_task or not names:
+            raise OvertrainError(f"coefficient covariance is not available for the {self.law.name} law (a law per "
+                                 "task): resample it with overtrain.trust.bootstrap")
+        free = self.n_points - len(names)
+        if free < 1:
+            raise OvertrainError(f"the {self.law.name} fit has {self.n_points} points for {len(names)} coefficients: "
+                                 "no residual degrees of freedom to estimate their spread from")
+        values = dataclasses.asdict(self.law)
+        columns = []
+        for name in names:
+            step = 1e-6 * max(abs(values[name]), 1e-8)
+            up = dataclasses.replace(self.law, **{name: values[name] + step})
+            down = dataclasses.replace(self.law, **{name: values[name] - step})
+            columns.append((np.asarray(up.predict(*self.inputs)) - np.asarray(down.predict(*self.inputs))) / (2 * step))
+        jacobian = np.column_stack(columns)
+        covariance = self.sse / free * np.linalg.pinv(jacobian.T @ jacobian)
+        return pd.DataFrame(covariance, index=list(names), columns=list(names))
+
+    @property
+    def bse(self) -> pd.Series:
+        """The coefficients' standard errors (square roots of `cov_params`' diagonal)."""
+        covariance = self.cov_params()
+        return pd.Series(np.sqrt(np.clip(np.diag(covariance.to_numpy()), 0.0, None)), index=covariance.index)
+
+    def conf_int(self, level: float = 0.9) -> pd.DataFrame:
+        """Each fitted coefficient's central `level` interval, estimate -/+ t_(n-p) x standard error (`cov_params`):
+        columns `estimate`, `low`, `high`."""
+        if not 0 < level < 1:
+            raise OvertrainError(f"level must lie between 0 and 1, not {level}")
+        from scipy.stats import t as student_t  # scipy.stats takes 0.2 s to import: only when asked
+
+        errors = self.bse
+        estimates = pd.Series({name: float(dataclasses.asdict(self.law)[name]) for name in errors.index})
+        t = float(student_t.ppf(0.5 + level / 2, self.n_points - len(errors)))
+        return pd.DataFrame({"estimate": estimates, "low": estimates - t * errors, "high": estimates + t * errors})
 
     @property
     def held_out(self) -> str | None:
@@ -215,14 +265,13 @@ _POSITIVE = ("alpha", "beta", "gamma")
 
 def coefficient_problem(law: Law) -> str | None:
     """What makes a law's coefficients impossible (not finite, or an exponent at or below 0), or None."""
-    for field in dataclasses.fields(law):
-        value = getattr(law, field.name)
+    for name, value in dataclasses.asdict(law).items():
         values = value if isinstance(value, tuple) else (value,)
         numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if any(not np.isfinite(v) for v in numbers):
-            return f"{field.name} = {value!r} is not a finite number"
-        if field.name in _POSITIVE and any(v <= 0 for v in numbers):
-            return f"{field.name} = {value!r}: the exponent must be positive"
+            return f"{name} = {value!r} is not a finite number"
+        if name in _POSITIVE and any(v <= 0 for v in numbers):
+            return f"{name} = {value!r}: the exponent must be positive"
     return None
 
 
