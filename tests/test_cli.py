@@ -206,3 +206,25 @@ def test_version_option_and_bare_overtrain() -> None:
     assert "Print the version." not in run("--help", env={"COLUMNS": "200"}).stdout
     bare = run()
     assert bare.exit_code == 0 and "Usage" in bare.stdout and "forecast" in bare.stdout
+
+
+def test_every_command_takes_its_defaults_from_one_method() -> None:
+    """`forecast`, `backtest` and `compare` forecast with `DEFAULT_METHOD`'s error law (the suite's choice); `fit`
+    fits one law, the exponential, as `plan` inverts it (an ensemble is a mean of forecasts: no formula)."""
+    import inspect
+
+    from overtrain.cli.deciding import compare_command
+    from overtrain.cli.forecasting import backtest_command, fit_command, forecast_command
+    from overtrain.fitting.method import DEFAULT_METHOD, PAPER_METHOD
+    from overtrain.names import DEFAULT_ERROR_LAW
+
+    def default(command: object, name: str = "error_law") -> object:
+        return inspect.signature(command).parameters[name].default
+
+    assert DEFAULT_METHOD.error_law == DEFAULT_ERROR_LAW
+    assert default(forecast_command) is None  # None: DEFAULT_METHOD's, or the one law --law auto considers
+    assert default(backtest_command) == default(compare_command) == DEFAULT_METHOD.error_law
+    assert default(fit_command) == PAPER_METHOD.error_law == "exponential"
+    for name in ("law", "objective"):
+        assert default(backtest_command, name) == default(fit_command, name) == getattr(
+            DEFAULT_METHOD, f"loss_{name}" if name == "objective" else "loss_law")

@@ -10,6 +10,7 @@ LOSS_LAW_NAMES = ("shared-exponent", "chinchilla")
 ERROR_LAW_NAMES = ("exponential", "exponential+logM", "sigmoid", "per-task", "direct", "two-step")
 #: Not a law but the mean of the plausible error laws' forecasts (`overtrain.trust.backtest`).
 ENSEMBLE = "ensemble"
-#: The error law every command uses unless told: the development suite's choice
-#: (`benchmarks/generalisation.py`; a test holds it to `data/suite_choice.json`).
+#: The error law `forecast`, `backtest` and `compare` use unless told: the development suite's choice
+#: (`benchmarks/generalisation.py`; a test holds it to `data/suite_choice.json`). `fit` and `plan` fit and invert one
+#: law, the exponential (`overtrain.fitting.method.DEFAULT_METHOD`).
 DEFAULT_ERROR_LAW = ENSEMBLE

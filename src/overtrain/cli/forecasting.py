@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 from overtrain.cli.app import console, print_json, reports_errors, warn, working
 from overtrain.cli.options import (
     AllowImplausibleOption,
+    BacktestErrorLawOption,
     ColumnOption,
     ErrorLawOption,
     FamilyOption,
@@ -164,7 +165,7 @@ def backtest_command(
     tasks: TasksOption = None,
     law: LawOption = "shared-exponent",
     objective: ObjectiveOption = "least-squares",
-    error_law: ErrorLawOption = "exponential",
+    error_law: BacktestErrorLawOption = DEFAULT_ERROR_LAW,
     interval: Annotated[float, typer.Option("--interval", help="Interval level to calibrate and check.")] = 0.9,
     where: Annotated[str | None, typer.Option(
         "--where", help="Backtest only these runs (a filter), e.g. params<=4.2e8 to keep the large runs unseen.")

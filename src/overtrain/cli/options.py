@@ -142,6 +142,11 @@ ObjectiveOption = Annotated[str, typer.Option("--objective", help="least-squares
 ErrorLawOption = Annotated[str, typer.Option("--error-law", help=f"Error law: {', '.join(ERROR_LAW_NAMES)}.")]
 
 
+BacktestErrorLawOption = Annotated[str, typer.Option(
+    "--error-law", help=f"Error law: {ENSEMBLE} (the mean of the laws the runs' backtests find plausible; the "
+    f"default, as forecast's) or one of {', '.join(ERROR_LAW_NAMES)}.")]
+
+
 ForecastErrorLawOption = Annotated[str | None, typer.Option(
     "--error-law", help=f"Error law: {ENSEMBLE} (the mean of the laws the runs' backtests find plausible; the "
     f"default) or one of {', '.join(ERROR_LAW_NAMES)}; with --law auto, the one law to consider.")]

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from overtrain.laws import ENSEMBLE
+from overtrain.names import DEFAULT_ERROR_LAW
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class Method:
 
 
 PAPER_METHOD = Method()
+#: The method every command forecasts and backtests with unless told: the paper's loss law and the development
+#: suite's error law (`overtrain.names.DEFAULT_ERROR_LAW`). `fit` and `plan` fit and invert one law, the exponential:
+#: an ensemble is a mean of forecasts, with no formula to fit or to solve for a size.
+DEFAULT_METHOD = Method(error_law=DEFAULT_ERROR_LAW)
 
 
 # The ENSEMBLE error "law" (`overtrain.laws.ENSEMBLE`): its forecast is the mean, on the logit scale, of the plausible

@@ -18,10 +18,9 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError, about
-from overtrain.fitting.method import Method, base_method
+from overtrain.fitting.method import DEFAULT_METHOD, Method, base_method
 from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
 from overtrain.laws import ENSEMBLE
-from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.runs.table import RunTable
 from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import load_suite_evidence
@@ -141,7 +140,6 @@ class FamilyForecasts:
 
 
 #: What `overtrain forecast` fits when no law is named: the paper's loss law, the development suite's error law.
-DEFAULT_METHOD = Method(error_law=DEFAULT_ERROR_LAW)
 
 
 @dataclass(frozen=True)
