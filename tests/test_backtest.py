@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from overtrain import fit_error, fit_loss, forecast
 from overtrain.cli import app
-from overtrain.fitting.method import Method
+from overtrain.fitting.method import DEFAULT_METHOD, Method
 from overtrain.runs.fitsets import PRESETS
 from overtrain.trust.backtest import backtest
 from overtrain.trust.calibration import summarize_backtest
@@ -128,7 +128,7 @@ def test_backtest_command_writes_figure_and_json(tmp_path: Path) -> None:
                                       "--plot", str(figure), "--json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert document["method"] == Method().label and document["forecasts"] and document["by_distance"]
+    assert document["method"] == DEFAULT_METHOD.label and document["forecasts"] and document["by_distance"]
     assert figure.stat().st_size > 10_000
 
 

@@ -259,6 +259,54 @@ class Fit:
         return f"Fit({self.kind}, {self.law!r}, {self.n_runs} runs of {self.family!r})"
 
 
+def solve_error_laws(
+    law: type, inputs: tuple[np.ndarray, ...], weights: np.ndarray | None, *, errors: np.ndarray | None = None,
+    task_errors: np.ndarray | None = None, task_losses: np.ndarray | None = None, chance: np.ndarray | None = None,
+    tasks: tuple[str, ...] = (), chance_offset: float = 0.0, objective: str = "least-squares",
+    bounded_by: np.ndarray | None = None,
+) -> tuple[list[Law | None], np.ndarray]:
+    """The error law `law` fitted under each row of `weights` (B, points; None: one fit to every point), in one
+    batched call: through each task's
+    loss (`law.needs_task_loss`: `task_losses`, `task_errors`, `chance`), task by task (`law.per_task`:
+    `task_errors`, each task kept within its chance and what the points `bounded_by` measured), or directly to the
+    average `errors` less its `offset` (`chance_offset`). The one place the per-law dispatch is written: `fit_error`
+    and the backtests fit through it. Returns the laws (None where a fit failed) and whether an exponent sits at a
+    search bound (B,; a per-task law's tasks at chance excepted)."""
+    n_points = len(inputs[0])
+    rows = np.ones((1, n_points)) if weights is None else np.atleast_2d(np.asarray(weights, dtype=float))
+    n_fits = len(rows)
+    if law.needs_task_loss:  # step 2 also learns from points past the runs (checkpoints): weigh every column
+        rows = np.ones((1, task_losses.shape[1])) if weights is None else rows
+        return solve_two_step(inputs[0], inputs[1], task_losses, task_errors, chance, tasks, rows)
+    if law.per_task is not None:
+        n_tasks = len(task_errors)
+        y = task_errors if weights is None else np.repeat(task_errors[None], n_fits, 0).reshape(-1, n_points)
+        theta, linear, bound = solve_law(law.per_task, inputs, y, objective,
+                                         None if weights is None else np.repeat(rows, n_tasks, 0))
+        theta, linear = theta.reshape(n_fits, n_tasks, -1), linear.reshape(n_fits, n_tasks, -1)
+        bound = np.asarray(bound, dtype=bool).reshape(n_fits, n_tasks)
+        columns = np.ones(n_points, dtype=bool) if bounded_by is None else bounded_by
+        laws: list[Law | None] = []
+        at_bound = np.zeros(n_fits, dtype=bool)
+        for b in range(n_fits):
+            if not np.all(np.isfinite(theta[b])):
+                laws.append(None)
+                continue
+            ceiling, flat, flat_error = task_bounds(task_errors[:, columns & (rows[b] > 0)], chance)
+            laws.append(law(tasks=tasks, eps=tuple(map(float, linear[b, :, 0])), k=tuple(map(float, linear[b, :, 1])),
+                            gamma=tuple(map(float, theta[b, :, 0])), ceiling=tuple(map(float, ceiling)),
+                            flat=tuple(map(float, flat)), flat_error=tuple(map(float, flat_error))))
+            at_bound[b] = bool(np.any(bound[b][~flat]))
+        return laws, at_bound
+    theta, linear, bound = solve_law(law, inputs, np.asarray(errors, dtype=float) - chance_offset, objective,
+                                     weights)
+    theta, linear = theta.reshape(n_fits, -1), linear.reshape(n_fits, -1)
+    constants = {law.offset: chance_offset} if law.offset else {}
+    laws = [dataclasses.replace(law.from_solution(theta[b], linear[b]), **constants)
+            if np.all(np.isfinite(theta[b])) else None for b in range(n_fits)]
+    return laws, np.asarray(bound, dtype=bool).reshape(n_fits)
+
+
 #: Exponents the fits search over positive values only: a law file with another has been edited into nonsense.
 _POSITIVE = ("alpha", "beta", "gamma")
 
@@ -297,7 +345,7 @@ def _fit_set_table(runs: RunTable, fit_set: str | FitSet | None, kind: str) -> t
 def _fit(
     kind: str, law: type, chosen: RunTable, inputs: tuple[np.ndarray, ...], observed: np.ndarray, name: str,
     response: str, loss_split: str, task_set: TaskSet | None, objective: str = "least-squares",
-    per_task: np.ndarray | None = None, noise: np.ndarray | None = None, checkpoints: RunTable | None = None,
+    task_errors: np.ndarray | None = None, noise: np.ndarray | None = None, checkpoints: RunTable | None = None,
 ) -> Fit:
     if kind == "loss" or law.name == "direct":  # a law of N and D: hold out the term the runs cannot see
         law, _ = identifiable_form(law, inputs)
@@ -316,22 +364,19 @@ def _fit(
             f"distinct points of ({', '.join(law.inputs)}) for "
             f"{law.n_coefficients} coefficients (replicates count once; any exponent would fit them equally well)")
     y = np.array(observed, dtype=float)
-    constants = {}
-    if law.offset == "chance_error" and task_set is not None:
-        constants["chance_error"] = chance_error(chosen, task_set)
-    engine_law = law.per_task or law
-    target = per_task if per_task is not None else y - constants.get("chance_error", 0.0)
-    theta, linear, at_bound = solve_law(engine_law, inputs, target, objective)
-    if not np.all(np.isfinite(theta)):
-        raise OvertrainError(f"{kind} fit set {name!r}: the {law.name} law could not be fitted (degenerate data)")
-    if per_task is not None:
-        ceiling, flat, flat_error = task_bounds(per_task[:, :len(chosen)], task_chance(chosen, task_set))
-        fitted = law(tasks=task_set.tasks, eps=tuple(map(float, linear[:, 0])), k=tuple(map(float, linear[:, 1])),
-                     gamma=tuple(map(float, theta[:, 0])), ceiling=tuple(map(float, ceiling)),
-                     flat=tuple(map(float, flat)), flat_error=tuple(map(float, flat_error)))
-        at_bound = np.asarray(at_bound)[~flat]
+    if kind == "loss":
+        theta, linear, at_bound = solve_law(law, inputs, y, objective)
+        fitted = law.from_solution(theta, linear) if np.all(np.isfinite(theta)) else None
     else:
-        fitted = dataclasses.replace(law.from_solution(theta, linear), **constants)
+        offset = chance_error(chosen, task_set) if law.offset == "chance_error" and task_set is not None else 0.0
+        runs_only = np.arange(len(inputs[0])) < len(chosen)  # a task's bounds: what the runs measured
+        found, bound = solve_error_laws(
+            law, inputs, None, errors=y, task_errors=task_errors, objective=objective, chance_offset=offset,
+            chance=None if task_set is None else task_chance(chosen, task_set),
+            tasks=() if task_set is None else task_set.tasks, bounded_by=runs_only)
+        fitted, at_bound = found[0], bound[0]
+    if fitted is None:
+        raise OvertrainError(f"{kind} fit set {name!r}: the {law.name} law could not be fitted (degenerate data)")
     for array in (*inputs, y):
         array.flags.writeable = False
     return Fit(
@@ -466,16 +511,15 @@ def fit_error(
              if checkpoints and (two_step or family.inputs == ("loss",)) else None)
     if two_step:
         return _fit_two_step(chosen, name, inputs, observed, loss_split, task_set, extra)
-    per_task = (1.0 - chosen.accuracy_values(task_set).T) if family.per_task is not None else None
+    task_errors = 1.0 - chosen.accuracy_values(task_set).T
     noise = chosen.error_noise(task_set)
     if extra is not None:
         inputs = (np.concatenate([inputs[0], extra.loss_values(loss_split)]),)
         observed = np.concatenate([observed, extra.error_values(task_set)])
         noise = np.concatenate([noise, extra.error_noise(task_set)])
-        if per_task is not None:
-            per_task = np.concatenate([per_task, 1.0 - extra.accuracy_values(task_set).T], axis=1)
+        task_errors = np.concatenate([task_errors, 1.0 - extra.accuracy_values(task_set).T], axis=1)
     return _fit("error", family, chosen, inputs, observed, name, f"error:{task_set.name}", loss_split, task_set,
-                objective, per_task, noise=noise, checkpoints=extra)
+                objective, task_errors, noise=noise, checkpoints=extra)
 
 
 def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], observed: np.ndarray, loss_split: str,
@@ -496,8 +540,8 @@ def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], o
         errors = np.concatenate([errors, 1.0 - extra.accuracy_values(task_set).T], axis=1)
         if not np.isfinite(extra_losses).any():
             extra = None
-    laws, at_bound = solve_two_step(inputs[0], inputs[1], losses, errors, task_chance(chosen, task_set),
-                                    task_set.tasks, np.ones(losses.shape[1]))
+    laws, at_bound = solve_error_laws(family, inputs, None, task_errors=errors, task_losses=losses,
+                                      chance=task_chance(chosen, task_set), tasks=task_set.tasks)
     if laws[0] is None:
         raise OvertrainError(f"error fit set {name!r}: the two-step law could not be fitted (degenerate data)")
     y = np.array(observed, dtype=float)

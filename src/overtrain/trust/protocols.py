@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.fitting.chance import chance_error, solve_two_step, task_bounds, task_chance, task_losses
-from overtrain.fitting.fit import error_inputs, fit_error, fit_loss
+from overtrain.fitting.chance import chance_error, task_chance, task_losses
+from overtrain.fitting.fit import error_inputs, fit_error, fit_loss, solve_error_laws
 from overtrain.fitting.method import Method
 from overtrain.fitting.solve import digest, solve_law, solve_pooled
 from overtrain.laws import law_family
@@ -225,41 +225,15 @@ def backtest_family(
     error = runs.error_values(task_set)
     inputs = error_inputs(error_law, runs, loss_split)
     weights = error_masks.astype(float)
-    if error_law.per_task is not None:
-        per_task = 1.0 - runs.accuracy_values(task_set).T  # (T, n)
-        n_tasks = len(per_task)
-        theta_t, linear_t, bound_t = solve_law(error_law.per_task, inputs, np.repeat(per_task[None], len(masks), 0)
-                                               .reshape(-1, len(runs)), "least-squares", np.repeat(weights, n_tasks, 0))
-        theta_t, linear_t = theta_t.reshape(len(masks), n_tasks, -1), linear_t.reshape(len(masks), n_tasks, -1)
-        bound_t = np.asarray(bound_t, dtype=bool).reshape(len(masks), n_tasks)
-        chance = task_chance(runs, task_set)
-        error_pred, error_bound = np.empty(len(masks)), np.zeros(len(masks), dtype=bool)
-        for b in range(len(masks)):
-            ceiling, flat, flat_error = task_bounds(per_task[:, error_masks[b]], chance)
-            law = error_law(tasks=task_set.tasks, eps=tuple(linear_t[b, :, 0]), k=tuple(linear_t[b, :, 1]),
-                            gamma=tuple(theta_t[b, :, 0]), ceiling=tuple(ceiling), flat=tuple(map(float, flat)),
-                            flat_error=tuple(flat_error))
-            error_pred[b] = law.predict(loss_pred[b])
-            error_bound[b] = bool(np.any(bound_t[b][~flat]))
-    elif error_law.needs_task_loss:
-        laws, error_bound = solve_two_step(
-            runs.params, runs.tokens, task_losses(runs, task_set),
-            1.0 - runs.accuracy_values(task_set).T, task_chance(runs, task_set), task_set.tasks, weights)
-        error_pred = np.array([float(law.predict(runs.params[t], runs.tokens[t])) if law is not None else np.nan
-                               for law, t in zip(laws, targets, strict=True)])
-    else:
-        constants = {}
-        offset = 0.0
-        if error_law.offset == "chance_error":
-            offset = chance_error(runs, task_set)
-            constants["chance_error"] = offset
-        theta_e, linear_e, error_bound = solve_law(error_law, inputs, error - offset, "least-squares", weights)
-        known = {"params": runs.params[targets], "tokens": runs.tokens[targets],
-                 "multiplier": runs.multiplier[targets], "loss": loss_pred}
-        error_pred = np.array([
-            _predict(error_law, theta_e[b], linear_e[b], constants, *(known[n][b] for n in error_law.inputs))
-            for b in range(len(masks))
-        ])
+    laws, error_bound = solve_error_laws(
+        error_law, inputs, weights, errors=error, task_errors=1.0 - runs.accuracy_values(task_set).T,
+        task_losses=task_losses(runs, task_set) if error_law.needs_task_loss else None,
+        chance=task_chance(runs, task_set), tasks=task_set.tasks,
+        chance_offset=chance_error(runs, task_set) if error_law.offset == "chance_error" else 0.0)
+    known = {"params": runs.params[targets], "tokens": runs.tokens[targets], "multiplier": runs.multiplier[targets],
+             "loss": loss_pred}
+    error_pred = np.array([float(law.predict(*(known[n][b] for n in error_law.inputs))) if law is not None else np.nan
+                           for b, law in enumerate(laws)])
     error_pred = physical("error", error_pred)
     frame["error_at_bound"] = np.asarray(error_bound, dtype=bool)
     frame["error_true"] = error[targets]
