@@ -14,3 +14,5 @@ ENSEMBLE = "ensemble"
 #: (`benchmarks/generalisation.py`; a test holds it to `data/suite_choice.json`). `fit` and `plan` fit and invert one
 #: law, the exponential (`overtrain.fitting.method.DEFAULT_METHOD`).
 DEFAULT_ERROR_LAW = ENSEMBLE
+#: The interval level every command builds at unless told: 90%.
+DEFAULT_LEVEL = 0.9

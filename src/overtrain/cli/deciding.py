@@ -10,7 +10,7 @@ import typer
 
 from overtrain.errors import OvertrainError
 from overtrain.files import check_figure
-from overtrain.names import DEFAULT_ERROR_LAW
+from overtrain.names import DEFAULT_ERROR_LAW, DEFAULT_LEVEL
 from overtrain.sizes import amount
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def plan_command(
     tasks: TasksOption = None,
     family: FamilyOption = None,
     interval: Annotated[float, typer.Option(
-        "--interval", help="Interval level for the forecast at the plan (runs only); 0 for none.")] = 0.9,
+        "--interval", help="Interval level for the forecast at the plan (runs only); 0 for none.")] = DEFAULT_LEVEL,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the frontier figure (.png, .svg or .pdf).")] = None,
     sizes: SizesOption = None,
     task_info: TaskInfoOption = None,
@@ -81,7 +81,7 @@ def plan_command(
         if budget is None:
             raise OvertrainError("give --target-loss, --target-error, or --budget")
         unused = [name for name, value in (("--plot", plot), ("--inference-tokens", inference_tokens),
-                                            ("--interval", interval if interval != 0.9 else None)) if value]
+                                            ("--interval", interval if interval != DEFAULT_LEVEL else None)) if value]
         if unused:
             raise OvertrainError(f"{', '.join(unused)}: for a plan to reach --target-loss or --target-error; "
                                  "--budget alone prints what the budget buys at each M")
@@ -170,7 +170,7 @@ def compare_command(
     tasks: TasksOption = None,
     family: FamilyOption = None,
     error_law: ForecastErrorLawOption = DEFAULT_ERROR_LAW,
-    interval: Annotated[float, typer.Option("--interval", help="Interval level of the forecasts.")] = 0.9,
+    interval: Annotated[float, typer.Option("--interval", help="Interval level of the forecasts.")] = DEFAULT_LEVEL,
     shape: Annotated[str, typer.Option(
         "--shape", help="own: each family's own laws; shared: one law for all, each family offset (for recipes "
         "trained at one or two sizes); auto: own unless a family cannot be fitted alone.")] = "auto",

@@ -10,7 +10,7 @@ import typer
 
 from overtrain.errors import OvertrainError
 from overtrain.files import check_figure, check_writable
-from overtrain.names import DEFAULT_ERROR_LAW, ENSEMBLE, LOSS_LAW_NAMES
+from overtrain.names import DEFAULT_ERROR_LAW, DEFAULT_LEVEL, ENSEMBLE, LOSS_LAW_NAMES
 
 if TYPE_CHECKING:
     from overtrain.fitting.method import Method
@@ -108,7 +108,7 @@ def forecast_command(
     pool: PoolOption = False,
     interval: Annotated[float, typer.Option(
         "--interval", help="Interval level (calibrated on the development suite's held-out forecasts); 0 for none.",
-    )] = 0.9,
+    )] = DEFAULT_LEVEL,
     plot: Annotated[Path | None, typer.Option(
         "--plot", help="Write the figure: your runs, the fitted law and the target (.png, .svg or .pdf).")] = None,
     sizes: SizesOption = None,
@@ -166,7 +166,8 @@ def backtest_command(
     law: LawOption = "shared-exponent",
     objective: ObjectiveOption = "least-squares",
     error_law: BacktestErrorLawOption = DEFAULT_ERROR_LAW,
-    interval: Annotated[float, typer.Option("--interval", help="Interval level to calibrate and check.")] = 0.9,
+    interval: Annotated[float, typer.Option("--interval", help="Interval level to calibrate and check.")] = (
+        DEFAULT_LEVEL),
     where: Annotated[str | None, typer.Option(
         "--where", help="Backtest only these runs (a filter), e.g. params<=4.2e8 to keep the large runs unseen.")
     ] = None,

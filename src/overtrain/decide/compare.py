@@ -82,7 +82,7 @@ def compare_families(
         raise OvertrainError(f"{runs.source}: comparing needs at least 2 families, got {len(names)}")
     suite = load_suite_evidence() if suite is None else suite
     drift = measure_gap_drift() if options.drift is None else options.drift
-    request = dataclasses.replace(request, per_task=False, level=request.level or 0.9)
+    request = dataclasses.replace(request, per_task=False, level=request.interval_level)
     choice = None
     if request.tasks is None and runs.task_names:
         compared = runs.subset(np.isin(runs.column("family"), names))

@@ -144,7 +144,7 @@ def compare_shared(runs: RunTable, names: Sequence[str], targets: Sequence[Targe
                    ) -> tuple[RecipeComparison, FittedLaws]:
     """Compare the families `names` of `runs` through one shape fitted to all their runs (see the module notes), at
     the first of `targets` (the others: the size curve around it); the intervals calibrated on `evidence.suite`."""
-    target, level = targets[0], request.level or 0.9
+    target, level = targets[0], request.interval_level
     chosen = runs.subset(np.isin(runs.column("family"), names))
     split = request.loss_split or chosen.default_split()
     pooled = RunTable(chosen.frame.assign(family="shared shape"), chosen.tasks, chosen.source)

@@ -21,6 +21,7 @@ from overtrain.errors import OvertrainError, about
 from overtrain.fitting.method import DEFAULT_METHOD, Method, base_method
 from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
 from overtrain.laws import ENSEMBLE
+from overtrain.names import DEFAULT_LEVEL
 from overtrain.runs.table import RunTable
 from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import load_suite_evidence
@@ -159,6 +160,18 @@ class ForecastRequest:
     intervals: IntervalOptions = DEFAULT_INTERVALS
     per_task: bool = True
 
+    @property
+    def with_intervals(self) -> bool:
+        """Whether intervals are asked for (`level` None or 0: none)."""
+        return bool(self.level)
+
+    @property
+    def interval_level(self) -> float:
+        """The level intervals are built at: `level`, or `DEFAULT_LEVEL` where none are asked for (a member law's or a
+        task's forecast still needs a level to resample at)."""
+        return float(self.level) if self.level else DEFAULT_LEVEL
+
+
 
 DEFAULT_REQUEST = ForecastRequest()
 
@@ -189,7 +202,7 @@ def forecast_family(
     family = runs.families[0] if len(runs) else "runs"
     split = request.loss_split or runs.default_split()
     task_spec = default_task_spec(runs, request.tasks)
-    level, named = request.level, request.method
+    named = request.method
     selection = None
     pool_runs = evidence.pool
     if pool_runs is None:
@@ -211,18 +224,19 @@ def forecast_family(
     forecasts = [laws.forecast(t.params, t.tokens) for t in targets]
     empty: list[dict] = [{} for _ in forecasts]
     calibration, intervals, parts, members = None, empty, empty, empty
-    if level or method.error_law == ENSEMBLE:
+    if request.with_intervals or method.error_law == ENSEMBLE:
         say(f"{family}: calibrating")
-        resolved = dataclasses.replace(request, loss_split=split, tasks=task_spec, method=method, level=level or 0.9)
+        resolved = dataclasses.replace(request, loss_split=split, tasks=task_spec, method=method,
+                                       level=request.interval_level)
         calibration, forecasts, intervals, parts, members = calibrated_intervals(runs, laws, forecasts, resolved,
                                                                                  evidence)
-        if not level:
+        if not request.with_intervals:
             calibration, intervals, parts = None, empty, empty
     tasks: list[tuple[TaskForecast, ...]] = [() for _ in forecasts]
     if request.per_task and laws.error is not None:
         fit, key = per_task_fit(runs, laws), laws.task_set.name
         scatter = None if fit is None else task_residual_scatter(fit, runs)
-        tasks = [task_forecasts(runs, fit, f, calibration if part else None, level or 0.9,
+        tasks = [task_forecasts(runs, fit, f, calibration if part else None, request.interval_level,
                                 part[key].distance if key in part else f.flops_ratio, scatter)
                  for f, part in zip(forecasts, parts, strict=True)]
     trusted = tuple(TrustedForecast(*fields) for fields in zip(forecasts, intervals, parts, members, tasks,
@@ -296,7 +310,7 @@ def calibrated_intervals(
     forecast with the same calibration runs."""
     evidence = Evidence() if evidence is None else evidence
     method, split, tasks, options = request.method, request.loss_split, request.tasks, request.intervals
-    level, seed, cache = request.level or 0.9, request.seed, evidence.cache
+    level, seed, cache = request.interval_level, request.seed, evidence.cache
     pool = evidence.pool if method.loss_pooled else None
     calibration_runs, suite = evidence.calibration, evidence.suite
     table = (calibration_runs or runs).complete(split)
