@@ -259,19 +259,35 @@ class Fit:
         return f"Fit({self.kind}, {self.law!r}, {self.n_runs} runs of {self.family!r})"
 
 
+@dataclass(frozen=True)
+class ErrorResponses:
+    """What an error law is fitted to at each point: the average error (`errors`), each task's error and loss
+    (T, points), the tasks and their chance accuracies, the constant an offset law's error is measured from
+    (`chance_offset`: the task set's error at chance) and the points whose measurements bound each task's forecast
+    (`bounded_by`; None: every point)."""
+
+    errors: np.ndarray | None = None
+    task_errors: np.ndarray | None = None
+    task_losses: np.ndarray | None = None
+    chance: np.ndarray | None = None
+    tasks: tuple[str, ...] = ()
+    chance_offset: float = 0.0
+    bounded_by: np.ndarray | None = None
+
+
 def solve_error_laws(
-    law: type, inputs: tuple[np.ndarray, ...], weights: np.ndarray | None, *, errors: np.ndarray | None = None,
-    task_errors: np.ndarray | None = None, task_losses: np.ndarray | None = None, chance: np.ndarray | None = None,
-    tasks: tuple[str, ...] = (), chance_offset: float = 0.0, objective: str = "least-squares",
-    bounded_by: np.ndarray | None = None,
+    law: type, inputs: tuple[np.ndarray, ...], weights: np.ndarray | None, responses: ErrorResponses,
+    objective: str = "least-squares",
 ) -> tuple[list[Law | None], np.ndarray]:
-    """The error law `law` fitted under each row of `weights` (B, points; None: one fit to every point), in one
-    batched call: through each task's
-    loss (`law.needs_task_loss`: `task_losses`, `task_errors`, `chance`), task by task (`law.per_task`:
-    `task_errors`, each task kept within its chance and what the points `bounded_by` measured), or directly to the
-    average `errors` less its `offset` (`chance_offset`). The one place the per-law dispatch is written: `fit_error`
-    and the backtests fit through it. Returns the laws (None where a fit failed) and whether an exponent sits at a
-    search bound (B,; a per-task law's tasks at chance excepted)."""
+    """The error law `law` fitted to `responses` under each row of `weights` (B, points; None: one fit to every
+    point), in one batched call: through each task's loss (`law.needs_task_loss`), task by task (`law.per_task`:
+    each task kept within its chance and what the points `bounded_by` measured), or directly to the average error
+    less its `offset`. The one place the per-law dispatch is written: `fit_error` and the backtests fit through it.
+    Returns the laws (None where a fit failed) and whether an exponent sits at a search bound (B,; a per-task law's
+    tasks at chance excepted)."""
+    r = responses
+    errors, task_errors, task_losses, chance, tasks = r.errors, r.task_errors, r.task_losses, r.chance, r.tasks
+    chance_offset, bounded_by = r.chance_offset, r.bounded_by
     n_points = len(inputs[0])
     rows = np.ones((1, n_points)) if weights is None else np.atleast_2d(np.asarray(weights, dtype=float))
     n_fits = len(rows)
@@ -370,10 +386,10 @@ def _fit(
     else:
         offset = chance_error(chosen, task_set) if law.offset == "chance_error" and task_set is not None else 0.0
         runs_only = np.arange(len(inputs[0])) < len(chosen)  # a task's bounds: what the runs measured
-        found, bound = solve_error_laws(
-            law, inputs, None, errors=y, task_errors=task_errors, objective=objective, chance_offset=offset,
+        found, bound = solve_error_laws(law, inputs, None, ErrorResponses(
+            errors=y, task_errors=task_errors, chance_offset=offset, bounded_by=runs_only,
             chance=None if task_set is None else task_chance(chosen, task_set),
-            tasks=() if task_set is None else task_set.tasks, bounded_by=runs_only)
+            tasks=() if task_set is None else task_set.tasks), objective)
         fitted, at_bound = found[0], bound[0]
     if fitted is None:
         raise OvertrainError(f"{kind} fit set {name!r}: the {law.name} law could not be fitted (degenerate data)")
@@ -540,8 +556,8 @@ def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], o
         errors = np.concatenate([errors, 1.0 - extra.accuracy_values(task_set).T], axis=1)
         if not np.isfinite(extra_losses).any():
             extra = None
-    laws, at_bound = solve_error_laws(family, inputs, None, task_errors=errors, task_losses=losses,
-                                      chance=task_chance(chosen, task_set), tasks=task_set.tasks)
+    laws, at_bound = solve_error_laws(family, inputs, None, ErrorResponses(
+        task_errors=errors, task_losses=losses, chance=task_chance(chosen, task_set), tasks=task_set.tasks))
     if laws[0] is None:
         raise OvertrainError(f"error fit set {name!r}: the two-step law could not be fitted (degenerate data)")
     y = np.array(observed, dtype=float)

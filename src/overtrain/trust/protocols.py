@@ -27,7 +27,7 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting.chance import chance_error, task_chance, task_losses
-from overtrain.fitting.fit import error_inputs, fit_error, fit_loss, solve_error_laws
+from overtrain.fitting.fit import ErrorResponses, error_inputs, fit_error, fit_loss, solve_error_laws
 from overtrain.fitting.method import Method
 from overtrain.fitting.solve import digest, solve_law, solve_pooled
 from overtrain.laws import law_family
@@ -225,11 +225,11 @@ def backtest_family(
     error = runs.error_values(task_set)
     inputs = error_inputs(error_law, runs, loss_split)
     weights = error_masks.astype(float)
-    laws, error_bound = solve_error_laws(
-        error_law, inputs, weights, errors=error, task_errors=1.0 - runs.accuracy_values(task_set).T,
+    laws, error_bound = solve_error_laws(error_law, inputs, weights, ErrorResponses(
+        errors=error, task_errors=1.0 - runs.accuracy_values(task_set).T,
         task_losses=task_losses(runs, task_set) if error_law.needs_task_loss else None,
         chance=task_chance(runs, task_set), tasks=task_set.tasks,
-        chance_offset=chance_error(runs, task_set) if error_law.offset == "chance_error" else 0.0)
+        chance_offset=chance_error(runs, task_set) if error_law.offset == "chance_error" else 0.0))
     known = {"params": runs.params[targets], "tokens": runs.tokens[targets], "multiplier": runs.multiplier[targets],
              "loss": loss_pred}
     error_pred = np.array([float(law.predict(*(known[n][b] for n in error_law.inputs))) if law is not None else np.nan
