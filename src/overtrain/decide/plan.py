@@ -389,8 +389,9 @@ def plan_families(
         if runs is not None and level:
             task_spec = laws.task_set.name if laws.task_set is not None else None
             request = ForecastRequest(laws.loss.loss_split, task_spec, PAPER_METHOD, level=level)
-            calibration, _, intervals, parts, _ = calibrated_intervals(
-                runs.family(laws.family), laws, [p.forecast for p in plans], request, Evidence(calibration=runs))
+            calibrated = calibrated_intervals(runs.family(laws.family), laws, [p.forecast for p in plans], request,
+                                              Evidence(calibration=runs))
+            calibration, intervals, parts = calibrated.calibration, calibrated.intervals, calibrated.parts
         results += [FamilyPlan(laws, p, i, part, calibration) for p, i, part in zip(plans, intervals, parts,
                                                                                        strict=True)]
     return results

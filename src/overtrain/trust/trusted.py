@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -292,11 +292,22 @@ def _with_ensemble(forecast: Forecast, members: dict[str, dict[str, float]]) -> 
     return dataclasses.replace(forecast, errors=errors)
 
 
+class CalibratedForecasts(NamedTuple):
+    """What `calibrated_intervals` returns: the calibration of the first forecast, and per forecast the forecast (its
+    errors the ensemble's where the method is the ensemble), its intervals and their parts by key, and the plausible
+    member laws' forecasts by key."""
+
+    calibration: Calibration
+    forecasts: list[Forecast]
+    intervals: list[dict[str, Interval]]
+    parts: list[dict[str, IntervalParts]]
+    members: list[dict[str, dict[str, float]]]
+
+
 def calibrated_intervals(
     runs: RunTable, laws: FittedLaws, forecasts: Sequence[Forecast], request: ForecastRequest,
     evidence: Evidence | None = None,
-) -> tuple[Calibration, list[Forecast], list[dict[str, Interval]], list[dict[str, IntervalParts]],
-           list[dict[str, dict[str, float]]]]:
+) -> CalibratedForecasts:
     """Intervals for `forecasts` of one family, fitted to `runs` as `request` says (its loss split, task set and
     method resolved, its level set), and their parts; with the `ensemble` error law the forecasts' errors become the
     mean of the plausible member laws' (the forecasts are returned).
@@ -410,7 +421,7 @@ def calibrated_intervals(
         calibrations.append(shared or pooled_calibration(frame if options.own else None, suite, level,
                                                          options.forms, source, options.own_prior, options.adaptive,
                                                          options.sides))
-    return calibrations[0], combined, intervals, parts, found
+    return CalibratedForecasts(calibrations[0], combined, intervals, parts, found)
 
 
 def forecast_families(
