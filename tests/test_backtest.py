@@ -93,7 +93,7 @@ def test_intervals_widen_with_level_and_hold_the_forecast(testbed) -> None:
     loss = fit_loss(runs, fit_set="paper-loss")
     error = fit_error(runs, "c4_val", "17", fit_set="paper-error")
     f = forecast(loss, error, params=6.9e9, multiplier=20)
-    calibration = Calibration(0.01, 0.02, 0.9, "test")
+    calibration = Calibration.of(0.01, 0.02, 0.9, "test")
     narrow = forecast_intervals(f, calibration, level=0.8)
     wide = forecast_intervals(f, calibration, level=0.95)
     for name, value in (("loss", f.loss), ("17", f.errors["17"])):

@@ -163,10 +163,10 @@ def test_a_recipe_is_forecast_through_its_own_offset() -> None:
 def test_a_ceiling_caps_the_interval_of_a_moved_forecast() -> None:
     part = IntervalParts("error", 0.3, 0.25, 0.36, 0.0, 0.0, 10.0)
     moved = dataclasses.replace(part.moved_to(0.2), ceiling=0.21)
-    interval = moved.interval(Calibration(0.05, 0.3, 0.9, "test"), 0.9)
+    interval = moved.interval(Calibration.of(0.05, 0.3, 0.9, "test"), 0.9)
     assert interval.high == pytest.approx(0.21)
     assert interval.low < 0.2
-    free = part.moved_to(0.2).interval(Calibration(0.05, 0.3, 0.9, "test"), 0.9)
+    free = part.moved_to(0.2).interval(Calibration.of(0.05, 0.3, 0.9, "test"), 0.9)
     assert free.high > 0.21 and free.low == pytest.approx(interval.low)
 
 

@@ -13,9 +13,7 @@ import pandas as pd
 from overtrain.fitting.method import PAPER_METHOD, Method
 from overtrain.runs.table import RunTable
 from overtrain.trust.backtest import calibration_backtest
-from overtrain.trust.intervals import (
-    Calibration,
-)
+from overtrain.trust.intervals import Calibration, Width
 from overtrain.trust.protocols import CALIBRATING, MIN_SMALLER_SIZES, BacktestOptions
 from overtrain.trust.widths import (
     POWERS,
@@ -52,8 +50,8 @@ def calibration_from(frame: pd.DataFrame, level: float, source: str, form: str =
     loss_scale, loss_factor = calibrate_interval(frame, "loss", level, form)
     error_scale, error_factor = (calibrate_interval(frame, "error", level, form) if "error_fit_low" in frame
                                  else (float("nan"), 1.0))
-    return Calibration(loss_scale, error_scale, level, f"{source}: {len(frame)} forecasts", form, form,
-                       loss_factor, error_factor)
+    return Calibration(Width(loss_scale, form, loss_factor), Width(error_scale, form, error_factor), level,
+                       f"{source}: {len(frame)} forecasts")
 
 
 def calibrate(
@@ -231,7 +229,7 @@ def pooled_calibration(
     if evidence is not None and len(evidence):
         parts.append("held-out forecasts of the development suite")
     described = " and ".join(parts) or "nothing (no backtest, no suite evidence)"
-    return Calibration(scales["loss"], scales["error"], level, f"{described}: {', '.join(counts)} forecasts",
-                       *forms, factors["loss"], factors["error"], scales["task"], powers["loss"], powers["error"],
-                       references["loss"], references["error"], belows["loss"], belows["error"], belows["task"],
-                       task_scales, reach)
+    widths = {quantity: Width(scales[quantity], form_of[quantity], factors[quantity], powers[quantity],
+                              references[quantity], belows[quantity]) for quantity in ("loss", "error")}
+    return Calibration(widths["loss"], widths["error"], level, f"{described}: {', '.join(counts)} forecasts",
+                       Width(scales["task"], below=belows["task"]), task_scales, reach)

@@ -63,104 +63,122 @@ class Interval:
 
 
 @dataclass(frozen=True)
-class Calibration:
-    """The extrapolation half-width at `level`, on the interval scale (log loss, logit error): `loss_scale` and
-    `error_scale` times their form's growth with compute distance d (`loss_form`, `error_form`; see
-    `distance_growth`)."""
+class Width:
+    """One quantity's calibrated extrapolation half-width on the interval scale: `scale` times its growth with compute
+    distance (`form`, see `distance_growth`) times how it follows the forecast's own fit part w,
+    (max(w, MIN_FIT_WIDTH) / `reference`)^`power` (power 0: the same width for every forecast at one distance); the
+    resampled fit part counted times `fit_factor`; below the forecast `below` instead of `scale` where the evidence
+    misses to one side (`overtrain.trust.widths.one_sided`; NaN: the same on both sides)."""
 
-    loss_scale: float
-    error_scale: float
+    scale: float
+    form: str = "log-distance"
+    fit_factor: float = 1.0
+    power: float = 0.0
+    reference: float = 1.0
+    below: float = float("nan")
+
+    def describe(self) -> str:
+        grows = "at any distance" if self.form == "constant" else "x log10(1 + compute distance)"
+        adapts = "" if not self.power else f", times (fit part / {self.reference:.2g})^{self.power:g}"
+        sides = "" if not np.isfinite(self.below) else f" above, {self.below:.3g} below"
+        return f"{self.scale:.3g}{sides} {grows}{adapts}"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The extrapolation half-widths at `level`, one `Width` per quantity: the loss's (log scale), the average
+    error's and each task's (logit scale; a task without its own, `task_scales`, takes `task`'s, and without that the
+    error's), learned from forecasts up to the compute distance `evidence_reach`."""
+
+    loss: Width
+    error: Width
     level: float
     source: str
-    loss_form: str = "log-distance"
-    error_form: str = "log-distance"
-    loss_fit_factor: float = 1.0
-    error_fit_factor: float = 1.0
-    #: The extrapolation scale of one task's error (`task_forecasts`), calibrated on held-out per-task forecasts;
-    #: NaN where none were, and then the average error's.
-    task_scale: float = float("nan")
-    #: How the half-width adapts to the forecast's own fit part w (half its resampled range on the scale): times
-    #: (max(w, MIN_FIT_WIDTH) / reference)^power; power 0 (the same width for every forecast at one distance).
-    loss_power: float = 0.0
-    error_power: float = 0.0
-    loss_reference: float = 1.0
-    error_reference: float = 1.0
-    #: The lower side's extrapolation scales where the evidence misses to one side (`overtrain.trust.widths.one_sided`);
-    #: NaN: the same as the upper side's (`loss_scale`, `error_scale`, `task_scale`).
-    loss_below: float = float("nan")
-    error_below: float = float("nan")
-    task_below: float = float("nan")
+    #: The extrapolation width of one task's error (`task_forecasts`), calibrated on held-out per-task forecasts; its
+    #: scale NaN where none were, and then the average error's.
+    task: Width = Width(float("nan"))
     #: Each task's own extrapolation scale where the suite's held-out forecasts of that task calibrate one, pooled
-    #: toward `task_scale` (`overtrain.trust.widths.task_widths`); a task not in it takes `task_scale`.
+    #: toward `task`'s (`overtrain.trust.widths.task_widths`); a task not in it takes `task`'s.
     task_scales: tuple[tuple[str, float], ...] = ()
     #: The largest compute distance among the forecasts the widths were learned on (inf: not recorded). Beyond it a
     #: width that does not grow with distance grows from there as log10(1 + d) / log10(1 + reach) (`half_width`), and
     #: the forecast says so.
     evidence_reach: float = float("inf")
 
+    @classmethod
+    def of(cls, loss_scale: float, error_scale: float, level: float, source: str) -> Calibration:
+        """A calibration of two scales, both growing with log distance, the fit part counted in full."""
+        return cls(Width(loss_scale), Width(error_scale), level, source)
+
+    @property
+    def loss_scale(self) -> float:
+        return self.loss.scale
+
+    @property
+    def error_scale(self) -> float:
+        return self.error.scale
+
+    def width(self, quantity: str) -> Width:
+        """The width of `quantity` (`loss`, `error` or `task`): a task's is its own scale in the error's form and
+        fit-part factor, or the error's scale where it has none."""
+        if quantity == "loss":
+            return self.loss
+        if quantity == "error":
+            return self.error
+        scale = self.task.scale if np.isfinite(self.task.scale) else self.error.scale
+        return Width(scale, self.error.form, self.error.fit_factor, below=self.task.below)
+
     def describe(self) -> str:
         """One line: the calibrated extrapolation half-widths and how much of the resampled fit part counts."""
-        def width(scale: float, form: str, quantity: str) -> str:
-            grows = "at any distance" if form == "constant" else "x log10(1 + compute distance)"
-            power, reference = self.adaptation(quantity)
-            adapts = "" if not power else f", times (fit part / {reference:.2g})^{power:g}"
-            below = self.below(quantity)
-            sides = "" if not np.isfinite(below) else f" above, {below:.3g} below"
-            return f"{scale:.3g}{sides} {grows}{adapts}"
-
         def counted(factor: float) -> str:
             return "not counted" if factor == 0 else "in full" if factor == 1 else f"x{factor:g}"
 
-        loss = f"loss {width(self.loss_scale, self.loss_form, 'loss')} on the log scale"
-        if not np.isfinite(self.error_scale):  # nothing to calibrate the error on: runs without tasks
-            return f"extrapolation half-width: {loss}; resampled fit part {counted(self.loss_fit_factor)}"
-        return (f"extrapolation half-width: {loss}, error {width(self.error_scale, self.error_form, 'error')} on the "
-                f"logit scale; resampled fit part {counted(self.loss_fit_factor)} (loss), "
-                f"{counted(self.error_fit_factor)} (error)")
+        loss = f"loss {self.loss.describe()} on the log scale"
+        if not np.isfinite(self.error.scale):  # nothing to calibrate the error on: runs without tasks
+            return f"extrapolation half-width: {loss}; resampled fit part {counted(self.loss.fit_factor)}"
+        return (f"extrapolation half-width: {loss}, error {self.error.describe()} on the logit scale; resampled fit "
+                f"part {counted(self.loss.fit_factor)} (loss), {counted(self.error.fit_factor)} (error)")
 
     def for_task(self, task: str) -> Calibration:
         """This calibration with `task`'s own extrapolation scale as the task scale, where it has one."""
         own = dict(self.task_scales).get(task)
         if own is None or not np.isfinite(own):
             return self
-        return dataclasses.replace(self, task_scale=own, task_below=float("nan"))
+        return dataclasses.replace(self, task=dataclasses.replace(self.task, scale=own, below=float("nan")))
 
     def below(self, quantity: str) -> float:
         """The lower side's extrapolation scale of `quantity` where it differs from the upper side's, else NaN."""
-        return {"loss": self.loss_below, "error": self.error_below, "task": self.task_below}[quantity]
+        return {"loss": self.loss, "error": self.error, "task": self.task}[quantity].below
 
     def finite(self) -> Calibration:
         """This calibration with a scale nothing could calibrate (NaN) taken as 0: no extrapolation part."""
-        return dataclasses.replace(self, **{name: 0.0 if not np.isfinite(getattr(self, name)) else getattr(self, name)
-                                            for name in ("loss_scale", "error_scale")})
+        def zero(width: Width) -> Width:
+            return width if np.isfinite(width.scale) else dataclasses.replace(width, scale=0.0)
+
+        return dataclasses.replace(self, loss=zero(self.loss), error=zero(self.error))
 
     def form(self, quantity: str) -> str:
         """How the extrapolation half-width of `quantity` grows with compute distance (see `distance_growth`)."""
-        return self.loss_form if quantity == "loss" else self.error_form
+        return self.width(quantity).form
 
     def fit_factor(self, quantity: str) -> float:
         """How much of the resampled fit part the intervals of `quantity` carry (see `calibrate_interval`)."""
-        return self.loss_fit_factor if quantity == "loss" else self.error_fit_factor
+        return self.width(quantity).fit_factor
 
     def adaptation(self, quantity: str) -> tuple[float, float]:
         """(power, reference) of how `quantity`'s half-width follows the forecast's fit part (tasks: none)."""
-        if quantity == "loss":
-            return self.loss_power, self.loss_reference
-        return (self.error_power, self.error_reference) if quantity == "error" else (0.0, 1.0)
+        width = self.width(quantity)
+        return width.power, width.reference
 
     def half_width(self, quantity: str, distance: float | np.ndarray, fit_width: float | np.ndarray = float("nan"),
                    below: bool = False) -> float | np.ndarray:
         """Extrapolation half-width of `quantity` at compute distance `distance`, on the interval scale, for a
         forecast whose fit part is `fit_width` (see `adaptive_factor`): the upper side's, or with `below` the lower
         side's."""
-        scale = self.loss_scale if quantity == "loss" else self.error_scale
-        if quantity == "task" and np.isfinite(self.task_scale):
-            scale = self.task_scale
-        if below and np.isfinite(self.below(quantity)):
-            scale = self.below(quantity)
-        power, reference = self.adaptation(quantity)
-        return (scale * distance_growth(self.form(quantity), distance) * self.beyond_evidence(quantity, distance)
-                * adaptive_factor(fit_width, power, reference))
+        width = self.width(quantity)
+        scale = width.below if below and np.isfinite(width.below) else width.scale
+        return (scale * distance_growth(width.form, distance) * self.beyond_evidence(quantity, distance)
+                * adaptive_factor(fit_width, width.power, width.reference))
 
     def beyond_evidence(self, quantity: str, distance: float | np.ndarray) -> float | np.ndarray:
         """How much wider a width that does not grow with distance is beyond the evidence's reach:
@@ -173,28 +191,32 @@ class Calibration:
         return float(factor) if factor.ndim == 0 else factor
 
     def to_dict(self) -> dict[str, Any]:
-        return {"loss_scale": self.loss_scale, "error_scale": self.error_scale, "level": self.level,
-                "source": self.source, "loss_form": self.loss_form, "error_form": self.error_form,
-                "loss_fit_factor": self.loss_fit_factor, "error_fit_factor": self.error_fit_factor,
-                "task_scale": self.task_scale, "loss_power": self.loss_power, "error_power": self.error_power,
-                "loss_reference": self.loss_reference, "error_reference": self.error_reference,
-                "loss_below": self.loss_below, "error_below": self.error_below, "task_below": self.task_below,
+        """The calibration as JSON reads it: each quantity's width flattened as `<quantity>_<part>`."""
+        return {"loss_scale": self.loss.scale, "error_scale": self.error.scale, "level": self.level,
+                "source": self.source, "loss_form": self.loss.form, "error_form": self.error.form,
+                "loss_fit_factor": self.loss.fit_factor, "error_fit_factor": self.error.fit_factor,
+                "task_scale": self.task.scale, "loss_power": self.loss.power, "error_power": self.error.power,
+                "loss_reference": self.loss.reference, "error_reference": self.error.reference,
+                "loss_below": self.loss.below, "error_below": self.error.below, "task_below": self.task.below,
                 "task_scales": dict(self.task_scales), "evidence_reach": self.evidence_reach}
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> Calibration:
         """Read `to_dict`'s output (a single `form`, as written before forms were per quantity, applies to both)."""
         form = str(document.get("form", "log-distance"))
-        return cls(float(document["loss_scale"]), float(document["error_scale"]), float(document["level"]),
-                   str(document["source"]), str(document.get("loss_form", form)),
-                   str(document.get("error_form", form)), float(document.get("loss_fit_factor", 1.0)),
-                   float(document.get("error_fit_factor", 1.0)), float(document.get("task_scale", float("nan"))),
-                   *(float(document.get(name, default)) for name, default in (
-                       ("loss_power", 0.0), ("error_power", 0.0), ("loss_reference", 1.0), ("error_reference", 1.0),
-                       ("loss_below", float("nan")), ("error_below", float("nan")),
-                       ("task_below", float("nan")))),
+
+        def number(name: str, default: float) -> float:
+            return float(document.get(name, default))
+
+        def width(quantity: str) -> Width:
+            return Width(float(document[f"{quantity}_scale"]), str(document.get(f"{quantity}_form", form)),
+                         number(f"{quantity}_fit_factor", 1.0), number(f"{quantity}_power", 0.0),
+                         number(f"{quantity}_reference", 1.0), number(f"{quantity}_below", float("nan")))
+
+        return cls(width("loss"), width("error"), float(document["level"]), str(document["source"]),
+                   Width(number("task_scale", float("nan")), below=number("task_below", float("nan"))),
                    tuple((str(k), float(v)) for k, v in dict(document.get("task_scales", {})).items()),
-                   float(document.get("evidence_reach", float("inf"))))
+                   number("evidence_reach", float("inf")))
 
 
 #: The smallest fit part (half its range on the interval scale) an adaptive half-width follows: below it, a fit so
