@@ -228,3 +228,24 @@ def test_every_command_takes_its_defaults_from_one_method() -> None:
     for name in ("law", "objective"):
         assert default(backtest_command, name) == default(fit_command, name) == getattr(
             DEFAULT_METHOD, f"loss_{name}" if name == "objective" else "loss_law")
+
+
+def test_results_speak_one_way() -> None:
+    """Fits, forecasts, backtests, comparisons and the reproduction each give `summary_frame()` (a frame); fits and
+    backtests also `summary()` (text)."""
+    import pandas as pd
+
+    import overtrain as ot
+    from overtrain.decide.compare import compare_families
+    from overtrain.fitting.fit import fit_loss
+
+    runs = ot.read_runs(EXAMPLES / "sweep.csv")
+    web = runs.family("web")
+    fit = fit_loss(web, "val")
+    backtest = ot.summarize_backtest(web, tasks="all")
+    results = [fit, backtest, ot.predict(runs, "1.4B", multiplier=20), ot.reproduce(),
+               compare_families(runs, ot.Target(1.4e9, 2.8e10))]
+    for result in results:
+        assert isinstance(result.summary_frame(), pd.DataFrame) and len(result.summary_frame()), type(result)
+    assert list(fit.summary_frame().columns) == ["estimate", "std_err", "low", "high"]
+    assert "rolling backtest of shared-exponent + ensemble" in backtest.summary() and fit.summary()

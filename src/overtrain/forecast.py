@@ -170,6 +170,10 @@ class Forecasts:
     def flops_ratio(self) -> np.ndarray:
         return np.array([f.flops_ratio for f in self.items])
 
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per target (the results' convention: `summary_frame()` a frame; `to_frame()` the same)."""
+        return self.to_frame()
+
     def to_frame(self) -> pd.DataFrame:
         """One row per run: N, D, M, C, loss, the error per task set, the compute ratio, the warnings."""
         return pd.DataFrame([{**f.row(), "flops_ratio": f.flops_ratio, "warnings": "; ".join(f.warnings())}

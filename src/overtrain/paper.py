@@ -56,6 +56,10 @@ class Reproduction:
     def targets(self) -> list[Comparison]:
         return [t for f in self.families for t in f.targets]
 
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per forecast (the results' convention: `summary_frame()` a frame; `to_frame()` the same)."""
+        return self.to_frame()
+
     def to_frame(self) -> pd.DataFrame:
         """One row per target: true and predicted loss and errors, relative errors, compute ratios."""
         return pd.DataFrame([t.to_dict() for t in self.targets])

@@ -182,6 +182,10 @@ class RecipeComparison:
             found[key, top] = self.standings[key].chances(top)
         return found[key, top]
 
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per family (the results' convention: `summary_frame()` a frame; `to_frame()` the same)."""
+        return self.to_frame()
+
     def to_frame(self) -> pd.DataFrame:
         """One row per family: forecasts and intervals per quantity, and the rank on each."""
         rows = []

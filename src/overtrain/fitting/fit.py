@@ -149,6 +149,16 @@ class Fit:
         t = float(student_t.ppf(0.5 + level / 2, self.n_points - len(errors)))
         return pd.DataFrame({"estimate": estimates, "low": estimates - t * errors, "high": estimates + t * errors})
 
+    def summary_frame(self) -> pd.DataFrame:
+        """The coefficients, one row each: estimate, and where the fit allows (`cov_params`) standard error and 90%
+        interval."""
+        try:
+            table = self.conf_int(0.9)
+            table.insert(1, "std_err", self.bse)
+            return table
+        except OvertrainError:
+            return pd.DataFrame({"estimate": pd.Series(self.law.coefficients())})
+
     @property
     def held_out(self) -> str | None:
         """Why the law holds a term out (every fit run shares one size or one token count), or None."""

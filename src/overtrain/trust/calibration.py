@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from overtrain.fitting.method import PAPER_METHOD, Method
+from overtrain.fitting.method import DEFAULT_METHOD, PAPER_METHOD, Method
 from overtrain.runs.table import RunTable
 from overtrain.trust.backtest import calibration_backtest
 from overtrain.trust.intervals import Calibration, Width
@@ -76,6 +76,22 @@ class BacktestSummary:
     held_out_coverage: dict[str, float]
     protocol: str = "rolling"
 
+    def summary(self) -> str:
+        """A few lines a person reads: the method, its forecasts and how often intervals held the truth."""
+        coverage = ", ".join(f"{q} {self.frame[f'{q}_inside'].mean():.1%}" for q in ("loss", "error")
+                             if f"{q}_inside" in self.frame)
+        held = ", ".join(f"{q} {v:.1%}" for q, v in self.held_out_coverage.items())
+        lines = [f"{self.protocol} backtest of {self.method.label}: {len(self.frame)} forecasts",
+                 f"  {100 * self.level:g}% intervals: {self.calibration.describe()}",
+                 f"  inside (calibrated on these forecasts): {coverage or 'none'}"]
+        if held:
+            lines.append(f"  inside, each family against intervals calibrated without it: {held}")
+        return "\n".join(lines)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """Per decade of extrapolation distance (`by_distance`): the results' convention, `summary_frame()` a frame."""
+        return self.by_distance()
+
     def by_distance(self) -> pd.DataFrame:
         """Per decade of extrapolation distance: forecasts, mean |relative error|, interval coverage."""
         decade = np.floor(np.log10(self.frame["distance"])).astype(int)
@@ -106,7 +122,7 @@ class BacktestSummary:
 
 
 def summarize_backtest(
-    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
+    runs: RunTable, method: Method = DEFAULT_METHOD, *, loss_split: str | None = None,
     tasks: str | Sequence[str] | None = "17", options: BacktestOptions = CALIBRATING,
     progress: Callable[[str], None] | None = None,
 ) -> BacktestSummary:

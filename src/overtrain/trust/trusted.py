@@ -123,6 +123,10 @@ class FamilyForecasts:
     calibration: Calibration | None
     forecasts: tuple[TrustedForecast, ...]
 
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per target (the results' convention: `summary_frame()` a frame; `to_frame()` the same)."""
+        return self.to_frame()
+
     def to_frame(self) -> pd.DataFrame:
         """One row per target: N, D, M, C, the forecasts and their interval bounds, and the warnings."""
         rows = []
