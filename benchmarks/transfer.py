@@ -35,7 +35,7 @@ import overtrain as ot
 from overtrain.errors import OvertrainError
 from overtrain.fitting.engine import solve_linear
 from overtrain.fitting.method import PAPER_METHOD, Method
-from overtrain.laws import ENSEMBLE, law_family
+from overtrain.laws import ENSEMBLE, law_class
 from overtrain.runs.fitsets import resolve_fit_set
 from overtrain.trust.backtest import backtest
 from overtrain.trust.choice import CANDIDATE_ERROR, CANDIDATE_LOSS, TASK_LOSS_LAWS
@@ -123,7 +123,7 @@ def small_runs_scores(
                 continue
             error[f"{error_law} on {fit_set}"] = frame.set_index("run")["error_pred"]
             error_truth = frame.set_index("run")["error_true"] if error_truth is None else error_truth
-    loss_law = law_family("shared-exponent", "loss")
+    loss_law = law_class("shared-exponent", "loss")
     loss_tables = [small.family(f).complete("c4_val") for f in small.families]
     for fit_set in LOSS_SETS:
         predictions = {}
@@ -157,7 +157,7 @@ def small_error_forecasts(
     error fit set. A pooled fit takes every family's runs no larger than the target and cheaper than it."""
     out = {}
     for name in laws:
-        law = law_family(name, "error")
+        law = law_class(name, "error")
         for pool in pooled:
             for fit_set in ERROR_SETS:
                 spec, predictions = resolve_fit_set(fit_set), {}
@@ -188,12 +188,12 @@ def chained_target_error(
     """The six targets under a chained choice: (loss forecasts, error forecasts per task set)."""
     loss_fit_set = loss_law_key.rsplit(" on ", 1)[1]
     chosen = [f.select(loss_fit_set) for f in families]
-    loss_law = law_family("shared-exponent", "loss")
+    loss_law = law_class("shared-exponent", "loss")
     blocks = [((c.params, c.tokens), c.loss("c4_val").to_numpy(dtype=float)) for c in chosen]
     loss = predict_targets(fit_blocks(loss_law, blocks, loss_law_key.startswith("pooled")), targets)
     pooled, rest = error_key.startswith("pooled "), error_key.removeprefix("pooled ")
     error_name, error_fit_set = rest.rsplit(" on ", 1)
-    error_law = law_family(error_name, "error")
+    error_law = law_class(error_name, "error")
     errors = {}
     for task_set in TASK_SETS:
         blocks = [error_block(f.select(error_fit_set), error_law, task_set) for f in families]
@@ -228,7 +228,7 @@ def six_target_forecasts(
                         known = {"loss": paper_loss[run], "params": p, "tokens": d, "multiplier": d / p}
                         values[run] = float(fit.predict(*(known[n] for n in fit.law.inputs)))
                 error[task_set][f"{error_law} on {fit_set}"] = pd.Series(values)
-    loss_law, error_law = law_family("shared-exponent", "loss"), law_family("exponential", "error")
+    loss_law, error_law = law_class("shared-exponent", "loss"), law_class("exponential", "error")
     for fit_set in LOSS_SETS:
         chosen = [f.select(fit_set) for f in families]
         fitted = pooled_solve(loss_law, [((c.params, c.tokens), c.loss("c4_val").to_numpy(dtype=float))
@@ -311,7 +311,7 @@ def main() -> None:
     print("\n## Error laws given the six targets' true loss (a perfect loss forecast)\n")
     for fit_set in ERROR_SETS:
         for name in ("exponential", "exponential+logM", "sigmoid", "pooled exponential"):
-            law = law_family(name.removeprefix("pooled "), "error")
+            law = law_class(name.removeprefix("pooled "), "error")
             cells = []
             for task_set in TASK_SETS:
                 if name.startswith("pooled"):

@@ -103,3 +103,14 @@ def test_unknown_law_and_objective(testbed) -> None:
         fit_loss(testbed.family("rpj"), law="kaplan")
     with pytest.raises(OvertrainError, match="unknown objective 'l1'"):
         fit_loss(testbed.family("rpj"), fit_set="paper-loss", objective="l1")
+
+
+def test_law_family_is_a_deprecated_alias_of_law_class() -> None:
+    """A "family" is a data recipe everywhere else: the law lookup is `law_class`; the old name warns for a release."""
+    import pytest
+
+    from overtrain.laws import ExponentialError, law_class, law_family
+
+    assert law_class("exponential", "error") is ExponentialError
+    with pytest.warns(DeprecationWarning, match="law_class"):
+        assert law_family("exponential", "error") is ExponentialError

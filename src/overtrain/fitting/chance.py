@@ -8,7 +8,7 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting.solve import solve_law
-from overtrain.laws import law_family
+from overtrain.laws import law_class
 from overtrain.laws.loss import identifiable_form
 from overtrain.runs.table import TASKLOSS, RunTable
 from overtrain.runs.tasks import TaskSet
@@ -51,7 +51,7 @@ def solve_two_step(
     known = np.isfinite(task_losses)
     losses = np.where(known, task_losses, 1.0)
     step_weights = weights[:, None, :] * known[None]  # (B, T, points)
-    loss_law, error_law = law_family("shared-exponent", "loss"), law_family("exponential", "error")
+    loss_law, error_law = law_class("shared-exponent", "loss"), law_class("exponential", "error")
     loss_law, _ = identifiable_form(loss_law, (params, tokens))  # runs of one D, N or M: that term held out
     held = tuple(loss_law.unidentified)
     n_runs, n_points = len(params), losses.shape[1]
@@ -75,7 +75,7 @@ def solve_two_step(
             laws.append(None)
             continue
         ceiling, flat, flat_error = task_bounds(task_errors[:, :n_runs][:, weights[b, :n_runs] > 0], chance)
-        laws.append(law_family("two-step", "error")(
+        laws.append(law_class("two-step", "error")(
             tasks=tasks, E=tuple(map(float, linear1[b, :, 0])), A=tuple(map(float, linear1[b, :, 1])),
             B=tuple(map(float, linear1[b, :, 2])), alpha=tuple(map(float, theta1[b, :, 0])),
             eps=tuple(map(float, linear2[b, :, 0])), k=tuple(map(float, linear2[b, :, 1])),

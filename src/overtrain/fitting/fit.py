@@ -15,7 +15,7 @@ from overtrain.errors import OvertrainError
 from overtrain.fitting.chance import chance_error, solve_two_step, task_bounds, task_chance, task_losses
 from overtrain.fitting.engine import distinct_points
 from overtrain.fitting.solve import group_identifies, linear_count, solve_law, solve_pooled
-from overtrain.laws import Law, law_family
+from overtrain.laws import Law, law_class
 from overtrain.laws.loss import SharedExponentLoss, holding_out, identifiable_form
 from overtrain.runs.fitsets import FitSet, resolve_fit_set
 from overtrain.runs.table import ACC, CHECKPOINT_OF, LOSS, TASKLOSS, RunTable
@@ -235,16 +235,16 @@ class Fit:
     def from_dict(cls, document: dict[str, Any]) -> Fit:
         """Rebuild a Fit from `to_dict` output (e.g. a saved law file); predictions are identical."""
         try:
-            law_class = law_family(document["law"], document["kind"])
+            law_type = law_class(document["law"], document["kind"])
             if document.get("unidentified"):  # a law holding a term out is named by its first unidentified term
-                law_class = holding_out(law_class, document["unidentified"][0])
-            law = law_class(**{f.name: _field_value(document[f.name]) for f in dataclasses.fields(law_class)
+                law_type = holding_out(law_type, document["unidentified"][0])
+            law = law_type(**{f.name: _field_value(document[f.name]) for f in dataclasses.fields(law_type)
                                if f.name in document or f.default is dataclasses.MISSING})
             problem = coefficient_problem(law)
             if problem:
                 raise OvertrainError(f"not a usable {document['kind']} law: {problem}")
             data = document["data"]
-            inputs = tuple(np.array(data[name], dtype=float) for name in law_class.inputs)
+            inputs = tuple(np.array(data[name], dtype=float) for name in law_type.inputs)
             observed = np.array(data["observed"], dtype=float)
             task_set = document.get("task_set")
             for array in (*inputs, observed):
@@ -423,12 +423,12 @@ def fit_loss(
 ) -> Fit:
     """Fit a loss law L(N, D) to the runs' loss on `split` (all given runs, or those `fit_set` selects). The
     split defaults as on the command line: the only one, else `default`, else `c4_val`."""
-    family = law_family(law, "loss")
+    law_type = law_class(law, "loss")
     split = split or runs.default_split()
     chosen, name = _fit_set_table(runs, fit_set, "loss")
     observed = chosen.loss_values(split)
     inputs = (chosen.params.copy(), chosen.tokens.copy())
-    return _fit("loss", family, chosen, inputs, observed, name, f"loss:{split}", split, None, objective,
+    return _fit("loss", law_type, chosen, inputs, observed, name, f"loss:{split}", split, None, objective,
                 noise=chosen.loss_noise(split))
 
 
@@ -442,7 +442,7 @@ def fit_loss_pooled(
     """Fit a loss law to every family of `runs` at once (`laws.pooled.Pooled`): the exponents shared, E, A, B per
     family, by least squares over all the fit runs. Returns each family's fit (its own runs and coefficients, the
     shared exponents); a family whose fit runs cannot identify its own coefficients is an error."""
-    family = law_family(law, "loss")
+    law_type = law_class(law, "loss")
     split = split or runs.default_split()
     chosen = runs.complete(split) if fit_set is None else runs.complete(split).select(fit_set)
     name = f"runs with loss:{split}" if fit_set is None else resolve_fit_set(fit_set).name
@@ -452,15 +452,15 @@ def fit_loss_pooled(
     group = np.array([families.index(f) for f in chosen.column("family")])
     inputs = (chosen.params.copy(), chosen.tokens.copy())
     for g, member in enumerate(families):
-        if not group_identifies(family, inputs, group == g):
+        if not group_identifies(law_type, inputs, group == g):
             raise OvertrainError(f"loss fit set {name!r} cannot give family {member!r} its own coefficients of "
-                                 f"the {family.name} law in a pooled fit: it needs at least "
-                                 f"{linear_count(family)} runs of 2+ sizes and 2+ "
+                                 f"the {law_type.name} law in a pooled fit: it needs at least "
+                                 f"{linear_count(law_type)} runs of 2+ sizes and 2+ "
                                  "multipliers")
     y = chosen.loss_values(split)
-    theta, linear, at_bound = solve_pooled(family, inputs, group, y, np.ones(len(chosen)))
+    theta, linear, at_bound = solve_pooled(law_type, inputs, group, y, np.ones(len(chosen)))
     if not np.all(np.isfinite(theta)):
-        raise OvertrainError(f"loss fit set {name!r}: the pooled {family.name} law could not be fitted")
+        raise OvertrainError(f"loss fit set {name!r}: the pooled {law_type.name} law could not be fitted")
     noise = chosen.loss_noise(split)
     for array in (*inputs, y, group, noise):
         array.flags.writeable = False
@@ -472,7 +472,7 @@ def fit_loss_pooled(
         for array in (*member_inputs, observed):
             array.flags.writeable = False
         fits[member] = Fit(
-            kind="loss", law=family.from_solution(theta[0], linear[0, g]), family=member, fit_set=name,
+            kind="loss", law=law_type.from_solution(theta[0], linear[0, g]), family=member, fit_set=name,
             runs=tuple(np.asarray(chosen.runs)[rows]), inputs=member_inputs, observed=observed,
             response=f"loss:{split}", loss_split=split, task_set=None,
             fit_flops=float(chosen.flops[rows].sum()), at_bound=bool(at_bound[0]), noise=noise[rows],
@@ -525,16 +525,16 @@ def fit_error(
     With `checkpoints`, a law of the loss alone (and the two-step law's second step, task loss to task error)
     also learns from the fit runs' intermediate checkpoints that carry the loss and the tasks
     (`RunTable.checkpoints`): more points along the same relation, at no extra compute."""
-    family = law_family(law, "error")
+    law_type = law_class(law, "error")
     loss_split = loss_split or runs.default_split()
     chosen, name = _fit_set_table(runs, fit_set, "error")
     task_set = chosen.task_set("all" if tasks is None else tasks)
     observed = chosen.error_values(task_set)
     chosen.loss_values(loss_split)  # every error law needs the runs to carry the loss split
-    inputs = error_inputs(family, chosen, loss_split)
-    two_step = family.needs_task_loss
+    inputs = error_inputs(law_type, chosen, loss_split)
+    two_step = law_type.needs_task_loss
     extra = (usable_checkpoints(chosen, loss_split, task_set)
-             if checkpoints and (two_step or family.inputs == ("loss",)) else None)
+             if checkpoints and (two_step or law_type.inputs == ("loss",)) else None)
     if two_step:
         return _fit_two_step(chosen, name, inputs, observed, loss_split, task_set, extra)
     task_errors = 1.0 - chosen.accuracy_values(task_set).T
@@ -544,16 +544,16 @@ def fit_error(
         observed = np.concatenate([observed, extra.error_values(task_set)])
         noise = np.concatenate([noise, extra.error_noise(task_set)])
         task_errors = np.concatenate([task_errors, 1.0 - extra.accuracy_values(task_set).T], axis=1)
-    return _fit("error", family, chosen, inputs, observed, name, f"error:{task_set.name}", loss_split, task_set,
+    return _fit("error", law_type, chosen, inputs, observed, name, f"error:{task_set.name}", loss_split, task_set,
                 objective, task_errors, noise=noise, checkpoints=extra)
 
 
 def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], observed: np.ndarray, loss_split: str,
                   task_set: TaskSet, extra: RunTable | None = None) -> Fit:
-    family = law_family("two-step", "error")
-    if len(chosen) < family.n_coefficients:
+    law_type = law_class("two-step", "error")
+    if len(chosen) < law_type.n_coefficients:
         raise OvertrainError(f"error fit set {name!r} has {len(chosen)} runs but the two-step law needs at least "
-                             f"{family.n_coefficients} per task; select more runs")
+                             f"{law_type.n_coefficients} per task; select more runs")
     problem = identifiable_form(SharedExponentLoss, inputs)[0].design_problem(inputs)
     if problem is not None:
         raise OvertrainError(f"error fit set {name!r} cannot identify the two-step law: it {problem}")
@@ -566,7 +566,7 @@ def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], o
         errors = np.concatenate([errors, 1.0 - extra.accuracy_values(task_set).T], axis=1)
         if not np.isfinite(extra_losses).any():
             extra = None
-    laws, at_bound = solve_error_laws(family, inputs, None, ErrorResponses(
+    laws, at_bound = solve_error_laws(law_type, inputs, None, ErrorResponses(
         task_errors=errors, task_losses=losses, chance=task_chance(chosen, task_set), tasks=task_set.tasks))
     if laws[0] is None:
         raise OvertrainError(f"error fit set {name!r}: the two-step law could not be fitted (degenerate data)")

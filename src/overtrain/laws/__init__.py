@@ -1,6 +1,8 @@
-"""Law families, by name: each a small frozen dataclass with its formula, coefficients and `predict`."""
+"""The laws, by name: each a small frozen dataclass with its formula, coefficients, traits and `predict`."""
 
 from __future__ import annotations
+
+import warnings
 
 from overtrain.errors import OvertrainError
 from overtrain.laws.base import Law
@@ -37,11 +39,18 @@ __all__ = [
     "SigmoidError",
     "TaskAveragedExponential",
     "TwoStepError",
+    "law_class",
     "law_family",
 ]
 
 
 def law_family(name: str | type, kind: str) -> type:
+    """Deprecated: `law_class` (a "family" is a data recipe everywhere else)."""
+    warnings.warn("overtrain.laws.law_family is deprecated; use law_class", DeprecationWarning, stacklevel=2)
+    return law_class(name, kind)
+
+
+def law_class(name: str | type, kind: str) -> type:
     """The law class called `name` among the loss or error laws."""
     if isinstance(name, type):
         return name

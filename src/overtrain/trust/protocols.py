@@ -30,7 +30,7 @@ from overtrain.fitting.chance import chance_error, task_chance, task_losses
 from overtrain.fitting.fit import ErrorResponses, error_inputs, fit_error, fit_loss, solve_error_laws
 from overtrain.fitting.method import Method
 from overtrain.fitting.solve import digest, solve_law, solve_pooled
-from overtrain.laws import law_family
+from overtrain.laws import law_class
 from overtrain.laws.loss import identifiable_form
 from overtrain.runs.fitsets import resolve_fit_set
 from overtrain.runs.table import RunTable
@@ -178,7 +178,7 @@ def backtest_family(
     (`*_sigma`), from which `overtrain.trust.widths` calibrates intervals. `loss_override` gives the
     loss forecasts and at-bound flags instead of the family's own fits (a pooled fit's, `pooled_loss_forecasts`);
     the fit part then still comes from the family's own resampled fits."""
-    loss_law, error_law = law_family(method.loss_law, "loss"), law_family(method.error_law, "error")
+    loss_law, error_law = law_class(method.loss_law, "loss"), law_class(method.error_law, "error")
     loss_law = identifiable_form(loss_law, (runs.params, runs.tokens))[0]  # a sweep of one D, N or M: see fit_loss
     protocol, ratios, level, n_resamples, seed = (options.protocol, options.ratios, options.level, options.n_resamples,
                                                   options.seed)
@@ -268,7 +268,7 @@ def pooled_loss_forecasts(
     under the size-ahead protocol only those the method's loss fit set selects. One batched pooled fit per
     forecast (`overtrain.fitting.solve.solve_pooled`); families whose runs cannot carry their own coefficients sit out.
     """
-    loss_law, error_law = law_family(method.loss_law, "loss"), law_family(method.error_law, "error")
+    loss_law, error_law = law_class(method.loss_law, "loss"), law_class(method.error_law, "error")
     names = list(tables)
     params = np.concatenate([tables[f].params for f in names])
     tokens = np.concatenate([tables[f].tokens for f in names])
