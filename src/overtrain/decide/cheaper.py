@@ -10,7 +10,7 @@ import numpy as np
 
 from overtrain.decide.comparison import Spread
 from overtrain.decide.gaps import GapDrift, drift_with_runs, measure_gap_drift
-from overtrain.decide.plan import FamilyPlan
+from overtrain.decide.plan import FamilyPlan, Plan
 from overtrain.decide.shared import last_seen
 from overtrain.forecast import FittedLaws
 from overtrain.runs.table import RunTable
@@ -18,7 +18,7 @@ from overtrain.scales import to_scale
 from overtrain.trust.intervals import Calibration, IntervalParts
 
 
-def cost_elasticity(laws: FittedLaws, plan: Any, key: str) -> float:
+def cost_elasticity(laws: FittedLaws, plan: Plan, key: str) -> float:
     """d (interval-scale value) / d log C at the plan, along its multiplier: how far the forecast moves per
     e-fold of training compute (negative: more compute, lower loss or error)."""
     quantity = "loss" if key == "loss" else "error"

@@ -364,7 +364,7 @@ class FamilyPlan:
     intervals there and what they are built from (empty without runs)."""
 
     laws: FittedLaws
-    plan: Any
+    plan: Plan
     intervals: dict[str, Interval]
     parts: dict[str, IntervalParts]
     calibration: Calibration | None
