@@ -91,7 +91,25 @@ def reproduce(
     targets: str = "paper-targets",
     families: Sequence[str] | None = None,
 ) -> Reproduction:
-    """Run the paper's headline experiment on `runs` (default: the bundled testbed)."""
+    """Run the paper's headline experiment on `runs` (default: the bundled testbed).
+
+    Parameters
+    ----------
+    runs : RunTable, optional
+        The runs (default: the bundled 104-run testbed).
+    loss_split : str
+        The loss split.
+    task_sets : sequence of str
+        The task sets whose errors are forecast (the paper's `17` and `46`).
+    loss_fit_set, error_fit_set, targets : str
+        The paper's fit sets and targets, as presets or filters.
+    families : sequence of str, optional
+        The families to reproduce (default: all).
+
+    Returns
+    -------
+    Reproduction
+        Each family's fitted laws and each target's forecast beside its measurement (`summary_frame()`, `to_dict()`)."""
     runs = load_testbed() if runs is None else runs
     results = []
     for family in families or runs.families:

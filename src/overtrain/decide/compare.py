@@ -73,7 +73,29 @@ def compare_families(
     `overtrain.decide.gaps`); the intervals are calibrated on `suite` (default: the development suite's held-out
     forecasts). A family that cannot be compared is reported in `skipped` with the reason, not dropped silently.
     With no tasks named, the error averages the tasks every compared family was evaluated on (`TaskChoice`).
-    `progress` hears each family."""
+    `progress` hears each family.
+
+    Parameters
+    ----------
+    runs : RunTable
+        Every family's runs.
+    target : Target
+        The run to compare the families at.
+    request : ForecastRequest
+        Loss split, task set, method and interval level.
+    options : CompareOptions
+        Shared shape or each family alone, and the gap drift.
+    families : sequence of str, optional
+        The families to compare (default: all).
+    suite : DataFrame, optional
+        The held-out forecasts the intervals are calibrated on.
+    progress : callable, optional
+        Told each family.
+
+    Returns
+    -------
+    RecipeComparison
+        The ranking with intervals, P(best) and pair odds (`summary_frame()`, `to_dict()`)."""
     shape = options.shape
     if shape not in SHAPES:
         raise OvertrainError(f"unknown shape {shape!r} (choose from {', '.join(SHAPES)})")

@@ -119,7 +119,23 @@ def plan(
     laws: FittedLaws, *, target_loss: float | None = None, target_error: float | None = None,
     inference_tokens: float = 0.0, budget: float | None = None,
 ) -> Plan:
-    """The (N, D) of least total compute that reaches `target_loss` or `target_error`."""
+    """The (N, D) of least total compute that reaches `target_loss` or `target_error`.
+
+    Parameters
+    ----------
+    laws : FittedLaws
+        One family's fitted loss law (and error law, for `target_error`).
+    target_loss, target_error : float, optional
+        What the run must reach; one of the two.
+    inference_tokens : float
+        Tokens the model will serve: total compute counts 2 N per served token.
+    budget : float, optional
+        Total compute not to exceed.
+
+    Returns
+    -------
+    Plan
+        N, D, M, the training, inference and total compute and the forecast there."""
     if (target_loss is None) == (target_error is None):
         raise OvertrainError("give exactly one of a target loss or a target error")
     if inference_tokens < 0 or not np.isfinite(inference_tokens):

@@ -422,7 +422,25 @@ def fit_loss(
     objective: str = "least-squares",
 ) -> Fit:
     """Fit a loss law L(N, D) to the runs' loss on `split` (all given runs, or those `fit_set` selects). The
-    split defaults as on the command line: the only one, else `default`, else `c4_val`."""
+    split defaults as on the command line: the only one, else `default`, else `c4_val`.
+
+    Parameters
+    ----------
+    runs : RunTable
+        The runs, of one family.
+    split : str, optional
+        The loss split (`loss:<split>` column).
+    fit_set : str or FitSet, optional
+        Which runs to fit: a preset (`paper-loss`), a filter (`params<1e9`) or a `FitSet` (default: all).
+    law : str or law class
+        The loss law: `shared-exponent` (the paper's) or `chinchilla`.
+    objective : str
+        `least-squares` or `huber-log`.
+
+    Returns
+    -------
+    Fit
+        The fitted law, its runs and residuals (`summary()`, `summary_frame()`, `conf_int()`, `to_dict()`)."""
     law_type = law_class(law, "loss")
     split = split or runs.default_split()
     chosen, name = _fit_set_table(runs, fit_set, "loss")
@@ -524,7 +542,29 @@ def fit_error(
 
     With `checkpoints`, a law of the loss alone (and the two-step law's second step, task loss to task error)
     also learns from the fit runs' intermediate checkpoints that carry the loss and the tasks
-    (`RunTable.checkpoints`): more points along the same relation, at no extra compute."""
+    (`RunTable.checkpoints`): more points along the same relation, at no extra compute.
+
+    Parameters
+    ----------
+    runs : RunTable
+        The runs, of one family.
+    loss_split : str, optional
+        The loss split the law reads.
+    tasks : str, sequence of str or TaskSet, optional
+        The task set whose top-1 errors are averaged (`17`, `46`, `all` or task names).
+    fit_set : str or FitSet, optional
+        Which runs to fit (a preset such as `paper-error`, a filter, or a `FitSet`).
+    law : str or law class
+        The error law (`exponential`, the paper's; `sigmoid`, `per-task`, `direct`, `two-step`, ...).
+    objective : str
+        `least-squares` or `huber-log`.
+    checkpoints : bool
+        Learn from the fit runs' checkpoints where the law allows.
+
+    Returns
+    -------
+    Fit
+        The fitted error law (`summary()`, `summary_frame()`, `to_dict()`)."""
     law_type = law_class(law, "error")
     loss_split = loss_split or runs.default_split()
     chosen, name = _fit_set_table(runs, fit_set, "error")

@@ -129,7 +129,27 @@ def summarize_backtest(
     """Backtest, calibrate intervals on it, and mark which forecasts fall inside. With several families,
     `held_out_coverage` also calibrates on all families but one and checks coverage on the one left out.
     The intervals are built as a forecast's are by default: without the laws' disagreement unless
-    `options.structural`. `progress` hears each step."""
+    `options.structural`. `progress` hears each step.
+
+    Parameters
+    ----------
+    runs : RunTable
+        The runs to backtest (every family).
+    method : Method
+        Laws and fit sets (default: the method `forecast` uses).
+    loss_split : str, optional
+        The loss split.
+    tasks : str or sequence of str, optional
+        The task set.
+    options : BacktestOptions
+        Protocol, compute ratios, level and resampling.
+    progress : callable, optional
+        Told each step.
+
+    Returns
+    -------
+    BacktestSummary
+        The forecasts with their intervals, errors and coverage by distance (`summary()`, `summary_frame()`)."""
     level, protocol = options.level, options.protocol
     (progress or (lambda step: None))(f"backtesting ({protocol})")
     calibration, frame = calibrate(runs, method, loss_split=loss_split, tasks=tasks, options=options)

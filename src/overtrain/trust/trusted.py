@@ -481,7 +481,25 @@ def predict(
     90% intervals calibrated on the development suite and the runs' own backtests): every family of `runs` (or
     `families`) at each target, params with tokens or multiplier broadcast together as arrays, sizes written as
     numbers or as on the command line ("7B", "2T"); `request` as `forecast_family` takes it
-    (`ForecastRequest(level=0.8, tasks="17")`, ...)."""
+    (`ForecastRequest(level=0.8, tasks="17")`, ...).
+
+    Parameters
+    ----------
+    runs : RunTable
+        The runs the laws are fitted to (`read_runs`).
+    params : float, str or sequence
+        The targets' parameter counts N ("7B" or 7e9).
+    tokens, multiplier : float, str or sequence, optional
+        The targets' training tokens D ("2T"), or their tokens per parameter M; one of the two.
+    families : sequence of str, optional
+        The families to forecast (default: every family of `runs`).
+    request : ForecastRequest
+        Loss split, task set, method, interval level and calibration.
+
+    Returns
+    -------
+    Prediction
+        Every family's forecasts with intervals (`summary_frame()`, `to_dict()`), the laws and the calibration."""
     if tokens is None and multiplier is None:
         raise OvertrainError("give tokens or multiplier")
     if tokens is not None and multiplier is not None:

@@ -30,6 +30,24 @@ def read_runs(path: str | Path, *, sizes: str | Path | Sequence[str | Path] | No
 
     A run whose params or tokens no model has been trained at (a unit slip: 50 for 50M) is an error naming it,
     unless `allow_implausible` acknowledges such sizes (they are then a note of the table).
+
+    Parameters
+    ----------
+    path : str or Path
+        A runs table or a directory of open_lm or harness results.
+    sizes : path or sequence of paths, optional
+        Runs tables giving each harness run's `params` and `tokens`.
+    task_info : path, optional
+        The task-metadata table.
+    columns : dict, optional
+        The table's column names mapped to overtrain's.
+    allow_implausible : bool
+        Accept sizes no model has been trained at.
+
+    Returns
+    -------
+    RunTable
+        One row per run (checkpoints kept apart); bad input raises `OvertrainError` naming the file and the row.
     """
     path = Path(path)
     if not path.exists():
