@@ -308,6 +308,55 @@ class CalibratedForecasts(NamedTuple):
     members: list[dict[str, dict[str, float]]]
 
 
+def _member_backtest(
+    table: RunTable, request: ForecastRequest, backtesting: BacktestOptions, cache: dict,
+) -> tuple[pd.DataFrame | None, dict[str, list[str]] | None, str]:
+    """The calibration backtest of `request`'s method on `table` (kept in `cache` for the next family), the member
+    laws it finds plausible per quantity, and its source; (None, None, why) where the runs allow no backtest."""
+    method, split, tasks = request.method, request.loss_split, request.tasks
+    try:
+        key = (method, split, str(tasks), backtesting)
+        frame = cache.get(key)
+        if frame is None:
+            frame = calibration_backtest(table, method, loss_split=split, tasks=tasks, options=backtesting)
+            cache[key] = frame
+        return frame, {q: plausible_members(frame, q) for q in ("loss", "error")}, frame.attrs["source"]
+    except OvertrainError:
+        return None, None, "no backtest possible on these runs"
+
+
+def _joined_ensemble(forecast: Forecast, part: dict[str, IntervalParts], members: dict[str, dict[str, float]],
+                     at_edge: tuple[str, ...]) -> tuple[Forecast, dict[str, IntervalParts]]:
+    """`forecast` with its errors the plausible member laws' mean (saying which joined with an exponent at a search
+    bound), and its interval parts moved to it."""
+    forecast = _with_ensemble(forecast, members)
+    forecast = dataclasses.replace(forecast, unphysical=(*forecast.unphysical, *(
+        f"error law {name} (in the ensemble): an exponent sits at the edge of its search range; its backtests "
+        "found it plausible, so its forecast counts" for name in at_edge
+        if any(name in values for values in members.values()))))
+    return forecast, {name: p if name == "loss" else p.moved_to(forecast.errors[name]) for name, p in part.items()}
+
+
+def _noted_intervals(forecast: Forecast, part: dict[str, IntervalParts], calibration: Calibration,
+                     made: dict[str, Interval]) -> tuple[Forecast, dict[str, Interval]]:
+    """`forecast` with what its intervals `made` need said: a target beyond the compute distance the widths were
+    learned on, and a bound the forecast sits on (that interval dropped: it says nothing of how far it may be off)."""
+    if made and "loss" in part and part["loss"].distance > calibration.evidence_reach * (1 + 1e-9):
+        reach = calibration.evidence_reach
+        forecast = dataclasses.replace(forecast, unphysical=(*forecast.unphysical, (
+            f"the target is {part['loss'].distance:.3g}x its fit runs' compute, beyond the {reach:.3g}x of the "
+            "forecasts its interval widths were learned on: widths that do not grow with distance are widened by "
+            "log10(1 + d) / log10(1 + that reach)")))
+    collapsed = [name for name, interval in made.items()
+                 if not interval.high - interval.low > 1e-6 * abs(interval.high)]
+    if collapsed:
+        forecast = dataclasses.replace(forecast, unphysical=(*forecast.unphysical, *(
+            f"{name}: no interval, its bounds met at {made[name].low:.4g} (the forecast sits where the runs' "
+            "measurements bound it, far outside what they can speak for)" for name in collapsed)))
+        made = {name: interval for name, interval in made.items() if name not in collapsed}
+    return forecast, made
+
+
 def calibrated_intervals(
     runs: RunTable, laws: FittedLaws, forecasts: Sequence[Forecast], request: ForecastRequest,
     evidence: Evidence | None = None,
@@ -336,20 +385,12 @@ def calibrated_intervals(
     if protocol == "auto":
         protocol = "size-ahead" if method.loss_fit_set and size_ahead_possible(table) else "rolling"
     examples = examples_per_task(runs, laws)
-    try:
-        # without the runs' own backtests in the calibration, the backtest only ranks the member laws: no resampling
-        backtesting = BacktestOptions(protocol, level=level, n_resamples=64 if options.own else 0, seed=seed,
-                                      structural=options.structural)
-        key = (method, split, str(tasks), backtesting)
-        frame = cache.get(key)
-        if frame is None:
-            frame = calibration_backtest(table, method, loss_split=split, tasks=tasks, options=backtesting)
-            cache[key] = frame
-        members: dict[str, list[str]] | None = {q: plausible_members(frame, q) for q in ("loss", "error")}
-        source = frame.attrs["source"]
-    except OvertrainError:
-        frame, members, source = None, None, "no backtest possible on these runs"
-    frame_key = None if frame is None else (key, options.distance)
+    # without the runs' own backtests in the calibration, the backtest only ranks the member laws: no resampling
+    backtesting = BacktestOptions(protocol, level=level, n_resamples=64 if options.own else 0, seed=seed,
+                                  structural=options.structural)
+    frame, members, source = _member_backtest(table, dataclasses.replace(request, loss_split=split), backtesting,
+                                              cache)
+    frame_key = None if frame is None else ((method, split, str(tasks), backtesting), options.distance)
     ensemble = method.error_law == ENSEMBLE
     found, members_at_edge = (member_forecasts(runs, method, forecasts, split, tasks, members, pool)
                       if options.structural or ensemble else ([{} for _ in forecasts], ()))
@@ -392,32 +433,14 @@ def calibrated_intervals(
         usable = calibration.finite()
         calibrations.append(calibration)
         if ensemble:
-            f = _with_ensemble(f, members_of)
-            f = dataclasses.replace(f, unphysical=(*f.unphysical, *(
-                f"error law {name} (in the ensemble): an exponent sits at the edge of its search range; its backtests "
-                "found it plausible, so its forecast counts" for name in members_at_edge
-                if any(name in values for values in members_of.values()))))
-            part = {name: p if name == "loss" else p.moved_to(f.errors[name]) for name, p in part.items()}
+            f, part = _joined_ensemble(f, part, members_of, members_at_edge)
         f, part = bounded(runs, laws, f, part, level)
         if below_every_run(runs, f):
             f = dataclasses.replace(f, unphysical=(*f.unphysical, "the target is smaller and trained on fewer tokens "
                                                    "than every fit run: the laws do not speak for it, so it has no "
                                                    "interval"))
             part = {}
-        made = {name: p.interval(usable, level) for name, p in part.items()}
-        if made and "loss" in part and part["loss"].distance > calibration.evidence_reach * (1 + 1e-9):
-            reach = calibration.evidence_reach
-            f = dataclasses.replace(f, unphysical=(*f.unphysical, (
-                f"the target is {part['loss'].distance:.3g}x its fit runs' compute, beyond the {reach:.3g}x of the "
-                "forecasts its interval widths were learned on: widths that do not grow with distance are widened by "
-                "log10(1 + d) / log10(1 + that reach)")))
-        collapsed = [name for name, interval in made.items()
-                     if not interval.high - interval.low > 1e-6 * abs(interval.high)]
-        if collapsed:  # a bound the forecast sits on leaves nothing to say how far it may be off
-            f = dataclasses.replace(f, unphysical=(*f.unphysical, *(
-                f"{name}: no interval, its bounds met at {made[name].low:.4g} (the forecast sits where the runs' "
-                "measurements bound it, far outside what they can speak for)" for name in collapsed)))
-            made = {name: interval for name, interval in made.items() if name not in collapsed}
+        f, made = _noted_intervals(f, part, calibration, {name: p.interval(usable, level) for name, p in part.items()})
         combined.append(f)
         parts.append(part)
         intervals.append(made)
