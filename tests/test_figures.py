@@ -129,24 +129,10 @@ def test_forecast_figure_ticks_read_and_do_not_overlap(sweep_figure) -> None:
 def test_the_error_panel_says_when_the_forecast_is_a_mean_of_other_laws() -> None:
     """Runs whose error depends on M at a given loss (task losses that follow their own laws): the ensemble's
     forecast is the mean of the direct and two-step laws, off the drawn exponential curve; the legend says so."""
-    from overtrain.runs.tasks import empty_task_table
     from overtrain.trust.trusted import ForecastRequest, forecast_family
+    from test_ensemble_merit import _task_loss_sweep
 
-    tasks = {"t1": (2.5, 80.0, 120.0, 0.25, 0.75, 4.0, 1.2), "t2": (1.5, 50.0, 90.0, 0.35, 0.5, 6.0, 2.0)}
-    rng = np.random.default_rng(0)
-    rows = []
-    for n in (2e7, 5e7, 1e8, 2e8, 4e8):
-        for m in (5.0, 20.0, 80.0):
-            row = {"run": f"r-{n:g}-{m:g}", "params": n, "tokens": m * n,
-                   "loss:val": (3.0 + 100 * n**-0.3) * (1 + 0.003 * rng.standard_normal())}
-            for task, (E, A, B, alpha, eps, k, gamma) in tasks.items():
-                task_loss = (E + A * n**-alpha + B * (m * n) ** -alpha) * (1 + 0.003 * rng.standard_normal())
-                row[f"taskloss:{task}"] = task_loss
-                row[f"acc:{task}"] = 1 - (eps - k * np.exp(-gamma * task_loss)) + 0.0015 * rng.standard_normal()
-            rows.append(row)
-    table = empty_task_table().reindex(list(tasks))
-    table["chance"] = [0.25, 0.5]
-    runs = ot.RunTable.from_frame(pd.DataFrame(rows), tasks=table)
+    runs = _task_loss_sweep(0)
     from overtrain.names import ENSEMBLE
     from overtrain.trust.trusted import DEFAULT_METHOD
 
