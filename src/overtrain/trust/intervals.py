@@ -112,10 +112,12 @@ class Calibration:
 
     @property
     def loss_scale(self) -> float:
+        """The loss width's scale (`loss.scale`)."""
         return self.loss.scale
 
     @property
     def error_scale(self) -> float:
+        """The average error width's scale (`error.scale`)."""
         return self.error.scale
 
     def width(self, quantity: str) -> Width:
