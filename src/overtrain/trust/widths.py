@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,14 +128,20 @@ def _smallest_scale(forecasts: _Forecasts, weights: np.ndarray, quantity: str, l
     def covered(scale: float) -> bool:
         return float(np.average(forecasts.inside_at(parts, scale), weights=weights)) >= level
 
-    if covered(0.0):
+    return _smallest_passing(covered)
+
+
+def _smallest_passing(passes: Callable[[float], bool]) -> float:
+    """The smallest scale >= 0 at which `passes` holds, for a test that only turns true as the scale grows: 0 if it
+    holds there, else doubled from 0.05 (up to 64) and bisected 30 times."""
+    if passes(0.0):
         return 0.0
     low, high = 0.0, 0.05
-    while not covered(high) and high < 64:
+    while not passes(high) and high < 64:
         low, high = high, high * 2
     for _ in range(30):
         middle = (low + high) / 2
-        low, high = (low, middle) if covered(middle) else (middle, high)
+        low, high = (low, middle) if passes(middle) else (middle, high)
     return high
 
 
@@ -155,19 +162,8 @@ def _smallest_sides(forecasts: _Forecasts, weights: np.ndarray, quantity: str, l
         outside = (forecasts.truth < low) if side == 0 else (forecasts.truth > high)
         return float(np.average(outside, weights=weights))
 
-    sides = []
-    for side in (0, 1):
-        if missed(0.0, side) <= allowed:
-            sides.append(0.0)
-            continue
-        low, high = 0.0, 0.05
-        while missed(high, side) > allowed and high < 64:
-            low, high = high, high * 2
-        for _ in range(30):
-            middle = (low + high) / 2
-            low, high = (low, middle) if missed(middle, side) <= allowed else (middle, high)
-        sides.append(high)
-    return sides[0], sides[1]
+    below, above = (_smallest_passing(lambda scale, side=side: missed(scale, side) <= allowed) for side in (0, 1))
+    return below, above
 
 
 def calibrate_interval(frame: pd.DataFrame, quantity: str, level: float, form: str = "log-distance"
