@@ -143,13 +143,6 @@ def plausible_members(frame: pd.DataFrame, quantity: str) -> list[str]:
     return [name for name, v in scores.items() if np.isfinite(v) and round(v, 9) <= limit]
 
 
-def members_at_bound(frame: pd.DataFrame, quantity: str) -> dict[str, tuple[int, int]]:
-    """For each member law, (backtest fits whose exponent sat at a search bound, backtest fits)."""
-    prefix = f"{quantity}_at_bound:"
-    return {c[len(prefix):]: (int(frame[c].fillna(False).astype(bool).sum()), int(frame[c].notna().sum()))
-            for c in frame.columns if c.startswith(prefix)}
-
-
 def calibration_backtest(
     runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
     tasks: str | Sequence[str] | None = "17", options: BacktestOptions = CALIBRATING,

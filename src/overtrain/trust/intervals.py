@@ -148,10 +148,6 @@ class Calibration:
             return self
         return dataclasses.replace(self, task=dataclasses.replace(self.task, scale=own, below=float("nan")))
 
-    def below(self, quantity: str) -> float:
-        """The lower side's extrapolation scale of `quantity` where it differs from the upper side's, else NaN."""
-        return {"loss": self.loss, "error": self.error, "task": self.task}[quantity].below
-
     def finite(self) -> Calibration:
         """This calibration with a scale nothing could calibrate (NaN) taken as 0: no extrapolation part."""
         def zero(width: Width) -> Width:
@@ -166,11 +162,6 @@ class Calibration:
     def fit_factor(self, quantity: str) -> float:
         """How much of the resampled fit part the intervals of `quantity` carry (see `calibrate_interval`)."""
         return self.width(quantity).fit_factor
-
-    def adaptation(self, quantity: str) -> tuple[float, float]:
-        """(power, reference) of how `quantity`'s half-width follows the forecast's fit part (tasks: none)."""
-        width = self.width(quantity)
-        return width.power, width.reference
 
     def half_width(self, quantity: str, distance: float | np.ndarray, fit_width: float | np.ndarray = float("nan"),
                    below: bool = False) -> float | np.ndarray:
