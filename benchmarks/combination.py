@@ -25,9 +25,8 @@ import pandas as pd
 import overtrain as ot
 from overtrain.errors import OvertrainError
 from overtrain.fitting.method import Method
-from overtrain.trust.backtest import backtest
+from overtrain.trust.backtest import BacktestOptions, backtest
 from overtrain.trust.choice import CANDIDATE_LOSS
-from overtrain.trust.protocols import BacktestOptions
 
 
 def loss_predictions(runs: ot.RunTable, protocol: str) -> tuple[pd.DataFrame, pd.Series]:

@@ -24,7 +24,7 @@ from overtrain.errors import OvertrainError
 from overtrain.fitting.method import Method
 from overtrain.forecast import Target
 from overtrain.runs.readers.runs_table import read_task_table
-from overtrain.trust.trusted import ForecastRequest, forecast_family
+from overtrain.trust.prediction import ForecastRequest, forecast_family
 
 LAWS = ("exponential", "two-step", "per-task", "direct", "sigmoid")
 FIT_M = (5.0, 200.0)

@@ -65,8 +65,8 @@ from overtrain.runs.testbed import (
 )
 from overtrain.scales import physical, to_scale
 from overtrain.trust.calibration import DEFAULT_INTERVALS, IntervalOptions
-from overtrain.trust.intervals import DISTANCES, FORMS, fit_width
-from overtrain.trust.trusted import Evidence, ForecastRequest, forecast_family
+from overtrain.trust.parts import DISTANCES, FORMS, fit_width
+from overtrain.trust.prediction import Evidence, ForecastRequest, forecast_family
 from overtrain.trust.widths import interval_score
 
 LEVEL = 0.9

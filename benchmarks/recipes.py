@@ -43,12 +43,13 @@ from scipy.stats import binomtest
 import overtrain as ot
 from overtrain.decide.compare import CompareOptions, compare_families
 from overtrain.decide.gaps import measure_gap_drift
+from overtrain.fitting.method import DEFAULT_METHOD
 from overtrain.forecast import Target
 from overtrain.runs.readers.runs_table import read_task_table
 from overtrain.runs.table import measured_values
 from overtrain.runs.testbed import load_recipe_testbeds
 from overtrain.scales import to_scale
-from overtrain.trust.trusted import DEFAULT_METHOD, ForecastRequest
+from overtrain.trust.prediction import ForecastRequest
 
 
 def pair_rows(comparison, truths: dict[str, dict[str, float]], baseline: dict[str, dict[str, float]],

@@ -37,9 +37,9 @@ from overtrain.fitting.engine import solve_linear
 from overtrain.fitting.method import PAPER_METHOD, Method
 from overtrain.laws import ENSEMBLE, law_class
 from overtrain.runs.fitsets import resolve_fit_set
-from overtrain.trust.backtest import backtest
+from overtrain.trust.backtest import BacktestOptions, backtest
 from overtrain.trust.choice import CANDIDATE_ERROR, CANDIDATE_LOSS, TASK_LOSS_LAWS
-from overtrain.trust.protocols import BacktestOptions, size_ahead_masks
+from overtrain.trust.protocols import size_ahead_masks
 
 LOSS_SETS = ("paper-loss", "paper-loss+cheap")
 ERROR_SETS = ("paper-error", "paper-error+cheap")

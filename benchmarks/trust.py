@@ -25,11 +25,10 @@ import numpy as np
 import overtrain as ot
 from overtrain.fitting.method import PAPER_METHOD, Method
 from overtrain.laws import ENSEMBLE
-from overtrain.trust.calibration import summarize_backtest
+from overtrain.trust.backtest import BacktestOptions, summarize_backtest
 from overtrain.trust.choice import Candidates, select_method
 from overtrain.trust.intervals import forecast_intervals
-from overtrain.trust.protocols import BacktestOptions
-from overtrain.trust.trusted import Evidence, ForecastRequest, forecast_family
+from overtrain.trust.prediction import Evidence, ForecastRequest, forecast_family
 
 LEVEL = 0.9
 

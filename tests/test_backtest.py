@@ -13,11 +13,11 @@ from overtrain import fit_error, fit_loss, forecast
 from overtrain.cli import app
 from overtrain.fitting.method import DEFAULT_METHOD, Method
 from overtrain.runs.fitsets import PRESETS
-from overtrain.trust.backtest import backtest
-from overtrain.trust.calibration import summarize_backtest
+from overtrain.trust.backtest import BacktestOptions, backtest, summarize_backtest
+from overtrain.trust.calibration import Calibration
 from overtrain.trust.choice import Candidates, _best, _unsound, select_method
-from overtrain.trust.intervals import Calibration, forecast_intervals
-from overtrain.trust.protocols import BacktestOptions, fit_set_masks, size_ahead_masks
+from overtrain.trust.intervals import forecast_intervals
+from overtrain.trust.protocols import fit_set_masks, size_ahead_masks
 from overtrain.trust.widths import calibrate_scale, coverage
 
 

@@ -14,12 +14,13 @@ import pytest
 
 import overtrain as ot
 from overtrain.decide.shared import recipe_forecasts
+from overtrain.fitting.method import DEFAULT_METHOD
 from overtrain.forecast import Target
 from overtrain.runs.table import RunTable
 from overtrain.runs.testbed import load_suite_testbed
-from overtrain.trust.calibration import DEFAULT_INTERVALS
-from overtrain.trust.intervals import Calibration, IntervalParts
-from overtrain.trust.trusted import DEFAULT_METHOD, ForecastRequest, forecast_family
+from overtrain.trust.calibration import DEFAULT_INTERVALS, Calibration
+from overtrain.trust.intervals import IntervalParts
+from overtrain.trust.prediction import ForecastRequest, forecast_family
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 Z = NormalDist().inv_cdf(0.95)

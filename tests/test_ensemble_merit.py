@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 
 import overtrain as ot
-from overtrain.fitting.method import Method
+from overtrain.fitting.method import DEFAULT_METHOD, Method
 from overtrain.names import ENSEMBLE
 from overtrain.runs.tasks import empty_task_table
-from overtrain.trust.backtest import backtest, member_scores, plausible_members
-from overtrain.trust.trusted import DEFAULT_METHOD, ForecastRequest, forecast_family
+from overtrain.trust.backtest import backtest
+from overtrain.trust.members import member_scores, plausible_members
+from overtrain.trust.prediction import ForecastRequest, forecast_family
 from test_bounds import _sweep
 
 #: Two tasks whose losses follow shared-exponent laws in N and D and whose errors are exponential in their own loss

@@ -129,12 +129,12 @@ def test_forecast_figure_ticks_read_and_do_not_overlap(sweep_figure) -> None:
 def test_the_error_panel_says_when_the_forecast_is_a_mean_of_other_laws() -> None:
     """Runs whose error depends on M at a given loss (task losses that follow their own laws): the ensemble's
     forecast is the mean of the direct and two-step laws, off the drawn exponential curve; the legend says so."""
-    from overtrain.trust.trusted import ForecastRequest, forecast_family
+    from overtrain.trust.prediction import ForecastRequest, forecast_family
     from test_ensemble_merit import _task_loss_sweep
 
     runs = _task_loss_sweep(0)
+    from overtrain.fitting.method import DEFAULT_METHOD
     from overtrain.names import ENSEMBLE
-    from overtrain.trust.trusted import DEFAULT_METHOD
 
     ensemble = dataclasses.replace(DEFAULT_METHOD, error_law=ENSEMBLE)
     result = forecast_family(runs, [ot.Target(7e9, 1.4e11)], ForecastRequest("val", "all", ensemble))

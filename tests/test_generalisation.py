@@ -22,11 +22,12 @@ from overtrain.laws import ENSEMBLE, TaskAveragedExponential
 from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.runs.testbed import load_suite_choice, load_suite_evidence, load_suite_testbed, suite_names
 from overtrain.scales import from_scale, physical, to_scale
-from overtrain.trust.backtest import ensemble_mean, plausible_members
 from overtrain.trust.bootstrap import resample_predictions
-from overtrain.trust.calibration import DEFAULT_INTERVALS, pooled_calibration, resembling
-from overtrain.trust.intervals import BoundParts, Calibration, IntervalParts
-from overtrain.trust.trusted import ForecastRequest, forecast_family
+from overtrain.trust.calibration import DEFAULT_INTERVALS, Calibration, pooled_calibration, resembling
+from overtrain.trust.intervals import IntervalParts
+from overtrain.trust.members import ensemble_mean, plausible_members
+from overtrain.trust.parts import BoundParts
+from overtrain.trust.prediction import ForecastRequest, forecast_family
 from overtrain.trust.widths import coverage, interval_score
 
 runner = CliRunner()
@@ -245,7 +246,7 @@ def test_task_losses_are_read_and_checked(tmp_path) -> None:
 
 def test_forecast_warns_when_plausible_laws_disagree_beyond_the_interval(testbed) -> None:
     from overtrain.trust.intervals import Interval
-    from overtrain.trust.trusted import TrustedForecast
+    from overtrain.trust.prediction import TrustedForecast
 
     runs = testbed.family("rpj")
     laws = ot.fit_laws(runs, ot.Method(loss_fit_set="paper-loss", error_fit_set="paper-error"), loss_split="c4_val",

@@ -18,7 +18,7 @@ from overtrain.laws import SharedExponentLoss, TwoStepError
 from overtrain.runs.tasks import empty_task_table
 from overtrain.trust.backtest import backtest
 from overtrain.trust.choice import SUITE_MARGIN, _choose, select_method
-from overtrain.trust.trusted import ForecastRequest, forecast_families
+from overtrain.trust.prediction import ForecastRequest, forecast_families
 
 ALPHA = 0.3
 FAMILIES = {"a": (1.8, 400.0, 900.0), "b": (2.0, 300.0, 1500.0), "c": (1.9, 500.0, 1100.0)}

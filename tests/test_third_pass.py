@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import overtrain as ot
 from overtrain.cli import app
-from overtrain.trust.trusted import forecast_family
+from overtrain.trust.prediction import forecast_family
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = ROOT / "examples" / "sweep.csv"

@@ -395,7 +395,7 @@ def test_compare_keeps_one_multiplier_ladders_at_their_multiplier_only(tmp_path)
     are refused elsewhere with the reason."""
     from overtrain.decide.compare import compare_families
     from overtrain.forecast import Target
-    from overtrain.trust.trusted import ForecastRequest
+    from overtrain.trust.prediction import ForecastRequest
 
     rows = [{"run": f"{family}{n:g}", "family": family, "params": n, "tokens": 20 * n,
              "loss": E + 400 * n**-0.34 + 400 * (20 * n) ** -0.34}

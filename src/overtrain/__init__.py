@@ -42,11 +42,10 @@ _HOMES = {name: module for module, names in {
                            "forecast", "parse_target"),
     "overtrain.lawfile": ("load_laws", "save_laws"),
     "overtrain.paper": ("Reproduction", "reproduce"),
-    "overtrain.trust.protocols": ("BacktestOptions",),
-    "overtrain.trust.backtest": ("backtest",),
-    "overtrain.trust.calibration": ("IntervalOptions", "summarize_backtest"),
+    "overtrain.trust.backtest": ("BacktestOptions", "BacktestSummary", "backtest", "summarize_backtest"),
+    "overtrain.trust.calibration": ("Calibration", "IntervalOptions"),
     "overtrain.trust.choice": ("Candidates", "select_method"),
-    "overtrain.trust.trusted": ("Evidence", "ForecastRequest", "Prediction", "forecast_families", "predict"),
+    "overtrain.trust.prediction": ("Evidence", "ForecastRequest", "Prediction", "forecast_families", "predict"),
     "overtrain.decide.plan": ("design", "plan", "plan_families"),
     "overtrain.decide.compare": ("CompareOptions", "compare_families"),
 }.items() for name in names}
@@ -79,11 +78,10 @@ if TYPE_CHECKING:
     from overtrain.runs.table import RunTable
     from overtrain.runs.tasks import PAPER_17, PAPER_46, TaskSet
     from overtrain.runs.testbed import load_testbed, load_testbed_metadata
-    from overtrain.trust.backtest import backtest
-    from overtrain.trust.calibration import IntervalOptions, summarize_backtest
+    from overtrain.trust.backtest import BacktestOptions, BacktestSummary, backtest, summarize_backtest
+    from overtrain.trust.calibration import Calibration, IntervalOptions
     from overtrain.trust.choice import Candidates, select_method
-    from overtrain.trust.protocols import BacktestOptions
-    from overtrain.trust.trusted import Evidence, ForecastRequest, Prediction, forecast_families, predict
+    from overtrain.trust.prediction import Evidence, ForecastRequest, Prediction, forecast_families, predict
 
 
 class _Package(types.ModuleType):
@@ -116,6 +114,8 @@ __all__ = [
     "PAPER_46",
     "PRESETS",
     "BacktestOptions",
+    "BacktestSummary",
+    "Calibration",
     "Candidates",
     "CompareOptions",
     "Comparison",

@@ -195,7 +195,7 @@ def compare_command(
     from overtrain.fitting.method import Method
     from overtrain.forecast import parse_target
     from overtrain.render.tables import comparison_tables, comparison_warnings
-    from overtrain.trust.trusted import ForecastRequest
+    from overtrain.trust.prediction import ForecastRequest
 
     parsed = parse_target(target)
     if not 0 < interval < 1:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from overtrain.fitting.method import Method
     from overtrain.forecast import FittedLaws
     from overtrain.runs.table import RunTable
-    from overtrain.trust.trusted import TrustedForecast
+    from overtrain.trust.prediction import TrustedForecast
 from overtrain.cli.app import console, print_json, reports_errors, warn, working
 from overtrain.cli.options import (
     AllowImplausibleOption,
@@ -55,7 +55,7 @@ def fit_chosen(runs: RunTable, family: list[str] | None, loss_split: str | None,
     the reasons go to stderr."""
     from overtrain.fitting.method import Method
     from overtrain.trust.choice import CANDIDATE_ERROR
-    from overtrain.trust.trusted import ForecastRequest, forecast_family
+    from overtrain.trust.prediction import ForecastRequest, forecast_family
 
     request = ForecastRequest(loss_split, tasks, Method("auto", loss_fit_set=fit_loss, error_fit_set=fit_error),
                               tuple(law for law in CANDIDATE_ERROR if law != ENSEMBLE), level=None)
@@ -124,7 +124,7 @@ def forecast_command(
     from overtrain.fitting.method import Method
     from overtrain.forecast import parse_target
     from overtrain.trust.choice import CANDIDATE_ERROR
-    from overtrain.trust.trusted import ForecastRequest, forecast_families
+    from overtrain.trust.prediction import ForecastRequest, forecast_families
 
     parsed = [parse_target(t) for t in target]  # validate targets before fitting
     if not 0 <= interval < 1:
@@ -193,9 +193,8 @@ def backtest_command(
     from overtrain.fitting.method import Method
     from overtrain.forecast import default_task_spec
     from overtrain.render.tables import backtest_table
-    from overtrain.trust.calibration import summarize_backtest
+    from overtrain.trust.backtest import BacktestOptions, summarize_backtest
     from overtrain.trust.choice import Candidates, select_method
-    from overtrain.trust.protocols import BacktestOptions
 
     table = runs_from(runs, sizes, task_info, column, allow_implausible)
     chosen = families_named(table, family)
@@ -297,7 +296,7 @@ def predict_command(
     """Forecast target runs from a saved law file, without the runs it was fitted to."""
     from overtrain.forecast import parse_target
     from overtrain.lawfile import load_laws
-    from overtrain.trust.trusted import TrustedForecast
+    from overtrain.trust.prediction import TrustedForecast
 
     fitted = load_laws(laws)
     parsed = [parse_target(t) for t in target]

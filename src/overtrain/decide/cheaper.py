@@ -15,7 +15,8 @@ from overtrain.decide.shared import last_seen
 from overtrain.forecast import FittedLaws
 from overtrain.runs.table import RunTable
 from overtrain.scales import to_scale
-from overtrain.trust.intervals import Calibration, IntervalParts
+from overtrain.trust.calibration import Calibration
+from overtrain.trust.intervals import IntervalParts
 
 
 def cost_elasticity(laws: FittedLaws, plan: Plan, key: str) -> float:

@@ -1,6 +1,6 @@
 """Which data recipe wins at scale: every family's forecast at one target, ranked, with the odds for every pair.
 
-Each family is fitted and forecast as `overtrain forecast` does (`overtrain.trust.trusted`) when it can be fitted
+Each family is fitted and forecast as `overtrain forecast` does (`overtrain.trust.prediction`) when it can be fitted
 alone; otherwise every family shares one shape (`overtrain.decide.shared`). The odds rest on how far gaps between
 recipes move with scale (`overtrain.decide.gaps`), each quantity's standing on `overtrain.decide.ranking`.
 """
@@ -35,7 +35,7 @@ from overtrain.runs.table import RunTable, measured_values
 from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import load_suite_evidence
 from overtrain.scales import physical
-from overtrain.trust.trusted import DEFAULT_REQUEST, Evidence, FamilyForecasts, ForecastRequest, forecast_family
+from overtrain.trust.prediction import DEFAULT_REQUEST, Evidence, FamilyForecasts, ForecastRequest, forecast_family
 
 #: How a comparison models each family: its own fitted laws, one shape shared by all, or own unless a family
 #: cannot be fitted alone.

@@ -19,8 +19,10 @@ from overtrain.forecast import Target, quantity_column
 from overtrain.laws.loss import held_out_reason, shared_quantity
 from overtrain.runs.table import ACC, RunTable
 from overtrain.scales import scale_slope, to_scale
-from overtrain.trust.intervals import Calibration, Interval, IntervalParts, fit_width
-from overtrain.trust.trusted import FamilyForecasts
+from overtrain.trust.calibration import Calibration
+from overtrain.trust.intervals import Interval, IntervalParts
+from overtrain.trust.parts import fit_width
+from overtrain.trust.prediction import FamilyForecasts
 
 #: The compute range searched for the scale where two families' forecasts cross, around the target's.
 CROSSING_DECADES = 3.0

@@ -20,12 +20,9 @@ from overtrain.fitting.method import PAPER_METHOD
 from overtrain.forecast import FittedLaws, Forecast, Target
 from overtrain.laws.loss import held_out_reason
 from overtrain.runs.table import RunTable, flops_from
-from overtrain.trust.intervals import (
-    Calibration,
-    Interval,
-    IntervalParts,
-)
-from overtrain.trust.trusted import Evidence, ForecastRequest, calibrated_intervals
+from overtrain.trust.calibration import Calibration
+from overtrain.trust.intervals import Interval, IntervalParts
+from overtrain.trust.prediction import Evidence, ForecastRequest, calibrated_intervals
 
 PARAMS_RANGE = (1e5, 1e15)
 TOKENS_RANGE = (1e5, 1e20)

@@ -26,8 +26,8 @@ from overtrain.scales import from_scale, to_scale
 from overtrain.trust.bounds import bounded
 from overtrain.trust.calibration import DEFAULT_INTERVALS
 from overtrain.trust.intervals import Interval
+from overtrain.trust.prediction import Evidence, FamilyForecasts, ForecastRequest, TrustedForecast, forecast_family
 from overtrain.trust.task_forecasts import per_task_fit, task_forecasts, task_offsets, task_residual_scatter
-from overtrain.trust.trusted import Evidence, FamilyForecasts, ForecastRequest, TrustedForecast, forecast_family
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class _Offset:
 
     def distance(self, flops: float, distance: str) -> float:
         """The compute distance from these runs to a target of `flops`, measured as `distance` says (see
-        `overtrain.trust.intervals.DISTANCES`)."""
+        `overtrain.trust.parts.DISTANCES`)."""
         return flops / (self.fit_flops if distance == "total" else self.largest_flops)
 
 

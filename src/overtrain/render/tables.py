@@ -16,8 +16,8 @@ from overtrain.forecast import Comparison, FittedLaws
 from overtrain.names import ENSEMBLE
 from overtrain.paper import FAMILY_NAMES, Reproduction
 from overtrain.runs.table import RunTable
-from overtrain.trust.calibration import BacktestSummary
-from overtrain.trust.trusted import FamilyForecasts, TrustedForecast
+from overtrain.trust.backtest import BacktestSummary
+from overtrain.trust.prediction import FamilyForecasts, TrustedForecast
 
 
 class Table(RichTable):

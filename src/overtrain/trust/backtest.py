@@ -1,29 +1,206 @@
-"""Backtests of any method, the ensemble included: the member laws' backtest forecasts, their mean and spread.
+"""Backtests, the first of trust's three results: each family's forecasts of its own runs from cheaper ones under a
+method (`backtest_family`, on the fit sets of `overtrain.trust.protocols`), the ensemble backtested through its members
+(`calibration_backtest`), and a backtest judged with calibrated intervals (`BacktestSummary`).
 
 The ensemble error "law" (`overtrain.laws.ENSEMBLE`) forecasts the mean, on the logit scale, of the plausible member
-laws' forecasts; its fit part (resampling) is the exponential law's, moved to the mean."""
+laws' forecasts (`overtrain.trust.members`); its fit part (resampling) is the exponential law's, moved to the mean.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.fitting.method import PAPER_METHOD, Method, base_method
-from overtrain.laws import ENSEMBLE
+from overtrain.fitting.chance import chance_error, task_chance, task_losses
+from overtrain.fitting.fit import ErrorResponses, error_inputs, fit_error, fit_loss, solve_error_laws
+from overtrain.fitting.method import DEFAULT_METHOD, PAPER_METHOD, Method, base_method
+from overtrain.fitting.solve import digest, solve_law, solve_pooled
+from overtrain.laws import ENSEMBLE, law_class
+from overtrain.laws.loss import identifiable_form
+from overtrain.runs.fitsets import resolve_fit_set
 from overtrain.runs.table import RunTable
-from overtrain.scales import from_scale, shift_on_scale, to_scale
-from overtrain.trust.intervals import structural_spread
-from overtrain.trust.protocols import (
-    CALIBRATING,
-    DEFAULT_BACKTEST,
-    BacktestOptions,
-    backtest_family,
-    pooled_loss_forecasts,
-)
+from overtrain.runs.tasks import TaskSet
+from overtrain.scales import physical, shift_on_scale
+from overtrain.trust.bootstrap import fit_part_bounds, resample_predictions, sample_bounds
+from overtrain.trust.calibration import Calibration, calibration_from
+from overtrain.trust.members import ensemble_mean, member_methods, plausible_members
+from overtrain.trust.parts import error_target_noise, loss_target_noise, structural_spread
+from overtrain.trust.protocols import DEFAULT_RATIOS, distinct_per_mask, multiplier_excursion, protocol_masks
+from overtrain.trust.widths import calibrate_interval, coverage
+
+
+@dataclass(frozen=True)
+class BacktestOptions:
+    """How a backtest runs: its `protocol` (see the module notes), the compute `ratios` of the rolling protocol, and,
+    with `n_resamples`, the fit part of each forecast's interval at `level` from fits to resampled fit sets (drawn
+    with `seed`); with `structural`, each forecast also carries the member laws' forecasts and their spread
+    (`overtrain.trust.backtest.with_structure`)."""
+
+    protocol: str = "rolling"
+    ratios: tuple[float, ...] = DEFAULT_RATIOS
+    level: float = 0.9
+    n_resamples: int = 0
+    seed: int = 0
+    structural: bool = False
+
+
+#: A backtest's forecasts alone; and the backtest intervals are calibrated on, every forecast with its fit part.
+DEFAULT_BACKTEST, CALIBRATING = BacktestOptions(), BacktestOptions(n_resamples=64)
+
+
+def _predict(law_class: type, theta: np.ndarray, linear: np.ndarray, constants: dict, *inputs: float) -> float:
+    if not np.all(np.isfinite(theta)):
+        return float("nan")
+    law = dataclasses.replace(law_class.from_solution(theta, linear), **constants)
+    return float(law.predict(*inputs))
+
+
+def backtest_family(
+    runs: RunTable, method: Method, *, loss_split: str, task_set: TaskSet | None,
+    options: BacktestOptions = DEFAULT_BACKTEST, loss_override: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """Backtest one family under `method`: one row per (target, fit set). With `options.n_resamples`, also the fit
+    part of each forecast's interval (`*_fit_low`, `*_fit_high`) and the target's measurement noise
+    (`*_sigma`), from which `overtrain.trust.widths` calibrates intervals. `loss_override` gives the
+    loss forecasts and at-bound flags instead of the family's own fits (a pooled fit's, `pooled_loss_forecasts`);
+    the fit part then still comes from the family's own resampled fits."""
+    loss_law, error_law = law_class(method.loss_law, "loss"), law_class(method.error_law, "error")
+    loss_law = identifiable_form(loss_law, (runs.params, runs.tokens))[0]  # a sweep of one D, N or M: see fit_loss
+    protocol, ratios, level, n_resamples, seed = (options.protocol, options.ratios, options.level, options.n_resamples,
+                                                  options.seed)
+    targets, masks, error_masks, distances = protocol_masks(
+        runs, method, protocol, ratios, loss_law, error_law, task_set is not None)
+    if len(targets) == 0:
+        return pd.DataFrame()
+    loss = runs.loss_values(loss_split)
+    weights = masks.astype(float)
+    own_pred = None
+    if loss_override is None or n_resamples:
+        theta, linear, loss_bound = solve_law(loss_law, (runs.params, runs.tokens), loss, method.loss_objective,
+                                              weights)
+        own_pred = np.array([_predict(loss_law, theta[b], linear[b], {}, runs.params[t], runs.tokens[t])
+                             for b, t in enumerate(targets)])
+        loss_pred = own_pred
+    if loss_override is not None:
+        loss_pred, loss_bound = loss_override
+    loss_pred = physical("loss", loss_pred)
+    frame = pd.DataFrame({
+        "family": runs.families[0], "run": [runs.runs[t] for t in targets], "params": runs.params[targets],
+        "tokens": runs.tokens[targets], "multiplier": runs.multiplier[targets], "flops": runs.flops[targets],
+        "fit_runs": masks.sum(axis=1), "fit_sizes": distinct_per_mask(runs.params, masks),
+        "m_excursion": [multiplier_excursion(runs.multiplier[t], runs.multiplier[m])
+                        for t, m in zip(targets, masks, strict=True)],
+        "error_fit_runs": error_masks.sum(axis=1), "fit_flops": weights @ runs.flops, "distance": distances,
+        "reach": runs.flops[targets] / np.where(masks, runs.flops, 0.0).max(axis=1),
+        "loss_true": loss[targets], "loss_pred": loss_pred, "loss_at_bound": np.asarray(loss_bound, dtype=bool),
+    })
+    frame["loss_rel_err"] = (frame["loss_pred"] - frame["loss_true"]) / frame["loss_true"]
+    loss_samples = None
+    if n_resamples:
+        whole = fit_loss(runs, loss_split, law=loss_law, objective=method.loss_objective)
+        loss_samples = resample_predictions(
+            whole, masks, [(np.full(n_resamples, runs.params[t]), np.full(n_resamples, runs.tokens[t]))
+                           for t in targets], n_resamples, seed)
+        if loss_override is not None:  # the family's own spread, centred on the pooled forecast
+            loss_samples = shift_on_scale("loss", loss_samples, own_pred[:, None], loss_pred[:, None])
+        bounds = np.array([sample_bounds(row, level) for row in loss_samples])
+        frame["loss_fit_low"], frame["loss_fit_high"] = bounds[:, 0], bounds[:, 1]
+        frame["loss_sigma"] = [loss_target_noise(whole, p) if np.isfinite(p) else np.nan for p in loss_pred]
+    if task_set is None:
+        return frame
+    error = runs.error_values(task_set)
+    inputs = error_inputs(error_law, runs, loss_split)
+    weights = error_masks.astype(float)
+    laws, error_bound = solve_error_laws(error_law, inputs, weights, ErrorResponses(
+        errors=error, task_errors=1.0 - runs.accuracy_values(task_set).T,
+        task_losses=task_losses(runs, task_set) if error_law.needs_task_loss else None,
+        chance=task_chance(runs, task_set), tasks=task_set.tasks,
+        chance_offset=chance_error(runs, task_set) if error_law.offset == "chance_error" else 0.0))
+    known = {"params": runs.params[targets], "tokens": runs.tokens[targets], "multiplier": runs.multiplier[targets],
+             "loss": loss_pred}
+    error_pred = np.array([float(law.predict(*(known[n][b] for n in error_law.inputs))) if law is not None else np.nan
+                           for b, law in enumerate(laws)])
+    error_pred = physical("error", error_pred)
+    frame["error_at_bound"] = np.asarray(error_bound, dtype=bool)
+    frame["error_true"] = error[targets]
+    frame["error_pred"] = error_pred
+    if n_resamples and error_law.batched and loss_samples is not None:
+        whole = fit_error(runs, loss_split, task_set, law=error_law, checkpoints=False)
+        inputs_per_mask = []
+        for b, t in enumerate(targets):
+            losses = np.where(np.isfinite(loss_samples[b]), loss_samples[b], loss_pred[b])
+            known = {"loss": losses, "params": np.full(n_resamples, runs.params[t]),
+                     "tokens": np.full(n_resamples, runs.tokens[t]),
+                     "multiplier": np.full(n_resamples, runs.multiplier[t])}
+            inputs_per_mask.append(tuple(known[name] for name in error_law.inputs))
+        samples = resample_predictions(whole, error_masks, inputs_per_mask, n_resamples, seed + 1)
+        bounds = np.array([fit_part_bounds("error", row, p, level) for row, p in zip(samples, error_pred, strict=True)])
+        frame["error_fit_low"], frame["error_fit_high"] = bounds[:, 0], bounds[:, 1]
+        examples = pd.to_numeric(runs.tasks["n_examples"].reindex(list(task_set.tasks)), errors="coerce")
+        frame["error_sigma"] = [error_target_noise(whole, p, examples.to_numpy(dtype=float))
+                                if np.isfinite(p) else np.nan for p in error_pred]
+    frame["error_rel_err"] = (frame["error_pred"] - frame["error_true"]) / frame["error_true"]
+    return frame
+
+
+def pooled_loss_forecasts(
+    tables: dict[str, RunTable], method: Method, loss_split: str, protocol: str, ratios: Sequence[float],
+    with_error: bool,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each family's backtest loss forecasts (and at-bound flags) from the loss law fitted to every family at once.
+
+    For a forecast of family f's target from fit set S (the protocol's), each other family contributes the runs
+    a team would have had then: smaller models than the target, no costlier than S's most expensive run, and
+    under the size-ahead protocol only those the method's loss fit set selects. One batched pooled fit per
+    forecast (`overtrain.fitting.solve.solve_pooled`); families whose runs cannot carry their own coefficients sit out.
+    """
+    loss_law, error_law = law_class(method.loss_law, "loss"), law_class(method.error_law, "error")
+    names = list(tables)
+    params = np.concatenate([tables[f].params for f in names])
+    tokens = np.concatenate([tables[f].tokens for f in names])
+    flops = np.concatenate([tables[f].flops for f in names])
+    group = np.concatenate([np.full(len(tables[f]), g) for g, f in enumerate(names)])
+    loss = np.concatenate([tables[f].loss_values(loss_split) for f in names])
+    selected = np.ones(len(params), dtype=bool)
+    if protocol == "size-ahead":
+        spec = resolve_fit_set(method.loss_fit_set)
+        selected = np.concatenate([spec.mask(tables[f].columns) for f in names])
+    key = digest(repr((names, method.loss_law, method.loss_fit_set, error_law.n_coefficients, protocol,
+                       tuple(ratios), with_error)), [params, tokens, flops, group, loss, selected])
+    if key in _POOLED:
+        return _POOLED[key]
+    rows, places = [], []
+    for g, name in enumerate(names):
+        targets, masks, _, _ = protocol_masks(tables[name], method, protocol, ratios, loss_law, error_law, with_error)
+        for t, mask in zip(targets, masks, strict=True):
+            available = (params < tables[name].params[t]) & (flops <= tables[name].flops[mask].max()) & selected
+            weights = np.where(group == g, 0.0, available.astype(float))
+            weights[group == g] = mask
+            rows.append(weights)
+            places.append((g, tables[name].params[t], tables[name].tokens[t]))
+    predictions = {name: ([], []) for name in names}
+    if rows:
+        theta, linear, at_bound = solve_pooled(loss_law, (params, tokens), group, loss, np.array(rows))
+        for b, (g, n, d) in enumerate(places):
+            value = _predict(loss_law, theta[b], linear[b, g], {}, n, d) if np.all(np.isfinite(linear[b, g])) \
+                else float("nan")
+            predictions[names[g]][0].append(value)
+            predictions[names[g]][1].append(bool(at_bound[b]))
+    result = {name: (np.array(p, dtype=float), np.array(b, dtype=bool)) for name, (p, b) in predictions.items()}
+    if len(_POOLED) >= 64:
+        _POOLED.pop(next(iter(_POOLED)))
+    _POOLED[key] = result
+    return result
+
+
+#: Recent pooled backtest forecasts: the member laws of an ensemble share the pooled loss law's.
+_POOLED: dict[bytes, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
 
 
 def backtest(
@@ -53,34 +230,7 @@ def backtest(
     return result
 
 
-#: The laws whose disagreement is the structural part of an interval: each fitted to the same fit sets as the
-#: method's own law; a member whose exponent sits at a search bound there is not eligible.
-LOSS_MEMBERS = (("shared-exponent", "least-squares"), ("chinchilla", "least-squares"))
-
-
-ERROR_MEMBERS = ("exponential", "sigmoid", "per-task", "direct", "two-step")
-
-
 _KEY = ["family", "run", "fit_flops"]
-
-
-def ensemble_mean(quantity: str, predictions: np.ndarray) -> np.ndarray:
-    """The mean of several laws' forecasts (last axis; NaN: not eligible) on the interval scale, mapped back."""
-    values = np.asarray(predictions, dtype=float)
-    finite = np.isfinite(values)
-    scaled = np.where(finite, to_scale(quantity, np.where(finite, values, 0.5)), 0.0)
-    count = finite.sum(axis=-1)
-    mean = np.where(count > 0, scaled.sum(axis=-1) / np.maximum(count, 1), np.nan)
-    single = np.nansum(np.where(finite, values, 0.0), axis=-1)  # one law: its own forecast, not a round trip
-    return np.where(count == 1, single, np.where(count > 0, from_scale(quantity, np.nan_to_num(mean)), np.nan))
-
-
-def member_methods(method: Method, quantity: str) -> dict[str, Method]:
-    """The method with each member law of `quantity` in place of its own (same fit sets, same loss law for error)."""
-    if quantity == "loss":
-        return {f"{law}/{objective}": dataclasses.replace(method, loss_law=law, loss_objective=objective)
-                for law, objective in LOSS_MEMBERS}
-    return {law: dataclasses.replace(method, error_law=law) for law in ERROR_MEMBERS}
 
 
 def with_structure(
@@ -107,40 +257,6 @@ def with_structure(
         columns = [f"{quantity}_pred:{name}" for name in plausible_members(frame, quantity)]
         frame[f"{quantity}_struct"] = [structural_spread(quantity, row) for row in frame[columns].to_numpy()]
     return frame
-
-
-#: A member law is plausible when its backtest error is at most this many times the best member's (or within
-#: one percentage point of it): a law the runs' own backtests reject should not widen the interval.
-PLAUSIBLE_RATIO = 1.5
-
-
-def member_scores(frame: pd.DataFrame, quantity: str) -> dict[str, float]:
-    """Each member law's backtest score (`<quantity>_pred:<law>` columns of `frame`): mean |relative error| over the
-    forecasts, each capped at 100%, a fit that failed counting 100%. A fit whose exponent sits at a search bound is
-    scored by its forecast: the bound says the fit's exponent is not pinned down, not that its forecast missed."""
-    prefix = f"{quantity}_pred:"
-    if f"{quantity}_true" not in frame:
-        return {}
-    truth = frame[f"{quantity}_true"].to_numpy(dtype=float)
-    scores = {}
-    for column in (c for c in frame.columns if c.startswith(prefix)):
-        error = np.abs(frame[column].to_numpy(dtype=float) / truth - 1.0)
-        scores[column[len(prefix):]] = float(np.mean(np.minimum(np.nan_to_num(error, nan=1.0), 1.0))) if len(
-            error) else float("nan")
-    return scores
-
-
-def plausible_members(frame: pd.DataFrame, quantity: str) -> list[str]:
-    """The member laws whose backtest forecasts are nearly as good as the best member's (`member_scores`): a score
-    at most `PLAUSIBLE_RATIO` times the best's, or within one percentage point of it. The comparison is made in
-    whole steps of 1e-9 so that it never turns on rounding; the laws keep `ERROR_MEMBERS`' order."""
-    scores = member_scores(frame, quantity)
-    finite = [v for v in scores.values() if np.isfinite(v)]
-    if not finite:
-        return []
-    best = min(finite)
-    limit = round(max(PLAUSIBLE_RATIO * best, best + 0.01), 9)
-    return [name for name, v in scores.items() if np.isfinite(v) and round(v, 9) <= limit]
 
 
 def calibration_backtest(
@@ -171,3 +287,124 @@ def calibration_backtest(
             frame["error_struct"] = 0.0
     frame.attrs["source"] = f"{protocol} backtest of {runs.source} ({method.label})"
     return frame
+
+
+def calibrate(
+    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
+    tasks: str | Sequence[str] | None = "17", options: BacktestOptions = CALIBRATING,
+) -> tuple[Calibration, pd.DataFrame]:
+    """Calibrate the extrapolation part of the intervals on every forecast of a backtest of `runs` (see
+    `calibration_backtest`). Returns the calibration and the backtest."""
+    frame = calibration_backtest(runs, method, loss_split=loss_split or runs.default_split(), tasks=tasks,
+                                 options=options)
+    return calibration_from(frame, options.level, frame.attrs["source"]), frame
+
+
+@dataclass(frozen=True)
+class BacktestSummary:
+    """A backtest with calibrated intervals: errors by distance, and how often intervals held the truth."""
+
+    method: Method
+    level: float
+    frame: pd.DataFrame
+    calibration: Calibration
+    held_out_coverage: dict[str, float]
+    protocol: str = "rolling"
+
+    def summary(self) -> str:
+        """A few lines a person reads: the method, its forecasts and how often intervals held the truth."""
+        coverage = ", ".join(f"{q} {self.frame[f'{q}_inside'].mean():.1%}" for q in ("loss", "error")
+                             if f"{q}_inside" in self.frame)
+        held = ", ".join(f"{q} {v:.1%}" for q, v in self.held_out_coverage.items())
+        lines = [f"{self.protocol} backtest of {self.method.label}: {len(self.frame)} forecasts",
+                 f"  {100 * self.level:g}% intervals: {self.calibration.describe()}",
+                 f"  inside (calibrated on these forecasts): {coverage or 'none'}"]
+        if held:
+            lines.append(f"  inside, each family against intervals calibrated without it: {held}")
+        return "\n".join(lines)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """Per decade of extrapolation distance (`by_distance`): the results' convention, `summary_frame()` a frame."""
+        return self.by_distance()
+
+    def by_distance(self) -> pd.DataFrame:
+        """Per decade of extrapolation distance: forecasts, mean |relative error|, interval coverage."""
+        decade = np.floor(np.log10(self.frame["distance"])).astype(int)
+        columns = {"forecasts": ("run", "size"),
+                   "loss_mean_abs_rel_err": ("loss_rel_err", lambda x: float(np.nanmean(np.abs(x))))}
+        if "loss_inside" in self.frame:
+            columns["loss_coverage"] = ("loss_inside", "mean")
+        if "error_rel_err" in self.frame:
+            columns["error_mean_abs_rel_err"] = ("error_rel_err", lambda x: float(np.nanmean(np.abs(x))))
+        if "error_inside" in self.frame:
+            columns["error_coverage"] = ("error_inside", "mean")
+        table = self.frame.groupby(decade).agg(**columns)
+        table.index = [f"{10.0**d:g}-{10.0 ** (d + 1):g}x" for d in table.index]
+        return table
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method.label,
+            "protocol": self.protocol,
+            "level": self.level,
+            "calibration": self.calibration.to_dict(),
+            "coverage": {q: float(self.frame[f"{q}_inside"].mean()) for q in ("loss", "error")
+                         if f"{q}_inside" in self.frame},
+            "held_out_coverage": self.held_out_coverage,
+            "by_distance": self.by_distance().reset_index(names="distance").to_dict(orient="records"),
+            "forecasts": self.frame.replace({np.nan: None}).to_dict(orient="records"),
+        }
+
+
+def summarize_backtest(
+    runs: RunTable, method: Method = DEFAULT_METHOD, *, loss_split: str | None = None,
+    tasks: str | Sequence[str] | None = "17", options: BacktestOptions = CALIBRATING,
+    progress: Callable[[str], None] | None = None,
+) -> BacktestSummary:
+    """Backtest, calibrate intervals on it, and mark which forecasts fall inside. With several families,
+    `held_out_coverage` also calibrates on all families but one and checks coverage on the one left out.
+    The intervals are built as a forecast's are by default: without the laws' disagreement unless
+    `options.structural`. `progress` hears each step.
+
+    Parameters
+    ----------
+    runs : RunTable
+        The runs to backtest (every family).
+    method : Method
+        Laws and fit sets (default: the method `forecast` uses).
+    loss_split : str, optional
+        The loss split.
+    tasks : str or sequence of str, optional
+        The task set.
+    options : BacktestOptions
+        Protocol, compute ratios, level and resampling.
+    progress : callable, optional
+        Told each step.
+
+    Returns
+    -------
+    BacktestSummary
+        The forecasts with their intervals, errors and coverage by distance (`summary()`, `summary_frame()`)."""
+    level, protocol = options.level, options.protocol
+    (progress or (lambda step: None))(f"backtesting ({protocol})")
+    calibration, frame = calibrate(runs, method, loss_split=loss_split, tasks=tasks, options=options)
+    frame = frame.copy()
+    held_out: dict[str, float] = {}
+    for quantity, scale in (("loss", calibration.loss_scale), ("error", calibration.error_scale)):
+        if f"{quantity}_fit_low" not in frame:
+            continue
+        finite = np.isfinite(frame[f"{quantity}_pred"]).to_numpy()
+        inside = np.zeros(len(frame), dtype=bool)
+        inside[finite] = coverage(frame[finite], quantity, scale, level, calibration.form(quantity),
+                                  calibration.fit_factor(quantity))
+        frame[f"{quantity}_inside"] = inside
+        families = frame["family"].unique()
+        if len(families) > 1:
+            hits = []
+            for family in families:
+                train = frame[finite & (frame["family"] != family).to_numpy()]
+                test = frame[finite & (frame["family"] == family).to_numpy()]
+                train_scale, train_factor = calibrate_interval(train, quantity, level, calibration.form(quantity))
+                hits.extend(coverage(test, quantity, train_scale, level, calibration.form(quantity), train_factor))
+            held_out[quantity] = float(np.mean(hits))
+    return BacktestSummary(method, level, frame, calibration, held_out, protocol)

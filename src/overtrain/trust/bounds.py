@@ -17,11 +17,8 @@ from overtrain.fitting.chance import chance_ceilings, task_chance
 from overtrain.fitting.fit import Fit
 from overtrain.forecast import FittedLaws, Forecast
 from overtrain.runs.table import RunTable, measured_values, no_larger
-from overtrain.trust.intervals import (
-    IntervalParts,
-    error_measurement_noise,
-    loss_measurement_noise,
-)
+from overtrain.trust.intervals import IntervalParts
+from overtrain.trust.parts import error_measurement_noise, loss_measurement_noise
 
 
 def examples_per_task(runs: RunTable, laws: FittedLaws) -> dict[str, np.ndarray]:

@@ -1,28 +1,169 @@
-"""Intervals calibrated on backtests: the forecasts that resemble one, the calibration they give, and a backtest's
-summary of how often its intervals held the truth."""
+"""Calibration, the second of trust's three results: one extrapolation `Width` per quantity, learned from backtests that resemble a forecast and from
+the development suite's held-out forecasts, and the options (`IntervalOptions`) that say how."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from overtrain.fitting.method import DEFAULT_METHOD, PAPER_METHOD, Method
-from overtrain.runs.table import RunTable
-from overtrain.trust.backtest import calibration_backtest
-from overtrain.trust.intervals import Calibration, Width
-from overtrain.trust.protocols import CALIBRATING, MIN_SMALLER_SIZES, BacktestOptions
-from overtrain.trust.widths import (
-    POWERS,
-    calibrate_interval,
-    calibrate_width,
-    coverage,
-    evidence_frame,
-    task_widths,
-)
+from overtrain.trust.parts import adaptive_factor, distance_growth
+from overtrain.trust.protocols import MIN_SMALLER_SIZES
+from overtrain.trust.widths import POWERS, calibrate_interval, calibrate_width, evidence_frame, task_widths
+
+
+@dataclass(frozen=True)
+class Width:
+    """One quantity's calibrated extrapolation half-width on the interval scale: `scale` times its growth with compute
+    distance (`form`, see `distance_growth`) times how it follows the forecast's own fit part w,
+    (max(w, MIN_FIT_WIDTH) / `reference`)^`power` (power 0: the same width for every forecast at one distance); the
+    resampled fit part counted times `fit_factor`; below the forecast `below` instead of `scale` where the evidence
+    misses to one side (`overtrain.trust.widths.one_sided`; NaN: the same on both sides)."""
+
+    scale: float
+    form: str = "log-distance"
+    fit_factor: float = 1.0
+    power: float = 0.0
+    reference: float = 1.0
+    below: float = float("nan")
+
+    def describe(self) -> str:
+        grows = "at any distance" if self.form == "constant" else "x log10(1 + compute distance)"
+        adapts = "" if not self.power else f", times (fit part / {self.reference:.2g})^{self.power:g}"
+        sides = "" if not np.isfinite(self.below) else f" above, {self.below:.3g} below"
+        return f"{self.scale:.3g}{sides} {grows}{adapts}"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The extrapolation half-widths at `level`, one `Width` per quantity: the loss's (log scale), the average
+    error's and each task's (logit scale; a task without its own, `task_scales`, takes `task`'s, and without that the
+    error's), learned from forecasts up to the compute distance `evidence_reach`."""
+
+    loss: Width
+    error: Width
+    level: float
+    source: str
+    #: The extrapolation width of one task's error (`task_forecasts`), calibrated on held-out per-task forecasts; its
+    #: scale NaN where none were, and then the average error's.
+    task: Width = Width(float("nan"))
+    #: Each task's own extrapolation scale where the suite's held-out forecasts of that task calibrate one, pooled
+    #: toward `task`'s (`overtrain.trust.widths.task_widths`); a task not in it takes `task`'s.
+    task_scales: tuple[tuple[str, float], ...] = ()
+    #: The largest compute distance among the forecasts the widths were learned on (inf: not recorded). Beyond it a
+    #: width that does not grow with distance grows from there as log10(1 + d) / log10(1 + reach) (`half_width`), and
+    #: the forecast says so.
+    evidence_reach: float = float("inf")
+
+    @classmethod
+    def of(cls, loss_scale: float, error_scale: float, level: float, source: str) -> Calibration:
+        """A calibration of two scales, both growing with log distance, the fit part counted in full."""
+        return cls(Width(loss_scale), Width(error_scale), level, source)
+
+    @property
+    def loss_scale(self) -> float:
+        """The loss width's scale (`loss.scale`)."""
+        return self.loss.scale
+
+    @property
+    def error_scale(self) -> float:
+        """The average error width's scale (`error.scale`)."""
+        return self.error.scale
+
+    def width(self, quantity: str) -> Width:
+        """The width of `quantity` (`loss`, `error` or `task`): a task's is its own scale in the error's form and
+        fit-part factor, or the error's scale where it has none."""
+        if quantity == "loss":
+            return self.loss
+        if quantity == "error":
+            return self.error
+        scale = self.task.scale if np.isfinite(self.task.scale) else self.error.scale
+        return Width(scale, self.error.form, self.error.fit_factor, below=self.task.below)
+
+    def describe(self) -> str:
+        """One line: the calibrated extrapolation half-widths and how much of the resampled fit part counts."""
+        def counted(factor: float) -> str:
+            return "not counted" if factor == 0 else "in full" if factor == 1 else f"x{factor:g}"
+
+        loss = f"loss {self.loss.describe()} on the log scale"
+        if not np.isfinite(self.error.scale):  # nothing to calibrate the error on: runs without tasks
+            return f"extrapolation half-width: {loss}; resampled fit part {counted(self.loss.fit_factor)}"
+        return (f"extrapolation half-width: {loss}, error {self.error.describe()} on the logit scale; resampled fit "
+                f"part {counted(self.loss.fit_factor)} (loss), {counted(self.error.fit_factor)} (error)")
+
+    def for_task(self, task: str) -> Calibration:
+        """This calibration with `task`'s own extrapolation scale as the task scale, where it has one."""
+        own = dict(self.task_scales).get(task)
+        if own is None or not np.isfinite(own):
+            return self
+        return dataclasses.replace(self, task=dataclasses.replace(self.task, scale=own, below=float("nan")))
+
+    def finite(self) -> Calibration:
+        """This calibration with a scale nothing could calibrate (NaN) taken as 0: no extrapolation part."""
+        def zero(width: Width) -> Width:
+            return width if np.isfinite(width.scale) else dataclasses.replace(width, scale=0.0)
+
+        return dataclasses.replace(self, loss=zero(self.loss), error=zero(self.error))
+
+    def form(self, quantity: str) -> str:
+        """How the extrapolation half-width of `quantity` grows with compute distance (see `distance_growth`)."""
+        return self.width(quantity).form
+
+    def fit_factor(self, quantity: str) -> float:
+        """How much of the resampled fit part the intervals of `quantity` carry (see `calibrate_interval`)."""
+        return self.width(quantity).fit_factor
+
+    def half_width(self, quantity: str, distance: float | np.ndarray, fit_width: float | np.ndarray = float("nan"),
+                   below: bool = False) -> float | np.ndarray:
+        """Extrapolation half-width of `quantity` at compute distance `distance`, on the interval scale, for a
+        forecast whose fit part is `fit_width` (see `adaptive_factor`): the upper side's, or with `below` the lower
+        side's."""
+        width = self.width(quantity)
+        scale = width.below if below and np.isfinite(width.below) else width.scale
+        return (scale * distance_growth(width.form, distance) * self.beyond_evidence(quantity, distance)
+                * adaptive_factor(fit_width, width.power, width.reference))
+
+    def beyond_evidence(self, quantity: str, distance: float | np.ndarray) -> float | np.ndarray:
+        """How much wider a width that does not grow with distance is beyond the evidence's reach:
+        log10(1 + d) / log10(1 + reach) past it, 1 before (and always 1 for widths that grow with log distance)."""
+        distance = np.asarray(distance, dtype=float)
+        if self.form(quantity) != "constant" or not np.isfinite(self.evidence_reach):
+            return np.ones_like(distance) if distance.ndim else 1.0
+        factor = np.where(distance > self.evidence_reach,
+                          np.log10(1.0 + distance) / np.log10(1.0 + self.evidence_reach), 1.0)
+        return float(factor) if factor.ndim == 0 else factor
+
+    def to_dict(self) -> dict[str, Any]:
+        """The calibration as JSON reads it: each quantity's width flattened as `<quantity>_<part>`."""
+        return {"loss_scale": self.loss.scale, "error_scale": self.error.scale, "level": self.level,
+                "source": self.source, "loss_form": self.loss.form, "error_form": self.error.form,
+                "loss_fit_factor": self.loss.fit_factor, "error_fit_factor": self.error.fit_factor,
+                "task_scale": self.task.scale, "loss_power": self.loss.power, "error_power": self.error.power,
+                "loss_reference": self.loss.reference, "error_reference": self.error.reference,
+                "loss_below": self.loss.below, "error_below": self.error.below, "task_below": self.task.below,
+                "task_scales": dict(self.task_scales), "evidence_reach": self.evidence_reach}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> Calibration:
+        """Read `to_dict`'s output (a single `form`, as written before forms were per quantity, applies to both)."""
+        form = str(document.get("form", "log-distance"))
+
+        def number(name: str, default: float) -> float:
+            return float(document.get(name, default))
+
+        def width(quantity: str) -> Width:
+            return Width(float(document[f"{quantity}_scale"]), str(document.get(f"{quantity}_form", form)),
+                         number(f"{quantity}_fit_factor", 1.0), number(f"{quantity}_power", 0.0),
+                         number(f"{quantity}_reference", 1.0), number(f"{quantity}_below", float("nan")))
+
+        return cls(width("loss"), width("error"), float(document["level"]), str(document["source"]),
+                   Width(number("task_scale", float("nan")), below=number("task_below", float("nan"))),
+                   tuple((str(k), float(v)) for k, v in dict(document.get("task_scales", {})).items()),
+                   number("evidence_reach", float("inf")))
+
 
 #: Fewer resembling backtest forecasts than this and the calibration falls back to every backtest forecast.
 MIN_CALIBRATION_FORECASTS = 10
@@ -54,133 +195,12 @@ def calibration_from(frame: pd.DataFrame, level: float, source: str, form: str =
                        f"{source}: {len(frame)} forecasts")
 
 
-def calibrate(
-    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
-    tasks: str | Sequence[str] | None = "17", options: BacktestOptions = CALIBRATING,
-) -> tuple[Calibration, pd.DataFrame]:
-    """Calibrate the extrapolation part of the intervals on every forecast of a backtest of `runs` (see
-    `calibration_backtest`). Returns the calibration and the backtest."""
-    frame = calibration_backtest(runs, method, loss_split=loss_split or runs.default_split(), tasks=tasks,
-                                 options=options)
-    return calibration_from(frame, options.level, frame.attrs["source"]), frame
-
-
-@dataclass(frozen=True)
-class BacktestSummary:
-    """A backtest with calibrated intervals: errors by distance, and how often intervals held the truth."""
-
-    method: Method
-    level: float
-    frame: pd.DataFrame
-    calibration: Calibration
-    held_out_coverage: dict[str, float]
-    protocol: str = "rolling"
-
-    def summary(self) -> str:
-        """A few lines a person reads: the method, its forecasts and how often intervals held the truth."""
-        coverage = ", ".join(f"{q} {self.frame[f'{q}_inside'].mean():.1%}" for q in ("loss", "error")
-                             if f"{q}_inside" in self.frame)
-        held = ", ".join(f"{q} {v:.1%}" for q, v in self.held_out_coverage.items())
-        lines = [f"{self.protocol} backtest of {self.method.label}: {len(self.frame)} forecasts",
-                 f"  {100 * self.level:g}% intervals: {self.calibration.describe()}",
-                 f"  inside (calibrated on these forecasts): {coverage or 'none'}"]
-        if held:
-            lines.append(f"  inside, each family against intervals calibrated without it: {held}")
-        return "\n".join(lines)
-
-    def summary_frame(self) -> pd.DataFrame:
-        """Per decade of extrapolation distance (`by_distance`): the results' convention, `summary_frame()` a frame."""
-        return self.by_distance()
-
-    def by_distance(self) -> pd.DataFrame:
-        """Per decade of extrapolation distance: forecasts, mean |relative error|, interval coverage."""
-        decade = np.floor(np.log10(self.frame["distance"])).astype(int)
-        columns = {"forecasts": ("run", "size"),
-                   "loss_mean_abs_rel_err": ("loss_rel_err", lambda x: float(np.nanmean(np.abs(x))))}
-        if "loss_inside" in self.frame:
-            columns["loss_coverage"] = ("loss_inside", "mean")
-        if "error_rel_err" in self.frame:
-            columns["error_mean_abs_rel_err"] = ("error_rel_err", lambda x: float(np.nanmean(np.abs(x))))
-        if "error_inside" in self.frame:
-            columns["error_coverage"] = ("error_inside", "mean")
-        table = self.frame.groupby(decade).agg(**columns)
-        table.index = [f"{10.0**d:g}-{10.0 ** (d + 1):g}x" for d in table.index]
-        return table
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method.label,
-            "protocol": self.protocol,
-            "level": self.level,
-            "calibration": self.calibration.to_dict(),
-            "coverage": {q: float(self.frame[f"{q}_inside"].mean()) for q in ("loss", "error")
-                         if f"{q}_inside" in self.frame},
-            "held_out_coverage": self.held_out_coverage,
-            "by_distance": self.by_distance().reset_index(names="distance").to_dict(orient="records"),
-            "forecasts": self.frame.replace({np.nan: None}).to_dict(orient="records"),
-        }
-
-
-def summarize_backtest(
-    runs: RunTable, method: Method = DEFAULT_METHOD, *, loss_split: str | None = None,
-    tasks: str | Sequence[str] | None = "17", options: BacktestOptions = CALIBRATING,
-    progress: Callable[[str], None] | None = None,
-) -> BacktestSummary:
-    """Backtest, calibrate intervals on it, and mark which forecasts fall inside. With several families,
-    `held_out_coverage` also calibrates on all families but one and checks coverage on the one left out.
-    The intervals are built as a forecast's are by default: without the laws' disagreement unless
-    `options.structural`. `progress` hears each step.
-
-    Parameters
-    ----------
-    runs : RunTable
-        The runs to backtest (every family).
-    method : Method
-        Laws and fit sets (default: the method `forecast` uses).
-    loss_split : str, optional
-        The loss split.
-    tasks : str or sequence of str, optional
-        The task set.
-    options : BacktestOptions
-        Protocol, compute ratios, level and resampling.
-    progress : callable, optional
-        Told each step.
-
-    Returns
-    -------
-    BacktestSummary
-        The forecasts with their intervals, errors and coverage by distance (`summary()`, `summary_frame()`)."""
-    level, protocol = options.level, options.protocol
-    (progress or (lambda step: None))(f"backtesting ({protocol})")
-    calibration, frame = calibrate(runs, method, loss_split=loss_split, tasks=tasks, options=options)
-    frame = frame.copy()
-    held_out: dict[str, float] = {}
-    for quantity, scale in (("loss", calibration.loss_scale), ("error", calibration.error_scale)):
-        if f"{quantity}_fit_low" not in frame:
-            continue
-        finite = np.isfinite(frame[f"{quantity}_pred"]).to_numpy()
-        inside = np.zeros(len(frame), dtype=bool)
-        inside[finite] = coverage(frame[finite], quantity, scale, level, calibration.form(quantity),
-                                  calibration.fit_factor(quantity))
-        frame[f"{quantity}_inside"] = inside
-        families = frame["family"].unique()
-        if len(families) > 1:
-            hits = []
-            for family in families:
-                train = frame[finite & (frame["family"] != family).to_numpy()]
-                test = frame[finite & (frame["family"] == family).to_numpy()]
-                train_scale, train_factor = calibrate_interval(train, quantity, level, calibration.form(quantity))
-                hits.extend(coverage(test, quantity, train_scale, level, calibration.form(quantity), train_factor))
-            held_out[quantity] = float(np.mean(hits))
-    return BacktestSummary(method, level, frame, calibration, held_out, protocol)
-
-
 @dataclass(frozen=True)
 class IntervalOptions:
     """How intervals are calibrated: on backtests that resemble the forecast (`resembling`) or on all of them;
     with the plausible laws' disagreement (`structural`); how the extrapolation part of the loss and of the error grows
-    with compute distance (`loss_form`, `error_form`, see `overtrain.trust.intervals.distance_growth`) and what that
-    distance is measured against (`distance`, see `overtrain.trust.intervals.DISTANCES`); the backtest `protocol`
+    with compute distance (`loss_form`, `error_form`, see `overtrain.trust.parts.distance_growth`) and what that
+    distance is measured against (`distance`, see `overtrain.trust.parts.DISTANCES`); the backtest `protocol`
     (`auto`: size-ahead when the method names its fit sets and the runs allow it, else rolling); and whether the
     development suite's held-out forecasts count as evidence beside the runs' own backtests (`suite`), and whether those
     do (`own`); with both, how the two weigh (`own_prior`: equal weights, or the runs' own n backtest forecasts weighing

@@ -15,8 +15,8 @@ from overtrain.fitting.fit import fit_error, fit_loss, fit_loss_pooled
 from overtrain.fitting.method import Method, base_method
 from overtrain.runs.table import RunTable
 from overtrain.runs.testbed import load_suite_choice
-from overtrain.trust.backtest import backtest
-from overtrain.trust.protocols import DEFAULT_RATIOS, BacktestOptions, size_ahead_possible
+from overtrain.trust.backtest import BacktestOptions, backtest
+from overtrain.trust.protocols import DEFAULT_RATIOS, size_ahead_possible
 
 # Chinchilla with the Huber objective is left out: twelve re-weighted two-exponent fits per fit set make it
 # the one candidate that costs seconds rather than fractions of one.

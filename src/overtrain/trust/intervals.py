@@ -15,20 +15,18 @@ every value is physical, and mapped back so that no bound leaves what a run coul
 
 No bound passes what a run could measure (`IntervalParts.floor`, `ceiling`).
 """
+
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
-from overtrain.errors import OvertrainError
-from overtrain.fitting.fit import Fit
 from overtrain.forecast import Forecast
-from overtrain.scales import from_scale, physical, scale_slope, shift_on_scale, to_scale
+from overtrain.scales import shift_on_scale
 from overtrain.trust.bootstrap import (
     centred_on_pooled,
     fit_part_bounds,
@@ -37,14 +35,15 @@ from overtrain.trust.bootstrap import (
     resample_predictions,
     target_inputs,
 )
-
-
-def structural_spread(quantity: str, predictions: Sequence[float]) -> float:
-    """Standard deviation, on the interval scale, of the forecasts of several eligible laws (0 for fewer than 2)."""
-    values = np.array([p for p in predictions if np.isfinite(p)], dtype=float)
-    if len(values) < 2:
-        return 0.0
-    return float(np.std(to_scale(quantity, physical(quantity, values)), ddof=1))
+from overtrain.trust.calibration import Calibration
+from overtrain.trust.parts import (
+    BoundParts,
+    beyond_runs,
+    error_target_noise,
+    fit_width,
+    forecast_distance,
+    loss_target_noise,
+)
 
 
 @dataclass(frozen=True)
@@ -60,312 +59,6 @@ class Interval:
 
     def to_dict(self) -> dict[str, float]:
         return {"low": self.low, "high": self.high, "level": self.level}
-
-
-@dataclass(frozen=True)
-class Width:
-    """One quantity's calibrated extrapolation half-width on the interval scale: `scale` times its growth with compute
-    distance (`form`, see `distance_growth`) times how it follows the forecast's own fit part w,
-    (max(w, MIN_FIT_WIDTH) / `reference`)^`power` (power 0: the same width for every forecast at one distance); the
-    resampled fit part counted times `fit_factor`; below the forecast `below` instead of `scale` where the evidence
-    misses to one side (`overtrain.trust.widths.one_sided`; NaN: the same on both sides)."""
-
-    scale: float
-    form: str = "log-distance"
-    fit_factor: float = 1.0
-    power: float = 0.0
-    reference: float = 1.0
-    below: float = float("nan")
-
-    def describe(self) -> str:
-        grows = "at any distance" if self.form == "constant" else "x log10(1 + compute distance)"
-        adapts = "" if not self.power else f", times (fit part / {self.reference:.2g})^{self.power:g}"
-        sides = "" if not np.isfinite(self.below) else f" above, {self.below:.3g} below"
-        return f"{self.scale:.3g}{sides} {grows}{adapts}"
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """The extrapolation half-widths at `level`, one `Width` per quantity: the loss's (log scale), the average
-    error's and each task's (logit scale; a task without its own, `task_scales`, takes `task`'s, and without that the
-    error's), learned from forecasts up to the compute distance `evidence_reach`."""
-
-    loss: Width
-    error: Width
-    level: float
-    source: str
-    #: The extrapolation width of one task's error (`task_forecasts`), calibrated on held-out per-task forecasts; its
-    #: scale NaN where none were, and then the average error's.
-    task: Width = Width(float("nan"))
-    #: Each task's own extrapolation scale where the suite's held-out forecasts of that task calibrate one, pooled
-    #: toward `task`'s (`overtrain.trust.widths.task_widths`); a task not in it takes `task`'s.
-    task_scales: tuple[tuple[str, float], ...] = ()
-    #: The largest compute distance among the forecasts the widths were learned on (inf: not recorded). Beyond it a
-    #: width that does not grow with distance grows from there as log10(1 + d) / log10(1 + reach) (`half_width`), and
-    #: the forecast says so.
-    evidence_reach: float = float("inf")
-
-    @classmethod
-    def of(cls, loss_scale: float, error_scale: float, level: float, source: str) -> Calibration:
-        """A calibration of two scales, both growing with log distance, the fit part counted in full."""
-        return cls(Width(loss_scale), Width(error_scale), level, source)
-
-    @property
-    def loss_scale(self) -> float:
-        """The loss width's scale (`loss.scale`)."""
-        return self.loss.scale
-
-    @property
-    def error_scale(self) -> float:
-        """The average error width's scale (`error.scale`)."""
-        return self.error.scale
-
-    def width(self, quantity: str) -> Width:
-        """The width of `quantity` (`loss`, `error` or `task`): a task's is its own scale in the error's form and
-        fit-part factor, or the error's scale where it has none."""
-        if quantity == "loss":
-            return self.loss
-        if quantity == "error":
-            return self.error
-        scale = self.task.scale if np.isfinite(self.task.scale) else self.error.scale
-        return Width(scale, self.error.form, self.error.fit_factor, below=self.task.below)
-
-    def describe(self) -> str:
-        """One line: the calibrated extrapolation half-widths and how much of the resampled fit part counts."""
-        def counted(factor: float) -> str:
-            return "not counted" if factor == 0 else "in full" if factor == 1 else f"x{factor:g}"
-
-        loss = f"loss {self.loss.describe()} on the log scale"
-        if not np.isfinite(self.error.scale):  # nothing to calibrate the error on: runs without tasks
-            return f"extrapolation half-width: {loss}; resampled fit part {counted(self.loss.fit_factor)}"
-        return (f"extrapolation half-width: {loss}, error {self.error.describe()} on the logit scale; resampled fit "
-                f"part {counted(self.loss.fit_factor)} (loss), {counted(self.error.fit_factor)} (error)")
-
-    def for_task(self, task: str) -> Calibration:
-        """This calibration with `task`'s own extrapolation scale as the task scale, where it has one."""
-        own = dict(self.task_scales).get(task)
-        if own is None or not np.isfinite(own):
-            return self
-        return dataclasses.replace(self, task=dataclasses.replace(self.task, scale=own, below=float("nan")))
-
-    def finite(self) -> Calibration:
-        """This calibration with a scale nothing could calibrate (NaN) taken as 0: no extrapolation part."""
-        def zero(width: Width) -> Width:
-            return width if np.isfinite(width.scale) else dataclasses.replace(width, scale=0.0)
-
-        return dataclasses.replace(self, loss=zero(self.loss), error=zero(self.error))
-
-    def form(self, quantity: str) -> str:
-        """How the extrapolation half-width of `quantity` grows with compute distance (see `distance_growth`)."""
-        return self.width(quantity).form
-
-    def fit_factor(self, quantity: str) -> float:
-        """How much of the resampled fit part the intervals of `quantity` carry (see `calibrate_interval`)."""
-        return self.width(quantity).fit_factor
-
-    def half_width(self, quantity: str, distance: float | np.ndarray, fit_width: float | np.ndarray = float("nan"),
-                   below: bool = False) -> float | np.ndarray:
-        """Extrapolation half-width of `quantity` at compute distance `distance`, on the interval scale, for a
-        forecast whose fit part is `fit_width` (see `adaptive_factor`): the upper side's, or with `below` the lower
-        side's."""
-        width = self.width(quantity)
-        scale = width.below if below and np.isfinite(width.below) else width.scale
-        return (scale * distance_growth(width.form, distance) * self.beyond_evidence(quantity, distance)
-                * adaptive_factor(fit_width, width.power, width.reference))
-
-    def beyond_evidence(self, quantity: str, distance: float | np.ndarray) -> float | np.ndarray:
-        """How much wider a width that does not grow with distance is beyond the evidence's reach:
-        log10(1 + d) / log10(1 + reach) past it, 1 before (and always 1 for widths that grow with log distance)."""
-        distance = np.asarray(distance, dtype=float)
-        if self.form(quantity) != "constant" or not np.isfinite(self.evidence_reach):
-            return np.ones_like(distance) if distance.ndim else 1.0
-        factor = np.where(distance > self.evidence_reach,
-                          np.log10(1.0 + distance) / np.log10(1.0 + self.evidence_reach), 1.0)
-        return float(factor) if factor.ndim == 0 else factor
-
-    def to_dict(self) -> dict[str, Any]:
-        """The calibration as JSON reads it: each quantity's width flattened as `<quantity>_<part>`."""
-        return {"loss_scale": self.loss.scale, "error_scale": self.error.scale, "level": self.level,
-                "source": self.source, "loss_form": self.loss.form, "error_form": self.error.form,
-                "loss_fit_factor": self.loss.fit_factor, "error_fit_factor": self.error.fit_factor,
-                "task_scale": self.task.scale, "loss_power": self.loss.power, "error_power": self.error.power,
-                "loss_reference": self.loss.reference, "error_reference": self.error.reference,
-                "loss_below": self.loss.below, "error_below": self.error.below, "task_below": self.task.below,
-                "task_scales": dict(self.task_scales), "evidence_reach": self.evidence_reach}
-
-    @classmethod
-    def from_dict(cls, document: dict[str, Any]) -> Calibration:
-        """Read `to_dict`'s output (a single `form`, as written before forms were per quantity, applies to both)."""
-        form = str(document.get("form", "log-distance"))
-
-        def number(name: str, default: float) -> float:
-            return float(document.get(name, default))
-
-        def width(quantity: str) -> Width:
-            return Width(float(document[f"{quantity}_scale"]), str(document.get(f"{quantity}_form", form)),
-                         number(f"{quantity}_fit_factor", 1.0), number(f"{quantity}_power", 0.0),
-                         number(f"{quantity}_reference", 1.0), number(f"{quantity}_below", float("nan")))
-
-        return cls(width("loss"), width("error"), float(document["level"]), str(document["source"]),
-                   Width(number("task_scale", float("nan")), below=number("task_below", float("nan"))),
-                   tuple((str(k), float(v)) for k, v in dict(document.get("task_scales", {})).items()),
-                   number("evidence_reach", float("inf")))
-
-
-#: The smallest fit part (half its range on the interval scale) an adaptive half-width follows: below it, a fit so
-#: tight that its resamples barely move says no more.
-MIN_FIT_WIDTH = 1e-3
-
-
-def fit_width(quantity: str, prediction: np.ndarray | float, low: np.ndarray | float, high: np.ndarray | float
-              ) -> np.ndarray | float:
-    """Half the fit part's range (resampled forecasts' `low` to `high`) on the interval scale; NaN without one."""
-    values = [np.asarray(physical(quantity, np.asarray(v, dtype=float)), dtype=float) for v in (low, high)]
-    if quantity == "loss":
-        values = [np.where(v > 0, v, np.nan) for v in values]
-    width = (np.asarray(to_scale(quantity, values[1])) - np.asarray(to_scale(quantity, values[0]))) / 2
-    width = np.where(np.isfinite(values[0]) & np.isfinite(values[1]), width, np.nan)
-    return float(width) if width.ndim == 0 else width
-
-
-def adaptive_factor(width: np.ndarray | float, power: float, reference: float) -> np.ndarray | float:
-    """(max(width, MIN_FIT_WIDTH) / reference)^power, 1 where the width is unknown or the power 0: how much wider
-    or narrower a forecast's extrapolation part is than at the calibration's reference fit part."""
-    width = np.asarray(width, dtype=float)
-    if not power:
-        return np.ones_like(width) if width.ndim else 1.0
-    factor = np.where(np.isfinite(width), (np.maximum(np.nan_to_num(width), MIN_FIT_WIDTH) / reference) ** power,
-                      1.0)
-    return float(factor) if factor.ndim == 0 else factor
-
-
-#: How the extrapolation half-width grows with compute distance d: log10(1 + d), or not at all.
-FORMS = ("log-distance", "constant")
-
-
-#: What the compute distance d is measured against: the fit runs' compute together (the paper's C / fit C), or the
-#: most expensive fit run's (a sweep of many runs at one budget is no nearer the target than one of them).
-DISTANCES = ("total", "largest")
-
-
-def forecast_distance(forecast: Forecast, distance: str) -> float:
-    """The compute distance of `forecast` as `distance` measures it (see `DISTANCES`)."""
-    if distance == "total":
-        return forecast.flops_ratio
-    if distance == "largest":
-        return forecast.reach
-    raise OvertrainError(f"unknown compute distance {distance!r} (known: {', '.join(DISTANCES)})")
-
-
-def distance_growth(form: str, distance: float | np.ndarray) -> float | np.ndarray:
-    """The factor the extrapolation scale is multiplied by at compute distance d: log10(1 + d) or 1."""
-    if form == "log-distance":
-        return np.log10(1.0 + np.asarray(distance, dtype=float))
-    if form == "constant":
-        return np.ones_like(np.asarray(distance, dtype=float))
-    raise OvertrainError(f"unknown extrapolation form {form!r} (known: {', '.join(FORMS)})")
-
-
-def residual_noise(fit: Fit, quantity: str, prediction: float) -> float:
-    """How far a run scatters about the fitted law, as the fit runs did: their residuals' standard deviation on the
-    interval scale, sqrt(sum r^2 / (n - p)), in `quantity`'s units at `prediction` (0 for a fit with no residual
-    degrees of freedom, whose residuals say nothing). The part of a target's noise that a fit already shows: a
-    forecast at a measured run is no surer than the law passes through the runs."""
-    free = fit.n_points - type(fit.law).n_coefficients
-    observed = np.asarray(physical(quantity, fit.observed), dtype=float)
-    predicted = np.asarray(physical(quantity, fit.predicted), dtype=float)
-    usable = np.isfinite(observed) & np.isfinite(predicted) & ((observed > 0) if quantity == "loss" else True)
-    if free < 1 or not usable.any():
-        return 0.0
-    residual = np.asarray(to_scale(quantity, observed[usable])) - np.asarray(to_scale(quantity, predicted[usable]))
-    spread = float(np.sqrt(np.sum(residual**2) / free))
-    return spread / float(scale_slope(quantity, physical(quantity, np.asarray(prediction, dtype=float))))
-
-
-def loss_measurement_noise(fit: Fit, prediction: float) -> float:
-    """The target's loss measurement noise, assumed relatively as large as the fit runs' (median)."""
-    if fit.noise is None or not np.any(fit.noise > 0):
-        return 0.0
-    return float(np.median(fit.noise / fit.observed) * prediction)
-
-
-def error_measurement_noise(prediction: float, examples: np.ndarray) -> float:
-    """Binomial noise of an average error at `prediction` over tasks with `examples` examples each."""
-    examples = examples[np.isfinite(examples) & (examples > 0)]
-    if len(examples) == 0:
-        return 0.0
-    error = min(max(prediction, 0.0), 1.0)
-    return float(np.sqrt(np.sum(error * (1 - error) / examples)) / len(examples))
-
-
-def loss_target_noise(fit: Fit, prediction: float) -> float:
-    """The target's own loss noise: its measurement noise (`loss_measurement_noise`) and how far runs scatter about
-    the law (`residual_noise`), added in quadrature."""
-    return float(np.hypot(loss_measurement_noise(fit, prediction), residual_noise(fit, "loss", prediction)))
-
-
-def error_target_noise(fit: Fit, prediction: float, examples: np.ndarray) -> float:
-    """The target's own error noise: its binomial measurement noise (`error_measurement_noise`) and how far runs
-    scatter about the law (`residual_noise`), added in quadrature."""
-    return float(np.hypot(error_measurement_noise(prediction, examples), residual_noise(fit, "error", prediction)))
-
-
-def beyond_runs(forecast: Forecast) -> float:
-    """How much of the extrapolation part a forecast carries: 0 at a loss fit run's N and M, 1 from twice away from
-    every one (in N or in M, whichever is further), in between along log2 of that factor. A forecast at or beside
-    a measured run is an interpolation: its interval is the fit part and the target's noise."""
-    params, tokens = (np.asarray(v, dtype=float) for v in forecast.loss_fit.inputs[:2])
-    away = np.maximum(np.abs(np.log2(forecast.params / params)),
-                      np.abs(np.log2(forecast.multiplier / (tokens / params))))
-    return float(np.clip(np.min(away), 0.0, 1.0))
-
-
-@dataclass(frozen=True)
-class BoundParts:
-    """What interval bounds are built from, all but the extrapolation half-width, on the interval scale (squared, as
-    they add in quadrature: target noise, structural spread, the fit part's reach below and above), so that a search
-    over the half-width (`calibrate_scale`) computes the rest once."""
-
-    quantity: str
-    prediction: np.ndarray
-    centre: np.ndarray
-    noise: np.ndarray
-    structural: np.ndarray
-    fit_below: np.ndarray
-    fit_above: np.ndarray
-
-    @classmethod
-    def of(cls, prediction: np.ndarray, low: np.ndarray, high: np.ndarray, target_sigma: np.ndarray, level: float,
-           quantity: str, structural: np.ndarray | float, fit_factor: float) -> BoundParts:
-        """The parts of many forecasts at once: `low`, `high` the resampled forecasts' range (NaN: no fit part),
-        scaled by `fit_factor`; `target_sigma` the target's measurement noise in loss or error units; `structural` a
-        standard deviation on the interval scale."""
-        z = NormalDist().inv_cdf(0.5 + level / 2)
-        prediction = np.asarray(physical(quantity, np.asarray(prediction, dtype=float)), dtype=float)
-        centre = to_scale(quantity, prediction)
-
-        def reach(bound: np.ndarray, sign: float) -> np.ndarray:
-            bound = np.asarray(bound, dtype=float)
-            finite = np.isfinite(bound)
-            safe = np.where(finite, bound, prediction)
-            safe = np.clip(safe, 0.0, 1.0) if quantity == "error" else np.maximum(safe, 1e-12)
-            return np.where(finite, np.maximum(sign * (to_scale(quantity, safe) - centre), 0.0), 0.0) * fit_factor
-
-        slope = scale_slope(quantity, prediction)
-        return cls(quantity, prediction, centre, (z * np.asarray(target_sigma, dtype=float) * slope) ** 2,
-                   (z * np.asarray(structural)) ** 2, reach(low, -1.0) ** 2, reach(high, 1.0) ** 2)
-
-    def at(self, extrapolation: np.ndarray | float, below_extrapolation: np.ndarray | float | None = None
-           ) -> tuple[np.ndarray, np.ndarray]:
-        """The bounds with extrapolation half-width `extrapolation` (below the forecast `below_extrapolation`, where
-        given): the parts added in quadrature, mapped back."""
-        lower_part = extrapolation if below_extrapolation is None else below_extrapolation
-        shared = self.noise + self.structural
-        below = np.sqrt(self.fit_below + shared + np.asarray(lower_part) ** 2)
-        above = np.sqrt(self.fit_above + shared + np.asarray(extrapolation) ** 2)
-        lower = np.minimum(from_scale(self.quantity, self.centre - below), self.prediction)
-        upper = np.maximum(from_scale(self.quantity, self.centre + above), self.prediction)
-        return np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,9 @@ from overtrain.forecast import FittedLaws, Forecast, within_design
 from overtrain.runs.fitsets import FitSet
 from overtrain.runs.table import ACC, RunTable, no_larger
 from overtrain.scales import from_scale, to_scale
-from overtrain.trust.intervals import Calibration, IntervalParts, beyond_runs
+from overtrain.trust.calibration import Calibration
+from overtrain.trust.intervals import IntervalParts
+from overtrain.trust.parts import beyond_runs
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from overtrain.trust.intervals import MIN_FIT_WIDTH, BoundParts, adaptive_factor, distance_growth, fit_width
+from overtrain.trust.parts import MIN_FIT_WIDTH, BoundParts, adaptive_factor, distance_growth, fit_width
 
 #: The powers of the fit part the calibration may scale the half-width by (`calibrate_width`); 0 is a constant width.
 POWERS = (0.0, 0.5, 1.0)

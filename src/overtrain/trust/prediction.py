@@ -1,4 +1,5 @@
-"""Forecasts to trust: the method chosen by evidence, intervals calibrated by backtests, warnings attached.
+"""The trusted forecast, the third of trust's three results (`Prediction`, made by `predict`): the method chosen by
+evidence, intervals calibrated by backtests, warnings attached.
 
 This is what `overtrain forecast` runs for each family: fit the laws (the named method, or with `auto` the one
 that backtests best on these runs; given fit sets, the size-ahead protocol also weighs their `+cheap` extensions),
@@ -26,19 +27,14 @@ from overtrain.runs.table import RunTable
 from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import load_suite_evidence
 from overtrain.sizes import size_values
-from overtrain.trust.backtest import calibration_backtest, ensemble_mean, member_methods, plausible_members
+from overtrain.trust.backtest import BacktestOptions, calibration_backtest
 from overtrain.trust.bounds import below_every_run, bounded, examples_per_task
-from overtrain.trust.calibration import DEFAULT_INTERVALS, IntervalOptions, pooled_calibration, resembling
+from overtrain.trust.calibration import DEFAULT_INTERVALS, Calibration, IntervalOptions, pooled_calibration, resembling
 from overtrain.trust.choice import CANDIDATE_ERROR, Candidates, Selection, select_method
-from overtrain.trust.intervals import (
-    Calibration,
-    Interval,
-    IntervalParts,
-    batch_parts,
-    intervals_document,
-    structural_spread,
-)
-from overtrain.trust.protocols import BacktestOptions, multiplier_excursion, size_ahead_possible
+from overtrain.trust.intervals import Interval, IntervalParts, batch_parts, intervals_document
+from overtrain.trust.members import ensemble_mean, member_methods, plausible_members
+from overtrain.trust.parts import structural_spread
+from overtrain.trust.protocols import multiplier_excursion, size_ahead_possible
 from overtrain.trust.task_forecasts import TaskForecast, per_task_fit, task_forecasts, task_residual_scatter
 
 
@@ -144,9 +140,6 @@ class FamilyForecasts:
         return self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4g}")
 
 
-#: What `overtrain forecast` fits when no law is named: the paper's loss law, the development suite's error law.
-
-
 @dataclass(frozen=True)
 class ForecastRequest:
     """What a forecast is asked for, as `forecast`, `predict`, `compare` and `plan` share it: the loss split (None:
@@ -176,8 +169,41 @@ class ForecastRequest:
         return float(self.level) if self.level else DEFAULT_LEVEL
 
 
-
 DEFAULT_REQUEST = ForecastRequest()
+
+
+class BacktestKey(NamedTuple):
+    """What a calibration backtest backtests: the method, loss split, task set and backtest options."""
+
+    method: Method
+    loss_split: str
+    tasks: str
+    options: BacktestOptions
+
+
+class CalibrationKey(NamedTuple):
+    """What a calibration rests on: the rows of the runs' own backtest it counts (None: none), that backtest and
+    how its distances are measured, whether the suite's held-out forecasts count, and the options that shape it."""
+
+    rows: bytes | None
+    backtest: BacktestKey | None
+    distance: str
+    suite: bool
+    level: float
+    forms: tuple[str, str]
+    source: str
+    own_prior: float | None
+    adaptive: bool
+    sides: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class SharedWork:
+    """What the forecasts of several families with one `Evidence` share, computed once: calibration backtests and the
+    calibrations built on them."""
+
+    backtests: dict[BacktestKey, pd.DataFrame] = dataclasses.field(default_factory=dict)
+    calibrations: dict[CalibrationKey, Calibration] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,12 +211,12 @@ class Evidence:
     """What a family's forecast learns from besides its own runs: the runs its intervals are calibrated on
     (`calibration`; None: the family's own), the runs a pooled loss law is fitted to (`pool`; None: `calibration`),
     the development suite's held-out forecasts (`suite`; None: the shipped ones, where the interval options count
-    them), and what the forecasts of several families share (`cache`: backtests and calibrations)."""
+    them), and what the forecasts of several families share (`shared`: backtests and calibrations)."""
 
     calibration: RunTable | None = None
     pool: RunTable | None = None
     suite: pd.DataFrame | None = None
-    cache: dict = dataclasses.field(default_factory=dict)
+    shared: SharedWork = dataclasses.field(default_factory=SharedWork)
 
 
 def forecast_family(
@@ -260,7 +286,7 @@ def member_forecasts(
     members: dict[str, list[str]] | None = None, pool: RunTable | None = None,
 ) -> tuple[list[dict[str, dict[str, float]]], tuple[str, ...]]:
     """For each forecast, the forecasts of the eligible member laws by name (see
-    `overtrain.trust.backtest.LOSS_MEMBERS`, `ERROR_MEMBERS`; only those named in `members[quantity]` when given: the
+    `overtrain.trust.members.LOSS_MEMBERS`, `ERROR_MEMBERS`; only those named in `members[quantity]` when given: the
     plausible ones), per key: `loss` and the error's task-set name. A loss law whose exponent sits at a search bound is
     not eligible; an error law is, when its backtests found it plausible (the forecast notes the bound). Returns the
     forecasts and the error laws among them whose exponent sits at a search bound."""
@@ -309,17 +335,17 @@ class CalibratedForecasts(NamedTuple):
 
 
 def _member_backtest(
-    table: RunTable, request: ForecastRequest, backtesting: BacktestOptions, cache: dict,
+    table: RunTable, request: ForecastRequest, backtesting: BacktestOptions, shared: SharedWork,
 ) -> tuple[pd.DataFrame | None, dict[str, list[str]] | None, str]:
-    """The calibration backtest of `request`'s method on `table` (kept in `cache` for the next family), the member
+    """The calibration backtest of `request`'s method on `table` (kept in `shared` for the next family), the member
     laws it finds plausible per quantity, and its source; (None, None, why) where the runs allow no backtest."""
     method, split, tasks = request.method, request.loss_split, request.tasks
     try:
-        key = (method, split, str(tasks), backtesting)
-        frame = cache.get(key)
+        key = BacktestKey(method, split, str(tasks), backtesting)
+        frame = shared.backtests.get(key)
         if frame is None:
             frame = calibration_backtest(table, method, loss_split=split, tasks=tasks, options=backtesting)
-            cache[key] = frame
+            shared.backtests[key] = frame
         return frame, {q: plausible_members(frame, q) for q in ("loss", "error")}, frame.attrs["source"]
     except OvertrainError:
         return None, None, "no backtest possible on these runs"
@@ -370,11 +396,11 @@ def calibrated_intervals(
     `evidence.calibration` (default `runs`) that resemble each forecast (`calibration.resembling`); `options` are
     `request.intervals`. The backtest (size-ahead when the method names its fit sets and the runs allow it, else
     rolling) also says which member laws are plausible: the ensemble's members and, with `options.structural`, the
-    laws whose spread widens the interval. `evidence.cache` keeps the calibration backtest for the next family
+    laws whose spread widens the interval. `evidence.shared` keeps the calibration backtest for the next family
     forecast with the same calibration runs."""
     evidence = Evidence() if evidence is None else evidence
     method, split, tasks, options = request.method, request.loss_split, request.tasks, request.intervals
-    level, seed, cache = request.interval_level, request.seed, evidence.cache
+    level, seed, shared = request.interval_level, request.seed, evidence.shared
     pool = evidence.pool if method.loss_pooled else None
     calibration_runs, suite = evidence.calibration, evidence.suite
     table = (calibration_runs or runs).complete(split)
@@ -389,8 +415,8 @@ def calibrated_intervals(
     backtesting = BacktestOptions(protocol, level=level, n_resamples=64 if options.own else 0, seed=seed,
                                   structural=options.structural)
     frame, members, source = _member_backtest(table, dataclasses.replace(request, loss_split=split), backtesting,
-                                              cache)
-    frame_key = None if frame is None else ((method, split, str(tasks), backtesting), options.distance)
+                                              shared)
+    frame_key = None if frame is None else BacktestKey(method, split, str(tasks), backtesting)
     ensemble = method.error_law == ENSEMBLE
     found, members_at_edge = (member_forecasts(runs, method, forecasts, split, tasks, members, pool)
                       if options.structural or ensemble else ([{} for _ in forecasts], ()))
@@ -407,29 +433,31 @@ def calibrated_intervals(
         if own is not None and options.resembling:
             own = resembling(own, sizes, multiplier_excursion(f.multiplier, fit_tokens / fit_params), at_bound)
         # forecasts (of one family or of several) that resemble the same backtests share one calibration
-        key = ("calibration", None if own is None else own.index.to_numpy().tobytes(), frame_key, level,
-               options.forms, source, options.own_prior, options.adaptive, options.sides, id(suite))
-        found = cache.get(key)
+        key = CalibrationKey(None if own is None else own.index.to_numpy().tobytes(), frame_key, options.distance,
+                             suite is not None, level, options.forms, source, options.own_prior, options.adaptive,
+                             options.sides)
+        found = shared.calibrations.get(key)
         if found is None:
             found = pooled_calibration(own, suite, level, options.forms, source, options.own_prior,
                                        options.adaptive, options.sides)
-            cache[key] = found
+            shared.calibrations[key] = found
         return found
 
     # without the runs' own backtests the calibration is the same for every forecast (and every family)
-    shared = None
+    common = None
     if not options.own:
-        key = ("suite calibration", level, options.forms, options.adaptive, options.sides, source, id(suite))
-        shared = cache.get(key)
-        if shared is None:
-            shared = pooled_calibration(None, suite, level, options.forms, source, adaptive=options.adaptive,
+        key = CalibrationKey(None, None, options.distance, suite is not None, level, options.forms, source, None,
+                             options.adaptive, options.sides)
+        common = shared.calibrations.get(key)
+        if common is None:
+            common = pooled_calibration(None, suite, level, options.forms, source, adaptive=options.adaptive,
                                         sides=options.sides)
-            cache[key] = shared
+            shared.calibrations[key] = common
     calibrations, combined, intervals, parts = [], [], [], []
     all_parts = batch_parts(forecasts, level=level, seed=seed, examples=examples, structural=spreads,
                             distance=options.distance)
     for f, members_of, part in zip(forecasts, found, all_parts, strict=True):
-        calibration = shared or calibration_for(f)
+        calibration = common or calibration_for(f)
         usable = calibration.finite()
         calibrations.append(calibration)
         if ensemble:
@@ -445,7 +473,7 @@ def calibrated_intervals(
         parts.append(part)
         intervals.append(made)
     if not calibrations:
-        calibrations.append(shared or pooled_calibration(frame if options.own else None, suite, level,
+        calibrations.append(common or pooled_calibration(frame if options.own else None, suite, level,
                                                          options.forms, source, options.own_prior, options.adaptive,
                                                          options.sides))
     return CalibratedForecasts(calibrations[0], combined, intervals, parts, found)
