@@ -22,7 +22,7 @@ import pandas as pd
 import overtrain as ot
 from overtrain.errors import OvertrainError
 from overtrain.fitting.method import Method
-from overtrain.forecast import Target
+from overtrain.forecasts import Target
 from overtrain.runs.readers.runs_table import read_task_table
 from overtrain.trust.prediction import ForecastRequest, forecast_family
 

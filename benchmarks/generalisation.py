@@ -52,7 +52,7 @@ from scipy.stats import spearmanr
 from overtrain.decide.shared import recipe_forecasts
 from overtrain.errors import OvertrainError
 from overtrain.fitting.method import PAPER_METHOD, Method, base_method
-from overtrain.forecast import Target, beyond_design, fit_laws
+from overtrain.forecasts import Target, beyond_design, fit_laws
 from overtrain.laws import ENSEMBLE
 from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.runs.testbed import (
@@ -155,7 +155,7 @@ def forecast_testbed(testbed: SuiteTestbed, candidate: Candidate, evidence: pd.D
             testbed.tasks if isinstance(testbed.tasks, str) else ",".join(testbed.tasks))
         try:
             loss_fit = fit_laws(fit_tables[family], base_method(method), loss_split=testbed.loss_split,
-                                tasks="none", pool=calibration_runs).loss
+                                tasks="none", pooled_runs=calibration_runs).loss
         except OvertrainError:
             loss_fit = None
         beyond = [None if loss_fit is None else beyond_design(loss_fit, p, t)

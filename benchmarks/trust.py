@@ -45,7 +45,7 @@ def six_targets_forecast(method: Method, task_sets=("17", "46")) -> list[dict]:
         targets = runs.select("paper-targets").drop([f"{family}-open_lm_1b-1.0"])
         by_task_set = {t: forecast_family(
             runs.drop(targets.runs), [ot.Target(p, d) for p, d in zip(targets.params, targets.tokens, strict=True)],
-            ForecastRequest("c4_val", t, method, level=LEVEL), Evidence(pool=unseen))
+            ForecastRequest("c4_val", t, method, level=LEVEL), Evidence(pooled_runs=unseen))
             for t in task_sets}
         loss_true = targets.loss("c4_val")
         for i, run in enumerate(targets.runs):
@@ -76,7 +76,7 @@ def six_targets(method: Method, calibration: ot.uncertainty.Calibration, task_se
         errors = [ot.fit_error(runs, "c4_val", t, fit_set=method.error_fit_set or "paper-error", law=method.error_law)
                   for t in task_sets]
         targets = runs.select("paper-targets").drop([f"{family}-open_lm_1b-1.0"])
-        for comparison in ot.compare(loss, errors, targets):
+        for comparison in ot.score_forecasts(loss, errors, targets):
             examples = {t: testbed.tasks["n_examples"].reindex(list(runs.task_set(t).tasks)).to_numpy(dtype=float)
                         for t in task_sets}
             intervals = forecast_intervals(comparison.forecast, calibration, level=LEVEL, examples=examples)

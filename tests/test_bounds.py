@@ -15,7 +15,7 @@ import pytest
 import overtrain as ot
 from overtrain.decide.shared import recipe_forecasts
 from overtrain.fitting.method import DEFAULT_METHOD
-from overtrain.forecast import Target
+from overtrain.forecasts import Target
 from overtrain.runs.table import RunTable
 from overtrain.runs.testbed import load_suite_testbed
 from overtrain.trust.calibration import DEFAULT_INTERVALS, Calibration

@@ -17,7 +17,7 @@ from overtrain.cli import app
 from overtrain.errors import OvertrainError
 from overtrain.fitting.chance import task_bounds
 from overtrain.fitting.method import Method
-from overtrain.forecast import Target, within_design
+from overtrain.forecasts import Target, within_design
 from overtrain.laws import ENSEMBLE, TaskAveragedExponential
 from overtrain.names import DEFAULT_ERROR_LAW
 from overtrain.runs.testbed import load_suite_choice, load_suite_evidence, load_suite_testbed, suite_names
@@ -251,7 +251,7 @@ def test_forecast_warns_when_plausible_laws_disagree_beyond_the_interval(testbed
     runs = testbed.family("rpj")
     laws = ot.fit_laws(runs, ot.Method(loss_fit_set="paper-loss", error_fit_set="paper-error"), loss_split="c4_val",
                        tasks="17")
-    f = laws.forecast(7e9, 3e12)
+    f = laws.point_forecast(7e9, 3e12)
     narrow = TrustedForecast(f, {"17": Interval(0.30, 0.32, 0.9)}, members={"17": {"exponential": 0.272,
                                                                                   "direct": 0.379}})
     wide = TrustedForecast(f, {"17": Interval(0.25, 0.40, 0.9)}, members={"17": {"exponential": 0.272,

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from overtrain import OvertrainError, fit_error, fit_loss
 from overtrain.cli import app
 from overtrain.decide.plan import design, open_lm_params, plan, shape_for, under_budget
-from overtrain.forecast import FittedLaws
+from overtrain.forecasts import FittedLaws
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from overtrain.cli import app
 from overtrain.errors import OvertrainError
 from overtrain.fitting.fit import fit_error, fit_loss, fit_loss_pooled
 from overtrain.fitting.method import Method
-from overtrain.forecast import Target
+from overtrain.forecasts import Target
 from overtrain.laws import SharedExponentLoss, TwoStepError
 from overtrain.runs.tasks import empty_task_table
 from overtrain.trust.backtest import backtest

@@ -18,7 +18,7 @@ from overtrain.decide.compare import CompareOptions, compare_families
 from overtrain.decide.comparison import Spread
 from overtrain.decide.gaps import GapDrift, gap_changes, replicate_noise
 from overtrain.decide.ranking import Standing, crossings
-from overtrain.forecast import Target, quantity_column
+from overtrain.forecasts import Target, quantity_column
 from overtrain.laws import SharedExponentLoss
 from overtrain.scales import to_scale
 

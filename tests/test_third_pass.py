@@ -144,8 +144,8 @@ def test_predict_takes_the_size_strings_the_command_line_takes() -> None:
 
 def test_forecast_takes_size_strings_too() -> None:
     laws = ot.fit_laws(ot.read_runs(SWEEP).family("web"))
-    assert laws.forecast("7B", "2T").loss == laws.forecast(7e9, 2e12).loss
-    assert laws.forecast("7B", multiplier="20").tokens == 1.4e11
+    assert laws.point_forecast("7B", "2T").loss == laws.point_forecast(7e9, 2e12).loss
+    assert laws.point_forecast("7B", multiplier="20").tokens == 1.4e11
 
 
 def test_the_size_parser_lives_below_the_command_line() -> None:

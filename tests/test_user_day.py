@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from overtrain.cli import app
-from overtrain.forecast import parse_target
+from overtrain.forecasts import parse_target
 from overtrain.runs.readers import read_runs
 
 
@@ -123,7 +123,7 @@ def test_fit_law_auto_saves_the_chosen_laws(tmp_path) -> None:
     result = CliRunner().invoke(app, ["fit", str(path), "--law", "auto", "-o", str(laws)])
     assert result.exit_code == 0, result.output
     assert "chose" in result.output  # the reason, on stderr
-    predicted = CliRunner().invoke(app, ["predict", str(laws), "--json", "--target", "params=7B,multiplier=20"])
+    predicted = CliRunner().invoke(app, ["point-forecast", str(laws), "--json", "--target", "params=7B,multiplier=20"])
     assert predicted.exit_code == 0, predicted.output
     import json
 
@@ -134,10 +134,10 @@ def test_fit_law_auto_saves_the_chosen_laws(tmp_path) -> None:
 def test_the_api_exports_what_notebooks_need() -> None:
     import overtrain as ot
     import overtrain.decide.plan  # importing a module must not hide the function of the same name
-    import overtrain.forecast
+    import overtrain.forecasts
     import overtrain.trust.backtest
 
-    assert callable(ot.forecast) and callable(ot.backtest) and callable(ot.plan)
+    assert callable(ot.point_forecast) and callable(ot.backtest) and callable(ot.plan)
     assert set(ot.__all__) == {"__version__", *ot._HOMES}
     for name in ot.__all__:
         assert getattr(ot, name) is not None
@@ -154,15 +154,15 @@ def test_the_api_exports_what_notebooks_need() -> None:
     rpj = ot.load_testbed().family("rpj")
     loss = ot.fit_loss(rpj, "c4_val", fit_set="paper-loss")
     error = ot.fit_error(rpj, "c4_val", tasks="17", fit_set="paper-error")
-    many = ot.forecast(loss, error, params=np.array([1.4e9, 6.9e9]), multiplier=20)  # arrays: one run each
+    many = ot.point_forecast(loss, error, params=np.array([1.4e9, 6.9e9]), multiplier=20)  # arrays: one run each
     assert len(many) == 2 and many.loss.shape == (2,)
     for k, params in enumerate((1.4e9, 6.9e9)):
-        one = ot.forecast(loss, error, params=params, multiplier=20)
+        one = ot.point_forecast(loss, error, params=params, multiplier=20)
         assert many.loss[k] == one.loss and many.error[k] == one.error and many[k].tokens == 20 * params
-    grid = ot.forecast(loss, params=[[1e9], [2e9]], tokens=[2e10, 4e10, 8e10])  # broadcast: 2 x 3 runs
+    grid = ot.point_forecast(loss, params=[[1e9], [2e9]], tokens=[2e10, 4e10, 8e10])  # broadcast: 2 x 3 runs
     assert len(grid) == 6 and grid.to_frame()["tokens"].tolist() == [2e10, 4e10, 8e10] * 2
     with pytest.raises(ot.OvertrainError, match="do not broadcast"):
-        ot.forecast(loss, params=[1e9, 2e9], tokens=[1e10, 2e10, 3e10])
+        ot.point_forecast(loss, params=[1e9, 2e9], tokens=[1e10, 2e10, 3e10])
 
 
 def test_design_refuses_a_budget_too_small_and_reads_well() -> None:
@@ -229,7 +229,7 @@ def test_one_token_count_holds_b_out_and_says_so(tmp_path) -> None:
     assert runner.invoke(app, ["fit", str(path), "-o", str(law_file)]).exit_code == 0
     saved = json.loads(law_file.read_text())["laws"][0]["loss"]
     assert saved["M_star"] is None and saved["unidentified"] == ["B"]
-    predicted = runner.invoke(app, ["predict", str(law_file), "--target", "params=7e9,tokens=3.5e11", "--json"])
+    predicted = runner.invoke(app, ["point-forecast", str(law_file), "--target", "params=7e9,tokens=3.5e11", "--json"])
     assert json.loads(predicted.output)["predictions"][0]["loss"] == pytest.approx(fit.predict(7e9, 3.5e11))
     refused = runner.invoke(app, ["plan", str(path), "--target-loss", "2.1"])
     assert refused.exit_code == 2 and "cannot plan: every fit run has D = 3.5e+11" in refused.stderr
@@ -321,7 +321,7 @@ def test_one_vocabulary_in_json_options_and_api(tmp_path) -> None:
 def test_plan_budget_rows_hold_the_best_multiplier_and_error_targets_titled(tmp_path) -> None:
     from overtrain.decide.plan import plan, under_budget
     from overtrain.fitting.method import Method
-    from overtrain.forecast import fit_laws
+    from overtrain.forecasts import fit_laws
     from overtrain.render.figures import plan_figure
     from overtrain.runs.testbed import load_testbed
 
@@ -394,7 +394,7 @@ def test_compare_keeps_one_multiplier_ladders_at_their_multiplier_only(tmp_path)
     """Two recipes' compute-optimal ladders (every run at M = 20) compare at M = 20, where their laws hold, and
     are refused elsewhere with the reason."""
     from overtrain.decide.compare import compare_families
-    from overtrain.forecast import Target
+    from overtrain.forecasts import Target
     from overtrain.trust.prediction import ForecastRequest
 
     rows = [{"run": f"{family}{n:g}", "family": family, "params": n, "tokens": 20 * n,
@@ -539,7 +539,7 @@ def test_a_law_file_edited_into_nonsense_is_refused(tmp_path) -> None:
     document = json.loads(laws.read_text())
     document["laws"][0]["loss"]["alpha"] = -0.3
     laws.write_text(json.dumps(document))
-    result = CliRunner().invoke(app, ["predict", str(laws), "--target", "params=7B,tokens=2T"])
+    result = CliRunner().invoke(app, ["point-forecast", str(laws), "--target", "params=7B,tokens=2T"])
     assert result.exit_code == 2 and result.stdout == ""
     assert "not a usable loss law: alpha = -0.3: the exponent must be positive" in result.stderr
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from overtrain import RunTable, read_runs, reproduce, write_runs_table
 from overtrain.cli import app
-from overtrain.forecast import fit_laws, parse_target
+from overtrain.forecasts import fit_laws, parse_target
 from overtrain.lawfile import load_laws
 from overtrain.runs.checks import diagnose
 
@@ -96,7 +96,7 @@ def test_fit_then_predict_without_the_runs(tmp_path: Path) -> None:
     assert document["data"]["source"] == str(LM_EVAL) and len(document["laws"][0]["loss"]["data"]["runs"]) == 8
     direct = run("forecast", LM_EVAL, "--sizes", SIZES, "--fit-loss", "N<1e9", "--fit-error", "N<1e9",
                  "--error-law", "exponential", "--target", "N=7e9,D=2e12", "--interval", "0", "--json")
-    saved = run("predict", law_file, "--target", "N=7e9,D=2e12", "--json")
+    saved = run("point-forecast", law_file, "--target", "N=7e9,D=2e12", "--json")
     assert saved.exit_code == 0, saved.output
     # a law file keeps the average's laws, not each task's: predict gives no per-task forecasts, the rest is equal
     from_file = json.loads(saved.stdout)["predictions"]
@@ -227,10 +227,10 @@ def test_inputs_untouched_and_failed_outputs_not_written(tmp_path: Path) -> None
 def test_bad_law_files(tmp_path: Path) -> None:
     path = tmp_path / "law.json"
     path.write_text("{}")
-    one_line_error(run("predict", path, "--target", "N=1e9,M=20"), "not an overtrain law file")
+    one_line_error(run("point-forecast", path, "--target", "N=1e9,M=20"), "not an overtrain law file")
     path.write_text("[1,")
-    one_line_error(run("predict", path, "--target", "N=1e9,M=20"), "malformed JSON")
-    one_line_error(run("predict", tmp_path / "nope.json", "--target", "N=1e9,M=20"), "no such file")
+    one_line_error(run("point-forecast", path, "--target", "N=1e9,M=20"), "malformed JSON")
+    one_line_error(run("point-forecast", tmp_path / "nope.json", "--target", "N=1e9,M=20"), "no such file")
 
 
 def test_harness_results_without_sizes_or_unmatched(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def commands(scratch: Path) -> dict[str, list[str]]:
         "backtest": ["backtest", "--json"],
         "backtest sweep": ["backtest", SWEEP, "--json"],
         "fit": ["fit", "--json", "-o", laws],
-        "predict": ["predict", laws, *TARGET, "--json"],
+        "predict": ["point-forecast", laws, *TARGET, "--json"],
         "plan": ["plan", "--family", "rpj", "--fit-loss", "paper-loss", "--fit-error", "paper-error", "--tasks",
                  "17", "--target-error", "0.47163718062288623", "--inference-tokens", "0", "--inference-tokens",
                  "1e12", "--json"],

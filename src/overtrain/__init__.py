@@ -4,10 +4,10 @@
     runs = ot.load_testbed().family("rpj")
     loss = ot.fit_loss(runs, "c4_val", fit_set="paper-loss")
     err = ot.fit_error(runs, "c4_val", tasks="17", fit_set="paper-error")
-    f = ot.forecast(loss, err, params=6.9e9, multiplier=20)
+    f = ot.point_forecast(loss, err, params=6.9e9, multiplier=20)
 
     laws = ot.fit_laws(ot.read_runs("sweep.csv"))          # defaults made for a user's sweep
-    laws.forecast(params=7e9, tokens=2e12)
+    laws.point_forecast(params=7e9, tokens=2e12)
 
     ot.predict(ot.read_runs("sweep.csv"), [1e9, 7e9], multiplier=20).summary_frame()  # as `overtrain forecast`
 """
@@ -15,8 +15,7 @@
 from __future__ import annotations
 
 import importlib
-import sys
-import types
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from overtrain._version import __version__
@@ -35,11 +34,10 @@ _HOMES = {name: module for module, names in {
     "overtrain.runs.tasks": ("PAPER_17", "PAPER_46", "TaskSet"),
     "overtrain.runs.testbed": ("load_testbed", "load_testbed_metadata"),
     "overtrain.laws": ("ExponentialError", "SharedExponentLoss"),
-    "overtrain.fitting.engine": ("fit_profile",),
     "overtrain.fitting.fit": ("Fit", "fit_error", "fit_loss"),
     "overtrain.fitting.method": ("Method",),
-    "overtrain.forecast": ("Comparison", "FittedLaws", "Forecast", "Forecasts", "Target", "compare", "fit_laws",
-                           "forecast", "parse_target"),
+    "overtrain.forecasts": ("FittedLaws", "Forecast", "Forecasts", "ScoredForecast", "Target", "fit_laws",
+                            "parse_target", "point_forecast", "score_forecasts"),
     "overtrain.lawfile": ("load_laws", "save_laws"),
     "overtrain.paper": ("Reproduction", "reproduce"),
     "overtrain.trust.backtest": ("BacktestOptions", "BacktestSummary", "backtest", "summarize_backtest"),
@@ -54,19 +52,18 @@ if TYPE_CHECKING:
     from overtrain.decide.compare import CompareOptions, compare_families
     from overtrain.decide.plan import design, plan, plan_families
     from overtrain.errors import OvertrainError
-    from overtrain.fitting.engine import fit_profile
     from overtrain.fitting.fit import Fit, fit_error, fit_loss
     from overtrain.fitting.method import Method
-    from overtrain.forecast import (
-        Comparison,
+    from overtrain.forecasts import (
         FittedLaws,
         Forecast,
         Forecasts,
+        ScoredForecast,
         Target,
-        compare,
         fit_laws,
-        forecast,
         parse_target,
+        point_forecast,
+        score_forecasts,
     )
     from overtrain.lawfile import load_laws, save_laws
     from overtrain.laws import ExponentialError, SharedExponentLoss
@@ -84,20 +81,23 @@ if TYPE_CHECKING:
     from overtrain.trust.prediction import Evidence, ForecastRequest, Prediction, forecast_families, predict
 
 
-class _Package(types.ModuleType):
-    """The package, keeping a public function whose name is also a module's (`forecast`, `backtest`, `plan`): when
-    that module is imported, the import system would set the package attribute to the module."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _HOMES.get(name) == value.__name__:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+#: Names that moved or left the public API, kept for one release: each use warns and gives the object now at
+#: (module, name).
+_DEPRECATED = {
+    "forecast": ("overtrain.forecasts", "point_forecast"),  # `overtrain forecast` is `predict`
+    "compare": ("overtrain.forecasts", "score_forecasts"),  # `overtrain compare` is `compare_families`
+    "Comparison": ("overtrain.forecasts", "ScoredForecast"),
+    "fit_profile": ("overtrain.fitting.engine", "fit_profile"),  # the engine's, not a user's
+}
 
 
 def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        module, new = _DEPRECATED[name]
+        where = f"overtrain.{new}" if new in _HOMES else f"{module}.{new}"
+        warnings.warn(f"overtrain.{name} is now {where}; the old name goes in the next release", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(importlib.import_module(module), new)
     if name not in _HOMES:
         raise AttributeError(f"module 'overtrain' has no attribute {name!r}")
     value = getattr(importlib.import_module(_HOMES[name]), name)
@@ -118,7 +118,6 @@ __all__ = [
     "Calibration",
     "Candidates",
     "CompareOptions",
-    "Comparison",
     "Evidence",
     "ExponentialError",
     "Fit",
@@ -133,20 +132,18 @@ __all__ = [
     "Prediction",
     "Reproduction",
     "RunTable",
+    "ScoredForecast",
     "SharedExponentLoss",
     "Target",
     "TaskSet",
     "__version__",
     "backtest",
-    "compare",
     "compare_families",
     "design",
     "diagnose",
     "fit_error",
     "fit_laws",
     "fit_loss",
-    "fit_profile",
-    "forecast",
     "forecast_families",
     "load_laws",
     "load_testbed",
@@ -155,6 +152,7 @@ __all__ = [
     "parse_target",
     "plan",
     "plan_families",
+    "point_forecast",
     "predict",
     "read_lm_eval_dir",
     "read_openlm_dir",
@@ -162,6 +160,7 @@ __all__ = [
     "read_runs_table",
     "reproduce",
     "save_laws",
+    "score_forecasts",
     "select_method",
     "summarize_backtest",
     "write_runs_table",

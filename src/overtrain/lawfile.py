@@ -15,7 +15,7 @@ from typing import Any
 from overtrain._version import __version__
 from overtrain.errors import OvertrainError
 from overtrain.files import write_text_atomic
-from overtrain.forecast import FittedLaws
+from overtrain.forecasts import FittedLaws
 from overtrain.runs.table import RunTable
 
 FORMAT = "overtrain-laws"

@@ -16,7 +16,7 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting.fit import Fit, fit_error, fit_loss
-from overtrain.forecast import Comparison, compare
+from overtrain.forecasts import ScoredForecast, score_forecasts
 from overtrain.runs.table import RunTable
 from overtrain.runs.testbed import load_testbed
 
@@ -32,7 +32,7 @@ class FamilyReproduction:
     family: str
     loss_fit: Fit
     error_fits: tuple[Fit, ...]
-    targets: tuple[Comparison, ...]
+    targets: tuple[ScoredForecast, ...]
 
     def coefficients(self) -> dict[str, Any]:
         """Fitted coefficients in both forms, M*, fit-set compute, and each error law's (k, gamma, eps)."""
@@ -53,7 +53,7 @@ class Reproduction:
     families: tuple[FamilyReproduction, ...]
 
     @property
-    def targets(self) -> list[Comparison]:
+    def targets(self) -> list[ScoredForecast]:
         return [t for f in self.families for t in f.targets]
 
     def summary_frame(self) -> pd.DataFrame:
@@ -120,7 +120,7 @@ def reproduce(
         chosen = table.select(targets).sorted_by("flops")
         if len(chosen) == 0:
             raise OvertrainError(f"targets {targets!r} select no runs of family {family!r} in {runs.source}")
-        results.append(FamilyReproduction(family, loss, errors, tuple(compare(loss, errors, chosen))))
+        results.append(FamilyReproduction(family, loss, errors, tuple(score_forecasts(loss, errors, chosen))))
     return Reproduction(loss_split, tuple(results))
 
 
@@ -174,7 +174,7 @@ def per_task_errors(
         row = {}
         for name, spec in [*((t, [t]) for t in tasks), ("avg_subset", "17"), ("avg", "46")]:
             error = fit_error(table, loss_split, spec, fit_set=error_fit_set, checkpoints=False)
-            (comparison,) = compare(loss, error, target)
+            (comparison,) = score_forecasts(loss, error, target)
             row[name] = comparison.error_rel_err(error.task_set.name)
         result[family] = row
     return result
@@ -190,7 +190,7 @@ def heatmap_errors(runs: RunTable, task_sets: Sequence[str] = PAPER_TASK_SETS) -
         result[family] = [
             {"run": c.run, "params": c.forecast.params, "multiplier": c.multiplier, "loss": c.loss_rel_err,
              **{f"err{t}": c.error_rel_err(t) for t in task_sets}}
-            for c in compare(loss, errors, table)
+            for c in score_forecasts(loss, errors, table)
         ]
     return result
 
@@ -204,7 +204,7 @@ def other_splits(runs: RunTable) -> dict[str, dict[str, dict[str, float]]]:
         result[family] = {}
         for split in table.splits:
             loss = fit_loss(table, split, fit_set="paper-loss")
-            result[family][split] = {c.run: c.loss_rel_err for c in compare(loss, None, targets)}
+            result[family][split] = {c.run: c.loss_rel_err for c in score_forecasts(loss, None, targets)}
     return result
 
 
@@ -230,7 +230,7 @@ def task_threshold_ablation(runs: RunTable, thresholds: Sequence[int] = ABLATION
                 table = runs.family(family)
                 loss = fit_loss(table, PAPER_LOSS_SPLIT, fit_set="paper-loss")
                 error = fit_error(table, PAPER_LOSS_SPLIT, list(tasks), fit_set="paper-error")
-                (comparison,) = compare(loss, error, table.where(shape="open_lm_7b"))
+                (comparison,) = score_forecasts(loss, error, table.where(shape="open_lm_7b"))
                 row[family] = comparison.error_rel_err(error.task_set.name)
         rows.append(row)
     return rows
@@ -261,7 +261,7 @@ def fit_compute_sweep(runs: RunTable, family: str = "rpj", smallest: int = 5) ->
             row["unidentifiable"] = f"loss fit set of {n} runs: {loss.held_out}"
             rows.append(row)
             continue
-        for c in compare(loss, error, targets):
+        for c in score_forecasts(loss, error, targets):
             row[f"{c.run} loss"] = c.loss_rel_err
             row[f"{c.run} err17"] = c.error_rel_err("17")
         rows.append(row)

@@ -1,5 +1,5 @@
 """The `overtrain` command line: a thin layer over the Python API, its commands in groups (`paper`: reproduce, runs;
-`forecasting`: forecast, backtest, fit, predict; `deciding`: plan, design, compare). Every command imports the
+`forecasting`: forecast, backtest, fit, point-forecast; `deciding`: plan, design, compare). Every command imports the
 machinery it needs when it runs: `overtrain --help` loads typer, rich and numpy only."""
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ def version_command() -> None:
 COMMANDS = {
     "reproduce": paper.reproduce_command, "runs": paper.runs_command,
     "forecast": forecasting.forecast_command, "backtest": forecasting.backtest_command,
-    "fit": forecasting.fit_command, "predict": forecasting.predict_command,
+    "fit": forecasting.fit_command, "point-forecast": forecasting.point_forecast_command,
     "plan": deciding.plan_command, "design": deciding.design_command, "compare": deciding.compare_command,
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)
 app.command("version", hidden=True)(version_command)
+#: `overtrain predict` was the name of `point-forecast` (a name `ot.predict` means otherwise): kept for one release.
+app.command("predict", hidden=True, deprecated=True)(forecasting.point_forecast_command)

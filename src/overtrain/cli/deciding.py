@@ -14,7 +14,7 @@ from overtrain.names import DEFAULT_ERROR_LAW, DEFAULT_LEVEL
 from overtrain.sizes import amount
 
 if TYPE_CHECKING:
-    from overtrain.forecast import FittedLaws
+    from overtrain.forecasts import FittedLaws
 from overtrain.cli.app import console, print_json, reports_errors, warn, working
 from overtrain.cli.forecasting import fit_all
 from overtrain.cli.options import (
@@ -146,7 +146,7 @@ def design_command(
 ) -> None:
     """Propose the small runs to train first (sizes, multipliers, cost) and the accuracy to expect."""
     from overtrain.decide.plan import design
-    from overtrain.forecast import parse_target
+    from overtrain.forecasts import parse_target
     from overtrain.render.tables import design_table
 
     parsed = parse_target(target)
@@ -193,7 +193,7 @@ def compare_command(
     """Which family (data recipe) wins at the target: a ranking with intervals, P(best) and the leading pairs' odds."""
     from overtrain.decide.compare import CompareOptions, compare_families
     from overtrain.fitting.method import Method
-    from overtrain.forecast import parse_target
+    from overtrain.forecasts import parse_target
     from overtrain.render.tables import comparison_tables, comparison_warnings
     from overtrain.trust.prediction import ForecastRequest
 

@@ -1,4 +1,5 @@
-"""`overtrain forecast`, `backtest`, `fit` and `predict`: laws fitted to runs, forecasts and how far to trust them."""
+"""`overtrain forecast`, `backtest`, `fit` and `point-forecast`: laws fitted to runs, forecasts and how far to trust
+them."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from overtrain.names import DEFAULT_ERROR_LAW, DEFAULT_LEVEL, ENSEMBLE, LOSS_LAW
 
 if TYPE_CHECKING:
     from overtrain.fitting.method import Method
-    from overtrain.forecast import FittedLaws
+    from overtrain.forecasts import FittedLaws
     from overtrain.runs.table import RunTable
     from overtrain.trust.prediction import TrustedForecast
 from overtrain.cli.app import console, print_json, reports_errors, warn, working
@@ -44,7 +45,7 @@ from overtrain.cli.options import (
 
 def fit_all(runs: RunTable, family: list[str] | None, loss_split: str | None, tasks: str | None,
              method: Method) -> list[FittedLaws]:
-    from overtrain.forecast import fit_families
+    from overtrain.forecasts import fit_families
 
     return fit_families(runs, families_named(runs, family) or runs.families, method, loss_split=loss_split, tasks=tasks)
 
@@ -122,7 +123,7 @@ def forecast_command(
 ) -> None:
     """Fit the loss and error laws to RUNS and forecast each target run's loss and average error."""
     from overtrain.fitting.method import Method
-    from overtrain.forecast import parse_target
+    from overtrain.forecasts import parse_target
     from overtrain.trust.choice import CANDIDATE_ERROR
     from overtrain.trust.prediction import ForecastRequest, forecast_families
 
@@ -147,7 +148,7 @@ def forecast_command(
     warnings += [f"not forecast: {why}" for why in skipped.values()]
     notes = family_notes(results)
     if plot is not None:
-        from overtrain.forecast import family_curves
+        from overtrain.forecasts import family_curves
         from overtrain.render.figures import forecast_figure, save
 
         curves = [family_curves(table, r.laws, [f.forecast for f in r.forecasts]) for r in results]
@@ -191,7 +192,7 @@ def backtest_command(
     import numpy as np
 
     from overtrain.fitting.method import Method
-    from overtrain.forecast import default_task_spec
+    from overtrain.forecasts import default_task_spec
     from overtrain.render.tables import backtest_table
     from overtrain.trust.backtest import BacktestOptions, summarize_backtest
     from overtrain.trust.choice import Candidates, select_method
@@ -256,7 +257,7 @@ def fit_command(
     allow_implausible: AllowImplausibleOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Fit the laws to RUNS and save them as a JSON law file for `overtrain predict` (printed without -o)."""
+    """Fit the laws to RUNS and save them as a JSON law file for `overtrain point-forecast` (printed without -o)."""
     if output is not None:
         check_writable(output)
     if plot is not None:
@@ -271,7 +272,7 @@ def fit_command(
     else:
         laws = fit_all(table, family, loss_split, tasks, Method(law, objective, error_law, fit_loss, fit_error, pool))
     if plot is not None:
-        from overtrain.forecast import family_curves
+        from overtrain.forecasts import family_curves
         from overtrain.render.figures import forecast_figure, save
 
         save(forecast_figure(table, laws, [], [family_curves(table, law) for law in laws]), plot)
@@ -288,17 +289,18 @@ def fit_command(
 
 
 @reports_errors
-def predict_command(
+def point_forecast_command(
     laws: Annotated[Path, typer.Argument(help="A law file written by `overtrain fit -o`.")],
     target: TargetOption,
     json_output: JsonOption = False,
 ) -> None:
-    """Forecast target runs from a saved law file, without the runs it was fitted to."""
-    from overtrain.forecast import parse_target
+    """Point forecasts of target runs from a saved law file, without the runs it was fitted to (and so without
+    intervals)."""
+    from overtrain.forecasts import parse_target
     from overtrain.lawfile import load_laws
     from overtrain.trust.prediction import TrustedForecast
 
     fitted = load_laws(laws)
     parsed = [parse_target(t) for t in target]
-    forecasts = [TrustedForecast(law.forecast(t.params, t.tokens), {}) for law in fitted for t in parsed]
+    forecasts = [TrustedForecast(law.point_forecast(t.params, t.tokens), {}) for law in fitted for t in parsed]
     _show_forecasts(fitted, forecasts, json_output, [])

@@ -12,7 +12,7 @@ from overtrain.decide.comparison import Spread
 from overtrain.decide.gaps import GapDrift, drift_with_runs, measure_gap_drift
 from overtrain.decide.plan import FamilyPlan, Plan
 from overtrain.decide.shared import last_seen
-from overtrain.forecast import FittedLaws
+from overtrain.forecasts import FittedLaws
 from overtrain.runs.table import RunTable
 from overtrain.scales import to_scale
 from overtrain.trust.calibration import Calibration
@@ -27,7 +27,7 @@ def cost_elasticity(laws: FittedLaws, plan: Plan, key: str) -> float:
     values = []
     for factor in (np.exp(-step), np.exp(step)):
         params = plan.params * np.sqrt(factor)
-        forecast = laws.forecast(params, multiplier=plan.multiplier)
+        forecast = laws.point_forecast(params, multiplier=plan.multiplier)
         values.append(float(to_scale(quantity, forecast.loss if key == "loss" else forecast.errors[key])))
     return (values[1] - values[0]) / (2 * step)
 

@@ -30,7 +30,7 @@ from overtrain.decide.gaps import GapDrift, drift_with_runs, measure_gap_drift
 from overtrain.decide.ranking import Standing, crossings
 from overtrain.decide.shared import compare_shared, last_seen
 from overtrain.errors import OvertrainError
-from overtrain.forecast import FittedLaws, Target, default_task_spec
+from overtrain.forecasts import FittedLaws, Target, default_task_spec
 from overtrain.runs.table import RunTable, measured_values
 from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import load_suite_evidence

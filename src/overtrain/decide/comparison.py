@@ -15,7 +15,7 @@ from overtrain.decide.gaps import MIN_REPLICATE_DOF, GapDrift
 from overtrain.decide.ranking import Standing
 from overtrain.errors import OvertrainError
 from overtrain.fitting.fit import Fit
-from overtrain.forecast import Target, quantity_column
+from overtrain.forecasts import Target, quantity_column
 from overtrain.laws.loss import held_out_reason, shared_quantity
 from overtrain.runs.table import ACC, RunTable
 from overtrain.scales import scale_slope, to_scale

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import OvertrainError
-from overtrain.forecast import FittedLaws
+from overtrain.forecasts import FittedLaws
 from overtrain.runs.table import RunTable, measured_values
 from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import RecipeTestbed, load_recipe_testbeds

@@ -17,7 +17,7 @@ import numpy as np
 from overtrain.errors import OvertrainError
 from overtrain.fitting.fit import Fit
 from overtrain.fitting.method import PAPER_METHOD
-from overtrain.forecast import FittedLaws, Forecast, Target
+from overtrain.forecasts import FittedLaws, Forecast, Target
 from overtrain.laws.loss import held_out_reason
 from overtrain.runs.table import RunTable, flops_from
 from overtrain.trust.calibration import Calibration
@@ -161,7 +161,7 @@ def plan(
         low, high = (low, b) if fa <= fb else (a, high)
     params = float(np.exp((low + high) / 2))
     tokens = float(tokens_for_loss(laws.loss, np.array([params]), target_loss)[0])
-    result = Plan(params, tokens, inference_tokens, target_loss, target_error, laws.forecast(params, tokens))
+    result = Plan(params, tokens, inference_tokens, target_loss, target_error, laws.point_forecast(params, tokens))
     if budget is not None and result.training_flops > budget:
         raise OvertrainError(
             f"reaching loss {target_loss:.4g} needs {result.training_flops:.3g} training FLOPs at best "
@@ -188,7 +188,7 @@ def under_budget(laws: FittedLaws, budget: float, multipliers: Sequence[float] |
     rows = []
     for m in grid:
         params = float(np.sqrt(budget / (6.0 * m)))
-        f = laws.forecast(params, m * params)
+        f = laws.point_forecast(params, m * params)
         rows.append({"multiplier": float(m), "params": params, "tokens": m * params, "loss": f.loss, "error": f.error,
                      "best": False})
     rows[min(range(len(rows)), key=lambda i: rows[i]["loss"])]["best"] = True

@@ -19,7 +19,7 @@ from overtrain.decide.comparison import RecipeComparison, RecipeForecast, cannot
 from overtrain.decide.gaps import GapDrift, drift_with_runs, replicate_noise, replicate_part
 from overtrain.decide.ranking import Standing
 from overtrain.errors import OvertrainError
-from overtrain.forecast import FittedLaws, Target, within_design
+from overtrain.forecasts import FittedLaws, Target, within_design
 from overtrain.runs.table import RunTable, measured_values
 from overtrain.runs.tasks import TaskSet
 from overtrain.scales import from_scale, to_scale
@@ -74,7 +74,7 @@ def _offset(runs: RunTable, laws: FittedLaws, key: str) -> _Offset | None:
         return None
     largest, values = found
     quantity = "loss" if key == "loss" else "error"
-    shared = [laws.forecast(float(n), float(d)) for n, d in zip(runs.params[largest], runs.tokens[largest],
+    shared = [laws.point_forecast(float(n), float(d)) for n, d in zip(runs.params[largest], runs.tokens[largest],
                                                                   strict=True)]
     predicted = np.array([f.loss if key == "loss" else f.errors[key] for f in shared])
     offset = float(np.mean(to_scale(quantity, values[largest]) - to_scale(quantity, predicted)))

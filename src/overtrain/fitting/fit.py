@@ -23,7 +23,7 @@ from overtrain.runs.tasks import TaskSet
 
 
 @dataclass(frozen=True)
-class PoolData:
+class PooledData:
     """Every fit run of a pooled fit (`fit_loss_pooled`): what resampling it needs, beyond one family's runs."""
 
     inputs: tuple[np.ndarray, ...]
@@ -33,7 +33,7 @@ class PoolData:
     member: int
 
     def __repr__(self) -> str:
-        return f"PoolData({len(self.observed)} runs in {int(self.group.max()) + 1} families)"
+        return f"PooledData({len(self.observed)} runs in {int(self.group.max()) + 1} families)"
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Fit:
     objective: str = "least-squares"
     noise: np.ndarray | None = None
     pooled: tuple[str, ...] = ()
-    pool: PoolData | None = None
+    pooled_data: PooledData | None = None
     #: The compute of the fit set's most expensive run (NaN where unknown: a law file written before it was kept).
     largest_flops: float = float("nan")
     #: Intermediate checkpoints of the runs fitted beside them (an error law of the loss alone): their ids, and the
@@ -494,7 +494,7 @@ def fit_loss_pooled(
             runs=tuple(np.asarray(chosen.runs)[rows]), inputs=member_inputs, observed=observed,
             response=f"loss:{split}", loss_split=split, task_set=None,
             fit_flops=float(chosen.flops[rows].sum()), at_bound=bool(at_bound[0]), noise=noise[rows],
-            pooled=tuple(families), pool=PoolData(inputs, y, group, noise, g),
+            pooled=tuple(families), pooled_data=PooledData(inputs, y, group, noise, g),
             largest_flops=float(chosen.flops[rows].max()),
         )
     return fits

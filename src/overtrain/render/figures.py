@@ -14,7 +14,7 @@ import pandas as pd
 
 from overtrain.decide.plan import params_for_loss
 from overtrain.files import write_atomic
-from overtrain.forecast import FamilyCurves, LawCurve, distinct_multipliers, family_curves
+from overtrain.forecasts import FamilyCurves, LawCurve, distinct_multipliers, family_curves
 from overtrain.paper import FAMILY_NAMES
 
 matplotlib.use("Agg")

@@ -12,7 +12,7 @@ from rich.text import Text
 from overtrain.decide.comparison import CROSSING_DECADES, LEADERS, TOP, RecipeComparison
 from overtrain.decide.plan import Design, Plan, shape_for
 from overtrain.decide.ranking import DRAWS
-from overtrain.forecast import Comparison, FittedLaws
+from overtrain.forecasts import FittedLaws, ScoredForecast
 from overtrain.names import ENSEMBLE
 from overtrain.paper import FAMILY_NAMES, Reproduction
 from overtrain.runs.table import RunTable
@@ -48,7 +48,7 @@ def _ratio(value: float) -> str:
     return f"{value:.2g}x" if value >= 1e5 or value < 10 else f"{value:.0f}x"
 
 
-def _target_name(t: Comparison) -> str:
+def _target_name(t: ScoredForecast) -> str:
     return f"{_size(t.forecast.params)} M={t.multiplier:g}"
 
 

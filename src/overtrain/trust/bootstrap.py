@@ -94,7 +94,7 @@ def resample_predictions(
     law = refitted_law(fit)
     if law is not type(fit.law):
         raise OvertrainError(f"intervals are not available for the {fit.law.name} law")
-    if fit.pool is not None and masks.all():
+    if fit.pooled_data is not None and masks.all():
         return _resample_pooled(fit, len(masks), target_inputs, n_resamples, seed)
     first, which = distinct_rows(masks)  # each forecast's distinct fit set
     masks = masks[first]
@@ -149,7 +149,7 @@ def _resample_pooled(fit: Fit, n_masks: int, target_inputs: list[tuple[np.ndarra
     """`resample_predictions` for a pooled fit on all its runs: every family's runs resampled within the family
     (run by run when it has at least `CASE_RESAMPLING_RUNS_PER_COEFFICIENT` per linear coefficient, else by
     residuals of the pooled fit), the pooled law refitted to each draw, this family's law predicted."""
-    pool, law = fit.pool, type(fit.law)
+    pool, law = fit.pooled_data, type(fit.law)
     rng = np.random.default_rng(seed)
     n_linear = linear_count(law)
     groups = int(pool.group.max()) + 1

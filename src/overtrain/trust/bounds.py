@@ -15,7 +15,7 @@ import pandas as pd
 
 from overtrain.fitting.chance import chance_ceilings, task_chance
 from overtrain.fitting.fit import Fit
-from overtrain.forecast import FittedLaws, Forecast
+from overtrain.forecasts import FittedLaws, Forecast
 from overtrain.runs.table import RunTable, measured_values, no_larger
 from overtrain.trust.intervals import IntervalParts
 from overtrain.trust.parts import error_measurement_noise, loss_measurement_noise

@@ -1,5 +1,6 @@
-"""Calibration, the second of trust's three results: one extrapolation `Width` per quantity, learned from backtests that resemble a forecast and from
-the development suite's held-out forecasts, and the options (`IntervalOptions`) that say how."""
+"""Calibration, the second of trust's three results: one extrapolation `Width` per quantity, learned from backtests
+that resemble a forecast and from the development suite's held-out forecasts, and the options (`IntervalOptions`)
+that say how."""
 
 from __future__ import annotations
 

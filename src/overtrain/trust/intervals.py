@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from overtrain.forecast import Forecast
+from overtrain.forecasts import Forecast
 from overtrain.scales import shift_on_scale
 from overtrain.trust.bootstrap import (
     centred_on_pooled,
@@ -150,7 +150,7 @@ def batch_parts(
     loss_samples = resample_predictions(
         loss_fit, masks, [target_inputs(loss_fit, f.params, f.tokens, np.zeros(n_resamples)) for f in forecasts],
         n_resamples, seed)
-    if loss_fit.pooled and loss_fit.pool is None:  # a pooled fit read back from a law file
+    if loss_fit.pooled and loss_fit.pooled_data is None:  # a pooled fit read back from a law file
         loss_samples = np.array([centred_on_pooled(loss_fit, samples, f.params, f.tokens, f.loss)
                                  for samples, f in zip(loss_samples, forecasts, strict=True)])
     parts = [{"loss": IntervalParts("loss", f.loss, *physical_bounds("loss", samples, level),

@@ -12,7 +12,7 @@ import numpy as np
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting.fit import Fit
-from overtrain.forecast import Forecast
+from overtrain.forecasts import Forecast
 from overtrain.scales import from_scale, physical, scale_slope, to_scale
 
 

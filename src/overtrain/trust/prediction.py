@@ -11,6 +11,7 @@ the forecast learns from.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -20,7 +21,7 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError, about
 from overtrain.fitting.method import DEFAULT_METHOD, Method, base_method
-from overtrain.forecast import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
+from overtrain.forecasts import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
 from overtrain.laws import ENSEMBLE
 from overtrain.names import DEFAULT_LEVEL
 from overtrain.runs.table import RunTable
@@ -209,14 +210,22 @@ class SharedWork:
 @dataclass(frozen=True, eq=False)
 class Evidence:
     """What a family's forecast learns from besides its own runs: the runs its intervals are calibrated on
-    (`calibration`; None: the family's own), the runs a pooled loss law is fitted to (`pool`; None: `calibration`),
-    the development suite's held-out forecasts (`suite`; None: the shipped ones, where the interval options count
-    them), and what the forecasts of several families share (`shared`: backtests and calibrations)."""
+    (`calibration`; None: the family's own), the runs a pooled loss law is fitted to (`pooled_runs`; None:
+    `calibration`), the development suite's held-out forecasts (`suite`; None: the shipped ones, where the interval
+    options count them), and what the forecasts of several families share (`shared`: backtests and calibrations)."""
 
     calibration: RunTable | None = None
-    pool: RunTable | None = None
+    pooled_runs: RunTable | None = None
     suite: pd.DataFrame | None = None
     shared: SharedWork = dataclasses.field(default_factory=SharedWork)
+    #: The old name of `pooled_runs` (deprecated, for one release).
+    pool: dataclasses.InitVar[RunTable | None] = None
+
+    def __post_init__(self, pool: RunTable | None) -> None:
+        if pool is not None:
+            warnings.warn("Evidence(pool=...) is now Evidence(pooled_runs=...); the old name goes in the next release",
+                          DeprecationWarning, stacklevel=3)
+            object.__setattr__(self, "pooled_runs", pool)
 
 
 def forecast_family(
@@ -224,7 +233,7 @@ def forecast_family(
     evidence: Evidence | None = None, progress: Callable[[str], None] | None = None,
 ) -> FamilyForecasts:
     """Fit, forecast and (with `request.level`) attach calibrated intervals, for one family's runs (see
-    `calibrated_intervals`). With a pooled loss law, it is fitted to the families of `evidence.pool` at once,
+    `calibrated_intervals`). With a pooled loss law, it is fitted to the families of `evidence.pooled_runs` at once,
     exponents shared. `progress` hears each step; with `request.per_task`, each forecast carries each task's
     (`task_forecasts`)."""
     evidence = Evidence() if evidence is None else evidence
@@ -234,7 +243,7 @@ def forecast_family(
     task_spec = default_task_spec(runs, request.tasks)
     named = request.method
     selection = None
-    pool_runs = evidence.pool
+    pool_runs = evidence.pooled_runs
     if pool_runs is None:
         pool_runs = evidence.calibration if evidence.calibration is not None else runs
     method = named
@@ -248,10 +257,10 @@ def forecast_family(
         chosen = selection.method
         method = dataclasses.replace(chosen, loss_fit_set=chosen.loss_fit_set or named.loss_fit_set,
                                      error_fit_set=chosen.error_fit_set or named.error_fit_set)
-    evidence = dataclasses.replace(evidence, pool=pool_runs)
+    evidence = dataclasses.replace(evidence, pooled_runs=pool_runs)
     say(f"{family}: fitting")
-    laws = fit_method(runs, method, split, task_spec, evidence.pool)
-    forecasts = [laws.forecast(t.params, t.tokens) for t in targets]
+    laws = fit_method(runs, method, split, task_spec, evidence.pooled_runs)
+    forecasts = [laws.point_forecast(t.params, t.tokens) for t in targets]
     empty: list[dict] = [{} for _ in forecasts]
     calibration, intervals, parts, members = None, empty, empty, empty
     if request.with_intervals or method.error_law == ENSEMBLE:
@@ -275,15 +284,15 @@ def forecast_family(
 
 
 def fit_method(runs: RunTable, method: Method, split: str, tasks: str | Sequence[str] | TaskSet | None,
-               pool: RunTable | None = None) -> FittedLaws:
-    """One family's laws under `method` (an ensemble: its base law; a pooled loss law: fitted with `pool`); no
+               pooled_runs: RunTable | None = None) -> FittedLaws:
+    """One family's laws under `method` (an ensemble: its base law; a pooled loss law: fitted with `pooled_runs`); no
     error law when `tasks` is None."""
-    return fit_laws(runs, base_method(method), loss_split=split, tasks=tasks or "none", pool=pool)
+    return fit_laws(runs, base_method(method), loss_split=split, tasks=tasks or "none", pooled_runs=pooled_runs)
 
 
 def member_forecasts(
     runs: RunTable, method: Method, forecasts: Sequence[Forecast], split: str, tasks: str | Sequence[str] | None,
-    members: dict[str, list[str]] | None = None, pool: RunTable | None = None,
+    members: dict[str, list[str]] | None = None, pooled_runs: RunTable | None = None,
 ) -> tuple[list[dict[str, dict[str, float]]], tuple[str, ...]]:
     """For each forecast, the forecasts of the eligible member laws by name (see
     `overtrain.trust.members.LOSS_MEMBERS`, `ERROR_MEMBERS`; only those named in `members[quantity]` when given: the
@@ -297,7 +306,7 @@ def member_forecasts(
             if members is not None and key not in members.get(quantity, []):
                 continue
             try:
-                laws = fit_method(runs, member, split, tasks if quantity == "error" else None, pool)
+                laws = fit_method(runs, member, split, tasks if quantity == "error" else None, pooled_runs)
             except OvertrainError:
                 continue
             fit = laws.loss if quantity == "loss" else laws.error
@@ -306,7 +315,7 @@ def member_forecasts(
             if fit.at_bound:
                 bounded.append(key)
             for values, f in zip(found, forecasts, strict=True):
-                member_forecast = laws.forecast(f.params, f.tokens)
+                member_forecast = laws.point_forecast(f.params, f.tokens)
                 if quantity == "loss":
                     values.setdefault("loss", {})[key] = member_forecast.loss
                 else:
@@ -401,7 +410,7 @@ def calibrated_intervals(
     evidence = Evidence() if evidence is None else evidence
     method, split, tasks, options = request.method, request.loss_split, request.tasks, request.intervals
     level, seed, shared = request.interval_level, request.seed, evidence.shared
-    pool = evidence.pool if method.loss_pooled else None
+    pooled = evidence.pooled_runs if method.loss_pooled else None
     calibration_runs, suite = evidence.calibration, evidence.suite
     table = (calibration_runs or runs).complete(split)
     if options.suite and suite is None:
@@ -418,7 +427,7 @@ def calibrated_intervals(
                                               shared)
     frame_key = None if frame is None else BacktestKey(method, split, str(tasks), backtesting)
     ensemble = method.error_law == ENSEMBLE
-    found, members_at_edge = (member_forecasts(runs, method, forecasts, split, tasks, members, pool)
+    found, members_at_edge = (member_forecasts(runs, method, forecasts, split, tasks, members, pooled)
                       if options.structural or ensemble else ([{} for _ in forecasts], ()))
     spreads = [{key: structural_spread("loss" if key == "loss" else "error", list(values.values()))
                 if options.structural else 0.0 for key, values in f.items()} for f in found]

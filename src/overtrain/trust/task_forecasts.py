@@ -23,7 +23,7 @@ import numpy as np
 from overtrain.errors import OvertrainError
 from overtrain.fitting.chance import chance_ceilings, task_chance
 from overtrain.fitting.fit import Fit, fit_error
-from overtrain.forecast import FittedLaws, Forecast, within_design
+from overtrain.forecasts import FittedLaws, Forecast, within_design
 from overtrain.runs.fitsets import FitSet
 from overtrain.runs.table import ACC, RunTable, no_larger
 from overtrain.scales import from_scale, to_scale
@@ -160,8 +160,8 @@ def task_offsets(pooled_runs: RunTable, fit: Fit, laws: FittedLaws, recipe_runs:
     if len(recipe_runs) == 0:
         return offsets
     largest = recipe_runs.subset(recipe_runs.params >= 0.9 * recipe_runs.params.max())
-    predicted = np.array([[t.error for t in task_forecasts(pooled_runs, fit, laws.forecast(float(n), float(d)), None,
-                                                           0.9, 1.0)]
+    predicted = np.array([[t.error for t in task_forecasts(pooled_runs, fit, laws.point_forecast(float(n), float(d)),
+                                                           None, 0.9, 1.0)]
                           for n, d in zip(largest.params, largest.tokens, strict=True)])  # (runs, tasks)
     for t, task in enumerate(fit.task_set.tasks):
         if ACC + task not in largest.columns.columns:

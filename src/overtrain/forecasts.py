@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -184,12 +185,12 @@ class Forecasts:
 
 
 @overload
-def forecast(loss_fit: Fit, error_fits: Fit | Sequence[Fit] | None = None, *, params: float,
-             tokens: float | None = None, multiplier: float | None = None) -> Forecast: ...
+def point_forecast(loss_fit: Fit, error_fits: Fit | Sequence[Fit] | None = None, *, params: float,
+                   tokens: float | None = None, multiplier: float | None = None) -> Forecast: ...
 @overload
-def forecast(loss_fit: Fit, error_fits: Fit | Sequence[Fit] | None = None, *, params: np.ndarray | Sequence[float],
-             tokens: Any = None, multiplier: Any = None) -> Forecasts: ...
-def forecast(
+def point_forecast(loss_fit: Fit, error_fits: Fit | Sequence[Fit] | None = None, *,
+                   params: np.ndarray | Sequence[float], tokens: Any = None, multiplier: Any = None) -> Forecasts: ...
+def point_forecast(
     loss_fit: Fit,
     error_fits: Fit | Sequence[Fit] | None = None,
     *,
@@ -197,9 +198,26 @@ def forecast(
     tokens: Any = None,
     multiplier: Any = None,
 ) -> Forecast | Forecasts:
-    """Forecast a run of `params` parameters trained on `tokens` tokens (or `multiplier` x params tokens); sizes may
-    be written as on the command line ("7B", "2T"). Given arrays (broadcast together), forecast each run and return
-    them as `Forecasts`."""
+    """The fitted laws' forecast of a run, without intervals: L(N, D) from the loss law, then Err(L) from each error
+    law. For a forecast with calibrated intervals and warnings from the runs themselves, see `overtrain.predict`.
+
+    Parameters
+    ----------
+    loss_fit : Fit
+        A fitted loss law.
+    error_fits : Fit or sequence of Fit, optional
+        Fitted error laws (one per task set).
+    params : float, str or array-like
+        Parameters N ("7B" as on the command line).
+    tokens : float, str or array-like, optional
+        Training tokens D; give exactly one of `tokens` and `multiplier`.
+    multiplier : float, str or array-like, optional
+        Tokens per parameter M = D / N.
+
+    Returns
+    -------
+    Forecast or Forecasts
+        One forecast, or with arrays (broadcast together) one per run."""
     if loss_fit.kind != "loss":
         raise OvertrainError(f"expected a loss-law fit, got a {loss_fit.kind}-law fit")
     params, tokens, multiplier = (size_values(v, n) for v, n in ((params, "params"), (tokens, "tokens"),
@@ -212,7 +230,7 @@ def forecast(
             raise OvertrainError(f"forecast: params, tokens and multiplier do not broadcast together ({error})"
                                  ) from None
         names = [n for n, v in (("params", params), ("tokens", tokens), ("multiplier", multiplier)) if v is not None]
-        return Forecasts(tuple(forecast(loss_fit, error_fits, **{n: float(g.flat[i]) for n, g in zip(names, grid,
+        return Forecasts(tuple(point_forecast(loss_fit, error_fits, **{n: float(g.flat[i]) for n, g in zip(names, grid,
                                                                                                         strict=True)})
                                for i in range(grid[0].size)))
     fits = _error_fits(error_fits, loss_fit)
@@ -326,7 +344,7 @@ def error_curve(fit: Fit, losses: Sequence[float] | np.ndarray, points: int = 20
 
 
 @dataclass(frozen=True)
-class Comparison:
+class ScoredForecast:
     """A forecast set against a run that was actually trained: true and predicted values, relative errors."""
 
     run: str
@@ -374,8 +392,22 @@ class Comparison:
         return row
 
 
-def compare(loss_fit: Fit, error_fits: Fit | Sequence[Fit] | None, runs: RunTable) -> list[Comparison]:
-    """Forecast each of `runs` from its size alone and set the forecast against what the run measured."""
+def score_forecasts(loss_fit: Fit, error_fits: Fit | Sequence[Fit] | None, runs: RunTable) -> list[ScoredForecast]:
+    """Forecast each of `runs` from its size alone and set the forecast against what the run measured.
+
+    Parameters
+    ----------
+    loss_fit : Fit
+        A fitted loss law.
+    error_fits : Fit or sequence of Fit, optional
+        Fitted error laws.
+    runs : RunTable
+        Runs that were trained and measured.
+
+    Returns
+    -------
+    list of ScoredForecast
+        Each run's forecast beside its measured loss and errors, with relative errors."""
     fits = _error_fits(error_fits, loss_fit)
     loss_true = runs.loss_values(loss_fit.loss_split)
     errors_true = {f.task_set.name: runs.error_values(f.task_set) for f in fits if f.task_set is not None}
@@ -385,9 +417,9 @@ def compare(loss_fit: Fit, error_fits: Fit | Sequence[Fit] | None, runs: RunTabl
     families, multipliers = runs.column("family"), runs.column("multiplier")
     comparisons = []
     for i, run in enumerate(runs.runs):
-        prediction = forecast(loss_fit, fits, params=float(params[i]), tokens=float(tokens[i]))
+        prediction = point_forecast(loss_fit, fits, params=float(params[i]), tokens=float(tokens[i]))
         comparisons.append(
-            Comparison(
+            ScoredForecast(
                 run=str(run),
                 family=str(families[i]),
                 multiplier=float(multipliers[i]),
@@ -448,10 +480,18 @@ class FittedLaws:
         """The task set the error law averages over; None without an error law (or one without tasks)."""
         return None if self.error is None else self.error.task_set
 
+    def point_forecast(self, params: float | str, tokens: float | str | None = None,
+                       multiplier: float | str | None = None) -> Forecast:
+        """The laws' loss and average error of a run of `params` parameters and `tokens` tokens ("7B", "2T" too),
+        without intervals (`point_forecast`)."""
+        return point_forecast(self.loss, self.error, params=params, tokens=tokens, multiplier=multiplier)
+
     def forecast(self, params: float | str, tokens: float | str | None = None,
                  multiplier: float | str | None = None) -> Forecast:
-        """Forecast loss and average error of a run of `params` parameters and `tokens` tokens ("7B", "2T" too)."""
-        return forecast(self.loss, self.error, params=params, tokens=tokens, multiplier=multiplier)
+        """Deprecated name of `point_forecast`, kept for one release."""
+        warnings.warn("FittedLaws.forecast is now FittedLaws.point_forecast; the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return self.point_forecast(params, tokens, multiplier)
 
     def summary(self) -> str:
         return "\n".join(fit.summary() for fit in (self.loss, self.error) if fit is not None)
@@ -482,28 +522,33 @@ def fit_families(runs: RunTable, families: Sequence[str], method: Method = PAPER
     fitted = []
     for name in families:
         with about(f"family {name!r}"):
-            fitted.append(fit_laws(runs.family(name), method, loss_split=loss_split, tasks=tasks, pool=runs))
+            fitted.append(fit_laws(runs.family(name), method, loss_split=loss_split, tasks=tasks, pooled_runs=runs))
     return fitted
 
 
 def fit_laws(
     runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
-    tasks: str | Sequence[str] | TaskSet | None = None, pool: RunTable | None = None,
+    tasks: str | Sequence[str] | TaskSet | None = None, pooled_runs: RunTable | None = None,
+    pool: RunTable | None = None,
 ) -> FittedLaws:
     """Fit both laws of `method` (laws, objective, fit sets) to one family with defaults made for a user's sweep;
-    with `method.loss_pooled`, the loss law is fitted to the families of `pool` (default `runs`; this family among
-    them) at once, exponents shared (`fit_loss_pooled`).
+    with `method.loss_pooled`, the loss law is fitted to the families of `pooled_runs` (default `runs`; this family
+    among them) at once, exponents shared (`fit_loss_pooled`). `pool` is the old name of `pooled_runs` (deprecated).
 
     Defaults: the loss split is `RunTable.default_split`; the loss fit set is every run with a loss on it; the task
     set is every task the runs carry (no error law if they carry none, or if `tasks` is "none"); the error fit
     set is every run with that loss and all those tasks. A named fit set must supply all of these.
     """
+    if pool is not None:
+        warnings.warn("fit_laws(pool=...) is now fit_laws(pooled_runs=...); the old name goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        pooled_runs = pool if pooled_runs is None else pooled_runs
     split = loss_split or runs.default_split()
     loss_law, objective, fit_loss_set = method.loss_law, method.loss_objective, method.loss_fit_set
     if method.loss_pooled:
         if objective != "least-squares":
             raise OvertrainError("a pooled loss fit is by least squares; drop --objective or the pooling")
-        loss = fit_loss_pooled(runs if pool is None else pool, split, fit_set=fit_loss_set,
+        loss = fit_loss_pooled(runs if pooled_runs is None else pooled_runs, split, fit_set=fit_loss_set,
                                law=loss_law)[runs.families[0]]
     elif fit_loss_set is None:
         chosen = runs.complete(split)
