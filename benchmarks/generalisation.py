@@ -55,6 +55,7 @@ from overtrain.fitting.method import PAPER_METHOD, Method, base_method
 from overtrain.forecasts import Target, beyond_design, fit_laws
 from overtrain.laws import ENSEMBLE
 from overtrain.names import DEFAULT_ERROR_LAW
+from overtrain.quantities import physical, to_scale
 from overtrain.runs.testbed import (
     SUITE_CHOICE_FILE,
     SUITE_EVIDENCE_FILE,
@@ -63,7 +64,6 @@ from overtrain.runs.testbed import (
     suite_names,
     without_judged_runs,
 )
-from overtrain.scales import physical, to_scale
 from overtrain.trust.calibration import DEFAULT_INTERVALS, IntervalOptions
 from overtrain.trust.parts import DISTANCES, FORMS, fit_width
 from overtrain.trust.prediction import Evidence, ForecastRequest, forecast_family

@@ -45,10 +45,10 @@ from overtrain.decide.compare import CompareOptions, compare_families
 from overtrain.decide.gaps import measure_gap_drift
 from overtrain.fitting.method import DEFAULT_METHOD
 from overtrain.forecasts import Target
+from overtrain.quantities import to_scale
 from overtrain.runs.readers.runs_table import read_task_table
 from overtrain.runs.table import measured_values
 from overtrain.runs.testbed import load_recipe_testbeds
-from overtrain.scales import to_scale
 from overtrain.trust.prediction import ForecastRequest
 
 

@@ -20,8 +20,8 @@ from overtrain.fitting.method import Method
 from overtrain.forecasts import Target, within_design
 from overtrain.laws import ENSEMBLE, TaskAveragedExponential
 from overtrain.names import DEFAULT_ERROR_LAW
+from overtrain.quantities import from_scale, physical, to_scale
 from overtrain.runs.testbed import load_suite_choice, load_suite_evidence, load_suite_testbed, suite_names
-from overtrain.scales import from_scale, physical, to_scale
 from overtrain.trust.bootstrap import resample_predictions
 from overtrain.trust.calibration import DEFAULT_INTERVALS, Calibration, pooled_calibration, resembling
 from overtrain.trust.intervals import IntervalParts

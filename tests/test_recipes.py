@@ -20,7 +20,7 @@ from overtrain.decide.gaps import GapDrift, gap_changes, replicate_noise
 from overtrain.decide.ranking import Standing, crossings
 from overtrain.forecasts import Target, quantity_column
 from overtrain.laws import SharedExponentLoss
-from overtrain.scales import to_scale
+from overtrain.quantities import to_scale
 
 # "steady" is better at small scale, "steep" improves faster (larger A, B but lower E): their laws cross.
 LAWS = {"steady": SharedExponentLoss(2.1, 150.0, 300.0, 0.3), "steep": SharedExponentLoss(1.9, 320.0, 650.0, 0.3),

@@ -14,18 +14,18 @@ from overtrain.errors import OvertrainError, about
 from overtrain.fitting.fit import Fit, fit_error, fit_loss, fit_loss_pooled
 from overtrain.fitting.method import PAPER_METHOD, Method
 from overtrain.laws.loss import held_out_reason, shared_quantity
+from overtrain.quantities import Quantity, physical
 from overtrain.runs.fitsets import FitSet
 from overtrain.runs.table import RunTable, flops_from
 from overtrain.runs.tasks import TaskSet
-from overtrain.scales import physical
 from overtrain.sizes import size_number, size_values
 
 
 def _error_fits(error_fits: Fit | Sequence[Fit] | None, loss_fit: Fit) -> tuple[Fit, ...]:
     fits = () if error_fits is None else (error_fits,) if isinstance(error_fits, Fit) else tuple(error_fits)
     for fit in fits:
-        if fit.kind != "error":
-            raise OvertrainError(f"expected an error-law fit, got a {fit.kind}-law fit")
+        if fit.quantity != Quantity.ERROR:
+            raise OvertrainError(f"expected an error-law fit, got a {fit.quantity}-law fit")
         if fit.loss_split != loss_fit.loss_split:
             raise OvertrainError(
                 f"the error law maps loss on split {fit.loss_split!r} but the loss law predicts split "
@@ -54,7 +54,7 @@ class Target:
 
 def quantity_column(key: str) -> str:
     """A forecast quantity's column in DataFrames: `loss`, or `error_<task set>`."""
-    return "loss" if key == "loss" else f"error_{key}"
+    return "loss" if key == Quantity.LOSS else f"error_{key}"
 
 
 @dataclass(frozen=True)
@@ -90,10 +90,10 @@ class Forecast(Target):
         poor fits."""
         notes = list(self.unphysical)
         for fit in (self.loss_fit, *self.error_fits):
-            label = f"{fit.kind} law ({fit.family})"
+            label = f"{fit.quantity} law ({fit.family})"
             if fit.held_out:
                 notes.append(f"{label}: {fit.held_out}")
-            if fit.kind == "loss":
+            if fit.quantity == Quantity.LOSS:
                 sizes = len(np.unique(fit.inputs[0]))
                 if sizes < 3:
                     notes.append(f"{label}: fitted on {sizes} model size{'s' if sizes > 1 else ''}; at least 3 are "
@@ -218,8 +218,8 @@ def point_forecast(
     -------
     Forecast or Forecasts
         One forecast, or with arrays (broadcast together) one per run."""
-    if loss_fit.kind != "loss":
-        raise OvertrainError(f"expected a loss-law fit, got a {loss_fit.kind}-law fit")
+    if loss_fit.quantity != Quantity.LOSS:
+        raise OvertrainError(f"expected a loss-law fit, got a {loss_fit.quantity}-law fit")
     params, tokens, multiplier = (size_values(v, n) for v, n in ((params, "params"), (tokens, "tokens"),
                                                             (multiplier, "multiplier")))
     if any(np.ndim(v) > 0 for v in (params, tokens, multiplier) if v is not None):
@@ -337,7 +337,7 @@ def error_curve(fit: Fit, losses: Sequence[float] | np.ndarray, points: int = 20
     """An error law of the loss alone against loss, a little beyond `losses` (the runs' and the targets'), clipped
     to [0, 1] (no `fitted_to`: it extrapolates to lower losses, not higher); None for a law that takes more than the
     loss (it is no single curve against loss)."""
-    if any(name != "loss" for name in fit.law.inputs):
+    if any(name != Quantity.LOSS for name in fit.law.inputs):
         return None
     grid = np.linspace(float(np.min(losses)) * 0.97, float(np.max(losses)) * 1.02, points)
     return LawCurve(grid, np.clip(np.asarray(fit.predict(grid), dtype=float), 0, 1))

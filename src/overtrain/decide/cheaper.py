@@ -13,8 +13,8 @@ from overtrain.decide.gaps import GapDrift, drift_with_runs, measure_gap_drift
 from overtrain.decide.plan import FamilyPlan, Plan
 from overtrain.decide.shared import last_seen
 from overtrain.forecasts import FittedLaws
+from overtrain.quantities import Quantity, to_scale
 from overtrain.runs.table import RunTable
-from overtrain.scales import to_scale
 from overtrain.trust.calibration import Calibration
 from overtrain.trust.intervals import IntervalParts
 
@@ -22,13 +22,13 @@ from overtrain.trust.intervals import IntervalParts
 def cost_elasticity(laws: FittedLaws, plan: Plan, key: str) -> float:
     """d (interval-scale value) / d log C at the plan, along its multiplier: how far the forecast moves per
     e-fold of training compute (negative: more compute, lower loss or error)."""
-    quantity = "loss" if key == "loss" else "error"
+    quantity = Quantity.of(key)
     step = 0.05
     values = []
     for factor in (np.exp(-step), np.exp(step)):
         params = plan.params * np.sqrt(factor)
         forecast = laws.point_forecast(params, multiplier=plan.multiplier)
-        values.append(float(to_scale(quantity, forecast.loss if key == "loss" else forecast.errors[key])))
+        values.append(float(to_scale(quantity, forecast.loss if key == Quantity.LOSS else forecast.errors[key])))
     return (values[1] - values[0]) / (2 * step)
 
 

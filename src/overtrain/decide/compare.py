@@ -31,10 +31,10 @@ from overtrain.decide.ranking import Standing, crossings
 from overtrain.decide.shared import compare_shared, last_seen
 from overtrain.errors import OvertrainError
 from overtrain.forecasts import FittedLaws, Target, default_task_spec
+from overtrain.quantities import Quantity, physical
 from overtrain.runs.table import RunTable, measured_values
 from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import load_suite_evidence
-from overtrain.scales import physical
 from overtrain.trust.prediction import DEFAULT_REQUEST, Evidence, FamilyForecasts, ForecastRequest, forecast_family
 
 #: How a comparison models each family: its own fitted laws, one shape shared by all, or own unless a family
@@ -186,7 +186,7 @@ def _compare_own(runs: RunTable, target: Target, results: list[FamilyForecasts],
         members = [r for r in results if key in r.forecasts[0].parts]
         if len(members) < 2:
             continue
-        quantity = "loss" if key == "loss" else "error"
+        quantity = Quantity.of(key)
         sd = []
         for r in members:
             spread = Spread.of(r.forecasts[0].parts[key], r.calibration, level)
@@ -208,7 +208,7 @@ def _size_curve(laws: FittedLaws, quantity: str, key: str, sizes: np.ndarray, mu
     """A family's forecast of `quantity` (error: over task set `key`) at each of `sizes`, at `multiplier`."""
     tokens = sizes * multiplier
     loss = physical("loss", np.asarray(laws.loss.predict(sizes, tokens), dtype=float))
-    if quantity == "loss":
+    if quantity == Quantity.LOSS:
         return loss
     fit = laws.error
     known = {"loss": loss, "params": sizes, "tokens": tokens, "multiplier": np.full_like(sizes, multiplier)}

@@ -17,8 +17,8 @@ from overtrain.errors import OvertrainError
 from overtrain.fitting.fit import Fit
 from overtrain.forecasts import Target, quantity_column
 from overtrain.laws.loss import held_out_reason, shared_quantity
+from overtrain.quantities import Quantity, scale_slope, to_scale
 from overtrain.runs.table import ACC, RunTable
-from overtrain.scales import scale_slope, to_scale
 from overtrain.trust.calibration import Calibration
 from overtrain.trust.intervals import Interval, IntervalParts
 from overtrain.trust.parts import fit_width
@@ -57,7 +57,7 @@ class Spread:
         z = NormalDist().inv_cdf(0.5 + level / 2)
         q = parts.quantity
         centre = float(to_scale(q, parts.prediction))
-        possible = (lambda v: v > 0) if q == "loss" else (lambda v: 0 < v < 1)
+        possible = (lambda v: v > 0) if q == Quantity.LOSS else (lambda v: 0 < v < 1)
         reach = [abs(float(to_scale(q, bound)) - centre) for bound in (parts.fit_low, parts.fit_high)
                  if np.isfinite(bound) and possible(bound)]
         fit = (float(np.mean(reach)) if reach else 0.0) * calibration.fit_factor(q) / z
@@ -141,7 +141,7 @@ class RecipeComparison:
         for forecast in self.forecasts:
             for key in forecast.values:
                 counts[key] = counts.get(key, 0) + 1
-        return [k for k in ("loss", *sorted(k for k in counts if k != "loss")) if counts.get(k, 0) >= 2]
+        return [k for k in ("loss", *sorted(k for k in counts if k != Quantity.LOSS)) if counts.get(k, 0) >= 2]
 
     def has(self, family: str, key: str) -> bool:
         """Whether `family` is forecast on `key`."""

@@ -23,10 +23,10 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.forecasts import FittedLaws
+from overtrain.quantities import Quantity, to_scale
 from overtrain.runs.table import RunTable, measured_values
 from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import RecipeTestbed, load_recipe_testbeds
-from overtrain.scales import to_scale
 
 #: The quantities whose gap drift a comparison measures on its own runs when they hold at least `MIN_OWN_CHANGES`
 #: independent gap changes (the others take the development testbeds'; why: docs/recipes-evidence.md).
@@ -133,7 +133,7 @@ class GapDrift:
 
     def variance(self, key: str, decades: float) -> float:
         """The variance of a pair's gap change over `decades` (key: `loss` or an error's task-set name)."""
-        base, per_decade = self.coefficients["loss" if key == "loss" else "error"]
+        base, per_decade = self.coefficients[Quantity.of(key)]
         return base + per_decade * abs(decades)
 
     @classmethod

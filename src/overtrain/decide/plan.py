@@ -19,6 +19,7 @@ from overtrain.fitting.fit import Fit
 from overtrain.fitting.method import PAPER_METHOD
 from overtrain.forecasts import FittedLaws, Forecast, Target
 from overtrain.laws.loss import held_out_reason
+from overtrain.quantities import Quantity
 from overtrain.runs.table import RunTable, flops_from
 from overtrain.trust.calibration import Calibration
 from overtrain.trust.intervals import Interval, IntervalParts
@@ -44,7 +45,7 @@ def tokens_for_loss(loss_fit: Fit, params: np.ndarray, target: float) -> np.ndar
 
 def loss_for_error(error_fit: Fit, target: float, floor_loss: float) -> float:
     """The loss at which the error law reaches `target` (it rises with loss); bisection above `floor_loss`."""
-    if len(error_fit.law.inputs) != 1 or error_fit.law.inputs[0] != "loss":
+    if len(error_fit.law.inputs) != 1 or error_fit.law.inputs[0] != Quantity.LOSS:
         raise OvertrainError(f"planning for an error target needs an error law of loss alone, not {error_fit.law.name}")
     floor = float(error_fit.predict(floor_loss))
     if target <= floor:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.special import log_ndtr, ndtr
 
-from overtrain.scales import to_scale
+from overtrain.quantities import Quantity, to_scale
 
 #: Joint draws for P(top k) (standard error at most 0.5 / sqrt(draws) = 0.004), drawn in chunks.
 DRAWS = 16000
@@ -53,7 +53,7 @@ class Standing:
 
     @property
     def quantity(self) -> str:
-        return "loss" if self.key == "loss" else "error"
+        return Quantity.of(self.key)
 
     @property
     def centre(self) -> np.ndarray:

@@ -20,9 +20,9 @@ from overtrain.decide.gaps import GapDrift, drift_with_runs, replicate_noise, re
 from overtrain.decide.ranking import Standing
 from overtrain.errors import OvertrainError
 from overtrain.forecasts import FittedLaws, Target, within_design
+from overtrain.quantities import Quantity, from_scale, to_scale
 from overtrain.runs.table import RunTable, measured_values
 from overtrain.runs.tasks import TaskSet
-from overtrain.scales import from_scale, to_scale
 from overtrain.trust.bounds import bounded
 from overtrain.trust.calibration import DEFAULT_INTERVALS
 from overtrain.trust.intervals import Interval
@@ -73,10 +73,10 @@ def _offset(runs: RunTable, laws: FittedLaws, key: str) -> _Offset | None:
     if found is None:
         return None
     largest, values = found
-    quantity = "loss" if key == "loss" else "error"
+    quantity = Quantity.of(key)
     shared = [laws.point_forecast(float(n), float(d)) for n, d in zip(runs.params[largest], runs.tokens[largest],
                                                                   strict=True)]
-    predicted = np.array([f.loss if key == "loss" else f.errors[key] for f in shared])
+    predicted = np.array([f.loss if key == Quantity.LOSS else f.errors[key] for f in shared])
     offset = float(np.mean(to_scale(quantity, values[largest]) - to_scale(quantity, predicted)))
     own = runs.flops[np.isfinite(values)]
     return _Offset(offset, float(np.mean(np.log10(runs.flops[largest]))), int(largest.sum()), float(own.sum()),
@@ -110,7 +110,7 @@ def recipe_forecasts(result: FamilyForecasts, recipe_runs: RunTable, level: floa
         forecast, parts, intervals = trusted.forecast, dict(trusted.parts), dict(trusted.intervals)
         values = {"loss": forecast.loss, **forecast.errors}
         for key, at in offsets.items():
-            quantity = "loss" if key == "loss" else "error"
+            quantity = Quantity.of(key)
             values[key] = float(from_scale(quantity, to_scale(quantity, values[key]) + at.offset))
             if key in parts:
                 parts[key] = dataclasses.replace(parts[key].moved_to(values[key]),
@@ -157,7 +157,7 @@ def compare_shared(runs: RunTable, names: Sequence[str], targets: Sequence[Targe
     drift = drift_with_runs(drift, chosen, names, laws)
     scatter = replicate_noise(chosen, split, laws.task_set)
     comparison = RecipeComparison(target, (), {}, {}, {}, level, "shared", "", drift, scatter)
-    keys = ["loss", *sorted(k for k in shared.forecasts[0].intervals if k != "loss")]
+    keys = ["loss", *sorted(k for k in shared.forecasts[0].intervals if k != Quantity.LOSS)]
     z = NormalDist().inv_cdf(0.5 + level / 2)
     skipped: dict[str, str] = {}
     offsets: dict[str, dict[str, _Offset]] = {}
@@ -177,7 +177,7 @@ def compare_shared(runs: RunTable, names: Sequence[str], targets: Sequence[Targe
         values, intervals = {}, {}
         forecast = trusted.forecast
         for key in (k for k in keys if k in offsets[name]):
-            quantity = "loss" if key == "loss" else "error"
+            quantity = Quantity.of(key)
             at = offsets[name][key]
             decades = np.log10(forecast.flops) - at.log_flops
             interval, part = trusted.intervals.get(key), trusted.parts.get(key)
@@ -186,7 +186,7 @@ def compare_shared(runs: RunTable, names: Sequence[str], targets: Sequence[Targe
                 reach = at.distance(forecast.flops, request.intervals.distance)
                 interval = dataclasses.replace(part, distance=reach).interval(shared.calibration.finite(), level)
             values[key], intervals[key] = _shifted(
-                quantity, forecast.loss if key == "loss" else forecast.errors[key], interval, at.offset,
+                quantity, forecast.loss if key == Quantity.LOSS else forecast.errors[key], interval, at.offset,
                 drift.variance(key, decades) / 2, z)
         return values, intervals
 
@@ -200,7 +200,7 @@ def compare_shared(runs: RunTable, names: Sequence[str], targets: Sequence[Targe
     standings = {}
     for key in keys:
         members = tuple(f for f in offsets if key in offsets[f])
-        quantity = "loss" if key == "loss" else "error"
+        quantity = Quantity.of(key)
         scatter_variance = comparison.scatter_used(quantity)
         own_drift = quantity in drift.own
         # one law for all: no fit part of a family's own; each family's share of the gap's drift and replicate noise

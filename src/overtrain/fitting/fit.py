@@ -4,6 +4,7 @@ return. The numerical work is `overtrain.fitting.solve` (batched variable projec
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from overtrain.fitting.engine import distinct_points
 from overtrain.fitting.solve import group_identifies, linear_count, solve_law, solve_pooled
 from overtrain.laws import Law, law_class
 from overtrain.laws.loss import SharedExponentLoss, holding_out, identifiable_form
+from overtrain.quantities import Quantity
 from overtrain.runs.fitsets import FitSet, resolve_fit_set
 from overtrain.runs.table import ACC, CHECKPOINT_OF, LOSS, TASKLOSS, RunTable
 from overtrain.runs.tasks import TaskSet
@@ -40,7 +42,7 @@ class PooledData:
 class Fit:
     """An immutable fitted law with the data it was fitted to; describes itself with `summary`/`to_dict`."""
 
-    kind: str
+    quantity: Quantity
     law: Law
     family: str
     fit_set: str
@@ -177,7 +179,7 @@ class Fit:
         if self.pooled:
             objective += f", exponents shared with {', '.join(f for f in self.pooled if f != self.family)}"
         lines = [
-            f"{self.kind} law '{self.law.name}': {self.law.formula}",
+            f"{self.quantity} law '{self.law.name}': {self.law.formula}",
             f"  response {self.response} ({self.family}), fit set {self.fit_set!r}: {self.n_runs} runs"
             f"{self.checkpoint_note()}, {self.fit_flops:.3g} FLOPs{objective}",
             f"  coefficients: {coefficients}",
@@ -203,7 +205,7 @@ class Fit:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description: law and coefficients, fit set, runs with residuals."""
         return {
-            "kind": self.kind,
+            "kind": self.quantity.value,
             **self.law.to_dict(),
             "family": self.family,
             "response": self.response,
@@ -250,7 +252,8 @@ class Fit:
             for array in (*inputs, observed):
                 array.flags.writeable = False
             return cls(
-                kind=document["kind"], law=law, family=str(document["family"]), fit_set=str(document["fit_set"]),
+                quantity=Quantity(document["kind"]), law=law, family=str(document["family"]),
+                fit_set=str(document["fit_set"]),
                 runs=tuple(str(r) for r in data["runs"]), inputs=inputs, observed=observed,
                 response=str(document["response"]), loss_split=str(document["loss_split"]),
                 task_set=None if task_set is None else TaskSet(task_set["name"], tuple(task_set["tasks"])),
@@ -266,7 +269,14 @@ class Fit:
             raise OvertrainError(f"not a saved {document.get('kind', '')} fit: bad or missing field {exc}") from None
 
     def __repr__(self) -> str:
-        return f"Fit({self.kind}, {self.law!r}, {self.n_runs} runs of {self.family!r})"
+        return f"Fit({self.quantity}, {self.law!r}, {self.n_runs} runs of {self.family!r})"
+
+    @property
+    def kind(self) -> Quantity:
+        """Deprecated name of `quantity` (a law file still writes it as `kind`), kept for one release."""
+        warnings.warn("Fit.kind is now Fit.quantity; the old name goes in the next release", DeprecationWarning,
+                      stacklevel=2)
+        return self.quantity
 
 
 @dataclass(frozen=True)
@@ -356,41 +366,41 @@ def _field_value(value: Any) -> Any:
     return float(value)
 
 
-def _fit_set_table(runs: RunTable, fit_set: str | FitSet | None, kind: str) -> tuple[RunTable, str]:
+def _fit_set_table(runs: RunTable, fit_set: str | FitSet | None, quantity: Quantity) -> tuple[RunTable, str]:
     chosen = runs if fit_set is None else runs.select(fit_set)
     name = "given runs" if fit_set is None else resolve_fit_set(fit_set).name
     if len(chosen) == 0:
-        raise OvertrainError(f"{kind} fit set {name!r} selects no runs from {runs.source}")
+        raise OvertrainError(f"{quantity} fit set {name!r} selects no runs from {runs.source}")
     if len(chosen.families) > 1:
         raise OvertrainError(
-            f"{kind} fit set {name!r} mixes families {', '.join(chosen.families)}; fit one family at a time"
+            f"{quantity} fit set {name!r} mixes families {', '.join(chosen.families)}; fit one family at a time"
         )
     return chosen, name
 
 
 def _fit(
-    kind: str, law: type, chosen: RunTable, inputs: tuple[np.ndarray, ...], observed: np.ndarray, name: str,
+    quantity: Quantity, law: type, chosen: RunTable, inputs: tuple[np.ndarray, ...], observed: np.ndarray, name: str,
     response: str, loss_split: str, task_set: TaskSet | None, objective: str = "least-squares",
     task_errors: np.ndarray | None = None, noise: np.ndarray | None = None, checkpoints: RunTable | None = None,
 ) -> Fit:
-    if kind == "loss" or law.name == "direct":  # a law of N and D: hold out the term the runs cannot see
+    if quantity == Quantity.LOSS or law.name == "direct":  # a law of N and D: hold out the term the runs cannot see
         law, _ = identifiable_form(law, inputs)
     if len(chosen) < law.n_coefficients:
         raise OvertrainError(
-            f"{kind} fit set {name!r} has {len(chosen)} runs but the {law.name} law has {law.n_coefficients}"
+            f"{quantity} fit set {name!r} has {len(chosen)} runs but the {law.name} law has {law.n_coefficients}"
             " coefficients; select more runs"
         )
     problem = law.design_problem(inputs)
     if problem is not None:
-        raise OvertrainError(f"{kind} fit set {name!r} cannot identify the {law.name} law: it {problem}")
+        raise OvertrainError(f"{quantity} fit set {name!r} cannot identify the {law.name} law: it {problem}")
     points = int(distinct_points(inputs, np.ones((1, len(inputs[0])), dtype=bool))[0])
     if points < law.n_coefficients:  # as the engine judges a fit (`distinct_points`), said with the reason
         raise OvertrainError(
-            f"{kind} fit set {name!r} cannot identify the {law.name} law: its {len(chosen)} runs sit at {points} "
+            f"{quantity} fit set {name!r} cannot identify the {law.name} law: its {len(chosen)} runs sit at {points} "
             f"distinct points of ({', '.join(law.inputs)}) for "
             f"{law.n_coefficients} coefficients (replicates count once; any exponent would fit them equally well)")
     y = np.array(observed, dtype=float)
-    if kind == "loss":
+    if quantity == Quantity.LOSS:
         theta, linear, at_bound = solve_law(law, inputs, y, objective)
         fitted = law.from_solution(theta, linear) if np.all(np.isfinite(theta)) else None
     else:
@@ -402,11 +412,11 @@ def _fit(
             tasks=() if task_set is None else task_set.tasks), objective)
         fitted, at_bound = found[0], bound[0]
     if fitted is None:
-        raise OvertrainError(f"{kind} fit set {name!r}: the {law.name} law could not be fitted (degenerate data)")
+        raise OvertrainError(f"{quantity} fit set {name!r}: the {law.name} law could not be fitted (degenerate data)")
     for array in (*inputs, y):
         array.flags.writeable = False
     return Fit(
-        kind=kind, law=fitted, family=chosen.families[0], fit_set=name, runs=tuple(chosen.runs), inputs=inputs,
+        quantity=quantity, law=fitted, family=chosen.families[0], fit_set=name, runs=tuple(chosen.runs), inputs=inputs,
         observed=y, response=response, loss_split=loss_split, task_set=task_set, fit_flops=chosen.total_flops,
         at_bound=bool(np.any(at_bound)), objective=objective, noise=noise, largest_flops=float(chosen.flops.max()),
         **checkpoint_fields(checkpoints),
@@ -443,10 +453,10 @@ def fit_loss(
         The fitted law, its runs and residuals (`summary()`, `summary_frame()`, `conf_int()`, `to_dict()`)."""
     law_type = law_class(law, "loss")
     split = split or runs.default_split()
-    chosen, name = _fit_set_table(runs, fit_set, "loss")
+    chosen, name = _fit_set_table(runs, fit_set, Quantity.LOSS)
     observed = chosen.loss_values(split)
     inputs = (chosen.params.copy(), chosen.tokens.copy())
-    return _fit("loss", law_type, chosen, inputs, observed, name, f"loss:{split}", split, None, objective,
+    return _fit(Quantity.LOSS, law_type, chosen, inputs, observed, name, f"loss:{split}", split, None, objective,
                 noise=chosen.loss_noise(split))
 
 
@@ -490,7 +500,7 @@ def fit_loss_pooled(
         for array in (*member_inputs, observed):
             array.flags.writeable = False
         fits[member] = Fit(
-            kind="loss", law=law_type.from_solution(theta[0], linear[0, g]), family=member, fit_set=name,
+            quantity=Quantity.LOSS, law=law_type.from_solution(theta[0], linear[0, g]), family=member, fit_set=name,
             runs=tuple(np.asarray(chosen.runs)[rows]), inputs=member_inputs, observed=observed,
             response=f"loss:{split}", loss_split=split, task_set=None,
             fit_flops=float(chosen.flops[rows].sum()), at_bound=bool(at_bound[0]), noise=noise[rows],
@@ -522,7 +532,7 @@ def error_inputs(law: type, runs: RunTable, loss_split: str) -> tuple[np.ndarray
     """The inputs an error law takes, read from the runs (measured loss, N, D, M)."""
     columns = {"params": runs.params, "tokens": runs.tokens, "multiplier": runs.multiplier}
     return tuple(
-        (runs.loss_values(loss_split) if name == "loss" else columns[name]).copy()
+        (runs.loss_values(loss_split) if name == Quantity.LOSS else columns[name]).copy()
         for name in law.inputs
     )
 
@@ -567,7 +577,7 @@ def fit_error(
         The fitted error law (`summary()`, `summary_frame()`, `to_dict()`)."""
     law_type = law_class(law, "error")
     loss_split = loss_split or runs.default_split()
-    chosen, name = _fit_set_table(runs, fit_set, "error")
+    chosen, name = _fit_set_table(runs, fit_set, Quantity.ERROR)
     task_set = chosen.task_set("all" if tasks is None else tasks)
     observed = chosen.error_values(task_set)
     chosen.loss_values(loss_split)  # every error law needs the runs to carry the loss split
@@ -584,8 +594,8 @@ def fit_error(
         observed = np.concatenate([observed, extra.error_values(task_set)])
         noise = np.concatenate([noise, extra.error_noise(task_set)])
         task_errors = np.concatenate([task_errors, 1.0 - extra.accuracy_values(task_set).T], axis=1)
-    return _fit("error", law_type, chosen, inputs, observed, name, f"error:{task_set.name}", loss_split, task_set,
-                objective, task_errors, noise=noise, checkpoints=extra)
+    return _fit(Quantity.ERROR, law_type, chosen, inputs, observed, name, f"error:{task_set.name}", loss_split,
+                task_set, objective, task_errors, noise=noise, checkpoints=extra)
 
 
 def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], observed: np.ndarray, loss_split: str,
@@ -613,7 +623,7 @@ def _fit_two_step(chosen: RunTable, name: str, inputs: tuple[np.ndarray, ...], o
     y = np.array(observed, dtype=float)
     for array in (*inputs, y):
         array.flags.writeable = False
-    return Fit(kind="error", law=laws[0], family=chosen.families[0], fit_set=name, runs=tuple(chosen.runs),
+    return Fit(quantity=Quantity.ERROR, law=laws[0], family=chosen.families[0], fit_set=name, runs=tuple(chosen.runs),
                inputs=inputs, observed=y, response=f"error:{task_set.name}", loss_split=loss_split,
                task_set=task_set, fit_flops=chosen.total_flops, at_bound=bool(at_bound[0]),
                noise=chosen.error_noise(task_set), largest_flops=float(chosen.flops.max()),

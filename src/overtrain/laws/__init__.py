@@ -15,6 +15,7 @@ from overtrain.laws.error import (
 )
 from overtrain.laws.loss import ChinchillaLoss, DirectError, SharedExponentLoss
 from overtrain.names import ENSEMBLE, ERROR_LAW_NAMES, LOSS_LAW_NAMES
+from overtrain.quantities import Quantity
 
 LOSS_LAWS: dict[str, type] = {law.name: law for law in (SharedExponentLoss, ChinchillaLoss)}
 ERROR_LAWS: dict[str, type] = {
@@ -54,7 +55,7 @@ def law_class(name: str | type, kind: str) -> type:
     """The law class called `name` among the loss or error laws."""
     if isinstance(name, type):
         return name
-    registry = LOSS_LAWS if kind == "loss" else ERROR_LAWS
+    registry = LOSS_LAWS if kind == Quantity.LOSS else ERROR_LAWS
     if name not in registry:
         raise OvertrainError(f"unknown {kind} law {name!r} (known: {', '.join(registry)})")
     return registry[name]

@@ -16,6 +16,7 @@ from overtrain.decide.plan import params_for_loss
 from overtrain.files import write_atomic
 from overtrain.forecasts import FamilyCurves, LawCurve, distinct_multipliers, family_curves
 from overtrain.paper import FAMILY_NAMES
+from overtrain.quantities import Quantity
 
 matplotlib.use("Agg")
 matplotlib.rcParams["svg.hashsalt"] = "overtrain"  # stable element ids: the same input draws the same file
@@ -391,7 +392,7 @@ def figure_sweep(evidence) -> plt.Figure:
             target = paper.get(run)
             name = f"{target.forecast.params / 1e9:.1f}B at M = {target.multiplier:g}" if target else run
             axis.plot(x, 100 * rows[column].abs(), marker=".",
-                      label=f"{name}: {'loss' if quantity == 'loss' else '17-task error'}")
+                      label=f"{name}: {'loss' if quantity == Quantity.LOSS else '17-task error'}")
         held = [t for t in paper.values() if not t.in_error_fit_set]
         position = [paper_compute if axis is axes[0] else 5] * len(held)
         axis.scatter(position, [100 * t.loss_rel_err for t in held], marker="*", s=160, color="black", zorder=4,
@@ -508,7 +509,7 @@ def comparison_figure(comparison, runs=None) -> plt.Figure:
             colour = colours(k % 10)
             if runs is not None and family in runs.families:
                 mine = runs.family(family)
-                task_set = TaskSet(key, comparison.task_names) if key != "loss" else None
+                task_set = TaskSet(key, comparison.task_names) if key != Quantity.LOSS else None
                 values = measured_values(mine, key, comparison.loss_split, task_set)
                 same_m = np.isclose(mine.multiplier, comparison.target.multiplier, rtol=0.05)
                 axis.scatter(mine.flops, values, s=18, color=colour, facecolors=np.where(
@@ -522,8 +523,8 @@ def comparison_figure(comparison, runs=None) -> plt.Figure:
         axis.set_xscale("log")
         readable_log_ticks(axis)
         axis.set_xlabel(f"training compute C = 6ND (FLOPs) at M = {comparison.target.multiplier:.3g}")
-        axis.set_ylabel("loss" if key == "loss" else f"average top-1 error ({key} tasks)")
-        axis.set_title(f"{'loss' if key == 'loss' else 'error'}: forecasts and {100 * comparison.level:g}% bands, "
+        axis.set_ylabel("loss" if key == Quantity.LOSS else f"average top-1 error ({key} tasks)")
+        axis.set_title(f"{Quantity.of(key)}: forecasts and {100 * comparison.level:g}% bands, "
                        "runs (filled: at the target's M); dotted: the target", fontsize=9)
         axis.grid(True, which="major", alpha=0.3)
         axis.legend(fontsize=7)

@@ -15,6 +15,7 @@ from overtrain.decide.ranking import DRAWS
 from overtrain.forecasts import FittedLaws, ScoredForecast
 from overtrain.names import ENSEMBLE
 from overtrain.paper import FAMILY_NAMES, Reproduction
+from overtrain.quantities import Quantity
 from overtrain.runs.table import RunTable
 from overtrain.trust.backtest import BacktestSummary
 from overtrain.trust.prediction import FamilyForecasts, TrustedForecast
@@ -248,7 +249,7 @@ def laws_table(laws: list[FittedLaws]) -> Table:
             held = fit.law.unidentified
             if held:
                 flag += f" ({' and '.join(held)} held out: not identified)"
-            table.add_row(law.family, f"{fit.kind}: {fit.law.name}{flag}, {fit.n_runs} runs{fit.checkpoint_note()},"
+            table.add_row(law.family, f"{fit.quantity}: {fit.law.name}{flag}, {fit.n_runs} runs{fit.checkpoint_note()},"
                                       f" rmse {fit.rmse:.3g}\n"
                           f"fit set: {fit.fit_set}\n{coefficients}")
     return table
@@ -313,7 +314,7 @@ LABEL_AFTER = 28
 
 
 def _quantity_name(key: str) -> str:
-    return "loss" if key == "loss" else f"error ({key})"
+    return "loss" if key == Quantity.LOSS else f"error ({key})"
 
 
 class _Labels:
@@ -440,12 +441,12 @@ def _odds_table(comparison: RecipeComparison, keys: list[str], baseline: str | N
             if found is not None and a in standing.families and b in standing.families:
                 at = found[standing.index(a), standing.index(b)]
                 if np.isfinite(at):
-                    crossings.append(f"{'loss' if k == 'loss' else 'error'} at {_size(at)}")
+                    crossings.append(f"{Quantity.of(k)} at {_size(at)}")
         table.add_row(label(a), label(b), *cells, *(() if shared else (", ".join(crossings) or "—",)))
     drift = comparison.drift
     spread = "" if drift is None else "; ".join(
         f"{q} {drift.variance(q, 1.0) ** 0.5:.3f} over a decade ({drift.pairs[q]} pairs of {drift.source(q)})"
-        for q in dict.fromkeys("loss" if k == "loss" else "error" for k in keys))
+        for q in dict.fromkeys(Quantity.of(k) for k in keys))
     moved = f"how far gaps between recipes moved with scale (rms on the log/logit scale: {spread})"
     scatter = "; ".join(f"{q} {comparison.scatter_used(q) ** 0.5:.3f} ({comparison.scatter[q][1]} degrees of freedom)"
                         for q in comparison.scatter if comparison.scatter_used(q) > 0)

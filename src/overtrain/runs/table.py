@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from overtrain.errors import InputProblems, OvertrainError
+from overtrain.quantities import Quantity
 from overtrain.runs.fitsets import FitSet, resolve_fit_set
 from overtrain.runs.tasks import TaskSet, empty_task_table, resolve_task_set
 from overtrain.sizes import size_number
@@ -622,7 +623,7 @@ def _numeric(
 def measured_values(runs: RunTable, key: str, split: str, task_set: TaskSet | None) -> np.ndarray:
     """Each run's loss on `split` (key `loss`) or average error over `task_set`, NaN where the run lacks it (an
     error needs an accuracy for every task of the set)."""
-    if key == "loss":
+    if key == Quantity.LOSS:
         return runs.column(LOSS + split).astype(float)
     if task_set is None:
         return np.full(len(runs), np.nan)

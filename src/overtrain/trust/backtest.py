@@ -23,10 +23,10 @@ from overtrain.fitting.method import DEFAULT_METHOD, PAPER_METHOD, Method, base_
 from overtrain.fitting.solve import digest, solve_law, solve_pooled
 from overtrain.laws import ENSEMBLE, law_class
 from overtrain.laws.loss import identifiable_form
+from overtrain.quantities import Quantity, physical, shift_on_scale
 from overtrain.runs.fitsets import resolve_fit_set
 from overtrain.runs.table import RunTable
 from overtrain.runs.tasks import TaskSet
-from overtrain.scales import physical, shift_on_scale
 from overtrain.trust.bootstrap import fit_part_bounds, resample_predictions, sample_bounds
 from overtrain.trust.calibration import Calibration, calibration_from
 from overtrain.trust.members import ensemble_mean, member_methods, plausible_members
@@ -245,7 +245,7 @@ def with_structure(
         for name, member in member_methods(method, quantity).items():
             try:
                 other = backtest(runs, base_method(member), loss_split=loss_split,
-                                 tasks=tasks if quantity == "error" else None,
+                                 tasks=tasks if quantity == Quantity.ERROR else None,
                                  options=BacktestOptions(options.protocol, options.ratios))
             except OvertrainError:
                 continue

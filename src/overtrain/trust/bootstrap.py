@@ -15,7 +15,7 @@ from overtrain.errors import OvertrainError
 from overtrain.fitting.engine import fit_profile
 from overtrain.fitting.fit import Fit
 from overtrain.fitting.solve import distinct_rows, linear_count, solve_law, solve_pooled
-from overtrain.scales import from_scale, physical, scale_slope, shift_on_scale, to_scale
+from overtrain.quantities import Quantity, from_scale, physical, scale_slope, shift_on_scale, to_scale
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def fit_part_bounds(quantity: str, samples: np.ndarray, prediction: float, level
     prediction's slope (the delta method), bound = logistic(logit(m) -/+ r / (m (1 - m))). A resampled law that
     runs past 0 error at the target then widens the fit part by how far it runs, instead of pinning the bound at 0
     (a logit of -9 that says only "somewhere below"), so the fit part keeps its size and can be weighed."""
-    if quantity == "loss":
+    if quantity == Quantity.LOSS:
         return physical_bounds(quantity, samples, level)
     low, high = sample_bounds(samples, level)
     if not (np.isfinite(low) and np.isfinite(high) and np.isfinite(prediction)):

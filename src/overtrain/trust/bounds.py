@@ -16,6 +16,7 @@ import pandas as pd
 from overtrain.fitting.chance import chance_ceilings, task_chance
 from overtrain.fitting.fit import Fit
 from overtrain.forecasts import FittedLaws, Forecast
+from overtrain.quantities import Quantity
 from overtrain.runs.table import RunTable, measured_values, no_larger
 from overtrain.trust.intervals import IntervalParts
 from overtrain.trust.parts import error_measurement_noise, loss_measurement_noise
@@ -44,9 +45,10 @@ def measured_ceiling(runs: RunTable, fit: Fit, key: str, params: float, tokens: 
     ceiling = float("inf")
     if dominated.any():
         value = float(values[dominated].min())
-        noise = (loss_measurement_noise(fit, value) if key == "loss" else error_measurement_noise(value, examples))
+        noise = (loss_measurement_noise(fit, value) if key == Quantity.LOSS
+                 else error_measurement_noise(value, examples))
         ceiling = value + z * float(np.hypot(noise, fit.rmse))
-    if key != "loss" and task_set is not None:
+    if key != Quantity.LOSS and task_set is not None:
         chance = task_chance(runs, task_set)
         ceiling = min(ceiling, float(np.mean(chance_ceilings(chance))))
     return ceiling if np.isfinite(ceiling) else float("nan")
@@ -66,18 +68,18 @@ def bounded(runs: RunTable, laws: FittedLaws, forecast: Forecast, parts: dict[st
     notes, errors, loss = list(forecast.unphysical), dict(forecast.errors), forecast.loss
     bounded = {}
     for key, part in parts.items():
-        fit = laws.loss if key == "loss" else laws.error
+        fit = laws.loss if key == Quantity.LOSS else laws.error
         if fit is None:
             bounded[key] = part
             continue
         ceiling = measured_ceiling(runs, fit, key, forecast.params, forecast.tokens,
                                    examples.get(key, np.array([])), level)
-        floor = float("nan") if key == "loss" else 0.0
+        floor = float("nan") if key == Quantity.LOSS else 0.0
         if np.isfinite(ceiling) and part.prediction > ceiling:
             notes.append(f"{key} ({fit.family}): the law forecasts {part.prediction:.4g}, above {ceiling:.4g}, what "
                          "a smaller fit run measured (or chance); shown at that")
             part = part.moved_to(ceiling)
-            if key == "loss":
+            if key == Quantity.LOSS:
                 loss = ceiling
             else:
                 errors[key] = ceiling

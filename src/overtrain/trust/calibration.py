@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from overtrain.quantities import Quantity
 from overtrain.trust.parts import adaptive_factor, distance_growth
 from overtrain.trust.protocols import MIN_SMALLER_SIZES
 from overtrain.trust.widths import POWERS, calibrate_interval, calibrate_width, evidence_frame, task_widths
@@ -77,9 +78,9 @@ class Calibration:
     def width(self, quantity: str) -> Width:
         """The width of `quantity` (`loss`, `error` or `task`): a task's is its own scale in the error's form and
         fit-part factor, or the error's scale where it has none."""
-        if quantity == "loss":
+        if quantity == Quantity.LOSS:
             return self.loss
-        if quantity == "error":
+        if quantity == Quantity.ERROR:
             return self.error
         scale = self.task.scale if np.isfinite(self.task.scale) else self.error.scale
         return Width(scale, self.error.form, self.error.fit_factor, below=self.task.below)

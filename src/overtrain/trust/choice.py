@@ -13,6 +13,7 @@ import pandas as pd
 from overtrain.errors import OvertrainError
 from overtrain.fitting.fit import fit_error, fit_loss, fit_loss_pooled
 from overtrain.fitting.method import Method, base_method
+from overtrain.quantities import Quantity
 from overtrain.runs.table import RunTable
 from overtrain.runs.testbed import load_suite_choice
 from overtrain.trust.backtest import BacktestOptions, backtest
@@ -178,7 +179,7 @@ def suite_candidates(quantity: str, methods: dict[str, Method]) -> list[str]:
     choice = (load_suite_choice() or {}).get(f"{quantity}_law", {}).get("chosen")
     if choice is None:
         return []
-    if quantity == "error":
+    if quantity == Quantity.ERROR:
         return [key for key, method in methods.items() if method.error_law == choice]
     return [key for key, method in methods.items() if _loss_label(method) == choice]
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from overtrain.forecasts import Forecast
-from overtrain.scales import shift_on_scale
+from overtrain.quantities import Quantity, shift_on_scale
 from overtrain.trust.bootstrap import (
     centred_on_pooled,
     fit_part_bounds,
@@ -115,7 +115,7 @@ def intervals_document(intervals: dict[str, Interval]) -> dict[str, dict[str, An
     forecast of several task sets (the paper's 17 and 46) keys each further one `error:<task set>`."""
     document: dict[str, dict[str, Any]] = {}
     for key, interval in intervals.items():
-        if key == "loss":
+        if key == Quantity.LOSS:
             document[key] = interval.to_dict()
         else:
             document["error" if "error" not in document else f"error:{key}"] = {**interval.to_dict(), "task_set": key}

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from overtrain.fitting.method import Method
-from overtrain.scales import from_scale, to_scale
+from overtrain.quantities import Quantity, from_scale, to_scale
 
 #: The laws whose disagreement is the structural part of an interval: each fitted to the same fit sets as the
 #: method's own law; a member whose exponent sits at a search bound there is not eligible.
@@ -35,7 +35,7 @@ def ensemble_mean(quantity: str, predictions: np.ndarray) -> np.ndarray:
 
 def member_methods(method: Method, quantity: str) -> dict[str, Method]:
     """The method with each member law of `quantity` in place of its own (same fit sets, same loss law for error)."""
-    if quantity == "loss":
+    if quantity == Quantity.LOSS:
         return {f"{law}/{objective}": dataclasses.replace(method, loss_law=law, loss_objective=objective)
                 for law, objective in LOSS_MEMBERS}
     return {law: dataclasses.replace(method, error_law=law) for law in ERROR_MEMBERS}

@@ -13,7 +13,7 @@ import numpy as np
 from overtrain.errors import OvertrainError
 from overtrain.fitting.fit import Fit
 from overtrain.forecasts import Forecast
-from overtrain.scales import from_scale, physical, scale_slope, to_scale
+from overtrain.quantities import Quantity, from_scale, physical, scale_slope, to_scale
 
 
 def structural_spread(quantity: str, predictions: Sequence[float]) -> float:
@@ -33,7 +33,7 @@ def fit_width(quantity: str, prediction: np.ndarray | float, low: np.ndarray | f
               ) -> np.ndarray | float:
     """Half the fit part's range (resampled forecasts' `low` to `high`) on the interval scale; NaN without one."""
     values = [np.asarray(physical(quantity, np.asarray(v, dtype=float)), dtype=float) for v in (low, high)]
-    if quantity == "loss":
+    if quantity == Quantity.LOSS:
         values = [np.where(v > 0, v, np.nan) for v in values]
     width = (np.asarray(to_scale(quantity, values[1])) - np.asarray(to_scale(quantity, values[0]))) / 2
     width = np.where(np.isfinite(values[0]) & np.isfinite(values[1]), width, np.nan)
@@ -86,7 +86,7 @@ def residual_noise(fit: Fit, quantity: str, prediction: float) -> float:
     free = fit.n_points - type(fit.law).n_coefficients
     observed = np.asarray(physical(quantity, fit.observed), dtype=float)
     predicted = np.asarray(physical(quantity, fit.predicted), dtype=float)
-    usable = np.isfinite(observed) & np.isfinite(predicted) & ((observed > 0) if quantity == "loss" else True)
+    usable = np.isfinite(observed) & np.isfinite(predicted) & ((observed > 0) if quantity == Quantity.LOSS else True)
     if free < 1 or not usable.any():
         return 0.0
     residual = np.asarray(to_scale(quantity, observed[usable])) - np.asarray(to_scale(quantity, predicted[usable]))
@@ -160,7 +160,7 @@ class BoundParts:
             bound = np.asarray(bound, dtype=float)
             finite = np.isfinite(bound)
             safe = np.where(finite, bound, prediction)
-            safe = np.clip(safe, 0.0, 1.0) if quantity == "error" else np.maximum(safe, 1e-12)
+            safe = np.clip(safe, 0.0, 1.0) if quantity == Quantity.ERROR else np.maximum(safe, 1e-12)
             return np.where(finite, np.maximum(sign * (to_scale(quantity, safe) - centre), 0.0), 0.0) * fit_factor
 
         slope = scale_slope(quantity, prediction)

@@ -24,6 +24,7 @@ from overtrain.fitting.method import DEFAULT_METHOD, Method, base_method
 from overtrain.forecasts import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
 from overtrain.laws import ENSEMBLE
 from overtrain.names import DEFAULT_LEVEL
+from overtrain.quantities import Quantity
 from overtrain.runs.table import RunTable
 from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import load_suite_evidence
@@ -306,17 +307,17 @@ def member_forecasts(
             if members is not None and key not in members.get(quantity, []):
                 continue
             try:
-                laws = fit_method(runs, member, split, tasks if quantity == "error" else None, pooled_runs)
+                laws = fit_method(runs, member, split, tasks if quantity == Quantity.ERROR else None, pooled_runs)
             except OvertrainError:
                 continue
-            fit = laws.loss if quantity == "loss" else laws.error
-            if fit is None or (fit.at_bound and (quantity == "loss" or members is None)):
+            fit = laws.loss if quantity == Quantity.LOSS else laws.error
+            if fit is None or (fit.at_bound and (quantity == Quantity.LOSS or members is None)):
                 continue
             if fit.at_bound:
                 bounded.append(key)
             for values, f in zip(found, forecasts, strict=True):
                 member_forecast = laws.point_forecast(f.params, f.tokens)
-                if quantity == "loss":
+                if quantity == Quantity.LOSS:
                     values.setdefault("loss", {})[key] = member_forecast.loss
                 else:
                     for name, error in member_forecast.errors.items():
@@ -369,7 +370,8 @@ def _joined_ensemble(forecast: Forecast, part: dict[str, IntervalParts], members
         f"error law {name} (in the ensemble): an exponent sits at the edge of its search range; its backtests "
         "found it plausible, so its forecast counts" for name in at_edge
         if any(name in values for values in members.values()))))
-    return forecast, {name: p if name == "loss" else p.moved_to(forecast.errors[name]) for name, p in part.items()}
+    return forecast, {name: p if name == Quantity.LOSS else p.moved_to(forecast.errors[name])
+                      for name, p in part.items()}
 
 
 def _noted_intervals(forecast: Forecast, part: dict[str, IntervalParts], calibration: Calibration,
@@ -429,7 +431,7 @@ def calibrated_intervals(
     ensemble = method.error_law == ENSEMBLE
     found, members_at_edge = (member_forecasts(runs, method, forecasts, split, tasks, members, pooled)
                       if options.structural or ensemble else ([{} for _ in forecasts], ()))
-    spreads = [{key: structural_spread("loss" if key == "loss" else "error", list(values.values()))
+    spreads = [{key: structural_spread(Quantity.of(key), list(values.values()))
                 if options.structural else 0.0 for key, values in f.items()} for f in found]
     fit_params, fit_tokens = laws.loss.inputs[0], laws.loss.inputs[1]
     sizes = len(np.unique(fit_params))

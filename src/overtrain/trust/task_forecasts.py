@@ -24,9 +24,9 @@ from overtrain.errors import OvertrainError
 from overtrain.fitting.chance import chance_ceilings, task_chance
 from overtrain.fitting.fit import Fit, fit_error
 from overtrain.forecasts import FittedLaws, Forecast, within_design
+from overtrain.quantities import Quantity, from_scale, to_scale
 from overtrain.runs.fitsets import FitSet
 from overtrain.runs.table import ACC, RunTable, no_larger
-from overtrain.scales import from_scale, to_scale
 from overtrain.trust.calibration import Calibration
 from overtrain.trust.intervals import IntervalParts
 from overtrain.trust.parts import beyond_runs
@@ -83,7 +83,7 @@ def task_residual_scatter(fit: Fit, runs: RunTable) -> np.ndarray:
     """Each task's residual standard deviation over the fit runs on the logit scale (0 for a task at chance)."""
     chosen = runs.subset(np.isin(runs.runs, fit.runs))
     measured = 1.0 - chosen.accuracy_values(fit.task_set).T  # (tasks, runs)
-    inputs = tuple(np.asarray(chosen.column(name) if name != "loss" else chosen.loss_values(fit.loss_split),
+    inputs = tuple(np.asarray(chosen.column(name) if name != Quantity.LOSS else chosen.loss_values(fit.loss_split),
                               dtype=float) for name in fit.law.inputs)
     predicted = fit.law.task_errors(*inputs)
     residual = to_scale("error", measured) - to_scale("error", predicted)
