@@ -113,7 +113,7 @@ def main() -> None:
 
     start = time.perf_counter()
     selection = select_method(small, Candidates("paper-loss", "paper-error"), tasks="17",
-                              forecast_runs=ot.load_testbed().select("paper-error+cheap"), pool_runs=small)
+                              forecast_runs=ot.load_testbed().select("paper-error+cheap"), pooled_runs=small)
     print(f"## Method chosen by backtest ({time.perf_counter() - start:.1f} s)\n\n{selection.reason()}\n")
     report["selection"] = {"method": selection.method.label, "reason": selection.reason()}
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from overtrain import fit_error, fit_loss, forecast
+from overtrain import fit_error, fit_loss, point_forecast
 from overtrain.cli import app
-from overtrain.fitting.method import DEFAULT_METHOD, Method
+from overtrain.fitting.method import DEFAULT_METHOD, PAPER_METHOD, Method
 from overtrain.runs.fitsets import PRESETS
 from overtrain.trust.backtest import BacktestOptions, backtest, summarize_backtest
 from overtrain.trust.calibration import Calibration
@@ -40,14 +40,14 @@ def test_fit_sets_hold_only_smaller_cheaper_runs(small) -> None:
 
 def test_batched_backtest_equals_fitting_each_fit_set_alone(small) -> None:
     runs = small.family("rw_original")
-    frame = backtest(runs, tasks="17")
+    frame = backtest(runs, PAPER_METHOD, tasks="17")
     targets, masks, _ = fit_set_masks(runs.params, runs.flops, (1, 3, 10, 30, 100, 300))
     for row in frame.sample(6, random_state=0).itertuples():
         index = next(i for i, t in enumerate(targets) if runs.runs[t] == row.run and masks[i].sum() == row.fit_runs)
         chosen = runs.where().drop([r for r, keep in zip(runs.runs, masks[index], strict=True) if not keep])
         loss = fit_loss(chosen, "c4_val")
         error = fit_error(chosen, "c4_val", "17")
-        alone = forecast(loss, error, params=row.params, tokens=row.tokens)
+        alone = point_forecast(loss, error, params=row.params, tokens=row.tokens)
         assert row.loss_pred == pytest.approx(alone.loss, rel=1e-7)
         assert row.error_pred == pytest.approx(alone.errors["17"], rel=1e-6)
 
@@ -58,11 +58,11 @@ def test_reach_is_measured_from_the_most_expensive_fit_run(small, tmp_path: Path
     reads back with C / fit C)."""
     runs = small.family("rpj")
     loss, error = fit_loss(runs, "c4_val"), fit_error(runs, "c4_val", "17")
-    target = forecast(loss, error, params=1.4e9, tokens=2.8e10)
+    target = point_forecast(loss, error, params=1.4e9, tokens=2.8e10)
     assert target.reach == pytest.approx(target.flops / runs.flops.max(), rel=1e-12)
     assert target.flops_ratio == pytest.approx(target.flops / runs.flops.sum(), rel=1e-12)
     assert target.reach > target.flops_ratio
-    frame = backtest(runs, tasks="17")
+    frame = backtest(runs, PAPER_METHOD, tasks="17")
     targets, masks, _ = fit_set_masks(runs.params, runs.flops, (1, 3, 10, 30, 100, 300))
     for row in frame.sample(5, random_state=1).itertuples():
         index = next(i for i, t in enumerate(targets) if runs.runs[t] == row.run and masks[i].sum() == row.fit_runs)
@@ -70,11 +70,11 @@ def test_reach_is_measured_from_the_most_expensive_fit_run(small, tmp_path: Path
     document = loss.to_dict()
     assert type(loss).from_dict(document).largest_flops == loss.largest_flops
     old = type(loss).from_dict({k: v for k, v in document.items() if k != "largest_flops"})
-    assert forecast(old, None, params=1.4e9, tokens=2.8e10).reach == pytest.approx(target.flops_ratio, rel=1e-12)
+    assert point_forecast(old, None, params=1.4e9, tokens=2.8e10).reach == pytest.approx(target.flops_ratio, rel=1e-12)
 
 
 def test_calibrated_scale_is_the_smallest_that_reaches_the_level(small) -> None:
-    frame = backtest(small.family("c4_original"), tasks="17", options=BacktestOptions(n_resamples=32))
+    frame = backtest(small.family("c4_original"), PAPER_METHOD, tasks="17", options=BacktestOptions(n_resamples=32))
     frame = frame[np.isfinite(frame["loss_pred"])]
     scale = calibrate_scale(frame, "loss", 0.9)
     assert coverage(frame, "loss", scale, 0.9).mean() >= 0.9
@@ -92,7 +92,7 @@ def test_intervals_widen_with_level_and_hold_the_forecast(testbed) -> None:
     runs = testbed.family("rpj")
     loss = fit_loss(runs, fit_set="paper-loss")
     error = fit_error(runs, "c4_val", "17", fit_set="paper-error")
-    f = forecast(loss, error, params=6.9e9, multiplier=20)
+    f = point_forecast(loss, error, params=6.9e9, multiplier=20)
     calibration = Calibration.of(0.01, 0.02, 0.9, "test")
     narrow = forecast_intervals(f, calibration, level=0.8)
     wide = forecast_intervals(f, calibration, level=0.95)
@@ -116,10 +116,10 @@ def test_method_selection_reports_every_candidate(small) -> None:
 def test_warnings_for_unsafe_forecasts(testbed) -> None:
     runs = testbed.family("rpj")
     thin = fit_loss(runs, fit_set="shape=d=96_l=8_h=4 | shape=d=512_l=8_h=4,M=20")
-    f = forecast(thin, params=6.9e9, multiplier=20)
+    f = point_forecast(thin, params=6.9e9, multiplier=20)
     text = " ".join(f.warnings())
     assert "2 model sizes" in text and "x the loss fit set's compute" in text
-    assert forecast(fit_loss(runs, fit_set="paper-loss"), params=2e8, multiplier=20).warnings() == []
+    assert point_forecast(fit_loss(runs, fit_set="paper-loss"), params=2e8, multiplier=20).warnings() == []
 
 
 def test_backtest_command_writes_figure_and_json(tmp_path: Path) -> None:
@@ -189,7 +189,7 @@ def test_size_ahead_backtest_equals_fitting_each_fit_set_alone(small) -> None:
     for row, loss_mask, error_mask in list(zip(frame.itertuples(), loss_masks, error_masks, strict=True))[::3]:
         keep = {"loss": loss_mask, "error": error_mask}
         chosen = {k: runs.drop([r for r, m in zip(runs.runs, mask, strict=True) if not m]) for k, mask in keep.items()}
-        alone = forecast(fit_loss(chosen["loss"], "c4_val"), fit_error(chosen["error"], "c4_val", "17"),
+        alone = point_forecast(fit_loss(chosen["loss"], "c4_val"), fit_error(chosen["error"], "c4_val", "17"),
                          params=row.params, tokens=row.tokens)
         assert row.loss_pred == pytest.approx(alone.loss, rel=1e-7)
         assert row.error_pred == pytest.approx(alone.errors["17"], rel=1e-6)

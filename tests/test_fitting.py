@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from scipy.optimize import least_squares
 
-from overtrain import ExponentialError, SharedExponentLoss, fit_error, fit_loss, fit_profile
+from overtrain import ExponentialError, SharedExponentLoss, fit_error, fit_loss
 from overtrain.errors import OvertrainError
-from overtrain.fitting.engine import solve_linear
+from overtrain.fitting.engine import fit_profile, solve_linear
 from overtrain.runs.table import RunTable
 
 # The brute-force baselines wander through overflowing exponents on the way; that is their business.

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from overtrain import OvertrainError, RunTable, fit_error, fit_loss, forecast
+from overtrain import OvertrainError, RunTable, fit_error, fit_loss, point_forecast
 from overtrain.fitting.engine import fit_profile, solve_linear
 from overtrain.laws import ChinchillaLoss, ExponentialErrorLogM, SigmoidError, TaskAveragedExponential
 
@@ -79,7 +79,7 @@ def test_direct_error_law_forecasts_from_size(testbed) -> None:
     runs = testbed.family("rpj")
     loss = fit_loss(runs, "c4_val", fit_set="paper-loss")
     direct = fit_error(runs, "c4_val", "17", fit_set="paper-error", law="direct")
-    f = forecast(loss, direct, params=6.9e9, multiplier=20)
+    f = point_forecast(loss, direct, params=6.9e9, multiplier=20)
     assert f.errors["17"] == pytest.approx(direct.law.predict(6.9e9, 1.38e11))
 
 

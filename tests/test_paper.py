@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from overtrain import fit_error, fit_loss, forecast, reproduce
+from overtrain import fit_error, fit_loss, point_forecast, reproduce
 from overtrain.paper import Reproduction
 
 # ours -> the paper's expected.json, which calls a family a dataset and the multiplier M
@@ -95,6 +95,6 @@ def test_without_the_1b_run_the_error_fit_set_is_the_loss_fit_set(testbed, expec
             fit = fit_error(runs, "c4_val", tasks, fit_set="paper-error-no-1b")
             target = runs.where(shape="open_lm_7b")
             loss = fit_loss(runs, "c4_val", fit_set="paper-loss")
-            f = forecast(loss, fit, params=target.params[0], tokens=target.tokens[0])
+            f = point_forecast(loss, fit, params=target.params[0], tokens=target.tokens[0])
             true = target.error(tasks).iloc[0]
             assert abs(abs(f.errors[tasks] - true) / true - want[key]) < 1e-4

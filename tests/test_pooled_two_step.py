@@ -82,7 +82,7 @@ def test_pooled_backtest_is_exact_on_noise_free_laws_and_auto_can_choose_it() ->
     frame = backtest(runs, Method(loss_pooled=True), loss_split="val", tasks=None)
     assert len(frame) > 0
     assert np.nanmax(np.abs(frame["loss_rel_err"])) < 1e-6
-    selection = select_method(runs.family("a"), loss_split="val", tasks=None, pool_runs=runs)
+    selection = select_method(runs.family("a"), loss_split="val", tasks=None, pooled_runs=runs)
     assert any("pooled" in key for key in selection.loss_scores)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from overtrain import SharedExponentLoss, fit_loss, fit_profile
+from overtrain import SharedExponentLoss, fit_loss
+from overtrain.fitting.engine import fit_profile
 from overtrain.trust.bootstrap import bootstrap, resample_weights
 
 

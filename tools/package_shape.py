@@ -11,7 +11,8 @@ lists. Run from the repository root (`python tools/package_shape.py [--json]`).
 - Probes on laws: `getattr`/`hasattr` calls whose object is a law (its source names `law` or `family`): a trait the
   law should declare. Per-law dispatch: functions that branch on both how a law is fitted task by task
   (`per_task`) and through task losses (`needs_task_loss`). Quantity checks: comparisons with the strings "loss" or
-  "error". The longest function in `trust/`, by lines.
+  "error". The longest function in `trust/`, by lines of code (its docstring left out). With `--files`, each folder's files with their lines and the
+  start of their docstring: what each file is for.
 """
 
 from __future__ import annotations
@@ -103,9 +104,18 @@ def quantity_checks(tree: ast.Module) -> int:
                        for c in (node.left, *node.comparators)))
 
 
+def code_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """A function's lines, its docstring left out (documenting the parameters does not make a function longer)."""
+    lines = (node.end_lineno or node.lineno) - node.lineno + 1
+    first = node.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        lines -= (first.end_lineno or first.lineno) - first.lineno + 1
+    return lines
+
+
 def functions_of(tree: ast.Module, name: str) -> list[tuple[str, int, str]]:
-    """(where, lines, source) of every function and method."""
-    return [(f"{name}:{node.name}", (node.end_lineno or node.lineno) - node.lineno + 1, ast.unparse(node))
+    """(where, lines of code, source) of every function and method."""
+    return [(f"{name}:{node.name}", code_lines(node), ast.unparse(node))
             for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
@@ -172,14 +182,30 @@ def shape(package: Path = ROOT / "src" / "overtrain") -> dict:
         "longest_command": {"function": longest_command.where, "params": longest_command.params},
         "public_functions_over_8": sorted(s.where for s in functions if s.public and s.params > 8),
         "private_functions_over_8": sorted(s.where for s in functions if not s.public and s.params > 8),
+        "files_by_folder": files_by_folder(package, files),
         "room_floors": dict(sorted(floors.items(), key=lambda item: (item[1], item[0]))),
         "room_floors_counting_every_import": dict(sorted(every_floor.items(), key=lambda item: (item[1], item[0]))),
     }
 
 
+def files_by_folder(package: Path, files: list[Path]) -> dict[str, list[dict]]:
+    """Each folder's files: the path, its lines and what its docstring says first (up to a colon or a full stop)."""
+    folders: dict[str, list[dict]] = {}
+    for path in files:
+        text = path.read_text()
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        folder = str(path.parent.relative_to(package)) if path.parent != package else "."
+        first = " ".join(doc.split("\n\n")[0].split())
+        about = first.split(": ")[0].split(". ")[0]
+        folders.setdefault(folder, []).append({"file": path.name, "lines": len(text.splitlines()),
+                                               "about": about if len(about) <= 100 else about[:99] + "…"})
+    return dict(sorted(folders.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the measures as JSON")
+    parser.add_argument("--files", action="store_true", help="also list each folder's files, a line each")
     parser.add_argument("--package", type=Path, default=ROOT / "src" / "overtrain",
                         help="the package folder to measure (default: this checkout's)")
     arguments = parser.parse_args()
@@ -206,6 +232,11 @@ def main() -> None:
     print(f"longest function in trust/: {trust['function']} ({trust['lines']} lines)")
     for room, level in measured["room_floors"].items():
         print(f"  floor {level}: {room}")
+    if arguments.files:
+        for folder, entries in measured["files_by_folder"].items():
+            print(f"{folder}/")
+            for entry in entries:
+                print(f"  {entry['file']:<22} {entry['lines']:>4}  {entry['about']}")
 
 
 if __name__ == "__main__":

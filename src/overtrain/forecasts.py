@@ -18,7 +18,7 @@ from overtrain.quantities import Quantity, physical
 from overtrain.runs.fitsets import FitSet
 from overtrain.runs.table import RunTable, flops_from
 from overtrain.runs.tasks import TaskSet
-from overtrain.sizes import size_number, size_values
+from overtrain.sizes import size_number, size_text, size_values
 
 
 def _error_fits(error_fits: Fit | Sequence[Fit] | None, loss_fit: Fit) -> tuple[Fit, ...]:
@@ -113,6 +113,13 @@ class Forecast(Target):
                          "compute; backtests show how far that can be trusted (`overtrain backtest`)")
         return notes
 
+    def summary(self) -> str:
+        """One line a person reads: the target and the laws' forecast, e.g. `N 6.90B, D 138B (M 20): loss 2.581,
+        error (17 tasks) 0.4841`."""
+        errors = "".join(f", error ({name} tasks) {value:.4g}" for name, value in self.errors.items())
+        return (f"N {size_text(self.params)}, D {size_text(self.tokens)} (M {self.multiplier:.3g}): "
+                f"loss {self.loss:.4g}{errors}")
+
     def row(self) -> dict[str, Any]:
         """N, D, M, C, the loss and the error per task set, for a DataFrame row (columns as `quantity_column`)."""
         return {"params": self.params, "tokens": self.tokens, "multiplier": self.multiplier, "flops": self.flops,
@@ -170,6 +177,10 @@ class Forecasts:
     @property
     def flops_ratio(self) -> np.ndarray:
         return np.array([f.flops_ratio for f in self.items])
+
+    def summary(self) -> str:
+        """A line per forecast (`Forecast.summary`)."""
+        return "\n".join(f.summary() for f in self.forecasts)
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per target (the results' convention: `summary_frame()` a frame; `to_frame()` the same)."""
@@ -438,7 +449,17 @@ TARGET_KEYS = {"params": "params", "N": "params", "tokens": "tokens", "D": "toke
 
 
 def parse_target(text: str) -> Target:
-    """Parse `params=7e9,tokens=2e12` (or `N=7e9,M=20`, or `params=7B,tokens=2T`); sizes must be positive."""
+    """Parse `params=7e9,tokens=2e12` (or `N=7e9,M=20`, or `params=7B,tokens=2T`); sizes must be positive.
+
+    Parameters
+    ----------
+    text : str
+        The target as the command line's `--target` takes it.
+
+    Returns
+    -------
+    Target
+        N and D (D = M N when M is given)."""
     values: dict[str, float] = {}
     for part in text.split(","):
         key, sep, raw = part.partition("=")
@@ -538,6 +559,26 @@ def fit_laws(
     Defaults: the loss split is `RunTable.default_split`; the loss fit set is every run with a loss on it; the task
     set is every task the runs carry (no error law if they carry none, or if `tasks` is "none"); the error fit
     set is every run with that loss and all those tasks. A named fit set must supply all of these.
+
+    Parameters
+    ----------
+    runs : RunTable
+        One family's runs.
+    method : Method
+        Laws, objective and fit sets (default: the paper's, with the exponential error law: `fit` fits one law).
+    loss_split : str, optional
+        The loss split.
+    tasks : str, sequence of str or TaskSet, optional
+        The task set ("none": no error law).
+    pooled_runs : RunTable, optional
+        With `method.loss_pooled`, the families the loss law is fitted to at once.
+    pool : RunTable, optional
+        Deprecated name of `pooled_runs`.
+
+    Returns
+    -------
+    FittedLaws
+        The loss law and (with tasks) the error law (`point_forecast`, `summary()`).
     """
     if pool is not None:
         warnings.warn("fit_laws(pool=...) is now fit_laws(pooled_runs=...); the old name goes in the next release",

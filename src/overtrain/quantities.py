@@ -22,8 +22,8 @@ class Quantity(StrEnum):
 
     @classmethod
     def of(cls, key: str) -> Quantity:
-        """The scale behind a forecast's key: the loss's under `loss`, an error's under anything else (a task set's name,
-        `error` or `task`)."""
+        """The scale behind a forecast's key: the loss's under `loss`, an error's under anything else (a task set's
+        name, `error` or `task`)."""
         return cls.LOSS if key == cls.LOSS else cls.ERROR
 
     @property

@@ -48,3 +48,10 @@ def size_values(value: Any, name: str) -> Any:
         items = np.asarray(value, dtype=object)
         return np.array([size_values(v, name) for v in items.ravel()], dtype=float).reshape(items.shape)
     return value
+
+
+def size_text(value: float) -> str:
+    """A size as overtrain prints it, and reads it back: 6.90B, 1.4T, 411M."""
+    if value >= 1e12:
+        return f"{value / 1e12:.3g}T"
+    return f"{value / 1e9:.2f}B" if value >= 1e9 else f"{value / 1e6:.0f}M"

@@ -32,7 +32,7 @@ def cost_elasticity(laws: FittedLaws, plan: Plan, key: str) -> float:
     return (values[1] - values[0]) / (2 * step)
 
 
-def cheaper(first: tuple[Any, Spread, float, float], second: tuple[Any, Spread, float, float]) -> float:
+def cheaper(first: tuple[Plan, Spread, float, float], second: tuple[Plan, Spread, float, float]) -> float:
     """P(the first family reaches the target with less compute than the second), each given as (plan, spread of
     its forecast at the plan, cost elasticity, its share of the pair's gap drift: `GapDrift.variance` / 2). A
     forecast off by e on the interval scale needs -e / slope more e-folds of compute. Each family's miss is a part
@@ -50,7 +50,7 @@ def cheaper(first: tuple[Any, Spread, float, float], second: tuple[Any, Spread, 
     return NormalDist().cdf(gap / np.sqrt(variance))
 
 
-def cheaper_pairs(entries: Sequence[tuple[FittedLaws, Any, dict[str, IntervalParts], Calibration]], level: float,
+def cheaper_pairs(entries: Sequence[tuple[FittedLaws, Plan, dict[str, IntervalParts], Calibration]], level: float,
                   runs: RunTable, drift: GapDrift | None = None) -> list[dict[str, Any]]:
     """For every pair of families' plans to reach one target (each entry: the family's laws, its plan, the interval
     parts and calibration of the forecast at the plan), P(the first gets there with less compute; see `cheaper`).

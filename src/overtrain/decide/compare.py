@@ -177,8 +177,8 @@ def _compare_own(runs: RunTable, target: Target, results: list[FamilyForecasts],
     """Compare families each forecast from its own laws (the odds: `overtrain.decide.gaps`)."""
     drift = drift_with_runs(drift, runs, [r.laws.family for r in results],
                              next((r.laws for r in results if r.laws.error is not None), results[0].laws))
-    comparison = RecipeComparison(target, tuple(RecipeForecast.of(r) for r in results), {}, skipped, {}, level,
-                                  "own", "", drift)
+    comparison = RecipeComparison(target, forecasts=tuple(RecipeForecast.of(r) for r in results), standings={},
+                                  skipped=skipped, curve={}, level=level, shape="own", drift=drift)
     log_flops = np.log10(target.flops)
     sizes = target.params * np.logspace(-CROSSING_DECADES / 2, CROSSING_DECADES / 2, CROSSING_POINTS)
     standings, crossings_of = {}, {}

@@ -322,7 +322,7 @@ def cannot_compare(loss: Fit, target: Target) -> str | None:
     return f"{held_out_reason(loss.inputs)}, so it cannot be compared at M = {target.multiplier:.3g}"
 
 
-def curve_point(forecast: Any, values: dict[str, float], intervals: dict[str, Interval], keys: Sequence[str]
+def curve_point(forecast: Target, values: dict[str, float], intervals: dict[str, Interval], keys: Sequence[str]
                  ) -> dict[str, Any]:
     return {"params": forecast.params, "tokens": forecast.tokens, "flops": forecast.flops,
             **{key: values.get(key) for key in keys},

@@ -11,7 +11,6 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
 
 import numpy as np
 
@@ -156,7 +155,8 @@ def compare_shared(runs: RunTable, names: Sequence[str], targets: Sequence[Targe
         raise OvertrainError(f"{runs.source}: the law all families share: {why}")
     drift = drift_with_runs(drift, chosen, names, laws)
     scatter = replicate_noise(chosen, split, laws.task_set)
-    comparison = RecipeComparison(target, (), {}, {}, {}, level, "shared", "", drift, scatter)
+    comparison = RecipeComparison(target, forecasts=(), standings={}, skipped={}, curve={}, level=level, shape="shared",
+                                  drift=drift, scatter=scatter)
     keys = ["loss", *sorted(k for k in shared.forecasts[0].intervals if k != Quantity.LOSS)]
     z = NormalDist().inv_cdf(0.5 + level / 2)
     skipped: dict[str, str] = {}
@@ -173,7 +173,7 @@ def compare_shared(runs: RunTable, names: Sequence[str], targets: Sequence[Targe
         raise OvertrainError(f"{runs.source}: fewer than 2 families measure the same quantity ("
                              + "; ".join(f"{k}: {v}" for k, v in skipped.items()) + ")")
 
-    def family_view(name: str, trusted: Any) -> tuple[dict[str, float], dict[str, Interval]]:
+    def family_view(name: str, trusted: TrustedForecast) -> tuple[dict[str, float], dict[str, Interval]]:
         values, intervals = {}, {}
         forecast = trusted.forecast
         for key in (k for k in keys if k in offsets[name]):

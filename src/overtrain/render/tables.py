@@ -17,6 +17,7 @@ from overtrain.names import ENSEMBLE
 from overtrain.paper import FAMILY_NAMES, Reproduction
 from overtrain.quantities import Quantity
 from overtrain.runs.table import RunTable
+from overtrain.sizes import size_text
 from overtrain.trust.backtest import BacktestSummary
 from overtrain.trust.prediction import FamilyForecasts, TrustedForecast
 
@@ -38,19 +39,13 @@ def percent(value: float) -> str:
     return f"{100 * value:.2f}%"
 
 
-def _size(value: float) -> str:
-    if value >= 1e12:
-        return f"{value / 1e12:.3g}T"
-    return f"{value / 1e9:.2f}B" if value >= 1e9 else f"{value / 1e6:.0f}M"
-
-
 def _ratio(value: float) -> str:
     """A compute ratio: 343x; 0.44x and 5.9e+08x at either end."""
     return f"{value:.2g}x" if value >= 1e5 or value < 10 else f"{value:.0f}x"
 
 
 def _target_name(t: ScoredForecast) -> str:
-    return f"{_size(t.forecast.params)} M={t.multiplier:g}"
+    return f"{size_text(t.forecast.params)} M={t.multiplier:g}"
 
 
 def reproduction_tables(result: Reproduction) -> list[Table]:
@@ -119,7 +114,7 @@ def runs_table(runs: RunTable) -> Table:
     for family in runs.describe()["families"]:
         (n_low, n_high), (d_low, d_high), (m_low, m_high), (c_low, c_high) = (
             family[key] for key in ("params", "tokens", "multiplier", "flops"))
-        table.add_row(family["family"], str(family["runs"]), f"{_size(n_low)} – {_size(n_high)}",
+        table.add_row(family["family"], str(family["runs"]), f"{size_text(n_low)} – {size_text(n_high)}",
                       f"{d_low:.3g} – {d_high:.3g}", f"{m_low:.3g} – {m_high:.3g}", f"{c_low:.3g} – {c_high:.3g}")
     table.caption = f"loss splits: {', '.join(runs.splits) or 'none'}; tasks: {len(runs.task_names)}"
     held = runs.checkpoints
@@ -161,7 +156,7 @@ def forecast_table(forecasts: list[TrustedForecast]) -> Table:
         name = next(iter(f.errors), None)
         if name in intervals:
             error += f"\n{intervals[name].low:.3f}–{intervals[name].high:.3f}"
-        table.add_row(f.loss_fit.family, _size(f.params), f"{f.tokens:.3g}", f"{f.multiplier:.3g}", loss, error,
+        table.add_row(f.loss_fit.family, size_text(f.params), f"{f.tokens:.3g}", f"{f.multiplier:.3g}", loss, error,
                       _ratio(f.flops_ratio))
     if forecasts:
         first = forecasts[0].forecast
@@ -180,7 +175,7 @@ def task_tables(forecasts: list[TrustedForecast]) -> list[Table]:
         if not trusted.tasks:
             continue
         f = trusted.forecast
-        table = Table(title=f"Each task: {f.loss_fit.family} at N = {_size(f.params)}, D = {f.tokens:.3g}",
+        table = Table(title=f"Each task: {f.loss_fit.family} at N = {size_text(f.params)}, D = {f.tokens:.3g}",
                       title_justify="left")
         for column in ("task", "accuracy", "chance"):
             table.add_column(column, justify="left" if column == "task" else "right", no_wrap=column == "accuracy")
@@ -268,7 +263,7 @@ def plan_table(plans: list[tuple[str, Plan, dict]]) -> list[Table]:
     for column in ("family", "served T", "loss", "loss interval", "error", "error interval"):
         checks.add_column(column, justify="left" if column == "family" else "right")
     for family, p, intervals in plans:
-        runs.add_row(family, f"{p.inference_tokens:.2g}", _size(p.params), f"{p.tokens:.3g}", f"{p.multiplier:.3g}",
+        runs.add_row(family, f"{p.inference_tokens:.2g}", size_text(p.params), f"{p.tokens:.3g}", f"{p.multiplier:.3g}",
                      f"{p.training_flops:.3g}", f"{p.total_flops:.3g}")
         name = next(iter(p.forecast.errors), None)
         loss_interval = intervals.get("loss")
@@ -292,7 +287,7 @@ def budget_table(family: str, rows: list[dict]) -> Table:
         error = "—" if row["error"] is None else f"{row['error']:.4f}"
         m = row["multiplier"]
         label = (f"{m:.3g}" if m < 1000 else f"{m:.0f}") + (" (best)" if row["best"] else "")
-        table.add_row(label, _size(row["params"]),
+        table.add_row(label, size_text(row["params"]),
                       f"{row['tokens']:.3g}", f"{row['loss']:.4f}", error, style="bold" if row["best"] else None)
     return table
 
@@ -303,7 +298,7 @@ def design_table(design: Design) -> Table:
     for column in ("N", "M", "D", "C", "shape (open_lm)"):
         table.add_column(column, justify="right")
     for run in design.runs:
-        table.add_row(_size(run.params), f"{run.multiplier:.3g}", f"{run.tokens:.3g}", f"{run.flops:.3g}",
+        table.add_row(size_text(run.params), f"{run.multiplier:.3g}", f"{run.tokens:.3g}", f"{run.flops:.3g}",
                       str(shape_for(run.params)))
     table.caption = (f"total {design.flops:.3g} FLOPs; the target needs {design.distance:.0f}x that")
     return table
@@ -375,7 +370,7 @@ def comparison_tables(comparison: RecipeComparison, top: int = TOP, baseline: st
         if baseline is not None and baseline in standing.families and standing.index(baseline) not in rows:
             rows.append(standing.index(baseline))
         shown = f"the best {top} of {len(standing.families)}" if len(standing.families) > top else "every family"
-        table = Table(title=f"{_quantity_name(key).capitalize()} at N = {_size(target.params)}, M = "
+        table = Table(title=f"{_quantity_name(key).capitalize()} at N = {size_text(target.params)}, M = "
                             f"{target.multiplier:.3g}: {shown}", title_justify="left")
         for column in ("#", "family", "forecast", f"{100 * comparison.level:g}% interval", "P(best)",
                        *((f"P(top {k})",) if k > 1 else ())):
@@ -441,7 +436,7 @@ def _odds_table(comparison: RecipeComparison, keys: list[str], baseline: str | N
             if found is not None and a in standing.families and b in standing.families:
                 at = found[standing.index(a), standing.index(b)]
                 if np.isfinite(at):
-                    crossings.append(f"{Quantity.of(k)} at {_size(at)}")
+                    crossings.append(f"{Quantity.of(k)} at {size_text(at)}")
         table.add_row(label(a), label(b), *cells, *(() if shared else (", ".join(crossings) or "—",)))
     drift = comparison.drift
     spread = "" if drift is None else "; ".join(

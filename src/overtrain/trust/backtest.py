@@ -204,11 +204,30 @@ _POOLED: dict[bytes, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
 
 
 def backtest(
-    runs: RunTable, method: Method = PAPER_METHOD, *, loss_split: str | None = None,
+    runs: RunTable, method: Method = DEFAULT_METHOD, *, loss_split: str | None = None,
     tasks: str | Sequence[str] | None = "17", options: BacktestOptions = DEFAULT_BACKTEST,
 ) -> pd.DataFrame:
     """Backtest every family of `runs` under `method` as `options` say; one row per (target, fit set). The ensemble
-    error law is backtested through its members (`calibration_backtest`)."""
+    error law is backtested through its members (`calibration_backtest`).
+
+    Parameters
+    ----------
+    runs : RunTable
+        The runs to backtest (every family).
+    method : Method
+        Laws and fit sets (default: the method `forecast` uses).
+    loss_split : str, optional
+        The loss split (default: the runs').
+    tasks : str or sequence of str, optional
+        The task set; None backtests the loss alone.
+    options : BacktestOptions
+        Protocol, compute ratios and resampling.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (target, fit set): the target, the distance, predicted and true loss and error, relative errors
+        and, with resampling, the fit part's bounds. `summarize_backtest` calibrates intervals on it."""
     loss_split = loss_split or runs.default_split()
     if method.error_law == ENSEMBLE:
         if tasks is not None:

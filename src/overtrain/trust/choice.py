@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -190,15 +191,15 @@ def _loss_label(method: Method) -> str:
 
 
 def _unsound(method: Method, runs: RunTable, loss_split: str, tasks: str | Sequence[str] | None,
-             pool_runs: RunTable | None = None) -> str | None:
+             pooled_runs: RunTable | None = None) -> str | None:
     """Why `method` is not eligible for forecasts from `runs`, or None: its laws must fit its own fit sets (every
     run, under the rolling protocol) of every family with no exponent at a search bound, since a law that only fits
     by running off its search range says nothing about the targets. (An ensemble leaves out members at a bound;
-    its base law is checked; a pooled loss law is fitted to `pool_runs`.)"""
+    its base law is checked; a pooled loss law is fitted to `pooled_runs`.)"""
     method = base_method(method)
     if method.loss_pooled:
         try:
-            pooled = fit_loss_pooled(pool_runs or runs, loss_split, fit_set=method.loss_fit_set, law=method.loss_law)
+            pooled = fit_loss_pooled(pooled_runs or runs, loss_split, fit_set=method.loss_fit_set, law=method.loss_law)
         except OvertrainError as error:
             return str(error)
         if any(fit.at_bound for fit in pooled.values()):
@@ -241,7 +242,8 @@ DEFAULT_CANDIDATES = Candidates()
 def select_method(
     runs: RunTable, candidates: Candidates = DEFAULT_CANDIDATES, *, loss_split: str | None = None,
     tasks: str | Sequence[str] | None = "17", forecast_runs: RunTable | None = None,
-    pool_runs: RunTable | None = None, progress: Callable[[str], None] | None = None,
+    pooled_runs: RunTable | None = None, progress: Callable[[str], None] | None = None,
+    pool_runs: RunTable | None = None,
 ) -> Selection:
     """Pick the loss law, objective (and fit set) with the lowest backtest loss error, then, with that loss
     method, the error law (and fit set) with the lowest backtest error error. Ties keep the paper's choice. Where
@@ -252,9 +254,37 @@ def select_method(
     paper's recipe scaled down, the fit sets and their `+cheap` extensions included; otherwise the rolling protocol
     scores the laws at distances of at least 10x. With fit sets, a candidate whose laws hit a search bound on the fit
     sets of `forecast_runs` (default `runs`), the runs the forecast will be fitted to, is not eligible. Given
-    `pool_runs` (runs of several families, those of `runs` among them), the shared-exponent law fitted to all of them at
-    once (`overtrain.fitting.fit.fit_loss_pooled`) is a loss candidate too, backtested on them and scored on the targets
-    of `runs`. `progress` hears each candidate as it is backtested."""
+    `pooled_runs` (runs of several families, those of `runs` among them), the shared-exponent law fitted to all of
+    them at once (`overtrain.fitting.fit.fit_loss_pooled`) is a loss candidate too, backtested on them and scored on
+    the targets of `runs`. `progress` hears each candidate as it is backtested.
+
+    Parameters
+    ----------
+    runs : RunTable
+        One family's runs, backtested.
+    candidates : Candidates
+        The fit sets, error laws and compute ratios to choose among.
+    loss_split : str, optional
+        The loss split.
+    tasks : str or sequence of str, optional
+        The task set; None chooses the loss law alone.
+    forecast_runs : RunTable, optional
+        The runs the forecast will be fitted to (default `runs`).
+    pooled_runs : RunTable, optional
+        Runs of several families, for the pooled loss law.
+    progress : callable, optional
+        Told each candidate.
+    pool_runs : RunTable, optional
+        Deprecated name of `pooled_runs`.
+
+    Returns
+    -------
+    Selection
+        The chosen method, why, and every candidate's score."""
+    if pool_runs is not None:
+        warnings.warn("select_method(pool_runs=...) is now select_method(pooled_runs=...); the old name goes in the "
+                      "next release", DeprecationWarning, stacklevel=2)
+        pooled_runs = pool_runs if pooled_runs is None else pooled_runs
     loss_split = loss_split or runs.default_split()
     say = progress or (lambda step: None)
     forecast_runs = runs if forecast_runs is None else forecast_runs
@@ -298,7 +328,7 @@ def select_method(
         scores, count, partial, errors = _common_scores(frames, f"{quantity}_rel_err", min_distance, protocol)
         return scores, methods, count, ineligible + partial, errors
 
-    pool = None if pool_runs is None else pool_runs.complete(loss_split)
+    pool = None if pooled_runs is None else pooled_runs.complete(loss_split)
     loss_candidates = {_candidate(f"{law}/{objective}", fit_set):
                        Method(law, objective, loss_fit_set=fit_set, error_fit_set=error_sets[0])
                        for law, objective in CANDIDATE_LOSS for fit_set in loss_sets}

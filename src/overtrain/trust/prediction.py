@@ -28,7 +28,7 @@ from overtrain.quantities import Quantity
 from overtrain.runs.table import RunTable
 from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import load_suite_evidence
-from overtrain.sizes import size_values
+from overtrain.sizes import size_text, size_values
 from overtrain.trust.backtest import BacktestOptions, calibration_backtest
 from overtrain.trust.bounds import below_every_run, bounded, examples_per_task
 from overtrain.trust.calibration import DEFAULT_INTERVALS, Calibration, IntervalOptions, pooled_calibration, resembling
@@ -100,6 +100,19 @@ class TrustedForecast:
                              f"interval [{interval.low:.4g}, {interval.high:.4g}] spans: {laws}")
         return notes
 
+    def summary(self) -> str:
+        """One line a person reads: the target, each forecast with its interval, and how many warnings it carries."""
+        parts = []
+        for key, value in (("loss", self.forecast.loss), *self.forecast.errors.items()):
+            interval = self.intervals.get(key)
+            name = "loss" if Quantity.of(key) is Quantity.LOSS else f"error ({key} tasks)"
+            bounds = "" if interval is None else f" [{interval.low:.4g}, {interval.high:.4g}]"
+            parts.append(f"{name} {value:.4g}{bounds}")
+        count = len(self.warnings())
+        notes = f"; {count} warning{'s' if count != 1 else ''}" if count else ""
+        return (f"N {size_text(self.params)}, D {size_text(self.tokens)} (M {self.multiplier:.3g}): "
+                f"{', '.join(parts)}{notes}")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "family": self.forecast.loss_fit.family,
@@ -120,6 +133,14 @@ class FamilyForecasts:
     selection: Selection | None
     calibration: Calibration | None
     forecasts: tuple[TrustedForecast, ...]
+
+    def summary(self) -> str:
+        """A few lines a person reads: the family and its method, the calibration, and a line per forecast."""
+        level = "" if self.calibration is None else f"\n  {100 * self.calibration.level:g}% intervals: " \
+            f"{self.calibration.describe()}"
+        lines = [f"{self.laws.family}: {self.method.label}{level}"]
+        lines += [f"  {trusted.summary()}" for trusted in self.forecasts]
+        return "\n".join(lines)
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per target (the results' convention: `summary_frame()` a frame; `to_frame()` the same)."""
@@ -207,6 +228,21 @@ class SharedWork:
     backtests: dict[BacktestKey, pd.DataFrame] = dataclasses.field(default_factory=dict)
     calibrations: dict[CalibrationKey, Calibration] = dataclasses.field(default_factory=dict)
 
+    def calibration(self, own: pd.DataFrame | None, backtest: BacktestKey | None, suite: pd.DataFrame | None,
+                    level: float, source: str, options: IntervalOptions) -> Calibration:
+        """The calibration on the rows `own` of the backtest `backtest` (None: none) and the suite's held-out
+        forecasts `suite` (None: not counted), computed once for every forecast (of one family or of several)
+        that rests on the same forecasts (`pooled_calibration`)."""
+        key = CalibrationKey(None if own is None else own.index.to_numpy().tobytes(),
+                             None if own is None else backtest, options.distance, suite is not None, level,
+                             options.forms, source, options.own_prior, options.adaptive, options.sides)
+        found = self.calibrations.get(key)
+        if found is None:
+            found = pooled_calibration(own, suite, level, options.forms, source, options.own_prior, options.adaptive,
+                                       options.sides)
+            self.calibrations[key] = found
+        return found
+
 
 @dataclass(frozen=True, eq=False)
 class Evidence:
@@ -252,7 +288,7 @@ def forecast_family(
         selection = select_method(runs.complete(split), Candidates(named.loss_fit_set, named.error_fit_set,
                                                                    tuple(request.error_laws)),
                                   loss_split=split, tasks=task_spec,
-                                  pool_runs=pool_runs if len(pool_runs.families) > 1 else None,
+                                  pooled_runs=pool_runs if len(pool_runs.families) > 1 else None,
                                   progress=lambda step: say(f"{family}: {step}"))
         # the rolling protocol chooses laws without fit sets: the forecast keeps the named ones
         chosen = selection.method
@@ -330,6 +366,11 @@ def _with_ensemble(forecast: Forecast, members: dict[str, dict[str, float]]) -> 
     errors = {name: float(ensemble_mean("error", np.array(list(members[name].values())))) if members.get(name)
               else value for name, value in forecast.errors.items()}
     return dataclasses.replace(forecast, errors=errors)
+
+
+#: The note a forecast below every fit run carries instead of an interval.
+BELOW_EVERY_RUN = ("the target is smaller and trained on fewer tokens than every fit run: the laws do not speak for "
+                   "it, so it has no interval")
 
 
 class CalibratedForecasts(NamedTuple):
@@ -443,50 +484,27 @@ def calibrated_intervals(
         own = frame if options.own else None
         if own is not None and options.resembling:
             own = resembling(own, sizes, multiplier_excursion(f.multiplier, fit_tokens / fit_params), at_bound)
-        # forecasts (of one family or of several) that resemble the same backtests share one calibration
-        key = CalibrationKey(None if own is None else own.index.to_numpy().tobytes(), frame_key, options.distance,
-                             suite is not None, level, options.forms, source, options.own_prior, options.adaptive,
-                             options.sides)
-        found = shared.calibrations.get(key)
-        if found is None:
-            found = pooled_calibration(own, suite, level, options.forms, source, options.own_prior,
-                                       options.adaptive, options.sides)
-            shared.calibrations[key] = found
-        return found
+        return shared.calibration(own, frame_key, suite, level, source, options)
 
-    # without the runs' own backtests the calibration is the same for every forecast (and every family)
-    common = None
-    if not options.own:
-        key = CalibrationKey(None, None, options.distance, suite is not None, level, options.forms, source, None,
-                             options.adaptive, options.sides)
-        common = shared.calibrations.get(key)
-        if common is None:
-            common = pooled_calibration(None, suite, level, options.forms, source, adaptive=options.adaptive,
-                                        sides=options.sides)
-            shared.calibrations[key] = common
     calibrations, combined, intervals, parts = [], [], [], []
     all_parts = batch_parts(forecasts, level=level, seed=seed, examples=examples, structural=spreads,
                             distance=options.distance)
     for f, members_of, part in zip(forecasts, found, all_parts, strict=True):
-        calibration = common or calibration_for(f)
+        calibration = calibration_for(f)
         usable = calibration.finite()
         calibrations.append(calibration)
         if ensemble:
             f, part = _joined_ensemble(f, part, members_of, members_at_edge)
         f, part = bounded(runs, laws, f, part, level)
         if below_every_run(runs, f):
-            f = dataclasses.replace(f, unphysical=(*f.unphysical, "the target is smaller and trained on fewer tokens "
-                                                   "than every fit run: the laws do not speak for it, so it has no "
-                                                   "interval"))
-            part = {}
+            f, part = dataclasses.replace(f, unphysical=(*f.unphysical, BELOW_EVERY_RUN)), {}
         f, made = _noted_intervals(f, part, calibration, {name: p.interval(usable, level) for name, p in part.items()})
         combined.append(f)
         parts.append(part)
         intervals.append(made)
     if not calibrations:
-        calibrations.append(common or pooled_calibration(frame if options.own else None, suite, level,
-                                                         options.forms, source, options.own_prior, options.adaptive,
-                                                         options.sides))
+        calibrations.append(shared.calibration(frame if options.own else None, frame_key, suite, level, source,
+                                               options))
     return CalibratedForecasts(calibrations[0], combined, intervals, parts, found)
 
 
@@ -496,7 +514,27 @@ def forecast_families(
 ) -> list[FamilyForecasts]:
     """`forecast_family` for each of `families` of `runs`, every family's intervals calibrated on backtests of all
     of `runs` (computed once). Given a `skipped` dict, a family that cannot be forecast is recorded there with the
-    reason and the others are forecast; unless none can, which raises the first family's error."""
+    reason and the others are forecast; unless none can, which raises the first family's error.
+
+    Parameters
+    ----------
+    runs : RunTable
+        The runs of every family (the calibration's backtests use all of them).
+    families : sequence of str
+        The families to forecast.
+    targets : sequence of Target
+        The runs to forecast.
+    request : ForecastRequest
+        Loss split, task set, method, interval level and options.
+    skipped : dict, optional
+        Filled with each family that could not be forecast and why; without it, the first failure raises.
+    progress : callable, optional
+        Told each step.
+
+    Returns
+    -------
+    list of FamilyForecasts
+        Each family's laws, method, calibration and forecasts (`summary()`, `summary_frame()`)."""
     evidence = Evidence(calibration=runs)
     results, first = [], None
     for name in families:
@@ -520,6 +558,12 @@ class Prediction:
 
     families: tuple[FamilyForecasts, ...]
     skipped: dict[str, str]
+
+    def summary(self) -> str:
+        """Each family's summary (`FamilyForecasts.summary`), then the families not forecast and why."""
+        lines = [family.summary() for family in self.families]
+        lines += [f"{name}: not forecast ({why})" for name, why in self.skipped.items()]
+        return "\n".join(lines)
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per (family, target): N, D, M, C, the forecasts, their interval bounds and the warnings."""
