@@ -163,7 +163,7 @@ def test_plan_reads_runs_with_the_shared_options(tmp_path: Path) -> None:
      (("forecast", "--target"), ("forecast: ", "--target", "needs a value")),
      (("backtest", "--interval", "wide"), ("backtest: ", "--interval", "'wide'")),
      (("reproduce", "--ou", "x"), ("reproduce: no such option --ou (did you mean --output?)",)),
-     (("forcast",), ("no such command 'forcast'", "did you mean 'forecast'?")),
+     (("forcast",), ("no such command 'forcast'", "did you mean 'forecast'")),
      (("--bogus",), ("no such option --bogus",))],
 )
 def test_usage_errors_are_one_line(args: tuple[str, ...], fragments: tuple[str, ...]) -> None:

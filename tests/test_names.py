@@ -83,3 +83,31 @@ def test_the_old_command_name_still_runs_and_says_it_is_deprecated(tmp_path: Pat
     assert "deprecated" in old.stderr.lower()
     assert "point-forecast" in runner.invoke(app, ["--help"]).output
     assert "predict " not in runner.invoke(app, ["--help"]).output
+
+
+def test_loss_and_error_are_a_type_that_reads_and_writes_as_before(laws: ot.FittedLaws) -> None:
+    from overtrain.quantities import Quantity, from_scale, to_scale
+
+    assert Quantity("loss") is Quantity.LOSS and Quantity.of("17") is Quantity.ERROR
+    assert Quantity.of("loss").value == "loss"
+    assert not Quantity.LOSS.bounded and Quantity.ERROR.bounded and Quantity.TASK.bounded
+    assert to_scale(Quantity.ERROR, 0.5) == to_scale("17", 0.5) == 0.0  # logit: a task set's key is an error
+    assert from_scale(Quantity.LOSS, to_scale("loss", 2.5)) == pytest.approx(2.5, rel=1e-15)  # log
+    assert json.dumps({"kind": Quantity.LOSS}) == '{"kind": "loss"}' and f"{Quantity.ERROR} law" == "error law"
+    document = laws.loss.to_dict()
+    assert document["kind"] == "loss"  # law files keep their field
+    again = type(laws.loss).from_dict(document)
+    assert again.quantity is Quantity.LOSS
+    with pytest.warns(DeprecationWarning, match="Fit.quantity"):
+        assert laws.error.kind is Quantity.ERROR
+
+
+def test_forecasts_summarise_themselves_in_the_numbers_of_their_frames() -> None:
+    runs = ot.read_runs(Path(__file__).resolve().parents[1] / "examples" / "sweep.csv")
+    prediction = ot.predict(runs, ["1B", "7B"], multiplier=20, families=["web"])
+    text, frame = prediction.summary(), prediction.summary_frame()
+    assert text.splitlines()[0] == f"web: {prediction.families[0].method.label}"
+    row = frame.iloc[1]
+    assert f"N 7.00B, D 140.00B (M 20): loss {row['loss']:.4g} [{row['loss_low']:.4g}, {row['loss_high']:.4g}]" in text
+    point = ot.fit_laws(runs.family("web")).point_forecast("7B", multiplier=20)
+    assert point.summary() == f"N 7.00B, D 140.00B (M 20): loss {point.loss:.4g}, error (all tasks) {point.error:.4g}"

@@ -26,8 +26,8 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
 
 #: The package's rooms from the bottom up: data flows readers -> run table -> laws -> fitting -> forecasts -> trust ->
 #: decisions -> renderers -> command line.
-LAYERS = ["errors", "interrupts", "names", "scales", "sizes", "parallel", "files", "runs", "laws", "fitting",
-          "forecast", "lawfile", "paper", "trust", "decide", "render", "cli"]
+LAYERS = ["errors", "interrupts", "names", "quantities", "sizes", "parallel", "files", "runs", "laws", "fitting",
+          "forecasts", "lawfile", "paper", "trust", "decide", "render", "cli"]
 
 
 def test_each_room_imports_only_rooms_below_it() -> None:

@@ -11,8 +11,8 @@ lists. Run from the repository root (`python tools/package_shape.py [--json]`).
 - Probes on laws: `getattr`/`hasattr` calls whose object is a law (its source names `law` or `family`): a trait the
   law should declare. Per-law dispatch: functions that branch on both how a law is fitted task by task
   (`per_task`) and through task losses (`needs_task_loss`). Quantity checks: comparisons with the strings "loss" or
-  "error". The longest function in `trust/`, by lines of code (its docstring left out). With `--files`, each folder's files with their lines and the
-  start of their docstring: what each file is for.
+  "error". The longest function in `trust/`, by lines of code (its docstring left out). With `--files`, each
+  folder's files with their lines and the start of their docstring: what each file is for.
 """
 
 from __future__ import annotations

@@ -143,7 +143,7 @@ class Forecast(Target):
 
 @dataclass(frozen=True)
 class Forecasts:
-    """Forecasts of several planned runs (`forecast` given arrays): a sequence of `Forecast`, with the loss and
+    """Forecasts of several planned runs (`point_forecast` given arrays): a sequence of `Forecast`, with the loss and
     errors as arrays and a DataFrame form."""
 
     items: tuple[Forecast, ...]

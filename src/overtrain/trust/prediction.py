@@ -165,11 +165,11 @@ class FamilyForecasts:
 
 @dataclass(frozen=True)
 class ForecastRequest:
-    """What a forecast is asked for, as `forecast`, `predict`, `compare` and `plan` share it: the loss split (None:
-    the runs' default) and the task set (None: every task the runs carry; "none": loss alone); the `method` (a
-    `loss_law` of "auto" is chosen by backtest, its error law among `error_laws`, its fit sets as named); the
-    interval `level` (None or 0: no intervals), the `seed` of the resampled fits and how the intervals are
-    calibrated (`intervals`); and whether each task is forecast too (`per_task`)."""
+    """What a forecast is asked for, as `predict`, `compare_families` and `plan` share it: the loss split (None: the
+    runs' default) and the task set (None: every task the runs carry; "none": loss alone); the `method` (a `loss_law`
+    of "auto" is chosen by backtest, its error law among `error_laws`, its fit sets as named); the interval `level`
+    (None or 0: no intervals), the `seed` of the resampled fits and how the intervals are calibrated (`intervals`);
+    and whether each task is forecast too (`per_task`)."""
 
     loss_split: str | None = None
     tasks: str | Sequence[str] | TaskSet | None = None
