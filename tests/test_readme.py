@@ -18,7 +18,7 @@ from scipy.optimize import brentq
 from typer.testing import CliRunner
 
 from overtrain.cli import app
-from overtrain.render.tables import _size
+from overtrain.sizes import size_text
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -109,7 +109,7 @@ def _row(plan: dict) -> str:
     served = plan["inference_tokens"]
     m = plan["multiplier"]
     loss, error = plan["intervals"]["loss"], plan["intervals"]["error"]
-    cells = ["0" if served == 0 else f"{served:.0e}", _size(plan["params"]), f"{plan['tokens']:.3g}",
+    cells = ["0" if served == 0 else f"{served:.0e}", size_text(plan["params"]), f"{plan['tokens']:.3g}",
              f"{m:.2g}" if m < 100 else f"{m:.0f}", f"{plan['training_flops']:.3g}",
              "0" if served == 0 else f"{plan['inference_flops']:.3g}", f"{plan['total_flops']:.3g}",
              f"{plan['forecast']['loss']:.4f} ({loss['low']:.2f}–{loss['high']:.2f})",
