@@ -111,3 +111,12 @@ def test_forecasts_summarise_themselves_in_the_numbers_of_their_frames() -> None
     assert f"N 7.00B, D 140.00B (M 20): loss {row['loss']:.4g} [{row['loss_low']:.4g}, {row['loss_high']:.4g}]" in text
     point = ot.fit_laws(runs.family("web")).point_forecast("7B", multiplier=20)
     assert point.summary() == f"N 7.00B, D 140.00B (M 20): loss {point.loss:.4g}, error (all tasks) {point.error:.4g}"
+
+
+def test_the_backtest_result_has_the_name_of_its_idea() -> None:
+    import overtrain.trust.backtest as module
+
+    with pytest.warns(DeprecationWarning, match="Backtest"):
+        assert module.BacktestSummary is ot.Backtest
+    with pytest.raises(AttributeError):
+        module.NoSuchName  # noqa: B018

@@ -40,7 +40,7 @@ _HOMES = {name: module for module, names in {
                             "parse_target", "point_forecast", "score_forecasts"),
     "overtrain.lawfile": ("load_laws", "save_laws"),
     "overtrain.paper": ("Reproduction", "reproduce"),
-    "overtrain.trust.backtest": ("BacktestOptions", "BacktestSummary", "backtest", "summarize_backtest"),
+    "overtrain.trust.backtest": ("Backtest", "BacktestOptions", "backtest", "summarize_backtest"),
     "overtrain.trust.calibration": ("Calibration", "IntervalOptions"),
     "overtrain.trust.choice": ("Candidates", "select_method"),
     "overtrain.trust.prediction": ("Evidence", "ForecastRequest", "Prediction", "forecast_families", "predict"),
@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from overtrain.runs.table import RunTable
     from overtrain.runs.tasks import PAPER_17, PAPER_46, TaskSet
     from overtrain.runs.testbed import load_testbed, load_testbed_metadata
-    from overtrain.trust.backtest import BacktestOptions, BacktestSummary, backtest, summarize_backtest
+    from overtrain.trust.backtest import Backtest, BacktestOptions, backtest, summarize_backtest
     from overtrain.trust.calibration import Calibration, IntervalOptions
     from overtrain.trust.choice import Candidates, select_method
     from overtrain.trust.prediction import Evidence, ForecastRequest, Prediction, forecast_families, predict
@@ -113,8 +113,8 @@ __all__ = [
     "PAPER_17",
     "PAPER_46",
     "PRESETS",
+    "Backtest",
     "BacktestOptions",
-    "BacktestSummary",
     "Calibration",
     "Candidates",
     "CompareOptions",

@@ -18,7 +18,7 @@ from overtrain.paper import FAMILY_NAMES, Reproduction
 from overtrain.quantities import Quantity
 from overtrain.runs.table import RunTable
 from overtrain.sizes import size_text
-from overtrain.trust.backtest import BacktestSummary
+from overtrain.trust.backtest import Backtest
 from overtrain.trust.prediction import FamilyForecasts, TrustedForecast
 
 
@@ -194,7 +194,7 @@ def task_tables(forecasts: list[TrustedForecast]) -> list[Table]:
     return tables
 
 
-def backtest_table(summary: BacktestSummary) -> Table:
+def backtest_table(summary: Backtest) -> Table:
     """Backtest errors and interval coverage per decade of extrapolation distance."""
     by_distance = summary.by_distance()
     table = Table(title=f"Backtest: {summary.method.label}", title_justify="left")
@@ -210,7 +210,7 @@ def backtest_table(summary: BacktestSummary) -> Table:
     return table
 
 
-def held_out_note(summary: BacktestSummary) -> str:
+def held_out_note(summary: Backtest) -> str:
     """What the held-out coverage means for a user's forecast, in one sentence (empty without one): each family's
     forecasts judged by intervals calibrated without it, as a forecast of new runs is."""
     coverage = summary.held_out_coverage

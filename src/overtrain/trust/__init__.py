@@ -1,6 +1,6 @@
 """Trust: how far a forecast can be trusted, as three results and the steps between them.
 
-- `backtest`: forecasts of a family's own runs from cheaper ones (`BacktestOptions`, `backtest`, `BacktestSummary`),
+- `backtest`: forecasts of a family's own runs from cheaper ones (`BacktestOptions`, `backtest`, `Backtest`),
   on the fit sets of `protocols`, the ensemble through its `members`;
 - `calibration`: the extrapolation width per quantity learned from backtests and the suite's held-out forecasts
   (`Width`, `Calibration`, `IntervalOptions`), found by `widths`;

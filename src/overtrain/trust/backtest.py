@@ -1,6 +1,6 @@
 """Backtests, the first of trust's three results: each family's forecasts of its own runs from cheaper ones under a
 method (`backtest_family`, on the fit sets of `overtrain.trust.protocols`), the ensemble backtested through its members
-(`calibration_backtest`), and a backtest judged with calibrated intervals (`BacktestSummary`).
+(`calibration_backtest`), and a backtest judged with calibrated intervals (`Backtest`).
 
 The ensemble error "law" (`overtrain.laws.ENSEMBLE`) forecasts the mean, on the logit scale, of the plausible member
 laws' forecasts (`overtrain.trust.members`); its fit part (resampling) is the exponential law's, moved to the mean.
@@ -9,6 +9,7 @@ laws' forecasts (`overtrain.trust.members`); its fit part (resampling) is the ex
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -320,7 +321,7 @@ def calibrate(
 
 
 @dataclass(frozen=True)
-class BacktestSummary:
+class Backtest:
     """A backtest with calibrated intervals: errors by distance, and how often intervals held the truth."""
 
     method: Method
@@ -379,7 +380,7 @@ def summarize_backtest(
     runs: RunTable, method: Method = DEFAULT_METHOD, *, loss_split: str | None = None,
     tasks: str | Sequence[str] | None = "17", options: BacktestOptions = CALIBRATING,
     progress: Callable[[str], None] | None = None,
-) -> BacktestSummary:
+) -> Backtest:
     """Backtest, calibrate intervals on it, and mark which forecasts fall inside. With several families,
     `held_out_coverage` also calibrates on all families but one and checks coverage on the one left out.
     The intervals are built as a forecast's are by default: without the laws' disagreement unless
@@ -402,7 +403,7 @@ def summarize_backtest(
 
     Returns
     -------
-    BacktestSummary
+    Backtest
         The forecasts with their intervals, errors and coverage by distance (`summary()`, `summary_frame()`)."""
     level, protocol = options.level, options.protocol
     (progress or (lambda step: None))(f"backtesting ({protocol})")
@@ -426,4 +427,12 @@ def summarize_backtest(
                 train_scale, train_factor = calibrate_interval(train, quantity, level, calibration.form(quantity))
                 hits.extend(coverage(test, quantity, train_scale, level, calibration.form(quantity), train_factor))
             held_out[quantity] = float(np.mean(hits))
-    return BacktestSummary(method, level, frame, calibration, held_out, protocol)
+    return Backtest(method, level, frame, calibration, held_out, protocol)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BacktestSummary":  # the old name of `Backtest`, kept for one release
+        warnings.warn("BacktestSummary is now Backtest; the old name goes in the next release", DeprecationWarning,
+                      stacklevel=2)
+        return Backtest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
