@@ -41,12 +41,36 @@ def laws_document(laws: Sequence[FittedLaws], data: dict[str, Any]) -> dict[str,
 
 
 def save_laws(path: str | Path, laws: Sequence[FittedLaws], data: dict[str, Any]) -> None:
-    """Write the law file whole or not at all."""
+    """Write the law file whole or not at all.
+
+    Parameters
+    ----------
+    path : str or Path
+        Where to write the JSON law file.
+    laws : sequence of FittedLaws
+        Each family's fitted laws.
+    data : dict
+        Where the fitted runs came from (`provenance(runs)`), stored as the document's `data`.
+
+    Returns
+    -------
+    None
+        The file holds the format, its version, overtrain's version, `data` and each family's laws."""
     write_text_atomic(path, json.dumps(laws_document(laws, data), indent=2, allow_nan=False) + "\n")
 
 
 def load_laws(path: str | Path) -> list[FittedLaws]:
-    """Read a law file written by `save_laws`."""
+    """Read a law file written by `save_laws`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The law file (`overtrain fit -o`).
+
+    Returns
+    -------
+    list of FittedLaws
+        Each family's loss law and error law (None where it had none), without the runs."""
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))

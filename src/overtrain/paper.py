@@ -60,6 +60,30 @@ class Reproduction:
         """One row per forecast (the results' convention: `summary_frame()` a frame; `to_frame()` the same)."""
         return self.to_frame()
 
+    def summary(self) -> str:
+        """A few lines a person reads: each target's predicted against true loss and errors with the |relative error|
+        and compute ratio, and the mean |relative error| over the targets held out of every fit."""
+        frame = self.summary_frame()
+        fit_sets = self.to_dict()["fit_sets"]
+        lines = [f"reproduction on {self.loss_split}: {len(frame)} forecasts of {len(self.families)} families, "
+                 f"fit sets {fit_sets['loss']!r} (loss) and {fit_sets['error']!r} (error)"]
+        if frame.empty:
+            return lines[0]
+        task_sets = [c[len("err"):-len("_pred")] for c in frame.columns if c.startswith("err") and c.endswith("_pred")]
+        quantities = [("loss", "loss"), *((f"err{name}", f"error ({name} tasks)") for name in task_sets)]
+        held_out = frame[~frame["in_error_fit_set"]]
+        if len(held_out):
+            means = ", ".join(f"{label} {held_out[f'{q}_rel_err'].mean():.2%}" for q, label in quantities)
+            lines.append(f"  mean |relative error| over the {len(held_out)} held out: {means}")
+        lines.append("  predicted vs true (|relative error|), C / fit C; *: in the error fit set")
+        names = [row["run"] + ("*" if row["in_error_fit_set"] else "") for _, row in frame.iterrows()]
+        width = max(map(len, names))
+        for name, (_, row) in zip(names, frame.iterrows(), strict=True):
+            values = "  ".join(f"{q} {row[f'{q}_pred']:.4f} vs {row[f'{q}_true']:.4f} ({row[f'{q}_rel_err']:.2%})"
+                               for q, _ in quantities)
+            lines.append(f"  {name:<{width}}  {values}  {row['flops_ratio_vs_loss_fit']:.3g}x")
+        return "\n".join(lines)
+
     def to_frame(self) -> pd.DataFrame:
         """One row per target: true and predicted loss and errors, relative errors, compute ratios."""
         return pd.DataFrame([t.to_dict() for t in self.targets])

@@ -188,6 +188,37 @@ class RecipeComparison:
         """One row per family (the results' convention: `summary_frame()` a frame; `to_frame()` the same)."""
         return self.to_frame()
 
+    def summary(self) -> str:
+        """A few lines a person reads: the target, how the families were modelled, each quantity's ranking (the
+        `TOP` best) with forecasts and intervals and the odds of the first two, what was not compared."""
+        frame = self.summary_frame()
+        target = self.target
+        lines = [f"comparison of {len(self.forecasts)} families at N = {target.params:.3g}, D = {target.tokens:.3g} "
+                 f"(M = {target.multiplier:.3g})",
+                 f"  modelled with {self.shape_reason or self.shape}"]
+        for key in self.quantities:
+            name = quantity_column(key)
+            ranked = frame[frame[f"{name}_rank"].notna()].sort_values(f"{name}_rank")
+            lines.append(f"  {'loss' if key == 'loss' else f'error ({key})'}, best first, "
+                         f"{100 * self.level:g}% intervals:")
+            width = max(len(family) for family in ranked["family"].head(TOP))
+            for row in ranked.head(TOP).to_dict(orient="records"):
+                low, high = row[f"{name}_low"], row[f"{name}_high"]
+                span = "no interval" if low is None or pd.isna(low) else f"[{low:.4f}, {high:.4f}]"
+                lines.append(f"    {int(row[f'{name}_rank'])}. {row['family']:<{width}}  {row[name]:.4f}  {span}")
+            if len(ranked) > TOP:
+                lines.append(f"    ... and {len(ranked) - TOP} more")
+            if key in self.standings and len(ranked) >= 2:
+                first, second = ranked["family"].iloc[0], ranked["family"].iloc[1]
+                lines.append(f"    P({first} better than {second}) = {self.probability(first, second, key):.1%}")
+        if self.tasks is not None and self.tasks.dropped:
+            lines.append(f"  {self.tasks.describe()}")
+        for family, why in list(self.skipped.items())[:5]:
+            lines.append(f"  not compared: {family}: {why}")
+        if len(self.skipped) > 5:
+            lines.append(f"  not compared: {len(self.skipped) - 5} more")
+        return "\n".join(lines)
+
     def to_frame(self) -> pd.DataFrame:
         """One row per family: forecasts and intervals per quantity, and the rank on each."""
         rows = []

@@ -90,6 +90,22 @@ class Plan(Target):
     def total_flops(self) -> float:
         return self.training_flops + self.inference_flops
 
+    def summary(self) -> str:
+        """A few lines a person reads: the target, the run that reaches it, its compute, the forecast there."""
+        goal = (f"loss {self.target_loss:.4f}" if self.target_error is None
+                else f"error {self.target_error:.4f} (loss {self.target_loss:.4f})")
+        errors = "".join(f", error ({name} tasks) {value:.4f}" for name, value in self.forecast.errors.items())
+        lines = [
+            f"plan ({self.forecast.loss_fit.family}): least total compute reaching {goal}",
+            f"  run: N = {self.params:.4g} (shape {shape_for(self.params)}), D = {self.tokens:.4g}, "
+            f"M = {self.multiplier:.4g}",
+            f"  compute: training {self.training_flops:.3g} + inference {self.inference_flops:.3g} "
+            f"({self.inference_tokens:.3g} tokens served) = total {self.total_flops:.3g} FLOPs",
+            f"  forecast there: loss {self.forecast.loss:.4f}{errors}",
+        ]
+        lines += [f"  warning: {warning}" for warning in self.forecast.warnings()]
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "params": self.params, "tokens": self.tokens, "multiplier": self.multiplier,
@@ -278,7 +294,25 @@ def design(target_params: float, target_tokens: float, budget: float, evidence: 
     """Four sizes a factor 3 apart at M = 20 plus the smallest at M = 320 (the paper's recipe; M = 5 is
     avoided, the law holds poorly there), scaled so the runs spend `budget` FLOPs and the largest stays below
     the target. `evidence` holds past forecasts (distance, relative errors) to say what accuracy to expect;
-    by default, how the paper's recipe fared on `runs` (default: the bundled testbed; `paper.design_evidence`)."""
+    by default, how the paper's recipe fared on `runs` (default: the bundled testbed; `paper.design_evidence`).
+
+    Parameters
+    ----------
+    target_params : float
+        N of the target run.
+    target_tokens : float
+        D of the target run.
+    budget : float
+        FLOPs the small runs spend together (6 N D each).
+    evidence : list of dict, optional
+        Past forecasts (`distance`, `loss_rel_err`, `err<tasks>_rel_err`) to say what accuracy to expect.
+    runs : RunTable, optional
+        The runs the evidence comes from when `evidence` is not given (default: the bundled testbed).
+
+    Returns
+    -------
+    Design
+        The small runs, their compute, distance to the target and expected accuracy (`expectation()`, `to_dict()`)."""
     for name, value in (("target params", target_params), ("target tokens", target_tokens), ("budget", budget)):
         if not np.isfinite(value) or value <= 0:
             raise OvertrainError(f"{name} must be a positive number, got {value!r}")
@@ -390,7 +424,29 @@ def plan_families(
     progress: Callable[[str], None] | None = None,
 ) -> list[FamilyPlan]:
     """Every family's plan (`plan`) at each inference volume, with calibrated intervals on the forecast at
-    the plan when `runs` are given and `level` is not 0."""
+    the plan when `runs` are given and `level` is not 0.
+
+    Parameters
+    ----------
+    fitted : sequence of FittedLaws
+        Each family's fitted laws.
+    runs : RunTable or None
+        The runs the intervals are calibrated on (None: no intervals).
+    volumes : sequence of float
+        Inference volumes: tokens each planned model will serve.
+    target_loss, target_error : float or None
+        What the run must reach; one of the two.
+    budget : float, optional
+        Training compute (6 N D) not to exceed.
+    level : float
+        Interval level of the forecast at each plan; 0 for none.
+    progress : callable, optional
+        Told each family as it is planned.
+
+    Returns
+    -------
+    list of FamilyPlan
+        Per family, per volume: the plan, its intervals, what they are built from and the calibration."""
     say = progress or (lambda step: None)
     results = []
     for laws in fitted:

@@ -450,6 +450,22 @@ def fit_profile(
     `y` is (n,) or (B, n); `weights` broadcast against it (default 1). Returns a ProfileSolution whose theta
     has shape (B, d) (or (d,) when both are 1-D) for the law's d exponents. Fits the design cannot identify
     (including fewer weighted runs than coefficients) come back NaN with inf objective.
+
+    Parameters
+    ----------
+    law : law class
+        The law to fit: its exponents searched on its grid, its linear coefficients solved at each.
+    inputs : tuple of ndarray
+        The law's inputs for the n runs (params and tokens for a loss law), shared by every fit.
+    y : ndarray
+        The response, (n,) or (B, n) for B fits at once.
+    weights : ndarray, optional
+        Each run's weight, broadcast against `y` (default 1; 0 leaves a run out).
+
+    Returns
+    -------
+    ProfileSolution
+        `theta` (exponents), `linear` (coefficients), `sse` (weighted objective) and `at_bound`, per fit.
     """
     y = np.asarray(y, dtype=float)
     w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)

@@ -33,7 +33,17 @@ def _loss_spread(family: str, repeated: pd.DataFrame) -> list[str]:
 
 
 def diagnose(runs: RunTable) -> list[str]:
-    """One line per problem found: thin sweeps, missing losses or tasks, inconsistent sizes, duplicates."""
+    """One line per problem found: thin sweeps, missing losses or tasks, inconsistent sizes, duplicates.
+
+    Parameters
+    ----------
+    runs : RunTable
+        The runs to check.
+
+    Returns
+    -------
+    list of str
+        The table's notes, then one line per problem found; empty when there is none."""
     problems: list[str] = list(runs.notes)
     frame = runs.frame
     for family in runs.families:

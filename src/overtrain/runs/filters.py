@@ -96,7 +96,17 @@ class Filter:
 
 
 def parse_filter(text: str | Sequence[str]) -> Filter:
-    """Parse the filter language; several strings are OR-ed like `|`."""
+    """Parse the filter language; several strings are OR-ed like `|`.
+
+    Parameters
+    ----------
+    text : str or sequence of str
+        A filter such as `params<=4.2e8,multiplier=20 | shape=open_lm_1b` (`,` is AND, `|` is OR).
+
+    Returns
+    -------
+    Filter
+        The parsed filter (`mask(frame)`); an empty one selects every run."""
     return _parse(tuple([text] if isinstance(text, str) else text))
 
 

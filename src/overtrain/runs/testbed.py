@@ -28,7 +28,12 @@ _cache: dict[str, RunTable] = {}
 
 
 def load_testbed() -> RunTable:
-    """The bundled 104-run testbed as a RunTable (read once per process; the table is immutable)."""
+    """The bundled 104-run testbed as a RunTable (read once per process; the table is immutable).
+
+    Returns
+    -------
+    RunTable
+        The paper's 104 runs with the bundled task metadata, from source `bundled testbed`."""
     if "testbed" not in _cache:
         runs = read_runs_table(RUNS_FILE)
         _cache["testbed"] = RunTable(runs.frame, read_task_table(TASKS_FILE), source="bundled testbed")
@@ -36,7 +41,12 @@ def load_testbed() -> RunTable:
 
 
 def load_testbed_metadata() -> dict[str, Any]:
-    """Units, provenance and licence of the bundled testbed."""
+    """Units, provenance and licence of the bundled testbed.
+
+    Returns
+    -------
+    dict
+        The contents of `data/testbed.json`: name, paper, source, licence, units, splits, model configs."""
     return json.loads(SIDECAR_FILE.read_text(encoding="utf-8"))
 
 

@@ -90,7 +90,19 @@ def sizes_frame(tables: Sequence[Path]) -> pd.DataFrame:
 
 def read_lm_eval_dir(path: str | Path, sizes: str | Path | Sequence[str | Path]) -> RunTable:
     """Read harness results under `path`, with N and D (and anything else) from the `sizes` table (or several,
-    joined on `run`: see `sizes_frame`)."""
+    joined on `run`: see `sizes_frame`).
+
+    Parameters
+    ----------
+    path : str or Path
+        The directory searched, sub-directories included, for the harness's `results*.json` files.
+    sizes : str, Path or sequence of them
+        The runs table giving each run's `run`, `params` and `tokens`; further tables add columns for its runs.
+
+    Returns
+    -------
+    RunTable
+        Every run of the first sizes table, with an `acc:<task>` column per task its results files score."""
     root = Path(path)
     tables = [Path(sizes)] if isinstance(sizes, str | Path) else [Path(t) for t in sizes]
     sizes = tables[0]

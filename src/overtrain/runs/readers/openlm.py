@@ -37,7 +37,17 @@ def split_name(val_data_path: str) -> str:
 
 
 def read_openlm_dir(path: str | Path) -> RunTable:
-    """Read a directory in the paper's JSON format into a RunTable."""
+    """Read a directory in the paper's JSON format into a RunTable.
+
+    Parameters
+    ----------
+    path : str or Path
+        A directory holding `models/` and `evals/`, or the model and `evaluation_<run>_heavy.json` files side by side.
+
+    Returns
+    -------
+    RunTable
+        One run per model JSON: family, shape, N, D, M, its loss on each split and its task accuracies."""
     root = Path(path)
     if not root.is_dir():
         raise OvertrainError(f"{root}: not a directory")

@@ -84,7 +84,23 @@ def read_runs_table(path: str | Path, tasks: str | Path | None = None, columns: 
     """Read a runs table (CSV or Parquet) and an optional task-metadata table; `columns` renames a table's own
     column names to overtrain's (e.g. {"val_loss": "loss:val"}) before anything is read. Columns overtrain does
     not read are named in the table's notes, each with the name it may have meant. Sizes no model has been trained
-    at (a unit slip: 50 for 50M) are refused unless `allow_implausible` (then they are a note)."""
+    at (a unit slip: 50 for 50M) are refused unless `allow_implausible` (then they are a note).
+
+    Parameters
+    ----------
+    path : str or Path
+        The runs table: CSV (comma, semicolon or tab separated) or Parquet (`.parquet`, `.pq`).
+    tasks : str or Path, optional
+        A task-metadata table: `task, chance` and optionally `category, shots, n_examples`.
+    columns : dict of str to str, optional
+        The table's own column names renamed to overtrain's, OLD -> NEW.
+    allow_implausible : bool
+        Keep implausible sizes, with a note, instead of refusing them.
+
+    Returns
+    -------
+    RunTable
+        The runs (`err:<task>` read as accuracy 1 - error), the columns not read named in its notes."""
     path = Path(path)
     frame = read_frame(path)
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
@@ -209,7 +225,19 @@ def with_known_chance(runs: RunTable) -> RunTable:
 
 
 def write_runs_table(runs: RunTable, path: str | Path) -> None:
-    """Write runs as a CSV (or Parquet by suffix) that `read_runs_table` reads back exactly."""
+    """Write runs as a CSV (or Parquet by suffix) that `read_runs_table` reads back exactly.
+
+    Parameters
+    ----------
+    runs : RunTable
+        The runs, with their checkpoints.
+    path : str or Path
+        Where to write: Parquet for a `.parquet` or `.pq` suffix, else CSV.
+
+    Returns
+    -------
+    None
+        The file is written whole or not at all; `flops` only where it is not 6 N D, no task metadata."""
     path = Path(path)
     frame = runs.to_frame()
     if runs.checkpoints is not None:
