@@ -249,18 +249,3 @@ def test_results_speak_one_way() -> None:
         assert isinstance(result.summary_frame(), pd.DataFrame) and len(result.summary_frame()), type(result)
     assert list(fit.summary_frame().columns) == ["estimate", "std_err", "low", "high"]
     assert "rolling backtest of shared-exponent + ensemble" in backtest.summary() and fit.summary()
-
-
-def test_the_main_functions_document_their_parameters_and_returns() -> None:
-    """The functions a user starts from carry numpydoc sections naming every parameter."""
-    import inspect
-
-    import overtrain as ot
-
-    for name in ("predict", "read_runs", "fit_loss", "fit_error", "summarize_backtest", "compare_families", "plan",
-                 "reproduce"):
-        function = getattr(ot, name)
-        doc = inspect.getdoc(function)
-        assert "Parameters\n----------" in doc and "Returns\n-------" in doc, name
-        for parameter in inspect.signature(function).parameters:
-            assert parameter in doc, (name, parameter)
