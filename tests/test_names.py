@@ -80,7 +80,7 @@ def test_the_old_command_name_still_runs_and_says_it_is_deprecated(tmp_path: Pat
     old = runner.invoke(app, ["predict", str(path), *target])
     assert new.exit_code == 0 and old.exit_code == 0, (new.output, old.output)
     assert json.loads(new.stdout)["predictions"] == json.loads(old.stdout)["predictions"]
-    assert "deprecated" in old.stderr.lower()
+    assert "`predict` is now `point-forecast`" in old.stderr
     assert "point-forecast" in runner.invoke(app, ["--help"]).output
     assert "predict " not in runner.invoke(app, ["--help"]).output
 

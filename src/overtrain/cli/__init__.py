@@ -27,4 +27,4 @@ for _name, _command in COMMANDS.items():
     app.command(_name)(_command)
 app.command("version", hidden=True)(version_command)
 #: `overtrain predict` was the name of `point-forecast` (a name `ot.predict` means otherwise): kept for one release.
-app.command("predict", hidden=True, deprecated=True)(forecasting.point_forecast_command)
+app.command("predict", hidden=True)(forecasting.predict_command)

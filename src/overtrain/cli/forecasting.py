@@ -3,9 +3,10 @@ them."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -304,3 +305,10 @@ def point_forecast_command(
     parsed = [parse_target(t) for t in target]
     forecasts = [TrustedForecast(law.point_forecast(t.params, t.tokens), {}) for law in fitted for t in parsed]
     _show_forecasts(fitted, forecasts, json_output, [])
+
+
+@functools.wraps(point_forecast_command)
+def predict_command(*args: Any, **kwargs: Any) -> None:
+    """`point-forecast` under its old name, kept hidden for one release: it says so, then runs."""
+    warn("`predict` is now `point-forecast`; the old name goes in the next release")
+    point_forecast_command(*args, **kwargs)
