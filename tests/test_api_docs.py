@@ -48,7 +48,7 @@ def rpj_laws(testbed: ot.RunTable) -> ot.FittedLaws:
 
 
 def test_a_plan_reads_as_text(rpj_laws: ot.FittedLaws) -> None:
-    """A plan has no frame (one run): its text gives the numbers of `to_dict()`, formatted as the terminal does."""
+    """A plan's text gives the numbers of `to_dict()`, formatted as the terminal does; its frame is one row of them."""
     plan = ot.plan(rpj_laws, target_loss=2.6, inference_tokens=1e12)
     text = plan.summary()
     document = plan.to_dict()
@@ -60,6 +60,20 @@ def test_a_plan_reads_as_text(rpj_laws: ot.FittedLaws) -> None:
     assert f"error (17 tasks) {document['forecast']['error']:.4f}" in text
     by_error = ot.plan(rpj_laws, target_error=0.5).summary()
     assert by_error.startswith("plan (rpj): least total compute reaching error 0.5000 (loss ")
+    (row,) = plan.summary_frame().to_dict(orient="records")
+    assert {k: row[k] for k in ("params", "tokens", "total_flops", "shape")} == {
+        k: document[k] for k in ("params", "tokens", "total_flops", "shape")}
+    assert row["loss"] == document["forecast"]["loss"] and row["error_17"] == document["forecast"]["error"]
+
+
+def test_a_design_reads_as_text_and_as_a_frame() -> None:
+    design = ot.design(6.9e9, 1.38e11, 1e20)
+    text, frame, document = design.summary(), design.summary_frame(), design.to_dict()
+    first = f"design for N = 6.90B, D = 138.00B: {len(design.runs)} runs, 1e+20 FLOPs (57x short of the target)"
+    assert text.splitlines()[0] == first
+    assert text.splitlines()[-1] == f"  {document['expectation']}"
+    assert frame.to_dict(orient="records") == [{k: r[k] for k in ("params", "multiplier", "tokens", "flops", "shape")}
+                                               for r in document["runs"]]
 
 
 def test_a_comparison_reads_as_text() -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from overtrain.errors import OvertrainError
 from overtrain.fitting.fit import Fit
@@ -21,6 +22,7 @@ from overtrain.forecasts import FittedLaws, Forecast, Target
 from overtrain.laws.loss import held_out_reason
 from overtrain.quantities import Quantity
 from overtrain.runs.table import RunTable, flops_from
+from overtrain.sizes import size_text
 from overtrain.trust.calibration import Calibration
 from overtrain.trust.intervals import Interval, IntervalParts
 from overtrain.trust.prediction import Evidence, ForecastRequest, calibrated_intervals
@@ -105,6 +107,14 @@ class Plan(Target):
         ]
         lines += [f"  warning: {warning}" for warning in self.forecast.warnings()]
         return "\n".join(lines)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row: the run (N, D, M, its shape), its compute and the forecast there (the results' convention)."""
+        return pd.DataFrame([{
+            "params": self.params, "tokens": self.tokens, "multiplier": self.multiplier,
+            "shape": str(shape_for(self.params)), "inference_tokens": self.inference_tokens,
+            "training_flops": self.training_flops, "inference_flops": self.inference_flops,
+            "total_flops": self.total_flops, **self.forecast.row()}]).drop(columns="flops")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -277,6 +287,20 @@ class Design:
             errors = f", {label} off by {spread(error)}"
         return (f"at {self.distance:.0f}x, the paper's recipe forecast {len(near)} held-out {runs} of {where_from} "
                 f"{where}: loss off by {spread(loss)}{errors}{beyond}")
+
+    def summary(self) -> str:
+        """A few lines a person reads: the runs to train, their compute, and what accuracy to expect."""
+        lines = [f"design for N = {size_text(self.target_params)}, D = {size_text(self.target_tokens)}: "
+                 f"{len(self.runs)} runs, {self.flops:.3g} FLOPs ({self.distance:.0f}x short of the target)"]
+        lines += [f"  N = {size_text(r.params)} (shape {shape_for(r.params)}), M = {r.multiplier:.3g}, "
+                  f"D = {size_text(r.tokens)}" for r in self.runs]
+        lines.append(f"  {self.expectation()}")
+        return "\n".join(lines)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per run to train: N, M, D, C and the shape (the results' convention)."""
+        return pd.DataFrame([{"params": r.params, "multiplier": r.multiplier, "tokens": r.tokens, "flops": r.flops,
+                              "shape": str(shape_for(r.params))} for r in self.runs])
 
     def to_dict(self) -> dict[str, Any]:
         return {
