@@ -48,3 +48,20 @@ def test_each_room_imports_only_rooms_below_it() -> None:
                 if other != "_version" and LAYERS.index(other) > LAYERS.index(room):
                     upward.append(f"{path.relative_to(package)} imports {node.module}")
     assert not upward, upward
+
+
+def test_laws_are_asked_and_quantities_are_a_type() -> None:
+    """What `tools/package_shape.py` measures of the vocabulary stays as issue 34 left it: no law probed with
+    getattr/hasattr, the per-law error fit written once, and "loss"/"error" compared as strings only where a runs
+    table names its columns."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("package_shape", ROOT / "tools" / "package_shape.py")
+    shape = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("package_shape", shape)  # its dataclasses look their module up
+    spec.loader.exec_module(shape)
+    measured = shape.shape(ROOT / "src" / "overtrain")
+    assert measured["law_probes"] == 0
+    assert measured["per_law_dispatch"] == ["overtrain.fitting.fit:solve_error_laws"]
+    assert measured["quantity_string_checks"] == 1  # runs/readers/runs_table.py: a column named `loss`
+    assert measured["public_functions_over_8"] == []

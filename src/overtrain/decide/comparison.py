@@ -199,7 +199,7 @@ class RecipeComparison:
         for key in self.quantities:
             name = quantity_column(key)
             ranked = frame[frame[f"{name}_rank"].notna()].sort_values(f"{name}_rank")
-            lines.append(f"  {'loss' if key == 'loss' else f'error ({key})'}, best first, "
+            lines.append(f"  {'loss' if key == Quantity.LOSS else f'error ({key})'}, best first, "
                          f"{100 * self.level:g}% intervals:")
             width = max(len(family) for family in ranked["family"].head(TOP))
             for row in ranked.head(TOP).to_dict(orient="records"):
