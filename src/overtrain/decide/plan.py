@@ -154,7 +154,7 @@ def plan(
     inference_tokens : float
         Tokens the model will serve: total compute counts 2 N per served token.
     budget : float, optional
-        Total compute not to exceed.
+        Training compute (6 N D) the planned run may not exceed, as `--budget` says.
 
     Returns
     -------
