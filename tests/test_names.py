@@ -120,3 +120,16 @@ def test_the_backtest_result_has_the_name_of_its_idea() -> None:
         assert module.BacktestSummary is ot.Backtest
     with pytest.raises(AttributeError):
         module.NoSuchName  # noqa: B018
+
+
+def test_each_old_name_warns_at_the_line_that_used_it(laws: ot.FittedLaws) -> None:
+    """The warning names the user's own line (its file is this test), not overtrain's insides."""
+    runs = ot.load_testbed()
+    uses = [lambda: ot.forecast, lambda: laws.forecast("1B", multiplier=20), lambda: laws.loss.kind,
+            lambda: ot.Evidence(pool=runs),
+            lambda: ot.fit_laws(runs.family("rpj"), ot.Method(loss_pooled=True), loss_split="c4_val", tasks="none",
+                                pool=runs)]
+    for use in uses:
+        with pytest.warns(DeprecationWarning, match="the old name goes in the next release") as record:
+            use()
+        assert [Path(w.filename).name for w in record] == [Path(__file__).name], [str(w.message) for w in record]

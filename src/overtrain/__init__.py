@@ -15,10 +15,10 @@
 from __future__ import annotations
 
 import importlib
-import warnings
 from typing import TYPE_CHECKING, Any
 
 from overtrain._version import __version__
+from overtrain.errors import renamed
 
 #: Where each public name lives, by module; a module loads on first use, so `import overtrain` (and the command
 #: line's help) costs next to nothing until something is used.
@@ -95,8 +95,7 @@ def __getattr__(name: str) -> Any:
     if name in _DEPRECATED:
         module, new = _DEPRECATED[name]
         where = f"overtrain.{new}" if new in _HOMES else f"{module}.{new}"
-        warnings.warn(f"overtrain.{name} is now {where}; the old name goes in the next release", DeprecationWarning,
-                      stacklevel=2)
+        renamed(f"overtrain.{name}", where)
         return getattr(importlib.import_module(module), new)
     if name not in _HOMES:
         raise AttributeError(f"module 'overtrain' has no attribute {name!r}")

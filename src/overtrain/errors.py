@@ -1,7 +1,9 @@
-"""The one exception users see: a problem with their input, said in one line."""
+"""What users are told is wrong: the one exception they see (a problem with their input, said in one line), and
+the warning that a name they used has moved."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,6 +22,13 @@ def about(subject: str) -> Iterator[None]:
         yield
     except OvertrainError as error:
         raise OvertrainError(f"{subject}: {error}") from error
+
+
+def renamed(old: str, new: str, stacklevel: int = 2) -> None:
+    """Warn that `old` is now `new` and goes in the next release, pointing at the caller `stacklevel` frames up from
+    the function that calls this (2: that function's caller)."""
+    warnings.warn(f"{old} is now {new}; the old name goes in the next release", DeprecationWarning,
+                  stacklevel=stacklevel + 1)
 
 
 class InputProblems(OvertrainError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -10,7 +9,7 @@ from typing import Any, overload
 import numpy as np
 import pandas as pd
 
-from overtrain.errors import OvertrainError, about
+from overtrain.errors import OvertrainError, about, renamed
 from overtrain.fitting.fit import Fit, fit_error, fit_loss, fit_loss_pooled
 from overtrain.fitting.method import PAPER_METHOD, Method
 from overtrain.laws.loss import held_out_reason, shared_quantity
@@ -510,8 +509,7 @@ class FittedLaws:
     def forecast(self, params: float | str, tokens: float | str | None = None,
                  multiplier: float | str | None = None) -> Forecast:
         """Deprecated name of `point_forecast`, kept for one release."""
-        warnings.warn("FittedLaws.forecast is now FittedLaws.point_forecast; the old name goes in the next release",
-                      DeprecationWarning, stacklevel=2)
+        renamed("FittedLaws.forecast", "FittedLaws.point_forecast")
         return self.point_forecast(params, tokens, multiplier)
 
     def summary(self) -> str:
@@ -581,8 +579,7 @@ def fit_laws(
         The loss law and (with tasks) the error law (`point_forecast`, `summary()`).
     """
     if pool is not None:
-        warnings.warn("fit_laws(pool=...) is now fit_laws(pooled_runs=...); the old name goes in the next release",
-                      DeprecationWarning, stacklevel=2)
+        renamed("fit_laws(pool=...)", "fit_laws(pooled_runs=...)")
         pooled_runs = pool if pooled_runs is None else pooled_runs
     split = loss_split or runs.default_split()
     loss_law, objective, fit_loss_set = method.loss_law, method.loss_objective, method.loss_fit_set

@@ -4,7 +4,6 @@ return. The numerical work is `overtrain.fitting.solve` (batched variable projec
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from overtrain.errors import OvertrainError
+from overtrain.errors import OvertrainError, renamed
 from overtrain.fitting.chance import chance_error, solve_two_step, task_bounds, task_chance, task_losses
 from overtrain.fitting.engine import distinct_points
 from overtrain.fitting.solve import group_identifies, linear_count, solve_law, solve_pooled
@@ -274,8 +273,7 @@ class Fit:
     @property
     def kind(self) -> Quantity:
         """Deprecated name of `quantity` (a law file still writes it as `kind`), kept for one release."""
-        warnings.warn("Fit.kind is now Fit.quantity; the old name goes in the next release", DeprecationWarning,
-                      stacklevel=2)
+        renamed("Fit.kind", "Fit.quantity")
         return self.quantity
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
-
-from overtrain.errors import OvertrainError
+from overtrain.errors import OvertrainError, renamed
 from overtrain.laws.base import Law
 from overtrain.laws.error import (
     ExponentialError,
@@ -47,7 +45,7 @@ __all__ = [
 
 def law_family(name: str | type, kind: str) -> type:
     """Deprecated: `law_class` (a "family" is a data recipe everywhere else)."""
-    warnings.warn("overtrain.laws.law_family is deprecated; use law_class", DeprecationWarning, stacklevel=2)
+    renamed("overtrain.laws.law_family", "overtrain.laws.law_class")
     return law_class(name, kind)
 
 

@@ -9,7 +9,6 @@ laws' forecasts (`overtrain.trust.members`); its fit part (resampling) is the ex
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from overtrain.errors import OvertrainError
+from overtrain.errors import OvertrainError, renamed
 from overtrain.fitting.chance import chance_error, task_chance, task_losses
 from overtrain.fitting.fit import ErrorResponses, error_inputs, fit_error, fit_loss, solve_error_laws
 from overtrain.fitting.method import DEFAULT_METHOD, PAPER_METHOD, Method, base_method
@@ -432,7 +431,6 @@ def summarize_backtest(
 
 def __getattr__(name: str) -> Any:
     if name == "BacktestSummary":  # the old name of `Backtest`, kept for one release
-        warnings.warn("BacktestSummary is now Backtest; the old name goes in the next release", DeprecationWarning,
-                      stacklevel=2)
+        renamed("BacktestSummary", "Backtest")
         return Backtest
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from overtrain.errors import OvertrainError
+from overtrain.errors import OvertrainError, renamed
 from overtrain.fitting.fit import fit_error, fit_loss, fit_loss_pooled
 from overtrain.fitting.method import Method, base_method
 from overtrain.quantities import Quantity
@@ -282,8 +281,7 @@ def select_method(
     Selection
         The chosen method, why, and every candidate's score."""
     if pool_runs is not None:
-        warnings.warn("select_method(pool_runs=...) is now select_method(pooled_runs=...); the old name goes in the "
-                      "next release", DeprecationWarning, stacklevel=2)
+        renamed("select_method(pool_runs=...)", "select_method(pooled_runs=...)")
         pooled_runs = pool_runs if pooled_runs is None else pooled_runs
     loss_split = loss_split or runs.default_split()
     say = progress or (lambda step: None)

@@ -11,7 +11,6 @@ the forecast learns from.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -19,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from overtrain.errors import OvertrainError, about
+from overtrain.errors import OvertrainError, about, renamed
 from overtrain.fitting.method import DEFAULT_METHOD, Method, base_method
 from overtrain.forecasts import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
 from overtrain.laws import ENSEMBLE
@@ -260,8 +259,7 @@ class Evidence:
 
     def __post_init__(self, pool: RunTable | None) -> None:
         if pool is not None:
-            warnings.warn("Evidence(pool=...) is now Evidence(pooled_runs=...); the old name goes in the next release",
-                          DeprecationWarning, stacklevel=3)
+            renamed("Evidence(pool=...)", "Evidence(pooled_runs=...)", stacklevel=3)
             object.__setattr__(self, "pooled_runs", pool)
 
 
