@@ -50,10 +50,19 @@ class Target:
         """C = 6 N D."""
         return float(flops_from(self.params, self.tokens))
 
+    def describe(self) -> str:
+        """The run as summaries name it: `N 6.90B, D 138.00B (M 20)`."""
+        return f"N {size_text(self.params)}, D {size_text(self.tokens)} (M {self.multiplier:.3g})"
+
 
 def quantity_column(key: str) -> str:
     """A forecast quantity's column in DataFrames: `loss`, or `error_<task set>`."""
     return "loss" if key == Quantity.LOSS else f"error_{key}"
+
+
+def quantity_label(key: str) -> str:
+    """A forecast quantity as summaries name it: `loss`, or `error (<task set> tasks)`."""
+    return "loss" if key == Quantity.LOSS else f"error ({key} tasks)"
 
 
 @dataclass(frozen=True)
@@ -115,9 +124,8 @@ class Forecast(Target):
     def summary(self) -> str:
         """One line a person reads: the target and the laws' forecast, e.g. `N 6.90B, D 138B (M 20): loss 2.581,
         error (17 tasks) 0.4841`."""
-        errors = "".join(f", error ({name} tasks) {value:.4g}" for name, value in self.errors.items())
-        return (f"N {size_text(self.params)}, D {size_text(self.tokens)} (M {self.multiplier:.3g}): "
-                f"loss {self.loss:.4g}{errors}")
+        values = (("loss", self.loss), *self.errors.items())
+        return f"{self.describe()}: " + ", ".join(f"{quantity_label(key)} {value:.4g}" for key, value in values)
 
     def row(self) -> dict[str, Any]:
         """N, D, M, C, the loss and the error per task set, for a DataFrame row (columns as `quantity_column`)."""

@@ -20,14 +20,22 @@ import pandas as pd
 
 from overtrain.errors import OvertrainError, about, renamed
 from overtrain.fitting.method import DEFAULT_METHOD, Method, base_method
-from overtrain.forecasts import FittedLaws, Forecast, Target, default_task_spec, fit_laws, quantity_column
+from overtrain.forecasts import (
+    FittedLaws,
+    Forecast,
+    Target,
+    default_task_spec,
+    fit_laws,
+    quantity_column,
+    quantity_label,
+)
 from overtrain.laws import ENSEMBLE
 from overtrain.names import DEFAULT_LEVEL
 from overtrain.quantities import Quantity
 from overtrain.runs.table import RunTable
 from overtrain.runs.tasks import TaskSet
 from overtrain.runs.testbed import load_suite_evidence
-from overtrain.sizes import size_text, size_values
+from overtrain.sizes import size_values
 from overtrain.trust.backtest import BacktestOptions, calibration_backtest
 from overtrain.trust.bounds import below_every_run, bounded, examples_per_task
 from overtrain.trust.calibration import DEFAULT_INTERVALS, Calibration, IntervalOptions, pooled_calibration, resembling
@@ -104,13 +112,11 @@ class TrustedForecast:
         parts = []
         for key, value in (("loss", self.forecast.loss), *self.forecast.errors.items()):
             interval = self.intervals.get(key)
-            name = "loss" if Quantity.of(key) is Quantity.LOSS else f"error ({key} tasks)"
             bounds = "" if interval is None else f" [{interval.low:.4g}, {interval.high:.4g}]"
-            parts.append(f"{name} {value:.4g}{bounds}")
+            parts.append(f"{quantity_label(key)} {value:.4g}{bounds}")
         count = len(self.warnings())
         notes = f"; {count} warning{'s' if count != 1 else ''}" if count else ""
-        return (f"N {size_text(self.params)}, D {size_text(self.tokens)} (M {self.multiplier:.3g}): "
-                f"{', '.join(parts)}{notes}")
+        return f"{self.forecast.describe()}: {', '.join(parts)}{notes}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -384,16 +390,16 @@ class CalibratedForecasts(NamedTuple):
 
 
 def _member_backtest(
-    table: RunTable, request: ForecastRequest, backtesting: BacktestOptions, shared: SharedWork,
+    table: RunTable, tasks: str | Sequence[str] | TaskSet | None, key: BacktestKey, shared: SharedWork,
 ) -> tuple[pd.DataFrame | None, dict[str, list[str]] | None, str]:
-    """The calibration backtest of `request`'s method on `table` (kept in `shared` for the next family), the member
-    laws it finds plausible per quantity, and its source; (None, None, why) where the runs allow no backtest."""
-    method, split, tasks = request.method, request.loss_split, request.tasks
+    """The calibration backtest `key` says (of `tasks`, which the key holds as text) on `table`, kept in `shared` for
+    the next family; the member laws it finds plausible per quantity, and its source; (None, None, why) where the
+    runs allow no backtest."""
     try:
-        key = BacktestKey(method, split, str(tasks), backtesting)
         frame = shared.backtests.get(key)
         if frame is None:
-            frame = calibration_backtest(table, method, loss_split=split, tasks=tasks, options=backtesting)
+            frame = calibration_backtest(table, key.method, loss_split=key.loss_split, tasks=tasks,
+                                         options=key.options)
             shared.backtests[key] = frame
         return frame, {q: plausible_members(frame, q) for q in ("loss", "error")}, frame.attrs["source"]
     except OvertrainError:
@@ -464,9 +470,8 @@ def calibrated_intervals(
     # without the runs' own backtests in the calibration, the backtest only ranks the member laws: no resampling
     backtesting = BacktestOptions(protocol, level=level, n_resamples=64 if options.own else 0, seed=seed,
                                   structural=options.structural)
-    frame, members, source = _member_backtest(table, dataclasses.replace(request, loss_split=split), backtesting,
-                                              shared)
-    frame_key = None if frame is None else BacktestKey(method, split, str(tasks), backtesting)
+    frame_key = BacktestKey(method, split, str(tasks), backtesting)
+    frame, members, source = _member_backtest(table, tasks, frame_key, shared)
     ensemble = method.error_law == ENSEMBLE
     found, members_at_edge = (member_forecasts(runs, method, forecasts, split, tasks, members, pooled)
                       if options.structural or ensemble else ([{} for _ in forecasts], ()))
