@@ -122,7 +122,7 @@ class Forecast(Target):
         return notes
 
     def summary(self) -> str:
-        """One line a person reads: the target and the laws' forecast, e.g. `N 6.90B, D 138B (M 20): loss 2.581,
+        """One line a person reads: the target and the laws' forecast, e.g. `N 6.90B, D 138.00B (M 20): loss 2.581,
         error (17 tasks) 0.4841`."""
         values = (("loss", self.loss), *self.errors.items())
         return f"{self.describe()}: " + ", ".join(f"{quantity_label(key)} {value:.4g}" for key, value in values)
